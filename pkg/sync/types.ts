@@ -1,0 +1,102 @@
+// The sync engine's data model: what a tree is (Manifest), what must change (Op), and the block-delta
+// vocabulary (Signature, DeltaOp). Shared by the local side and radar; pure data, no I/O.
+
+/**
+ * A path inside a synced tree: relative, '/'-separated, normalized. Never '', never starts with '/',
+ * never has '.' or '..' components, never contains NUL.
+ */
+export type RelPath = string;
+
+export type EntryKind = 'file' | 'dir' | 'symlink';
+
+export interface Entry {
+  readonly path: RelPath;
+  readonly kind: EntryKind;
+  /** Permission bits only (mode & 0o7777). Symlinks: 0o777. */
+  readonly mode: number;
+  /** Bytes for files; 0 for directories and symlinks. */
+  readonly size: number;
+  /** Whole milliseconds since the epoch. */
+  readonly mtimeMs: number;
+  /** Files only: xxh64 of the content as 16 lowercase hex digits. */
+  readonly digest?: string;
+  /** Symlinks only: the link text as stored; links are never followed. */
+  readonly target?: string;
+}
+
+/** A scanned tree keyed by path. A directory's entry precedes nothing in particular; use sortPaths when order matters. */
+export type Manifest = ReadonlyMap<RelPath, Entry>;
+
+/** One change the receiver makes so its tree equals the sender's. Ops of a plan are in a safe order. */
+export type Op =
+  | { readonly op: 'mkdir'; readonly path: RelPath; readonly mode: number }
+  /** File content follows from the sender: 'whole' = literal bytes only; 'delta' = against the receiver's file at path. */
+  | {
+      readonly op: 'write';
+      readonly path: RelPath;
+      readonly mode: number;
+      readonly mtimeMs: number;
+      readonly size: number;
+      readonly digest: string;
+      readonly basis: 'whole' | 'delta';
+    }
+  /** The receiver already holds this content at `from` (same digest): rename it (move) or copy it, no data sent. */
+  | { readonly op: 'move' | 'copy'; readonly from: RelPath; readonly path: RelPath; readonly mode: number; readonly mtimeMs: number; readonly digest: string }
+  | { readonly op: 'symlink'; readonly path: RelPath; readonly target: string }
+  /** Metadata only: content already equal. */
+  | { readonly op: 'meta'; readonly path: RelPath; readonly mode: number; readonly mtimeMs?: number }
+  /** Remove a file, symlink, or a directory with everything in it. */
+  | { readonly op: 'remove'; readonly path: RelPath };
+
+export type WriteOp = Extract<Op, { op: 'write' }>;
+
+/** The receiver's block signature of one file. */
+export interface Signature {
+  readonly blockSize: number;
+  readonly fileSize: number;
+  /** Rolling weak checksum of each block (the last block may be short). */
+  readonly weak: Uint32Array;
+  /** xxh64 of each block. */
+  readonly strong: BigUint64Array;
+}
+
+/** The sender's instructions to rebuild a file: copy blocks of the receiver's basis, or literal bytes. */
+export type DeltaOp =
+  | { readonly kind: 'copy'; readonly index: number; readonly count: number }
+  | { readonly kind: 'literal'; readonly data: Uint8Array };
+
+/** Serializable ignore rules: gitignore-syntax patterns, each list relative to its base directory ('' = root). */
+export interface IgnoreRuleSet {
+  readonly base: RelPath | '';
+  readonly patterns: readonly string[];
+}
+
+export interface PathError {
+  readonly path: RelPath;
+  readonly code: string;
+  readonly message: string;
+}
+
+export interface BatchResult {
+  /** Ops that took effect. */
+  readonly applied: number;
+  /** Bytes of file data that crossed to the receiver (literal bytes, after compression where used). */
+  readonly bytesSent: number;
+  readonly errors: readonly PathError[];
+}
+
+/** An op as the sender hands it to a Receiver: writes carry their content as a stream of delta ops. */
+export type BatchOp = Exclude<Op, WriteOp> | (WriteOp & { readonly body: AsyncIterable<DeltaOp> });
+
+/**
+ * The receiving side of a sync, as the sender sees it. Declared here because the sender (push.ts) consumes it;
+ * implemented in-process by radar's tree (radar/tree/) and over gRPC by pkg/transport.
+ */
+export interface Receiver {
+  /** Scan the receiver's tree, leaving out what the rules ignore. */
+  manifest(rules: readonly IgnoreRuleSet[], signal?: AbortSignal): Promise<Manifest>;
+  /** Signatures of the receiver's current files at these paths; null for a path that is not a regular file. */
+  signatures(paths: readonly RelPath[], signal?: AbortSignal): AsyncIterable<{ path: RelPath; signature: Signature | null }>;
+  /** Apply ops in order; per-path failures are reported, not thrown. Throws only when the whole batch failed. */
+  apply(ops: AsyncIterable<BatchOp>, signal?: AbortSignal): Promise<BatchResult>;
+}

@@ -1,0 +1,11 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    testTimeout: 60_000,
+    hookTimeout: 120_000,
+    // Container and cluster tests share one Docker engine; two cores cannot run many at once usefully.
+    maxWorkers: 2,
+  },
+});
