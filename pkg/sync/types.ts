@@ -39,6 +39,8 @@ export type Op =
       readonly size: number;
       readonly digest: string;
       readonly basis: 'whole' | 'delta';
+      /** basis 'delta': the block size of the receiver's signature the delta was made against. */
+      readonly blockSize?: number;
     }
   /** The receiver already holds this content at `from` (same digest): rename it (move) or copy it, no data sent. */
   | { readonly op: 'move' | 'copy'; readonly from: RelPath; readonly path: RelPath; readonly mode: number; readonly mtimeMs: number; readonly digest: string }
