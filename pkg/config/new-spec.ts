@@ -1,0 +1,79 @@
+// The checks `kx create` makes before a spec is written, and the readable name it gets when none is given.
+
+import { stat } from 'node:fs/promises';
+import { basename, isAbsolute, resolve } from 'node:path';
+import { ErrorCode, KxError } from '../sync/errors.ts';
+import { parseSelector } from './selector.ts';
+import type { ReloadMode, SpecConfig, TargetKind } from './types.ts';
+
+export interface NewSpecInput {
+  readonly name?: string | undefined;
+  readonly selector?: string | undefined;
+  readonly pod?: string | undefined;
+  readonly container?: string | undefined;
+  readonly namespace?: string | undefined;
+  readonly context?: string | undefined;
+  readonly reload?: string | undefined;
+  readonly ignore?: readonly string[] | undefined;
+  readonly target: TargetKind;
+  readonly owner?: string | undefined;
+  readonly local: string;
+  readonly remote: string;
+  /** Replace a spec of the same name instead of refusing. */
+  readonly force?: boolean | undefined;
+}
+
+/** Validate a new spec against the file system and the existing specs. Throws KxError INVALID_ARGUMENT naming the flag. */
+export async function buildSpec(input: NewSpecInput, existing: readonly SpecConfig[], cwd: string): Promise<SpecConfig> {
+  const local = resolve(cwd, input.local);
+  const st = await stat(local).catch(() => null);
+  if (!st) throw invalid(`LOCAL ${local}: no such directory`);
+  if (!st.isDirectory()) throw invalid(`LOCAL ${local}: not a directory`);
+  if (!isAbsolute(input.remote) || !input.remote.startsWith('/')) throw invalid(`REMOTE ${input.remote}: must be an absolute path inside the container`);
+  if ((input.selector === undefined) === (input.pod === undefined)) throw invalid('give exactly one of --selector/-l and --pod/-p');
+  if (input.selector !== undefined) parseSelector(input.selector);
+  const reload = input.reload ?? 'none';
+  if (!/^(none|restart|signal:[A-Z][A-Z0-9]*)$/.test(reload)) throw invalid(`--reload ${reload}: must be none, restart or signal:NAME (e.g. signal:HUP)`);
+  if (input.owner !== undefined && !/^[0-9]+(:[0-9]+)?$/.test(input.owner)) throw invalid(`--owner ${input.owner}: must be UID or UID:GID`);
+
+  const taken = new Set(existing.map((s) => s.name));
+  let name: string;
+  if (input.name !== undefined) {
+    if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(input.name)) throw invalid(`--name ${input.name}: must be lowercase letters, digits and dashes (at most 63)`);
+    if (taken.has(input.name) && !input.force) throw invalid(`--name ${input.name}: a spec of that name exists (use --force to replace it)`);
+    name = input.name;
+  } else {
+    name = generateName(local, input.remote, input.selector ?? input.pod!, taken);
+  }
+  return {
+    name,
+    ...(input.selector !== undefined && { selector: input.selector }),
+    ...(input.pod !== undefined && { pod: input.pod }),
+    ...(input.container !== undefined && { container: input.container }),
+    ...(input.namespace !== undefined && { namespace: input.namespace }),
+    ...(input.context !== undefined && { context: input.context }),
+    ...(input.owner !== undefined && { owner: input.owner }),
+    local,
+    remote: input.remote,
+    reload: reload as ReloadMode,
+    ignore: [...(input.ignore ?? [])],
+    target: input.target,
+  };
+}
+
+/** `<what>-<local dir>`, e.g. `api-src` for `-l app=api ./src`; numbered when taken. */
+export function generateName(local: string, remote: string, what: string, taken: ReadonlySet<string>): string {
+  const whatPart = slug(what.split(',')[0]!.split(/[=!]|\s/).filter(Boolean).pop() ?? '');
+  const dirPart = slug(basename(local)) || slug(basename(remote)) || 'sync';
+  const base = ([whatPart, dirPart].filter(Boolean).join('-') || 'sync').slice(0, 55).replace(/-+$/, '');
+  if (!taken.has(base)) return base;
+  for (let n = 2; ; n++) if (!taken.has(`${base}-${n}`)) return `${base}-${n}`;
+}
+
+function slug(text: string): string {
+  return text.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '');
+}
+
+function invalid(message: string): KxError {
+  return new KxError(ErrorCode.InvalidArgument, message);
+}

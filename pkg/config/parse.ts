@@ -1,0 +1,164 @@
+// Turn kx.yaml text into a validated KxConfig, or one error line naming the file, the line and the field.
+
+import { Ajv, type ErrorObject } from 'ajv';
+import { isAbsolute, dirname, resolve } from 'node:path';
+import { LineCounter, parseDocument, type Document } from 'yaml';
+import { ErrorCode, KxError } from '../sync/errors.ts';
+import { configSchema } from './schema.ts';
+import { parseSelector } from './selector.ts';
+import { DEFAULT_LOG_LEVEL, DEFAULT_STATUS_PORT, type KxConfig, type LogLevel, type ReloadMode, type SpecConfig, type TargetKind } from './types.ts';
+
+export interface ParsedConfig {
+  readonly config: KxConfig;
+  /** The document as written, for edits that keep the user's comments and order. */
+  readonly document: Document;
+}
+
+/** Throws KxError INVALID_CONFIG: `<file>:<line>: <field>: <what is wrong>`. */
+export function parseConfig(text: string, file: string): ParsedConfig {
+  const lines = new LineCounter();
+  const document = parseDocument(text, { lineCounter: lines, prettyErrors: false });
+  const syntax = document.errors[0];
+  if (syntax) {
+    const line = lines.linePos(syntax.pos[0]).line;
+    throw configError(file, line, null, syntax.message.split('\n')[0]!);
+  }
+  const raw: unknown = document.toJS() ?? {};
+  const problem = schemaProblem(raw) ?? crossFieldProblem(raw as RawConfig);
+  if (problem) {
+    const line = lineOf(document, lines, problem.path);
+    throw configError(file, line, fieldName(problem.path), problem.message);
+  }
+  return { config: normalize(raw as RawConfig, dirname(file)), document };
+}
+
+interface Problem {
+  readonly path: readonly (string | number)[];
+  readonly message: string;
+}
+
+interface RawSpec {
+  name: string;
+  selector?: string;
+  pod?: string;
+  container?: string;
+  namespace?: string;
+  context?: string;
+  local: string;
+  remote: string;
+  reload?: string;
+  ignore?: string[];
+  target?: TargetKind;
+  owner?: string;
+}
+
+interface RawConfig {
+  context?: string;
+  namespace?: string;
+  statusPort?: number;
+  logLevel?: LogLevel;
+  specs?: RawSpec[];
+}
+
+function schemaProblem(raw: unknown): Problem | null {
+  // A fresh Ajv per call: compiling this small schema is cheap, and nothing is cached at module level.
+  const validate = new Ajv({ allErrors: false, strict: true }).compile(configSchema);
+  if (validate(raw)) return null;
+  return fromAjv(validate.errors![0]!);
+}
+
+function fromAjv(err: ErrorObject): Problem {
+  const path: (string | number)[] = err.instancePath
+    .split('/')
+    .slice(1)
+    .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'))
+    .map((s) => (/^\d+$/.test(s) ? Number(s) : s));
+  const params = err.params as Record<string, unknown>;
+  switch (err.keyword) {
+    case 'required':
+      return { path, message: `missing required field '${String(params.missingProperty)}'` };
+    case 'additionalProperties':
+      return { path: [...path, String(params.additionalProperty)], message: 'unknown field' };
+    case 'enum':
+      return { path, message: `must be one of ${(params.allowedValues as unknown[]).join(', ')}` };
+    case 'pattern':
+      return { path, message: patternHint(path) ?? `must match ${String(params.pattern)}` };
+    default:
+      return { path, message: err.message ?? err.keyword };
+  }
+}
+
+function patternHint(path: readonly (string | number)[]): string | null {
+  switch (path[path.length - 1]) {
+    case 'name':
+      return 'must be lowercase letters, digits and dashes (at most 63)';
+    case 'remote':
+      return 'must be an absolute path';
+    case 'reload':
+      return 'must be none, restart or signal:NAME (e.g. signal:HUP)';
+    case 'owner':
+      return 'must be UID or UID:GID';
+    default:
+      return null;
+  }
+}
+
+function crossFieldProblem(raw: RawConfig): Problem | null {
+  const seen = new Set<string>();
+  for (const [i, spec] of (raw.specs ?? []).entries()) {
+    if (seen.has(spec.name)) return { path: ['specs', i, 'name'], message: `duplicate spec name '${spec.name}'` };
+    seen.add(spec.name);
+    if ((spec.selector === undefined) === (spec.pod === undefined)) {
+      return { path: ['specs', i], message: 'needs exactly one of selector and pod' };
+    }
+    if (spec.selector !== undefined) {
+      try {
+        parseSelector(spec.selector);
+      } catch (err) {
+        return { path: ['specs', i, 'selector'], message: (err as Error).message };
+      }
+    }
+  }
+  return null;
+}
+
+function normalize(raw: RawConfig, baseDir: string): KxConfig {
+  return {
+    settings: {
+      ...(raw.context !== undefined && { context: raw.context }),
+      ...(raw.namespace !== undefined && { namespace: raw.namespace }),
+      statusPort: raw.statusPort ?? DEFAULT_STATUS_PORT,
+      logLevel: raw.logLevel ?? DEFAULT_LOG_LEVEL,
+    },
+    specs: (raw.specs ?? []).map((s): SpecConfig => ({
+      ...s,
+      // A relative local path means relative to the config file, not to wherever kx happens to run.
+      local: isAbsolute(s.local) ? s.local : resolve(baseDir, s.local),
+      reload: (s.reload ?? 'none') as ReloadMode,
+      ignore: s.ignore ?? [],
+      target: s.target ?? 'kubernetes',
+    })),
+  };
+}
+
+/** The line of the deepest node on the path that exists (the parent when the field itself is missing). */
+function lineOf(document: Document, lines: LineCounter, path: readonly (string | number)[]): number {
+  for (let depth = path.length; depth >= 0; depth--) {
+    const node = depth === 0 ? document.contents : document.getIn(path.slice(0, depth), true);
+    const range = (node as { range?: [number, number, number] } | null | undefined)?.range;
+    if (range) {
+      // For a missing-field error the range is the enclosing map: point at its first line, where the user looks.
+      return lines.linePos(range[0]).line;
+    }
+  }
+  return 1;
+}
+
+function fieldName(path: readonly (string | number)[]): string {
+  if (path.length === 0) return '(top level)';
+  return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? p : `.${p}`)).join('');
+}
+
+function configError(file: string, line: number, field: string | null, message: string): KxError {
+  return new KxError(ErrorCode.InvalidConfig, `${file}:${line}: ${field ? `${field}: ` : ''}${message}`);
+}

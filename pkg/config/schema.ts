@@ -1,0 +1,35 @@
+// The JSON schema of kx.yaml. Field-level rules live here so ajv can name the offending field;
+// rules across fields (unique names, selector syntax) are checked in parse.ts.
+
+export const configSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    context: { type: 'string', minLength: 1 },
+    namespace: { type: 'string', minLength: 1 },
+    statusPort: { type: 'integer', minimum: 1, maximum: 65535 },
+    logLevel: { enum: ['error', 'warn', 'info', 'debug'] },
+    specs: { type: 'array', items: { $ref: '#/$defs/spec' } },
+  },
+  $defs: {
+    spec: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['name', 'local', 'remote'],
+      properties: {
+        name: { type: 'string', pattern: '^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$' },
+        selector: { type: 'string', minLength: 1 },
+        pod: { type: 'string', minLength: 1 },
+        container: { type: 'string', minLength: 1 },
+        namespace: { type: 'string', minLength: 1 },
+        context: { type: 'string', minLength: 1 },
+        local: { type: 'string', minLength: 1 },
+        remote: { type: 'string', pattern: '^/' },
+        reload: { type: 'string', pattern: '^(none|restart|signal:[A-Z][A-Z0-9]*)$' },
+        ignore: { type: 'array', items: { type: 'string', minLength: 1 } },
+        target: { enum: ['kubernetes', 'docker'] },
+        owner: { type: 'string', pattern: '^[0-9]+(:[0-9]+)?$' },
+      },
+    },
+  },
+} as const;

@@ -1,0 +1,43 @@
+// What kx.yaml holds, as the rest of kx sees it after validation.
+
+export type TargetKind = 'kubernetes' | 'docker';
+export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
+
+/** 'none', 'restart' (the container), or 'signal:NAME' (e.g. signal:HUP sent to the container's main process). */
+export type ReloadMode = 'none' | 'restart' | `signal:${string}`;
+
+export interface SpecConfig {
+  readonly name: string;
+  /** Label selector (kubectl syntax); exactly one of selector and pod is set. */
+  readonly selector?: string;
+  /** Pod name (kubernetes) or container name (docker). */
+  readonly pod?: string;
+  readonly container?: string;
+  readonly namespace?: string;
+  readonly context?: string;
+  /** Absolute local directory. */
+  readonly local: string;
+  /** Absolute directory inside the container. */
+  readonly remote: string;
+  readonly reload: ReloadMode;
+  readonly ignore: readonly string[];
+  readonly target: TargetKind;
+  /** uid:gid that synced files get inside the container; default: the container's own choice (radar's). */
+  readonly owner?: string;
+}
+
+export interface Settings {
+  readonly context?: string;
+  readonly namespace?: string;
+  readonly statusPort: number;
+  readonly logLevel: LogLevel;
+}
+
+export interface KxConfig {
+  readonly settings: Settings;
+  readonly specs: readonly SpecConfig[];
+}
+
+export const DEFAULT_STATUS_PORT = 7341;
+export const DEFAULT_LOG_LEVEL: LogLevel = 'info';
+export const CONFIG_FILE_NAME = 'kx.yaml';
