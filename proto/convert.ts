@@ -1,0 +1,137 @@
+// Engine values ↔ wire messages. Decoders validate what the peer sent (radar treats the client as untrusted)
+// and throw KxError PROTOCOL for a malformed message; path checks are the receiver's job, not the codec's.
+import { ErrorCode, KxError } from '../pkg/sync/errors.ts';
+import type { Entry, EntryKind, IgnoreRuleSet, Manifest, Op, PathError, Signature } from '../pkg/sync/types.ts';
+import type { EntryMsg, IgnoreRuleSetMsg, OpMsg, PathErrorMsg, SignatureReply } from './messages.ts';
+
+export function entryToMsg(e: Entry): EntryMsg {
+  return {
+    path: e.path,
+    kind: e.kind,
+    mode: e.mode,
+    size: e.size,
+    mtimeMs: e.mtimeMs,
+    digest: e.digest ?? '',
+    linkTarget: e.target ?? '',
+  };
+}
+
+const KINDS: ReadonlySet<string> = new Set<EntryKind>(['file', 'dir', 'symlink']);
+
+export function entryFromMsg(m: EntryMsg): Entry {
+  if (!KINDS.has(m.kind)) throw protocol(`entry ${m.path}: unknown kind '${m.kind}'`);
+  const kind = m.kind as EntryKind;
+  const base = { path: m.path, kind, mode: m.mode, size: m.size, mtimeMs: m.mtimeMs };
+  if (kind === 'file') return { ...base, digest: m.digest };
+  if (kind === 'symlink') return { ...base, target: m.linkTarget };
+  return base;
+}
+
+export function manifestFromMsgs(entries: Iterable<EntryMsg>, into = new Map<string, Entry>()): Map<string, Entry> {
+  for (const m of entries) into.set(m.path, entryFromMsg(m));
+  return into;
+}
+
+export function manifestToMsgs(manifest: Manifest): EntryMsg[] {
+  return [...manifest.values()].map(entryToMsg);
+}
+
+export function rulesToMsg(rules: readonly IgnoreRuleSet[]): IgnoreRuleSetMsg[] {
+  return rules.map((r) => ({ base: r.base, patterns: [...r.patterns] }));
+}
+
+export function rulesFromMsg(rules: readonly IgnoreRuleSetMsg[]): IgnoreRuleSet[] {
+  return rules.map((r) => ({ base: r.base, patterns: [...r.patterns] }));
+}
+
+export function opToMsg(op: Op): OpMsg {
+  const m: OpMsg = { op: op.op, path: op.path, from: '', mode: 0, size: 0, digest: '', basis: '', blockSize: 0, linkTarget: '' };
+  switch (op.op) {
+    case 'mkdir':
+      return { ...m, mode: op.mode };
+    case 'write':
+      return {
+        ...m,
+        mode: op.mode,
+        mtimeMs: op.mtimeMs,
+        size: op.size,
+        digest: op.digest,
+        basis: op.basis,
+        blockSize: op.blockSize ?? 0,
+      };
+    case 'move':
+    case 'copy':
+      return { ...m, from: op.from, mode: op.mode, mtimeMs: op.mtimeMs, digest: op.digest };
+    case 'symlink':
+      return { ...m, linkTarget: op.target };
+    case 'meta':
+      return op.mtimeMs === undefined ? { ...m, mode: op.mode } : { ...m, mode: op.mode, mtimeMs: op.mtimeMs };
+    case 'remove':
+      return m;
+  }
+}
+
+export function opFromMsg(m: OpMsg): Op {
+  const mtime = (): number => {
+    if (m.mtimeMs === undefined || m.mtimeMs === null) throw protocol(`${m.op} ${m.path}: missing mtime_ms`);
+    return m.mtimeMs;
+  };
+  switch (m.op) {
+    case 'mkdir':
+      return { op: 'mkdir', path: m.path, mode: m.mode };
+    case 'write': {
+      if (m.basis !== 'whole' && m.basis !== 'delta') throw protocol(`write ${m.path}: unknown basis '${m.basis}'`);
+      const base = { op: 'write', path: m.path, mode: m.mode, mtimeMs: mtime(), size: m.size, digest: m.digest } as const;
+      return m.basis === 'delta' ? { ...base, basis: 'delta', blockSize: m.blockSize } : { ...base, basis: 'whole' };
+    }
+    case 'move':
+    case 'copy':
+      return { op: m.op, from: m.from, path: m.path, mode: m.mode, mtimeMs: mtime(), digest: m.digest };
+    case 'symlink':
+      return { op: 'symlink', path: m.path, target: m.linkTarget };
+    case 'meta':
+      return m.mtimeMs === undefined || m.mtimeMs === null
+        ? { op: 'meta', path: m.path, mode: m.mode }
+        : { op: 'meta', path: m.path, mode: m.mode, mtimeMs: m.mtimeMs };
+    case 'remove':
+      return { op: 'remove', path: m.path };
+    default:
+      throw protocol(`op on ${m.path}: unknown op '${m.op}'`);
+  }
+}
+
+export function signatureToMsg(path: string, sig: Signature | null): SignatureReply {
+  if (sig === null) return { path, present: false, blockSize: 0, fileSize: 0, weak: new Uint8Array(0), strong: new Uint8Array(0) };
+  const weak = new Uint8Array(sig.weak.length * 4);
+  const strong = new Uint8Array(sig.strong.length * 8);
+  const wv = new DataView(weak.buffer);
+  const sv = new DataView(strong.buffer);
+  sig.weak.forEach((w, i) => wv.setUint32(i * 4, w, true));
+  sig.strong.forEach((s, i) => sv.setBigUint64(i * 8, s, true));
+  return { path, present: true, blockSize: sig.blockSize, fileSize: sig.fileSize, weak, strong };
+}
+
+export function signatureFromMsg(m: SignatureReply): Signature | null {
+  if (!m.present) return null;
+  const blocks = m.fileSize === 0 ? 0 : m.blockSize > 0 ? Math.ceil(m.fileSize / m.blockSize) : -1;
+  if (blocks < 0 || m.weak.byteLength !== blocks * 4 || m.strong.byteLength !== blocks * 8) {
+    throw protocol(`signature of ${m.path}: ${m.weak.byteLength / 4} checksums for ${m.fileSize} bytes in blocks of ${m.blockSize}`);
+  }
+  const wv = new DataView(m.weak.buffer, m.weak.byteOffset, m.weak.byteLength);
+  const sv = new DataView(m.strong.buffer, m.strong.byteOffset, m.strong.byteLength);
+  const weak = new Uint32Array(blocks);
+  const strong = new BigUint64Array(blocks);
+  for (let i = 0; i < blocks; i++) {
+    weak[i] = wv.getUint32(i * 4, true);
+    strong[i] = sv.getBigUint64(i * 8, true);
+  }
+  return { blockSize: m.blockSize, fileSize: m.fileSize, weak, strong };
+}
+
+export function pathErrorToMsg(e: PathError): PathErrorMsg {
+  return { path: e.path, code: e.code, message: e.message };
+}
+
+function protocol(message: string): KxError {
+  return new KxError(ErrorCode.Protocol, message);
+}

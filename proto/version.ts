@@ -1,0 +1,24 @@
+// The protocol's version and the names that travel beside the messages (metadata keys, capabilities).
+
+/** Bumped only for incompatible changes; additions are announced as capabilities instead. */
+export const PROTOCOL_VERSION = 1;
+
+/** Capabilities this code understands. */
+export const Capability = {
+  /** Literal frames may be raw-deflate compressed (Literal.deflated). */
+  Zlib: 'zlib',
+  /** Writes with basis 'delta' against the receiver's signatures. */
+  Delta: 'delta',
+  Describe: 'describe',
+  Reload: 'reload',
+} as const;
+export type Capability = (typeof Capability)[keyof typeof Capability];
+
+export const METADATA_AUTHORIZATION = 'authorization';
+/** Sent by the client on every call so that radar refuses a mismatch even without a Handshake. */
+export const METADATA_PROTOCOL_VERSION = 'kx-protocol-version';
+/** Trailing metadata of a failed call: the stable kx error code (pkg/sync/errors.ts). */
+export const METADATA_ERROR_CODE = 'kx-error-code';
+
+/** Largest message either side accepts; signatures of very large files are the biggest messages. */
+export const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;

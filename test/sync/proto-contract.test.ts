@@ -1,0 +1,134 @@
+// The hand-written message types (proto/messages.ts) against kx.proto: every message built to its TypeScript
+// shape must survive the real protobuf codec unchanged, so a field renamed or retyped on one side fails here.
+import { describe, expect, it } from 'vitest';
+import type * as grpc from '@grpc/grpc-js';
+import { loadRadarProto } from '../../proto/load.ts';
+import type * as M from '../../proto/messages.ts';
+import { opFromMsg, opToMsg, signatureFromMsg, signatureToMsg, entryFromMsg, entryToMsg } from '../../proto/convert.ts';
+import { deflateIfSmaller, deflatedLiteral, literalBytes } from '../../proto/literal.ts';
+import { PROTOCOL_VERSION } from '../../proto/version.ts';
+import type { Op } from '../../pkg/sync/types.ts';
+
+const proto = loadRadarProto();
+
+function roundTrip<T>(rpc: string, side: 'request' | 'response', message: T): T {
+  const def = proto.service[rpc] as grpc.MethodDefinition<unknown, unknown>;
+  const bytes = side === 'request' ? def.requestSerialize(message) : def.responseSerialize(message);
+  const back = side === 'request' ? def.requestDeserialize(bytes) : def.responseDeserialize(bytes);
+  return plain(back as T);
+}
+
+/** Bytes as plain arrays, without the `_field` markers proto-loader adds for proto3 optionals. */
+function plain<T>(v: T): T {
+  const walk = (x: unknown): unknown => {
+    if (x instanceof Uint8Array) return [...x];
+    if (Array.isArray(x)) return x.map(walk);
+    if (x !== null && typeof x === 'object') {
+      return Object.fromEntries(Object.entries(x).filter(([k]) => !k.startsWith('_')).map(([k, val]) => [k, walk(val)]));
+    }
+    return x;
+  };
+  return walk(v) as T;
+}
+
+const target: M.Target = { containerId: 'containerd://abc', runtime: 'containerd', remotePath: '/app', owner: { uid: 1000, gid: 1000 } };
+
+describe('kx.proto and proto/messages.ts', () => {
+  it('declares the Radar service with its six calls', () => {
+    expect(Object.keys(proto.service).sort()).toEqual(['Apply', 'Describe', 'GetManifest', 'GetSignatures', 'Handshake', 'Reload']);
+  });
+
+  it('carries Handshake request and response unchanged', () => {
+    const req: M.HandshakeRequest = { protocolVersion: PROTOCOL_VERSION, capabilities: ['zlib'], client: 'kx/test', target };
+    const res: M.HandshakeResponse = { protocolVersion: 1, capabilities: ['zlib', 'delta'], server: 'radar' };
+    expect(roundTrip('Handshake', 'request', req)).toEqual(plain(req));
+    expect(roundTrip('Handshake', 'response', res)).toEqual(plain(res));
+  });
+
+  it('carries manifests and rules unchanged', () => {
+    const req: M.ManifestRequest = { target, rules: [{ base: 'src', patterns: ['*.o', '!keep.o'] }] };
+    const chunk: M.ManifestChunk = {
+      entries: [
+        { path: 'a/b', kind: 'file', mode: 0o644, size: 5_000_000_000, mtimeMs: 1_700_000_000_123, digest: '0123456789abcdef', linkTarget: '' },
+        { path: 'l', kind: 'symlink', mode: 0o777, size: 0, mtimeMs: 1, digest: '', linkTarget: '../x' },
+      ],
+    };
+    expect(roundTrip('GetManifest', 'request', req)).toEqual(plain(req));
+    expect(roundTrip('GetManifest', 'response', chunk)).toEqual(plain(chunk));
+  });
+
+  it('carries signatures bit-exactly, including 64-bit strong hashes', () => {
+    const sig = { blockSize: 512, fileSize: 1100, weak: new Uint32Array([1, 0xffffffff, 7]), strong: new BigUint64Array([0n, 2n ** 64n - 1n, 42n]) };
+    const def = proto.service.GetSignatures as grpc.MethodDefinition<unknown, M.SignatureReply>;
+    const back = def.responseDeserialize(def.responseSerialize(signatureToMsg('f', sig)));
+    expect(signatureFromMsg(back)).toEqual(sig);
+    expect(signatureFromMsg(def.responseDeserialize(def.responseSerialize(signatureToMsg('g', null))))).toBeNull();
+  });
+
+  it('carries every op kind and its content frames unchanged', () => {
+    const ops: Op[] = [
+      { op: 'mkdir', path: 'd', mode: 0o755 },
+      { op: 'write', path: 'd/f', mode: 0o600, mtimeMs: 5, size: 9, digest: 'ffffffffffffffff', basis: 'delta', blockSize: 1024 },
+      { op: 'write', path: 'd/g', mode: 0o644, mtimeMs: 0, size: 0, digest: 'ef46db3751d8e999', basis: 'whole' },
+      { op: 'move', from: 'a', path: 'b', mode: 0o644, mtimeMs: 7, digest: '1111111111111111' },
+      { op: 'copy', from: 'a', path: 'c', mode: 0o644, mtimeMs: 7, digest: '1111111111111111' },
+      { op: 'symlink', path: 'l', target: '/abs/target' },
+      { op: 'meta', path: 'm', mode: 0o700 },
+      { op: 'meta', path: 'm', mode: 0o700, mtimeMs: 0 },
+      { op: 'remove', path: 'r' },
+    ];
+    const frame: M.ApplyFrame = {
+      open: { target },
+      items: [
+        ...ops.map((op): M.ApplyItem => ({ item: 'op', op: opToMsg(op) })),
+        { item: 'copy', copy: { index: 3, count: 2 } },
+        { item: 'literal', literal: { data: new Uint8Array([1, 2, 3]), deflated: false, rawSize: 3 } },
+        { item: 'end', end: { abort: false, reason: '' } },
+      ],
+      flush: true,
+    };
+    const back = roundTrip('Apply', 'request', frame);
+    expect(back).toEqual(plain(frame));
+    const def = proto.service.Apply as grpc.MethodDefinition<M.ApplyFrame, unknown>;
+    const decoded = def.requestDeserialize(def.requestSerialize(frame));
+    expect(decoded.items.slice(0, ops.length).map((i) => (i.item === 'op' ? opFromMsg(i.op) : null))).toEqual(ops);
+  });
+
+  it('carries acks, describe and reload messages unchanged', () => {
+    const ack: M.ApplyAck = { applied: 3, bytesReceived: 123456, errors: [{ path: '../x', code: 'INVALID_PATH', message: 'bad' }] };
+    const desc: M.DescribeResponse = { path: '/proc/1/root/app', onVolume: 'yes', owner: { uid: 1, gid: 2 }, runtime: 'docker', containerName: 'web', namespace: 'dev' };
+    const rel: M.ReloadRequest = { target, mode: 'signal:HUP' };
+    const relRes: M.ReloadResponse = { action: 'restarted', newContainerId: 'containerd://def', message: '' };
+    expect(roundTrip('Apply', 'response', ack)).toEqual(plain(ack));
+    expect(roundTrip('Describe', 'request', { target })).toEqual(plain({ target }));
+    expect(roundTrip('Describe', 'response', desc)).toEqual(plain(desc));
+    expect(roundTrip('Reload', 'request', rel)).toEqual(plain(rel));
+    expect(roundTrip('Reload', 'response', relRes)).toEqual(plain(relRes));
+  });
+
+  it('converts entries both ways', () => {
+    const file = { path: 'f', kind: 'file' as const, mode: 0o644, size: 3, mtimeMs: 9, digest: 'aaaaaaaaaaaaaaaa' };
+    const link = { path: 'l', kind: 'symlink' as const, mode: 0o777, size: 0, mtimeMs: 9, target: 'f' };
+    expect(entryFromMsg(entryToMsg(file))).toEqual(file);
+    expect(entryFromMsg(entryToMsg(link))).toEqual(link);
+  });
+
+  it('refuses an unknown op name as a protocol error', () => {
+    expect(() => opFromMsg({ ...opToMsg({ op: 'remove', path: 'x' }), op: 'chown' })).toThrow(/unknown op 'chown'/);
+  });
+
+  it('compresses literals only when it pays and inflates them back exactly', async () => {
+    const text = new TextEncoder().encode('hello world\n'.repeat(1000));
+    const packed = await deflateIfSmaller(text);
+    expect(packed).not.toBeNull();
+    expect(packed!.byteLength).toBeLessThan(text.byteLength / 4);
+    expect(Buffer.from(await literalBytes(deflatedLiteral(packed!, text.byteLength), 'f'))).toEqual(Buffer.from(text));
+    expect(await deflateIfSmaller(crypto.getRandomValues(new Uint8Array(4096)))).toBeNull();
+  });
+
+  it('refuses a compressed literal that inflates beyond its announced size', async () => {
+    const text = new TextEncoder().encode('a'.repeat(10_000));
+    const packed = (await deflateIfSmaller(text))!;
+    await expect(literalBytes(deflatedLiteral(packed, 100), 'bomb')).rejects.toThrow(/bomb/);
+  });
+});
