@@ -1,0 +1,83 @@
+// The objects `kx init` applies, held to what the radar issue promises about them.
+import { describe, expect, it } from 'vitest';
+import {
+  RADAR_SELECTOR,
+  TOKEN_SECRET,
+  VERSION_LABEL,
+  defaultValues,
+  radarObjects,
+  resolveValues,
+} from '../../pkg/cluster/radar-objects.ts';
+
+const objs = radarObjects(defaultValues('1.2.3'));
+const pod = objs.daemonSet.spec!.template.spec!;
+const radar = pod.containers[0]!;
+
+describe('radar objects', () => {
+  it('put everything namespaced in kx-system by default', () => {
+    expect(objs.namespace.metadata!.name).toBe('kx-system');
+    expect(objs.serviceAccount.metadata!.namespace).toBe('kx-system');
+    expect(objs.daemonSet.metadata!.namespace).toBe('kx-system');
+    expect(objs.clusterRoleBinding.subjects).toEqual([{ kind: 'ServiceAccount', name: 'kx-radar', namespace: 'kx-system' }]);
+  });
+
+  it('grant radar exactly get on Secrets named kx-token and nothing else', () => {
+    expect(objs.clusterRole.rules).toEqual([{ apiGroups: [''], resources: ['secrets'], resourceNames: [TOKEN_SECRET], verbs: ['get'] }]);
+    expect(objs.clusterRoleBinding.roleRef.name).toBe(objs.clusterRole.metadata!.name);
+    expect(pod.serviceAccountName).toBe(objs.serviceAccount.metadata!.name);
+  });
+
+  it('run one pod per node on every node, whatever its taints', () => {
+    expect(objs.daemonSet.kind).toBe('DaemonSet');
+    expect(pod.tolerations).toEqual([{ operator: 'Exists' }]);
+    expect(pod.nodeSelector).toBeUndefined();
+  });
+
+  it('use the host PID namespace but neither the host network nor a host port', () => {
+    expect(pod.hostPID).toBe(true);
+    expect(pod.hostNetwork).toBeUndefined();
+    expect(radar.ports).toEqual([{ name: 'grpc', containerPort: 7077, protocol: 'TCP' }]);
+    expect(radar.ports!.every((p) => p.hostPort === undefined)).toBe(true);
+  });
+
+  it('are not privileged: root with a short list of added capabilities', () => {
+    const sc = radar.securityContext!;
+    expect(sc.privileged).toBe(false);
+    expect(sc.allowPrivilegeEscalation).toBe(false);
+    expect(sc.capabilities!.drop).toEqual(['ALL']);
+    expect(sc.capabilities!.add).not.toContain('SYS_ADMIN');
+    expect(sc.capabilities!.add).toContain('SYS_PTRACE');
+  });
+
+  it('mount the directories of the docker and containerd sockets read-only, at the paths radar is told', () => {
+    const k3s = radarObjects(resolveValues('1.2.3', { sockets: { containerd: '/run/k3s/containerd/containerd.sock' } }));
+    const spec = k3s.daemonSet.spec!.template.spec!;
+    const c = spec.containers[0]!;
+    expect(spec.volumes!.filter((v) => v.hostPath).map((v) => v.hostPath!.path)).toEqual(['/var/run', '/run/k3s/containerd']);
+    expect(c.volumeMounts!.filter((m) => m.readOnly).map((m) => m.mountPath)).toEqual(['/var/run', '/run/k3s/containerd']);
+    const env = Object.fromEntries(c.env!.filter((e) => e.value !== undefined).map((e) => [e.name, e.value]));
+    expect(env).toMatchObject({ KX_DOCKER_SOCKET: '/var/run/docker.sock', KX_CONTAINERD_SOCKET: '/run/k3s/containerd/containerd.sock' });
+  });
+
+  it('label the pods so the local side finds radar on a node, with the version for skew checks', () => {
+    expect(objs.daemonSet.spec!.selector.matchLabels).toEqual(RADAR_SELECTOR);
+    expect(objs.daemonSet.spec!.template.metadata!.labels).toMatchObject({ ...RADAR_SELECTOR, [VERSION_LABEL]: '1.2.3' });
+    expect(objs.daemonSet.metadata!.labels![VERSION_LABEL]).toBe('1.2.3');
+  });
+
+  it('probe the gRPC port and set requests and limits', () => {
+    expect(radar.readinessProbe!.tcpSocket!.port).toBe('grpc');
+    expect(radar.livenessProbe!.tcpSocket!.port).toBe('grpc');
+    expect(radar.resources!.requests).toBeDefined();
+    expect(radar.resources!.limits).toBeDefined();
+  });
+
+  it('take the image, namespace and port from the values', () => {
+    const o = radarObjects(resolveValues('1.2.3', { image: 'my/radar:x', namespace: 'tools', port: 9000 }));
+    const c = o.daemonSet.spec!.template.spec!.containers[0]!;
+    expect(c.image).toBe('my/radar:x');
+    expect(c.ports![0]!.containerPort).toBe(9000);
+    expect(o.daemonSet.metadata!.namespace).toBe('tools');
+    expect(o.clusterRole.metadata!.name).toBe('kx-radar-tools');
+  });
+});
