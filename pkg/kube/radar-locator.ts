@@ -1,0 +1,91 @@
+// Finds the radar pod that serves a node (radar is a DaemonSet: one pod per node, selected by the labels `kx init`
+// sets), and says plainly what to do when there is none.
+import { CoreV1Api } from '@kubernetes/client-node';
+import type { KubeConfig, V1Pod } from '@kubernetes/client-node';
+import { RADAR_NAME, RADAR_PORT_NAME, RADAR_SELECTOR } from '../cluster/radar-objects.ts';
+import { ErrorCode, KxError } from '../sync/errors.ts';
+import { apiError } from './api-errors.ts';
+
+export const DEFAULT_RADAR_NAMESPACE = 'kx-system';
+export const DEFAULT_RADAR_PORT = 7077;
+
+/** Where to port-forward to reach radar on one node. */
+export interface RadarEndpoint {
+  readonly namespace: string;
+  readonly pod: string;
+  readonly port: number;
+  readonly nodeName: string;
+}
+
+export interface RadarLocatorOptions {
+  readonly kc: KubeConfig;
+  /** Context name, for messages. */
+  readonly context: string;
+  /** Default kx-system. */
+  readonly namespace?: string;
+  /** Used when the radar pod names no `grpc` container port. */
+  readonly defaultPort?: number;
+}
+
+export class RadarLocator {
+  readonly #opts: RadarLocatorOptions;
+  readonly #api: CoreV1Api;
+
+  constructor(opts: RadarLocatorOptions) {
+    this.#opts = opts;
+    this.#api = opts.kc.makeApiClient(CoreV1Api);
+  }
+
+  get namespace(): string {
+    return this.#opts.namespace ?? DEFAULT_RADAR_NAMESPACE;
+  }
+
+  /** The ready radar pod on `nodeName`. Throws KxError NOT_FOUND / PERMISSION_DENIED / UNAVAILABLE with a hint. */
+  async locate(nodeName: string): Promise<RadarEndpoint> {
+    const ns = this.namespace;
+    const ctx = this.#opts.context;
+    let pods: V1Pod[];
+    try {
+      const list = await this.#api.listNamespacedPod({ namespace: ns, labelSelector: RADAR_LABEL_SELECTOR });
+      pods = list.items;
+    } catch (err) {
+      const e = apiError(err, `list radar pods in namespace "${ns}" (context "${ctx}")`, ctx);
+      if (e.code !== ErrorCode.NotFound) throw e;
+      pods = [];
+    }
+    const live = pods.filter((p) => !p.metadata?.deletionTimestamp);
+    if (live.length === 0) {
+      throw new KxError(ErrorCode.NotFound, `radar is not installed in namespace "${ns}" of context "${ctx}": run kx init`);
+    }
+    const onNode = live.filter((p) => p.spec?.nodeName === nodeName);
+    if (onNode.length === 0) {
+      const nodes = [...new Set(live.map((p) => p.spec?.nodeName).filter((n): n is string => !!n))].sort();
+      throw new KxError(ErrorCode.NotFound,
+        `no radar pod on node "${nodeName}" (radar runs on: ${nodes.join(', ') || 'no node yet'}); check the ${RADAR_NAME} DaemonSet in namespace "${ns}" (tolerations, node selector) or run kx init`);
+    }
+    const ready = onNode.find(isReady);
+    if (!ready) {
+      const p = onNode[0]!;
+      throw new KxError(ErrorCode.Unavailable,
+        `radar pod "${p.metadata?.name ?? ''}" on node "${nodeName}" is not ready yet (phase ${p.status?.phase ?? 'Pending'})`);
+    }
+    return { namespace: ns, pod: ready.metadata?.name ?? '', port: grpcPort(ready) ?? this.#opts.defaultPort ?? DEFAULT_RADAR_PORT, nodeName };
+  }
+}
+
+const RADAR_LABEL_SELECTOR = Object.entries(RADAR_SELECTOR).map(([k, v]) => `${k}=${v}`).join(',');
+
+function isReady(pod: V1Pod): boolean {
+  if (pod.status?.phase !== 'Running') return false;
+  const ready = pod.status.conditions?.find((c) => c.type === 'Ready');
+  // A pod without a Ready condition yet but Running with running containers is usable; radar has no probe to wait on.
+  return ready ? ready.status === 'True' : (pod.status.containerStatuses ?? []).every((s) => !!s.state?.running);
+}
+
+function grpcPort(pod: V1Pod): number | undefined {
+  for (const c of pod.spec?.containers ?? []) {
+    const port = c.ports?.find((p) => p.name === RADAR_PORT_NAME);
+    if (port) return port.containerPort;
+  }
+  return undefined;
+}
