@@ -1,0 +1,65 @@
+// Per-namespace authorization. radar can write into any container on its node, so a client must present the token
+// of the namespace the container RUNTIME reports for the target (label io.kubernetes.pod.namespace) — never one the
+// client names. A developer owning namespace A can thus reach A's pods only.
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { ErrorCode, KxError } from '../../pkg/sync/errors.ts';
+import { tokenNamespace } from '../../proto/kx-token.ts';
+
+/** Where the expected token of a namespace comes from (a Kubernetes Secret in production). */
+export interface TokenSource {
+  /** The namespace's token, or undefined when it has none. */
+  tokenFor(namespace: string, signal?: AbortSignal): Promise<string | undefined>;
+}
+
+export interface AuthTarget {
+  /** How the container is named in messages. */
+  readonly container: string;
+  /** The namespace its runtime labels report; undefined when it carries no Kubernetes pod label. */
+  readonly namespace: string | undefined;
+}
+
+export const POD_NAMESPACE_LABEL = 'io.kubernetes.pod.namespace';
+
+export class NamespaceAuthorizer {
+  readonly #tokens: TokenSource;
+
+  constructor(opts: { tokens: TokenSource }) {
+    this.#tokens = opts.tokens;
+  }
+
+  /** Cheap check before the runtime is asked anything: no token at all is refused at once. */
+  requireToken(token: string | undefined, container: string): asserts token is string {
+    if (token === undefined || token === '') {
+      throw new KxError(ErrorCode.Unauthenticated, `container ${container}: no token presented (kx reads it from Secret kx-token of the pod's namespace)`);
+    }
+  }
+
+  /** Resolves when `token` is the token of the target's namespace; throws UNAUTHENTICATED or PERMISSION_DENIED. */
+  async authorize(target: AuthTarget, token: string | undefined, signal?: AbortSignal): Promise<void> {
+    this.requireToken(token, target.container);
+    const ns = target.namespace;
+    if (ns === undefined || ns === '') {
+      throw new KxError(ErrorCode.PermissionDenied, `container ${target.container} has no ${POD_NAMESPACE_LABEL} label: only containers of Kubernetes pods can be reached with a token`);
+    }
+    const expected = await this.#tokens.tokenFor(ns, signal);
+    if (expected !== undefined && sameToken(token, expected)) return;
+
+    // Only to pick the right refusal: a valid token of another namespace is an identified caller without access.
+    const claimed = tokenNamespace(token);
+    if (claimed !== undefined && claimed !== ns) {
+      const other = await this.#tokens.tokenFor(claimed, signal);
+      if (other !== undefined && sameToken(token, other)) {
+        throw new KxError(ErrorCode.PermissionDenied, `container ${target.container} is in namespace ${ns}: a token of namespace ${claimed} does not grant access to it`);
+      }
+    }
+    if (expected === undefined) {
+      throw new KxError(ErrorCode.Unauthenticated, `container ${target.container}: namespace ${ns} has no Secret kx-token (create it with kx token -n ${ns})`);
+    }
+    throw new KxError(ErrorCode.Unauthenticated, `container ${target.container}: the token is not the token of namespace ${ns}`);
+  }
+}
+
+// Compares digests so the time taken reveals neither content nor length.
+function sameToken(a: string, b: string): boolean {
+  return timingSafeEqual(createHash('sha256').update(a).digest(), createHash('sha256').update(b).digest());
+}
