@@ -1,0 +1,217 @@
+// containerd as a container runtime, through its gRPC API on its socket. Kubernetes' containers live in the
+// `k8s.io` namespace (k3s and others use their own socket path); the `containerd-namespace` metadata header picks it.
+import { constants } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { ErrorCode, KxError } from '../../pkg/sync/errors.ts';
+import type { ContainerController, RestartOutcome } from './reload.ts';
+import type { ContainerInspector, RuntimeContainer } from './resolve.ts';
+
+export const DEFAULT_CONTAINERD_SOCKET = '/run/containerd/containerd.sock';
+export const KUBERNETES_NAMESPACE = 'k8s.io';
+
+export interface ContainerdRuntimeOptions {
+  /** Default /run/containerd/containerd.sock. */
+  readonly socketPath?: string;
+  /** containerd namespace; default k8s.io (Kubernetes' CRI plugin). Docker's own containerd uses `moby`. */
+  readonly namespace?: string;
+  /** After SIGKILL, how long to wait for the task to be gone. Default 10 s. */
+  readonly killWaitSeconds?: number;
+}
+
+export class ContainerdRuntime implements ContainerInspector, ContainerController {
+  readonly runtime = 'containerd';
+  readonly #socketPath: string;
+  readonly #namespace: string;
+  readonly #killWaitSeconds: number;
+  #clients: Clients | undefined;
+  #closed: Promise<void> | undefined;
+
+  constructor(opts: ContainerdRuntimeOptions = {}) {
+    this.#socketPath = opts.socketPath ?? DEFAULT_CONTAINERD_SOCKET;
+    this.#namespace = opts.namespace ?? KUBERNETES_NAMESPACE;
+    this.#killWaitSeconds = opts.killWaitSeconds ?? 10;
+  }
+
+  /** Loads the API definitions and connects; fails with UNAVAILABLE when containerd does not answer. */
+  async start(): Promise<void> {
+    const { containers } = this.#connect();
+    await new Promise<void>((resolve, reject) => {
+      containers.waitForReady(Date.now() + 5_000, (err) =>
+        err ? reject(new KxError(ErrorCode.Unavailable, `containerd at ${this.#socketPath} unreachable: ${err.message}`, { cause: err })) : resolve(),
+      );
+    });
+  }
+
+  async inspect(id: string, signal?: AbortSignal): Promise<RuntimeContainer> {
+    const { containers, tasks } = this.#connect();
+    const got = await this.#call<GetContainerResponse>(containers, 'Get', { id }, id, signal);
+    const task = await this.#task(tasks, id, signal);
+    if (task.status !== 'RUNNING' || task.pid <= 0) {
+      throw new KxError(ErrorCode.NotFound, `container containerd://${id} is not running (${task.status.toLowerCase()})`);
+    }
+    const labels = got.container?.labels ?? {};
+    return { id, name: kubernetesName(labels) ?? id, pid: task.pid, labels };
+  }
+
+  async signal(id: string, signal: string): Promise<void> {
+    const { tasks } = this.#connect();
+    await this.#call(tasks, 'Kill', { containerId: id, execId: '', signal: signalNumber(signal), all: false }, id);
+  }
+
+  /**
+   * SIGTERM to the main process, `graceSeconds` to exit, then SIGKILL to all its processes. containerd itself never
+   * starts a task again: under Kubernetes the kubelet replaces the container (a new ID, a fresh writable layer).
+   */
+  async restart(id: string, graceSeconds: number, abort?: AbortSignal): Promise<RestartOutcome> {
+    const { tasks } = this.#connect();
+    const before = await this.#task(tasks, id, abort);
+    if (before.status !== 'RUNNING') {
+      throw new KxError(ErrorCode.NotFound, `container containerd://${id} is not running (${before.status.toLowerCase()})`);
+    }
+    // Wait is bound to the task that exists when it is called, so start it before the signal.
+    const exited = this.#waitExit(tasks, id, graceSeconds, abort);
+    await this.#call(tasks, 'Kill', { containerId: id, execId: '', signal: signalNumber('SIGTERM'), all: false }, id, abort);
+    if (await exited) return { action: 'stopped', filesKept: false };
+
+    const now = await this.#task(tasks, id, abort).catch((err: unknown) => {
+      if (err instanceof KxError && err.code === ErrorCode.NotFound) return undefined;
+      throw err;
+    });
+    // Gone, or already replaced by its supervisor: the old process did exit.
+    if (now === undefined || now.pid !== before.pid || now.status !== 'RUNNING') return { action: 'stopped', filesKept: false };
+    const killed = this.#waitExit(tasks, id, this.#killWaitSeconds, abort);
+    await this.#call(tasks, 'Kill', { containerId: id, execId: '', signal: signalNumber('SIGKILL'), all: true }, id, abort);
+    if (!(await killed)) {
+      throw new KxError(ErrorCode.Unavailable, `container containerd://${id} did not exit within ${this.#killWaitSeconds} s of SIGKILL`);
+    }
+    return { action: 'killed', filesKept: false };
+  }
+
+  close(): Promise<void> {
+    this.#closed ??= Promise.resolve().then(() => {
+      this.#clients?.tasks.close();
+      this.#clients?.containers.close();
+    });
+    return this.#closed;
+  }
+
+  /** True when the task exited within `seconds`, false at the deadline. */
+  async #waitExit(tasks: grpc.Client, id: string, seconds: number, abort?: AbortSignal): Promise<boolean> {
+    try {
+      await this.#call(tasks, 'Wait', { containerId: id, execId: '' }, id, abort, seconds);
+      return true;
+    } catch (err) {
+      if (err instanceof KxError && err.code === ErrorCode.NotFound) return true;
+      if (err instanceof KxError && (err.cause as grpc.ServiceError | undefined)?.code === grpc.status.DEADLINE_EXCEEDED) return false;
+      throw err;
+    }
+  }
+
+  async #task(tasks: grpc.Client, id: string, signal?: AbortSignal): Promise<TaskProcess> {
+    try {
+      const got = await this.#call<GetTaskResponse>(tasks, 'Get', { containerId: id, execId: '' }, id, signal);
+      return got.process ?? { pid: 0, status: 'UNKNOWN' };
+    } catch (err) {
+      if (err instanceof KxError && err.code === ErrorCode.NotFound) {
+        throw new KxError(ErrorCode.NotFound, `container containerd://${id} is not running (no task)`, { cause: err });
+      }
+      throw err;
+    }
+  }
+
+  #connect(): Clients {
+    if (this.#closed) throw new KxError(ErrorCode.Unavailable, `containerd at ${this.#socketPath}: client closed`);
+    if (this.#clients) return this.#clients;
+    const definition = protoLoader.loadSync(API_FILES, {
+      includeDirs: [API_DIR],
+      keepCase: false,
+      longs: Number,
+      enums: String,
+      defaults: true,
+    });
+    const pkg = grpc.loadPackageDefinition(definition) as unknown as ApiPackage;
+    const address = `unix://${this.#socketPath}`;
+    const credentials = grpc.credentials.createInsecure();
+    const containers = new pkg.containerd.services.containers.v1.Containers(address, credentials);
+    // Share one channel: both services live on the same socket.
+    const tasks = new pkg.containerd.services.tasks.v1.Tasks(address, credentials, { channelOverride: containers.getChannel() });
+    this.#clients = { containers, tasks };
+    return this.#clients;
+  }
+
+  #call<T>(client: grpc.Client, method: string, request: object, id: string, signal?: AbortSignal, deadlineSeconds?: number): Promise<T> {
+    const metadata = new grpc.Metadata();
+    metadata.set('containerd-namespace', this.#namespace);
+    const options: grpc.CallOptions = deadlineSeconds === undefined ? {} : { deadline: Date.now() + deadlineSeconds * 1000 };
+    return new Promise<T>((resolve, reject) => {
+      if (signal?.aborted) return reject(new KxError(ErrorCode.Cancelled, `containerd ${method} for ${id}: cancelled`));
+      const fn = (client as unknown as Record<string, UnaryMethod>)[method]!;
+      const call = fn.call(client, request, metadata, options, (err, value) => {
+        signal?.removeEventListener('abort', onAbort);
+        if (err) reject(this.#error(err, id));
+        else resolve(value as T);
+      });
+      const onAbort = (): void => call.cancel();
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  #error(err: grpc.ServiceError, id: string): KxError {
+    const detail = err.details || err.message;
+    switch (err.code) {
+      case grpc.status.NOT_FOUND:
+        return new KxError(ErrorCode.NotFound, `container containerd://${id} not found in containerd namespace ${this.#namespace}: ${detail}`, { cause: err });
+      case grpc.status.CANCELLED:
+        return new KxError(ErrorCode.Cancelled, `containerd call for ${id}: cancelled`, { cause: err });
+      case grpc.status.UNAVAILABLE:
+        return new KxError(ErrorCode.Unavailable, `containerd at ${this.#socketPath} unreachable: ${detail}`, { cause: err });
+      case grpc.status.FAILED_PRECONDITION:
+        return new KxError(ErrorCode.NotFound, `container containerd://${id} is not running: ${detail}`, { cause: err });
+      default:
+        return new KxError(ErrorCode.Unavailable, `containerd (${id}): ${detail}`, { cause: err });
+    }
+  }
+}
+
+/** `pod/container` from the labels the CRI plugin sets, when present. */
+function kubernetesName(labels: Readonly<Record<string, string>>): string | undefined {
+  const pod = labels['io.kubernetes.pod.name'];
+  const container = labels['io.kubernetes.container.name'];
+  if (container === undefined) return undefined;
+  return pod === undefined ? container : `${pod}/${container}`;
+}
+
+/** Linux signal number of a name like SIGHUP, as containerd's Kill wants it. */
+function signalNumber(name: string): number {
+  const n = (constants.signals as Record<string, number | undefined>)[name];
+  if (n === undefined) throw new KxError(ErrorCode.InvalidArgument, `unknown signal ${name}`);
+  return n;
+}
+
+const API_DIR = fileURLToPath(new URL('./containerd-api/', import.meta.url));
+const API_FILES = [
+  'github.com/containerd/containerd/api/services/containers/v1/containers.proto',
+  'github.com/containerd/containerd/api/services/tasks/v1/tasks.proto',
+];
+
+type UnaryMethod = (
+  request: object,
+  metadata: grpc.Metadata,
+  options: grpc.CallOptions,
+  callback: (err: grpc.ServiceError | null, value?: unknown) => void,
+) => grpc.ClientUnaryCall;
+
+interface Clients { containers: grpc.Client; tasks: grpc.Client }
+interface TaskProcess { pid: number; status: string }
+interface GetTaskResponse { process: TaskProcess | null }
+interface GetContainerResponse { container: { id: string; labels: Record<string, string> } | null }
+interface ApiPackage {
+  containerd: {
+    services: {
+      containers: { v1: { Containers: grpc.ServiceClientConstructor } };
+      tasks: { v1: { Tasks: grpc.ServiceClientConstructor } };
+    };
+  };
+}

@@ -1,0 +1,85 @@
+// The Docker engine as a container runtime, through dockerode on its socket. Used for the local Docker target and
+// for Kubernetes nodes that still run dockershim/cri-dockerd (container IDs `docker://…`).
+import Docker from 'dockerode';
+import { ErrorCode, KxError } from '../../pkg/sync/errors.ts';
+import type { ContainerController, RestartOutcome } from './reload.ts';
+import type { ContainerInspector, RuntimeContainer } from './resolve.ts';
+
+export const DEFAULT_DOCKER_SOCKET = '/var/run/docker.sock';
+
+export interface DockerRuntimeOptions {
+  /** Default /var/run/docker.sock. */
+  readonly socketPath?: string;
+}
+
+export class DockerRuntime implements ContainerInspector, ContainerController {
+  readonly runtime = 'docker';
+  readonly #socketPath: string;
+  readonly #docker: Docker;
+  #closed: Promise<void> | undefined;
+
+  constructor(opts: DockerRuntimeOptions = {}) {
+    this.#socketPath = opts.socketPath ?? DEFAULT_DOCKER_SOCKET;
+    this.#docker = new Docker({ socketPath: this.#socketPath });
+  }
+
+  /** Checks that the engine answers. */
+  async start(): Promise<void> {
+    try {
+      await this.#docker.ping();
+    } catch (err) {
+      throw this.#error(err, 'engine');
+    }
+  }
+
+  async inspect(id: string, signal?: AbortSignal): Promise<RuntimeContainer> {
+    let info: Docker.ContainerInspectInfo;
+    try {
+      info = await this.#docker.getContainer(id).inspect({ abortSignal: signal });
+    } catch (err) {
+      throw this.#error(err, id);
+    }
+    const name = info.Name.replace(/^\//, '');
+    if (!info.State.Running || info.State.Pid <= 0) {
+      throw new KxError(ErrorCode.NotFound, `container ${name} (docker://${info.Id}) is not running (${info.State.Status})`);
+    }
+    return { id: info.Id, name, pid: info.State.Pid, labels: info.Config.Labels ?? {} };
+  }
+
+  async signal(id: string, signal: string): Promise<void> {
+    try {
+      await this.#docker.getContainer(id).kill({ signal });
+    } catch (err) {
+      throw this.#error(err, id);
+    }
+  }
+
+  /** The engine's own restart: its stop signal, `graceSeconds`, SIGKILL, start. The writable layer is kept. */
+  async restart(id: string, graceSeconds: number): Promise<RestartOutcome> {
+    try {
+      await this.#docker.getContainer(id).restart({ t: graceSeconds });
+    } catch (err) {
+      throw this.#error(err, id);
+    }
+    return { action: 'restarted', filesKept: true };
+  }
+
+  close(): Promise<void> {
+    // dockerode opens a connection per request; nothing stays open between calls.
+    this.#closed ??= Promise.resolve();
+    return this.#closed;
+  }
+
+  #error(err: unknown, id: string): KxError {
+    if (err instanceof KxError) return err;
+    const e = err as { statusCode?: number; code?: string; name?: string; json?: { message?: string }; message?: string };
+    const detail = (e.json?.message ?? e.message ?? String(err)).split('\n')[0];
+    if (e.name === 'AbortError') return new KxError(ErrorCode.Cancelled, `docker container ${id}: cancelled`, { cause: err });
+    if (e.statusCode === 404) return new KxError(ErrorCode.NotFound, `docker container ${id} not found`, { cause: err });
+    if (e.statusCode === 409) return new KxError(ErrorCode.NotFound, `docker container ${id} is not running: ${detail}`, { cause: err });
+    if (e.code === 'ENOENT' || e.code === 'ECONNREFUSED' || e.code === 'EACCES') {
+      return new KxError(ErrorCode.Unavailable, `docker engine at ${this.#socketPath} unreachable: ${detail}`, { cause: err });
+    }
+    return new KxError(ErrorCode.Unavailable, `docker container ${id}: ${detail}`, { cause: err });
+  }
+}

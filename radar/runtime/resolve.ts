@@ -1,0 +1,175 @@
+// Finds the directory to sync into for a target container: the container's init PID from its runtime, then
+// /proc/<pid>/root (the container's own mount namespace, so volumes, emptyDirs and bind mounts at the remote path
+// are what gets written), then the remote path resolved component by component INSIDE that root: the container's
+// filesystem is untrusted, and an absolute symlink in it must mean the container's `/`, never the node's.
+import { lstat, readFile, stat } from 'node:fs/promises';
+import { join, posix } from 'node:path';
+import { ErrorCode, KxError } from '../../pkg/sync/errors.ts';
+import { parseContainerRef, type ContainerRuntime } from '../../proto/container-ref.ts';
+import { NamespaceAuthorizer, POD_NAMESPACE_LABEL, type TokenSource } from '../auth/authorize.ts';
+import type { ResolvedRoot, RootResolver, TargetRef } from '../grpc/server.ts';
+import { resolveBeneath } from '../tree/confine.ts';
+
+/** What a runtime reports about a running container. */
+export interface RuntimeContainer {
+  /** Full ID. */
+  readonly id: string;
+  /** For messages: Docker's name, or `pod/container` under Kubernetes. */
+  readonly name: string;
+  /** The container's init process as seen from the node (radar runs with hostPID). */
+  readonly pid: number;
+  readonly labels: Readonly<Record<string, string>>;
+}
+
+/** A container runtime as the resolver uses it. */
+export interface ContainerInspector {
+  /** Throws KxError NOT_FOUND naming the container when it is gone or not running. */
+  inspect(id: string, signal?: AbortSignal): Promise<RuntimeContainer>;
+}
+
+export interface ContainerRootResolverOptions {
+  readonly runtimes: Partial<Record<ContainerRuntime, ContainerInspector>>;
+  /** The expected token of each namespace. Required unless `localDockerTarget`. */
+  readonly tokens?: TokenSource;
+  /**
+   * The local Docker target: no token is asked, since whoever can reach radar there can reach the Docker socket,
+   * which is root on that machine already.
+   */
+  readonly localDockerTarget?: boolean;
+  /** Where the node's processes are visible; default /proc. */
+  readonly procRoot?: string;
+}
+
+/** A ResolvedRoot with what the resolver learnt on the way. */
+export interface ContainerRoot extends ResolvedRoot {
+  readonly path: string;
+  readonly owner: { uid: number; gid: number };
+  readonly onVolume: boolean;
+  readonly runtime: ContainerRuntime;
+  readonly containerName: string;
+  readonly namespace?: string;
+  readonly containerId: string;
+  readonly pid: number;
+  /** The remote path with the container's symlinks resolved, as the container sees it. */
+  readonly containerPath: string;
+  /** Whether the remote path exists yet (the sync creates it otherwise). */
+  readonly exists: boolean;
+}
+
+export class ContainerRootResolver implements RootResolver {
+  readonly #runtimes: Partial<Record<ContainerRuntime, ContainerInspector>>;
+  readonly #authorizer: NamespaceAuthorizer | undefined;
+  readonly #procRoot: string;
+
+  constructor(opts: ContainerRootResolverOptions) {
+    this.#runtimes = opts.runtimes;
+    this.#procRoot = opts.procRoot ?? '/proc';
+    if (opts.localDockerTarget) {
+      this.#authorizer = undefined;
+    } else if (opts.tokens) {
+      this.#authorizer = new NamespaceAuthorizer({ tokens: opts.tokens });
+    } else {
+      throw new KxError(ErrorCode.InvalidConfig, 'radar: a token source is required unless it serves the local Docker target');
+    }
+  }
+
+  async resolve(target: TargetRef, token: string | undefined, signal?: AbortSignal): Promise<ContainerRoot> {
+    if (target.containerId === '') throw new KxError(ErrorCode.InvalidArgument, 'target: no container ID');
+    const ref = parseContainerRef(target.containerId, target.runtime);
+    const shown = `${ref.runtime}://${ref.id}`;
+    // Refuse the unauthenticated before asking the runtime anything about the container.
+    this.#authorizer?.requireToken(token, shown);
+    const rel = containerRelPath(target.remotePath);
+    const runtime = this.#runtimes[ref.runtime];
+    if (!runtime) throw new KxError(ErrorCode.Unavailable, `container ${shown}: radar on this node has no ${ref.runtime} runtime configured`);
+
+    const container = await runtime.inspect(ref.id, signal);
+    const namespace = container.labels[POD_NAMESPACE_LABEL];
+    await this.#authorizer?.authorize({ container: `${container.name} (${shown})`, namespace }, token, signal);
+
+    const root = join(this.#procRoot, String(container.pid), 'root');
+    const path = rel === '' ? root : await this.#guard(container, () => resolveBeneath(root, rel, { absoluteLinks: 'in-root', followFinal: true }));
+    const found = await this.#guard(container, () => existingDir(root, path, container));
+    const containerPath = `/${posix.relative(root, path)}`;
+    const volume = await this.#guard(container, () => onVolume(this.#procRoot, container.pid, containerPath));
+    const override = target.owner ?? undefined;
+    return {
+      path,
+      owner: override ? { uid: override.uid, gid: override.gid } : found.owner,
+      onVolume: volume,
+      runtime: ref.runtime,
+      containerName: container.name,
+      ...(namespace === undefined ? {} : { namespace }),
+      containerId: container.id,
+      pid: container.pid,
+      containerPath,
+      exists: found.dir === path,
+    };
+  }
+
+  /** Runs `step`; when it fails because the container's process is gone, says so (NOT_FOUND naming it). */
+  async #guard<T>(container: RuntimeContainer, step: () => Promise<T>): Promise<T> {
+    try {
+      return await step();
+    } catch (err) {
+      const alive = await lstat(join(this.#procRoot, String(container.pid))).then(() => true, () => false);
+      if (!alive) throw new KxError(ErrorCode.NotFound, `container ${container.name} (${container.id}) stopped while radar resolved it`, { cause: err });
+      throw err;
+    }
+  }
+}
+
+/** Is `containerPath` on a mount other than the container's root filesystem (a volume, emptyDir, bind mount)? */
+async function onVolume(procRoot: string, pid: number, containerPath: string): Promise<boolean> {
+  const text = await readFile(join(procRoot, String(pid), 'mountinfo'), 'utf8');
+  return mountPointOf(parseMountPoints(text), containerPath) !== '/';
+}
+
+/** Mount points of a /proc/<pid>/mountinfo, relative to that process's root, octal escapes decoded. */
+export function parseMountPoints(mountinfo: string): string[] {
+  const points: string[] = [];
+  for (const line of mountinfo.split('\n')) {
+    const field = line.split(' ')[4];
+    if (field !== undefined && field !== '') points.push(field.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))));
+  }
+  return points;
+}
+
+/** The mount point `path` lives on: the longest one that is `path` or one of its ancestors. */
+export function mountPointOf(points: readonly string[], path: string): string {
+  let best = '/';
+  for (const mp of points) {
+    const within = mp === '/' || path === mp || path.startsWith(`${mp}/`);
+    if (within && mp.length > best.length) best = mp;
+  }
+  return best;
+}
+
+/** '/app/src' → 'app/src'; '/' → ''. The remote path is absolute in the container. */
+function containerRelPath(remotePath: string): string {
+  if (!remotePath.startsWith('/')) {
+    throw new KxError(ErrorCode.InvalidPath, `remote path ${JSON.stringify(remotePath)}: must be absolute inside the container`);
+  }
+  if (remotePath.includes('\0')) throw new KxError(ErrorCode.InvalidPath, `remote path ${JSON.stringify(remotePath)}: contains NUL`);
+  const parts = remotePath.split('/').filter((p) => p !== '' && p !== '.');
+  if (parts.includes('..')) throw new KxError(ErrorCode.InvalidPath, `remote path ${remotePath}: '..' is not allowed`);
+  return parts.join('/');
+}
+
+/** The target directory, or its nearest existing ancestor within the root, and its owner. */
+async function existingDir(root: string, path: string, container: RuntimeContainer): Promise<{ dir: string; owner: { uid: number; gid: number } }> {
+  let dir = path;
+  for (;;) {
+    try {
+      // The root itself is the /proc/<pid>/root magic link: follow that one; nothing beneath it.
+      const st = dir === root ? await stat(dir) : await lstat(dir);
+      if (!st.isDirectory()) {
+        throw new KxError(ErrorCode.InvalidPath, `container ${container.name}: ${posix.relative(root, dir)} is not a directory`);
+      }
+      return { dir, owner: { uid: st.uid, gid: st.gid } };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || dir === root) throw err;
+      dir = posix.dirname(dir);
+    }
+  }
+}
