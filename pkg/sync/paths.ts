@@ -1,0 +1,67 @@
+// Validation and ordering of RelPaths: the engine's only notion of where something is in a tree.
+import { ErrorCode, KxError } from './errors.ts';
+import type { RelPath } from './types.ts';
+
+export const TEMP_PREFIX = '.kx-tmp-';
+export const MAX_PATH_BYTES = 4096;
+export const MAX_NAME_BYTES = 255;
+
+/** Return p as a RelPath, or throw INVALID_PATH naming it: '', absolute, '.'/'..'/empty components, NUL, too long. */
+export function checkRelPath(p: string): RelPath {
+  const shown = JSON.stringify(p.length > 200 ? `${p.slice(0, 200)}…` : p);
+  if (typeof p !== 'string' || p === '') throw invalid(shown, 'is empty');
+  if (p.includes('\0')) throw invalid(shown, 'contains a NUL byte');
+  if (p.startsWith('/')) throw invalid(shown, 'is absolute');
+  if (Buffer.byteLength(p) > MAX_PATH_BYTES) throw invalid(shown, `is longer than ${MAX_PATH_BYTES} bytes`);
+  for (const name of p.split('/')) {
+    if (name === '') throw invalid(shown, 'has an empty component');
+    if (name === '.' || name === '..') throw invalid(shown, `has a '${name}' component`);
+    if (Buffer.byteLength(name) > MAX_NAME_BYTES) throw invalid(shown, `has a name longer than ${MAX_NAME_BYTES} bytes`);
+  }
+  return p;
+}
+
+/** Radar's temporary files: names starting with TEMP_PREFIX. */
+export function isTempName(name: string): boolean {
+  return name.startsWith(TEMP_PREFIX);
+}
+
+/** The parent of a RelPath, '' for a top-level path. */
+export function parentOf(p: RelPath): RelPath | '' {
+  const i = p.lastIndexOf('/');
+  return i < 0 ? '' : p.slice(0, i);
+}
+
+/** Join a base ('' = root) and a name. */
+export function joinRel(base: RelPath | '', name: string): RelPath {
+  return base === '' ? name : `${base}/${name}`;
+}
+
+/** True when p equals base or lies beneath it; every path is at or beneath the root ''. */
+export function isAtOrBeneath(p: RelPath, base: RelPath | ''): boolean {
+  return base === '' || p === base || (p.length > base.length && p.startsWith(base) && p.charCodeAt(base.length) === 47);
+}
+
+/** Tree order: a directory sorts right before everything beneath it ('/' ranks below every other character). */
+export function comparePaths(a: RelPath, b: RelPath): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x !== y) {
+      if (x === 47) return -1;
+      if (y === 47) return 1;
+      return x - y;
+    }
+  }
+  return a.length - b.length;
+}
+
+/** A sorted copy in tree order (parents before children). */
+export function sortPaths(paths: Iterable<RelPath>): RelPath[] {
+  return [...paths].sort(comparePaths);
+}
+
+function invalid(shown: string, why: string): KxError {
+  return new KxError(ErrorCode.InvalidPath, `path ${shown} ${why}`);
+}
