@@ -1,0 +1,91 @@
+// `kx watch` without its wiring: the SpecList kept in step with the config file, and the status it reports.
+
+import { isDeepStrictEqual } from 'node:util';
+import type { KxConfig } from '../config/types.ts';
+import { ConfigWatcher, type ConfigLoader } from './config-watcher.ts';
+import type { Logger } from './logger.ts';
+import type { SpecList } from './spec-list.ts';
+import type { DaemonStatus, StatusSource } from './status.ts';
+
+export interface DaemonDeps {
+  readonly loader: ConfigLoader;
+  readonly specs: SpecList;
+  readonly log: Logger;
+}
+
+export class Daemon implements StatusSource {
+  private readonly deps: DaemonDeps;
+  private readonly watcher: ConfigWatcher;
+  private readonly listeners = new Set<() => void>();
+  private config: KxConfig | null = null;
+  private configError: string | undefined;
+  private started: Promise<void> | null = null;
+  private closing: Promise<void> | null = null;
+
+  constructor(deps: DaemonDeps) {
+    this.deps = deps;
+    this.watcher = new ConfigWatcher(deps.loader, {
+      changed: (config) => this.use(config),
+      invalid: (message) => {
+        this.configError = message;
+        deps.log.error(`${message} (keeping the last good config)`);
+        this.changed();
+      },
+    });
+  }
+
+  /** Start every spec of this (already validated) config and follow edits of the file. */
+  start(config: KxConfig): Promise<void> {
+    this.started ??= (async () => {
+      await this.watcher.start();
+      await this.use(config);
+    })();
+    return this.started;
+  }
+
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      await this.started?.catch(() => {});
+      await this.watcher.close();
+      await this.deps.specs.close();
+      this.listeners.clear();
+    })();
+    return this.closing;
+  }
+
+  status(): DaemonStatus {
+    return {
+      pid: process.pid,
+      configFile: this.deps.loader.file,
+      ...(this.configError !== undefined && { configError: this.configError }),
+      specs: this.deps.specs.statuses(),
+    };
+  }
+
+  onChange(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Notify listeners; passed as onChange to everything beneath. */
+  changed(): void {
+    for (const l of this.listeners) l();
+  }
+
+  /** Resolves when pending config changes are applied and every folder is idle. */
+  idle(): Promise<void> {
+    return this.deps.specs.idle();
+  }
+
+  private async use(config: KxConfig): Promise<void> {
+    const wasBad = this.configError !== undefined;
+    this.configError = undefined;
+    if (wasBad) this.deps.log.info(`${this.deps.loader.file}: valid again`);
+    if (this.config && !isDeepStrictEqual(this.config.settings, config.settings)) {
+      this.deps.log.warn(`${this.deps.loader.file}: global settings changed; they take effect when kx watch restarts`);
+    }
+    this.config = config;
+    await this.deps.specs.apply(config.specs).catch((err: unknown) => this.deps.log.error((err as Error).message));
+    this.changed();
+  }
+}

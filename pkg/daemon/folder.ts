@@ -1,0 +1,319 @@
+// One local folder kept in sync with one connected target: an initial sync (manifest diff, with progress), then
+// continuous sync of chokidar's events in coalesced batches, each followed by a reload per the spec's mode.
+
+import { watch, type FSWatcher } from 'chokidar';
+import type { Stats } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { basename, join, relative, sep } from 'node:path';
+import type { SpecConfig } from '../config/types.ts';
+import type { Hasher } from '../sync/hash.ts';
+import { IGNORE_FILE_NAMES, IgnoreMatcher, parseIgnoreFile } from '../sync/ignore.ts';
+import type { IgnoreRuleSet, Manifest, RelPath } from '../sync/types.ts';
+import { EventBatcher, type Batch } from './batcher.ts';
+import type { Logger } from './logger.ts';
+import { ReloadScheduler } from './reload-scheduler.ts';
+import type { FolderState, ServiceStatus, SyncProgress } from './status.ts';
+import type { SyncEngine } from './sync-engine.ts';
+import type { Connection, Target } from './target.ts';
+
+export interface FolderDeps {
+  readonly spec: SpecConfig;
+  readonly target: Target;
+  readonly connection: Connection;
+  readonly engine: SyncEngine;
+  readonly hasher: Hasher;
+  readonly log: Logger;
+  /** Called whenever status() would return something new. */
+  readonly onChange: () => void;
+  readonly timing?: { quietMs?: number; maxWaitMs?: number; reloadWindowMs?: number; retryMs?: number };
+}
+
+export class Folder {
+  private readonly deps: FolderDeps;
+  private readonly abort = new AbortController();
+  private readonly batcher: EventBatcher;
+  private readonly reloads: ReloadScheduler;
+  private watcher: FSWatcher | null = null;
+  private matcher: IgnoreMatcher;
+  private phase: 'starting' | 'initial-sync' | 'watching' | 'error' = 'starting';
+  private syncing = false;
+  private reloading = false;
+  private progress: SyncProgress | undefined;
+  private local: Manifest | undefined;
+  private remote: Manifest | undefined;
+  private pending = new Set<RelPath>();
+  private pendingSince = 0;
+  private needFullSync = true;
+  private lastSyncAt: number | undefined;
+  private latencyMs: number | undefined;
+  private reloadCount = 0;
+  private lastError: string | undefined;
+  private retryDelay: number;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private loop: Promise<void> | null = null;
+  private started: Promise<void> | null = null;
+  private closing: Promise<void> | null = null;
+
+  constructor(deps: FolderDeps) {
+    this.deps = deps;
+    this.batcher = new EventBatcher((b) => this.onBatch(b), deps.timing ?? {});
+    this.reloads = new ReloadScheduler(() => this.reload(), { windowMs: deps.timing?.reloadWindowMs });
+    this.matcher = new IgnoreMatcher(this.specRules());
+    this.retryDelay = deps.timing?.retryMs ?? 500;
+  }
+
+  /** Starts watching and the initial sync; resolves once the watcher is ready (the sync goes on in the background). */
+  start(): Promise<void> {
+    this.started ??= this.doStart();
+    return this.started;
+  }
+
+  close(): Promise<void> {
+    this.closing ??= this.doClose();
+    return this.closing;
+  }
+
+  status(): ServiceStatus {
+    return {
+      targetId: this.deps.target.id,
+      target: this.deps.target.name,
+      state: this.state(),
+      ...(this.progress && this.phase === 'initial-sync' && { progress: this.progress }),
+      files: this.local ? countFiles(this.local) : 0,
+      ...(this.lastSyncAt !== undefined && { lastSyncAt: this.lastSyncAt }),
+      ...(this.latencyMs !== undefined && { latencyMs: this.latencyMs }),
+      reloads: this.reloadCount,
+      ...(this.lastError !== undefined && { lastError: this.lastError }),
+    };
+  }
+
+  /** Resolves when nothing is pending: no batch queued or syncing, no reload waiting. For tests and the demo. */
+  async idle(): Promise<void> {
+    for (;;) {
+      await this.loop;
+      await this.reloads.idle();
+      if (!this.loop && this.pending.size === 0 && !this.needFullSync) return;
+      if (this.phase === 'error') return;
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+
+  private state(): FolderState {
+    if (this.phase !== 'watching') return this.phase;
+    if (this.syncing) return 'syncing';
+    if (this.reloading) return 'reloading';
+    return 'watching';
+  }
+
+  private async doStart(): Promise<void> {
+    const { spec } = this.deps;
+    this.matcher = new IgnoreMatcher([...this.specRules(), ...(await this.rootIgnoreFiles())]);
+    const watcher = watch(spec.local, {
+      ignoreInitial: true,
+      followSymlinks: false,
+      // kx batches and coalesces itself; chokidar's atomic mode would hold every unlink back by 100 ms.
+      atomic: false,
+      ignored: (path: string, stats?: Stats) => this.ignored(path, stats),
+    });
+    this.watcher = watcher;
+    watcher.on('all', (_event, path) => {
+      const rel = this.relPath(path);
+      if (rel) this.batcher.add(rel);
+    });
+    watcher.on('error', (err) => this.fail(`watching ${spec.local}: ${(err as Error).message}`));
+    await new Promise<void>((resolve) => watcher.once('ready', () => resolve()));
+    this.kick();
+  }
+
+  private async doClose(): Promise<void> {
+    this.abort.abort();
+    clearTimeout(this.retryTimer);
+    this.batcher.close();
+    await this.started?.catch(() => {});
+    await this.watcher?.close();
+    await this.loop;
+    await this.reloads.close();
+  }
+
+  private onBatch(batch: Batch): void {
+    if (this.pending.size === 0) this.pendingSince = batch.firstEventAt;
+    for (const p of batch.paths) {
+      this.pending.add(p);
+      // A changed ignore file changes what is synced anywhere beneath it: rescan everything.
+      if (IGNORE_FILE_NAMES.includes(basename(p))) this.needFullSync = true;
+    }
+    this.kick();
+  }
+
+  /** Run the sync loop unless it is running (it picks up whatever is pending when it gets there). */
+  private kick(): void {
+    if (this.loop || this.abort.signal.aborted || this.retryTimer) return;
+    this.loop = this.runLoop().finally(() => {
+      this.loop = null;
+      if ((this.pending.size > 0 || this.needFullSync) && this.phase !== 'error') this.kick();
+    });
+  }
+
+  private async runLoop(): Promise<void> {
+    const signal = this.abort.signal;
+    while (!signal.aborted && (this.needFullSync || this.pending.size > 0)) {
+      try {
+        if (this.needFullSync) await this.fullSync();
+        else await this.batchSync();
+        this.retryDelay = this.deps.timing?.retryMs ?? 500;
+      } catch (err) {
+        if (signal.aborted) return;
+        this.needFullSync = true;
+        this.fail((err as Error).message);
+        this.scheduleRetry();
+        return;
+      }
+    }
+  }
+
+  private async fullSync(): Promise<void> {
+    const { spec, connection, engine, hasher, log } = this.deps;
+    const first = this.local === undefined;
+    if (first) this.setPhase('initial-sync');
+    else this.setSyncing(true);
+    // Events arriving from here on are covered by this scan or queued for the next batch.
+    this.pending.clear();
+    this.needFullSync = false;
+    this.matcher = new IgnoreMatcher([...this.specRules(), ...(await this.rootIgnoreFiles())]);
+    const started = performance.now();
+    try {
+      const result = await engine.syncTree({
+        root: spec.local,
+        receiver: connection.receiver,
+        hasher,
+        rules: this.specRules(),
+        signal: this.abort.signal,
+        ...(this.local && { previousLocal: this.local }),
+        onProgress: (p) => {
+          this.progress = { ...p };
+          this.deps.onChange();
+        },
+      });
+      this.landed(result, started);
+      log.info(`${spec.name} → ${this.deps.target.name}: ${first ? 'initial' : 'full'} sync sent ${result.ops} ops, ${result.bytesSent} bytes`);
+      this.progress = undefined;
+      this.setPhase('watching');
+      // A fresh container already runs the old files; anything new it got needs a reload like any batch.
+      if (result.ops > 0 && spec.reload !== 'none') this.reloads.request();
+    } finally {
+      this.setSyncing(false);
+    }
+  }
+
+  private async batchSync(): Promise<void> {
+    const { spec, connection, engine, hasher } = this.deps;
+    const paths = [...this.pending];
+    const since = this.pendingSince;
+    this.pending.clear();
+    this.setSyncing(true);
+    try {
+      const result = await engine.syncPaths({
+        root: spec.local,
+        receiver: connection.receiver,
+        hasher,
+        rules: this.specRules(),
+        signal: this.abort.signal,
+        paths,
+        local: this.local!,
+        remote: this.remote!,
+      });
+      this.landed(result, since);
+      this.deps.log.debug(`${spec.name} → ${this.deps.target.name}: ${paths.length} paths, ${result.ops} ops in ${this.latencyMs} ms`);
+      if (result.ops > 0 && spec.reload !== 'none') this.reloads.request();
+    } finally {
+      this.setSyncing(false);
+    }
+  }
+
+  private landed(result: { local: Manifest; remote: Manifest; errors: readonly { path: string; message: string }[] }, since: number): void {
+    this.local = result.local;
+    this.remote = result.remote;
+    this.lastSyncAt = Date.now();
+    this.latencyMs = Math.round(performance.now() - since);
+    const failed = result.errors[0];
+    this.lastError = failed ? `${failed.path}: ${failed.message}${result.errors.length > 1 ? ` (and ${result.errors.length - 1} more)` : ''}` : undefined;
+    if (failed) this.deps.log.warn(`${this.deps.spec.name} → ${this.deps.target.name}: ${this.lastError}`);
+    this.deps.onChange();
+  }
+
+  private async reload(): Promise<void> {
+    const { spec, connection, log } = this.deps;
+    if (spec.reload === 'none' || this.abort.signal.aborted) return;
+    this.reloading = true;
+    this.deps.onChange();
+    try {
+      await connection.reload(spec.reload);
+      this.reloadCount++;
+      log.info(`${spec.name} → ${this.deps.target.name}: reloaded (${spec.reload})`);
+    } catch (err) {
+      this.lastError = `reload (${spec.reload}): ${(err as Error).message}`;
+      log.warn(`${spec.name} → ${this.deps.target.name}: ${this.lastError}`);
+    } finally {
+      this.reloading = false;
+      this.deps.onChange();
+    }
+  }
+
+  private scheduleRetry(): void {
+    const delay = this.retryDelay;
+    this.retryDelay = Math.min(this.retryDelay * 2, 10_000);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.kick();
+    }, delay);
+  }
+
+  private fail(reason: string): void {
+    this.lastError = reason;
+    this.phase = 'error';
+    this.deps.log.warn(`${this.deps.spec.name} → ${this.deps.target.name}: ${reason}`);
+    this.deps.onChange();
+  }
+
+  private setPhase(phase: Folder['phase']): void {
+    this.phase = phase;
+    this.deps.onChange();
+  }
+
+  private setSyncing(on: boolean): void {
+    this.syncing = on;
+    this.deps.onChange();
+  }
+
+  private specRules(): IgnoreRuleSet[] {
+    return this.deps.spec.ignore.length > 0 ? [{ base: '', patterns: [...this.deps.spec.ignore] }] : [];
+  }
+
+  /** The root's .gitignore/.kxignore, so the watcher skips what they ignore (nested ones are left to the scan). */
+  private async rootIgnoreFiles(): Promise<IgnoreRuleSet[]> {
+    const sets: IgnoreRuleSet[] = [];
+    for (const name of IGNORE_FILE_NAMES) {
+      const text = await readFile(join(this.deps.spec.local, name), 'utf8').catch(() => null);
+      if (text !== null) sets.push({ base: '', patterns: parseIgnoreFile(text) });
+    }
+    return sets;
+  }
+
+  private ignored(path: string, stats?: Stats): boolean {
+    const rel = this.relPath(path);
+    if (!rel) return false;
+    return this.matcher.ignores(rel, stats?.isDirectory() ?? false);
+  }
+
+  private relPath(path: string): RelPath | null {
+    const rel = relative(this.deps.spec.local, path);
+    if (rel === '' || rel.startsWith('..')) return null;
+    return sep === '/' ? rel : rel.split(sep).join('/');
+  }
+}
+
+function countFiles(manifest: Manifest): number {
+  let n = 0;
+  for (const e of manifest.values()) if (e.kind === 'file') n++;
+  return n;
+}

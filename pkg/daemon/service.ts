@@ -1,0 +1,130 @@
+// One target of one spec: connects to it (retrying with backoff while it cannot) and runs a Folder over the link.
+
+import type { SpecConfig } from '../config/types.ts';
+import type { Hasher } from '../sync/hash.ts';
+import { Folder } from './folder.ts';
+import type { Logger } from './logger.ts';
+import type { ServiceStatus } from './status.ts';
+import type { SyncEngine } from './sync-engine.ts';
+import type { Connection, Target, TargetConnector } from './target.ts';
+
+export interface ServiceDeps {
+  readonly spec: SpecConfig;
+  readonly target: Target;
+  readonly connector: TargetConnector;
+  readonly engine: SyncEngine;
+  readonly hasher: Hasher;
+  readonly log: Logger;
+  readonly onChange: () => void;
+  readonly timing?: FolderTiming;
+}
+
+type FolderTiming = NonNullable<ConstructorParameters<typeof Folder>[0]['timing']>;
+
+export class Service {
+  readonly target: Target;
+  private readonly deps: ServiceDeps;
+  private readonly abort = new AbortController();
+  private connection: Connection | null = null;
+  private folder: Folder | null = null;
+  private connectError: string | undefined;
+  private attempts = 0;
+  private started: Promise<void> | null = null;
+  private retrying: Promise<void> | null = null;
+  private closing: Promise<void> | null = null;
+
+  constructor(deps: ServiceDeps) {
+    this.deps = deps;
+    this.target = deps.target;
+  }
+
+  /** Connects and starts the folder; on failure keeps retrying with backoff in the background. */
+  start(): Promise<void> {
+    this.started ??= this.attempt().then((ok) => {
+      // Not awaited by start(): a target that cannot be reached yet must not hold up the others.
+      if (!ok) this.retrying = this.retryLoop();
+    });
+    return this.started;
+  }
+
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.abort.abort();
+      await this.started;
+      await this.retrying;
+      await this.folder?.close();
+      await this.connection?.close();
+    })();
+    return this.closing;
+  }
+
+  status(): ServiceStatus {
+    if (this.folder) return this.folder.status();
+    return {
+      targetId: this.target.id,
+      target: this.target.name,
+      state: this.connectError === undefined ? 'starting' : this.attempts > 1 ? 'reconnecting' : 'error',
+      files: 0,
+      reloads: 0,
+      ...(this.connectError !== undefined && { lastError: this.connectError }),
+    };
+  }
+
+  /** Resolves when the folder has nothing pending (or the service is not connected). */
+  async idle(): Promise<void> {
+    await this.started;
+    await this.folder?.idle();
+  }
+
+  private async attempt(): Promise<boolean> {
+    const { spec, target, connector, log } = this.deps;
+    const signal = this.abort.signal;
+    this.attempts++;
+    try {
+      const connection = await connector.connect(spec, target, signal);
+      if (signal.aborted) {
+        await connection.close();
+        return true;
+      }
+      this.connection = connection;
+      log.info(`${spec.name}: syncing ${spec.local} → ${connection.describe()}`);
+      this.folder = new Folder({ ...this.deps, connection });
+      this.connectError = undefined;
+      await this.folder.start();
+      this.deps.onChange();
+      return true;
+    } catch (err) {
+      // A half-made attempt releases what it got before the next one starts afresh.
+      await this.folder?.close();
+      await this.connection?.close();
+      this.folder = null;
+      this.connection = null;
+      if (signal.aborted) return true;
+      this.connectError = (err as Error).message;
+      log.warn(`${spec.name} → ${target.name}: ${this.connectError}`);
+      this.deps.onChange();
+      return false;
+    }
+  }
+
+  private async retryLoop(): Promise<void> {
+    let delay = this.deps.timing?.retryMs ?? 500;
+    while (!this.abort.signal.aborted) {
+      await sleep(delay, this.abort.signal);
+      if (this.abort.signal.aborted || (await this.attempt())) return;
+      delay = Math.min(delay * 2, 10_000);
+    }
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}

@@ -1,0 +1,107 @@
+// One configured spec running: follows its targets through the driver and keeps a Service per target.
+
+import type { SpecConfig } from '../config/types.ts';
+import type { Hasher } from '../sync/hash.ts';
+import type { Logger } from './logger.ts';
+import { Service } from './service.ts';
+import { ServiceList } from './service-list.ts';
+import type { SpecStatus } from './status.ts';
+import type { SyncEngine } from './sync-engine.ts';
+import type { TargetDriver, TargetSource } from './target.ts';
+
+export interface SpecDeps {
+  readonly config: SpecConfig;
+  readonly driver: TargetDriver;
+  readonly engine: SyncEngine;
+  readonly hasher: Hasher;
+  readonly log: Logger;
+  readonly onChange: () => void;
+  readonly timing?: ConstructorParameters<typeof Service>[0]['timing'];
+}
+
+export class Spec {
+  readonly config: SpecConfig;
+  private readonly deps: SpecDeps;
+  private readonly services = new ServiceList();
+  private source: TargetSource | null = null;
+  private problem: string | null = null;
+  /** Adds and removes run in the order the source reported them. */
+  private queue: Promise<void> = Promise.resolve();
+  private started: Promise<void> | null = null;
+  private closing: Promise<void> | null = null;
+
+  constructor(deps: SpecDeps) {
+    this.deps = deps;
+    this.config = deps.config;
+  }
+
+  start(): Promise<void> {
+    this.started ??= (async () => {
+      const { config, driver, log } = this.deps;
+      log.info(`${config.name}: started (${config.target}, ${config.selector !== undefined ? `selector ${config.selector}` : `name ${config.pod}`})`);
+      this.source = driver.follow(config, {
+        added: (target) => {
+          this.problem = null;
+          this.enqueue(() =>
+            this.services.has(target.id)
+              ? Promise.resolve()
+              : this.services.add(new Service({ ...this.deps, spec: config, target, connector: driver.connector, onChange: this.deps.onChange })),
+          );
+        },
+        removed: (id) => this.enqueue(() => this.services.remove(id)),
+        problem: (reason) => {
+          this.problem = reason;
+          if (reason) log.warn(`${config.name}: ${reason}`);
+          this.deps.onChange();
+        },
+      });
+      try {
+        await this.source.start();
+      } catch (err) {
+        // The source retries on its own; the spec stays, showing why nothing syncs yet.
+        this.problem = (err as Error).message;
+        log.warn(`${config.name}: ${this.problem}`);
+      }
+    })();
+    return this.started;
+  }
+
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      await this.started?.catch(() => {});
+      await this.source?.close();
+      await this.queue;
+      await this.services.close();
+      this.deps.log.info(`${this.config.name}: stopped`);
+      this.deps.onChange();
+    })();
+    return this.closing;
+  }
+
+  status(): SpecStatus {
+    const { config } = this;
+    const services = this.services.statuses();
+    const problem = this.problem ?? (services.length === 0 ? `no running container matches ${config.selector !== undefined ? `selector ${config.selector}` : `name ${config.pod}`}` : null);
+    return {
+      name: config.name,
+      kind: config.target,
+      local: config.local,
+      remote: config.remote,
+      ...(problem !== null && { problem }),
+      services,
+    };
+  }
+
+  /** Resolves when all queued target changes are applied and every folder is idle. */
+  async idle(): Promise<void> {
+    await this.queue;
+    await this.services.idle();
+  }
+
+  private enqueue(step: () => Promise<void>): void {
+    this.queue = this.queue
+      .then(step)
+      .catch((err: unknown) => this.deps.log.error(`${this.config.name}: ${(err as Error).message}`))
+      .finally(() => this.deps.onChange());
+  }
+}

@@ -1,0 +1,50 @@
+// What the daemon tells `kx get`: plain data, serializable as JSON, one row per synced container.
+
+export type FolderState = 'waiting' | 'starting' | 'initial-sync' | 'watching' | 'syncing' | 'reloading' | 'reconnecting' | 'error';
+
+export interface SyncProgress {
+  readonly phase: 'scan' | 'compare' | 'send';
+  readonly files: number;
+  readonly totalFiles: number;
+  readonly bytes: number;
+  readonly totalBytes: number;
+}
+
+export interface ServiceStatus {
+  readonly targetId: string;
+  readonly target: string;
+  readonly state: FolderState;
+  readonly progress?: SyncProgress;
+  /** Files in the synced tree. */
+  readonly files: number;
+  /** Epoch ms when the last sync landed. */
+  readonly lastSyncAt?: number;
+  /** Save-to-landed time of the last batch, ms. */
+  readonly latencyMs?: number;
+  readonly reloads: number;
+  readonly lastError?: string;
+}
+
+export interface SpecStatus {
+  readonly name: string;
+  readonly kind: 'kubernetes' | 'docker';
+  readonly local: string;
+  readonly remote: string;
+  /** Why there are no rows, or what is wrong with following targets. */
+  readonly problem?: string;
+  readonly services: readonly ServiceStatus[];
+}
+
+export interface DaemonStatus {
+  readonly pid: number;
+  readonly configFile: string;
+  /** The last edit of the config file that could not be used; the daemon runs on the last good one. */
+  readonly configError?: string;
+  readonly specs: readonly SpecStatus[];
+}
+
+/** Something whose status changes; listeners are told that it changed, and read it again. */
+export interface StatusSource {
+  status(): DaemonStatus;
+  onChange(listener: () => void): () => void;
+}
