@@ -10,6 +10,7 @@ import type {
   V1ServiceAccount,
   V1Toleration,
 } from '@kubernetes/client-node';
+import { TOKEN_SECRET_NAME } from '../../proto/kx-token.ts';
 
 export interface RadarSockets {
   /** Docker engine socket on the node. */
@@ -47,8 +48,6 @@ export interface ValueOps {
 }
 
 export const RADAR_NAME = 'kx-radar';
-export const TOKEN_SECRET = 'kx-token';
-export const TOKEN_KEY = 'token';
 /** The labels the local side selects radar pods by (together with spec.nodeName). */
 export const RADAR_SELECTOR: Readonly<Record<string, string>> = {
   'app.kubernetes.io/name': 'kx-radar',
@@ -140,7 +139,7 @@ export function radarObjects(v: RadarValues, ops: ValueOps = { dir: posix.dirnam
       metadata: meta(clusterName, false),
       // radar checks a client's token against the kx-token Secret of the target pod's namespace. It needs to read
       // exactly those Secrets, in any namespace, and nothing else.
-      rules: [{ apiGroups: [''], resources: ['secrets'], resourceNames: [TOKEN_SECRET], verbs: ['get'] }],
+      rules: [{ apiGroups: [''], resources: ['secrets'], resourceNames: [TOKEN_SECRET_NAME], verbs: ['get'] }],
     },
     clusterRoleBinding: {
       apiVersion: 'rbac.authorization.k8s.io/v1',

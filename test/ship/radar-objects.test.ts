@@ -2,12 +2,12 @@
 import { describe, expect, it } from 'vitest';
 import {
   RADAR_SELECTOR,
-  TOKEN_SECRET,
   VERSION_LABEL,
   defaultValues,
   radarObjects,
   resolveValues,
 } from '../../pkg/cluster/radar-objects.ts';
+import { TOKEN_SECRET_NAME } from '../../proto/kx-token.ts';
 
 const objs = radarObjects(defaultValues('1.2.3'));
 const pod = objs.daemonSet.spec!.template.spec!;
@@ -22,7 +22,7 @@ describe('radar objects', () => {
   });
 
   it('grant radar exactly get on Secrets named kx-token and nothing else', () => {
-    expect(objs.clusterRole.rules).toEqual([{ apiGroups: [''], resources: ['secrets'], resourceNames: [TOKEN_SECRET], verbs: ['get'] }]);
+    expect(objs.clusterRole.rules).toEqual([{ apiGroups: [''], resources: ['secrets'], resourceNames: [TOKEN_SECRET_NAME], verbs: ['get'] }]);
     expect(objs.clusterRoleBinding.roleRef.name).toBe(objs.clusterRole.metadata!.name);
     expect(pod.serviceAccountName).toBe(objs.serviceAccount.metadata!.name);
   });
