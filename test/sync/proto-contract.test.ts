@@ -83,7 +83,7 @@ describe('kx.proto and proto/messages.ts', () => {
         ...ops.map((op): M.ApplyItem => ({ item: 'op', op: opToMsg(op) })),
         { item: 'copy', copy: { index: 3, count: 2 } },
         { item: 'literal', literal: { data: new Uint8Array([1, 2, 3]), deflated: false, rawSize: 3 } },
-        { item: 'end', end: { abort: false, reason: '' } },
+        { item: 'end', end: { abort: true, reason: 'gone', code: 'NOT_FOUND' } },
       ],
       flush: true,
     };

@@ -1,0 +1,251 @@
+// kx's gRPC client of radar: a sync Receiver bound to one target, plus handshake, describe and reload.
+// It takes an address, or an existing grpc.Channel (e.g. one over a tunnel) that it then does not own.
+import * as grpc from '@grpc/grpc-js';
+import { once } from 'node:events';
+import { ErrorCode, KxError } from '../sync/errors.ts';
+import type { BatchOp, BatchResult, IgnoreRuleSet, Manifest, Receiver, RelPath, Signature } from '../sync/types.ts';
+import type { Entry } from '../sync/types.ts';
+import { entryFromMsg, rulesToMsg, signatureFromMsg } from '../../proto/convert.ts';
+import { loadRadarProto } from '../../proto/load.ts';
+import type * as M from '../../proto/messages.ts';
+import { fromServiceError } from '../../proto/status.ts';
+import {
+  Capability,
+  MAX_MESSAGE_BYTES,
+  METADATA_AUTHORIZATION,
+  METADATA_PROTOCOL_VERSION,
+  PROTOCOL_VERSION,
+} from '../../proto/version.ts';
+import { writeBatch } from './frame-writer.ts';
+
+export interface RemoteTarget {
+  /** "" = radar's default root. */
+  readonly containerId: string;
+  readonly runtime?: string;
+  readonly remotePath?: string;
+  readonly owner?: { readonly uid: number; readonly gid: number };
+}
+
+export type RadarClientOptions = {
+  readonly target: RemoteTarget;
+  readonly token?: string;
+  /** Sent in Handshake for radar's logs. */
+  readonly clientName?: string;
+  /** Ask for literal compression (used only when radar offers it). Default true. */
+  readonly compress?: boolean;
+} & (
+  | { readonly address: string; readonly channelOptions?: grpc.ChannelOptions }
+  /** A channel someone else owns (e.g. over a tunnel): close() leaves it open. */
+  | { readonly channel: grpc.Channel }
+);
+
+export interface ServerInfo {
+  readonly protocolVersion: number;
+  readonly capabilities: readonly string[];
+  readonly server: string;
+}
+
+export interface TargetInfo {
+  readonly path: string;
+  readonly onVolume: boolean | undefined;
+  readonly owner?: { readonly uid: number; readonly gid: number };
+  readonly runtime: string;
+  readonly containerName: string;
+  readonly namespace: string;
+}
+
+export interface ReloadInfo {
+  readonly action: string;
+  /** Set when the runtime replaced the container: re-sync into it. */
+  readonly newContainerId?: string;
+  readonly message: string;
+}
+
+type Unary<Req, Res> = (req: Req, md: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: Res) => void) => grpc.ClientUnaryCall;
+type ServerStream<Req, Res> = (req: Req, md: grpc.Metadata, opts?: grpc.CallOptions) => grpc.ClientReadableStream<Res>;
+
+interface RadarStub extends grpc.Client {
+  Handshake: Unary<M.HandshakeRequest, M.HandshakeResponse>;
+  GetManifest: ServerStream<M.ManifestRequest, M.ManifestChunk>;
+  GetSignatures: ServerStream<M.SignaturesRequest, M.SignatureReply>;
+  Apply: (md: grpc.Metadata, opts?: grpc.CallOptions) => grpc.ClientDuplexStream<M.ApplyFrame, M.ApplyAck>;
+  Describe: Unary<M.DescribeRequest, M.DescribeResponse>;
+  Reload: Unary<M.ReloadRequest, M.ReloadResponse>;
+}
+
+export class RadarClient implements Receiver {
+  readonly #stub: RadarStub;
+  readonly #ownsChannel: boolean;
+  readonly #opts: RadarClientOptions;
+  readonly #target: M.Target;
+  readonly #where: string;
+  #started: Promise<ServerInfo> | undefined;
+  #closed: Promise<void> | undefined;
+
+  constructor(opts: RadarClientOptions) {
+    this.#opts = opts;
+    const { Client } = loadRadarProto();
+    const limits = { 'grpc.max_receive_message_length': MAX_MESSAGE_BYTES, 'grpc.max_send_message_length': MAX_MESSAGE_BYTES };
+    if ('channel' in opts) {
+      this.#stub = new Client('unused', grpc.credentials.createInsecure(), { ...limits, channelOverride: opts.channel }) as unknown as RadarStub;
+      this.#ownsChannel = false;
+      this.#where = opts.channel.getTarget();
+    } else {
+      this.#stub = new Client(opts.address, grpc.credentials.createInsecure(), { ...limits, ...opts.channelOptions }) as unknown as RadarStub;
+      this.#ownsChannel = true;
+      this.#where = opts.address;
+    }
+    const t = opts.target;
+    this.#target = {
+      containerId: t.containerId,
+      runtime: t.runtime ?? '',
+      remotePath: t.remotePath ?? '',
+      ...(t.owner ? { owner: { uid: t.owner.uid, gid: t.owner.gid } } : {}),
+    };
+  }
+
+  /** Handshake once (memoized): the protocol version matches and the token and target are accepted. */
+  start(signal?: AbortSignal): Promise<ServerInfo> {
+    this.#started ??= this.handshake(signal);
+    this.#started.catch(() => (this.#started = undefined)); // a failed handshake may be retried
+    return this.#started;
+  }
+
+  async handshake(signal?: AbortSignal): Promise<ServerInfo> {
+    const res = await this.#unary(this.#stub.Handshake, {
+      protocolVersion: PROTOCOL_VERSION,
+      capabilities: Object.values(Capability),
+      client: this.#opts.clientName ?? 'kx',
+      target: this.#target,
+    }, signal);
+    if (res.protocolVersion !== PROTOCOL_VERSION) {
+      throw new KxError(ErrorCode.ProtocolVersion, `radar at ${this.#where} speaks protocol ${res.protocolVersion}, kx speaks ${PROTOCOL_VERSION}`);
+    }
+    return { protocolVersion: res.protocolVersion, capabilities: res.capabilities, server: res.server };
+  }
+
+  async describe(signal?: AbortSignal): Promise<TargetInfo> {
+    const r = await this.#unary(this.#stub.Describe, { target: this.#target }, signal);
+    return {
+      path: r.path,
+      onVolume: r.onVolume === 'yes' ? true : r.onVolume === 'no' ? false : undefined,
+      ...(r.owner ? { owner: { uid: r.owner.uid, gid: r.owner.gid } } : {}),
+      runtime: r.runtime,
+      containerName: r.containerName,
+      namespace: r.namespace,
+    };
+  }
+
+  /** mode: "restart" | "signal:<NAME>" | "none". */
+  async reload(mode: string, signal?: AbortSignal): Promise<ReloadInfo> {
+    const r = await this.#unary(this.#stub.Reload, { target: this.#target, mode }, signal);
+    return { action: r.action, message: r.message, ...(r.newContainerId ? { newContainerId: r.newContainerId } : {}) };
+  }
+
+  async manifest(rules: readonly IgnoreRuleSet[], signal?: AbortSignal): Promise<Manifest> {
+    await this.start(signal);
+    const out = new Map<RelPath, Entry>();
+    for await (const chunk of this.#serverStream(this.#stub.GetManifest, { target: this.#target, rules: rulesToMsg(rules) }, signal)) {
+      for (const e of chunk.entries) out.set(e.path, entryFromMsg(e));
+    }
+    return out;
+  }
+
+  async *signatures(paths: readonly RelPath[], signal?: AbortSignal): AsyncIterable<{ path: RelPath; signature: Signature | null }> {
+    if (paths.length === 0) return;
+    await this.start(signal);
+    for await (const reply of this.#serverStream(this.#stub.GetSignatures, { target: this.#target, paths: [...paths] }, signal)) {
+      yield { path: reply.path, signature: signatureFromMsg(reply) };
+    }
+  }
+
+  async apply(ops: AsyncIterable<BatchOp>, signal?: AbortSignal): Promise<BatchResult> {
+    const info = await this.start(signal);
+    const call = this.#stub.Apply(this.#metadata());
+    const onAbort = (): void => call.cancel();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    let failure: KxError | undefined;
+    const acks: M.ApplyAck[] = [];
+    // Settles when radar ends the call: with its acks, or with the status that failed the whole batch.
+    const finished = new Promise<void>((resolve, reject) => {
+      call.on('data', (ack: M.ApplyAck) => acks.push(ack));
+      call.on('error', (err) => {
+        failure = fromServiceError(err, `radar at ${this.#where}`);
+        reject(failure);
+      });
+      call.on('status', (s: grpc.StatusObject) => {
+        if (s.code === grpc.status.OK) resolve();
+      });
+    });
+    finished.catch(() => undefined); // observed below; a failure also stops the writer through `failure`
+    try {
+      await writeBatch(ops, {
+        target: this.#target,
+        compress: (this.#opts.compress ?? true) && info.capabilities.includes(Capability.Zlib),
+        signal,
+        sink: {
+          send: async (frame) => {
+            if (failure) throw failure;
+            if (!call.write(frame)) await Promise.race([once(call, 'drain'), finished]);
+            if (failure) throw failure;
+          },
+        },
+      });
+      call.end();
+      await finished;
+    } catch (err) {
+      call.cancel();
+      await finished.catch(() => undefined);
+      if (signal?.aborted) throw new KxError(ErrorCode.Cancelled, `sync to radar at ${this.#where}: cancelled`, { cause: err });
+      throw failure ?? err;
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+    }
+    const ack = acks[0];
+    if (acks.length !== 1 || ack === undefined) {
+      throw new KxError(ErrorCode.Protocol, `radar at ${this.#where} answered a batch with ${acks.length} acks`);
+    }
+    return { applied: ack.applied, bytesSent: ack.bytesReceived, errors: ack.errors.map((e) => ({ path: e.path, code: e.code, message: e.message })) };
+  }
+
+  /** Release the channel (unless it was handed in). Idempotent. */
+  close(): Promise<void> {
+    this.#closed ??= Promise.resolve().then(() => {
+      if (this.#ownsChannel) this.#stub.close();
+    });
+    return this.#closed;
+  }
+
+  #metadata(): grpc.Metadata {
+    const md = new grpc.Metadata();
+    md.set(METADATA_PROTOCOL_VERSION, String(PROTOCOL_VERSION));
+    if (this.#opts.token) md.set(METADATA_AUTHORIZATION, `Bearer ${this.#opts.token}`);
+    return md;
+  }
+
+  #unary<Req, Res>(method: Unary<Req, Res>, req: Req, signal?: AbortSignal): Promise<Res> {
+    return new Promise<Res>((resolve, reject) => {
+      const call = method.call(this.#stub, req, this.#metadata(), {}, (err, res) => {
+        signal?.removeEventListener('abort', onAbort);
+        if (err) reject(fromServiceError(err, `radar at ${this.#where}`));
+        else resolve(res as Res);
+      });
+      const onAbort = (): void => call.cancel();
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  async *#serverStream<Req, Res>(method: ServerStream<Req, Res>, req: Req, signal?: AbortSignal): AsyncIterable<Res> {
+    const call = method.call(this.#stub, req, this.#metadata());
+    const onAbort = (): void => call.cancel();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      for await (const m of call) yield m as Res;
+    } catch (err) {
+      throw fromServiceError(err, `radar at ${this.#where}`);
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+      call.cancel(); // no-op when the call already ended; stops the server when the consumer broke off early
+    }
+  }
+}

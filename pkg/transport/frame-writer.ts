@@ -1,0 +1,76 @@
+// The client's half of an Apply stream: BatchOps in, frames out. Small ops and content are packed together
+// into frames of up to FRAME_BYTES (one message per small file would cost more than its bytes); literals are
+// deflated while that pays.
+import { ErrorCode, KxError } from '../sync/errors.ts';
+import type { BatchOp, DeltaOp } from '../sync/types.ts';
+import { opToMsg } from '../../proto/convert.ts';
+import { deflateIfSmaller, deflatedLiteral, rawLiteral } from '../../proto/literal.ts';
+import type { ApplyFrame, ApplyItem, Target } from '../../proto/messages.ts';
+
+/** Flush a frame once its items hold this many bytes. */
+export const FRAME_BYTES = 256 * 1024;
+/** A literal chunk this big that does not compress marks the file incompressible (no more attempts). */
+const PROBE_BYTES = 4096;
+
+export interface FrameSink {
+  /** Send one frame; resolves when the transport can take more (back-pressure). */
+  send(frame: ApplyFrame): Promise<void>;
+}
+
+export interface FrameWriterOptions {
+  readonly target: Target;
+  readonly sink: FrameSink;
+  readonly compress: boolean;
+  readonly signal?: AbortSignal;
+}
+
+/** Writes one batch: open, the ops with their content, flush. Returns literal bytes put on the wire. */
+export async function writeBatch(ops: AsyncIterable<BatchOp>, opts: FrameWriterOptions): Promise<number> {
+  let items: ApplyItem[] = [];
+  let pending = 0;
+  let opened = false;
+  let wire = 0;
+
+  const emit = async (flush: boolean): Promise<void> => {
+    const frame: ApplyFrame = { open: opened ? null : { target: opts.target }, items, flush };
+    opened = true;
+    items = [];
+    pending = 0;
+    await opts.sink.send(frame);
+  };
+  const push = async (item: ApplyItem, bytes: number): Promise<void> => {
+    items.push(item);
+    pending += bytes + 16;
+    if (pending >= FRAME_BYTES) await emit(false);
+  };
+
+  for await (const op of ops) {
+    opts.signal?.throwIfAborted();
+    await push({ item: 'op', op: opToMsg(op) }, op.path.length + 64);
+    if (op.op !== 'write') continue;
+    let compress = opts.compress;
+    try {
+      for await (const d of op.body as AsyncIterable<DeltaOp>) {
+        opts.signal?.throwIfAborted();
+        if (d.kind === 'copy') {
+          await push({ item: 'copy', copy: { index: d.index, count: d.count } }, 8);
+          continue;
+        }
+        const packed = compress ? await deflateIfSmaller(d.data) : null;
+        if (packed === null && d.data.byteLength >= PROBE_BYTES) compress = false;
+        const literal = packed ? deflatedLiteral(packed, d.data.byteLength) : rawLiteral(d.data);
+        wire += literal.data.byteLength;
+        await push({ item: 'literal', literal }, literal.data.byteLength);
+      }
+      await push({ item: 'end', end: { abort: false, reason: '', code: '' } }, 4);
+    } catch (err) {
+      if (opts.signal?.aborted) throw err;
+      // The local file could not be read (gone, changed, unreadable): the receiver drops its temp file and
+      // reports the path; the batch goes on.
+      const kx = err instanceof KxError ? err : new KxError(ErrorCode.Io, `${op.path}: ${(err as Error)?.message ?? err}`);
+      await push({ item: 'end', end: { abort: true, reason: kx.message, code: kx.code } }, 64);
+    }
+  }
+  await emit(true);
+  return wire;
+}

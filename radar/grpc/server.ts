@@ -1,0 +1,125 @@
+// radar's gRPC server: the kx.v1.Radar service over LocalTree, with what a target means (RootResolver) and how
+// a container is reloaded (Reloader) injected, so one server serves a plain directory (issue 2) and any
+// container on the node (docker/containerd resolvers) alike.
+import * as grpc from '@grpc/grpc-js';
+import type { Hasher } from '../../pkg/sync/hash.ts';
+import { ErrorCode, KxError } from '../../pkg/sync/errors.ts';
+import { loadRadarProto } from '../../proto/load.ts';
+import { MAX_MESSAGE_BYTES } from '../../proto/version.ts';
+import { createRadarService } from './service.ts';
+
+/** A request's target as radar's resolver receives it (kx.v1.Target). */
+export interface TargetRef {
+  /** "containerd://…", "docker://…", "cri-o://…", a bare id, or "" for radar's default root. */
+  readonly containerId: string;
+  /** "docker" | "containerd" | "cri-o" | "" (from the id's prefix or radar's default). */
+  readonly runtime: string;
+  /** Absolute path inside the container (resolve it with resolveBeneath 'in-root'); "" for the default root. */
+  readonly remotePath: string;
+  /** Owner the spec wants for created files, overriding the resolver's default. */
+  readonly owner?: { readonly uid: number; readonly gid: number };
+}
+
+export interface ResolvedRoot {
+  /** Host path of the directory to sync into, e.g. /proc/<pid>/root/app resolved component by component. */
+  readonly path: string;
+  /** Owner given to created files (default: radar's own). */
+  readonly owner?: { readonly uid: number; readonly gid: number };
+  /** Whether the remote path is on a volume (survives a container replacement); unset when unknown. */
+  readonly onVolume?: boolean;
+  readonly runtime?: string;
+  readonly containerName?: string;
+  /** The namespace the runtime reports for the container (what the token was checked against). */
+  readonly namespace?: string;
+}
+
+/** Turns a target and the caller's token into a root. Declared here: the server consumes it. */
+export interface RootResolver {
+  /** Throws KxError UNAUTHENTICATED (token missing/wrong), PERMISSION_DENIED, or NOT_FOUND (naming the container). */
+  resolve(target: TargetRef, token: string | undefined, signal?: AbortSignal): Promise<ResolvedRoot>;
+}
+
+/** "restart" | "signal:<NAME>" | "none"; validated by the Reloader (INVALID_ARGUMENT). */
+export type ReloadMode = string;
+
+export interface ReloadResult {
+  /** "restarted" | "signalled" | "none" | whatever the reloader did, one word. */
+  readonly action: string;
+  readonly message?: string;
+  /** Set when the runtime replaced the container: its writable layer is gone, the client re-syncs. */
+  readonly newContainerId?: string;
+  /** Whether files on the container's writable layer survived. */
+  readonly filesKept?: boolean;
+}
+
+/** Carries out a reload of an already resolved (authorized) target. */
+export interface Reloader {
+  reload(target: TargetRef, mode: ReloadMode, signal?: AbortSignal): Promise<ReloadResult>;
+}
+
+export interface RadarServerOptions {
+  /** host:port; port 0 picks a free one (see start()). */
+  readonly listen: string;
+  readonly resolver: RootResolver;
+  readonly reloader?: Reloader;
+  readonly hasher: Hasher;
+  /** Server name reported in Handshake. */
+  readonly name?: string;
+  /** fsync files before renaming them into place. */
+  readonly fsync?: boolean;
+  /** How long close() lets calls in flight finish before cutting them. Default 5 s. */
+  readonly closeGraceMs?: number;
+}
+
+export class RadarServer {
+  readonly #opts: RadarServerOptions;
+  readonly #server: grpc.Server;
+  #started: Promise<{ address: string; port: number }> | undefined;
+  #closed: Promise<void> | undefined;
+
+  constructor(opts: RadarServerOptions) {
+    this.#opts = opts;
+    this.#server = new grpc.Server({
+      'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
+      'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
+    });
+    const proto = loadRadarProto();
+    this.#server.addService(proto.service, createRadarService({
+      resolver: opts.resolver,
+      reloader: opts.reloader,
+      hasher: opts.hasher,
+      name: opts.name ?? 'radar',
+      fsync: opts.fsync ?? false,
+    }));
+  }
+
+  /** Bind and serve. Resolves with the bound address (the real port when listen asked for port 0). */
+  start(): Promise<{ address: string; port: number }> {
+    this.#started ??= new Promise((resolve, reject) => {
+      this.#server.bindAsync(this.#opts.listen, grpc.ServerCredentials.createInsecure(), (err, port) => {
+        if (err) {
+          reject(new KxError(ErrorCode.Unavailable, `radar cannot listen on ${this.#opts.listen}: ${err.message}`, { cause: err }));
+          return;
+        }
+        const host = this.#opts.listen.slice(0, this.#opts.listen.lastIndexOf(':'));
+        resolve({ address: `${host}:${port}`, port });
+      });
+    });
+    return this.#started;
+  }
+
+  /** Stop accepting calls, let those in flight finish within the grace period, then cut them. Idempotent. */
+  close(): Promise<void> {
+    this.#closed ??= new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.#server.forceShutdown();
+        resolve();
+      }, this.#opts.closeGraceMs ?? 5000);
+      this.#server.tryShutdown(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+    return this.#closed;
+  }
+}

@@ -1,0 +1,199 @@
+// Handlers of kx.v1.Radar. Every call: protocol version checked, token and target resolved (nothing is read
+// or written before the resolver accepted the caller), KxErrors turned into gRPC status at this edge.
+import * as grpc from '@grpc/grpc-js';
+import { once } from 'node:events';
+import type { Hasher } from '../../pkg/sync/hash.ts';
+import { ErrorCode, KxError } from '../../pkg/sync/errors.ts';
+import { entryToMsg, pathErrorToMsg, rulesFromMsg, signatureToMsg } from '../../proto/convert.ts';
+import type * as M from '../../proto/messages.ts';
+import { toServiceError } from '../../proto/status.ts';
+import { Capability, METADATA_AUTHORIZATION, METADATA_PROTOCOL_VERSION, PROTOCOL_VERSION } from '../../proto/version.ts';
+import { LocalTree } from '../tree/local-tree.ts';
+import { ApplyFrameReader } from './apply-stream.ts';
+import type { Reloader, ResolvedRoot, RootResolver, TargetRef } from './server.ts';
+
+export interface RadarServiceDeps {
+  readonly resolver: RootResolver;
+  readonly reloader?: Reloader;
+  readonly hasher: Hasher;
+  readonly name: string;
+  readonly fsync: boolean;
+}
+
+/** What every kind of server call has. */
+interface SurfaceCall {
+  readonly metadata: grpc.Metadata;
+  on(event: 'cancelled', listener: () => void): unknown;
+  removeListener(event: 'cancelled', listener: () => void): unknown;
+}
+
+/** Entries per ManifestChunk: big enough to amortize framing, small enough to stream. */
+const MANIFEST_CHUNK = 512;
+
+export function createRadarService(deps: RadarServiceDeps): grpc.UntypedServiceImplementation {
+  // Roots whose stale temp files were removed, per server instance (each root once).
+  const cleaned = new Map<string, Promise<void>>();
+
+  const treeFor = async (root: ResolvedRoot, signal: AbortSignal): Promise<LocalTree> => {
+    const tree = new LocalTree({ root: root.path, hasher: deps.hasher, owner: root.owner, fsync: deps.fsync });
+    let started = cleaned.get(root.path);
+    if (!started) {
+      started = tree.start(signal);
+      cleaned.set(root.path, started);
+      started.catch(() => cleaned.delete(root.path));
+    }
+    await started;
+    return tree;
+  };
+
+  const resolve = (call: SurfaceCall, target: M.Target | null, signal: AbortSignal): Promise<ResolvedRoot> => {
+    checkVersionHeader(call.metadata);
+    return deps.resolver.resolve(targetRef(target), bearer(call.metadata), signal);
+  };
+
+  const capabilities = [Capability.Zlib, Capability.Delta, Capability.Describe, ...(deps.reloader ? [Capability.Reload] : [])];
+
+  return {
+    Handshake: unary<M.HandshakeRequest, M.HandshakeResponse>(async (call, signal) => {
+      const req = call.request;
+      if (req.protocolVersion !== PROTOCOL_VERSION) throw versionMismatch(req.protocolVersion);
+      await resolve(call, req.target, signal);
+      return { protocolVersion: PROTOCOL_VERSION, capabilities, server: deps.name };
+    }),
+
+    GetManifest: serverStream<M.ManifestRequest, M.ManifestChunk>(async (call, signal, write) => {
+      const root = await resolve(call, call.request.target, signal);
+      const tree = await treeFor(root, signal);
+      const manifest = await tree.manifest(rulesFromMsg(call.request.rules), signal);
+      let chunk: M.EntryMsg[] = [];
+      for (const e of manifest.values()) {
+        chunk.push(entryToMsg(e));
+        if (chunk.length === MANIFEST_CHUNK) {
+          await write({ entries: chunk });
+          chunk = [];
+        }
+      }
+      if (chunk.length > 0) await write({ entries: chunk });
+    }),
+
+    GetSignatures: serverStream<M.SignaturesRequest, M.SignatureReply>(async (call, signal, write) => {
+      const root = await resolve(call, call.request.target, signal);
+      const tree = await treeFor(root, signal);
+      for await (const { path, signature } of tree.signatures(call.request.paths, signal)) {
+        await write(signatureToMsg(path, signature));
+      }
+    }),
+
+    Apply: (call: grpc.ServerDuplexStream<M.ApplyFrame, M.ApplyAck>) => {
+      const { signal, dispose } = callSignal(call);
+      const run = async (): Promise<void> => {
+        const reader = new ApplyFrameReader(call[Symbol.asyncIterator]());
+        const target = await reader.open();
+        const root = await resolve(call, target, signal);
+        const tree = await treeFor(root, signal);
+        while (!(await reader.atEnd())) {
+          const result = await tree.apply(reader.batch(), signal);
+          const ack: M.ApplyAck = { applied: result.applied, bytesReceived: reader.takeWireBytes(), errors: result.errors.map(pathErrorToMsg) };
+          if (!call.write(ack)) await once(call, 'drain', { signal });
+        }
+      };
+      run().then(
+        () => call.end(),
+        (err: unknown) => {
+          if (!signal.aborted) call.emit('error', toServiceError(err));
+        },
+      ).finally(dispose);
+    },
+
+    Describe: unary<M.DescribeRequest, M.DescribeResponse>(async (call, signal) => {
+      const root = await resolve(call, call.request.target, signal);
+      return {
+        path: root.path,
+        onVolume: root.onVolume === undefined ? 'unknown' : root.onVolume ? 'yes' : 'no',
+        ...(root.owner ? { owner: { uid: root.owner.uid, gid: root.owner.gid } } : {}),
+        runtime: root.runtime ?? '',
+        containerName: root.containerName ?? '',
+        namespace: root.namespace ?? '',
+      };
+    }),
+
+    Reload: unary<M.ReloadRequest, M.ReloadResponse>(async (call, signal) => {
+      const target = targetRef(call.request.target);
+      await resolve(call, call.request.target, signal);
+      const mode = call.request.mode;
+      if (mode === 'none' || mode === '') return { action: 'none', newContainerId: '', message: '' };
+      if (!deps.reloader) throw new KxError(ErrorCode.InvalidConfig, `reload ${mode}: this radar cannot reload (it serves a directory, not a container)`);
+      const r = await deps.reloader.reload(target, mode, signal);
+      return { action: r.action, newContainerId: r.newContainerId ?? '', message: r.message ?? '' };
+    }),
+  };
+}
+
+export function targetRef(t: M.Target | null): TargetRef {
+  return {
+    containerId: t?.containerId ?? '',
+    runtime: t?.runtime ?? '',
+    remotePath: t?.remotePath ?? '',
+    ...(t?.owner ? { owner: { uid: t.owner.uid, gid: t.owner.gid } } : {}),
+  };
+}
+
+/** The token of `authorization: Bearer <token>`, or undefined. */
+export function bearer(metadata: grpc.Metadata): string | undefined {
+  const v = metadata.get(METADATA_AUTHORIZATION)[0];
+  if (typeof v !== 'string') return undefined;
+  const m = /^Bearer\s+(.+)$/i.exec(v.trim());
+  return m?.[1];
+}
+
+function checkVersionHeader(metadata: grpc.Metadata): void {
+  const v = metadata.get(METADATA_PROTOCOL_VERSION)[0];
+  if (v === undefined) return; // Handshake carries it in the message; other callers send it as metadata
+  const n = Number(v);
+  if (n !== PROTOCOL_VERSION) throw versionMismatch(Number.isFinite(n) ? n : String(v));
+}
+
+function versionMismatch(client: number | string): KxError {
+  return new KxError(
+    ErrorCode.ProtocolVersion,
+    `protocol version mismatch: kx speaks ${client}, radar speaks ${PROTOCOL_VERSION}; install matching versions (kx init upgrades radar)`,
+  );
+}
+
+function callSignal(call: SurfaceCall): { signal: AbortSignal; dispose: () => void } {
+  const ac = new AbortController();
+  const onCancel = (): void => {
+    const reason = new KxError(ErrorCode.Cancelled, 'call cancelled by the client');
+    ac.abort(reason);
+    // Unblocks a handler waiting for the next message of a stream the client cut.
+    if ('destroy' in call && typeof call.destroy === 'function') (call as unknown as { destroy(e: Error): void }).destroy(reason);
+  };
+  call.on('cancelled', onCancel);
+  return { signal: ac.signal, dispose: () => call.removeListener('cancelled', onCancel) };
+}
+
+function unary<Req, Res>(fn: (call: grpc.ServerUnaryCall<Req, Res>, signal: AbortSignal) => Promise<Res>): grpc.handleUnaryCall<Req, Res> {
+  return (call, callback) => {
+    const { signal, dispose } = callSignal(call);
+    fn(call, signal)
+      .then((res) => callback(null, res), (err: unknown) => callback(toServiceError(err)))
+      .finally(dispose);
+  };
+}
+
+function serverStream<Req, Res>(
+  fn: (call: grpc.ServerWritableStream<Req, Res>, signal: AbortSignal, write: (m: Res) => Promise<void>) => Promise<void>,
+): grpc.handleServerStreamingCall<Req, Res> {
+  return (call) => {
+    const { signal, dispose } = callSignal(call);
+    const write = async (m: Res): Promise<void> => {
+      if (!call.write(m)) await once(call, 'drain', { signal });
+    };
+    fn(call, signal, write).then(
+      () => call.end(),
+      (err: unknown) => {
+        if (!signal.aborted) call.emit('error', toServiceError(err));
+      },
+    ).finally(dispose);
+  };
+}

@@ -1,0 +1,31 @@
+// issue 2's radar: one root directory and one shared token. Tokens are compared in constant time.
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { ErrorCode, KxError } from '../../pkg/sync/errors.ts';
+import type { ResolvedRoot, RootResolver, TargetRef } from './server.ts';
+
+export class StaticRootResolver implements RootResolver {
+  readonly #root: string;
+  readonly #tokenDigest: Buffer;
+
+  /** `token` must be non-empty: a radar without a token would let anyone on the port write. */
+  constructor(rootPath: string, token: string) {
+    if (token === '') throw new KxError(ErrorCode.InvalidConfig, 'radar token is empty');
+    this.#root = rootPath;
+    this.#tokenDigest = digest(token);
+  }
+
+  async resolve(target: TargetRef, token: string | undefined): Promise<ResolvedRoot> {
+    // Hashing first gives equal lengths, so timingSafeEqual leaks neither content nor length.
+    if (token === undefined || token === '' || !timingSafeEqual(digest(token), this.#tokenDigest)) {
+      throw new KxError(ErrorCode.Unauthenticated, token ? 'radar token is wrong' : 'radar token is missing (authorization: Bearer <token>)');
+    }
+    if (target.containerId !== '') {
+      throw new KxError(ErrorCode.NotFound, `container ${target.containerId}: this radar serves one directory, not containers`);
+    }
+    return { path: this.#root };
+  }
+}
+
+function digest(s: string): Buffer {
+  return createHash('sha256').update(s).digest();
+}

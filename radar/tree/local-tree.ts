@@ -1,0 +1,94 @@
+// A directory on this machine as a sync Receiver, in-process: radar serves it over gRPC, and the local Docker
+// target uses it directly (no network between kx and a bind-mounted or /proc-reachable root).
+import type { Hasher } from '../../pkg/sync/hash.ts';
+import { ErrorCode, KxError } from '../../pkg/sync/errors.ts';
+import { checkRelPath } from '../../pkg/sync/paths.ts';
+import { scanTree } from '../../pkg/sync/scan.ts';
+import { signatureOf } from '../../pkg/sync/signature.ts';
+import type { BatchOp, BatchResult, DeltaOp, IgnoreRuleSet, Manifest, PathError, Receiver, RelPath, Signature } from '../../pkg/sync/types.ts';
+import { TreeWriter, cleanTemp } from './apply.ts';
+import type { Owner } from './apply.ts';
+import { resolveBeneath } from './confine.ts';
+
+export interface LocalTreeOptions {
+  readonly root: string;
+  readonly hasher: Hasher;
+  /** Owner given to everything created. */
+  readonly owner?: Owner;
+  readonly fsync?: boolean;
+}
+
+export class LocalTree implements Receiver {
+  readonly root: string;
+  readonly #hasher: Hasher;
+  readonly #writer: TreeWriter;
+  #started: Promise<void> | undefined;
+
+  constructor(opts: LocalTreeOptions) {
+    this.root = opts.root;
+    this.#hasher = opts.hasher;
+    this.#writer = new TreeWriter(opts);
+  }
+
+  /** Remove temp files a crashed earlier run left behind. Idempotent. */
+  start(signal?: AbortSignal): Promise<void> {
+    this.#started ??= cleanTemp(this.root, signal).then(() => undefined);
+    return this.#started;
+  }
+
+  /** Nothing is held between calls; present for the lifecycle convention. */
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  async manifest(rules: readonly IgnoreRuleSet[], signal?: AbortSignal): Promise<Manifest> {
+    // The sender's rules decide what is synced; the receiver's own ignore files do not (they may be stale).
+    const { manifest } = await scanTree(this.root, { hasher: this.#hasher, rules, readIgnoreFiles: false, signal });
+    return manifest;
+  }
+
+  async *signatures(paths: readonly RelPath[], signal?: AbortSignal): AsyncIterable<{ path: RelPath; signature: Signature | null }> {
+    for (const path of paths) {
+      signal?.throwIfAborted();
+      yield { path, signature: await this.#signature(path, signal) };
+    }
+  }
+
+  async apply(ops: AsyncIterable<BatchOp>, signal?: AbortSignal): Promise<BatchResult> {
+    let applied = 0;
+    let bytesSent = 0;
+    const errors: PathError[] = [];
+    const countLiterals = async function* (body: AsyncIterable<DeltaOp>): AsyncIterable<DeltaOp> {
+      for await (const d of body) {
+        if (d.kind === 'literal') bytesSent += d.data.byteLength;
+        yield d;
+      }
+    };
+    for await (const op of ops) {
+      signal?.throwIfAborted();
+      try {
+        await this.#writer.apply(op, op.op === 'write' ? countLiterals(op.body) : undefined, signal);
+        applied++;
+      } catch (err) {
+        if (signal?.aborted) throw signal.reason;
+        errors.push(pathError(op.path, err));
+      }
+    }
+    return { applied, bytesSent, errors };
+  }
+
+  async #signature(path: RelPath, signal?: AbortSignal): Promise<Signature | null> {
+    try {
+      const abs = await resolveBeneath(this.root, checkRelPath(path), { absoluteLinks: 'refuse', followFinal: false });
+      return await signatureOf(abs, this.#hasher, signal);
+    } catch (err) {
+      if (signal?.aborted) throw err;
+      return null; // not a regular file we may read: the sender sends it whole, and the write reports any refusal
+    }
+  }
+}
+
+export function pathError(path: RelPath, err: unknown): PathError {
+  const kx = err instanceof KxError ? err : new KxError(ErrorCode.Internal, err instanceof Error ? err.message : String(err));
+  return { path, code: kx.code, message: kx.message };
+}

@@ -1,0 +1,126 @@
+// The receiver's writes are atomic: the old file stays until the new one is complete and verified, and no
+// temporary file outlives a failed or interrupted write.
+import { lstat, mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createHasher } from '../../pkg/sync/hash.ts';
+import type { Hasher } from '../../pkg/sync/hash.ts';
+import type { BatchOp, DeltaOp } from '../../pkg/sync/types.ts';
+import { LocalTree } from '../../radar/tree/local-tree.ts';
+import { cleanTemp } from '../../radar/tree/apply.ts';
+
+let root: string;
+let hasher: Hasher;
+
+beforeEach(async () => {
+  hasher ??= await createHasher();
+  root = await mkdtemp(join(tmpdir(), 'kx-apply-'));
+});
+afterEach(() => rm(root, { recursive: true, force: true }));
+
+const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
+function digestOf(text: string): string {
+  const h = hasher.stream();
+  h.update(enc(text));
+  return h.digest();
+}
+async function* ops(...list: BatchOp[]): AsyncIterable<BatchOp> {
+  yield* list;
+}
+function write(path: string, text: string, body: AsyncIterable<DeltaOp> = (async function* () { yield { kind: 'literal' as const, data: enc(text) }; })()): BatchOp {
+  return { op: 'write', path, mode: 0o640, mtimeMs: 1_600_000_000_123, size: text.length, digest: digestOf(text), basis: 'whole', body };
+}
+const tempFiles = async (dir: string): Promise<string[]> => (await readdir(dir, { recursive: true })).filter((n) => n.split('/').pop()!.startsWith('.kx-tmp-'));
+
+describe('LocalTree.apply', () => {
+  it('writes a file with its mode and mtime', async () => {
+    const tree = new LocalTree({ root, hasher });
+    const res = await tree.apply(ops(write('f', 'hello')));
+    expect(res).toEqual({ applied: 1, bytesSent: 5, errors: [] });
+    const st = await stat(join(root, 'f'));
+    expect(await readFile(join(root, 'f'), 'utf8')).toBe('hello');
+    expect(st.mode & 0o7777).toBe(0o640);
+    expect(Math.trunc(st.mtimeMs)).toBe(1_600_000_000_123);
+  });
+
+  it('keeps the old file when the content does not match its digest (DIGEST_MISMATCH)', async () => {
+    await writeFile(join(root, 'f'), 'old');
+    const tree = new LocalTree({ root, hasher });
+    const bad = { ...write('f', 'new'), digest: digestOf('other') } as BatchOp;
+    const res = await tree.apply(ops(bad));
+    expect(res.errors).toEqual([expect.objectContaining({ path: 'f', code: 'DIGEST_MISMATCH' })]);
+    expect(await readFile(join(root, 'f'), 'utf8')).toBe('old');
+    expect(await tempFiles(root)).toEqual([]);
+  });
+
+  it('keeps the old file and no temp file when the content stream breaks mid-file', async () => {
+    await writeFile(join(root, 'f'), 'old');
+    const tree = new LocalTree({ root, hasher });
+    const broken = (async function* (): AsyncIterable<DeltaOp> {
+      yield { kind: 'literal', data: enc('partial') };
+      throw new Error('connection reset');
+    })();
+    const res = await tree.apply(ops(write('f', 'partial and more', broken)));
+    expect(res.errors).toEqual([expect.objectContaining({ path: 'f' })]);
+    expect(await readFile(join(root, 'f'), 'utf8')).toBe('old');
+    expect(await tempFiles(root)).toEqual([]);
+  });
+
+  it('reports per-path errors and goes on with the rest of the batch', async () => {
+    const tree = new LocalTree({ root, hasher });
+    const res = await tree.apply(ops(write('missing-dir/f', 'x'), { op: 'mkdir', path: 'd', mode: 0o755 }, write('d/g', 'y')));
+    expect(res.applied).toBe(2);
+    expect(res.errors.map((e) => e.path)).toEqual(['missing-dir/f']);
+    expect(await readFile(join(root, 'd/g'), 'utf8')).toBe('y');
+  });
+
+  it('creates directories with the exact mode despite the umask', async () => {
+    const tree = new LocalTree({ root, hasher });
+    await tree.apply(ops({ op: 'mkdir', path: 'd', mode: 0o777 }));
+    expect((await stat(join(root, 'd'))).mode & 0o7777).toBe(0o777);
+  });
+
+  it('moves and copies content the receiver already holds, after checking its digest', async () => {
+    await writeFile(join(root, 'a'), 'content');
+    const tree = new LocalTree({ root, hasher });
+    const res = await tree.apply(ops(
+      { op: 'copy', from: 'a', path: 'b', mode: 0o600, mtimeMs: 5000, digest: digestOf('content') },
+      { op: 'move', from: 'a', path: 'c', mode: 0o644, mtimeMs: 6000, digest: digestOf('content') },
+      { op: 'move', from: 'b', path: 'd', mode: 0o644, mtimeMs: 6000, digest: digestOf('not it') },
+    ));
+    expect(res.errors).toEqual([expect.objectContaining({ path: 'd', code: 'DIGEST_MISMATCH' })]);
+    expect(await readFile(join(root, 'b'), 'utf8')).toBe('content');
+    expect(await readFile(join(root, 'c'), 'utf8')).toBe('content');
+    await expect(lstat(join(root, 'a'))).rejects.toMatchObject({ code: 'ENOENT' });
+    expect((await stat(join(root, 'b'))).mode & 0o777).toBe(0o600);
+  });
+
+  it('gives created files and directories the configured owner', async () => {
+    const tree = new LocalTree({ root, hasher, owner: { uid: 4242, gid: 4343 } });
+    await tree.apply(ops({ op: 'mkdir', path: 'd', mode: 0o755 }, write('d/f', 'x'), { op: 'symlink', path: 'd/l', target: 'f' }));
+    for (const p of ['d', 'd/f', 'd/l']) {
+      const st = await lstat(join(root, p));
+      expect([p, st.uid, st.gid]).toEqual([p, 4242, 4343]);
+    }
+  });
+});
+
+describe('cleanTemp', () => {
+  it('removes stale temp files everywhere beneath the root at start, and nothing else', async () => {
+    await mkdir(join(root, 'd/e'), { recursive: true });
+    await writeFile(join(root, '.kx-tmp-0123'), 'stale');
+    await writeFile(join(root, 'd/e/.kx-tmp-abcd'), 'stale');
+    await writeFile(join(root, 'd/keep'), 'keep');
+    const tree = new LocalTree({ root, hasher });
+    await tree.start();
+    expect(await tempFiles(root)).toEqual([]);
+    expect(await readFile(join(root, 'd/keep'), 'utf8')).toBe('keep');
+  });
+
+  it('counts what it removed', async () => {
+    await writeFile(join(root, '.kx-tmp-1'), '');
+    expect(await cleanTemp(root)).toBe(1);
+    expect(await cleanTemp(root)).toBe(0);
+  });
+});
