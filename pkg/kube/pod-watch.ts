@@ -122,7 +122,7 @@ export class PodWatch {
     clearTimeout(this.#restartTimer);
     // ListWatch.start() keeps its resourceVersion: it resumes the watch, or re-lists if that is too old (410).
     this.#restartTimer = setTimeout(() => {
-      if (!this.#closed) void this.#lw?.start();
+      if (!this.#closed) this.#lw?.start().catch((e: unknown) => this.#onError(e));
     }, delay);
   }
 

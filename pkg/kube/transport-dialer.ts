@@ -1,0 +1,61 @@
+// The RadarDialer that connector.ts needs, made of pkg/transport's RadarClient: one gRPC channel per container,
+// dialed at the node tunnel's loopback port. gRPC's own reconnect carries it across a dropped WebSocket, because
+// every new TCP connection to the tunnel gets a fresh port-forward; the back-off is shortened so that resuming
+// takes a fraction of a second rather than gRPC's default of up to two minutes.
+import { RadarClient } from '../transport/client.ts';
+import { ErrorCode, KxError } from '../sync/errors.ts';
+import type { RadarDial, RadarDialer, RadarSession } from './connector.ts';
+
+export interface TransportDialerOptions {
+  /** Sent in Handshake for radar's logs. */
+  readonly clientName?: string;
+  /** gRPC reconnect back-off through the tunnel. Default 100 ms … 5 s. */
+  readonly reconnectMinMs?: number;
+  readonly reconnectMaxMs?: number;
+}
+
+export class TransportDialer implements RadarDialer {
+  readonly #opts: TransportDialerOptions;
+
+  constructor(opts: TransportDialerOptions = {}) {
+    this.#opts = opts;
+  }
+
+  async dial(req: RadarDial): Promise<RadarSession> {
+    const client = new RadarClient({
+      address: req.address,
+      token: req.token,
+      clientName: this.#opts.clientName ?? 'kx',
+      target: {
+        containerId: req.container.id,
+        runtime: req.container.runtime,
+        remotePath: req.remotePath,
+        ...(req.owner ? { owner: parseOwner(req.owner) } : {}),
+      },
+      channelOptions: {
+        'grpc.initial_reconnect_backoff_ms': this.#opts.reconnectMinMs ?? 100,
+        'grpc.min_reconnect_backoff_ms': this.#opts.reconnectMinMs ?? 100,
+        'grpc.max_reconnect_backoff_ms': this.#opts.reconnectMaxMs ?? 5000,
+      },
+    });
+    try {
+      await client.start(req.signal);
+    } catch (err) {
+      await client.close();
+      throw err;
+    }
+    return {
+      receiver: client,
+      reload: async (mode) => {
+        await client.reload(mode);
+      },
+      close: () => client.close(),
+    };
+  }
+}
+
+function parseOwner(owner: string): { uid: number; gid: number } {
+  const m = /^(\d+):(\d+)$/.exec(owner.trim());
+  if (!m) throw new KxError(ErrorCode.InvalidArgument, `owner "${owner}": expected uid:gid (numbers)`);
+  return { uid: Number(m[1]), gid: Number(m[2]) };
+}
