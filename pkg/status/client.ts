@@ -1,0 +1,92 @@
+// `kx get`'s side of the status service.
+
+import { credentials, status as grpcStatus, type Client, type ClientReadableStream, type ServiceError } from '@grpc/grpc-js';
+import type { DaemonStatus, ServiceStatus, SpecStatus } from '../daemon/status.ts';
+import { ErrorCode, KxError } from '../sync/errors.ts';
+import { statusService } from './definition.ts';
+
+type Wire<T> = { [K in keyof T]?: T[K] extends readonly (infer U)[] ? Wire<U>[] : T[K] extends object ? Wire<T[K]> : T[K] };
+
+export class StatusClient {
+  private readonly port: number;
+  private readonly client: Client & Record<string, (...args: unknown[]) => unknown>;
+
+  constructor(port: number) {
+    this.port = port;
+    const Ctor = statusService();
+    this.client = new Ctor(`127.0.0.1:${port}`, credentials.createInsecure()) as never;
+  }
+
+  /** KxError UNAVAILABLE when no daemon answers within the deadline. */
+  get(timeoutMs = 2000): Promise<DaemonStatus> {
+    return new Promise((resolve, reject) => {
+      this.client.get({}, { deadline: Date.now() + timeoutMs }, (err: ServiceError | null, reply: Wire<DaemonStatus>) => {
+        if (err) reject(this.error(err));
+        else resolve(fromWire(reply));
+      });
+    });
+  }
+
+  /** Calls onStatus with every status the daemon sends until close() or the stream fails (onEnd gets the error). */
+  watch(onStatus: (s: DaemonStatus) => void, onEnd: (err: KxError | null) => void): { close(): void } {
+    const call = this.client.watch({}) as ClientReadableStream<Wire<DaemonStatus>>;
+    let done = false;
+    const finish = (err: KxError | null): void => {
+      if (done) return;
+      done = true;
+      onEnd(err);
+    };
+    call.on('data', (reply: Wire<DaemonStatus>) => onStatus(fromWire(reply)));
+    call.on('error', (err: ServiceError) => finish(err.code === grpcStatus.CANCELLED ? null : this.error(err)));
+    call.on('end', () => finish(null));
+    return { close: () => call.cancel() };
+  }
+
+  close(): void {
+    this.client.close();
+  }
+
+  private error(err: ServiceError): KxError {
+    if (err.code === grpcStatus.UNAVAILABLE || err.code === grpcStatus.DEADLINE_EXCEEDED) {
+      return new KxError(ErrorCode.Unavailable, `no kx daemon on 127.0.0.1:${this.port} (start one with: kx watch)`, { cause: err });
+    }
+    return new KxError(ErrorCode.Internal, `kx daemon on 127.0.0.1:${this.port}: ${err.details || err.message}`, { cause: err });
+  }
+}
+
+function fromWire(d: Wire<DaemonStatus>): DaemonStatus {
+  return {
+    pid: d.pid ?? 0,
+    configFile: d.configFile ?? '',
+    ...(d.configError !== undefined && d.configError !== null && { configError: d.configError }),
+    specs: (d.specs ?? []).map(specFromWire),
+  };
+}
+
+function specFromWire(s: Wire<SpecStatus>): SpecStatus {
+  return {
+    name: s.name ?? '',
+    kind: s.kind ?? 'kubernetes',
+    local: s.local ?? '',
+    remote: s.remote ?? '',
+    ...(s.problem != null && { problem: s.problem }),
+    services: (s.services ?? []).map(serviceFromWire),
+  };
+}
+
+function serviceFromWire(s: Wire<ServiceStatus>): ServiceStatus {
+  const p = s.progress;
+  return {
+    targetId: s.targetId ?? '',
+    target: s.target ?? '',
+    state: s.state ?? 'waiting',
+    ...(p != null && {
+      progress: { phase: p.phase ?? 'scan', files: p.files ?? 0, totalFiles: p.totalFiles ?? 0, bytes: p.bytes ?? 0, totalBytes: p.totalBytes ?? 0 },
+    }),
+    files: s.files ?? 0,
+    ...(s.lastSyncAt != null && { lastSyncAt: s.lastSyncAt }),
+    ...(s.latencyMs != null && { latencyMs: s.latencyMs }),
+    reloads: s.reloads ?? 0,
+    ...(s.lastError != null && { lastError: s.lastError }),
+  };
+}
