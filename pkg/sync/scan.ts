@@ -1,0 +1,378 @@
+// Scan a directory tree into a Manifest: lstat-based (symlinks stored, never followed), ignore files applied as
+// directories are entered (ignored directories are not descended), file digests streamed with xxh64.
+import { constants } from 'node:fs';
+import type { Stats } from 'node:fs';
+import { lstat, open, readFile, readdir, readlink, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ErrorCode, KxError, fromFsError } from './errors.ts';
+import { checkAborted } from './fileio.ts';
+import { digestHex } from './hash.ts';
+import type { Hasher } from './hash.ts';
+import { IGNORE_FILE_NAMES, compileRuleSet, decideIgnored, parseIgnoreFile } from './ignore.ts';
+import type { CompiledRuleSet } from './ignore.ts';
+import { checkRelPath, isAtOrBeneath, isTempName, joinRel, parentOf, sortPaths } from './paths.ts';
+import type { Entry, IgnoreRuleSet, Manifest, RelPath } from './types.ts';
+
+export interface ScanProgress {
+  files: number;
+  dirs: number;
+  bytes: number;
+  path: RelPath;
+}
+
+export interface ScanOptions {
+  hasher: Hasher;
+  /** Extra rules (per-spec patterns, or the sender's rules on the receiver side); ignore files found win over them. */
+  rules?: readonly IgnoreRuleSet[];
+  /** Default true: read .gitignore and .kxignore in every directory entered. */
+  readIgnoreFiles?: boolean;
+  /** Reuse digests of files whose size and mtime are unchanged. */
+  previous?: Manifest;
+  /** Called at most every PROGRESS_INTERVAL_MS, and once at the end. */
+  onProgress?: (p: ScanProgress) => void;
+  signal?: AbortSignal;
+}
+
+export interface ScanResult {
+  manifest: Manifest;
+  /** Everything that applied: the given rules, then the ignore files read (parents before children). */
+  rules: IgnoreRuleSet[];
+}
+
+export const PROGRESS_INTERVAL_MS = 100;
+
+/** Scan the tree at root. A missing root gives an empty manifest; a root that is not a directory is refused. */
+export async function scanTree(root: string, opts: ScanOptions): Promise<ScanResult> {
+  const scanner = new Scanner(root, opts);
+  if (!(await rootExists(root))) return { manifest: scanner.entries, rules: scanner.rules };
+  const sets = await scanner.enterDir('', scanner.given);
+  await scanner.walkDir('', sets);
+  await scanner.done();
+  return { manifest: scanner.entries, rules: scanner.rules };
+}
+
+/**
+ * Entries at and beneath these paths (a dir is scanned recursively); a path that is gone or ignored maps to null.
+ * The ignore files of each path's ancestors apply, read afresh, after opts.rules (pass the per-spec rules, not a
+ * previous ScanResult.rules: rule sets identical to ones read are dropped, but stale ones would still apply).
+ */
+export async function scanPaths(
+  root: string,
+  paths: readonly RelPath[],
+  opts: ScanOptions & { rules: readonly IgnoreRuleSet[] },
+): Promise<Map<RelPath, Entry | null>> {
+  const scanner = new Scanner(root, opts);
+  const result = new Map<RelPath, Entry | null>();
+  const wanted = sortPaths(new Set(paths.map(checkRelPath)));
+  if (!(await rootExists(root))) {
+    for (const p of wanted) result.set(p, null);
+    return result;
+  }
+  const dirSets = new Map<RelPath | '', Promise<CompiledRuleSet[] | null>>();
+  // The rule sets in force inside dir, or null when dir is not a real, unignored directory.
+  const setsFor = (dir: RelPath | ''): Promise<CompiledRuleSet[] | null> => {
+    let sets = dirSets.get(dir);
+    if (sets === undefined) {
+      sets = dir === '' ? scanner.enterDir('', scanner.given) : enterChild(dir);
+      dirSets.set(dir, sets);
+    }
+    return sets;
+  };
+  const enterChild = async (dir: RelPath): Promise<CompiledRuleSet[] | null> => {
+    const parentSets = await setsFor(parentOf(dir));
+    if (parentSets === null) return null;
+    const st = await lstatOrNull(join(root, dir));
+    if (st === null || !st.isDirectory() || decideIgnored(parentSets, dir, true)) return null;
+    return scanner.enterDir(dir, parentSets);
+  };
+  const covered: RelPath[] = [];
+  for (const p of wanted) {
+    // Sorted in tree order, so a directory already scanned precedes everything beneath it.
+    if (covered.length > 0 && isAtOrBeneath(p, covered[covered.length - 1]!)) continue;
+    const sets = await setsFor(parentOf(p));
+    const entry = sets === null ? null : await scanner.visit(p, sets);
+    if (entry === null) {
+      result.set(p, null);
+      continue;
+    }
+    if (entry.kind === 'dir') covered.push(p);
+  }
+  await scanner.done();
+  for (const [p, e] of scanner.entries) result.set(p, e);
+  return result;
+}
+
+/**
+ * The manifest after a scanPaths: everything at or beneath the scanned paths is replaced by what the scan found
+ * (a directory's subtree is complete in the scan, so anything missing from it is gone).
+ */
+export function updateManifest(previous: Manifest, paths: readonly RelPath[], scanned: ReadonlyMap<RelPath, Entry | null>): Map<RelPath, Entry> {
+  const touched = new Set(paths);
+  const next = new Map<RelPath, Entry>();
+  for (const [p, e] of previous) {
+    if (!isTouched(p, touched)) next.set(p, e);
+  }
+  for (const [p, e] of scanned) {
+    if (e !== null) next.set(p, e);
+  }
+  return next;
+}
+
+// ---- internals ----
+
+const HASH_CONCURRENCY = 8;
+const READ_BUFFER = 256 * 1024;
+
+class Scanner {
+  readonly entries = new Map<RelPath, Entry>();
+  readonly rules: IgnoreRuleSet[];
+  readonly given: CompiledRuleSet[];
+  readonly #root: string;
+  readonly #opts: ScanOptions;
+  readonly #readIgnoreFiles: boolean;
+  readonly #pool: TaskPool;
+  readonly #buffers: Uint8Array[] = [];
+  readonly #progress: ScanProgress = { files: 0, dirs: 0, bytes: 0, path: '' };
+  #lastProgress = 0;
+
+  constructor(root: string, opts: ScanOptions) {
+    this.#root = root;
+    this.#opts = opts;
+    this.#readIgnoreFiles = opts.readIgnoreFiles ?? true;
+    this.#pool = new TaskPool(HASH_CONCURRENCY);
+    this.rules = [];
+    this.given = [];
+    const seen = new Set<string>();
+    for (const set of opts.rules ?? []) {
+      const key = ruleSetKey(set);
+      if (seen.has(key)) continue;
+      seen.add(key);
+      this.rules.push({ base: set.base, patterns: [...set.patterns] });
+      this.given.push(compileRuleSet(set));
+    }
+  }
+
+  /** The rule sets in force inside dir: the parent's plus dir's own ignore files (unless identical to given ones). */
+  async enterDir(dir: RelPath | '', parentSets: CompiledRuleSet[]): Promise<CompiledRuleSet[]> {
+    if (!this.#readIgnoreFiles) return parentSets;
+    let sets = parentSets;
+    for (const name of IGNORE_FILE_NAMES) {
+      const text = await readIgnoreFile(join(this.#root, dir, name));
+      if (text === null) continue;
+      const set: IgnoreRuleSet = { base: dir, patterns: parseIgnoreFile(text) };
+      if (set.patterns.length === 0 || this.rules.some((r) => ruleSetKey(r) === ruleSetKey(set))) continue;
+      this.rules.push(set);
+      sets = [...sets, compileRuleSet(set)];
+    }
+    return sets;
+  }
+
+  /** Scan everything inside dir (whose own entry, if any, is already recorded). */
+  async walkDir(dir: RelPath | '', sets: CompiledRuleSet[]): Promise<void> {
+    checkAborted(this.#opts.signal, `scan of ${this.#root}`);
+    const abs = join(this.#root, dir);
+    let names: string[];
+    try {
+      names = await readdir(abs);
+    } catch (err) {
+      if (isGone(err)) return; // removed while scanning
+      throw fromFsError(err, abs);
+    }
+    names.sort();
+    const stats = await Promise.all(names.map((name) => (isTempName(name) ? null : lstatOrNull(join(abs, name)))));
+    const subdirs: RelPath[] = [];
+    for (let i = 0; i < names.length; i++) {
+      const st = stats[i];
+      if (st == null) continue;
+      const path = joinRel(dir, names[i]!);
+      const kind = kindOf(st);
+      if (kind === null || decideIgnored(sets, path, kind === 'dir')) continue;
+      await this.#record(path, kind, st);
+      if (kind === 'dir') subdirs.push(path);
+    }
+    for (const sub of subdirs) await this.walkDir(sub, await this.enterDir(sub, sets));
+  }
+
+  /** Record path (and, for a directory, everything beneath it); null when it is gone, ignored or not syncable. */
+  async visit(path: RelPath, sets: CompiledRuleSet[]): Promise<Entry | null> {
+    const st = await lstatOrNull(join(this.#root, path));
+    if (st === null) return null;
+    const kind = kindOf(st);
+    if (kind === null || decideIgnored(sets, path, kind === 'dir')) return null;
+    await this.#record(path, kind, st);
+    if (kind === 'dir') await this.walkDir(path, await this.enterDir(path, sets));
+    await this.#pool.drain();
+    return this.entries.get(path) ?? null;
+  }
+
+  /** Wait for outstanding hashing and report final progress. */
+  async done(): Promise<void> {
+    await this.#pool.drain();
+    this.#opts.onProgress?.({ ...this.#progress });
+  }
+
+  async #record(path: RelPath, kind: Entry['kind'], st: Stats): Promise<void> {
+    const mtimeMs = Math.floor(st.mtimeMs);
+    if (kind === 'dir') {
+      this.entries.set(path, { path, kind, mode: st.mode & 0o7777, size: 0, mtimeMs });
+      this.#progress.dirs++;
+      this.#report(path);
+      return;
+    }
+    if (kind === 'symlink') {
+      let target: string;
+      try {
+        target = await readlink(join(this.#root, path));
+      } catch (err) {
+        if (isGone(err)) return;
+        throw fromFsError(err, join(this.#root, path));
+      }
+      this.entries.set(path, { path, kind, mode: 0o777, size: 0, mtimeMs, target });
+      return;
+    }
+    const mode = st.mode & 0o7777;
+    const prev = this.#opts.previous?.get(path);
+    if (prev?.kind === 'file' && prev.digest !== undefined && prev.size === st.size && prev.mtimeMs === mtimeMs) {
+      this.entries.set(path, { path, kind, mode, size: st.size, mtimeMs, digest: prev.digest });
+      this.#countFile(path, st.size);
+      return;
+    }
+    await this.#pool.run(async () => {
+      const hashed = await this.#hashFile(path);
+      if (hashed === null) return;
+      this.entries.set(path, { path, kind, mode, size: hashed.size, mtimeMs, digest: hashed.digest });
+      this.#countFile(path, hashed.size);
+    });
+  }
+
+  async #hashFile(path: RelPath): Promise<{ size: number; digest: string } | null> {
+    const abs = join(this.#root, path);
+    let fh;
+    try {
+      fh = await open(abs, constants.O_RDONLY | constants.O_NOFOLLOW);
+    } catch (err) {
+      if (isGone(err) || (err as NodeJS.ErrnoException).code === 'ELOOP') return null; // removed or replaced
+      throw fromFsError(err, abs);
+    }
+    const buf = this.#buffers.pop() ?? new Uint8Array(READ_BUFFER);
+    try {
+      // Small files (most of a source tree) hash in one call; larger ones stream through the same buffer.
+      let { bytesRead } = await fh.read(buf, 0, buf.length, 0);
+      if (bytesRead < buf.length) {
+        const rest = await fh.read(buf, bytesRead, buf.length - bytesRead, bytesRead);
+        if (rest.bytesRead === 0) return { size: bytesRead, digest: digestHex(this.#opts.hasher.h64(buf.subarray(0, bytesRead))) };
+        bytesRead += rest.bytesRead;
+      }
+      const hash = this.#opts.hasher.stream();
+      let size = 0;
+      while (bytesRead > 0) {
+        hash.update(buf.subarray(0, bytesRead));
+        size += bytesRead;
+        checkAborted(this.#opts.signal, `scan of ${this.#root}`);
+        ({ bytesRead } = await fh.read(buf, 0, buf.length, size));
+      }
+      return { size, digest: hash.digest() };
+    } catch (err) {
+      throw fromFsError(err, abs);
+    } finally {
+      this.#buffers.push(buf);
+      await fh.close();
+    }
+  }
+
+  #countFile(path: RelPath, size: number): void {
+    this.#progress.files++;
+    this.#progress.bytes += size;
+    this.#report(path);
+  }
+
+  #report(path: RelPath): void {
+    const onProgress = this.#opts.onProgress;
+    if (onProgress === undefined) return;
+    const now = performance.now();
+    if (now - this.#lastProgress < PROGRESS_INTERVAL_MS) return;
+    this.#lastProgress = now;
+    this.#progress.path = path;
+    onProgress({ ...this.#progress });
+  }
+}
+
+/** Runs at most `limit` tasks at once; run() waits for a free slot, the first failure is rethrown by drain(). */
+class TaskPool {
+  readonly #limit: number;
+  readonly #running = new Set<Promise<void>>();
+  #failure: { error: unknown } | null = null;
+
+  constructor(limit: number) {
+    this.#limit = limit;
+  }
+
+  async run(task: () => Promise<void>): Promise<void> {
+    while (this.#running.size >= this.#limit) await Promise.race(this.#running);
+    if (this.#failure !== null) throw this.#failure.error;
+    const p: Promise<void> = task()
+      .catch((error: unknown) => {
+        this.#failure ??= { error };
+      })
+      .finally(() => this.#running.delete(p));
+    this.#running.add(p);
+  }
+
+  async drain(): Promise<void> {
+    while (this.#running.size > 0) await Promise.race(this.#running);
+    if (this.#failure !== null) throw this.#failure.error;
+  }
+}
+
+function kindOf(st: Stats): Entry['kind'] | null {
+  if (st.isFile()) return 'file';
+  if (st.isDirectory()) return 'dir';
+  if (st.isSymbolicLink()) return 'symlink';
+  return null; // sockets, fifos, devices are not synced
+}
+
+async function rootExists(root: string): Promise<boolean> {
+  try {
+    const st = await stat(root); // the root itself may be a symlink to the tree
+    if (!st.isDirectory()) throw new KxError(ErrorCode.InvalidArgument, `${root}: sync root is not a directory`);
+    return true;
+  } catch (err) {
+    if (isGone(err)) return false;
+    throw fromFsError(err, root);
+  }
+}
+
+async function lstatOrNull(abs: string): Promise<Stats | null> {
+  try {
+    return await lstat(abs);
+  } catch (err) {
+    if (isGone(err)) return null;
+    throw fromFsError(err, abs);
+  }
+}
+
+/** A regular ignore file's text, or null when there is none (symlinked ignore files are not followed, as in git). */
+async function readIgnoreFile(abs: string): Promise<string | null> {
+  const st = await lstatOrNull(abs);
+  if (st === null || !st.isFile()) return null;
+  try {
+    return await readFile(abs, 'utf8');
+  } catch (err) {
+    if (isGone(err)) return null;
+    throw fromFsError(err, abs);
+  }
+}
+
+function isGone(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException)?.code;
+  return code === 'ENOENT' || code === 'ENOTDIR';
+}
+
+function ruleSetKey(set: IgnoreRuleSet): string {
+  return JSON.stringify([set.base, set.patterns]);
+}
+
+function isTouched(p: RelPath, touched: ReadonlySet<RelPath>): boolean {
+  for (let q: RelPath | '' = p; q !== ''; q = parentOf(q)) if (touched.has(q)) return true;
+  return false;
+}
