@@ -189,6 +189,8 @@ export class Kubelet {
     const spec = pod.spec as Json;
     const now = () => timestamp(new Date());
     if (spec.nodeName) {
+      // Bound to a node this cluster does not simulate: no kubelet will ever run it.
+      if (!this.o.nodes.has(String(spec.nodeName))) return;
       rec.node = String(spec.nodeName);
     } else {
       const node = this.o.nodes.pick(pod);
