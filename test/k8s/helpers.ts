@@ -14,7 +14,7 @@ export interface Collected {
   until(pred: (e: SeenEvent, all: SeenEvent[]) => boolean, timeoutMs?: number): Promise<SeenEvent>;
 }
 
-export async function collectWatch(kc: KubeConfig, path: string, params: Record<string, unknown>): Promise<Collected> {
+export async function collectWatch(kc: KubeConfig, path: string, params: Record<string, string | number | boolean | undefined>): Promise<Collected> {
   const events: SeenEvent[] = [];
   const waiters: { pred: (e: SeenEvent, all: SeenEvent[]) => boolean; resolve: (e: SeenEvent) => void }[] = [];
   let finish!: (err: unknown) => void;
