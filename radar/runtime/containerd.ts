@@ -99,13 +99,20 @@ export class ContainerdRuntime implements ContainerInspector, ContainerControlle
 
   /** True when the task exited within `seconds`, false at the deadline. */
   async #waitExit(tasks: grpc.Client, id: string, seconds: number, abort?: AbortSignal): Promise<boolean> {
+    // A client-side timer, not a gRPC deadline: containerd hands the deadline on to the shim and may answer
+    // UNKNOWN "context deadline exceeded" instead of DEADLINE_EXCEEDED.
+    const timeout = new AbortController();
+    const timer = setTimeout(() => timeout.abort(), seconds * 1000);
+    const signal = abort ? AbortSignal.any([abort, timeout.signal]) : timeout.signal;
     try {
-      await this.#call(tasks, 'Wait', { containerId: id, execId: '' }, id, abort, seconds);
+      await this.#call(tasks, 'Wait', { containerId: id, execId: '' }, id, signal);
       return true;
     } catch (err) {
       if (err instanceof KxError && err.code === ErrorCode.NotFound) return true;
-      if (err instanceof KxError && (err.cause as grpc.ServiceError | undefined)?.code === grpc.status.DEADLINE_EXCEEDED) return false;
+      if (timeout.signal.aborted && !abort?.aborted) return false;
       throw err;
+    } finally {
+      clearTimeout(timer);
     }
   }
 
@@ -141,10 +148,10 @@ export class ContainerdRuntime implements ContainerInspector, ContainerControlle
     return this.#clients;
   }
 
-  #call<T>(client: grpc.Client, method: string, request: object, id: string, signal?: AbortSignal, deadlineSeconds?: number): Promise<T> {
+  #call<T>(client: grpc.Client, method: string, request: object, id: string, signal?: AbortSignal): Promise<T> {
     const metadata = new grpc.Metadata();
     metadata.set('containerd-namespace', this.#namespace);
-    const options: grpc.CallOptions = deadlineSeconds === undefined ? {} : { deadline: Date.now() + deadlineSeconds * 1000 };
+    const options: grpc.CallOptions = {};
     return new Promise<T>((resolve, reject) => {
       if (signal?.aborted) return reject(new KxError(ErrorCode.Cancelled, `containerd ${method} for ${id}: cancelled`));
       const fn = (client as unknown as Record<string, UnaryMethod>)[method]!;
