@@ -1,0 +1,239 @@
+// The sender's orchestration of a sync: scan, compare with the receiver, and send the plan in batches — writes
+// as block deltas against the receiver's signatures when the receiver has a file there, whole otherwise.
+// Pure: the engine and a Receiver (in-process tree or gRPC client); no transport of its own.
+import { createReadStream } from 'node:fs';
+import { lstat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createDelta, wholeFile } from './delta.ts';
+import { diff } from './diff.ts';
+import { ErrorCode } from './errors.ts';
+import type { Hasher } from './hash.ts';
+import { parentOf } from './paths.ts';
+import { scanPaths, scanTree, updateManifest } from './scan.ts';
+import { WHOLE_FILE_BELOW } from './threshold.ts';
+import type { BatchOp, DeltaOp, Entry, IgnoreRuleSet, Manifest, Op, PathError, Receiver, RelPath, Signature, WriteOp } from './types.ts';
+
+export interface PushProgress { phase: 'scan' | 'compare' | 'send'; files: number; totalFiles: number; bytes: number; totalBytes: number }
+export interface PushOptions {
+  root: string;
+  receiver: Receiver;
+  hasher: Hasher;
+  rules: readonly IgnoreRuleSet[];
+  /** Files smaller than this go whole even when the receiver has a basis (default WHOLE_FILE_BELOW, measured). */
+  wholeFileBelow?: number;
+  onProgress?: (p: PushProgress) => void;
+  signal?: AbortSignal;
+}
+export interface PushResult {
+  local: Manifest;
+  /** The receiver's tree as it now is, as far as the sender knows (paths that failed keep their old entries). */
+  remote: Manifest;
+  ops: number;
+  bytesSent: number;
+  errors: readonly PathError[];
+}
+
+/** A batch is acknowledged as a unit; bounded so one ack (and its signature request) stays small. */
+export const BATCH_MAX_OPS = 2000;
+export const BATCH_MAX_BYTES = 64 * 1024 * 1024;
+
+/** Initial/resume sync: scan both sides, diff, send. `previousLocal` speeds the local scan. */
+export async function syncTree(opts: PushOptions & { previousLocal?: Manifest }): Promise<PushResult> {
+  const { hasher, signal } = opts;
+  const progress = progressOf(opts);
+  const scanned = await scanTree(opts.root, {
+    hasher,
+    rules: opts.rules,
+    ...(opts.previousLocal ? { previous: opts.previousLocal } : {}),
+    onProgress: (p) => progress('scan', p.files, 0, p.bytes, 0),
+    ...(signal ? { signal } : {}),
+  });
+  progress('compare', 0, 0, 0, 0);
+  // The receiver must leave out what the sender ignores, ignore files included, or the plan would delete it.
+  // (syncPaths takes the per-spec rules only: scanPaths reads the ignore files above each path afresh.)
+  const remote = await opts.receiver.manifest(scanned.rules, signal);
+  const ops = diff(scanned.manifest, remote);
+  const sent = await sendPlan(ops, scanned.manifest, opts);
+  return {
+    local: scanned.manifest,
+    remote: expectedRemote(scanned.manifest, remote, null, sent.errors),
+    ops: ops.length,
+    bytesSent: sent.bytesSent,
+    errors: sent.errors,
+  };
+}
+
+/** Continuous sync: rescan only these local paths, diff against the last known remote manifest, send. */
+export async function syncPaths(opts: PushOptions & { paths: readonly RelPath[]; local: Manifest; remote: Manifest }): Promise<PushResult> {
+  const { hasher, signal } = opts;
+  const scopes = new Set(opts.paths);
+  const changed = await scanPaths(opts.root, opts.paths, { hasher, rules: opts.rules, previous: opts.local, ...(signal ? { signal } : {}) });
+  const local = updateManifest(opts.local, opts.paths, changed);
+  // A new file in a new directory needs its parents created even if the watcher only named the file.
+  for (const [p, e] of changed) {
+    if (!e) continue;
+    for (let dir = parentOf(p); dir !== '' && !local.has(dir); dir = parentOf(dir)) {
+      const entry = await dirEntry(opts.root, dir);
+      if (!entry) break;
+      local.set(dir, entry);
+      scopes.add(dir);
+    }
+  }
+  const ops = diff(local, opts.remote, { paths: [...scopes] });
+  const sent = await sendPlan(ops, local, opts);
+  return {
+    local,
+    remote: expectedRemote(local, opts.remote, scopes, sent.errors),
+    ops: ops.length,
+    bytesSent: sent.bytesSent,
+    errors: sent.errors,
+  };
+}
+
+interface Sent { bytesSent: number; errors: PathError[] }
+
+async function sendPlan(ops: readonly Op[], local: Manifest, opts: PushOptions): Promise<Sent> {
+  const total = { files: ops.length, bytes: ops.reduce((n, op) => n + (op.op === 'write' ? op.size : 0), 0) };
+  const done = { files: 0, bytes: 0 };
+  const progress = progressOf(opts);
+  const report = (): void => progress('send', done.files, total.files, done.bytes, total.bytes);
+  const ctx: SendContext = { opts, done, report };
+  report();
+  let bytesSent = 0;
+  const errors: PathError[] = [];
+  for (const batch of batches(ops)) {
+    const r = await sendBatch(batch, ctx, true);
+    bytesSent += r.bytesSent;
+    // Content that did not rebuild to its digest (the receiver's basis or source changed under us): once more, whole.
+    const retry = new Set(r.errors.filter((e) => e.code === ErrorCode.DigestMismatch).map((e) => e.path));
+    const again = batch.filter((op) => retry.has(op.path)).map((op) => asWholeWrite(op, local)).filter((op) => op !== null);
+    const kept = r.errors.filter((e) => !again.some((op) => op.path === e.path));
+    errors.push(...kept);
+    if (again.length > 0) {
+      const r2 = await sendBatch(again, ctx, false);
+      bytesSent += r2.bytesSent;
+      errors.push(...r2.errors);
+    }
+  }
+  return { bytesSent, errors };
+}
+
+interface SendContext {
+  opts: PushOptions;
+  done: { files: number; bytes: number };
+  report: () => void;
+}
+
+async function sendBatch(batch: readonly Op[], ctx: SendContext, allowDelta: boolean): Promise<{ bytesSent: number; errors: readonly PathError[] }> {
+  const { opts } = ctx;
+  const threshold = opts.wholeFileBelow ?? WHOLE_FILE_BELOW;
+  const wantDelta = allowDelta
+    ? batch.filter((op): op is WriteOp => op.op === 'write' && op.basis === 'delta' && op.size >= threshold).map((op) => op.path)
+    : [];
+  const sigs = new Map<RelPath, Signature | null>();
+  // One signature stream for the whole batch: one round trip, not one per file.
+  for await (const { path, signature } of opts.receiver.signatures(wantDelta, opts.signal)) sigs.set(path, signature);
+  const res = await opts.receiver.apply(batchOps(batch, sigs, ctx), opts.signal);
+  return { bytesSent: res.bytesSent, errors: res.errors };
+}
+
+async function* batchOps(batch: readonly Op[], sigs: ReadonlyMap<RelPath, Signature | null>, ctx: SendContext): AsyncIterable<BatchOp> {
+  const { opts, done } = ctx;
+  for (const op of batch) {
+    opts.signal?.throwIfAborted();
+    if (op.op !== 'write') {
+      yield op;
+      done.files++;
+      ctx.report();
+      continue;
+    }
+    const abs = join(opts.root, op.path);
+    const sig = sigs.get(op.path);
+    const write: WriteOp = sig ? { ...op, basis: 'delta', blockSize: sig.blockSize } : { ...op, basis: 'whole' };
+    const content = sig ? createDelta(sig, createReadStream(abs, { highWaterMark: 256 * 1024, ...(opts.signal ? { signal: opts.signal } : {}) }), opts.hasher) : wholeFile(abs, opts.signal);
+    yield { ...stripBlockSize(write), body: counted(content, op.size, sig?.blockSize ?? 0, ctx) };
+    done.files++;
+    ctx.report();
+  }
+}
+
+/** Progress follows the sender's position in the file, not what crossed the wire. */
+async function* counted(body: AsyncIterable<DeltaOp>, size: number, blockSize: number, ctx: SendContext): AsyncIterable<DeltaOp> {
+  const start = ctx.done.bytes;
+  for await (const d of body) {
+    ctx.done.bytes = Math.min(start + size, ctx.done.bytes + (d.kind === 'literal' ? d.data.byteLength : d.count * blockSize));
+    yield d;
+  }
+  ctx.done.bytes = start + size;
+}
+
+function stripBlockSize(w: WriteOp): WriteOp {
+  if (w.basis === 'delta') return w;
+  const { blockSize: _unused, ...rest } = w;
+  return rest;
+}
+
+function asWholeWrite(op: Op, local: Manifest): WriteOp | null {
+  const e = local.get(op.path);
+  if (op.op === 'write') return { ...stripBlockSize(op), basis: 'whole' };
+  if ((op.op === 'move' || op.op === 'copy') && e?.kind === 'file' && e.digest !== undefined) {
+    return { op: 'write', path: op.path, mode: e.mode, mtimeMs: e.mtimeMs, size: e.size, digest: e.digest, basis: 'whole' };
+  }
+  return null;
+}
+
+function* batches(ops: readonly Op[]): Iterable<Op[]> {
+  let batch: Op[] = [];
+  let bytes = 0;
+  for (const op of ops) {
+    batch.push(op);
+    if (op.op === 'write') bytes += op.size;
+    if (batch.length >= BATCH_MAX_OPS || bytes >= BATCH_MAX_BYTES) {
+      yield batch;
+      batch = [];
+      bytes = 0;
+    }
+  }
+  if (batch.length > 0) yield batch;
+}
+
+/**
+ * What the receiver holds after a plan: the local tree within `scopes` (everything when null), the old remote
+ * elsewhere, and for each failed path its old remote entries.
+ */
+function expectedRemote(local: Manifest, remote: Manifest, scopes: ReadonlySet<RelPath> | null, errors: readonly PathError[]): Manifest {
+  const out = new Map<RelPath, Entry>();
+  if (scopes === null) for (const [p, e] of local) out.set(p, e);
+  else {
+    for (const [p, e] of remote) if (!withinScopes(p, scopes)) out.set(p, e);
+    for (const [p, e] of local) if (withinScopes(p, scopes)) out.set(p, e);
+  }
+  if (errors.length > 0) {
+    const failed = new Set(errors.map((e) => e.path));
+    for (const p of out.keys()) if (withinScopes(p, failed)) out.delete(p);
+    for (const [p, e] of remote) if (withinScopes(p, failed)) out.set(p, e);
+  }
+  return out;
+}
+
+/** p is one of the scopes or beneath one (checked through p's ancestors: cheap for many scopes). */
+function withinScopes(p: RelPath, scopes: ReadonlySet<RelPath>): boolean {
+  for (let q: RelPath | '' = p; q !== ''; q = parentOf(q)) if (scopes.has(q)) return true;
+  return false;
+}
+
+async function dirEntry(root: string, dir: RelPath): Promise<Entry | null> {
+  try {
+    const st = await lstat(join(root, dir));
+    if (!st.isDirectory()) return null;
+    return { path: dir, kind: 'dir', mode: st.mode & 0o7777, size: 0, mtimeMs: Math.trunc(st.mtimeMs) };
+  } catch {
+    return null;
+  }
+}
+
+function progressOf(opts: PushOptions): (phase: PushProgress['phase'], files: number, totalFiles: number, bytes: number, totalBytes: number) => void {
+  const cb = opts.onProgress;
+  return (phase, files, totalFiles, bytes, totalBytes) => cb?.({ phase, files, totalFiles, bytes, totalBytes });
+}
+
