@@ -358,8 +358,9 @@ export class Kubelet {
       m.deletionTimestamp = timestamp(requested);
       m.deletionGracePeriodSeconds = 0;
     });
-    if (!this.closed) store.remove('pods', rec.namespace, rec.name);
+    // The dead containers are removed before DELETED, so watchers may rely on them being gone by then.
     await this.teardown(rec, 0);
+    if (!this.closed) store.remove('pods', rec.namespace, rec.name);
   }
 
   private updateDeleting(rec: PodRec, change: (pod: Json) => void): void {
