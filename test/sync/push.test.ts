@@ -1,0 +1,153 @@
+// The sender's orchestration: continuous sync sends only what changed, large files go as block deltas, a
+// delta that no longer fits its basis is resent whole, and progress is reported.
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createHasher } from '../../pkg/sync/hash.ts';
+import type { Hasher } from '../../pkg/sync/hash.ts';
+import { syncPaths, syncTree } from '../../pkg/sync/push.ts';
+import type { PushProgress } from '../../pkg/sync/push.ts';
+import type { BatchOp, BatchResult, IgnoreRuleSet, Manifest, Receiver, RelPath, Signature } from '../../pkg/sync/types.ts';
+import { RadarClient } from '../../pkg/transport/client.ts';
+import { RadarServer } from '../../radar/grpc/server.ts';
+import { StaticRootResolver } from '../../radar/grpc/static-resolver.ts';
+import { LocalTree } from '../../radar/tree/local-tree.ts';
+
+const TOKEN = 'push-test-token';
+let hasher: Hasher;
+let src: string;
+let dst: string;
+let base: string;
+let server: RadarServer;
+let client: RadarClient;
+
+/** Records what the sender asked of a receiver, then passes it on. */
+class Recording implements Receiver {
+  readonly ops: { op: string; path: RelPath; basis?: string }[] = [];
+  readonly inner: Receiver;
+  afterSignatures: (() => Promise<void>) | undefined;
+  constructor(inner: Receiver) {
+    this.inner = inner;
+  }
+  manifest(rules: readonly IgnoreRuleSet[], signal?: AbortSignal): Promise<Manifest> {
+    return this.inner.manifest(rules, signal);
+  }
+  async *signatures(paths: readonly RelPath[], signal?: AbortSignal): AsyncIterable<{ path: RelPath; signature: Signature | null }> {
+    yield* this.inner.signatures(paths, signal);
+    await this.afterSignatures?.();
+  }
+  apply(ops: AsyncIterable<BatchOp>, signal?: AbortSignal): Promise<BatchResult> {
+    const self = this;
+    return this.inner.apply((async function* () {
+      for await (const op of ops) {
+        self.ops.push({ op: op.op, path: op.path, ...(op.op === 'write' ? { basis: op.basis } : {}) });
+        yield op;
+      }
+    })(), signal);
+  }
+}
+
+beforeAll(async () => {
+  hasher = await createHasher();
+});
+beforeEach(async () => {
+  base = await mkdtemp(join(tmpdir(), 'kx-push-'));
+  src = join(base, 'src');
+  dst = join(base, 'dst');
+  await mkdir(src);
+  await mkdir(dst);
+  server = new RadarServer({ listen: '127.0.0.1:0', resolver: new StaticRootResolver(dst, TOKEN), hasher, closeGraceMs: 500 });
+  client = new RadarClient({ address: (await server.start()).address, token: TOKEN, target: { containerId: '' } });
+});
+afterEach(async () => {
+  await client.close();
+  await server.close();
+  await rm(base, { recursive: true, force: true });
+});
+
+async function seedTree(): Promise<void> {
+  for (let d = 0; d < 5; d++) {
+    await mkdir(join(src, `d${d}`));
+    for (let f = 0; f < 10; f++) await writeFile(join(src, `d${d}/f${f}.txt`), `file ${d}/${f}\n`.repeat(50));
+  }
+}
+
+describe('syncPaths', () => {
+  it('sends only the changed file', async () => {
+    await seedTree();
+    const first = await syncTree({ root: src, receiver: client, hasher, rules: [] });
+    await writeFile(join(src, 'd2/f7.txt'), 'changed\n');
+    const rec = new Recording(client);
+    const res = await syncPaths({ root: src, receiver: rec, hasher, rules: [], paths: ['d2/f7.txt'], local: first.local, remote: first.remote });
+    expect(res.errors).toEqual([]);
+    expect(rec.ops).toEqual([{ op: 'write', path: 'd2/f7.txt', basis: 'whole' }]);
+    expect(await readFile(join(dst, 'd2/f7.txt'), 'utf8')).toBe('changed\n');
+  });
+
+  it('sends a small edit of a large file as a block delta', async () => {
+    const size = 4 * 1024 * 1024;
+    const data = randomBytes(size); // incompressible: only the delta can make the transfer small
+    await writeFile(join(src, 'big.bin'), data);
+    const first = await syncTree({ root: src, receiver: client, hasher, rules: [] });
+    const fh = await open(join(src, 'big.bin'), 'r+');
+    await fh.write(randomBytes(100), 0, 100, size / 2);
+    await fh.close();
+    const rec = new Recording(client);
+    const res = await syncPaths({ root: src, receiver: rec, hasher, rules: [], paths: ['big.bin'], local: first.local, remote: first.remote });
+    expect(res.errors).toEqual([]);
+    expect(rec.ops).toEqual([{ op: 'write', path: 'big.bin', basis: 'delta' }]);
+    expect(res.bytesSent).toBeLessThan(size / 50);
+    expect(Buffer.compare(await readFile(join(dst, 'big.bin')), await readFile(join(src, 'big.bin')))).toBe(0);
+  });
+
+  it('creates the parent directories of a file in a new directory', async () => {
+    const first = await syncTree({ root: src, receiver: client, hasher, rules: [] });
+    await mkdir(join(src, 'new/deeper'), { recursive: true });
+    await writeFile(join(src, 'new/deeper/f'), 'x');
+    const res = await syncPaths({ root: src, receiver: client, hasher, rules: [], paths: ['new/deeper/f'], local: first.local, remote: first.remote });
+    expect(res.errors).toEqual([]);
+    expect(await readFile(join(dst, 'new/deeper/f'), 'utf8')).toBe('x');
+  });
+});
+
+describe('syncTree', () => {
+  it('resends a file whole when its delta no longer fits the changed basis', async () => {
+    const size = 256 * 1024;
+    await writeFile(join(src, 'f'), randomBytes(size));
+    await writeFile(join(dst, 'f'), randomBytes(size));
+    // Make the receiver's basis share blocks with the source, so a delta with copy ops is planned...
+    const shared = await readFile(join(src, 'f'));
+    await writeFile(join(dst, 'f'), Buffer.concat([shared.subarray(0, size / 2), randomBytes(size / 2)]));
+    const rec = new Recording(new LocalTree({ root: dst, hasher }));
+    // ...then change that basis after its signature was taken.
+    rec.afterSignatures = async () => {
+      rec.afterSignatures = undefined;
+      await writeFile(join(dst, 'f'), randomBytes(size));
+    };
+    const res = await syncTree({ root: src, receiver: rec, hasher, rules: [] });
+    expect(res.errors).toEqual([]);
+    expect(rec.ops).toEqual([{ op: 'write', path: 'f', basis: 'delta' }, { op: 'write', path: 'f', basis: 'whole' }]);
+    expect(Buffer.compare(await readFile(join(dst, 'f')), shared)).toBe(0);
+  });
+
+  it('reports progress through scan, compare and send, ending with every byte sent', async () => {
+    await seedTree();
+    const seen: PushProgress[] = [];
+    await syncTree({ root: src, receiver: client, hasher, rules: [], onProgress: (p) => seen.push({ ...p }) });
+    expect(new Set(seen.map((p) => p.phase))).toEqual(new Set(['scan', 'compare', 'send']));
+    const last = seen[seen.length - 1]!;
+    expect(last).toMatchObject({ phase: 'send', files: last.totalFiles, bytes: last.totalBytes });
+    expect(last.totalBytes).toBeGreaterThan(0);
+  });
+
+  it('leaves alone what the ignore rules exclude on the receiver', async () => {
+    await writeFile(join(src, '.gitignore'), 'build/\n');
+    await mkdir(join(dst, 'build'));
+    await writeFile(join(dst, 'build/artifact'), 'keep me');
+    const res = await syncTree({ root: src, receiver: client, hasher, rules: [] });
+    expect(res.errors).toEqual([]);
+    expect(await readFile(join(dst, 'build/artifact'), 'utf8')).toBe('keep me');
+  });
+});
