@@ -20,6 +20,9 @@ import { newFlowControl } from './server/wire.ts';
 import type { Json } from './server/wire.ts';
 
 export type { Json } from './server/wire.ts';
+/** Objects handed to tests: loosely typed so a test can reach into status without casts. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type KubeObject = Record<string, any>;
 export type { Rule, UserSpec } from './server/auth.ts';
 
 export interface FakeClusterOptions {
@@ -63,12 +66,12 @@ export interface FakeCluster {
   addUser(token: string, user: UserSpec): void;
 
   /** Create a pod (as the admin) and return it as stored (Pending). */
-  createPod(namespace: string, pod: Json): Json;
+  createPod(namespace: string, pod: Json): KubeObject;
   /** Create a Deployment-managed set of pods or change its replica count (template needed on first call). */
-  scale(namespace: string, name: string, replicas: number, template?: Json): Json;
-  getPod(namespace: string, name: string): Json | undefined;
-  waitForPod(namespace: string, name: string, predicate: (pod: Json | undefined) => boolean, timeoutMs?: number): Promise<Json | undefined>;
-  waitForRunning(namespace: string, name: string, timeoutMs?: number): Promise<Json>;
+  scale(namespace: string, name: string, replicas: number, template?: Json): KubeObject;
+  getPod(namespace: string, name: string): KubeObject | undefined;
+  waitForPod(namespace: string, name: string, predicate: (pod: KubeObject | undefined) => boolean, timeoutMs?: number): Promise<KubeObject | undefined>;
+  waitForRunning(namespace: string, name: string, timeoutMs?: number): Promise<KubeObject>;
   /** Graceful delete through the kubelet path; resolves once the pod is gone from the API. */
   deletePod(namespace: string, name: string, graceSeconds?: number): Promise<void>;
   /** Docker ID of a pod's container (first container by default). */
@@ -91,7 +94,7 @@ export interface FakeCluster {
   sendBookmarks(): void;
   /** End every open watch (as the apiserver does at timeoutSeconds). */
   endWatches(): void;
-  getObject(resource: string, namespace: string, name: string): Json | undefined;
+  getObject(resource: string, namespace: string, name: string): KubeObject | undefined;
 
   close(): Promise<void>;
 }
