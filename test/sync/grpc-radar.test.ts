@@ -173,6 +173,18 @@ describe('service calls', () => {
     await expect(c.reload('restart')).rejects.toMatchObject({ code: 'INVALID_CONFIG' });
   });
 
+  it('runs over a channel handed in by its owner, leaving it open on close', async () => {
+    const channel = new grpc.Channel(address, grpc.credentials.createInsecure(), {});
+    try {
+      const c = new RadarClient({ channel, token: TOKEN, target: { containerId: '' } });
+      expect((await c.handshake()).server).toBe('radar');
+      await c.close();
+      expect(channel.getConnectivityState(false)).not.toBe(grpc.connectivityState.SHUTDOWN);
+    } finally {
+      channel.close();
+    }
+  });
+
   it('refuses a container target on a directory radar with NOT_FOUND', async () => {
     const c = new RadarClient({ address, token: TOKEN, target: { containerId: 'docker://abc' } });
     clients.push(c);
