@@ -34,7 +34,7 @@ export async function buildSpec(input: NewSpecInput, existing: readonly SpecConf
   if (input.selector !== undefined) parseSelector(input.selector);
   const reload = input.reload ?? 'none';
   if (!/^(none|restart|signal:[A-Z][A-Z0-9]*)$/.test(reload)) throw invalid(`--reload ${reload}: must be none, restart or signal:NAME (e.g. signal:HUP)`);
-  if (input.owner !== undefined && !/^[0-9]+(:[0-9]+)?$/.test(input.owner)) throw invalid(`--owner ${input.owner}: must be UID or UID:GID`);
+  if (input.owner !== undefined && !/^[0-9]+:[0-9]+$/.test(input.owner)) throw invalid(`--owner ${input.owner}: must be UID:GID (numbers)`);
 
   const taken = new Set(existing.map((s) => s.name));
   let name: string;
@@ -63,11 +63,19 @@ export async function buildSpec(input: NewSpecInput, existing: readonly SpecConf
 
 /** `<what>-<local dir>`, e.g. `api-src` for `-l app=api ./src`; numbered when taken. */
 export function generateName(local: string, remote: string, what: string, taken: ReadonlySet<string>): string {
-  const whatPart = slug(what.split(',')[0]!.split(/[=!]|\s/).filter(Boolean).pop() ?? '');
+  const whatPart = slug(nameHint(what));
   const dirPart = slug(basename(local)) || slug(basename(remote)) || 'sync';
   const base = ([whatPart, dirPart].filter(Boolean).join('-') || 'sync').slice(0, 55).replace(/-+$/, '');
   if (!taken.has(base)) return base;
   for (let n = 2; ; n++) if (!taken.has(`${base}-${n}`)) return `${base}-${n}`;
+}
+
+/** The telling word of a selector's first requirement: its value when it has letters (app=api → api), else its key's
+ *  last segment (kx.demo=1 → demo); a pod name as it is. */
+function nameHint(what: string): string {
+  const [key = '', value = ''] = what.split(',')[0]!.split(/\s*(?:==|!=|=|\s(?:not)?in\s)\s*/);
+  if (/[a-z]/i.test(value) && !value.includes('(')) return value;
+  return key.replace(/^!/, '').split(/[./]/).pop() ?? '';
 }
 
 function slug(text: string): string {

@@ -97,7 +97,7 @@ function patternHint(path: readonly (string | number)[]): string | null {
     case 'reload':
       return 'must be none, restart or signal:NAME (e.g. signal:HUP)';
     case 'owner':
-      return 'must be UID or UID:GID';
+      return 'must be UID:GID (numbers)';
     default:
       return null;
   }

@@ -28,7 +28,7 @@ export const configSchema = {
         reload: { type: 'string', pattern: '^(none|restart|signal:[A-Z][A-Z0-9]*)$' },
         ignore: { type: 'array', items: { type: 'string', minLength: 1 } },
         target: { enum: ['kubernetes', 'docker'] },
-        owner: { type: 'string', pattern: '^[0-9]+(:[0-9]+)?$' },
+        owner: { type: 'string', pattern: '^[0-9]+:[0-9]+$' },
       },
     },
   },

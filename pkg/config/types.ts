@@ -22,7 +22,7 @@ export interface SpecConfig {
   readonly reload: ReloadMode;
   readonly ignore: readonly string[];
   readonly target: TargetKind;
-  /** uid:gid that synced files get inside the container; default: the container's own choice (radar's). */
+  /** `uid:gid` that synced files get inside the container; default: the owner of the remote directory. */
   readonly owner?: string;
 }
 

@@ -216,6 +216,7 @@ export class Folder {
         root: spec.local,
         receiver: connection.receiver,
         hasher,
+        // Per-spec rules only: the scan reads the ignore files of each path's directories afresh.
         rules: this.specRules(),
         signal: this.abort.signal,
         paths,

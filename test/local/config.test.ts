@@ -186,3 +186,11 @@ describe('label selectors', () => {
     expect(() => parseSelector(',')).toThrow();
   });
 });
+
+describe('generated names', () => {
+  it('uses the selector value, else the key, then the folder', () => {
+    expect(generateName('/w/src', '/app', 'app=api', new Set())).toBe('api-src');
+    expect(generateName('/w/site', '/app', 'kx.demo=1', new Set())).toBe('demo-site');
+    expect(generateName('/w/site', '/app', 'tier in (web)', new Set())).toBe('tier-site');
+  });
+});

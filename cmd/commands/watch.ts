@@ -1,0 +1,36 @@
+// kx watch: the daemon in the foreground until SIGINT/SIGTERM. Exit code: 0 stopped cleanly, 1 failed to start,
+// 2 stopped but something did not close within the deadline.
+
+import { startDaemon, configStore } from '../root.ts';
+import { fail } from './fail.ts';
+
+const CLOSE_DEADLINE_MS = 10_000;
+
+export async function watchCommand(args: { config?: string | undefined; statusPort?: number | undefined }): Promise<void> {
+  const store = configStore(args);
+  let running;
+  try {
+    const { config } = await store.load();
+    running = await startDaemon({ store, config, ...(args.statusPort !== undefined && { statusPort: args.statusPort }) });
+  } catch (err) {
+    fail(err);
+    return;
+  }
+  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  process.stderr.write(`kx watch: ${signal}, stopping\n`);
+  let deadline: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<boolean>((resolve) => {
+    deadline = setTimeout(() => resolve(true), CLOSE_DEADLINE_MS);
+  });
+  const stuck = await Promise.race([running.close().then(() => false), timedOut]);
+  clearTimeout(deadline);
+  if (stuck) {
+    process.stderr.write(`kx watch: not everything stopped within ${CLOSE_DEADLINE_MS / 1000} s; exiting anyway\n`);
+    process.exit(2);
+  }
+  process.stderr.write('kx watch: stopped\n');
+  process.exitCode = 0;
+}

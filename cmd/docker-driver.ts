@@ -1,0 +1,67 @@
+// The local Docker engine as a target kind. Radar's code runs in-process: its ContainerRootResolver finds the
+// container's directory through /proc/<pid>/root (confined: the container's symlinks cannot lead out), its
+// LocalTree is the Receiver, and its ContainerReloader restarts or signals through the engine.
+
+import Docker from 'dockerode';
+import type { SpecConfig } from '../pkg/config/types.ts';
+import type { Connection, Target, TargetDriver, TargetEvents, TargetSource } from '../pkg/daemon/target.ts';
+import { DockerContainerFollower } from '../pkg/docker/container-follower.ts';
+import type { Hasher } from '../pkg/sync/hash.ts';
+import { DockerRuntime } from '../radar/runtime/docker.ts';
+import { ContainerReloader } from '../radar/runtime/reload.ts';
+import { ContainerRootResolver } from '../radar/runtime/resolve.ts';
+import { LocalTree } from '../radar/tree/local-tree.ts';
+
+export interface DockerDriverOptions {
+  readonly hasher: Hasher;
+  readonly socketPath?: string;
+}
+
+export class DockerDriver implements TargetDriver {
+  readonly connector = { connect: (spec: SpecConfig, target: Target, signal?: AbortSignal) => this.connect(spec, target, signal) };
+  private readonly hasher: Hasher;
+  private readonly docker: Docker;
+  private readonly runtime: DockerRuntime;
+  private readonly resolver: ContainerRootResolver;
+  private readonly reloader: ContainerReloader;
+  private closing: Promise<void> | null = null;
+
+  constructor(opts: DockerDriverOptions) {
+    const socketPath = opts.socketPath ?? '/var/run/docker.sock';
+    this.hasher = opts.hasher;
+    this.docker = new Docker({ socketPath });
+    this.runtime = new DockerRuntime({ socketPath });
+    this.resolver = new ContainerRootResolver({ runtimes: { docker: this.runtime }, localDockerTarget: true });
+    this.reloader = new ContainerReloader({ runtimes: { docker: this.runtime } });
+  }
+
+  follow(spec: SpecConfig, events: TargetEvents): TargetSource {
+    return new DockerContainerFollower(this.docker, spec, events);
+  }
+
+  close(): Promise<void> {
+    this.closing ??= this.runtime.close();
+    return this.closing;
+  }
+
+  private async connect(spec: SpecConfig, target: Target, signal?: AbortSignal): Promise<Connection> {
+    const ref = { containerId: target.id, runtime: 'docker', remotePath: spec.remote, ...(spec.owner && { owner: parseOwner(spec.owner) }) };
+    const root = await this.resolver.resolve(ref, undefined, signal);
+    const tree = new LocalTree({ root: root.path, hasher: this.hasher, owner: root.owner });
+    await tree.start(signal);
+    const reloader = this.reloader;
+    return {
+      receiver: tree,
+      reload: async (mode) => {
+        await reloader.reload(ref, mode);
+      },
+      describe: () => `docker container ${target.name} (${target.id.slice(0, 12)}) at ${spec.remote}`,
+      close: () => tree.close(),
+    };
+  }
+}
+
+function parseOwner(owner: string): { uid: number; gid: number } {
+  const [uid, gid] = owner.split(':').map(Number);
+  return { uid: uid!, gid: gid! };
+}

@@ -1,0 +1,90 @@
+// The composition root: the one place that picks concrete implementations and wires them together.
+// Command handlers ask it for what they need; nothing else in kx constructs a driver, engine or server.
+
+import { ConfigStore } from '../pkg/config/store.ts';
+import { configFilePath } from '../pkg/config/location.ts';
+import type { KxConfig } from '../pkg/config/types.ts';
+import { Daemon } from '../pkg/daemon/daemon.ts';
+import { streamLogger, type Logger } from '../pkg/daemon/logger.ts';
+import { Spec } from '../pkg/daemon/spec.ts';
+import { SpecList } from '../pkg/daemon/spec-list.ts';
+import type { SyncEngine } from '../pkg/daemon/sync-engine.ts';
+import type { TargetDrivers } from '../pkg/daemon/target.ts';
+import { StatusClient } from '../pkg/status/client.ts';
+import { StatusServer } from '../pkg/status/server.ts';
+import { createHasher } from '../pkg/sync/hash.ts';
+import { syncPaths, syncTree } from '../pkg/sync/push.ts';
+import { DockerDriver } from './docker-driver.ts';
+import { LazyDriver } from './lazy-driver.ts';
+
+export interface GlobalOptions {
+  readonly config?: string | undefined;
+}
+
+export function configStore(opts: GlobalOptions, env: NodeJS.ProcessEnv = process.env): ConfigStore {
+  return new ConfigStore(configFilePath({ flag: opts.config, env }));
+}
+
+export function statusClient(port: number): StatusClient {
+  return new StatusClient(port);
+}
+
+export interface RunningDaemon {
+  readonly daemon: Daemon;
+  readonly statusPort: number;
+  /** Resolves when config changes are applied and every folder has nothing pending. */
+  idle(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface DaemonOptions {
+  readonly store: ConfigStore;
+  /** The validated config to start with (the caller reports it if the file is bad). */
+  readonly config: KxConfig;
+  readonly log?: Logger;
+  /** Overrides settings.statusPort (0: any free port). */
+  readonly statusPort?: number;
+  readonly dockerSocket?: string;
+}
+
+/** Build and start the daemon of `kx watch`: drivers, engine, SpecList, config watcher and status server. */
+export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
+  const { settings } = opts.config;
+  // The level is read once: settings changes take effect on restart (the daemon says so in the log).
+  const log = opts.log ?? streamLogger(process.stderr, () => settings.logLevel);
+  const hasher = await createHasher();
+  const engine: SyncEngine = { syncTree, syncPaths };
+  const docker = new DockerDriver({ hasher, ...(opts.dockerSocket && { socketPath: opts.dockerSocket }) });
+  // The Kubernetes seam: its driver (pkg/kube) loads only when a kubernetes spec starts.
+  const kubernetes = new LazyDriver(async () => {
+    const [{ KubernetesDriver }, { TransportDialer }] = await Promise.all([import('../pkg/kube/connector.ts'), import('../pkg/kube/transport-dialer.ts')]);
+    return new KubernetesDriver({
+      dialer: new TransportDialer(),
+      defaults: { ...(settings.context && { context: settings.context }), ...(settings.namespace && { namespace: settings.namespace }) },
+    });
+  });
+  const drivers: TargetDrivers = { docker, kubernetes };
+  const specs = new SpecList((config) => new Spec({ config, driver: drivers[config.target], engine, hasher, log, onChange: () => daemon.changed() }));
+  const daemon = new Daemon({ loader: opts.store, specs, log });
+  const server = new StatusServer(daemon, opts.statusPort ?? settings.statusPort);
+  const statusPort = await server.start();
+  try {
+    await daemon.start(opts.config);
+  } catch (err) {
+    await server.close();
+    throw err;
+  }
+  log.info(`kx watch: ${opts.config.specs.length} spec(s) from ${opts.store.file}; status on 127.0.0.1:${statusPort}`);
+  let closing: Promise<void> | null = null;
+  return {
+    daemon,
+    statusPort,
+    idle: () => daemon.idle(),
+    close: () =>
+      (closing ??= (async () => {
+        await server.close();
+        await daemon.close();
+        await Promise.all([docker.close(), kubernetes.close()]);
+      })()),
+  };
+}

@@ -1,0 +1,23 @@
+// `kx get -o …`: the table, or the daemon's status as JSON or YAML for scripts.
+
+import { stringify } from 'yaml';
+import type { DaemonStatus } from '../daemon/status.ts';
+import { statusRows } from './rows.ts';
+import { renderTable } from './table.ts';
+
+export type OutputFormat = 'table' | 'json' | 'yaml';
+
+export function formatStatus(status: DaemonStatus, format: OutputFormat, now: number): string {
+  switch (format) {
+    case 'json':
+      return JSON.stringify(status, null, 2);
+    case 'yaml':
+      return stringify(status).trimEnd();
+    case 'table': {
+      const lines = [];
+      if (status.configError) lines.push(`config: ${status.configError} (the daemon runs on the last good config)`);
+      lines.push(status.specs.length === 0 ? `no specs in ${status.configFile} (add one with: kx create)` : renderTable(statusRows(status, now)));
+      return lines.join('\n');
+    }
+  }
+}
