@@ -162,6 +162,9 @@ export function radarObjects(v: RadarValues, ops: ValueOps = { dir: posix.dirnam
             // hostPID: radar reaches a container's files through /proc/<pid>/root of its init process, which is
             // the only path that honours the container's mount namespace (volumes, emptyDir, bind mounts).
             hostPID: true,
+            // radar's writes are atomic (temp file + rename), so stopping needs only to end open streams; a long
+            // grace would only slow every upgrade by that much per node.
+            terminationGracePeriodSeconds: 5,
             // No hostNetwork and no hostPort: the only way in is a port-forward through the API server, which
             // authenticates and authorizes the user (pods/portforward in this namespace).
             tolerations: v.tolerations,
