@@ -183,6 +183,15 @@ describe('scanTree', () => {
     await tree({ a: 'x' });
     await expect(scanTree(root, { hasher, signal: AbortSignal.abort() })).rejects.toMatchObject({ code: 'CANCELLED' });
   });
+
+  it('stops with CANCELLED when aborted while scanning', async () => {
+    const spec: Record<string, string> = {};
+    for (let i = 0; i < 200; i++) spec[`d${i % 20}/f${i}`] = 'x';
+    await tree(spec);
+    const controller = new AbortController();
+    const scan = scanTree(root, { hasher, signal: controller.signal, onProgress: () => controller.abort() });
+    await expect(scan).rejects.toMatchObject({ code: 'CANCELLED' });
+  });
 });
 
 describe('scanPaths', () => {
