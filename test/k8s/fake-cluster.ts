@@ -70,6 +70,7 @@ export interface FakeCluster {
   /** Create a Deployment-managed set of pods or change its replica count (template needed on first call). */
   scale(namespace: string, name: string, replicas: number, template?: Json): KubeObject;
   getPod(namespace: string, name: string): KubeObject | undefined;
+  listPods(namespace: string, labelSelector?: string): KubeObject[];
   waitForPod(namespace: string, name: string, predicate: (pod: KubeObject | undefined) => boolean, timeoutMs?: number): Promise<KubeObject | undefined>;
   waitForRunning(namespace: string, name: string, timeoutMs?: number): Promise<KubeObject>;
   /** Graceful delete through the kubelet path; resolves once the pod is gone from the API. */
@@ -227,6 +228,7 @@ export async function startFakeApiServer(opts: FakeClusterOptions = {}): Promise
       return store.replace('deployments', namespace, t.update(existing, { ...existing, spec: { ...(existing.spec as Json), replicas } }))!;
     },
     getPod: (namespace, name) => store.get('pods', namespace, name),
+    listPods: (namespace, labelSelector) => store.list('pods', namespace).filter(parseLabelSelector(labelSelector)),
     waitForPod,
     async waitForRunning(namespace, name, timeoutMs) {
       const p = await waitForPod(namespace, name, (x) => {
