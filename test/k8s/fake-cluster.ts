@@ -48,7 +48,7 @@ export interface FakeClusterOptions {
 }
 
 /** Decides where a forward to a pod's port goes: a 127.0.0.1 port, null = refused, undefined = next rule. */
-export type PortForwardTarget = (pod: Json, port: number) => number | null | undefined | Promise<number | null | undefined>;
+export type PortForwardTarget = (pod: KubeObject, port: number) => number | null | undefined | Promise<number | null | undefined>;
 
 export interface KubeconfigOptions { token?: string; namespace?: string; context?: string }
 
