@@ -3,6 +3,7 @@
 // (one buffer of a literal chunk plus two blocks) whatever the file size.
 import type { Hasher } from './hash.ts';
 import { checkAborted, openRegularFile, readFull } from './fileio.ts';
+import { weakChecksum } from './rolling.ts';
 import type { DeltaOp, Signature } from './types.ts';
 
 /** Largest literal op. */
@@ -239,7 +240,7 @@ class DeltaEncoder {
     if (tail > 0 && this.#end - this.#pos >= tail) {
       const start = this.#end - tail;
       const data = this.#buf.subarray(start, this.#end);
-      if (this.#sig.strong[last] === this.#hasher.h64(data) && this.#sig.weak[last] === weakOf(data)) {
+      if (this.#sig.strong[last] === this.#hasher.h64(data) && this.#sig.weak[last] === weakChecksum(data, 0, data.length)) {
         this.#emitLiteral(this.#lit, start);
         this.#addCopy(last);
         this.#flushRun();
@@ -361,14 +362,4 @@ function rollOne(buf: Uint8Array, B: number, pos: number, state: Int32Array): nu
   state[0] = a;
   state[1] = (state[1]! - B * out + a) & 0xffff;
   return pos + 1;
-}
-
-function weakOf(data: Uint8Array): number {
-  let a = 0;
-  let b = 0;
-  for (let i = 0; i < data.length; i++) {
-    a = (a + data[i]!) & 0xffff;
-    b = (b + a) & 0xffff;
-  }
-  return (a | (b << 16)) >>> 0;
 }
