@@ -65,7 +65,8 @@ hostPID: a container's files are reached through /proc/<pid>/root of its init pr
 Capabilities: SYS_PTRACE to open /proc/<pid>/root of other containers; DAC_OVERRIDE and DAC_READ_SEARCH to write
   files owned by the container's users; CHOWN and FOWNER to give written files their expected owner, mode and
   mtime; KILL for the signal reload mode. uid 0 because the runtime sockets (mounted read-only) are root-owned.
-The only way in is a port-forward through the API server; clients must present the kx-token of the pod's namespace.`;
+radar listens on 127.0.0.1 in its own pod: the only way in is a port-forward through the API server, and clients
+  must present the kx-token of the target pod's namespace.`;
 
 export function defaultValues(version: string): RadarValues {
   return {
@@ -174,9 +175,11 @@ export function radarObjects(v: RadarValues, ops: ValueOps = { dir: posix.dirnam
                 image: v.image,
                 imagePullPolicy: v.imagePullPolicy,
                 command: ['node', 'radar/main.ts'],
-                args: ['--port', String(v.port)],
+                // Loopback only: a port-forward connects to 127.0.0.1 inside the pod, and nothing else can, not
+                // even other pods through the pod IP. That is why the probes below exec instead of tcpSocket/grpc
+                // (the kubelet probes the pod IP).
+                args: ['--listen', `127.0.0.1:${v.port}`],
                 env: [
-                  { name: 'KX_RADAR_PORT', value: String(v.port) },
                   { name: 'KX_DOCKER_SOCKET', value: v.sockets.docker },
                   { name: 'KX_CONTAINERD_SOCKET', value: v.sockets.containerd },
                   { name: 'KX_CONTAINERD_NAMESPACE', value: v.sockets.containerdNamespace },
@@ -184,8 +187,8 @@ export function radarObjects(v: RadarValues, ops: ValueOps = { dir: posix.dirnam
                   { name: 'KX_POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
                 ],
                 ports: [{ name: RADAR_PORT_NAME, containerPort: v.port, protocol: 'TCP' }],
-                readinessProbe: { tcpSocket: { port: RADAR_PORT_NAME }, periodSeconds: 5 },
-                livenessProbe: { tcpSocket: { port: RADAR_PORT_NAME }, initialDelaySeconds: 10, periodSeconds: 20 },
+                readinessProbe: { exec: { command: probe(v.port) }, periodSeconds: 10, timeoutSeconds: 5 },
+                livenessProbe: { exec: { command: probe(v.port) }, initialDelaySeconds: 10, periodSeconds: 30, timeoutSeconds: 5 },
                 resources: v.resources,
                 // Not privileged. radar runs as root with only the capabilities its job needs:
                 //  SYS_PTRACE      open /proc/<pid>/root of processes of other containers (ptrace access check);
@@ -226,6 +229,11 @@ export function radarObjects(v: RadarValues, ops: ValueOps = { dir: posix.dirnam
       },
     },
   };
+}
+
+/** Health probe: radar accepts TCP connections on its loopback port (the image has node and no shell). */
+function probe(port: number): string[] {
+  return ['node', '-e', `require('node:net').connect(${port}, '127.0.0.1').on('connect', () => process.exit(0)).on('error', () => process.exit(1))`];
 }
 
 /** The objects in the order they must be applied (deleted in reverse). */

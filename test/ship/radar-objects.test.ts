@@ -33,9 +33,10 @@ describe('radar objects', () => {
     expect(pod.nodeSelector).toBeUndefined();
   });
 
-  it('use the host PID namespace but neither the host network nor a host port', () => {
+  it('use the host PID namespace but neither the host network nor a host port, and listen on loopback only', () => {
     expect(pod.hostPID).toBe(true);
     expect(pod.hostNetwork).toBeUndefined();
+    expect(radar.args).toEqual(['--listen', '127.0.0.1:7077']);
     expect(radar.ports).toEqual([{ name: 'grpc', containerPort: 7077, protocol: 'TCP' }]);
     expect(radar.ports!.every((p) => p.hostPort === undefined)).toBe(true);
   });
@@ -65,9 +66,9 @@ describe('radar objects', () => {
     expect(objs.daemonSet.metadata!.labels![VERSION_LABEL]).toBe('1.2.3');
   });
 
-  it('probe the gRPC port and set requests and limits', () => {
-    expect(radar.readinessProbe!.tcpSocket!.port).toBe('grpc');
-    expect(radar.livenessProbe!.tcpSocket!.port).toBe('grpc');
+  it('probe the gRPC port from inside the pod and set requests and limits', () => {
+    expect(radar.readinessProbe!.exec!.command!.join(' ')).toContain("connect(7077, '127.0.0.1')");
+    expect(radar.livenessProbe!.exec!.command).toEqual(radar.readinessProbe!.exec!.command);
     expect(radar.resources!.requests).toBeDefined();
     expect(radar.resources!.limits).toBeDefined();
   });
@@ -77,6 +78,7 @@ describe('radar objects', () => {
     const c = o.daemonSet.spec!.template.spec!.containers[0]!;
     expect(c.image).toBe('my/radar:x');
     expect(c.ports![0]!.containerPort).toBe(9000);
+    expect(c.args).toEqual(['--listen', '127.0.0.1:9000']);
     expect(o.daemonSet.metadata!.namespace).toBe('tools');
     expect(o.clusterRole.metadata!.name).toBe('kx-radar-tools');
   });
