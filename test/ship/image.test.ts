@@ -1,0 +1,69 @@
+// `npm run image:offline` builds radar's image from the checkout with no registry, and the image runs radar.
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { beforeAll, describe, expect, it } from 'vitest';
+
+const run = promisify(execFile);
+const repo = resolve(import.meta.dirname, '../..');
+
+let image = '';
+
+beforeAll(async () => {
+  const { version } = JSON.parse(await readFile(resolve(repo, 'package.json'), 'utf8')) as { version: string };
+  image = `kx-radar:${version}`;
+  // Always runs the build; it re-imports only when the content hash differs from the tagged image's label.
+  await run('bash', [resolve(repo, 'radar/image/build-offline.sh')], { cwd: repo, maxBuffer: 1 << 24 });
+}, 300_000);
+
+const docker = async (...args: string[]) => (await run('docker', args, { maxBuffer: 1 << 24 })).stdout.trim();
+
+describe('radar image built offline', () => {
+  it('is tagged with the package version and labelled with its content hash', async () => {
+    const labels = JSON.parse(await docker('image', 'inspect', '--format', '{{ json .Config.Labels }}', image)) as Record<string, string>;
+    expect(labels['kx.content-hash']).toMatch(/^[0-9a-f]{64}$/);
+    expect(labels['org.opencontainers.image.version']).toBe(image.split(':')[1]);
+  });
+
+  it('runs the same Node 24 that the project installs', async () => {
+    const local = (await run(resolve(repo, 'node_modules/node/bin/node'), ['--version'])).stdout.trim();
+    expect(local).toMatch(/^v24\./);
+    expect(await docker('run', '--rm', image, 'node', '--version')).toBe(local);
+  });
+
+  it("starts radar by default and answers radar's --help", async () => {
+    const cmd = JSON.parse(await docker('image', 'inspect', '--format', '{{ json .Config.Cmd }}', image)) as string[];
+    expect(cmd).toEqual(['node', 'radar/main.ts']);
+    const help = await docker('run', '--rm', image, 'node', 'radar/main.ts', '--help');
+    expect(help).toMatch(/--listen/); // the flag the DaemonSet starts radar with
+  });
+
+  it("holds radar's production dependencies and none of the CLI's or the test tooling", async () => {
+    const out = await docker('run', '--rm', image, 'node', '-e',
+      "const r = (m) => { try { require.resolve(m); return 'yes' } catch { return 'no' } };" +
+      "console.log(['@grpc/grpc-js', 'xxhash-wasm', 'vitest', 'typescript', 'ink', 'yargs'].map(r).join(' '))");
+    expect(out).toBe('yes yes no no no no');
+  });
+
+  it('loads into containerd with docker save | ctr images import, and runs there', async () => {
+    // Docker's own containerd, in a throwaway namespace removed afterwards (as an air-gapped node would do with k8s.io).
+    const address = '/var/run/docker/containerd/containerd.sock';
+    const ns = `kx-test-${randomBytes(4).toString('hex')}`;
+    const ctr = async (...args: string[]) => (await run('ctr', ['-a', address, '-n', ns, ...args], { maxBuffer: 1 << 24 })).stdout.trim();
+    const ref = `docker.io/library/${image}`;
+    try {
+      await run('bash', ['-o', 'pipefail', '-c', `docker save ${image} | ctr -a ${address} -n ${ns} images import -`]);
+      expect(await ctr('images', 'ls', '-q')).toBe(ref);
+      expect(await ctr('run', '--rm', ref, `kx-test-${randomBytes(4).toString('hex')}`, 'node', '--version')).toMatch(/^v24\./);
+    } finally {
+      await ctr('images', 'rm', ref).catch(() => undefined);
+      // Content is garbage-collected shortly after the image goes; the namespace can be removed once it is empty.
+      for (let i = 0; i < 20; i++) {
+        if (await run('ctr', ['-a', address, 'namespaces', 'rm', ns]).then(() => true, () => false)) break;
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
+  });
+});
