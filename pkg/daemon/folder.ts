@@ -197,9 +197,9 @@ export class Folder {
       this.landed(result, started);
       log.info(`${spec.name} → ${this.deps.target.name}: ${first ? 'initial' : 'full'} sync sent ${result.ops} ops, ${result.bytesSent} bytes`);
       this.progress = undefined;
+      // No reload after a full sync: a new container started with these files anyway, and reloading it here would
+      // restart every container kx meets (and loop, when the restart makes a new target with writes that fail).
       this.setPhase('watching');
-      // A fresh container already runs the old files; anything new it got needs a reload like any batch.
-      if (result.ops > 0 && spec.reload !== 'none') this.reloads.request();
     } finally {
       this.setSyncing(false);
     }
@@ -225,7 +225,7 @@ export class Folder {
       });
       this.landed(result, since);
       this.deps.log.debug(`${spec.name} → ${this.deps.target.name}: ${paths.length} paths, ${result.ops} ops in ${this.latencyMs} ms`);
-      if (result.ops > 0 && spec.reload !== 'none') this.reloads.request();
+      if (result.ops > result.errors.length && spec.reload !== 'none') this.reloads.request();
     } finally {
       this.setSyncing(false);
     }
