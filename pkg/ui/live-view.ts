@@ -55,7 +55,8 @@ export async function runLiveView(feed: StatusFeed, opts: { stdout?: NodeJS.Writ
     ended = err;
     instance?.unmount();
   };
-  instance = render(h(LiveView, { feed, onEnd }), { ...(opts.stdout && { stdout: opts.stdout }), exitOnCtrlC: true });
+  // patchConsole off: the daemon's client prints nothing else, and patching breaks under test runners.
+  instance = render(h(LiveView, { feed, onEnd }), { ...(opts.stdout && { stdout: opts.stdout }), exitOnCtrlC: true, patchConsole: false });
   await instance.waitUntilExit();
   return ended;
 }
