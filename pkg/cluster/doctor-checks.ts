@@ -3,6 +3,7 @@ import { AppsV1Api, AuthorizationV1Api, CoreV1Api, VersionApi } from '@kubernete
 import type { KubeConfig, V1DaemonSet, V1ResourceAttributes } from '@kubernetes/client-node';
 import { TOKEN_SECRET_NAME } from '../../proto/kx-token.ts';
 import { apiError, apiMessageOf, httpStatusOf } from '../kube/api-errors.ts';
+import { selectContext } from './context.ts';
 import { rolloutStatus } from './install.ts';
 import { RADAR_NAME, RADAR_SELECTOR, VERSION_LABEL } from './radar-objects.ts';
 
@@ -45,7 +46,12 @@ export async function runDoctor(opts: DoctorOptions): Promise<DoctorCheck[]> {
 }
 
 export async function checkReachable(opts: DoctorOptions): Promise<DoctorCheck> {
-  const context = contextOf(opts);
+  let context: string;
+  try {
+    context = selectContext(opts.kubeConfig, opts.context);
+  } catch (err) {
+    return { name: CHECK_NAMES.reachable, ok: false, detail: (err as Error).message, hint: 'pick one of the contexts listed (kubectl config get-contexts)' };
+  }
   const server = opts.kubeConfig.getCurrentCluster()?.server ?? '?';
   try {
     const v = await opts.kubeConfig.makeApiClient(VersionApi).getCode();

@@ -5,6 +5,7 @@ import type { KubeConfig, V1ClusterRole, V1ClusterRoleBinding, V1DaemonSet, V1Na
 import { stringify } from 'yaml';
 import { ErrorCode, KxError } from '../sync/errors.ts';
 import { apiError, httpStatusOf } from '../kube/api-errors.ts';
+import { selectContext } from './context.ts';
 import {
   MANAGED_BY,
   MANAGED_BY_LABEL,
@@ -69,8 +70,8 @@ export async function init(opts: InitOptions): Promise<InitResult> {
   const manifest = opts.dryRun || opts.output ? renderManifest(objects, opts.output ?? 'yaml') : undefined;
   if (opts.dryRun) return { manifest, applied: [] };
 
+  const context = selectContext(opts.kubeConfig, opts.context);
   const api = clients(opts.kubeConfig);
-  const context = opts.context ?? opts.kubeConfig.getCurrentContext();
   const applied: InitResult['applied'] = [];
   const report = (kind: string, name: string, action: ApplyAction) => {
     applied.push({ kind, name, action });
@@ -90,8 +91,8 @@ export async function init(opts: InitOptions): Promise<InitResult> {
 
 export async function clean(opts: CleanOptions): Promise<InitResult> {
   const namespace = opts.namespace ?? 'kx-system';
+  const context = selectContext(opts.kubeConfig, opts.context);
   const api = clients(opts.kubeConfig);
-  const context = opts.context ?? opts.kubeConfig.getCurrentContext();
   const names = radarObjects(resolveValues('', { namespace }));
   const applied: InitResult['applied'] = [];
   const report = (kind: string, name: string, action: ApplyAction) => {

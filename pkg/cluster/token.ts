@@ -6,6 +6,7 @@ import type { KubeConfig, V1Secret } from '@kubernetes/client-node';
 import { TOKEN_SECRET_KEY, TOKEN_SECRET_NAME, newToken } from '../../proto/kx-token.ts';
 import { apiError, httpStatusOf } from '../kube/api-errors.ts';
 import { SecretTokens } from '../kube/secret-tokens.ts';
+import { selectContext } from './context.ts';
 import { MANAGED_BY, MANAGED_BY_LABEL } from './radar-objects.ts';
 
 export interface TokenResult {
@@ -37,9 +38,9 @@ export async function readToken(opts: TokenOptions): Promise<string> {
 }
 
 async function writeToken(opts: TokenOptions, rotate: boolean): Promise<TokenResult> {
+  const context = contextOf(opts);
   const api = opts.kubeConfig.makeApiClient(CoreV1Api);
   const { namespace } = opts;
-  const context = contextOf(opts);
   const where = `Secret ${TOKEN_SECRET_NAME} in namespace "${namespace}" (context "${context}")`;
   // Two tries: a concurrent `kx` may create or update the Secret between our read and write (409 Conflict).
   for (let attempt = 0; ; attempt++) {
@@ -90,5 +91,5 @@ function decode(secret: V1Secret): string {
 }
 
 function contextOf(opts: TokenOptions): string {
-  return opts.context ?? opts.kubeConfig.getCurrentContext();
+  return selectContext(opts.kubeConfig, opts.context);
 }

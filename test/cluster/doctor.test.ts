@@ -74,6 +74,12 @@ describe('kx doctor', () => {
     expect(read.hint).toMatch(/kx-token/);
   });
 
+  it('fails reachability for a context the kubeconfig does not have', async () => {
+    const checks = await runDoctor({ ...opts('kx-ok'), context: 'nowhere' });
+    expect(checks).toEqual([{ name: CHECK_NAMES.reachable, ok: false, detail: expect.stringMatching(/context "nowhere" not found/) as string,
+      hint: 'pick one of the contexts listed (kubectl config get-contexts)' }]);
+  });
+
   it('stops at reachability, with a hint, when the credentials are rejected', async () => {
     const checks = await runDoctor(opts('kx-ok', { token: 'wrong' }));
     expect(checks).toHaveLength(1);

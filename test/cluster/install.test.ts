@@ -78,6 +78,12 @@ describe('kx init', () => {
     expect((err as KxError).message).not.toContain('\n');
   });
 
+  it('refuses a context the kubeconfig does not have, naming the ones it has', async () => {
+    const err = await init({ kubeConfig: cluster.kubeConfig({ context: 'dev' }), context: 'prod', values: values('kx-ctx') }).catch((e: unknown) => e);
+    expect((err as KxError).code).toBe(ErrorCode.InvalidConfig);
+    expect((err as KxError).message).toBe('context "prod" not found in the kubeconfig (available: dev)');
+  });
+
   it('says in one line which object RBAC forbids (403)', async () => {
     cluster.addUser('viewer-token', { name: 'viewer', rules: [{ verbs: ['get', 'list'], resources: ['*'] }] });
     const err = await init({ kubeConfig: cluster.kubeConfig({ token: 'viewer-token' }), values: values('kx-403') }).catch((e: unknown) => e);
