@@ -35,14 +35,14 @@ function LiveView(props: { feed: StatusFeed; onEnd: (err: Error | null) => void 
     Box,
     { flexDirection: 'column' },
     status.configError ? h(Text, { color: 'red' }, `config: ${status.configError}`) : null,
-    h(Text, { bold: true }, lines[0]),
+    h(Text, { bold: true, wrap: 'truncate-end' }, lines[0]),
     ...rows.flatMap((row, i) => rowElements(row, lines[i + 1]!, i)),
   );
 }
 
 function rowElements(row: Row, line: string, key: number): ReactElement[] {
   const color = row.status.startsWith('error') ? 'red' : row.status === 'watching' ? 'green' : row.status === 'waiting' ? 'gray' : 'yellow';
-  const out = [h(Text, { key: `r${key}`, color }, line)];
+  const out = [h(Text, { key: `r${key}`, color, wrap: 'truncate-end' }, line)];
   if (row.progress !== undefined) out.push(h(Text, { key: `p${key}`, color: 'cyan' }, `  ${progressBar(row.progress)}`));
   return out;
 }

@@ -151,6 +151,22 @@ describe('kx watch daemon with docker targets', () => {
     expect(s.daemon.daemon.status().specs.map((x) => x.name)).toEqual(['site']);
   });
 
+  it('sends nothing when kx watch restarts on an unchanged tree', async () => {
+    let name = '';
+    const s = await setup(async (p) => {
+      name = await container(p as Setup);
+      await p.store.addSpec(spec(p as Setup));
+    });
+    await waitFor('initial sync', async () => (await catInContainer(name, '/app/a.txt')) === 'a1\n');
+    await s.daemon.close();
+    const lines: string[] = [];
+    const log = { ...silentLogger, info: (m: string) => void lines.push(m) };
+    const again = await startDaemon({ store: s.store, config: (await s.store.load()).config, statusPort: 0, log });
+    cleanups.push(() => again.close());
+    await waitFor('second initial sync', () => lines.find((l) => l.includes('initial sync sent')));
+    expect(lines.filter((l) => l.includes('initial sync sent'))).toEqual([`site → ${name}: initial sync sent 0 ops, 0 bytes`]);
+  });
+
   it('leaves ignored files out of the container', async () => {
     let name = '';
     const s = await setup(async (p) => {
