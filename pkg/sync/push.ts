@@ -1,12 +1,12 @@
 // The sender's orchestration of a sync: scan, compare with the receiver, and send the plan in batches — writes
 // as block deltas against the receiver's signatures when the receiver has a file there, whole otherwise.
 // Pure: the engine and a Receiver (in-process tree or gRPC client); no transport of its own.
-import { createReadStream } from 'node:fs';
+import { closeSync, constants, createReadStream, fstatSync, openSync, readSync } from 'node:fs';
 import { lstat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createDelta, wholeFile } from './delta.ts';
 import { diff } from './diff.ts';
-import { ErrorCode } from './errors.ts';
+import { ErrorCode, KxError, fromFsError } from './errors.ts';
 import type { Hasher } from './hash.ts';
 import { parentOf } from './paths.ts';
 import { scanPaths, scanTree, updateManifest } from './scan.ts';
@@ -150,11 +150,47 @@ async function* batchOps(batch: readonly Op[], sigs: ReadonlyMap<RelPath, Signat
     const abs = join(opts.root, op.path);
     const sig = sigs.get(op.path);
     const write: WriteOp = sig ? { ...op, basis: 'delta', blockSize: sig.blockSize } : { ...op, basis: 'whole' };
-    const content = sig ? createDelta(sig, createReadStream(abs, { highWaterMark: 256 * 1024, ...(opts.signal ? { signal: opts.signal } : {}) }), opts.hasher) : wholeFile(abs, opts.signal);
+    const content = sig
+      ? createDelta(sig, createReadStream(abs, { highWaterMark: 256 * 1024, ...(opts.signal ? { signal: opts.signal } : {}) }), opts.hasher)
+      : op.size <= SMALL_FILE_BYTES ? smallFile(abs, opts.signal) : wholeFile(abs, opts.signal);
     yield { ...stripBlockSize(write), body: counted(content, op.size, sig?.blockSize ?? 0, ctx) };
     done.files++;
     ctx.report();
   }
+}
+
+/** Files up to this size are read with synchronous calls in one go (see smallFile). */
+const SMALL_FILE_BYTES = 256 * 1024;
+
+/**
+ * A small file as one literal, read synchronously: for small files the thread-pool round trip of each async
+ * call costs more than the call. A file that grew past the limit since the scan is streamed instead.
+ */
+async function* smallFile(abs: string, signal?: AbortSignal): AsyncIterable<DeltaOp> {
+  let fd: number;
+  try {
+    fd = openSync(abs, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (err) {
+    throw fromFsError(err, abs);
+  }
+  let data: Uint8Array | null;
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw new KxError(ErrorCode.InvalidArgument, `${abs}: no longer a regular file`);
+    if (st.size > SMALL_FILE_BYTES) data = null;
+    else {
+      const buf = Buffer.allocUnsafe(st.size);
+      let n = 0;
+      for (let r = -1; n < buf.length && r !== 0; n += r) r = readSync(fd, buf, n, buf.length - n, n);
+      data = buf.subarray(0, n);
+    }
+  } catch (err) {
+    throw fromFsError(err, abs);
+  } finally {
+    closeSync(fd);
+  }
+  if (data === null) yield* wholeFile(abs, signal);
+  else if (data.byteLength > 0) yield { kind: 'literal', data };
 }
 
 /** Progress follows the sender's position in the file, not what crossed the wire. */

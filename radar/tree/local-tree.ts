@@ -5,7 +5,7 @@ import { ErrorCode, KxError } from '../../pkg/sync/errors.ts';
 import { checkRelPath } from '../../pkg/sync/paths.ts';
 import { scanTree } from '../../pkg/sync/scan.ts';
 import { signatureOf } from '../../pkg/sync/signature.ts';
-import type { BatchOp, BatchResult, DeltaOp, IgnoreRuleSet, Manifest, PathError, Receiver, RelPath, Signature } from '../../pkg/sync/types.ts';
+import type { BatchOp, BatchResult, DeltaOp, IgnoreRuleSet, Manifest, PathError, Receiver, RelPath, Signature, WriteOp } from '../../pkg/sync/types.ts';
 import { TreeWriter, cleanTemp } from './apply.ts';
 import type { Owner } from './apply.ts';
 import { resolveBeneath } from './confine.ts';
@@ -67,13 +67,18 @@ export class LocalTree implements Receiver {
     for await (const op of ops) {
       signal?.throwIfAborted();
       try {
-        await this.#writer.apply(op, op.op === 'write' ? countLiterals(op.body) : undefined, signal);
+        if (op.op === 'write' && op.basis === 'whole' && op.size <= BUFFERED_WRITE_MAX_BYTES) {
+          await this.#writer.writeBuffered(op, await literals(countLiterals(op.body), op));
+        } else {
+          await this.#writer.apply(op, op.op === 'write' ? countLiterals(op.body) : undefined, signal);
+        }
         applied++;
       } catch (err) {
         if (signal?.aborted) throw signal.reason;
         errors.push(pathError(op.path, err));
       }
     }
+    if (signal?.aborted) throw signal.reason;
     return { applied, bytesSent, errors };
   }
 
@@ -86,6 +91,22 @@ export class LocalTree implements Receiver {
       return null; // not a regular file we may read: the sender sends it whole, and the write reports any refusal
     }
   }
+}
+
+/** Whole files up to this size are received into memory and written by TreeWriter.writeBuffered. */
+const BUFFERED_WRITE_MAX_BYTES = 1024 * 1024;
+
+/** A whole write's content, read completely; refuses more than the op announced, so the buffer stays bounded. */
+async function literals(body: AsyncIterable<DeltaOp>, op: WriteOp): Promise<Uint8Array[]> {
+  const out: Uint8Array[] = [];
+  let bytes = 0;
+  for await (const d of body) {
+    if (d.kind !== 'literal') throw new KxError(ErrorCode.Protocol, `${op.path}: copy op in a whole-file write`);
+    bytes += d.data.byteLength;
+    if (bytes > op.size) throw new KxError(ErrorCode.DigestMismatch, `${op.path}: content longer than the announced ${op.size} bytes`);
+    out.push(d.data);
+  }
+  return out;
 }
 
 export function pathError(path: RelPath, err: unknown): PathError {

@@ -193,6 +193,7 @@ describe('service calls', () => {
 });
 
 describe('a connection cut mid-file', () => {
+  // A large file: small ones are received into memory first and never reach the disk half-done.
   it('leaves the old file intact and no temporary file', async () => {
     await writeFile(join(root, 'f'), 'old content');
     const stub = rawStub();
@@ -202,7 +203,7 @@ describe('a connection cut mid-file', () => {
     call.write({
       open: { target: null },
       items: [
-        { item: 'op', op: { op: 'write', path: 'f', from: '', mode: 0o644, mtimeMs: 1, size: 1_000_000, digest: '0000000000000000', basis: 'whole', blockSize: 0, linkTarget: '' } },
+        { item: 'op', op: { op: 'write', path: 'f', from: '', mode: 0o644, mtimeMs: 1, size: 8_000_000, digest: '0000000000000000', basis: 'whole', blockSize: 0, linkTarget: '' } },
         { item: 'literal', literal: { data: new Uint8Array(64 * 1024).fill(7), deflated: false, rawSize: 65536 } },
       ],
       flush: false,

@@ -67,6 +67,23 @@ describe('LocalTree.apply', () => {
     expect(await tempFiles(root)).toEqual([]);
   });
 
+  it('keeps the old file and no temp file when a large file breaks off after reaching the disk', async () => {
+    await writeFile(join(root, 'f'), 'old');
+    const tree = new LocalTree({ root, hasher });
+    let sawTemp = false;
+    const broken = (async function* (): AsyncIterable<DeltaOp> {
+      yield { kind: 'literal', data: new Uint8Array(1024 * 1024) };
+      sawTemp = (await tempFiles(root)).length === 1;
+      throw new Error('connection reset');
+    })();
+    const op = { ...write('f', 'x', broken), size: 4 * 1024 * 1024 } as BatchOp;
+    const res = await tree.apply(ops(op));
+    expect(sawTemp).toBe(true);
+    expect(res.errors).toEqual([expect.objectContaining({ path: 'f' })]);
+    expect(await readFile(join(root, 'f'), 'utf8')).toBe('old');
+    expect(await tempFiles(root)).toEqual([]);
+  });
+
   it('reports per-path errors and goes on with the rest of the batch', async () => {
     const tree = new LocalTree({ root, hasher });
     const res = await tree.apply(ops(write('missing-dir/f', 'x'), { op: 'mkdir', path: 'd', mode: 0o755 }, write('d/g', 'y')));
