@@ -17,7 +17,7 @@ import { instanceKey } from './remote-container.ts';
 import type { RemoteContainer } from './remote-container.ts';
 import { SecretTokens } from './secret-tokens.ts';
 import { Tunnel, TunnelPool } from './tunnel.ts';
-import type { TunnelEvent } from './tunnel.ts';
+import type { PortForwarder, TunnelEvent } from './tunnel.ts';
 
 /** One dial of radar for one container, as the connector asks pkg/transport for it. */
 export interface RadarDial {
@@ -61,6 +61,8 @@ export interface KubernetesDriverOptions {
   readonly watchBackoff?: BackoffPolicy;
   readonly crashBackoff?: BackoffPolicy;
   readonly stableAfterMs?: number;
+  /** How port-forwards are opened; default client-node's PortForward on the context's credentials. */
+  readonly forwarder?: (cluster: LoadedKubeconfig) => PortForwarder;
   /** Tunnel drops and resumes, per node (for logs and the resume-time report). */
   readonly onTunnelEvent?: (node: string, e: TunnelEvent) => void;
 }
@@ -146,6 +148,7 @@ export class KubernetesDriver implements TargetDriver {
       kc: cluster.loaded.kc,
       context: ctx,
       locate: () => cluster.locator.locate(remote.nodeName),
+      ...(this.#opts.forwarder && { forwarder: this.#opts.forwarder(cluster.loaded) }),
       onEvent: (e) => this.#opts.onTunnelEvent?.(remote.nodeName, e),
     }));
     let session: RadarSession;
