@@ -22,6 +22,9 @@ export class DockerContainerFollower implements TargetSource {
   private readonly selector: LabelSelector | null;
   private readonly retryMs: number;
   private readonly known = new Map<string, string>();
+  /** Containers that stopped while a listing was under way: the listing may predate their stop. */
+  private readonly stoppedDuringList = new Set<string>();
+  private listing = false;
   private stream: Readable | null = null;
   private retryTimer: NodeJS.Timeout | undefined;
   private closed = false;
@@ -58,10 +61,16 @@ export class DockerContainerFollower implements TargetSource {
       }
       this.stream = stream;
       this.follow(stream);
-      const running = await this.docker.listContainers({ filters: { status: ['running'] } });
+      this.listing = true;
+      const running = await this.docker.listContainers({ filters: { status: ['running'] } }).finally(() => {
+        this.listing = false;
+      });
       if (this.closed) return;
       const ids = new Set<string>();
+      const stopped = new Set(this.stoppedDuringList);
+      this.stoppedDuringList.clear();
       for (const c of running) {
+        if (stopped.has(c.Id)) continue;
         if (!this.matches(c.Labels ?? {}, c.Names.map((n) => n.replace(/^\//, '')), c.Id)) continue;
         ids.add(c.Id);
         this.add(c.Id, c.Names[0]?.replace(/^\//, '') ?? c.Id.slice(0, 12));
@@ -109,6 +118,7 @@ export class DockerContainerFollower implements TargetSource {
     const id = ev.Actor?.ID;
     if (!id) return;
     if (action === 'die' || action === 'destroy') {
+      if (this.listing) this.stoppedDuringList.add(id);
       this.remove(id);
       return;
     }

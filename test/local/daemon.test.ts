@@ -151,6 +151,20 @@ describe('kx watch daemon with docker targets', () => {
     expect(s.daemon.daemon.status().specs.map((x) => x.name)).toEqual(['site']);
   });
 
+  it('follows a container by name', async () => {
+    let name = '';
+    let other = '';
+    const s = await setup(async (p) => {
+      name = await container(p as Setup);
+      other = await container(p as Setup); // same label, other name: not selected
+      await p.store.addSpec({ ...spec(p as Setup), selector: undefined, pod: name } as SpecConfig);
+    });
+    await waitFor('synced by name', async () => (await catInContainer(name, '/app/a.txt')) === 'a1\n');
+    await s.daemon.idle();
+    expect(await catInContainer(other, '/app/a.txt')).toBeNull();
+    expect(rows(s).map((r) => r.target)).toEqual([name]);
+  });
+
   it('sends nothing when kx watch restarts on an unchanged tree', async () => {
     let name = '';
     const s = await setup(async (p) => {
