@@ -265,4 +265,33 @@ describe('Kubernetes specs end to end', () => {
       await r.close();
     }
   });
+
+  it('follows a Deployment: scaled up the new pod is synced, scaled down its row goes, a deleted pod\'s replacement is synced', async () => {
+    const template = sleeperPod('unused', { app: 'deploy' });
+    h.cluster.scale(NS, 'deploy', 1, { metadata: template.metadata, spec: template.spec });
+    const local = mkdtempSync(join(scratch, 'deploy-'));
+    writeFileSync(join(local, 'index.html'), 'hi\n');
+    const r = await startSpec({ selector: 'app=deploy', local });
+    const podOf = (x: SpecStatus): string[] => x.services.map((svc) => svc.target.split('/')[0]!).sort();
+    try {
+      const one = await r.until('one pod', (x) => watching(x, 1));
+      const [first] = podOf(one);
+      h.cluster.scale(NS, 'deploy', 2);
+      const two = await r.until('scaled up', (x) => watching(x, 2));
+      const added = podOf(two).find((p) => p !== first)!;
+      await untilInPod(added, '/app/index.html', 'hi\n');
+
+      await h.cluster.deletePod(NS, first!, 0);
+      const replaced = await r.until('replacement synced', (x) => watching(x, 2) && !podOf(x).includes(first!));
+      const replacement = podOf(replaced).find((p) => p !== added)!;
+      await untilInPod(replacement, '/app/index.html', 'hi\n');
+
+      h.cluster.scale(NS, 'deploy', 1);
+      const down = await r.until('scaled down', (x) => watching(x, 1));
+      expect(down.services).toHaveLength(1);
+    } finally {
+      await r.close();
+      h.cluster.scale(NS, 'deploy', 0);
+    }
+  });
 });
