@@ -1,12 +1,11 @@
 // Literal file bytes on the wire: raw deflate when it pays. The sender decides per frame (Literal.deflated), so
 // incompressible data (media, archives, binaries) costs no CPU on either side once it has proved incompressible.
-import { promisify } from 'node:util';
-import { deflateRaw, inflateRaw } from 'node:zlib';
+import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import { ErrorCode, KxError } from '../pkg/sync/errors.ts';
 import type { LiteralMsg } from './messages.ts';
 
-const deflateRawAsync = promisify(deflateRaw);
-const inflateRawAsync = promisify(inflateRaw);
+// Synchronous zlib on purpose: literal chunks are ≤ 64 KiB (about a millisecond at level 1), and an async call's
+// thread-pool round trip per chunk costs more than it frees on a busy node.
 
 /** Literal frames never hold more than this many raw bytes (the engine coalesces literals to ≤ 64 KiB). */
 export const MAX_LITERAL_BYTES = 1024 * 1024;
@@ -17,7 +16,7 @@ const MIN_COMPRESS_BYTES = 128;
 export async function deflateIfSmaller(data: Uint8Array): Promise<Uint8Array | null> {
   if (data.byteLength < MIN_COMPRESS_BYTES) return null;
   // Level 1: on loopback and LAN links the CPU is the bottleneck long before the wire is.
-  const packed = await deflateRawAsync(data, { level: 1 });
+  const packed = deflateRawSync(data, { level: 1 });
   return packed.byteLength <= data.byteLength - (data.byteLength >> 4) ? packed : null;
 }
 
@@ -37,7 +36,7 @@ export async function literalBytes(m: LiteralMsg, path: string): Promise<Uint8Ar
   }
   let out: Buffer;
   try {
-    out = await inflateRawAsync(m.data, { maxOutputLength: Math.max(1, m.rawSize) });
+    out = inflateRawSync(m.data, { maxOutputLength: Math.max(1, m.rawSize) });
   } catch (err) {
     throw new KxError(ErrorCode.Protocol, `${path}: corrupt compressed literal (${(err as Error).message})`, { cause: err });
   }
