@@ -228,4 +228,23 @@ describe('PodWatch', () => {
       await watch.close();
     }
   });
+
+  it('removes the target when its pod stops matching the selector', async () => {
+    cluster.createPod(NS, podBody('relabel-1', { app: 'relabel' }));
+    await cluster.waitForRunning(NS, 'relabel-1');
+    const { rec, watch } = await watching({ namespace: NS, selector: 'app=relabel' });
+    try {
+      await rec.until('listed', () => rec.live.has(`${NS}/relabel-1/app`));
+      const res = await fetch(`${cluster.server}/api/v1/namespaces/${NS}/pods/relabel-1`, {
+        method: 'PATCH',
+        headers: { Authorization: `Bearer ${cluster.adminToken}`, 'Content-Type': 'application/merge-patch+json' },
+        body: JSON.stringify({ metadata: { labels: { app: 'elsewhere' } } }),
+      });
+      expect(res.status).toBe(200);
+      await rec.until('removed', () => rec.live.size === 0);
+      expect(rec.log.filter((l) => l.startsWith('-relabel-1'))).toHaveLength(1);
+    } finally {
+      await watch.close();
+    }
+  });
 });
