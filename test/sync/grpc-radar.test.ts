@@ -192,6 +192,29 @@ describe('service calls', () => {
   });
 });
 
+describe('the Apply stream', () => {
+  it('acknowledges each flushed batch of one stream separately', async () => {
+    const stub = rawStub();
+    const call = (stub.Apply as (m: grpc.Metadata) => grpc.ClientDuplexStream<M.ApplyFrame, M.ApplyAck>)(md());
+    const acks: M.ApplyAck[] = [];
+    call.on('data', (a: M.ApplyAck) => acks.push(a));
+    const mkdir = (path: string): M.ApplyItem => ({ item: 'op', op: { op: 'mkdir', path, from: '', mode: 0o755, size: 0, digest: '', basis: '', blockSize: 0, linkTarget: '' } });
+    call.write({ open: { target: null }, items: [mkdir('a'), mkdir('b')], flush: true });
+    call.write({ open: null, items: [mkdir('../c')], flush: true });
+    call.end();
+    await once(call, 'status');
+    expect(acks.map((a) => [a.applied, a.errors.map((e) => e.code)])).toEqual([[2, []], [0, ['INVALID_PATH']]]);
+    stub.close();
+  });
+
+  it('skips the content of a refused write and applies the ops after it', async () => {
+    // Large enough to be streamed: the refusal comes before radar reads any of its content.
+    const res = await client().apply(ops(write('no/such/dir/f', 'x'.repeat(2 * 1024 * 1024)), write('after', 'fine')));
+    expect(res.errors).toEqual([expect.objectContaining({ path: 'no/such/dir/f' })]);
+    expect(await readFile(join(root, 'after'), 'utf8')).toBe('fine');
+  });
+});
+
 describe('a connection cut mid-file', () => {
   // A large file: small ones are received into memory first and never reach the disk half-done.
   it('leaves the old file intact and no temporary file', async () => {
