@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import type { DockerRuntime } from './docker-runtime.ts';
 import { SANDBOX_IMAGE } from './docker-runtime.ts';
 import type { NodeRegistry } from './nodes.ts';
-import { META_ORDER, POD_SPEC_ORDER, POD_STATUS_ORDER, meta, ordered, timestamp } from './objects.ts';
+import { META_ORDER, POD_SPEC_ORDER, POD_STATUS_ORDER, fieldsOf, meta, ordered, timestamp } from './objects.ts';
 import {
   backoffStatus, conditions, creatingStatus, exitedStatus, normalizeImage, rfc3339, runningStatus, terminated,
 } from './pod-status.ts';
@@ -180,6 +180,7 @@ export class Kubelet {
       const s = { ...(pod.status as Json) };
       change(s, pod);
       pod.status = ordered(s, POD_STATUS_ORDER);
+      noteStatusWriter(pod);
     });
   }
 
@@ -379,6 +380,15 @@ export class Kubelet {
     if (this.pods.get(key(rec.namespace, rec.name)) === rec) this.pods.delete(key(rec.namespace, rec.name));
     if (!wasGone || ids.length) this.o.onPodGone(rec.namespace, rec.name);
   }
+}
+
+/** The kubelet's status writes show up as a managedFields entry on the status subresource (README §1). */
+function noteStatusWriter(pod: Json): void {
+  const m = pod.metadata as Json;
+  const entries = (m.managedFields as Json[] | undefined) ?? [];
+  const entry: Json = { manager: 'Go-http-client', operation: 'Update', apiVersion: 'v1', time: timestamp(new Date()),
+    fieldsType: 'FieldsV1', fieldsV1: fieldsOf({ status: pod.status as Json }), subresource: 'status' };
+  m.managedFields = [...entries.filter((e) => e.subresource !== 'status'), entry];
 }
 
 function key(namespace: string, name: string): string {

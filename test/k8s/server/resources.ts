@@ -17,6 +17,8 @@ export interface ResourceType {
   /** The empty object a BOOKMARK event carries. */
   bookmark(rv: number): Json;
   verbs: readonly string[];
+  /** Served from the apiserver's watch cache (true for all but events). */
+  watchCache: boolean;
 }
 
 export function apiVersionOf(t: ResourceType): string {
@@ -36,6 +38,7 @@ interface Shape {
   /** Status is owned by a controller: an update keeps the stored status. */
   keepsStatus?: boolean;
   bookmarkBody?: Json;
+  watchCache?: boolean;
   /** Defaults are idempotent for most types; a pod's (token volume) must run on create only. */
   defaultsOnCreateOnly?: boolean;
 }
@@ -47,6 +50,7 @@ function define(s: Shape): ResourceType {
   const order = ['kind', 'apiVersion', 'metadata', ...(s.order ?? ['spec', 'status'])];
   return {
     resource: s.resource, group, version, kind: s.kind, namespaced: s.namespaced ?? true, verbs: ALL_VERBS,
+    watchCache: s.watchCache ?? true,
     create(body, ctx) {
       const extra: Json = s.generation ? { generation: 1 } : {};
       const obj: Json = { ...body, kind: s.kind, apiVersion, metadata: newMetadata(body.metadata as Json | undefined, { ...ctx, apiVersion }, extra) };
@@ -117,7 +121,7 @@ export const RESOURCE_TYPES: readonly ResourceType[] = [
   define({ resource: 'secrets', kind: 'Secret', order: ['immutable', 'data', 'type'], defaults: secretDefaults }),
   define({ resource: 'configmaps', kind: 'ConfigMap', order: ['immutable', 'data', 'binaryData'] }),
   define({ resource: 'serviceaccounts', kind: 'ServiceAccount', order: ['secrets', 'imagePullSecrets', 'automountServiceAccountToken'] }),
-  define({ resource: 'events', kind: 'Event', order: [] }),
+  define({ resource: 'events', kind: 'Event', order: [], watchCache: false }),
   define({
     resource: 'namespaces', kind: 'Namespace', namespaced: false,
     defaults: (o) => {

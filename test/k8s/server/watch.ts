@@ -5,7 +5,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ResourceType } from './resources.ts';
 import type { Selector } from './selectors.ts';
 import type { ObjectStore, StoreEvent } from './store.ts';
-import { baseHeaders, tooOldWatch } from './wire.ts';
+import { baseHeaders, tooOldWatch, tooOldWatchFromEtcd } from './wire.ts';
 import type { FlowControl, Json } from './wire.ts';
 
 export interface WatchParams {
@@ -67,7 +67,7 @@ export function serveWatch(req: IncomingMessage, res: ServerResponse, p: WatchPa
     const from = Number(rv);
     const past = Number.isFinite(from) ? s.store.eventsSince(from) : 'expired';
     if (past === 'expired') {
-      write('ERROR', tooOldWatch(rv, s.store.windowStart() + 1));
+      write('ERROR', p.type.watchCache ? tooOldWatch(rv, s.store.windowStart() + 1) : tooOldWatchFromEtcd());
       end();
       return { bookmark, end };
     }

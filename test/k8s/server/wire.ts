@@ -137,6 +137,11 @@ export function tooOldList(): Json {
   return statusBody(410, 'Expired', 'The resourceVersion for the provided list is too old.');
 }
 
+/** Resources without a watch cache (events) are watched straight from etcd, which words it differently. */
+export function tooOldWatchFromEtcd(): Json {
+  return statusBody(410, 'Expired', 'The resourceVersion for the provided watch is too old.');
+}
+
 export function tooOldWatch(requested: string, oldest: number): Json {
   return statusBody(410, 'Expired', `too old resource version: ${requested} (${oldest})`);
 }
