@@ -154,6 +154,9 @@ export class Tunnel {
         ws.close();
       });
       ws.on('close', () => {
+        // Whoever closed it, the radar pod may be on its way out (a graceful radar shutdown makes gRPC close first):
+        // the next connection asks where radar is again.
+        this.#endpoint = undefined;
         if (!localEnd && !this.#closed) {
           const text = errText.join('').trim();
           if (text !== '') this.#fail(new KxError(ErrorCode.Unavailable, `radar port-forward to pod "${ep?.pod}": ${text}`));
@@ -187,7 +190,6 @@ export class Tunnel {
   }
 
   #dropped(): void {
-    this.#endpoint = undefined;
     const at = Date.now();
     this.#downSince ??= at;
     this.#opts.onEvent?.({ kind: 'dropped', at });

@@ -99,6 +99,26 @@ describe('Tunnel', () => {
     }
   });
 
+  it('finds the radar pod again when it is replaced, and resumes through the new one', async () => {
+    const tunnel = tunnelFor();
+    await tunnel.start();
+    const session = await new TransportDialer().dial({ address: tunnel.address, token, container: { runtime: 'docker', id: containerId }, remotePath: '/app' });
+    try {
+      await session.receiver.manifest([]);
+      await h.removeRadar('node-a');
+      await h.addRadar('node-a', 'kx-radar-node-a-2');
+      const before = tunnel.stats().forwards;
+      await eventually('manifest through the new radar pod', () => session.receiver.manifest([]));
+      expect(tunnel.stats().forwards).toBeGreaterThan(before);
+      expect(tunnel.lastError).toBeUndefined();
+    } finally {
+      await session.close();
+      await tunnel.close();
+      await h.removeRadar('node-a');
+      await h.addRadar('node-a');
+    }
+  });
+
   it('says plainly that RBAC forbids port-forward in the radar namespace (403)', async () => {
     const limited = `pf-denied-${Math.random().toString(36).slice(2)}`;
     h.cluster.addUser(limited, { name: 'system:serviceaccount:tun:dev', rules: [{ verbs: ['get', 'list', 'watch'], resources: ['pods', 'secrets'] }] });
