@@ -78,4 +78,4 @@ export interface DescribeResponse {
 }
 
 export interface ReloadRequest { target: Target | null; mode: string }
-export interface ReloadResponse { action: string; newContainerId: string; message: string }
+export interface ReloadResponse { action: string; newContainerId: string; message: string; filesKept?: boolean }

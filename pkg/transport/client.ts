@@ -59,6 +59,8 @@ export interface ReloadInfo {
   /** Set when the runtime replaced the container: re-sync into it. */
   readonly newContainerId?: string;
   readonly message: string;
+  /** Whether files on the container's writable layer survived; unknown when radar does not say. */
+  readonly filesKept?: boolean;
 }
 
 type Unary<Req, Res> = (req: Req, md: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: Res) => void) => grpc.ClientUnaryCall;
@@ -139,7 +141,12 @@ export class RadarClient implements Receiver {
   /** mode: "restart" | "signal:<NAME>" | "none". */
   async reload(mode: string, signal?: AbortSignal): Promise<ReloadInfo> {
     const r = await this.#unary(this.#stub.Reload, { target: this.#target, mode }, signal);
-    return { action: r.action, message: r.message, ...(r.newContainerId ? { newContainerId: r.newContainerId } : {}) };
+    return {
+      action: r.action,
+      message: r.message,
+      ...(r.newContainerId ? { newContainerId: r.newContainerId } : {}),
+      ...(typeof r.filesKept === 'boolean' ? { filesKept: r.filesKept } : {}),
+    };
   }
 
   async manifest(rules: readonly IgnoreRuleSet[], signal?: AbortSignal): Promise<Manifest> {

@@ -121,10 +121,10 @@ export function createRadarService(deps: RadarServiceDeps): grpc.UntypedServiceI
       const target = targetRef(call.request.target);
       await resolve(call, call.request.target, signal);
       const mode = call.request.mode;
-      if (mode === 'none' || mode === '') return { action: 'none', newContainerId: '', message: '' };
+      if (mode === 'none' || mode === '') return { action: 'none', newContainerId: '', message: '', filesKept: true };
       if (!deps.reloader) throw new KxError(ErrorCode.InvalidConfig, `reload ${mode}: this radar cannot reload (it serves a directory, not a container)`);
       const r = await deps.reloader.reload(target, mode, signal);
-      return { action: r.action, newContainerId: r.newContainerId ?? '', message: r.message ?? '' };
+      return { action: r.action, newContainerId: r.newContainerId ?? '', message: r.message ?? '', ...(r.filesKept === undefined ? {} : { filesKept: r.filesKept }) };
     }),
   };
 }

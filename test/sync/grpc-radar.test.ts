@@ -16,6 +16,8 @@ import { loadRadarProto } from '../../proto/load.ts';
 import type * as M from '../../proto/messages.ts';
 import { METADATA_AUTHORIZATION, METADATA_PROTOCOL_VERSION, PROTOCOL_VERSION } from '../../proto/version.ts';
 import { RadarServer } from '../../radar/grpc/server.ts';
+import type { Reloader, RootResolver, TargetRef } from '../../radar/grpc/server.ts';
+import { ErrorCode, KxError } from '../../pkg/sync/errors.ts';
 import { StaticRootResolver } from '../../radar/grpc/static-resolver.ts';
 
 const TOKEN = 'test-token-0123456789';
@@ -169,7 +171,7 @@ describe('service calls', () => {
 
   it('reloads with mode none, and refuses restart without a reloader', async () => {
     const c = client();
-    expect(await c.reload('none')).toMatchObject({ action: 'none' });
+    expect(await c.reload('none')).toMatchObject({ action: 'none', filesKept: true });
     await expect(c.reload('restart')).rejects.toMatchObject({ code: 'INVALID_CONFIG' });
   });
 
@@ -182,6 +184,35 @@ describe('service calls', () => {
       expect(channel.getConnectivityState(false)).not.toBe(grpc.connectivityState.SHUTDOWN);
     } finally {
       channel.close();
+    }
+  });
+
+  it('hands an authorized reload to the Reloader with its target and mode, and returns its outcome', async () => {
+    const calls: [TargetRef, string][] = [];
+    const reloader: Reloader = {
+      reload: async (target, mode) => {
+        calls.push([target, mode]);
+        return { action: 'restarted', filesKept: false, newContainerId: 'containerd://new', message: 'replaced by the kubelet' };
+      },
+    };
+    const resolver: RootResolver = { resolve: async (_t, token) => {
+      if (token !== TOKEN) throw new KxError(ErrorCode.Unauthenticated, 'no');
+      return { path: root, onVolume: true, namespace: 'dev', containerName: 'web', runtime: 'containerd', owner: { uid: 1, gid: 2 } };
+    } };
+    const s2 = new RadarServer({ listen: '127.0.0.1:0', resolver, reloader, hasher, closeGraceMs: 500 });
+    try {
+      const target = { containerId: 'containerd://abc', runtime: 'containerd', remotePath: '/app' };
+      const c = new RadarClient({ address: (await s2.start()).address, token: TOKEN, target });
+      clients.push(c);
+      expect(await c.reload('signal:HUP')).toEqual({ action: 'restarted', filesKept: false, newContainerId: 'containerd://new', message: 'replaced by the kubelet' });
+      expect(calls).toEqual([[target, 'signal:HUP']]);
+      expect(await c.describe()).toEqual({ path: root, onVolume: true, owner: { uid: 1, gid: 2 }, runtime: 'containerd', containerName: 'web', namespace: 'dev' });
+      const intruder = new RadarClient({ address: (await s2.start()).address, token: 'other', target });
+      clients.push(intruder);
+      await expect(intruder.reload('restart')).rejects.toMatchObject({ code: 'UNAUTHENTICATED' });
+      expect(calls).toHaveLength(1);
+    } finally {
+      await s2.close();
     }
   });
 

@@ -98,7 +98,7 @@ describe('kx.proto and proto/messages.ts', () => {
     const ack: M.ApplyAck = { applied: 3, bytesReceived: 123456, errors: [{ path: '../x', code: 'INVALID_PATH', message: 'bad' }] };
     const desc: M.DescribeResponse = { path: '/proc/1/root/app', onVolume: 'yes', owner: { uid: 1, gid: 2 }, runtime: 'docker', containerName: 'web', namespace: 'dev' };
     const rel: M.ReloadRequest = { target, mode: 'signal:HUP' };
-    const relRes: M.ReloadResponse = { action: 'restarted', newContainerId: 'containerd://def', message: '' };
+    const relRes: M.ReloadResponse = { action: 'restarted', newContainerId: 'containerd://def', message: '', filesKept: false };
     expect(roundTrip('Apply', 'response', ack)).toEqual(plain(ack));
     expect(roundTrip('Describe', 'request', { target })).toEqual(plain({ target }));
     expect(roundTrip('Describe', 'response', desc)).toEqual(plain(desc));
