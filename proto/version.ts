@@ -20,5 +20,10 @@ export const METADATA_PROTOCOL_VERSION = 'kx-protocol-version';
 /** Trailing metadata of a failed call: the stable kx error code (pkg/sync/errors.ts). */
 export const METADATA_ERROR_CODE = 'kx-error-code';
 
-/** Largest message either side accepts; signatures of very large files are the biggest messages. */
+/** Largest message kx accepts; signatures of very large files are the biggest messages radar sends. */
 export const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
+/**
+ * Largest message radar accepts. The client's frames stay near 256 KiB and its path lists within a few MiB;
+ * a lower bound also limits what an unauthenticated peer can make radar buffer before the token is checked.
+ */
+export const MAX_REQUEST_BYTES = 16 * 1024 * 1024;

@@ -5,7 +5,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { Hasher } from '../../pkg/sync/hash.ts';
 import { ErrorCode, KxError } from '../../pkg/sync/errors.ts';
 import { loadRadarProto } from '../../proto/load.ts';
-import { MAX_MESSAGE_BYTES } from '../../proto/version.ts';
+import { MAX_MESSAGE_BYTES, MAX_REQUEST_BYTES } from '../../proto/version.ts';
 import { createRadarService } from './service.ts';
 
 /** A request's target as radar's resolver receives it (kx.v1.Target). */
@@ -80,7 +80,7 @@ export class RadarServer {
   constructor(opts: RadarServerOptions) {
     this.#opts = opts;
     this.#server = new grpc.Server({
-      'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
+      'grpc.max_receive_message_length': MAX_REQUEST_BYTES,
       'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
     });
     const proto = loadRadarProto();
