@@ -26,11 +26,6 @@ export function instanceKey(c: RemoteContainer): string {
   return `${slotKey(c)}@${c.uid}/${c.containerRef.id}`;
 }
 
-/** 'namespace/pod/container' for messages and status rows. */
-export function describeContainer(c: Pick<RemoteContainer, 'namespace' | 'pod' | 'container'>): string {
-  return slotKey(c);
-}
-
 /**
  * The container of `pod` named `container` as a RemoteContainer, or undefined while it is not ready to be written
  * to (pod not Running, being deleted, not scheduled, or the container not running with an ID yet).
