@@ -28,6 +28,8 @@ export const SANDBOX_IMAGE = 'kx-test-busybox:1';
 export class DockerRuntime {
   private readonly docker: Docker;
   private readonly imagePresent = new Map<string, Promise<boolean>>();
+  private readonly inflight = new Set<Promise<unknown>>();
+  private stopping = false;
 
   constructor(docker?: Docker) {
     this.docker = docker ?? new Docker({ socketPath: '/var/run/docker.sock' });
@@ -42,7 +44,40 @@ export class DockerRuntime {
     return p;
   }
 
-  async runSandbox(spec: SandboxSpec): Promise<string> {
+  /** Refuse new containers and wait for the ones being created, so that a sweep afterwards finds them all. */
+  async shutdown(): Promise<void> {
+    this.stopping = true;
+    await Promise.allSettled([...this.inflight]);
+  }
+
+  runSandbox(spec: SandboxSpec): Promise<string> {
+    return this.track(() => this.createSandbox(spec));
+  }
+
+  runContainer(spec: ContainerSpec): Promise<string> {
+    return this.track(() => this.createContainer(spec));
+  }
+
+  private track(make: () => Promise<string>): Promise<string> {
+    if (this.stopping) return Promise.reject(new Error('docker runtime is shutting down'));
+    const p = make();
+    this.inflight.add(p);
+    void p.finally(() => this.inflight.delete(p)).catch(() => undefined);
+    return p;
+  }
+
+  /** Create and start; a container that was created but could not start is removed, not left behind. */
+  private async startOrRemove(c: Docker.Container): Promise<string> {
+    try {
+      await c.start();
+    } catch (err) {
+      await c.remove({ force: true }).catch(() => undefined);
+      throw err;
+    }
+    return c.id;
+  }
+
+  private async createSandbox(spec: SandboxSpec): Promise<string> {
     const exposed: Record<string, object> = {};
     const bindings: Record<string, { HostIp: string; HostPort: string }[]> = {};
     for (const p of spec.ports) {
@@ -54,11 +89,10 @@ export class DockerRuntime {
       Entrypoint: ['/bin/busybox', 'sleep', '2147483647'], Cmd: [], ExposedPorts: exposed,
       HostConfig: { PortBindings: bindings, IpcMode: 'shareable' },
     });
-    await c.start();
-    return c.id;
+    return this.startOrRemove(c);
   }
 
-  async runContainer(spec: ContainerSpec): Promise<string> {
+  private async createContainer(spec: ContainerSpec): Promise<string> {
     const opts: Docker.ContainerCreateOptions = {
       name: spec.name, Image: spec.image, Labels: spec.labels, Env: spec.env,
       HostConfig: { NetworkMode: `container:${spec.sandboxId}`, IpcMode: `container:${spec.sandboxId}` },
@@ -68,8 +102,7 @@ export class DockerRuntime {
     else if (spec.entrypoint) opts.Cmd = [];
     if (spec.workingDir) opts.WorkingDir = spec.workingDir;
     const c = await this.docker.createContainer(opts);
-    await c.start();
-    return c.id;
+    return this.startOrRemove(c);
   }
 
   /** Host port on 127.0.0.1 that Docker published for a sandbox's container port. */

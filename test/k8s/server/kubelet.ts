@@ -127,6 +127,7 @@ export class Kubelet {
   /** Remove every container this kubelet made. */
   async close(): Promise<void> {
     this.closed = true;
+    await this.o.runtime.shutdown();
     const ids: string[] = [];
     for (const rec of this.pods.values()) {
       rec.gone = true;
