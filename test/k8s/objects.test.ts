@@ -1,7 +1,7 @@
 // DaemonSet rollout status (README §6), Deployments and scale, and the plain stored objects `kx init` applies:
 // Secrets, Namespaces, ServiceAccounts, ClusterRoles, ClusterRoleBindings.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AppsV1Api, CoreV1Api, PatchStrategy, RbacAuthorizationV1Api, setHeaderOptions } from '@kubernetes/client-node';
+import { AppsV1Api, CoreV1Api, KubernetesObjectApi, PatchStrategy, RbacAuthorizationV1Api, setHeaderOptions } from '@kubernetes/client-node';
 import type { KubeConfig, V1DaemonSet } from '@kubernetes/client-node';
 import { startFakeApiServer } from './fake-cluster.ts';
 import type { FakeCluster } from './fake-cluster.ts';
@@ -147,5 +147,19 @@ describe('stored objects', () => {
     expect(crb.metadata!.namespace).toBeUndefined();
     await rbac.deleteClusterRoleBinding({ name: 'kx-radar' });
     await expect(rbac.readClusterRoleBinding({ name: 'kx-radar' })).rejects.toMatchObject({ code: 404 });
+  });
+
+  it('applies manifests through KubernetesObjectApi (discovery, create, read, patch, delete)', async () => {
+    const objects = KubernetesObjectApi.makeApiClient(kc);
+    const sa = { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'applied', namespace: NS } };
+    const role = { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: 'applied' }, rules: [] };
+    for (const spec of [sa, role]) {
+      await objects.create(spec);
+      const patched = await objects.patch({ ...spec, metadata: { ...spec.metadata, labels: { applied: 'yes' } } });
+      expect(patched.metadata!.labels).toEqual({ applied: 'yes' });
+      expect((await objects.read({ apiVersion: spec.apiVersion, kind: spec.kind, metadata: spec.metadata })).metadata!.labels).toEqual({ applied: 'yes' });
+      await objects.delete(spec);
+      await expect(objects.read({ apiVersion: spec.apiVersion, kind: spec.kind, metadata: spec.metadata })).rejects.toMatchObject({ code: 404 });
+    }
   });
 });
