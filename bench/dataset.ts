@@ -1,0 +1,120 @@
+// Deterministic benchmark trees: the same seed gives the same bytes on every run and machine.
+import { mkdir, open, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+export interface TreeShape {
+  smallFiles: number;
+  smallMin: number;
+  smallMax: number;
+  binaries: number;
+  binMin: number;
+  binMax: number;
+}
+
+/** ~150 MB in 10,000 files: sources of 1–16 KB, and 25 binaries of 1–5 MB (issue 2's first scenario). */
+export const SOURCE_TREE: TreeShape = { smallFiles: 9_975, smallMin: 1_024, smallMax: 16_384, binaries: 25, binMin: 1 << 20, binMax: 5 << 20 };
+
+/** xorshift32: small, fast, seedable. */
+export function prng(seed: number): () => number {
+  let s = seed >>> 0 || 1;
+  return () => {
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
+    return s;
+  };
+}
+
+const WORDS = 'const let return function import export from async await if else for while class interface type new this value result error path file data sync block delta stream buffer'.split(' ');
+
+/** Source-like text: compressible, line structured, different per seed. */
+export function sourceText(size: number, rand: () => number): Buffer {
+  const parts: string[] = [];
+  let len = 0;
+  while (len < size) {
+    const indent = '  '.repeat(rand() % 4);
+    const n = 3 + (rand() % 8);
+    const words: string[] = [];
+    for (let i = 0; i < n; i++) words.push(WORDS[rand() % WORDS.length]!);
+    const line = `${indent}${words.join(' ')} ${rand().toString(36)};\n`;
+    parts.push(line);
+    len += line.length;
+  }
+  return Buffer.from(parts.join('')).subarray(0, size);
+}
+
+export function randomBytes(size: number, rand: () => number): Buffer {
+  const buf = Buffer.allocUnsafe(size);
+  for (let i = 0; i + 4 <= size; i += 4) buf.writeUInt32LE(rand(), i);
+  for (let i = size - (size % 4); i < size; i++) buf[i] = rand() & 0xff;
+  return buf;
+}
+
+/** Files spread over nested directories (about 50 files a directory), like a source tree. */
+export function smallPath(i: number): string {
+  return `src/m${Math.floor(i / 500)}/d${Math.floor(i / 50) % 10}/f${i}.ts`;
+}
+
+export async function writeTree(root: string, shape: TreeShape, seed: number): Promise<{ files: number; bytes: number }> {
+  const rand = prng(seed);
+  let bytes = 0;
+  for (let i = 0; i < shape.smallFiles; i++) {
+    const size = shape.smallMin + (rand() % (shape.smallMax - shape.smallMin));
+    const p = join(root, smallPath(i));
+    await mkdir(join(p, '..'), { recursive: true });
+    await writeFile(p, sourceText(size, rand));
+    bytes += size;
+  }
+  await mkdir(join(root, 'assets'), { recursive: true });
+  for (let i = 0; i < shape.binaries; i++) {
+    const size = shape.binMin + (rand() % (shape.binMax - shape.binMin));
+    await writeFile(join(root, 'assets', `blob${i}.bin`), randomBytes(size, rand));
+    bytes += size;
+  }
+  return { files: shape.smallFiles + shape.binaries, bytes };
+}
+
+/** Edit `count` small files in place: a changed line in the middle, so each file keeps most of its content. */
+export async function editSmallFiles(root: string, shape: TreeShape, count: number, seed: number): Promise<void> {
+  const rand = prng(seed);
+  const step = Math.floor(shape.smallFiles / count);
+  for (let k = 0; k < count; k++) {
+    const p = join(root, smallPath(k * step));
+    const fh = await open(p, 'r+');
+    try {
+      const { size } = await fh.stat();
+      await fh.write(Buffer.from(`// edited ${rand().toString(36)}\n`), 0, undefined, Math.floor(size / 2));
+      // Same size: make sure the mtime moves on too, or a quick check (rsync's) could skip the edit.
+      const later = new Date(Date.now() + 5_000);
+      await fh.utimes(later, later);
+    } finally {
+      await fh.close();
+    }
+  }
+}
+
+/** A large random file written in chunks, so the generator itself stays small in memory. */
+export async function writeLargeFile(path: string, size: number, seed: number): Promise<void> {
+  const rand = prng(seed);
+  const fh = await open(path, 'w');
+  try {
+    const chunk = 4 << 20;
+    for (let off = 0; off < size; off += chunk) await fh.write(randomBytes(Math.min(chunk, size - off), rand));
+  } finally {
+    await fh.close();
+  }
+}
+
+export async function flipByte(path: string, offset: number): Promise<void> {
+  const fh = await open(path, 'r+');
+  try {
+    const b = Buffer.alloc(1);
+    await fh.read(b, 0, 1, offset);
+    b[0] = b[0]! ^ 0xff;
+    await fh.write(b, 0, 1, offset);
+  } finally {
+    await fh.close();
+  }
+}
