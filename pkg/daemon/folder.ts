@@ -6,6 +6,7 @@ import type { Stats } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename, join, relative, sep } from 'node:path';
 import type { SpecConfig } from '../config/types.ts';
+import { ErrorCode, isKxError } from '../sync/errors.ts';
 import type { Hasher } from '../sync/hash.ts';
 import { IGNORE_FILE_NAMES, IgnoreMatcher, parseIgnoreFile } from '../sync/ignore.ts';
 import type { IgnoreRuleSet, Manifest, RelPath } from '../sync/types.ts';
@@ -35,7 +36,9 @@ export class Folder {
   private readonly reloads: ReloadScheduler;
   private watcher: FSWatcher | null = null;
   private matcher: IgnoreMatcher;
-  private phase: 'starting' | 'initial-sync' | 'watching' | 'error' = 'starting';
+  private phase: 'starting' | 'initial-sync' | 'watching' | 'reconnecting' | 'error' = 'starting';
+  /** When the link to the target went away (performance.now()), to report the time to resume. */
+  private downSince: number | undefined;
   private syncing = false;
   private reloading = false;
   private progress: SyncProgress | undefined;
@@ -93,7 +96,7 @@ export class Folder {
       await this.loop;
       await this.reloads.idle();
       if (!this.loop && this.pending.size === 0 && !this.needFullSync) return;
-      if (this.phase === 'error') return;
+      if (this.phase === 'error' || this.phase === 'reconnecting') return;
       await new Promise((r) => setTimeout(r, 5));
     }
   }
@@ -150,7 +153,7 @@ export class Folder {
     if (this.loop || this.abort.signal.aborted || this.retryTimer) return;
     this.loop = this.runLoop().finally(() => {
       this.loop = null;
-      if ((this.pending.size > 0 || this.needFullSync) && this.phase !== 'error') this.kick();
+      if ((this.pending.size > 0 || this.needFullSync) && this.phase !== 'error' && this.phase !== 'reconnecting') this.kick();
     });
   }
 
@@ -164,7 +167,8 @@ export class Folder {
       } catch (err) {
         if (signal.aborted) return;
         this.needFullSync = true;
-        this.fail((err as Error).message);
+        if (isUnavailable(err)) this.lostLink((err as Error).message);
+        else this.fail((err as Error).message);
         this.scheduleRetry();
         return;
       }
@@ -196,6 +200,10 @@ export class Folder {
       });
       this.landed(result, started);
       log.info(`${spec.name} → ${this.deps.target.name}: ${first ? 'initial' : 'full'} sync sent ${result.ops} ops, ${result.bytesSent} bytes`);
+      if (this.downSince !== undefined) {
+        log.info(`${spec.name} → ${this.deps.target.name}: resumed after ${Math.round(performance.now() - this.downSince)} ms`);
+        this.downSince = undefined;
+      }
       this.progress = undefined;
       // No reload after a full sync: a new container started with these files anyway, and reloading it here would
       // restart every container kx meets (and loop, when the restart makes a new target with writes that fail).
@@ -269,6 +277,15 @@ export class Folder {
     }, delay);
   }
 
+  /** The target is unreachable for now (tunnel, radar or network down): the retry resumes with a manifest diff. */
+  private lostLink(reason: string): void {
+    this.lastError = reason;
+    if (this.phase !== 'reconnecting') this.deps.log.warn(`${this.deps.spec.name} → ${this.deps.target.name}: reconnecting: ${reason}`);
+    this.downSince ??= performance.now();
+    this.phase = 'reconnecting';
+    this.deps.onChange();
+  }
+
   private fail(reason: string): void {
     this.lastError = reason;
     this.phase = 'error';
@@ -311,6 +328,11 @@ export class Folder {
     if (rel === '' || rel.startsWith('..')) return null;
     return sep === '/' ? rel : rel.split(sep).join('/');
   }
+}
+
+/** UNAVAILABLE as kx says it, or as gRPC does (status 14) when it reaches us unmapped. */
+function isUnavailable(err: unknown): boolean {
+  return isKxError(err, ErrorCode.Unavailable) || (err as { code?: unknown } | undefined)?.code === 14;
 }
 
 function countFiles(manifest: Manifest): number {
