@@ -2,9 +2,9 @@
 // /proc/<pid>/root (the container's own mount namespace, so volumes, emptyDirs and bind mounts at the remote path
 // are what gets written), then the remote path resolved component by component INSIDE that root: the container's
 // filesystem is untrusted, and an absolute symlink in it must mean the container's `/`, never the node's.
-import { lstat, readFile, stat } from 'node:fs/promises';
+import { lchown, lstat, mkdir, readFile, stat } from 'node:fs/promises';
 import { join, posix } from 'node:path';
-import { ErrorCode, KxError } from '../../pkg/sync/errors.ts';
+import { ErrorCode, KxError, fromFsError } from '../../pkg/sync/errors.ts';
 import { parseContainerRef, type ContainerRuntime } from '../../proto/container-ref.ts';
 import { NamespaceAuthorizer, POD_NAMESPACE_LABEL, type TokenSource } from '../auth/authorize.ts';
 import type { ResolvedRoot, RootResolver, TargetRef } from '../grpc/server.ts';
@@ -38,6 +38,12 @@ export interface ContainerRootResolverOptions {
   readonly localDockerTarget?: boolean;
   /** Where the node's processes are visible; default /proc. */
   readonly procRoot?: string;
+  /**
+   * Create a remote path that does not exist yet (default true), so the first sync into e.g. `/app/new` works:
+   * its missing directories are made one at a time beneath the container's root, owned like the nearest existing
+   * ancestor (or as the spec's owner override says).
+   */
+  readonly createMissing?: boolean;
 }
 
 /** A ResolvedRoot with what the resolver learnt on the way. */
@@ -52,18 +58,22 @@ export interface ContainerRoot extends ResolvedRoot {
   readonly pid: number;
   /** The remote path with the container's symlinks resolved, as the container sees it. */
   readonly containerPath: string;
-  /** Whether the remote path exists yet (the sync creates it otherwise). */
+  /** Whether the remote path exists now (always, unless the resolver was told not to create it). */
   readonly exists: boolean;
+  /** Whether this call created it. */
+  readonly created: boolean;
 }
 
 export class ContainerRootResolver implements RootResolver {
   readonly #runtimes: Partial<Record<ContainerRuntime, ContainerInspector>>;
   readonly #authorizer: NamespaceAuthorizer | undefined;
   readonly #procRoot: string;
+  readonly #createMissing: boolean;
 
   constructor(opts: ContainerRootResolverOptions) {
     this.#runtimes = opts.runtimes;
     this.#procRoot = opts.procRoot ?? '/proc';
+    this.#createMissing = opts.createMissing ?? true;
     if (opts.localDockerTarget) {
       this.#authorizer = undefined;
     } else if (opts.tokens) {
@@ -93,9 +103,14 @@ export class ContainerRootResolver implements RootResolver {
     const containerPath = `/${posix.relative(root, path)}`;
     const volume = await this.#guard(container, () => onVolume(this.#procRoot, container.pid, containerPath));
     const override = target.owner ?? undefined;
+    const owner = override ? { uid: override.uid, gid: override.gid } : found.owner;
+    const missing = found.dir !== path;
+    if (missing && this.#createMissing) {
+      await this.#guard(container, () => createBeneath(found.dir, path, owner, `container ${container.name}: ${containerPath}`));
+    }
     return {
       path,
-      owner: override ? { uid: override.uid, gid: override.gid } : found.owner,
+      owner,
       onVolume: volume,
       runtime: ref.runtime,
       containerName: container.name,
@@ -103,7 +118,8 @@ export class ContainerRootResolver implements RootResolver {
       containerId: container.id,
       pid: container.pid,
       containerPath,
-      exists: found.dir === path,
+      exists: !missing || this.#createMissing,
+      created: missing && this.#createMissing,
     };
   }
 
@@ -154,6 +170,28 @@ function containerRelPath(remotePath: string): string {
   const parts = remotePath.split('/').filter((p) => p !== '' && p !== '.');
   if (parts.includes('..')) throw new KxError(ErrorCode.InvalidPath, `remote path ${remotePath}: '..' is not allowed`);
   return parts.join('/');
+}
+
+/**
+ * mkdir -p of `path` beneath the existing directory `existing`, one component at a time: each new directory gets
+ * `owner`, and each component must be a real directory afterwards — a symlink the container put there meanwhile
+ * is refused, never followed by the next mkdir.
+ */
+async function createBeneath(existing: string, path: string, owner: { uid: number; gid: number }, what: string): Promise<void> {
+  let dir = existing;
+  for (const name of posix.relative(existing, path).split('/')) {
+    dir = join(dir, name);
+    try {
+      await mkdir(dir, { mode: 0o755 });
+      await lchown(dir, owner.uid, owner.gid);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw fromFsError(err, what);
+    }
+    const st = await lstat(dir).catch((err: unknown) => Promise.reject(fromFsError(err, what)));
+    if (!st.isDirectory()) {
+      throw new KxError(ErrorCode.PathEscape, `${what}: ${posix.relative(existing, dir)} became a ${st.isSymbolicLink() ? 'symlink' : 'non-directory'} while radar created it`);
+    }
+  }
 }
 
 /** The target directory, or its nearest existing ancestor within the root, and its owner. */

@@ -17,6 +17,7 @@ const containers = new Containers();
 const dockerRt = new DockerRuntime();
 const containerdRt = new ContainerdRuntime({ socketPath: DOCKER_CONTAINERD_SOCKET, namespace: 'moby' });
 const local = new ContainerRootResolver({ runtimes: { docker: dockerRt, containerd: containerdRt }, localDockerTarget: true });
+const noCreate = new ContainerRootResolver({ runtimes: { docker: dockerRt, containerd: containerdRt }, localDockerTarget: true, createMissing: false });
 let bindDir: string;
 let id: string; // a running container with a named volume at /data and a bind mount at /bind
 let probe: string; // a file name unique to this run, for escape checks on the node
@@ -92,11 +93,47 @@ for (const runtime of ['docker', 'containerd'] as const) {
       expect(root.owner).toEqual({ uid: 7, gid: 8 });
     });
 
-    it('reports a remote path that does not exist yet, with the owner of its nearest ancestor', async () => {
-      const root = await local.resolve(target('/app/owned/not/yet'), undefined);
-      expect(root.exists).toBe(false);
+    it('creates a remote path that does not exist yet, each new directory owned like its nearest ancestor', async () => {
+      const root = await local.resolve(target(`/app/owned/new-${runtime}/deeper`), undefined);
+      expect(root.created).toBe(true);
+      expect(root.exists).toBe(true);
       expect(root.owner).toEqual({ uid: 1234, gid: 2345 });
-      expect(root.containerPath).toBe('/app/owned/not/yet');
+      expect(root.containerPath).toBe(`/app/owned/new-${runtime}/deeper`);
+      const owners = await docker('exec', id, 'stat', '-c', '%F %u:%g', `/app/owned/new-${runtime}`, `/app/owned/new-${runtime}/deeper`);
+      expect(owners.split('\n')).toEqual(['directory 1234:2345', 'directory 1234:2345']);
+    });
+
+    it("creates a missing remote path with the spec's owner when it overrides the owner", async () => {
+      await local.resolve({ ...target(`/app/made-${runtime}`), owner: { uid: 77, gid: 88 } }, undefined);
+      expect(await docker('exec', id, 'stat', '-c', '%u:%g', `/app/made-${runtime}`)).toBe('77:88');
+    });
+
+    it('creates nothing on a second resolve of a path that now exists', async () => {
+      await local.resolve(target(`/app/twice-${runtime}`), undefined);
+      const again = await local.resolve(target(`/app/twice-${runtime}`), undefined);
+      expect(again.created).toBe(false);
+      expect(again.exists).toBe(true);
+    });
+
+    it("creates a missing path behind `ln -s / /app/escape` in the container's root, never on the node", async () => {
+      const name = `${probe}-${runtime}-dir`;
+      const root = await local.resolve(target(`/app/escape/${name}`), undefined);
+      try {
+        expect(root.created).toBe(true);
+        expect(existsSync(`/${name}`)).toBe(false);
+        expect(await docker('exec', id, 'stat', '-c', '%F', `/${name}`)).toBe('directory');
+      } finally {
+        await docker('exec', id, 'rm', '-rf', `/${name}`);
+        await rm(`/${name}`, { recursive: true, force: true });
+      }
+    });
+
+    it('only reports a missing remote path when told not to create it', async () => {
+      const root = await noCreate.resolve(target('/app/owned/not/yet'), undefined);
+      expect(root.exists).toBe(false);
+      expect(root.created).toBe(false);
+      expect(root.owner).toEqual({ uid: 1234, gid: 2345 });
+      await expect(docker('exec', id, 'test', '-e', '/app/owned/not')).rejects.toThrow();
     });
 
     it('names the runtime and the container', async () => {
