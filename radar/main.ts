@@ -1,42 +1,55 @@
-// radar as a process serving one directory (issue 2):
-//   node radar/main.ts --root DIR --listen 127.0.0.1:PORT --token-file FILE   (or the token in KX_TOKEN)
-// Prints "radar listening on HOST:PORT" once it serves; SIGTERM/SIGINT close it gracefully.
+// radar's process: parse the command line (radar/options.ts), compose one of its two modes, serve until SIGTERM or
+// SIGINT, then close everything and exit 0. `--help` lists every flag and environment variable.
+//   node radar/main.ts --listen 127.0.0.1:7077                      node mode: the containers on this node
+//   node radar/main.ts --root DIR --listen HOST:PORT --token-file F  one directory (or the token in KX_TOKEN)
+// Prints "radar listening on HOST:PORT" once it serves. Startup errors are one line on stderr.
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { ErrorCode, KxError } from '../pkg/sync/errors.ts';
 import { createHasher } from '../pkg/sync/hash.ts';
 import { RadarServer } from './grpc/server.ts';
 import { StaticRootResolver } from './grpc/static-resolver.ts';
+import { RadarNode } from './node.ts';
+import { HELP, parseRadarArgs, type RadarCommand } from './options.ts';
+
+interface Running {
+  readonly address: string;
+  close(): Promise<void>;
+}
 
 async function main(argv: string[]): Promise<void> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      root: { type: 'string' },
-      listen: { type: 'string', default: '127.0.0.1:7780' },
-      'token-file': { type: 'string' },
-      fsync: { type: 'boolean', default: false },
-    },
-    strict: true,
-  });
-  if (!values.root) throw new KxError(ErrorCode.InvalidConfig, '--root DIR is required');
-  const token = values['token-file'] ? (await readFile(values['token-file'], 'utf8')).trim() : (process.env.KX_TOKEN ?? '').trim();
-  if (!token) throw new KxError(ErrorCode.InvalidConfig, 'no token: pass --token-file FILE or set KX_TOKEN');
-
-  const server = new RadarServer({
-    listen: values.listen,
-    resolver: new StaticRootResolver(resolve(values.root), token),
-    hasher: await createHasher(),
-    fsync: values.fsync,
-  });
-  const { address } = await server.start();
-  process.stdout.write(`radar listening on ${address}\n`);
+  const cmd = parseRadarArgs(argv, process.env);
+  if (cmd.mode === 'help') {
+    process.stdout.write(HELP);
+    return;
+  }
+  const running = cmd.mode === 'root' ? await serveRoot(cmd) : await serveNode(cmd);
+  process.stdout.write(`radar listening on ${running.address}\n`);
   const stop = (): void => {
-    void server.close().then(() => process.exit(0));
+    void running.close().then(() => process.exit(0));
   };
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
+}
+
+async function serveRoot(cmd: Extract<RadarCommand, { mode: 'root' }>): Promise<Running> {
+  const token = cmd.tokenFile !== undefined ? (await readFile(cmd.tokenFile, 'utf8')).trim() : (process.env.KX_TOKEN ?? '').trim();
+  if (!token) throw new KxError(ErrorCode.InvalidConfig, 'no token: pass --token-file FILE or set KX_TOKEN');
+  const server = new RadarServer({
+    listen: cmd.listen,
+    resolver: new StaticRootResolver(resolve(cmd.root), token),
+    hasher: await createHasher(),
+    fsync: cmd.fsync,
+  });
+  const { address } = await server.start();
+  return { address, close: () => server.close() };
+}
+
+async function serveNode(cmd: Extract<RadarCommand, { mode: 'node' }>): Promise<Running> {
+  const { mode: _, ...opts } = cmd;
+  const node = new RadarNode({ ...opts, hasher: await createHasher() });
+  const { address } = await node.start();
+  return { address, close: () => node.close() };
 }
 
 main(process.argv.slice(2)).catch((err: unknown) => {

@@ -1,0 +1,126 @@
+// radar's command line: flags over environment variables over defaults, and the --help text that lists them all.
+// Two modes: `--root DIR` serves one directory with one token (issue 2); without it radar is the node agent that
+// serves the containers on its node (what the DaemonSet runs).
+import { parseArgs } from 'node:util';
+import { ErrorCode, KxError } from '../pkg/sync/errors.ts';
+import { DEFAULT_CONTAINERD_SOCKET, KUBERNETES_NAMESPACE } from './runtime/containerd.ts';
+import { DEFAULT_DOCKER_SOCKET } from './runtime/docker.ts';
+
+export type RadarCommand =
+  | { readonly mode: 'help' }
+  | {
+      readonly mode: 'root';
+      readonly listen: string;
+      readonly root: string;
+      /** File holding the token; when unset the token comes from KX_TOKEN. */
+      readonly tokenFile?: string;
+      readonly fsync: boolean;
+    }
+  | {
+      readonly mode: 'node';
+      readonly listen: string;
+      /** '' disables the runtime. */
+      readonly dockerSocket: string;
+      readonly containerdSocket: string;
+      readonly containerdNamespace: string;
+      /** undefined: the in-cluster config (radar's ServiceAccount). */
+      readonly kubeconfig?: string;
+      readonly nodeName?: string;
+      readonly podNamespace?: string;
+      readonly restartGraceSeconds: number;
+      readonly fsync: boolean;
+    };
+
+export const DEFAULT_LISTEN = '127.0.0.1:7077';
+export const DEFAULT_RESTART_GRACE_SECONDS = 5;
+
+export const HELP = `radar — kx's node agent: receives synced files over gRPC and writes them into containers.
+
+Usage:
+  node radar/main.ts [--listen HOST:PORT] [node flags]        serve the containers on this node (the DaemonSet)
+  node radar/main.ts --root DIR [--listen HOST:PORT] [--token-file FILE]   serve one directory
+
+Flags:
+  --listen HOST:PORT            address to serve on; port 0 picks a free one (default ${DEFAULT_LISTEN})
+  --fsync                       fsync files before renaming them into place
+  -h, --help                    this text
+
+Node mode (no --root):
+  --docker-socket PATH          Docker engine socket; '' disables Docker (env KX_DOCKER_SOCKET; default ${DEFAULT_DOCKER_SOCKET})
+  --containerd-socket PATH      containerd socket; '' disables containerd (env KX_CONTAINERD_SOCKET; default ${DEFAULT_CONTAINERD_SOCKET})
+  --containerd-namespace NS     containerd namespace of Kubernetes' containers (env KX_CONTAINERD_NAMESPACE; default ${KUBERNETES_NAMESPACE})
+  --kubeconfig FILE             where the API server with the kx-token Secrets is (default: the in-cluster ServiceAccount)
+  --node-name NAME              this node, for logs and Handshake (env KX_NODE_NAME)
+  --pod-namespace NS            radar's own namespace, for logs (env KX_POD_NAMESPACE)
+  --restart-grace SECONDS       SIGTERM-to-SIGKILL grace of the restart reload (default ${DEFAULT_RESTART_GRACE_SECONDS})
+  A runtime whose socket is missing is left out (one log line); radar needs at least one.
+  Clients present the token in Secret kx-token of the target pod's namespace.
+
+Root mode:
+  --root DIR                    the directory to serve
+  --token-file FILE             file holding the token clients must present (else env KX_TOKEN holds the token)
+
+radar prints "radar listening on HOST:PORT" once it serves, and exits 0 on SIGTERM or SIGINT.
+`;
+
+/** Parses argv (without node and the script) with `env` as the fallback. INVALID_CONFIG naming the flag on errors. */
+export function parseRadarArgs(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): RadarCommand {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: [...argv],
+      options: {
+        help: { type: 'boolean', short: 'h', default: false },
+        listen: { type: 'string', default: DEFAULT_LISTEN },
+        fsync: { type: 'boolean', default: false },
+        root: { type: 'string' },
+        'token-file': { type: 'string' },
+        'docker-socket': { type: 'string' },
+        'containerd-socket': { type: 'string' },
+        'containerd-namespace': { type: 'string' },
+        kubeconfig: { type: 'string' },
+        'node-name': { type: 'string' },
+        'pod-namespace': { type: 'string' },
+        'restart-grace': { type: 'string' },
+      },
+      allowPositionals: false,
+      strict: true,
+    }));
+  } catch (err) {
+    throw new KxError(ErrorCode.InvalidConfig, `${(err as Error).message.split('\n')[0]} (see --help)`);
+  }
+  if (values.help) return { mode: 'help' };
+  if (values.root !== undefined) {
+    const nodeOnly = ['docker-socket', 'containerd-socket', 'containerd-namespace', 'kubeconfig', 'node-name', 'pod-namespace', 'restart-grace'] as const;
+    const stray = nodeOnly.find((f) => values[f] !== undefined);
+    if (stray) throw new KxError(ErrorCode.InvalidConfig, `--${stray} is for node mode; it cannot be combined with --root`);
+    if (values.root === '') throw new KxError(ErrorCode.InvalidConfig, '--root: empty path');
+    return {
+      mode: 'root',
+      listen: values.listen,
+      root: values.root,
+      ...(values['token-file'] === undefined ? {} : { tokenFile: values['token-file'] }),
+      fsync: values.fsync,
+    };
+  }
+  if (values['token-file'] !== undefined) throw new KxError(ErrorCode.InvalidConfig, '--token-file is for --root mode; node mode checks the kx-token Secret of each namespace');
+  const grace = values['restart-grace'] ?? String(DEFAULT_RESTART_GRACE_SECONDS);
+  const graceSeconds = Number(grace);
+  if (grace.trim() === '' || !Number.isInteger(graceSeconds) || graceSeconds < 0) {
+    throw new KxError(ErrorCode.InvalidConfig, `--restart-grace ${JSON.stringify(grace)}: expected whole seconds ≥ 0`);
+  }
+  const nodeName = values['node-name'] ?? env.KX_NODE_NAME;
+  const podNamespace = values['pod-namespace'] ?? env.KX_POD_NAMESPACE;
+  return {
+    mode: 'node',
+    listen: values.listen,
+    dockerSocket: values['docker-socket'] ?? env.KX_DOCKER_SOCKET ?? DEFAULT_DOCKER_SOCKET,
+    containerdSocket: values['containerd-socket'] ?? env.KX_CONTAINERD_SOCKET ?? DEFAULT_CONTAINERD_SOCKET,
+    containerdNamespace: values['containerd-namespace'] || env.KX_CONTAINERD_NAMESPACE || KUBERNETES_NAMESPACE,
+    ...(values.kubeconfig === undefined ? {} : { kubeconfig: values.kubeconfig }),
+    ...(nodeName ? { nodeName } : {}),
+    ...(podNamespace ? { podNamespace } : {}),
+    restartGraceSeconds: graceSeconds,
+    fsync: values.fsync,
+  };
+}
