@@ -1,0 +1,47 @@
+// A busybox container for the latency benchmark: its synced directories are tmpfs mounts of their own, read and
+// written from the host through /proc/<pid>/root (no `docker exec` on the measured path: that costs 50–100 ms).
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+const IMAGE = 'kx-test-busybox:1';
+
+export class BenchContainer {
+  readonly name = `kx-bench-${randomBytes(4).toString('hex')}`;
+  /** The label the container carries, `key=value`, for a kx spec's selector. */
+  readonly label = `kx.bench=${this.name}`;
+  readonly #mounts: readonly string[];
+  #pid = 0;
+  #closing: Promise<void> | null = null;
+
+  /** `mounts`: absolute directories in the container, each a tmpfs of its own. */
+  constructor(mounts: readonly string[]) {
+    this.#mounts = mounts;
+  }
+
+  async start(): Promise<void> {
+    await run('docker', ['image', 'inspect', IMAGE]).catch(() => {
+      throw new Error(`image ${IMAGE} missing: build it with: bash test/setup/host.sh`);
+    });
+    const tmpfs = this.#mounts.flatMap((m) => ['--tmpfs', m]);
+    await run('docker', ['run', '-d', '--name', this.name, '--label', this.label, ...tmpfs, IMAGE, 'sleep', '3600']);
+    const { stdout } = await run('docker', ['inspect', '-f', '{{.State.Pid}}', this.name]);
+    this.#pid = Number(stdout.trim());
+    if (!(this.#pid > 0)) throw new Error(`container ${this.name}: no pid (${stdout.trim()})`);
+  }
+
+  /** The host's view of a path inside the container. */
+  hostPath(inContainer: string): string {
+    return join(`/proc/${this.#pid}/root`, inContainer);
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= run('docker', ['rm', '-f', this.name]).then(
+      () => {},
+      () => {},
+    );
+    return this.#closing;
+  }
+}
