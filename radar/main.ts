@@ -23,13 +23,17 @@ async function main(argv: string[]): Promise<void> {
     process.stdout.write(HELP);
     return;
   }
+  // Listen for the signals before anything else: a supervisor may stop radar while it starts, or the moment it
+  // prints that it listens. Either way radar closes what it opened and exits 0.
+  const stopped = new Promise<void>((resolve) => {
+    process.once('SIGTERM', () => resolve());
+    process.once('SIGINT', () => resolve());
+  });
   const running = cmd.mode === 'root' ? await serveRoot(cmd) : await serveNode(cmd);
   process.stdout.write(`radar listening on ${running.address}\n`);
-  const stop = (): void => {
-    void running.close().then(() => process.exit(0));
-  };
-  process.once('SIGTERM', stop);
-  process.once('SIGINT', stop);
+  await stopped;
+  await running.close();
+  process.exit(0);
 }
 
 async function serveRoot(cmd: Extract<RadarCommand, { mode: 'root' }>): Promise<Running> {

@@ -1,0 +1,231 @@
+// radar/main.ts in node mode as a real process: the real Docker engine for containers, the test Kubernetes API
+// server for the kx-token Secrets (--kubeconfig), and kx's own client and sync engine on the other end.
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { CoreV1Api } from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { defaultValues, radarObjects } from '../../pkg/cluster/radar-objects.ts';
+import { ErrorCode, KxError } from '../../pkg/sync/errors.ts';
+import { createHasher } from '../../pkg/sync/hash.ts';
+import { syncTree } from '../../pkg/sync/push.ts';
+import { RadarClient } from '../../pkg/transport/client.ts';
+import { TOKEN_SECRET_KEY, TOKEN_SECRET_NAME, newToken } from '../../proto/kx-token.ts';
+import { startFakeApiServer, type FakeCluster } from '../k8s/fake-cluster.ts';
+import { docker } from './containers.ts';
+
+const MAIN = resolve(import.meta.dirname, '../../radar/main.ts');
+/** radar must not take this test host for a pod, whatever runs the tests. */
+const { KUBERNETES_SERVICE_HOST: _inCluster, ...childEnv } = process.env;
+
+let cluster: FakeCluster;
+let work: string;
+let kubeconfig: string;
+let tokenA: string;
+let tokenB: string;
+let containerA: string; // docker://… of a pod container in namespace team-a
+let radar: Radar;
+const clients: RadarClient[] = [];
+
+interface Radar {
+  readonly child: ChildProcessWithoutNullStreams;
+  readonly address: string;
+  readonly stderr: () => string;
+}
+
+/** Starts radar/main.ts and waits for its "listening" line (or its exit, which fails the start). */
+async function startRadar(args: readonly string[]): Promise<Radar> {
+  const child = spawn(process.execPath, [MAIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: childEnv });
+  let out = '';
+  let err = '';
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const address = await new Promise<string>((ok, fail) => {
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /radar listening on (\S+)\n/.exec(out);
+      if (m) ok(m[1]!);
+    });
+    child.once('exit', (code) => fail(new Error(`radar exited with ${code}: ${err}`)));
+  });
+  return { child, address, stderr: () => err };
+}
+
+/** Runs radar/main.ts to its exit. */
+async function runRadar(args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: childEnv });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const [code] = (await once(child, 'exit')) as [number | null];
+  return { code, stdout, stderr };
+}
+
+function client(token: string | undefined, remotePath: string, containerId = containerA): RadarClient {
+  const c = new RadarClient({ address: radar.address, ...(token === undefined ? {} : { token }), target: { containerId, remotePath } });
+  clients.push(c);
+  return c;
+}
+
+async function refusal(p: Promise<unknown>): Promise<KxError> {
+  return p.then(
+    () => {
+      throw new Error('expected a refusal');
+    },
+    (err: unknown) => {
+      if (!(err instanceof KxError)) throw err;
+      return err;
+    },
+  );
+}
+
+beforeAll(async () => {
+  cluster = await startFakeApiServer({ namespaces: ['team-a', 'team-b'] });
+  work = await mkdtemp(join(tmpdir(), 'kx-test-radar-node-'));
+  kubeconfig = join(work, 'kubeconfig');
+  await writeFile(kubeconfig, cluster.kubeconfigYaml());
+  const api = cluster.kubeConfig().makeApiClient(CoreV1Api);
+  const secret = async (namespace: string): Promise<string> => {
+    const token = newToken(namespace);
+    await api.createNamespacedSecret({
+      namespace,
+      body: { metadata: { name: TOKEN_SECRET_NAME }, type: 'Opaque', data: { [TOKEN_SECRET_KEY]: Buffer.from(token).toString('base64') } },
+    });
+    return token;
+  };
+  [tokenA, tokenB] = await Promise.all([secret('team-a'), secret('team-b')]);
+  cluster.createPod('team-a', {
+    metadata: { name: 'web' },
+    spec: {
+      terminationGracePeriodSeconds: 1,
+      containers: [{ name: 'app', image: 'kx-test-busybox:1', command: ['/bin/busybox', 'sh', '-c', 'mkdir -p /app && exec sleep 3600'] }],
+    },
+  });
+  const pod = await cluster.waitForRunning('team-a', 'web');
+  containerA = String(pod.status.containerStatuses[0].containerID);
+  // Docker only: this host's containerd is Docker's own (namespace moby), which holds no Kubernetes labels.
+  radar = await startRadar(['--listen', '127.0.0.1:0', '--kubeconfig', kubeconfig, '--containerd-socket', '', '--node-name', 'node-1']);
+}, 120_000);
+
+afterAll(async () => {
+  await Promise.all(clients.map((c) => c.close()));
+  radar?.child.kill('SIGKILL');
+  await cluster?.close();
+  if (work) await rm(work, { recursive: true, force: true });
+});
+
+describe('radar node mode', () => {
+  it("syncs a local tree into a pod's container, creating the remote path that did not exist yet", async () => {
+    const src = join(work, 'src');
+    await mkdir(join(src, 'sub'), { recursive: true });
+    await writeFile(join(src, 'hello.txt'), 'hello from kx\n');
+    await writeFile(join(src, 'sub', 'deep.txt'), 'deep\n');
+    const id = containerA.slice('docker://'.length);
+    await expect(docker('exec', id, 'test', '-e', '/app/new')).rejects.toThrow();
+
+    const c = client(tokenA, '/app/new');
+    await c.start();
+    const result = await syncTree({ root: src, receiver: c, hasher: await createHasher(), rules: [] });
+
+    expect(result.errors).toEqual([]);
+    expect(await docker('exec', id, 'cat', '/app/new/hello.txt')).toBe('hello from kx');
+    expect(await docker('exec', id, 'cat', '/app/new/sub/deep.txt')).toBe('deep');
+  });
+
+  it('reports the namespace the runtime gives the container', async () => {
+    const info = await client(tokenA, '/app').describe();
+    expect(info).toMatchObject({ runtime: 'docker', namespace: 'team-a' });
+  });
+
+  it("refuses the token of another namespace with PERMISSION_DENIED, and writes nothing", async () => {
+    const err = await refusal(client(tokenB, '/app/other-ns').start());
+    expect(err.code).toBe(ErrorCode.PermissionDenied);
+    expect(err.message).toContain('team-a');
+    await expect(docker('exec', containerA.slice('docker://'.length), 'test', '-e', '/app/other-ns')).rejects.toThrow();
+  });
+
+  it('refuses a missing token with UNAUTHENTICATED', async () => {
+    expect((await refusal(client(undefined, '/app').start())).code).toBe(ErrorCode.Unauthenticated);
+  });
+
+  it('refuses a container that does not exist with NOT_FOUND naming it', async () => {
+    const ghost = `docker://${'0'.repeat(64)}`;
+    const err = await refusal(client(tokenA, '/app', ghost).start());
+    expect(err.code).toBe(ErrorCode.NotFound);
+    expect(err.message).toContain('0'.repeat(12));
+  });
+
+  it('logs one line for a runtime whose socket is missing and serves with the others', async () => {
+    const missing = join(work, 'no-containerd.sock');
+    const r = await startRadar(['--listen', '127.0.0.1:0', '--kubeconfig', kubeconfig, '--containerd-socket', missing]);
+    try {
+      const lines = r.stderr().split('\n').filter((l) => l.includes(missing));
+      expect(lines).toEqual([`radar: no containerd runtime: ${missing} does not exist`]);
+    } finally {
+      r.child.kill('SIGTERM');
+      await once(r.child, 'exit');
+    }
+  });
+
+  it('exits 0 on SIGTERM after closing', async () => {
+    const r = await startRadar(['--listen', '127.0.0.1:0', '--kubeconfig', kubeconfig, '--containerd-socket', '']);
+    r.child.kill('SIGTERM');
+    const [code, signal] = (await once(r.child, 'exit')) as [number | null, string | null];
+    expect({ code, signal }).toEqual({ code: 0, signal: null });
+  });
+
+  it('exits 0 on SIGINT too', async () => {
+    const r = await startRadar(['--listen', '127.0.0.1:0', '--kubeconfig', kubeconfig, '--containerd-socket', '']);
+    r.child.kill('SIGINT');
+    const [code] = (await once(r.child, 'exit')) as [number | null];
+    expect(code).toBe(0);
+  });
+});
+
+describe('radar startup errors', () => {
+  it('names every socket it tried when no container runtime is found', async () => {
+    const a = join(work, 'no-docker.sock');
+    const b = join(work, 'no-containerd.sock');
+    const r = await runRadar(['--listen', '127.0.0.1:0', '--kubeconfig', kubeconfig, '--docker-socket', a, '--containerd-socket', b]);
+    expect(r.code).not.toBe(0);
+    const last = r.stderr.trim().split('\n').at(-1)!;
+    expect(last).toMatch(/^radar: no container runtime found/);
+    expect(last).toContain(a);
+    expect(last).toContain(b);
+  });
+
+  it('says how to point it at an API server when it runs outside a pod without --kubeconfig', async () => {
+    const r = await runRadar(['--listen', '127.0.0.1:0']);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim()).toBe('radar: not running in a Kubernetes pod (KUBERNETES_SERVICE_HOST is unset): pass --kubeconfig FILE');
+  });
+
+  it('refuses an unknown flag in one line pointing at --help', async () => {
+    const r = await runRadar(['--bogus']);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toContain('--bogus');
+  });
+});
+
+describe('radar --help', () => {
+  it('exits 0 and lists every flag the DaemonSet passes and every env var it sets', async () => {
+    const r = await runRadar(['--help']);
+    expect(r.code).toBe(0);
+    const container = radarObjects(defaultValues('0.0.0')).daemonSet.spec!.template.spec!.containers[0]!;
+    const flags = (container.args ?? []).filter((a) => a.startsWith('--'));
+    const envs = (container.env ?? []).map((e) => e.name);
+    expect(flags.length).toBeGreaterThan(0);
+    expect(envs.length).toBeGreaterThan(0);
+    for (const word of [...flags, ...envs]) expect(r.stdout, word).toContain(word);
+  });
+
+  it('lists every flag radar accepts', async () => {
+    const r = await runRadar(['--help']);
+    const flags = ['--listen', '--fsync', '--help', '--root', '--token-file', '--docker-socket', '--containerd-socket', '--containerd-namespace', '--kubeconfig', '--node-name', '--pod-namespace', '--restart-grace'];
+    for (const flag of flags) expect(r.stdout, flag).toContain(`${flag} `);
+    for (const env of ['KX_TOKEN', 'KX_DOCKER_SOCKET', 'KX_CONTAINERD_SOCKET', 'KX_CONTAINERD_NAMESPACE', 'KX_NODE_NAME', 'KX_POD_NAMESPACE']) expect(r.stdout, env).toContain(env);
+  });
+});
