@@ -5,12 +5,14 @@ import type { KxConfig } from '../config/types.ts';
 import { ConfigWatcher, type ConfigLoader } from './config-watcher.ts';
 import type { Logger } from './logger.ts';
 import type { SpecList } from './spec-list.ts';
-import type { DaemonStatus, StatusSource } from './status.ts';
+import type { DaemonStatus, StatusSource, TunnelStatus } from './status.ts';
 
 export interface DaemonDeps {
   readonly loader: ConfigLoader;
   readonly specs: SpecList;
   readonly log: Logger;
+  /** Tunnels to radar, when a Kubernetes driver reports them. */
+  readonly tunnels?: { statuses(): TunnelStatus[] };
 }
 
 export class Daemon implements StatusSource {
@@ -54,11 +56,13 @@ export class Daemon implements StatusSource {
   }
 
   status(): DaemonStatus {
+    const tunnels = this.deps.tunnels?.statuses() ?? [];
     return {
       pid: process.pid,
       configFile: this.deps.loader.file,
       ...(this.configError !== undefined && { configError: this.configError }),
       specs: this.deps.specs.statuses(),
+      ...(tunnels.length > 0 && { tunnels }),
     };
   }
 

@@ -35,12 +35,26 @@ export interface SpecStatus {
   readonly services: readonly ServiceStatus[];
 }
 
+/** A tunnel to one node's radar (Kubernetes targets only). */
+export interface TunnelStatus {
+  readonly node: string;
+  readonly state: 'up' | 'reconnecting';
+  /** Times traffic resumed after a drop. */
+  readonly reconnects: number;
+  /** How long the last resume took, ms. */
+  readonly lastResumeMs?: number;
+  /** Why the tunnel is down, while it is. */
+  readonly lastError?: string;
+}
+
 export interface DaemonStatus {
   readonly pid: number;
   readonly configFile: string;
   /** The last edit of the config file that could not be used; the daemon runs on the last good one. */
   readonly configError?: string;
   readonly specs: readonly SpecStatus[];
+  /** Tunnels to radar that have dropped at least once (absent when none has). */
+  readonly tunnels?: readonly TunnelStatus[];
 }
 
 /** Something whose status changes; listeners are told that it changed, and read it again. */

@@ -1,7 +1,7 @@
 // `kx get`'s side of the status service.
 
 import { credentials, status as grpcStatus, type Client, type ClientReadableStream, type ServiceError } from '@grpc/grpc-js';
-import type { DaemonStatus, ServiceStatus, SpecStatus } from '../daemon/status.ts';
+import type { DaemonStatus, ServiceStatus, SpecStatus, TunnelStatus } from '../daemon/status.ts';
 import { ErrorCode, KxError } from '../sync/errors.ts';
 import { statusService } from './definition.ts';
 
@@ -60,6 +60,17 @@ function fromWire(d: Wire<DaemonStatus>): DaemonStatus {
     configFile: d.configFile ?? '',
     ...(d.configError !== undefined && d.configError !== null && { configError: d.configError }),
     specs: (d.specs ?? []).map(specFromWire),
+    ...(d.tunnels != null && d.tunnels.length > 0 && { tunnels: d.tunnels.map(tunnelFromWire) }),
+  };
+}
+
+function tunnelFromWire(t: Wire<TunnelStatus>): TunnelStatus {
+  return {
+    node: t.node ?? '',
+    state: t.state ?? 'up',
+    reconnects: t.reconnects ?? 0,
+    ...(t.lastResumeMs != null && { lastResumeMs: t.lastResumeMs }),
+    ...(t.lastError != null && { lastError: t.lastError }),
   };
 }
 
