@@ -6,10 +6,12 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { fail } from './commands/fail.ts';
 
-await yargs(hideBin(process.argv))
+try {
+  await yargs(hideBin(process.argv))
   .scriptName('kx')
   .usage('$0 <command> [options]')
   .option('config', { type: 'string', describe: 'config file (default: $KX_HOME/kx.yaml, else ~/.kx/kx.yaml)', global: true })
+  .option('context', { type: 'string', describe: 'kubeconfig context (default: context in kx.yaml, else the current one)', global: true })
   .command(
     'create <local> <remote>',
     'add a sync spec: LOCAL folder → REMOTE path in the selected containers',
@@ -22,7 +24,7 @@ await yargs(hideBin(process.argv))
         .option('pod', { alias: 'p', type: 'string', describe: 'pod name (or, with --docker, container name)' })
         .option('container', { alias: 'c', type: 'string', describe: 'container in the pod (default: the first)' })
         .option('namespace', { alias: 'n', type: 'string', describe: 'namespace (default: from the config or kubeconfig)' })
-        .option('context', { type: 'string', describe: 'kubeconfig context' })
+        .option('context', { type: 'string', describe: 'kubeconfig context this spec uses (saved in the spec)' })
         .option('reload', { type: 'string', default: 'none', describe: 'after each sync: none, restart or signal:NAME' })
         .option('ignore', { type: 'array', string: true, describe: 'gitignore-style patterns to leave out (repeatable)' })
         .option('docker', { type: 'boolean', default: false, describe: 'target the local Docker engine instead of Kubernetes' })
@@ -57,7 +59,41 @@ await yargs(hideBin(process.argv))
     (y) => y.option('status-port', { type: 'number', describe: 'status port (default: statusPort from the config, 7341)' }),
     async (args) => (await import('./commands/watch.ts')).watchCommand(args),
   )
-  .command('doctor', 'check config, daemon, Docker engine, cluster and inotify limits', {}, async (args) => (await import('./commands/doctor.ts')).doctor(args as { config?: string }))
+  .command(
+    'doctor',
+    'check config, daemon, Docker engine, inotify limit, and the cluster: reachable, RBAC, radar rollout, version',
+    (y) =>
+      y
+        .option('namespace', { alias: 'n', type: 'string', describe: 'namespace to check RBAC in (default: the specs\' namespaces)' })
+        .option('radar-namespace', { type: 'string', describe: 'where kx init installed radar (default kx-system)' }),
+    async (args) => (await import('./commands/doctor.ts')).doctor(args),
+  )
+  .command(
+    'init',
+    'install radar in the cluster (one pod per node) and wait until it is ready on every node',
+    (y) =>
+      y
+        .option('namespace', { alias: 'n', type: 'string', describe: 'radar\'s namespace (default kx-system)' })
+        .option('image', { type: 'string', describe: 'radar image (default kx-radar:<kx version>)' })
+        .option('dry-run', { type: 'boolean', default: false, describe: 'print the objects; apply nothing' })
+        .option('output', { alias: 'o', choices: ['yaml', 'json'] as const, describe: 'print the objects as yaml or json' })
+        .option('timeout', { type: 'number', describe: 'seconds to wait for the rollout (default 300; 0: do not wait)' })
+        .example('$0 init --dry-run -o yaml', 'show what would be applied')
+        .example('$0 init --image kx-radar:0.1.0 --context kind-dev', 'install radar into that cluster'),
+    async (args) => (await import('./commands/init.ts')).initCommand(args),
+  )
+  .command(
+    'clean',
+    'remove what kx init installed',
+    (y) => y.option('namespace', { alias: 'n', type: 'string', describe: 'radar\'s namespace (default kx-system)' }),
+    async (args) => (await import('./commands/clean.ts')).cleanCommand(args),
+  )
+  .command(
+    'token',
+    'create or rotate the kx-token Secret that lets kx write into pods of a namespace',
+    (y) => y.option('namespace', { alias: 'n', type: 'string', describe: 'namespace (default: kx.yaml\'s, else the context\'s)' }),
+    async (args) => (await import('./commands/token.ts')).tokenCommand(args),
+  )
   .completion('completion', 'print a shell completion script (bash/zsh): kx completion >> ~/.bashrc')
   .demandCommand(1, 'give a command; see kx --help')
   .strict()
@@ -66,7 +102,10 @@ await yargs(hideBin(process.argv))
   .alias('help', 'h')
   .version(false)
   .fail((msg, err) => {
-    if (err) fail(err);
-    else fail(new Error(`${msg} (see kx --help)`));
+    // Thrown, so that yargs stops here instead of running the command anyway; yargs' own messages span lines.
+    throw err ?? new Error(`${msg.split('\n').map((l) => l.trim()).filter((l) => l !== '').join(' ')} (see kx --help)`);
   })
   .parseAsync();
+} catch (err) {
+  fail(err);
+}

@@ -8,8 +8,10 @@ import { Daemon } from '../pkg/daemon/daemon.ts';
 import { streamLogger, type Logger } from '../pkg/daemon/logger.ts';
 import { Spec } from '../pkg/daemon/spec.ts';
 import { SpecList } from '../pkg/daemon/spec-list.ts';
+import { TunnelReport } from '../pkg/daemon/tunnel-report.ts';
 import type { SyncEngine } from '../pkg/daemon/sync-engine.ts';
 import type { TargetDrivers } from '../pkg/daemon/target.ts';
+import type { LoadedKubeconfig } from '../pkg/kube/kubeconfig.ts';
 import { StatusClient } from '../pkg/status/client.ts';
 import { StatusServer } from '../pkg/status/server.ts';
 import { createHasher } from '../pkg/sync/hash.ts';
@@ -19,6 +21,8 @@ import { LazyDriver } from './lazy-driver.ts';
 
 export interface GlobalOptions {
   readonly config?: string | undefined;
+  /** --context: the kubeconfig context for specs that name none (over kx.yaml's context). */
+  readonly context?: string | undefined;
 }
 
 export function configStore(opts: GlobalOptions, env: NodeJS.ProcessEnv = process.env): ConfigStore {
@@ -45,6 +49,19 @@ export interface DaemonOptions {
   /** Overrides settings.statusPort (0: any free port). */
   readonly statusPort?: number;
   readonly dockerSocket?: string;
+  /** --context: used by Kubernetes specs that name no context, instead of settings.context. */
+  readonly context?: string | undefined;
+}
+
+/** The kubeconfig context kx acts on: --context, else kx.yaml's context, else the kubeconfig's current one. */
+export function kubeContext(flag: string | undefined, config: KxConfig | null): string | undefined {
+  return flag ?? config?.settings.context;
+}
+
+/** Load the kubeconfig as kubectl does, switched to that context (KxError INVALID_CONFIG listing the contexts). */
+export async function kubeconfig(context: string | undefined): Promise<LoadedKubeconfig> {
+  const { loadKubeconfig } = await import('../pkg/kube/kubeconfig.ts');
+  return loadKubeconfig(context !== undefined ? { context } : {});
 }
 
 /** Build and start the daemon of `kx watch`: drivers, engine, SpecList, config watcher and status server. */
@@ -56,16 +73,24 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   const engine: SyncEngine = { syncTree, syncPaths };
   const docker = new DockerDriver({ hasher, ...(opts.dockerSocket && { socketPath: opts.dockerSocket }) });
   // The Kubernetes seam: its driver (pkg/kube) loads only when a kubernetes spec starts.
+  const tunnels = new TunnelReport(log, () => daemon.changed());
+  const context = kubeContext(opts.context, opts.config);
   const kubernetes = new LazyDriver(async () => {
-    const [{ KubernetesDriver }, { TransportDialer }] = await Promise.all([import('../pkg/kube/connector.ts'), import('../pkg/kube/transport-dialer.ts')]);
+    const [{ KubernetesDriver }, { TransportDialer }, { FirstUseTokens }] = await Promise.all([
+      import('../pkg/kube/connector.ts'),
+      import('../pkg/kube/transport-dialer.ts'),
+      import('./first-use-tokens.ts'),
+    ]);
     return new KubernetesDriver({
       dialer: new TransportDialer(),
-      defaults: { ...(settings.context && { context: settings.context }), ...(settings.namespace && { namespace: settings.namespace }) },
+      defaults: { ...(context && { context }), ...(settings.namespace && { namespace: settings.namespace }) },
+      tokens: (cluster) => new FirstUseTokens(cluster.kc, cluster.context, log),
+      onTunnelEvent: (node, e) => tunnels.event(node, e),
     });
   });
   const drivers: TargetDrivers = { docker, kubernetes };
   const specs = new SpecList((config) => new Spec({ config, driver: drivers[config.target], engine, hasher, log, onChange: () => daemon.changed() }));
-  const daemon = new Daemon({ loader: opts.store, specs, log });
+  const daemon = new Daemon({ loader: opts.store, specs, log, tunnels });
   const server = new StatusServer(daemon, opts.statusPort ?? settings.statusPort);
   const statusPort = await server.start();
   try {

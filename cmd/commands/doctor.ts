@@ -1,36 +1,59 @@
-// kx doctor: named checks, each pass/fail/skip with a hint for what to do.
+// kx doctor: named checks as a table (CHECK, RESULT, DETAIL, HINT); exit code 1 when any check fails.
+// Local checks first (config, daemon, Docker engine, inotify), then the cluster's (pkg/cluster/doctor-checks.ts)
+// for every context and namespace the Kubernetes specs use.
 
 import Docker from 'dockerode';
 import { readFile } from 'node:fs/promises';
-import type { KxConfig } from '../../pkg/config/types.ts';
-import { configStore, statusClient } from '../root.ts';
+import type { KxConfig, SpecConfig } from '../../pkg/config/types.ts';
+import { watchedDirectories } from '../../pkg/daemon/watch-budget.ts';
+import { renderGrid } from '../../pkg/ui/table.ts';
+import { configStore, kubeconfig, kubeContext, statusClient } from '../root.ts';
+import { fail } from './fail.ts';
+
+export interface DoctorArgs {
+  config?: string | undefined;
+  context?: string | undefined;
+  namespace?: string | undefined;
+  radarNamespace?: string | undefined;
+}
 
 interface Check {
   readonly name: string;
-  readonly result: 'pass' | 'fail' | 'skip';
+  readonly result: 'pass' | 'fail' | 'skip' | 'unverified';
   readonly detail: string;
-  readonly hint?: string;
+  readonly hint?: string | undefined;
 }
 
-export async function doctor(args: { config?: string | undefined }): Promise<void> {
-  const checks: Check[] = [];
-  const store = configStore(args);
-  let config: KxConfig | null = null;
+const DOCKER_SOCKET = '/var/run/docker.sock';
+const INOTIFY_LIMIT = '/proc/sys/fs/inotify/max_user_watches';
+
+export async function doctor(args: DoctorArgs): Promise<void> {
   try {
-    config = (await store.load()).config;
-    checks.push({ name: 'config valid', result: 'pass', detail: `${store.file}: ${config.specs.length} spec(s)` });
+    const checks: Check[] = [];
+    const store = configStore(args);
+    let config: KxConfig | null = null;
+    try {
+      config = (await store.load()).config;
+      checks.push({ name: 'config valid', result: 'pass', detail: `${store.file}: ${config.specs.length} spec(s)` });
+    } catch (err) {
+      checks.push({ name: 'config valid', result: 'fail', detail: (err as Error).message, hint: 'fix the line named, or recreate the spec with kx create' });
+    }
+    const specs = config?.specs ?? [];
+    checks.push(await daemonCheck(config));
+    checks.push(await dockerCheck(specs.some((s) => s.target === 'docker')));
+    checks.push(await inotifyCheck(specs));
+    checks.push(...(await clusterChecks(args, config)));
+
+    const grid = [['CHECK', 'RESULT', 'DETAIL', 'HINT'], ...checks.map((c) => [c.name, c.result, c.detail, c.result === 'fail' ? (c.hint ?? '') : ''])];
+    process.stdout.write(`${renderGrid(grid)}\n`);
+    const failed = checks.filter((c) => c.result === 'fail');
+    if (failed.length > 0) {
+      process.stderr.write(`kx doctor: ${failed.length} check(s) failed: ${failed.map((c) => c.name).join(', ')}\n`);
+      process.exitCode = 1;
+    }
   } catch (err) {
-    checks.push({ name: 'config valid', result: 'fail', detail: (err as Error).message, hint: 'fix the line named, or recreate the spec with kx create' });
+    fail(err);
   }
-  checks.push(await daemonCheck(config));
-  const specs = config?.specs ?? [];
-  checks.push(await dockerCheck(specs.some((s) => s.target === 'docker')));
-  checks.push(await clusterCheck(config));
-  checks.push(await inotifyCheck());
-  for (const c of checks) {
-    process.stdout.write(`${c.result.toUpperCase().padEnd(4)}  ${c.name}: ${c.detail}${c.result === 'fail' && c.hint ? `\n      hint: ${c.hint}` : ''}\n`);
-  }
-  if (checks.some((c) => c.result === 'fail')) process.exitCode = 1;
 }
 
 async function daemonCheck(config: KxConfig | null): Promise<Check> {
@@ -47,44 +70,68 @@ async function daemonCheck(config: KxConfig | null): Promise<Check> {
 }
 
 async function dockerCheck(needed: boolean): Promise<Check> {
-  const socketPath = '/var/run/docker.sock';
   try {
-    const version = await new Docker({ socketPath }).version();
-    return { name: 'runtime socket', result: 'pass', detail: `Docker ${version.Version} (API ${version.ApiVersion}) at ${socketPath}` };
+    const version = await new Docker({ socketPath: DOCKER_SOCKET }).version();
+    return { name: 'runtime socket found', result: 'pass', detail: `Docker ${version.Version} (API ${version.ApiVersion}) at ${DOCKER_SOCKET}` };
   } catch (err) {
-    if (!needed) return { name: 'runtime socket', result: 'skip', detail: `no Docker engine at ${socketPath}; no docker specs need one` };
-    return { name: 'runtime socket', result: 'fail', detail: `${socketPath}: ${(err as Error).message}`, hint: 'start the Docker engine, or check you may use its socket' };
+    if (!needed) return { name: 'runtime socket found', result: 'skip', detail: `no Docker engine at ${DOCKER_SOCKET}; no docker specs need one` };
+    return { name: 'runtime socket found', result: 'fail', detail: `${DOCKER_SOCKET}: ${(err as Error).message}`, hint: 'start the Docker engine, or check you may use its socket' };
   }
 }
 
-async function clusterCheck(config: KxConfig | null): Promise<Check> {
-  const kube = (config?.specs ?? []).filter((s) => s.target === 'kubernetes');
-  if (kube.length === 0) return { name: 'cluster reachable', result: 'skip', detail: 'no kubernetes specs' };
-  try {
-    const { loadKubeconfig } = await import('../../pkg/kube/kubeconfig.ts');
-    const context = kube[0]!.context ?? config?.settings.context;
-    const loaded = loadKubeconfig(context !== undefined ? { context } : {});
-    return { name: 'cluster reachable', result: 'pass', detail: `kubeconfig loaded${context ? ` (context ${context})` : ''}; ${describeCluster(loaded)}` };
-  } catch (err) {
-    return { name: 'cluster reachable', result: 'fail', detail: (err as Error).message, hint: 'check KUBECONFIG and the spec or config context' };
-  }
-}
-
-function describeCluster(loaded: unknown): string {
-  const server = (loaded as { kc?: { getCurrentCluster(): { server?: string } | null } }).kc?.getCurrentCluster()?.server;
-  return server ? `server ${server}` : 'radar rollout is checked by kx init';
-}
-
-async function inotifyCheck(): Promise<Check> {
-  const path = '/proc/sys/fs/inotify/max_user_watches';
-  const text = await readFile(path, 'utf8').catch(() => null);
-  if (text === null) return { name: 'inotify watch limit', result: 'skip', detail: `${path} not readable (not Linux?)` };
+async function inotifyCheck(specs: readonly SpecConfig[]): Promise<Check> {
+  const name = 'inotify watch limit';
+  const text = await readFile(INOTIFY_LIMIT, 'utf8').catch(() => null);
+  if (text === null) return { name, result: 'skip', detail: `${INOTIFY_LIMIT} not readable (not Linux?)` };
   const limit = Number(text.trim());
-  const enough = limit >= 65536;
-  return {
-    name: 'inotify watch limit',
-    result: enough ? 'pass' : 'fail',
-    detail: `max_user_watches = ${limit}`,
-    hint: 'one watch per directory synced; raise it: sysctl fs.inotify.max_user_watches=524288',
+  const dirs = await watchedDirectories(specs, limit);
+  const detail = `max_user_watches = ${limit}; the specs' local trees have ${dirs > limit ? `more than ${limit}` : dirs} director${dirs === 1 ? 'y' : 'ies'} to watch`;
+  if (dirs <= limit) return { name, result: 'pass', detail };
+  return { name, result: 'fail', detail, hint: `one watch per directory: raise it, e.g. sysctl fs.inotify.max_user_watches=${Math.max(524288, nextPow2(dirs * 2))}, or ignore more` };
+}
+
+/** Cluster checks per context the Kubernetes specs use (RBAC per namespace); with none, only if a context is set. */
+async function clusterChecks(args: DoctorArgs, config: KxConfig | null): Promise<Check[]> {
+  const fallback = kubeContext(args.context, config);
+  const targets = new Map<string, Set<string | undefined>>();
+  const add = (context: string | undefined, namespace: string | undefined) => {
+    const key = context ?? '';
+    if (!targets.has(key)) targets.set(key, new Set());
+    targets.get(key)!.add(namespace);
   };
+  for (const s of config?.specs ?? []) {
+    if (s.target === 'kubernetes') add(s.context ?? fallback, args.namespace ?? s.namespace ?? config?.settings.namespace);
+  }
+  if (targets.size === 0 && (fallback !== undefined || args.namespace !== undefined)) add(fallback, args.namespace ?? config?.settings.namespace);
+  if (targets.size === 0) return [{ name: 'cluster reachable', result: 'skip', detail: 'no kubernetes specs (give --context to check a cluster anyway)' }];
+
+  const { runDoctor, checkRbac } = await import('../../pkg/cluster/doctor-checks.ts');
+  const { packageVersion } = await import('../../pkg/cluster/chart.ts');
+  const version = await packageVersion();
+  const out: Check[] = [];
+  const label = (name: string, context: string) => (targets.size > 1 ? `${name} [${context}]` : name);
+  for (const [key, namespaces] of targets) {
+    const context = key === '' ? undefined : key;
+    let loaded;
+    try {
+      loaded = await kubeconfig(context);
+    } catch (err) {
+      out.push({ name: label('cluster reachable', context ?? 'current'), result: 'fail', detail: (err as Error).message,
+        hint: 'pick one of the contexts listed (kubectl config get-contexts), or check KUBECONFIG' });
+      continue;
+    }
+    const [first, ...rest] = [...namespaces].map((ns) => ns ?? loaded.namespace);
+    const base = { kubeConfig: loaded.kc, context: loaded.context, version, ...(args.radarNamespace && { radarNamespace: args.radarNamespace }) };
+    const results = [...(await runDoctor({ ...base, namespace: first! }))];
+    // An unreachable cluster answers only the first check; asking again per namespace would repeat it.
+    if (results.length > 1) for (const ns of new Set(rest)) if (ns !== first) results.push(...(await checkRbac({ ...base, namespace: ns })));
+    for (const c of results) {
+      out.push({ name: label(c.name, loaded.context), result: !c.ok ? 'fail' : c.verified === false ? 'unverified' : 'pass', detail: c.detail, hint: c.hint });
+    }
+  }
+  return out;
+}
+
+function nextPow2(n: number): number {
+  return 2 ** Math.ceil(Math.log2(Math.max(1, n)));
 }

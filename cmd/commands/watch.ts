@@ -1,17 +1,19 @@
 // kx watch: the daemon in the foreground until SIGINT/SIGTERM. Exit code: 0 stopped cleanly, 1 failed to start,
 // 2 stopped but something did not close within the deadline.
 
-import { startDaemon, configStore } from '../root.ts';
+import { configStore, kubeconfig, startDaemon } from '../root.ts';
 import { fail } from './fail.ts';
 
 const CLOSE_DEADLINE_MS = 10_000;
 
-export async function watchCommand(args: { config?: string | undefined; statusPort?: number | undefined }): Promise<void> {
+export async function watchCommand(args: { config?: string | undefined; context?: string | undefined; statusPort?: number | undefined }): Promise<void> {
   const store = configStore(args);
   let running;
   try {
     const { config } = await store.load();
-    running = await startDaemon({ store, config, ...(args.statusPort !== undefined && { statusPort: args.statusPort }) });
+    // A --context given on purpose is checked now: a typo is one line at start, not a problem on every spec later.
+    if (args.context !== undefined) await kubeconfig(args.context);
+    running = await startDaemon({ store, config, context: args.context, ...(args.statusPort !== undefined && { statusPort: args.statusPort }) });
   } catch (err) {
     fail(err);
     return;

@@ -1,0 +1,60 @@
+// kx init: install radar (namespace, ServiceAccount, RBAC, DaemonSet) with the user's credentials and wait until it
+// is ready on every node, saying how the rollout goes; --dry-run prints the objects and applies nothing.
+
+import { packageVersion } from '../../pkg/cluster/chart.ts';
+import { init, renderManifest, type InitProgress } from '../../pkg/cluster/install.ts';
+import { radarObjects, resolveValues } from '../../pkg/cluster/radar-objects.ts';
+import { clusterTarget } from './cluster-target.ts';
+import { fail } from './fail.ts';
+
+export interface InitArgs {
+  config?: string | undefined;
+  context?: string | undefined;
+  namespace?: string | undefined;
+  image?: string | undefined;
+  dryRun?: boolean | undefined;
+  output?: 'yaml' | 'json' | undefined;
+  timeout?: number | undefined;
+}
+
+export async function initCommand(args: InitArgs): Promise<void> {
+  const abort = new AbortController();
+  const cancel = (): void => abort.abort();
+  process.once('SIGINT', cancel);
+  try {
+    const version = await packageVersion();
+    const values = resolveValues(version, { ...(args.namespace && { namespace: args.namespace }), ...(args.image && { image: args.image }) });
+    if (args.dryRun) {
+      // Needs no cluster: the objects are what init would apply.
+      process.stdout.write(renderManifest(radarObjects(values), args.output ?? 'yaml'));
+      return;
+    }
+    const { cluster } = await clusterTarget(args);
+    const say = (line: string): void => void process.stderr.write(`${line}\n`);
+    say(`installing radar ${version} (image ${values.image}) in namespace "${values.namespace}" of context "${cluster.context}"`);
+    const result = await init({
+      kubeConfig: cluster.kc,
+      context: cluster.context,
+      values,
+      ...(args.output && { output: args.output }),
+      ...(args.timeout !== undefined && { timeoutMs: args.timeout * 1000 }),
+      onProgress: (p) => say(progressLine(p)),
+      signal: abort.signal,
+    });
+    if (result.manifest) process.stdout.write(result.manifest);
+    const r = result.rollout;
+    process.stdout.write(r ? `radar ${version} is ready on ${r.available} of ${r.desired} node(s) in namespace "${values.namespace}"\n` : `radar ${version} applied in namespace "${values.namespace}"\n`);
+  } catch (err) {
+    fail(err);
+  } finally {
+    process.off('SIGINT', cancel);
+  }
+}
+
+export function progressLine(p: InitProgress): string {
+  if (p.phase === 'apply') return `  ${p.kind} ${p.name}: ${p.action}`;
+  const s = p.status;
+  return s.done
+    ? `  rollout: ready on ${s.available} of ${s.desired} node(s)`
+    : `  rollout: waiting for radar on every node: ${s.updated} of ${s.desired} updated, ${s.available} available`;
+}
