@@ -20,6 +20,8 @@ export interface KxWatchOptions {
   readonly selector: string;
   /** KX_HOME: kx.yaml and the daemon's log go here. */
   readonly home: string;
+  /** The daemon's command before `watch --status-port N`; default: this repo's kx. For profiling variants. */
+  readonly command?: readonly string[];
 }
 
 export class KxWatch {
@@ -42,7 +44,8 @@ export class KxWatch {
     await new ConfigStore(join(home, 'kx.yaml')).addSpec({ name: 'bench', selector, local, remote, reload: 'none', ignore: [], target: 'docker' });
     const port = await freePort();
     const log = createWriteStream(this.log);
-    const proc = spawn(process.execPath, [KX, 'watch', '--status-port', String(port)], { env: { ...process.env, KX_HOME: home }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const [cmd, ...args] = this.#opts.command ?? [process.execPath, KX];
+    const proc = spawn(cmd!, [...args, 'watch', '--status-port', String(port)], { env: { ...process.env, KX_HOME: home }, stdio: ['ignore', 'pipe', 'pipe'] });
     proc.stdout!.pipe(log);
     proc.stderr!.pipe(log);
     this.#proc = proc;
