@@ -22,6 +22,7 @@ export async function initCommand(args: InitArgs): Promise<void> {
   const cancel = (): void => abort.abort();
   process.once('SIGINT', cancel);
   try {
+    if (args.timeout !== undefined && !(args.timeout >= 0)) throw new Error('--timeout: expected seconds (a number ≥ 0)');
     const version = await packageVersion();
     const values = resolveValues(version, { ...(args.namespace && { namespace: args.namespace }), ...(args.image && { image: args.image }) });
     if (args.dryRun) {

@@ -10,6 +10,8 @@ export async function watchCommand(args: { config?: string | undefined; context?
   const store = configStore(args);
   let running;
   try {
+    const port = args.statusPort;
+    if (port !== undefined && !(Number.isInteger(port) && port >= 0 && port <= 65535)) throw new Error('--status-port: expected a port number (0-65535)');
     const { config } = await store.load();
     // A --context given on purpose is checked now: a typo is one line at start, not a problem on every spec later.
     if (args.context !== undefined) await kubeconfig(args.context);

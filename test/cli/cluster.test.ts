@@ -124,3 +124,21 @@ describe('an unknown --context', () => {
     });
   }
 });
+
+describe('a bad flag', () => {
+  const cases: Array<[string[], string]> = [
+    [['init', '-o', 'xml'], 'kx: Invalid values: Argument: output, Given: "xml", Choices: "yaml", "json" (see kx --help)\n'],
+    [['init', '--timeout', 'soon'], 'kx: --timeout: expected seconds (a number ≥ 0)\n'],
+    [['watch', '--status-port', 'x'], 'kx: --status-port: expected a port number (0-65535)\n'],
+    [['token', '--nmspace', 'dev'], 'kx: Unknown argument: nmspace (see kx --help)\n'],
+  ];
+  for (const [args, line] of cases) {
+    it(`kx ${args.join(' ')} is refused in one line naming the flag, before doing anything`, async () => {
+      const out = await kx(args, env);
+
+      expect(out.code).toBe(1);
+      expect(out.stderr).toBe(line);
+      expect(out.stdout).toBe('');
+    });
+  }
+});
