@@ -10,6 +10,7 @@ import type { Usage } from './measure.ts';
 import { RadarProcess } from './peers/radar.ts';
 import { RsyncDaemon } from './peers/rsync.ts';
 import { CountingProxy } from './proxy.ts';
+import { runLatencyBench } from './latency.ts';
 
 interface Row {
   scenario: string;
@@ -137,3 +138,4 @@ async function main(): Promise<void> {
 }
 
 await main();
+await runLatencyBench();
