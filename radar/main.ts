@@ -51,7 +51,9 @@ async function serveRoot(cmd: Extract<RadarCommand, { mode: 'root' }>): Promise<
 
 async function serveNode(cmd: Extract<RadarCommand, { mode: 'node' }>): Promise<Running> {
   const { mode: _, ...opts } = cmd;
-  const node = new RadarNode({ ...opts, hasher: await createHasher() });
+  // Calls in flight get 3 s to finish: the DaemonSet's terminationGracePeriodSeconds is 5, and closing the reloader
+  // and runtime clients must fit in what is left before the kubelet's SIGKILL.
+  const node = new RadarNode({ ...opts, hasher: await createHasher(), closeGraceMs: 3000 });
   const { address } = await node.start();
   return { address, close: () => node.close() };
 }
