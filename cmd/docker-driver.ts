@@ -3,7 +3,6 @@
 // LocalTree is the Receiver, and its ContainerReloader restarts or signals through the engine.
 
 import Docker from 'dockerode';
-import { chown, mkdir } from 'node:fs/promises';
 import type { SpecConfig } from '../pkg/config/types.ts';
 import type { Connection, Target, TargetDriver, TargetEvents, TargetSource } from '../pkg/daemon/target.ts';
 import { DockerContainerFollower } from '../pkg/docker/container-follower.ts';
@@ -48,11 +47,7 @@ export class DockerDriver implements TargetDriver {
   private async connect(spec: SpecConfig, target: Target, signal?: AbortSignal): Promise<Connection> {
     const ref = { containerId: target.id, runtime: 'docker', remotePath: spec.remote, ...(spec.owner && { owner: parseOwner(spec.owner) }) };
     const root = await this.resolver.resolve(ref, undefined, signal);
-    // The resolver found the remote path's existing part confined in the container; the rest is new names beneath it.
-    if (!root.exists) {
-      await mkdir(root.path, { recursive: true });
-      await chown(root.path, root.owner.uid, root.owner.gid);
-    }
+    // The resolver has already created a missing remote path, confined beneath the container's root.
     const tree = new LocalTree({ root: root.path, hasher: this.hasher, owner: root.owner });
     await tree.start(signal);
     const reloader = this.reloader;

@@ -178,8 +178,6 @@ describe('Kubernetes specs end to end', () => {
   it('syncs two specs into the same pod over one shared tunnel', async () => {
     h.cluster.createPod(NS, sleeperPod('shared-1', { app: 'shared' }, ['app'], 'node-a'));
     await h.cluster.waitForRunning(NS, 'shared-1');
-    // Radar does not create a missing remote root yet (reported); give each spec its directory.
-    await run('docker', ['exec', h.cluster.containerId(NS, 'shared-1')!, 'mkdir', '-p', '/app/one', '/app/two']);
     const driver = new KubernetesDriver({
       dialer: new TransportDialer(),
       kubeconfig: () => ({ kc: h.cluster.kubeConfig(), context: 'fake', namespace: 'default', source: 'test' }),
