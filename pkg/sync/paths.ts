@@ -8,7 +8,8 @@ export const MAX_NAME_BYTES = 255;
 
 /** Return p as a RelPath, or throw INVALID_PATH naming it: '', absolute, '.'/'..'/empty components, NUL, too long. */
 export function checkRelPath(p: string): RelPath {
-  const shown = JSON.stringify(p.length > 200 ? `${p.slice(0, 200)}…` : p);
+  // Called for every path of every batch: the quoted form is built only for an error.
+  const shown = { toString: () => JSON.stringify(p.length > 200 ? `${p.slice(0, 200)}…` : p) };
   if (typeof p !== 'string' || p === '') throw invalid(shown, 'is empty');
   if (p.includes('\0')) throw invalid(shown, 'contains a NUL byte');
   if (p.startsWith('/')) throw invalid(shown, 'is absolute');
@@ -62,6 +63,6 @@ export function sortPaths(paths: Iterable<RelPath>): RelPath[] {
   return [...paths].sort(comparePaths);
 }
 
-function invalid(shown: string, why: string): KxError {
+function invalid(shown: { toString(): string }, why: string): KxError {
   return new KxError(ErrorCode.InvalidPath, `path ${shown} ${why}`);
 }

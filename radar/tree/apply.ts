@@ -11,7 +11,7 @@ import type { Hasher } from '../../pkg/sync/hash.ts';
 import { applyDelta } from '../../pkg/sync/patch.ts';
 import { TEMP_PREFIX, checkRelPath, isTempName } from '../../pkg/sync/paths.ts';
 import type { DeltaOp, Op, RelPath, WriteOp } from '../../pkg/sync/types.ts';
-import { resolveBeneath } from './confine.ts';
+import { resolveBeneathSync } from './confine.ts';
 
 export interface Owner { readonly uid: number; readonly gid: number }
 
@@ -61,6 +61,8 @@ export class TreeWriter {
   readonly #hasher: Hasher;
   readonly #owner: Owner | undefined;
   readonly #fsync: boolean;
+  readonly #tempPrefix = `${tempName()}-`;
+  #tempSeq = 0;
 
   constructor(opts: TreeWriterOptions) {
     this.#root = opts.root;
@@ -90,7 +92,7 @@ export class TreeWriter {
   }
 
   async mkdir(path: RelPath, mode: number): Promise<void> {
-    const abs = await this.#resolve(path);
+    const abs = this.#resolve(path);
     let created = true;
     try {
       await mkdir(abs, { mode: mode & 0o7777 });
@@ -112,7 +114,7 @@ export class TreeWriter {
 
   /** Rebuild the file in a temp file beside it, verify its digest, set mode/owner/mtime, rename it into place. */
   async write(op: WriteOp, body: AsyncIterable<DeltaOp>, signal?: AbortSignal): Promise<void> {
-    const abs = await this.#resolve(op.path);
+    const abs = this.#resolve(op.path);
     const basis = op.basis === 'delta' ? await this.#openBasis(abs, op.path) : null;
     try {
       await this.#intoPlace(abs, op.path, async (out) => {
@@ -152,8 +154,8 @@ export class TreeWriter {
     if (digest !== op.digest || size !== op.size) {
       throw mismatch(op.path, `received ${size} bytes with digest ${digest}, expected ${op.size} bytes with ${op.digest}`);
     }
-    const abs = await this.#resolve(op.path);
-    const tmp = join(dirname(abs), tempName());
+    const abs = this.#resolve(op.path);
+    const tmp = join(dirname(abs), this.#tempName());
     let fd = -1;
     try {
       fd = openSync(tmp, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600);
@@ -174,8 +176,8 @@ export class TreeWriter {
 
   /** The receiver already holds the content at `from`: verified by digest, then renamed or copied. */
   async moveOrCopy(op: Extract<Op, { op: 'move' | 'copy' }>, signal?: AbortSignal): Promise<void> {
-    const fromAbs = await this.#resolve(checkRelPath(op.from));
-    const abs = await this.#resolve(op.path);
+    const fromAbs = this.#resolve(checkRelPath(op.from));
+    const abs = this.#resolve(op.path);
     const src = await openNoFollow(fromAbs, op.from, C.O_RDONLY);
     try {
       if (!(await src.stat()).isFile()) throw new KxError(ErrorCode.InvalidArgument, `${op.op} ${op.from}: not a regular file`);
@@ -203,8 +205,8 @@ export class TreeWriter {
     if (target === '' || target.includes('\0')) {
       throw new KxError(ErrorCode.InvalidArgument, `symlink ${path}: link text is empty or contains a NUL byte`);
     }
-    const abs = await this.#resolve(path);
-    const tmp = join(dirname(abs), tempName());
+    const abs = this.#resolve(path);
+    const tmp = join(dirname(abs), this.#tempName());
     try {
       await symlink(target, tmp);
       if (this.#owner) await lchown(tmp, this.#owner.uid, this.#owner.gid);
@@ -216,7 +218,7 @@ export class TreeWriter {
   }
 
   async meta(path: RelPath, mode: number, mtimeMs?: number): Promise<void> {
-    const abs = await this.#resolve(path);
+    const abs = this.#resolve(path);
     const h = await openNoFollow(abs, path, C.O_RDONLY);
     try {
       await h.chmod(mode & 0o7777);
@@ -230,7 +232,7 @@ export class TreeWriter {
 
   /** Remove a file, link or whole directory; a path already gone is not an error. Links are removed, not followed. */
   async remove(path: RelPath): Promise<void> {
-    const abs = await this.#resolve(path);
+    const abs = this.#resolve(path);
     try {
       const st = await lstat(abs);
       if (st.isDirectory()) await rm(abs, { recursive: true, force: true });
@@ -241,8 +243,13 @@ export class TreeWriter {
     }
   }
 
-  #resolve(path: RelPath): Promise<string> {
-    return resolveBeneath(this.#root, checkRelPath(path), { absoluteLinks: 'refuse', followFinal: false });
+  #resolve(path: RelPath): string {
+    return resolveBeneathSync(this.#root, checkRelPath(path), { absoluteLinks: 'refuse', followFinal: false });
+  }
+
+  /** A fresh temp name: random per writer, then counted (O_EXCL catches the impossible clash). */
+  #tempName(): string {
+    return `${this.#tempPrefix}${(this.#tempSeq++).toString(36)}`;
   }
 
   async #openBasis(abs: string, path: RelPath): Promise<FileHandle | null> {
@@ -260,7 +267,7 @@ export class TreeWriter {
 
   /** Create a temp file in abs's directory, fill it, set owner/mode/mtime, rename it over abs; on failure remove it. */
   async #intoPlace(abs: string, path: RelPath, fill: (out: FileHandle) => Promise<void>, mode: number, mtimeMs: number): Promise<void> {
-    const tmp = join(dirname(abs), tempName());
+    const tmp = join(dirname(abs), this.#tempName());
     let out: FileHandle | undefined;
     try {
       out = await open(tmp, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600);
