@@ -2,6 +2,8 @@
 // a container is reloaded (Reloader) injected, so one server serves a plain directory (issue 2) and any
 // container on the node (docker/containerd resolvers) alike.
 import * as grpc from '@grpc/grpc-js';
+import type { EventEmitter } from 'node:events';
+import type { Http2Session } from 'node:http2';
 import type { Hasher } from '../../pkg/sync/hash.ts';
 import { ErrorCode, KxError } from '../../pkg/sync/errors.ts';
 import { loadRadarProto } from '../../proto/load.ts';
@@ -101,6 +103,7 @@ export class RadarServer {
           reject(new KxError(ErrorCode.Unavailable, `radar cannot listen on ${this.#opts.listen}: ${err.message}`, { cause: err }));
           return;
         }
+        widenFlowControl(this.#server);
         const host = this.#opts.listen.slice(0, this.#opts.listen.lastIndexOf(':'));
         resolve({ address: `${host}:${port}`, port });
       });
@@ -121,5 +124,32 @@ export class RadarServer {
       });
     });
     return this.#closed;
+  }
+}
+
+/** HTTP/2 receive windows radar grants its peer: per connection, and per stream (an Apply call). */
+export const CONNECTION_WINDOW_BYTES = 32 * 1024 * 1024;
+export const STREAM_WINDOW_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Let the client keep an Apply stream full while radar writes files. With HTTP/2's default 64 KiB windows (grpc-js
+ * has no server option for them) a 256 KiB frame takes several WINDOW_UPDATE round trips between the two event
+ * loops, so sender and receiver take turns instead of overlapping. grpc-js keeps its http2 servers private: if
+ * their shape ever changes this does nothing and only speed is lost. The bytes a peer can make radar buffer stay
+ * bounded by these windows (and by MAX_REQUEST_BYTES per message).
+ */
+function widenFlowControl(server: grpc.Server): void {
+  const servers = (server as unknown as { http2Servers?: Map<EventEmitter, unknown> }).http2Servers;
+  if (!(servers instanceof Map)) return;
+  // Called once, after the one bindAsync of start(): each http2 server gets one listener.
+  for (const h2 of servers.keys()) {
+    h2.on('session', (session: Http2Session) => {
+      try {
+        session.setLocalWindowSize(CONNECTION_WINDOW_BYTES);
+        session.settings({ initialWindowSize: STREAM_WINDOW_BYTES });
+      } catch {
+        // a session closing as it opens: nothing to widen
+      }
+    });
   }
 }
