@@ -16,6 +16,7 @@ import {
   METADATA_PROTOCOL_VERSION,
   PROTOCOL_VERSION,
 } from '../../proto/version.ts';
+import { CompressionPolicy } from './compression-policy.ts';
 import { writeBatch } from './frame-writer.ts';
 
 export interface RemoteTarget {
@@ -31,7 +32,7 @@ export type RadarClientOptions = {
   readonly token?: string;
   /** Sent in Handshake for radar's logs. */
   readonly clientName?: string;
-  /** Ask for literal compression (used only when radar offers it). Default true. */
+  /** Allow literal compression (used only when radar offers it, and while it pays on the link). Default true. */
   readonly compress?: boolean;
 } & (
   | { readonly address: string; readonly channelOptions?: grpc.ChannelOptions }
@@ -81,6 +82,8 @@ export class RadarClient implements Receiver {
   readonly #opts: RadarClientOptions;
   readonly #target: M.Target;
   readonly #where: string;
+  /** Link measurements outlive a batch: the connection is the same. */
+  readonly #compression = new CompressionPolicy();
   #started: Promise<ServerInfo> | undefined;
   #closed: Promise<void> | undefined;
 
@@ -189,6 +192,7 @@ export class RadarClient implements Receiver {
       await writeBatch(ops, {
         target: this.#target,
         compress: (this.#opts.compress ?? true) && info.capabilities.includes(Capability.Zlib),
+        policy: this.#compression,
         signal,
         sink: {
           send: async (frame) => {

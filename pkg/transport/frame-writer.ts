@@ -6,6 +6,7 @@ import type { BatchOp, DeltaOp } from '../sync/types.ts';
 import { opToMsg } from '../../proto/convert.ts';
 import { deflateIfSmaller, deflatedLiteral, rawLiteral } from '../../proto/literal.ts';
 import type { ApplyFrame, ApplyItem, Target } from '../../proto/messages.ts';
+import type { CompressionPolicy } from './compression-policy.ts';
 
 /** Flush a frame once its items hold this many bytes. */
 export const FRAME_BYTES = 256 * 1024;
@@ -20,7 +21,10 @@ export interface FrameSink {
 export interface FrameWriterOptions {
   readonly target: Target;
   readonly sink: FrameSink;
+  /** The receiver accepts deflated literals. */
   readonly compress: boolean;
+  /** Whether deflating pays on this connection right now (measured); without one, always try when allowed. */
+  readonly policy?: CompressionPolicy;
   readonly signal?: AbortSignal;
 }
 
@@ -28,15 +32,20 @@ export interface FrameWriterOptions {
 export async function writeBatch(ops: AsyncIterable<BatchOp>, opts: FrameWriterOptions): Promise<number> {
   let items: ApplyItem[] = [];
   let pending = 0;
+  const policy = opts.policy;
+  policy?.pause();
   let opened = false;
   let wire = 0;
 
   const emit = async (flush: boolean): Promise<void> => {
     const frame: ApplyFrame = { open: opened ? null : { target: opts.target }, items, flush };
+    const bytes = pending;
     opened = true;
     items = [];
     pending = 0;
+    const start = performance.now();
     await opts.sink.send(frame);
+    policy?.sent(bytes, performance.now() - start);
   };
   const push = async (item: ApplyItem, bytes: number): Promise<void> => {
     items.push(item);
@@ -56,7 +65,7 @@ export async function writeBatch(ops: AsyncIterable<BatchOp>, opts: FrameWriterO
           await push({ item: 'copy', copy: { index: d.index, count: d.count } }, 8);
           continue;
         }
-        const packed = compress ? await deflateIfSmaller(d.data) : null;
+        const packed = compress && (policy?.compressing ?? true) ? await deflateIfSmaller(d.data) : null;
         if (packed === null && d.data.byteLength >= PROBE_BYTES) compress = false;
         const literal = packed ? deflatedLiteral(packed, d.data.byteLength) : rawLiteral(d.data);
         wire += literal.data.byteLength;
