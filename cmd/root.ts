@@ -84,6 +84,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
     return new KubernetesDriver({
       dialer: new TransportDialer(),
       defaults: { ...(context && { context }), ...(settings.namespace && { namespace: settings.namespace }) },
+      ...(settings.radarNamespace && { radarNamespace: settings.radarNamespace }),
       tokens: (cluster) => new FirstUseTokens(cluster.kc, cluster.context, log),
       onTunnelEvent: (node, e) => tunnels.event(node, e),
     });

@@ -55,6 +55,7 @@ interface RawSpec {
 interface RawConfig {
   context?: string;
   namespace?: string;
+  radarNamespace?: string;
   statusPort?: number;
   logLevel?: LogLevel;
   specs?: RawSpec[];
@@ -127,6 +128,7 @@ function normalize(raw: RawConfig, baseDir: string): KxConfig {
     settings: {
       ...(raw.context !== undefined && { context: raw.context }),
       ...(raw.namespace !== undefined && { namespace: raw.namespace }),
+      ...(raw.radarNamespace !== undefined && { radarNamespace: raw.radarNamespace }),
       statusPort: raw.statusPort ?? DEFAULT_STATUS_PORT,
       logLevel: raw.logLevel ?? DEFAULT_LOG_LEVEL,
     },

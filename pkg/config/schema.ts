@@ -7,6 +7,7 @@ export const configSchema = {
   properties: {
     context: { type: 'string', minLength: 1 },
     namespace: { type: 'string', minLength: 1 },
+    radarNamespace: { type: 'string', pattern: '^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$' },
     statusPort: { type: 'integer', minimum: 1, maximum: 65535 },
     logLevel: { enum: ['error', 'warn', 'info', 'debug'] },
     specs: { type: 'array', items: { $ref: '#/$defs/spec' } },

@@ -29,6 +29,8 @@ export interface SpecConfig {
 export interface Settings {
   readonly context?: string;
   readonly namespace?: string;
+  /** Where `kx init` installed radar (its --namespace); default kx-system. */
+  readonly radarNamespace?: string;
   readonly statusPort: number;
   readonly logLevel: LogLevel;
 }

@@ -66,6 +66,11 @@ describe('config validation', () => {
     expect(config.specs[0]).toMatchObject({ local: '/home/u/.kx/src', reload: 'none', ignore: [], target: 'kubernetes' });
   });
 
+  it('reads where radar is installed, and names the field when it is not a namespace name', () => {
+    expect(parseConfig('radarNamespace: dev-tools\n', FILE).config.settings.radarNamespace).toBe('dev-tools');
+    expect(errorOf('logLevel: info\nradarNamespace: Dev_Tools\n')).toMatch(/^\/home\/u\/\.kx\/kx\.yaml:2: radarNamespace: /);
+  });
+
   it('treats an empty file as an empty config', () => {
     expect(parseConfig('', FILE).config.specs).toEqual([]);
   });
