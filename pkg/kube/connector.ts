@@ -336,9 +336,15 @@ class KubeTargetSource implements TargetSource {
   }
 }
 
+/**
+ * A call that failed because the link is down says why the tunnel cannot come back (radar pod gone, RBAC, …),
+ * but stays UNAVAILABLE: the link was up before, so the caller keeps reconnecting rather than giving up.
+ */
 function explain(err: unknown, tunnel: Tunnel): unknown {
   const reason = tunnel.lastError;
-  if (reason && (isKxError(err, ErrorCode.Unavailable) || isGrpcUnavailable(err))) return reason;
+  if (reason && (isKxError(err, ErrorCode.Unavailable) || isGrpcUnavailable(err))) {
+    return new KxError(ErrorCode.Unavailable, reason.message, { cause: reason });
+  }
   return err;
 }
 

@@ -60,6 +60,8 @@ describe('kx watch on a Kubernetes spec', () => {
       await h.removeRadar('node-a');
       await writeFile(join(src, 'index.js'), 'v2\n');
       await waitFor('the sync to fail while radar is away', () => /tunnel to node node-a: .*radar/.test(daemon.output()));
+      // The link was up before, so the row says it is reconnecting (with why), not that it failed for good.
+      await waitFor('kx get to show the row reconnecting', async () => /^api\s.*\sreconnecting\s/m.test((await kx(['get'], env)).stdout));
       await h.addRadar('node-a', 'kx-radar-node-a-2');
       await waitFor('the edit in the pod', async () => (await readInPod('api-1', '/app/index.js')) === 'v2\n', 60_000);
       expect(daemon.output()).toMatch(/tunnel to node node-a resumed after \d+ ms/);
