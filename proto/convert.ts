@@ -36,6 +36,26 @@ export function manifestToMsgs(manifest: Manifest): EntryMsg[] {
   return [...manifest.values()].map(entryToMsg);
 }
 
+/** The files of a manifest as ManifestRequest.known: only what the quick check needs. */
+export function knownToMsgs(manifest: Manifest): EntryMsg[] {
+  const out: EntryMsg[] = [];
+  for (const e of manifest.values()) {
+    if (e.kind !== 'file' || e.digest === undefined) continue;
+    out.push({ path: e.path, kind: 'file', mode: 0, size: e.size, mtimeMs: e.mtimeMs, digest: e.digest, linkTarget: '' });
+  }
+  return out;
+}
+
+/** ManifestRequest.known as a Manifest for the receiver's scan; malformed entries are dropped (they only cost a read). */
+export function knownFromMsgs(msgs: readonly EntryMsg[]): Manifest {
+  const out = new Map<string, Entry>();
+  for (const m of msgs) {
+    if (m.kind !== 'file' || !/^[0-9a-f]{16}$/.test(m.digest)) continue;
+    out.set(m.path, { path: m.path, kind: 'file', mode: 0, size: m.size, mtimeMs: m.mtimeMs, digest: m.digest });
+  }
+  return out;
+}
+
 export function rulesToMsg(rules: readonly IgnoreRuleSet[]): IgnoreRuleSetMsg[] {
   return rules.map((r) => ({ base: r.base, patterns: [...r.patterns] }));
 }

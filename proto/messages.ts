@@ -16,7 +16,7 @@ export interface HandshakeRequest { protocolVersion: number; capabilities: strin
 export interface HandshakeResponse { protocolVersion: number; capabilities: string[]; server: string }
 
 export interface IgnoreRuleSetMsg { base: string; patterns: string[] }
-export interface ManifestRequest { target: Target | null; rules: IgnoreRuleSetMsg[] }
+export interface ManifestRequest { target: Target | null; rules: IgnoreRuleSetMsg[]; known?: EntryMsg[] }
 
 export interface EntryMsg {
   path: string;

@@ -51,7 +51,8 @@ export async function syncTree(opts: PushOptions & { previousLocal?: Manifest })
   progress('compare', 0, 0, 0, 0);
   // The receiver must leave out what the sender ignores, ignore files included, or the plan would delete it.
   // (syncPaths takes the per-spec rules only: scanPaths reads the ignore files above each path afresh.)
-  const remote = await opts.receiver.manifest(scanned.rules, signal);
+  // Our files let the receiver skip reading those of the same size and mtime (rsync's quick check).
+  const remote = await opts.receiver.manifest(scanned.rules, signal, scanned.manifest);
   const ops = diff(scanned.manifest, remote);
   const sent = await sendPlan(ops, scanned.manifest, opts);
   return {

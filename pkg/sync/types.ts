@@ -95,8 +95,11 @@ export type BatchOp = Exclude<Op, WriteOp> | (WriteOp & { readonly body: AsyncIt
  * implemented in-process by radar's tree (radar/tree/) and over gRPC by pkg/transport.
  */
 export interface Receiver {
-  /** Scan the receiver's tree, leaving out what the rules ignore. */
-  manifest(rules: readonly IgnoreRuleSet[], signal?: AbortSignal): Promise<Manifest>;
+  /**
+   * Scan the receiver's tree, leaving out what the rules ignore. `known` (the sender's files): a receiver file of the
+   * same size and mtime is taken to hold the known digest without being read (rsync's quick check).
+   */
+  manifest(rules: readonly IgnoreRuleSet[], signal?: AbortSignal, known?: Manifest): Promise<Manifest>;
   /** Signatures of the receiver's current files at these paths; null for a path that is not a regular file. */
   signatures(paths: readonly RelPath[], signal?: AbortSignal): AsyncIterable<{ path: RelPath; signature: Signature | null }>;
   /** Apply ops in order; per-path failures are reported, not thrown. Throws only when the whole batch failed. */

@@ -5,7 +5,7 @@ import { once } from 'node:events';
 import { ErrorCode, KxError } from '../sync/errors.ts';
 import type { BatchOp, BatchResult, IgnoreRuleSet, Manifest, Receiver, RelPath, Signature } from '../sync/types.ts';
 import type { Entry } from '../sync/types.ts';
-import { entryFromMsg, rulesToMsg, signatureFromMsg } from '../../proto/convert.ts';
+import { entryFromMsg, knownToMsgs, rulesToMsg, signatureFromMsg } from '../../proto/convert.ts';
 import { loadRadarProto } from '../../proto/load.ts';
 import type * as M from '../../proto/messages.ts';
 import { fromServiceError } from '../../proto/status.ts';
@@ -152,10 +152,11 @@ export class RadarClient implements Receiver {
     };
   }
 
-  async manifest(rules: readonly IgnoreRuleSet[], signal?: AbortSignal): Promise<Manifest> {
+  async manifest(rules: readonly IgnoreRuleSet[], signal?: AbortSignal, known?: Manifest): Promise<Manifest> {
     await this.start(signal);
     const out = new Map<RelPath, Entry>();
-    for await (const chunk of this.#serverStream(this.#stub.GetManifest, { target: this.#target, rules: rulesToMsg(rules) }, signal)) {
+    const req: M.ManifestRequest = { target: this.#target, rules: rulesToMsg(rules), known: known ? knownToMsgs(known) : [] };
+    for await (const chunk of this.#serverStream(this.#stub.GetManifest, req, signal)) {
       for (const e of chunk.entries) out.set(e.path, entryFromMsg(e));
     }
     return out;

@@ -4,7 +4,7 @@ import * as grpc from '@grpc/grpc-js';
 import { once } from 'node:events';
 import type { Hasher } from '../../pkg/sync/hash.ts';
 import { ErrorCode, KxError } from '../../pkg/sync/errors.ts';
-import { entryToMsg, pathErrorToMsg, rulesFromMsg, signatureToMsg } from '../../proto/convert.ts';
+import { entryToMsg, knownFromMsgs, pathErrorToMsg, rulesFromMsg, signatureToMsg } from '../../proto/convert.ts';
 import type * as M from '../../proto/messages.ts';
 import { toServiceError } from '../../proto/status.ts';
 import { Capability, METADATA_AUTHORIZATION, METADATA_PROTOCOL_VERSION, PROTOCOL_VERSION } from '../../proto/version.ts';
@@ -64,7 +64,8 @@ export function createRadarService(deps: RadarServiceDeps): grpc.UntypedServiceI
     GetManifest: serverStream<M.ManifestRequest, M.ManifestChunk>(async (call, signal, write) => {
       const root = await resolve(call, call.request.target, signal);
       const tree = await treeFor(root, signal);
-      const manifest = await tree.manifest(rulesFromMsg(call.request.rules), signal);
+      const known = call.request.known ?? [];
+      const manifest = await tree.manifest(rulesFromMsg(call.request.rules), signal, known.length > 0 ? knownFromMsgs(known) : undefined);
       let chunk: M.EntryMsg[] = [];
       for (const e of manifest.values()) {
         chunk.push(entryToMsg(e));

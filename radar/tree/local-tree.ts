@@ -41,9 +41,9 @@ export class LocalTree implements Receiver {
     return Promise.resolve();
   }
 
-  async manifest(rules: readonly IgnoreRuleSet[], signal?: AbortSignal): Promise<Manifest> {
+  async manifest(rules: readonly IgnoreRuleSet[], signal?: AbortSignal, known?: Manifest): Promise<Manifest> {
     // The sender's rules decide what is synced; the receiver's own ignore files do not (they may be stale).
-    const { manifest } = await scanTree(this.root, { hasher: this.#hasher, rules, readIgnoreFiles: false, signal });
+    const { manifest } = await scanTree(this.root, { hasher: this.#hasher, rules, readIgnoreFiles: false, signal, ...(known ? { previous: known } : {}) });
     return manifest;
   }
 

@@ -46,7 +46,11 @@ describe('kx.proto and proto/messages.ts', () => {
   });
 
   it('carries manifests and rules unchanged', () => {
-    const req: M.ManifestRequest = { target, rules: [{ base: 'src', patterns: ['*.o', '!keep.o'] }] };
+    const req: M.ManifestRequest = {
+      target,
+      rules: [{ base: 'src', patterns: ['*.o', '!keep.o'] }],
+      known: [{ path: 'a/b', kind: 'file', mode: 0, size: 5, mtimeMs: 1_700_000_000_123, digest: '0123456789abcdef', linkTarget: '' }],
+    };
     const chunk: M.ManifestChunk = {
       entries: [
         { path: 'a/b', kind: 'file', mode: 0o644, size: 5_000_000_000, mtimeMs: 1_700_000_000_123, digest: '0123456789abcdef', linkTarget: '' },
