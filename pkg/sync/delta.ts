@@ -196,6 +196,14 @@ class DeltaEncoder {
     const B = this.#B;
     if (!this.#windowSet) {
       if (this.#end - this.#pos < B) return NEED_DATA;
+      // Right after a match the next block most likely follows the run (unchanged stretches of a file): one
+      // strong hash (xxh64 in wasm) confirms it without summing the window byte by byte in JS first.
+      const expected = this.#runIndex + this.#runCount;
+      if (this.#runIndex >= 0 && expected < this.#fullBlocks && this.#pos === this.#lit &&
+        this.#sig.strong[expected] === this.#hasher.h64(this.#buf.subarray(this.#pos, this.#pos + B))) {
+        this.#matched(expected);
+        return expected;
+      }
       this.#setWindow();
     }
     const litLimit = this.#lit + LITERAL_MAX;
