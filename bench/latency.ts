@@ -7,7 +7,7 @@
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BenchContainer } from './bench-container.ts';
@@ -86,6 +86,8 @@ export async function runLatencyBench(opts: LatencyOptions = {}): Promise<ToolRe
       results.push(await measure('lsyncd', dirs.lsyncd, container.hostPath('/app2'), edits, spacingMs));
     }
     printLatency(results);
+    // Tails move with what else runs on the machine: say how busy it was.
+    console.log(`machine: ${availableParallelism()} CPUs, load average ${loadavg()[0]!.toFixed(1)} (1 min) at the end of the run`);
     if (process.env.KX_BENCH_LATENCY_JSON) writeFileSync(process.env.KX_BENCH_LATENCY_JSON, JSON.stringify(results, null, 1));
     return results;
   } finally {
