@@ -9,7 +9,6 @@ import { ErrorCode, KxError } from '../pkg/sync/errors.ts';
 import { createHasher } from '../pkg/sync/hash.ts';
 import { RadarServer } from './grpc/server.ts';
 import { StaticRootResolver } from './grpc/static-resolver.ts';
-import { RadarNode } from './node.ts';
 import { HELP, parseRadarArgs, type RadarCommand } from './options.ts';
 
 interface Running {
@@ -51,6 +50,8 @@ async function serveRoot(cmd: Extract<RadarCommand, { mode: 'root' }>): Promise<
 
 async function serveNode(cmd: Extract<RadarCommand, { mode: 'node' }>): Promise<Running> {
   const { mode: _, ...opts } = cmd;
+  // Loaded only in node mode: it brings @kubernetes/client-node, whose load alone costs a directory-mode radar ~0.5 s.
+  const { RadarNode } = await import('./node.ts');
   // Calls in flight get 3 s to finish: the DaemonSet's terminationGracePeriodSeconds is 5, and closing the reloader
   // and runtime clients must fit in what is left before the kubelet's SIGKILL.
   const node = new RadarNode({ ...opts, hasher: await createHasher(), closeGraceMs: 3000 });

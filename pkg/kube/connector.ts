@@ -210,9 +210,9 @@ class ExplainingReceiver implements Receiver {
     this.#tunnel = tunnel;
   }
 
-  async manifest(rules: readonly IgnoreRuleSet[], signal?: AbortSignal): Promise<Manifest> {
+  async manifest(rules: readonly IgnoreRuleSet[], signal?: AbortSignal, known?: Manifest): Promise<Manifest> {
     try {
-      return await this.#inner.manifest(rules, signal);
+      return await this.#inner.manifest(rules, signal, known);
     } catch (err) {
       throw explain(err, this.#tunnel);
     }
