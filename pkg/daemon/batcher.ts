@@ -1,15 +1,16 @@
 // Coalesces file events into batches. A batch closes after QUIET_MS without events (or MAX_WAIT_MS after its first
 // event, so a steady stream still flows).
 //
-// Why 10 ms: test/local/measure-save-gaps.ts replays editors' save patterns against chokidar 6 on Linux. Synchronous
+// Why 6 ms: test/local/measure-save-gaps.ts replays editors' save patterns against chokidar 6 on Linux. Synchronous
 // saves (write-temp-then-rename, truncate-then-write, vim's backup-rename) arrive as ONE event; async ones
 // (each step its own event-loop turn) arrive as 1–3 events with gaps of p50 0.9 ms, p95 3.7 ms, max 5.5 ms on an
-// idle 2-core machine. 10 ms is the smallest round delay above that. A save split by a stalled machine costs only
+// idle 2-core machine. 6 ms is the smallest whole delay above that max; every millisecond of it is latency on each
+// save (bench/latency.ts: 10 ms gave p50 13 ms save→visible, 5 ms gave 9 ms). A save split by a stalled machine costs only
 // an extra batch: content is read when the batch is sent, and reloads are coalesced separately (ReloadScheduler).
 
 import type { RelPath } from '../sync/types.ts';
 
-export const QUIET_MS = 10;
+export const QUIET_MS = 6;
 export const MAX_WAIT_MS = 100;
 
 export interface Batch {
