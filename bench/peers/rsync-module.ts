@@ -3,9 +3,9 @@
 // /proc/<pid>/root (a kernel "magic link") read that way leads to the host's /, not the container's; chroot(2)
 // lets the kernel follow it instead.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { freePort, waitForPort } from '../net.ts';
+import { writeRsyncdConf } from './rsync.ts';
 
 export class RsyncModule {
   readonly #dir: string;
@@ -27,23 +27,7 @@ export class RsyncModule {
 
   async start(): Promise<void> {
     this.port = await freePort();
-    const conf = join(this.#work, 'rsyncd.conf');
-    await writeFile(
-      conf,
-      [
-        `port = ${this.port}`,
-        'address = 127.0.0.1',
-        'use chroot = yes',
-        `pid file = ${join(this.#work, 'rsyncd.pid')}`,
-        `log file = ${join(this.#work, 'rsyncd.log')}`,
-        '[bench]',
-        `  path = ${this.#dir}`,
-        '  read only = no',
-        '  uid = root',
-        '  gid = root',
-        '',
-      ].join('\n'),
-    );
+    const conf = await writeRsyncdConf(this.#work, this.port, this.#dir, { chroot: true });
     const proc = spawn('rsync', ['--daemon', '--no-detach', `--config=${conf}`], { stdio: 'ignore' });
     this.#proc = proc;
     await Promise.race([

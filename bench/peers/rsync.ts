@@ -4,6 +4,26 @@ import { join } from 'node:path';
 import { measured, run, type Measured, type Usage } from '../measure.ts';
 import { freePort, waitForPort } from '../net.ts';
 
+/** An rsyncd.conf in `work` for one writable module `bench` at `path`, listening on 127.0.0.1:port only. */
+export async function writeRsyncdConf(work: string, port: number, path: string, opts: { chroot: boolean }): Promise<string> {
+  const conf = join(work, 'rsyncd.conf');
+  const lines = [
+    `port = ${port}`,
+    'address = 127.0.0.1',
+    `use chroot = ${opts.chroot ? 'yes' : 'no'}`,
+    `pid file = ${join(work, 'rsyncd.pid')}`,
+    `log file = ${join(work, 'rsyncd.log')}`,
+    '[bench]',
+    `  path = ${path}`,
+    '  read only = no',
+    '  uid = root',
+    '  gid = root',
+    '',
+  ];
+  await writeFile(conf, lines.join('\n'));
+  return conf;
+}
+
 export class RsyncDaemon {
   readonly #dest: string;
   readonly #work: string;
@@ -17,23 +37,7 @@ export class RsyncDaemon {
 
   async start(): Promise<void> {
     this.port = await freePort();
-    const conf = join(this.#work, 'rsyncd.conf');
-    await writeFile(
-      conf,
-      [
-        `port = ${this.port}`,
-        'address = 127.0.0.1',
-        'use chroot = no',
-        `pid file = ${join(this.#work, 'rsyncd.pid')}`,
-        `log file = ${join(this.#work, 'rsyncd.log')}`,
-        '[bench]',
-        `  path = ${this.#dest}`,
-        '  read only = no',
-        '  uid = root',
-        '  gid = root',
-        '',
-      ].join('\n'),
-    );
+    const conf = await writeRsyncdConf(this.#work, this.port, this.#dest, { chroot: false });
     this.#proc = measured('rsync', ['--daemon', '--no-detach', `--config=${conf}`]);
     await waitForPort(this.port);
   }
