@@ -9,7 +9,10 @@ import type { DeltaOp, Signature } from './types.ts';
 /** Largest literal op. */
 export const LITERAL_MAX = 64 * 1024;
 
-/** Streaming, bounded memory: never holds more than ~2 blocks + one literal chunk. Literals coalesced ≤ 64 KiB. */
+/**
+ * Streaming, bounded memory: never holds more than ~2 blocks + one literal chunk. Literals coalesced ≤ 64 KiB.
+ * A source chunk is copied before the next is requested, so the source may reuse one buffer.
+ */
 export function createDelta(sig: Signature, source: AsyncIterable<Uint8Array>, hasher: Hasher): AsyncIterable<DeltaOp> {
   return sig.weak.length === 0 ? literalOps(source) : deltaOps(sig, source, hasher);
 }

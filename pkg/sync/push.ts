@@ -1,12 +1,13 @@
 // The sender's orchestration of a sync: scan, compare with the receiver, and send the plan in batches — writes
 // as block deltas against the receiver's signatures when the receiver has a file there, whole otherwise.
 // Pure: the engine and a Receiver (in-process tree or gRPC client); no transport of its own.
-import { closeSync, constants, createReadStream, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { lstat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createDelta, wholeFile } from './delta.ts';
 import { diff } from './diff.ts';
 import { ErrorCode, KxError, fromFsError } from './errors.ts';
+import { checkAborted, openRegularFile, readFull } from './fileio.ts';
 import type { Hasher } from './hash.ts';
 import { parentOf } from './paths.ts';
 import { scanPaths, scanTree, updateManifest } from './scan.ts';
@@ -152,11 +153,35 @@ async function* batchOps(batch: readonly Op[], sigs: ReadonlyMap<RelPath, Signat
     const sig = sigs.get(op.path);
     const write: WriteOp = sig ? { ...op, basis: 'delta', blockSize: sig.blockSize } : { ...op, basis: 'whole' };
     const content = sig
-      ? createDelta(sig, createReadStream(abs, { highWaterMark: 256 * 1024, ...(opts.signal ? { signal: opts.signal } : {}) }), opts.hasher)
+      ? createDelta(sig, reusedChunks(abs, opts.signal), opts.hasher)
       : op.size <= SMALL_FILE_BYTES ? smallFile(abs, opts.signal) : wholeFile(abs, opts.signal);
     yield { ...stripBlockSize(write), body: counted(content, op.size, sig?.blockSize ?? 0, ctx) };
     done.files++;
     ctx.report();
+  }
+}
+
+/** Read size of the delta pass: whole blocks of big files come from few calls. */
+const DELTA_READ_BYTES = 1024 * 1024;
+
+/**
+ * The file's bytes for the delta, read again and again into one buffer: the encoder copies what it takes before
+ * asking for the next chunk, so nothing is kept. A fresh chunk per read (a ReadStream) left ~60 MiB of garbage
+ * and ~140 ms of GC on a 200 MiB file.
+ */
+async function* reusedChunks(abs: string, signal?: AbortSignal): AsyncIterable<Uint8Array> {
+  const fh = await openRegularFile(abs);
+  try {
+    const buf = new Uint8Array(DELTA_READ_BYTES);
+    for (let position = 0; ; ) {
+      checkAborted(signal, `read of ${abs}`);
+      const n = await readFull(fh, buf, buf.length, position);
+      if (n > 0) yield n === buf.length ? buf : buf.subarray(0, n);
+      if (n < buf.length) return;
+      position += n;
+    }
+  } finally {
+    await fh.close();
   }
 }
 
