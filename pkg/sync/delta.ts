@@ -279,15 +279,9 @@ class DeltaEncoder {
   }
 
   #setWindow(): void {
-    let a = 0;
-    let b = 0;
-    const buf = this.#buf;
-    for (let i = this.#pos, e = this.#pos + this.#B; i < e; i++) {
-      a = (a + buf[i]!) & 0xffff;
-      b = (b + a) & 0xffff;
-    }
-    this.#state[0] = a;
-    this.#state[1] = b;
+    const w = weakChecksum(this.#buf, this.#pos, this.#pos + this.#B);
+    this.#state[0] = w & 0xffff;
+    this.#state[1] = w >>> 16;
     this.#windowSet = true;
     this.#looked = false;
   }
