@@ -2,9 +2,12 @@
 // kx: keep local folders in sync with containers (Kubernetes pods, or the local Docker engine), with hot reload.
 // This file only declares the command line; each command's handler is imported when that command runs.
 
+import { enableCompileCache } from 'node:module';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { fail } from './commands/fail.ts';
+
+enableCompileCache(); // ~0.1 s less CPU per run for the handlers loaded below (the OS temp dir; read-only: off)
 
 try {
   await yargs(hideBin(process.argv))

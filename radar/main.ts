@@ -4,12 +4,20 @@
 //   node radar/main.ts --root DIR --listen HOST:PORT --token-file F  one directory (or the token in KX_TOKEN)
 // Prints "radar listening on HOST:PORT" once it serves. Startup errors are one line on stderr.
 import { readFile } from 'node:fs/promises';
+import { enableCompileCache } from 'node:module';
 import { resolve } from 'node:path';
-import { ErrorCode, KxError } from '../pkg/sync/errors.ts';
-import { createHasher } from '../pkg/sync/hash.ts';
-import { RadarServer } from './grpc/server.ts';
-import { StaticRootResolver } from './grpc/static-resolver.ts';
-import { HELP, parseRadarArgs, type RadarCommand } from './options.ts';
+import type { RadarCommand } from './options.ts';
+
+// V8's compile cache (in the OS temp dir; a read-only one just turns it off) saves radar ~0.1 s of CPU per start.
+// It must be on before radar's modules load, and static imports would load first: hence the dynamic ones.
+enableCompileCache();
+const [{ ErrorCode, KxError }, { createHasher }, { RadarServer }, { StaticRootResolver }, { HELP, parseRadarArgs }] = await Promise.all([
+  import('../pkg/sync/errors.ts'),
+  import('../pkg/sync/hash.ts'),
+  import('./grpc/server.ts'),
+  import('./grpc/static-resolver.ts'),
+  import('./options.ts'),
+]);
 
 interface Running {
   readonly address: string;
