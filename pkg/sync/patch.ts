@@ -27,7 +27,9 @@ export async function applyDelta(
     if (!(Number.isSafeInteger(op.index) && op.index >= 0 && Number.isSafeInteger(op.count) && op.count > 0)) {
       throw new KxError(ErrorCode.Protocol, `copy op with invalid block range ${op.index}+${op.count}`);
     }
-    copyBuf ??= new Uint8Array(COPY_CHUNK);
+    // Sized to the copy (up to COPY_CHUNK): a fresh 1 MiB per small file was most of the receiver's GC.
+    const span = Math.min(COPY_CHUNK, op.count * blockSize);
+    if (copyBuf === null || copyBuf.length < span) copyBuf = new Uint8Array(span);
     let from = op.index * blockSize;
     let left = op.count * blockSize;
     let copied = 0;

@@ -153,7 +153,7 @@ async function* batchOps(batch: readonly Op[], sigs: ReadonlyMap<RelPath, Signat
     const sig = sigs.get(op.path);
     const write: WriteOp = sig ? { ...op, basis: 'delta', blockSize: sig.blockSize } : { ...op, basis: 'whole' };
     const content = sig
-      ? createDelta(sig, reusedChunks(abs, opts.signal), opts.hasher)
+      ? createDelta(sig, reusedChunks(abs, op.size, opts.signal), opts.hasher)
       : op.size <= SMALL_FILE_BYTES ? smallFile(abs, opts.signal) : wholeFile(abs, opts.signal);
     yield { ...stripBlockSize(write), body: counted(content, op.size, sig?.blockSize ?? 0, ctx) };
     done.files++;
@@ -169,10 +169,11 @@ const DELTA_READ_BYTES = 1024 * 1024;
  * asking for the next chunk, so nothing is kept. A fresh chunk per read (a ReadStream) left ~60 MiB of garbage
  * and ~140 ms of GC on a 200 MiB file.
  */
-async function* reusedChunks(abs: string, signal?: AbortSignal): AsyncIterable<Uint8Array> {
+async function* reusedChunks(abs: string, sizeHint: number, signal?: AbortSignal): AsyncIterable<Uint8Array> {
   const fh = await openRegularFile(abs);
   try {
-    const buf = new Uint8Array(DELTA_READ_BYTES);
+    // No bigger than the file (plus a little, to see its end in one read): small files are the common case.
+    const buf = new Uint8Array(Math.min(DELTA_READ_BYTES, Math.max(4096, sizeHint + 1)));
     for (let position = 0; ; ) {
       checkAborted(signal, `read of ${abs}`);
       const n = await readFull(fh, buf, buf.length, position);

@@ -22,8 +22,10 @@ export async function signatureOf(path: string, hasher: Hasher, signal?: AbortSi
   try {
     const expected = (await fh.stat()).size;
     const blockSize = blockSizeFor(expected);
-    // Whole blocks per read so no block straddles two reads.
-    const buf = new Uint8Array(blockSize * Math.max(1, Math.floor(READ_SIZE / blockSize)));
+    // Whole blocks per read so no block straddles two reads; no bigger than the file (and a block to see its end
+    // in one read): a small file needs no 1 MiB buffer, whose allocation and GC cost more than the read.
+    const perRead = Math.max(1, Math.min(Math.floor(READ_SIZE / blockSize), Math.ceil(expected / blockSize) + 1));
+    const buf = new Uint8Array(blockSize * perRead);
     let weak: Uint32Array = new Uint32Array(Math.ceil(expected / blockSize));
     let strong: BigUint64Array = new BigUint64Array(weak.length);
     let blocks = 0;
