@@ -170,6 +170,10 @@ const DELTA_READ_BYTES = 1024 * 1024;
  * and ~140 ms of GC on a 200 MiB file.
  */
 async function* reusedChunks(abs: string, sizeHint: number, signal?: AbortSignal): AsyncIterable<Uint8Array> {
+  if (sizeHint <= SMALL_FILE_BYTES) {
+    for await (const d of smallFile(abs, signal)) if (d.kind === 'literal') yield d.data;
+    return;
+  }
   const fh = await openRegularFile(abs);
   try {
     // No bigger than the file (plus a little, to see its end in one read): small files are the common case.

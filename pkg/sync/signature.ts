@@ -1,4 +1,6 @@
 // The receiver's block signature of a file: per block a rolling weak checksum and an xxh64 strong hash.
+import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
+import { ErrorCode, KxError, fromFsError } from './errors.ts';
 import type { Hasher } from './hash.ts';
 import { checkAborted, openRegularFile, readFull } from './fileio.ts';
 import { weakChecksum } from './rolling.ts';
@@ -51,6 +53,42 @@ export async function signatureOf(path: string, hasher: Hasher, signal?: AbortSi
     return { blockSize, fileSize: size, weak, strong };
   } finally {
     await fh.close();
+  }
+}
+
+/**
+ * The signature of a small file with synchronous calls (thread-pool round trips cost more than such reads), or
+ * null when the file is larger than maxBytes (use signatureOf). A final symlink is refused.
+ */
+export function smallSignatureOf(path: string, hasher: Hasher, maxBytes: number): Signature | null {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (err) {
+    throw fromFsError(err, path);
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw new KxError(ErrorCode.InvalidArgument, `${path}: not a regular file`);
+    if (st.size > maxBytes) return null;
+    const buf = new Uint8Array(st.size + 1);
+    let n = 0;
+    for (let r = -1; n < buf.length && r !== 0; n += r) r = readSync(fd, buf, n, buf.length - n, n);
+    if (n > st.size) return null; // grew since fstat: the streaming path reads it whole
+    const blockSize = blockSizeFor(n);
+    const blocks = Math.ceil(n / blockSize);
+    const weak = new Uint32Array(blocks);
+    const strong = new BigUint64Array(blocks);
+    for (let i = 0, off = 0; i < blocks; i++, off += blockSize) {
+      const end = Math.min(n, off + blockSize);
+      weak[i] = weakChecksum(buf, off, end);
+      strong[i] = hasher.h64(buf.subarray(off, end));
+    }
+    return { blockSize, fileSize: n, weak, strong };
+  } catch (err) {
+    throw fromFsError(err, path);
+  } finally {
+    closeSync(fd);
   }
 }
 

@@ -2,7 +2,7 @@
 // (checkRelPath), resolved without leaving the root (resolveBeneath), and its final component is opened with
 // O_NOFOLLOW or replaced by rename, so no write ever follows a symlink, inside the tree or out of it.
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants as C, fchmodSync, fchownSync, fsyncSync, futimesSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, constants as C, fchmodSync, fchownSync, fstatSync, fsyncSync, futimesSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { lchown, lstat, mkdir, open, readdir, rename, rm, symlink, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -174,6 +174,55 @@ export class TreeWriter {
     }
   }
 
+  /**
+   * A small delta already in memory: rebuilt in memory from the basis with synchronous reads, then written like
+   * writeBuffered (digest verified before the disk is touched). A basis that is gone, not a file, or does not fit
+   * the copy ops is a mismatch, so the sender resends the file whole.
+   */
+  async writeBufferedDelta(op: WriteOp, ops: readonly DeltaOp[]): Promise<void> {
+    const abs = this.#resolve(op.path);
+    const blockSize = op.blockSize ?? 0;
+    const out = Buffer.allocUnsafe(op.size);
+    let size = 0;
+    let fd = -1;
+    try {
+      for (const d of ops) {
+        if (d.kind === 'literal') {
+          if (size + d.data.byteLength > op.size) throw mismatch(op.path, `content longer than the announced ${op.size} bytes`);
+          out.set(d.data, size);
+          size += d.data.byteLength;
+          continue;
+        }
+        if (!(Number.isSafeInteger(d.index) && d.index >= 0 && Number.isSafeInteger(d.count) && d.count > 0) || blockSize <= 0) {
+          throw mismatch(op.path, `basis changed: copy op with invalid block range ${d.index}+${d.count}`);
+        }
+        if (fd < 0) fd = openBasisSync(abs, op.path);
+        let from = d.index * blockSize;
+        let left = d.count * blockSize;
+        let copied = 0;
+        while (left > 0) {
+          if (size === op.size) {
+            // Room only for EOF: a copy past the announced size means the basis differs from its signature.
+            if (readSync(fd, Buffer.allocUnsafe(1), 0, 1, from) > 0) throw mismatch(op.path, `content longer than the announced ${op.size} bytes`);
+            break;
+          }
+          const n = readSync(fd, out, size, Math.min(left, op.size - size), from);
+          if (n === 0) break; // EOF: the last block is short
+          size += n;
+          copied += n;
+          from += n;
+          left -= n;
+        }
+        if (copied === 0) throw mismatch(op.path, `basis changed: block ${d.index} lies past its end`);
+      }
+    } catch (err) {
+      throw fromFsError(err, op.path);
+    } finally {
+      if (fd >= 0) closeSync(fd);
+    }
+    await this.writeBuffered(op, [out.subarray(0, size)]);
+  }
+
   /** The receiver already holds the content at `from`: verified by digest, then renamed or copied. */
   async moveOrCopy(op: Extract<Op, { op: 'move' | 'copy' }>, signal?: AbortSignal): Promise<void> {
     const fromAbs = this.#resolve(checkRelPath(op.from));
@@ -305,6 +354,23 @@ export class TreeWriter {
 
 export function tempName(): string {
   return `${TEMP_PREFIX}${randomBytes(8).toString('hex')}`;
+}
+
+/** The basis of a delta, read synchronously; gone, a symlink or not a regular file: a mismatch (resend whole). */
+function openBasisSync(abs: string, path: RelPath): number {
+  let fd: number;
+  try {
+    fd = openSync(abs, C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ELOOP') throw mismatch(path, 'basis changed: gone or a symlink');
+    throw err;
+  }
+  if (!fstatSync(fd).isFile()) {
+    closeSync(fd);
+    throw mismatch(path, 'basis changed: not a regular file');
+  }
+  return fd;
 }
 
 async function openNoFollow(abs: string, path: RelPath, flags: number): Promise<FileHandle> {

@@ -4,11 +4,11 @@ import type { Hasher } from '../../pkg/sync/hash.ts';
 import { ErrorCode, KxError } from '../../pkg/sync/errors.ts';
 import { checkRelPath } from '../../pkg/sync/paths.ts';
 import { scanTree } from '../../pkg/sync/scan.ts';
-import { signatureOf } from '../../pkg/sync/signature.ts';
+import { signatureOf, smallSignatureOf } from '../../pkg/sync/signature.ts';
 import type { BatchOp, BatchResult, DeltaOp, IgnoreRuleSet, Manifest, PathError, Receiver, RelPath, Signature, WriteOp } from '../../pkg/sync/types.ts';
 import { TreeWriter, cleanTemp } from './apply.ts';
 import type { Owner } from './apply.ts';
-import { resolveBeneath } from './confine.ts';
+import { resolveBeneathSync } from './confine.ts';
 
 export interface LocalTreeOptions {
   readonly root: string;
@@ -69,6 +69,8 @@ export class LocalTree implements Receiver {
       try {
         if (op.op === 'write' && op.basis === 'whole' && op.size <= BUFFERED_WRITE_MAX_BYTES) {
           await this.#writer.writeBuffered(op, await literals(countLiterals(op.body), op));
+        } else if (op.op === 'write' && op.basis === 'delta' && op.size <= BUFFERED_WRITE_MAX_BYTES) {
+          await this.#writer.writeBufferedDelta(op, await deltaOps(countLiterals(op.body), op));
         } else {
           await this.#writer.apply(op, op.op === 'write' ? countLiterals(op.body) : undefined, signal);
         }
@@ -84,8 +86,8 @@ export class LocalTree implements Receiver {
 
   async #signature(path: RelPath, signal?: AbortSignal): Promise<Signature | null> {
     try {
-      const abs = await resolveBeneath(this.root, checkRelPath(path), { absoluteLinks: 'refuse', followFinal: false });
-      return await signatureOf(abs, this.#hasher, signal);
+      const abs = resolveBeneathSync(this.root, checkRelPath(path), { absoluteLinks: 'refuse', followFinal: false });
+      return smallSignatureOf(abs, this.#hasher, SYNC_SIGNATURE_MAX_BYTES) ?? (await signatureOf(abs, this.#hasher, signal));
     } catch (err) {
       if (signal?.aborted) throw err;
       return null; // not a regular file we may read: the sender sends it whole, and the write reports any refusal
@@ -93,7 +95,10 @@ export class LocalTree implements Receiver {
   }
 }
 
-/** Whole files up to this size are received into memory and written by TreeWriter.writeBuffered. */
+/** Signatures of files up to this size are taken with synchronous reads (microseconds; no thread-pool trips). */
+const SYNC_SIGNATURE_MAX_BYTES = 256 * 1024;
+
+/** Files up to this size are received into memory and written by TreeWriter.writeBuffered(Delta). */
 const BUFFERED_WRITE_MAX_BYTES = 1024 * 1024;
 
 /** A whole write's content, read completely; refuses more than the op announced, so the buffer stays bounded. */
@@ -105,6 +110,20 @@ async function literals(body: AsyncIterable<DeltaOp>, op: WriteOp): Promise<Uint
     bytes += d.data.byteLength;
     if (bytes > op.size) throw new KxError(ErrorCode.DigestMismatch, `${op.path}: content longer than the announced ${op.size} bytes`);
     out.push(d.data);
+  }
+  return out;
+}
+
+/** A small delta's ops, read completely; bounded like literals (every op adds at least one byte to the file). */
+async function deltaOps(body: AsyncIterable<DeltaOp>, op: WriteOp): Promise<DeltaOp[]> {
+  const out: DeltaOp[] = [];
+  let bytes = 0;
+  for await (const d of body) {
+    if (d.kind === 'literal') bytes += d.data.byteLength;
+    out.push(d);
+    if (bytes > op.size || out.length > op.size + 1) {
+      throw new KxError(ErrorCode.DigestMismatch, `${op.path}: more content than the announced ${op.size} bytes`);
+    }
   }
   return out;
 }
