@@ -65,7 +65,9 @@ export async function writeBatch(ops: AsyncIterable<BatchOp>, opts: FrameWriterO
           await push({ item: 'copy', copy: { index: d.index, count: d.count } }, 8);
           continue;
         }
-        const packed = compress && (policy?.compressing ?? true) ? await deflateIfSmaller(d.data) : null;
+        const tried = compress && (policy?.compressing ?? true);
+        const packed = tried ? await deflateIfSmaller(d.data) : null;
+        if (tried) policy?.deflated(d.data.byteLength, packed?.byteLength ?? d.data.byteLength);
         if (packed === null && d.data.byteLength >= PROBE_BYTES) compress = false;
         const literal = packed ? deflatedLiteral(packed, d.data.byteLength) : rawLiteral(d.data);
         wire += literal.data.byteLength;
