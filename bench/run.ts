@@ -32,6 +32,9 @@ interface Peer {
 const LARGE_FILE = 200 * 1024 * 1024;
 
 async function measure(scenario: string, tool: Row['tool'], peer: Peer, src: string): Promise<Row> {
+  // Flush what the previous step wrote (the generated tree, the other tool's copy), so neither tool pays for the
+  // other's writeback.
+  execFileSync('sync');
   await peer.start();
   const proxy = new CountingProxy(peer.port);
   await proxy.start();
