@@ -7,9 +7,7 @@ import * as protoLoader from '@grpc/proto-loader';
 import { ErrorCode, KxError } from '../../pkg/sync/errors.ts';
 import type { ContainerController, RestartOutcome } from './reload.ts';
 import type { ContainerInspector, RuntimeContainer } from './resolve.ts';
-
-export const DEFAULT_CONTAINERD_SOCKET = '/run/containerd/containerd.sock';
-export const KUBERNETES_NAMESPACE = 'k8s.io';
+import { DEFAULT_CONTAINERD_SOCKET, KUBERNETES_NAMESPACE } from './sockets.ts';
 
 export interface ContainerdRuntimeOptions {
   /** Default /run/containerd/containerd.sock. */

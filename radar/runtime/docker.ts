@@ -4,8 +4,7 @@ import Docker from 'dockerode';
 import { ErrorCode, KxError } from '../../pkg/sync/errors.ts';
 import type { ContainerController, RestartOutcome } from './reload.ts';
 import type { ContainerInspector, RuntimeContainer } from './resolve.ts';
-
-export const DEFAULT_DOCKER_SOCKET = '/var/run/docker.sock';
+import { DEFAULT_DOCKER_SOCKET } from './sockets.ts';
 
 export interface DockerRuntimeOptions {
   /** Default /var/run/docker.sock. */
