@@ -1,10 +1,16 @@
 // One kx client run for the benchmark, as its own process so that its CPU and peak RSS are measured apart:
 //   node bench/kx-push.ts --root DIR --address 127.0.0.1:PORT --token TOKEN
 // Prints one JSON line: ops, bytesSent, errors.
+import { enableCompileCache } from 'node:module';
 import { parseArgs } from 'node:util';
-import { createHasher } from '../pkg/sync/hash.ts';
-import { syncTree } from '../pkg/sync/push.ts';
-import { RadarClient } from '../pkg/transport/client.ts';
+
+// As in cmd/kx.ts: kx's processes start with V8's compile cache on, loading the rest after it.
+enableCompileCache();
+const [{ createHasher }, { syncTree }, { RadarClient }] = await Promise.all([
+  import('../pkg/sync/hash.ts'),
+  import('../pkg/sync/push.ts'),
+  import('../pkg/transport/client.ts'),
+]);
 
 const { values } = parseArgs({
   options: { root: { type: 'string' }, address: { type: 'string' }, token: { type: 'string' } },
