@@ -22,7 +22,7 @@ export function entryFromMsg(m: EntryMsg): Entry {
   if (!KINDS.has(m.kind)) throw protocol(`entry ${m.path}: unknown kind '${m.kind}'`);
   const kind = m.kind as EntryKind;
   const base = { path: m.path, kind, mode: m.mode, size: m.size, mtimeMs: m.mtimeMs };
-  if (kind === 'file') return { ...base, digest: m.digest };
+  if (kind === 'file') return m.digest === '' ? base : { ...base, digest: m.digest };
   if (kind === 'symlink') return { ...base, target: m.linkTarget };
   return base;
 }
@@ -36,22 +36,26 @@ export function manifestToMsgs(manifest: Manifest): EntryMsg[] {
   return [...manifest.values()].map(entryToMsg);
 }
 
-/** The files of a manifest as ManifestRequest.known: only what the quick check needs. */
+/** The files of a manifest as ManifestRequest.known: only what the quick check needs (all files, digest if known). */
 export function knownToMsgs(manifest: Manifest): EntryMsg[] {
   const out: EntryMsg[] = [];
   for (const e of manifest.values()) {
-    if (e.kind !== 'file' || e.digest === undefined) continue;
-    out.push({ path: e.path, kind: 'file', mode: 0, size: e.size, mtimeMs: e.mtimeMs, digest: e.digest, linkTarget: '' });
+    if (e.kind !== 'file') continue;
+    out.push({ path: e.path, kind: 'file', mode: 0, size: e.size, mtimeMs: e.mtimeMs, digest: e.digest ?? '', linkTarget: '' });
   }
   return out;
 }
 
-/** ManifestRequest.known as a Manifest for the receiver's scan; malformed entries are dropped (they only cost a read). */
+/**
+ * ManifestRequest.known as a Manifest for the receiver's scan. A malformed digest is dropped (the entry still
+ * counts as the sender's file); other kinds are ignored.
+ */
 export function knownFromMsgs(msgs: readonly EntryMsg[]): Manifest {
   const out = new Map<string, Entry>();
   for (const m of msgs) {
-    if (m.kind !== 'file' || !/^[0-9a-f]{16}$/.test(m.digest)) continue;
-    out.set(m.path, { path: m.path, kind: 'file', mode: 0, size: m.size, mtimeMs: m.mtimeMs, digest: m.digest });
+    if (m.kind !== 'file') continue;
+    const base = { path: m.path, kind: 'file', mode: 0, size: m.size, mtimeMs: m.mtimeMs } as const;
+    out.set(m.path, /^[0-9a-f]{16}$/.test(m.digest) ? { ...base, digest: m.digest } : base);
   }
   return out;
 }

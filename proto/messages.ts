@@ -53,7 +53,7 @@ export interface OpMsg {
 }
 export interface CopyBlocksMsg { index: number; count: number }
 export interface LiteralMsg { data: Uint8Array; deflated: boolean; rawSize: number }
-export interface FileEndMsg { abort: boolean; reason: string; code: string }
+export interface FileEndMsg { abort: boolean; reason: string; code: string; digest: string }
 
 export type ApplyItem =
   | { item: 'op'; op: OpMsg }

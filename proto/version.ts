@@ -11,6 +11,8 @@ export const Capability = {
   Delta: 'delta',
   Describe: 'describe',
   Reload: 'reload',
+  /** A write's digest may be '' and follow its content in FileEnd.digest (the sender hashes as it reads). */
+  DigestAtEnd: 'digest-at-end',
 } as const;
 export type Capability = (typeof Capability)[keyof typeof Capability];
 

@@ -12,9 +12,10 @@ export interface DiffOptions {
 }
 
 /**
+ * Files are equal when their digests are (both known), else when size and mtime are (quick check).
  * Ordered plan: removes that clear a kind change, mkdir (parents first), copy then move (content found by digest in
  * the target: from a path that is gone → move, else copy), write ('delta' when the target has a file there, else
- * 'whole'; blockSize left to the sender), symlink, meta (mode, and mtimeMs when it differs), remove (children first).
+ * 'whole'; blockSize left to the sender; digest '' when the source's is unknown: the sender sends it at the end), symlink, meta (mode, and mtimeMs when it differs), remove (children first).
  * Directory mtimes are not synced; equal entries produce no op.
  */
 export function diff(source: Manifest, target: Manifest, opts: DiffOptions = {}): Op[] {
@@ -49,7 +50,7 @@ export function diff(source: Manifest, target: Manifest, opts: DiffOptions = {})
         break;
       case 'file':
         if (t === undefined) newFiles.push(s);
-        else if (s.digest !== undefined && s.digest === t.digest) {
+        else if (sameContent(s, t)) {
           if (s.mode !== t.mode || s.mtimeMs !== t.mtimeMs) {
             metas.push(s.mtimeMs === t.mtimeMs ? { op: 'meta', path, mode: s.mode } : { op: 'meta', path, mode: s.mode, mtimeMs: s.mtimeMs });
           }
@@ -107,6 +108,16 @@ export function diff(source: Manifest, target: Manifest, opts: DiffOptions = {})
 }
 
 // ---- internals ----
+
+/**
+ * Both digests known: they decide. Otherwise rsync's quick check: equal size and mtime mean equal content (a file
+ * rewritten with its size and mtime restored is not noticed, as with rsync).
+ */
+function sameContent(s: Entry, t: Entry): boolean {
+  if (s.size !== t.size) return false;
+  if (s.digest !== undefined && t.digest !== undefined) return s.digest === t.digest;
+  return s.mtimeMs === t.mtimeMs;
+}
 
 function writeOp(s: Entry, basis: 'whole' | 'delta'): Op {
   return { op: 'write', path: s.path, mode: s.mode, mtimeMs: s.mtimeMs, size: s.size, digest: s.digest ?? '', basis };

@@ -10,9 +10,10 @@ import { ErrorCode, KxError, fromFsError } from './errors.ts';
 import { checkAborted, openRegularFile, readFull } from './fileio.ts';
 import type { Hasher } from './hash.ts';
 import { parentOf } from './paths.ts';
-import { scanPaths, scanTree, updateManifest } from './scan.ts';
+import { createdFilesToHash } from './candidates.ts';
+import { hashFile, scanPaths, scanTree, updateManifest } from './scan.ts';
 import { WHOLE_FILE_BELOW } from './threshold.ts';
-import type { BatchOp, DeltaOp, Entry, IgnoreRuleSet, Manifest, Op, PathError, Receiver, RelPath, Signature, WriteOp } from './types.ts';
+import type { BatchOp, BatchWrite, DeltaOp, Entry, IgnoreRuleSet, Manifest, Op, PathError, Receiver, RelPath, Signature, WriteOp } from './types.ts';
 
 export interface PushProgress { phase: 'scan' | 'compare' | 'send'; files: number; totalFiles: number; bytes: number; totalBytes: number }
 export interface PushOptions {
@@ -38,13 +39,18 @@ export interface PushResult {
 export const BATCH_MAX_OPS = 2000;
 export const BATCH_MAX_BYTES = 64 * 1024 * 1024;
 
-/** Initial/resume sync: scan both sides, diff, send. `previousLocal` speeds the local scan. */
+/**
+ * Initial/resume sync: scan both sides, diff, send. The scans only stat (rsync's quick check): a file of equal size
+ * and mtime on both sides is taken as equal; digests are computed only for rename/copy candidates and, as they are
+ * read, for the files sent. `previousLocal` lends its digests to files whose size and mtime are unchanged.
+ */
 export async function syncTree(opts: PushOptions & { previousLocal?: Manifest }): Promise<PushResult> {
   const { hasher, signal } = opts;
   const progress = progressOf(opts);
   const scanned = await scanTree(opts.root, {
     hasher,
     rules: opts.rules,
+    hashFiles: false,
     ...(opts.previousLocal ? { previous: opts.previousLocal } : {}),
     onProgress: (p) => progress('scan', p.files, 0, p.bytes, 0),
     ...(signal ? { signal } : {}),
@@ -52,13 +58,15 @@ export async function syncTree(opts: PushOptions & { previousLocal?: Manifest })
   progress('compare', 0, 0, 0, 0);
   // The receiver must leave out what the sender ignores, ignore files included, or the plan would delete it.
   // (syncPaths takes the per-spec rules only: scanPaths reads the ignore files above each path afresh.)
-  // Our files let the receiver skip reading those of the same size and mtime (rsync's quick check).
+  // Our files tell the receiver what not to read (same size and mtime) and which of its files may serve a rename.
   const remote = await opts.receiver.manifest(scanned.rules, signal, scanned.manifest);
-  const ops = diff(scanned.manifest, remote);
-  const sent = await sendPlan(ops, scanned.manifest, opts);
+  const local = new Map(scanned.manifest);
+  hashCandidates(opts.root, local, remote, hasher, null);
+  const ops = diff(local, remote);
+  const sent = await sendPlan(ops, local, opts);
   return {
-    local: scanned.manifest,
-    remote: expectedRemote(scanned.manifest, remote, null, sent.errors),
+    local,
+    remote: expectedRemote(local, remote, null, sent.errors),
     ops: ops.length,
     bytesSent: sent.bytesSent,
     errors: sent.errors,
@@ -69,7 +77,7 @@ export async function syncTree(opts: PushOptions & { previousLocal?: Manifest })
 export async function syncPaths(opts: PushOptions & { paths: readonly RelPath[]; local: Manifest; remote: Manifest }): Promise<PushResult> {
   const { hasher, signal } = opts;
   const scopes = new Set(opts.paths);
-  const changed = await scanPaths(opts.root, opts.paths, { hasher, rules: opts.rules, previous: opts.local, ...(signal ? { signal } : {}) });
+  const changed = await scanPaths(opts.root, opts.paths, { hasher, rules: opts.rules, previous: opts.local, hashFiles: false, ...(signal ? { signal } : {}) });
   const local = updateManifest(opts.local, opts.paths, changed);
   // A new file in a new directory needs its parents created even if the watcher only named the file.
   for (const [p, e] of changed) {
@@ -81,6 +89,7 @@ export async function syncPaths(opts: PushOptions & { paths: readonly RelPath[];
       scopes.add(dir);
     }
   }
+  hashCandidates(opts.root, local, opts.remote, hasher, scopes);
   const ops = diff(local, opts.remote, { paths: [...scopes] });
   const sent = await sendPlan(ops, local, opts);
   return {
@@ -92,14 +101,29 @@ export async function syncPaths(opts: PushOptions & { paths: readonly RelPath[];
   };
 }
 
+/** Hash the local files (within scopes) that diff may find on the receiver under another path: see candidates.ts. */
+function hashCandidates(root: string, local: Map<RelPath, Entry>, remote: Manifest, hasher: Hasher, scopes: ReadonlySet<RelPath> | null): void {
+  for (const p of createdFilesToHash(local, remote, scopes ? (q) => withinScopes(q, scopes) : undefined)) {
+    const e = local.get(p)!;
+    const h = hashFile(join(root, p), hasher, e.size);
+    // A file that changed since the scan keeps no digest: it is then simply sent.
+    if (h !== null && h.size === e.size) local.set(p, { ...e, digest: h.digest });
+  }
+}
+
 interface Sent { bytesSent: number; errors: PathError[] }
 
-async function sendPlan(ops: readonly Op[], local: Manifest, opts: PushOptions): Promise<Sent> {
+/**
+ * Send the plan. Writes whose digest is unknown get it as their content is read (digest at end) when the receiver
+ * takes that, else by hashing the file first; either way `local` learns the digests of the files that landed.
+ */
+async function sendPlan(ops: readonly Op[], local: Map<RelPath, Entry>, opts: PushOptions): Promise<Sent> {
   const total = { files: ops.length, bytes: ops.reduce((n, op) => n + (op.op === 'write' ? op.size : 0), 0) };
   const done = { files: 0, bytes: 0 };
   const progress = progressOf(opts);
   const report = (): void => progress('send', done.files, total.files, done.bytes, total.bytes);
-  const ctx: SendContext = { opts, done, report };
+  const learned = new Map<RelPath, string>();
+  const ctx: SendContext = { opts, done, report, digestAtEnd: opts.receiver.acceptsDigestAtEnd?.() ?? false, learned };
   report();
   let bytesSent = 0;
   const errors: PathError[] = [];
@@ -117,6 +141,11 @@ async function sendPlan(ops: readonly Op[], local: Manifest, opts: PushOptions):
       errors.push(...r2.errors);
     }
   }
+  const failed = new Set(errors.map((e) => e.path));
+  for (const [p, digest] of learned) {
+    const e = local.get(p);
+    if (e?.kind === 'file' && e.digest === undefined && !failed.has(p)) local.set(p, { ...e, digest });
+  }
   return { bytesSent, errors };
 }
 
@@ -124,6 +153,10 @@ interface SendContext {
   opts: PushOptions;
   done: { files: number; bytes: number };
   report: () => void;
+  /** The receiver takes a write's digest after its content. */
+  digestAtEnd: boolean;
+  /** Digests of written files, computed as they were read. */
+  learned: Map<RelPath, string>;
 }
 
 async function sendBatch(batch: readonly Op[], ctx: SendContext, allowDelta: boolean): Promise<{ bytesSent: number; errors: readonly PathError[] }> {
@@ -151,14 +184,76 @@ async function* batchOps(batch: readonly Op[], sigs: ReadonlyMap<RelPath, Signat
     }
     const abs = join(opts.root, op.path);
     const sig = sigs.get(op.path);
-    const write: WriteOp = sig ? { ...op, basis: 'delta', blockSize: sig.blockSize } : { ...op, basis: 'whole' };
+    let write: WriteOp = sig ? { ...op, basis: 'delta', blockSize: sig.blockSize } : { ...op, basis: 'whole' };
+    let hashing: ContentHash | null = null;
+    if (write.digest === '' && ctx.digestAtEnd) hashing = new ContentHash(opts.hasher);
+    else if (write.digest === '') {
+      // The receiver wants the digest first: read the file twice.
+      const h = hashFile(abs, opts.hasher, op.size);
+      write = { ...write, digest: h?.digest ?? '' };
+      if (h) ctx.learned.set(op.path, h.digest);
+    }
     const content = sig
-      ? createDelta(sig, reusedChunks(abs, op.size, opts.signal), opts.hasher)
-      : op.size <= SMALL_FILE_BYTES ? smallFile(abs, opts.signal) : wholeFile(abs, opts.signal);
-    yield { ...stripBlockSize(write), body: counted(content, op.size, sig?.blockSize ?? 0, ctx) };
+      ? createDelta(sig, hashedChunks(reusedChunks(abs, op.size, opts.signal), hashing), opts.hasher)
+      : hashedLiterals(op.size <= SMALL_FILE_BYTES ? smallFile(abs, opts.signal) : wholeFile(abs, opts.signal), hashing);
+    const out: BatchWrite = { ...stripBlockSize(write), body: counted(content, op.size, sig?.blockSize ?? 0, ctx) };
+    if (hashing) {
+      const h = hashing;
+      const path = op.path;
+      yield {
+        ...out,
+        digestAtEnd: () => {
+          const d = h.result();
+          if (d !== '') ctx.learned.set(path, d);
+          return d;
+        },
+      };
+    } else yield out;
     done.files++;
     ctx.report();
   }
+}
+
+/** The digest of a file's content as it is read for sending; '' until the read reached the end. */
+class ContentHash {
+  readonly #stream: ReturnType<Hasher['stream']>;
+  #digest = '';
+
+  constructor(hasher: Hasher) {
+    this.#stream = hasher.stream();
+  }
+
+  update(data: Uint8Array): void {
+    this.#stream.update(data);
+  }
+
+  finish(): void {
+    this.#digest = this.#stream.digest();
+  }
+
+  result(): string {
+    return this.#digest;
+  }
+}
+
+/** The file's bytes, hashed on their way to the delta encoder (which copies what it keeps before the next read). */
+async function* hashedChunks(chunks: AsyncIterable<Uint8Array>, hash: ContentHash | null): AsyncIterable<Uint8Array> {
+  if (hash === null) return yield* chunks;
+  for await (const c of chunks) {
+    hash.update(c);
+    yield c;
+  }
+  hash.finish();
+}
+
+/** A whole file's literal chunks, hashed as they go. */
+async function* hashedLiterals(body: AsyncIterable<DeltaOp>, hash: ContentHash | null): AsyncIterable<DeltaOp> {
+  if (hash === null) return yield* body;
+  for await (const d of body) {
+    if (d.kind === 'literal') hash.update(d.data);
+    yield d;
+  }
+  hash.finish();
 }
 
 /** Read size of the delta pass: whole blocks of big files come from few calls. */

@@ -28,6 +28,11 @@ export interface ScanOptions {
   readIgnoreFiles?: boolean;
   /** Reuse digests of files whose size and mtime are unchanged. */
   previous?: Manifest;
+  /**
+   * Default true. False: stat only (rsync's quick check) — a file's digest is taken from `previous` when its size
+   * and mtime are unchanged and left undefined otherwise; whoever needs one hashes just that file (hashFile).
+   */
+  hashFiles?: boolean;
   /** Called at most every PROGRESS_INTERVAL_MS, and once at the end. */
   onProgress?: (p: ScanProgress) => void;
   signal?: AbortSignal;
@@ -246,41 +251,15 @@ class Scanner {
       this.#countFile(path, st.size);
       return;
     }
-    const hashed = this.#hashFile(abs, st.size);
+    if (this.#opts.hashFiles === false) {
+      this.entries.set(path, { path, kind, mode, size: st.size, mtimeMs });
+      this.#countFile(path, st.size);
+      return;
+    }
+    const hashed = hashFileInto(abs, st.size, this.#opts.hasher, this.#buf);
     if (hashed === null) return;
     this.entries.set(path, { path, kind, mode, size: hashed.size, mtimeMs, digest: hashed.digest });
     this.#countFile(path, hashed.size);
-  }
-
-  /** xxh64 of the file, streamed through one buffer; null when it vanished or became a symlink since lstat. */
-  #hashFile(abs: string, statSize: number): { size: number; digest: string } | null {
-    let fd: number;
-    try {
-      fd = openSync(abs, constants.O_RDONLY | constants.O_NOFOLLOW);
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (isGone(err) || code === 'ELOOP') return null;
-      throw fromFsError(err, abs);
-    }
-    const buf = this.#buf;
-    try {
-      let n = readSync(fd, buf, 0, buf.length, 0);
-      // Most files of a source tree fit the buffer: one read, one hash call. A file that grows meanwhile gets a
-      // new mtime, so the next scan rehashes it.
-      if (n < buf.length && n === statSize) return { size: n, digest: digestHex(this.#opts.hasher.h64(buf.subarray(0, n))) };
-      const hash = this.#opts.hasher.stream();
-      let size = 0;
-      while (n > 0) {
-        hash.update(buf.subarray(0, n));
-        size += n;
-        n = readSync(fd, buf, 0, buf.length, size);
-      }
-      return { size, digest: hash.digest() };
-    } catch (err) {
-      throw fromFsError(err, abs);
-    } finally {
-      closeSync(fd);
-    }
   }
 
   async #maybeYield(): Promise<void> {
@@ -304,6 +283,41 @@ class Scanner {
     this.#lastProgress = now;
     this.#progress.path = path;
     onProgress({ ...this.#progress });
+  }
+}
+
+/** xxh64 of the file at abs (never followed if a symlink); null when it vanished or became a symlink. */
+export function hashFile(abs: string, hasher: Hasher, sizeHint = 0): { size: number; digest: string } | null {
+  return hashFileInto(abs, sizeHint, hasher, new Uint8Array(Math.min(READ_BUFFER, Math.max(4096, sizeHint + 1))));
+}
+
+/** xxh64 of the file, streamed through one buffer; null when it vanished or became a symlink since lstat. */
+function hashFileInto(abs: string, statSize: number, hasher: Hasher, buf: Uint8Array): { size: number; digest: string } | null {
+  let fd: number;
+  try {
+    fd = openSync(abs, constants.O_RDONLY | constants.O_NOFOLLOW);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (isGone(err) || code === 'ELOOP') return null;
+    throw fromFsError(err, abs);
+  }
+  try {
+    let n = readSync(fd, buf, 0, buf.length, 0);
+    // Most files of a source tree fit the buffer: one read, one hash call. A file that grows meanwhile gets a
+    // new mtime, so the next scan rehashes it.
+    if (n < buf.length && n === statSize) return { size: n, digest: digestHex(hasher.h64(buf.subarray(0, n))) };
+    const hash = hasher.stream();
+    let size = 0;
+    while (n > 0) {
+      hash.update(buf.subarray(0, n));
+      size += n;
+      n = readSync(fd, buf, 0, buf.length, size);
+    }
+    return { size, digest: hash.digest() };
+  } catch (err) {
+    throw fromFsError(err, abs);
+  } finally {
+    closeSync(fd);
   }
 }
 

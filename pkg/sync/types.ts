@@ -37,6 +37,7 @@ export type Op =
       readonly mode: number;
       readonly mtimeMs: number;
       readonly size: number;
+      /** '' = not known up front: the sender hashes the content as it reads it and sends the digest after it. */
       readonly digest: string;
       readonly basis: 'whole' | 'delta';
       /** basis 'delta': the block size of the receiver's signature the delta was made against. */
@@ -88,7 +89,13 @@ export interface BatchResult {
 }
 
 /** An op as the sender hands it to a Receiver: writes carry their content as a stream of delta ops. */
-export type BatchOp = Exclude<Op, WriteOp> | (WriteOp & { readonly body: AsyncIterable<DeltaOp> });
+export type BatchOp = Exclude<Op, WriteOp> | BatchWrite;
+
+/**
+ * A write with its content. `digestAtEnd` (writes whose digest is ''): the content's digest, valid once `body` has
+ * been read to its end; the receiver verifies the rebuilt file against it before renaming it into place.
+ */
+export type BatchWrite = WriteOp & { readonly body: AsyncIterable<DeltaOp>; readonly digestAtEnd?: () => string };
 
 /**
  * The receiving side of a sync, as the sender sees it. Declared here because the sender (push.ts) consumes it;
@@ -96,10 +103,17 @@ export type BatchOp = Exclude<Op, WriteOp> | (WriteOp & { readonly body: AsyncIt
  */
 export interface Receiver {
   /**
-   * Scan the receiver's tree, leaving out what the rules ignore. `known` (the sender's files): a receiver file of the
-   * same size and mtime is taken to hold the known digest without being read (rsync's quick check).
+   * Scan the receiver's tree, leaving out what the rules ignore. Without `known`, every file is hashed. With `known`
+   * (all the sender's files; digests optional), nothing is read except rename/copy candidates: files of the size of
+   * a known file that has no file at its path here. A file of the same size and mtime as the known one gets its
+   * digest, if any (rsync's quick check); other digests are left undefined.
    */
   manifest(rules: readonly IgnoreRuleSet[], signal?: AbortSignal, known?: Manifest): Promise<Manifest>;
+  /**
+   * Whether writes may carry their digest after their content (BatchWrite.digestAtEnd); asked after manifest().
+   * Absent or false: every write's digest must be known up front.
+   */
+  acceptsDigestAtEnd?(): boolean;
   /** Signatures of the receiver's current files at these paths; null for a path that is not a regular file. */
   signatures(paths: readonly RelPath[], signal?: AbortSignal): AsyncIterable<{ path: RelPath; signature: Signature | null }>;
   /** Apply ops in order; per-path failures are reported, not thrown. Throws only when the whole batch failed. */

@@ -85,6 +85,8 @@ export class RadarClient implements Receiver {
   /** Link measurements outlive a batch: the connection is the same. */
   readonly #compression = new CompressionPolicy();
   #started: Promise<ServerInfo> | undefined;
+  /** Radar's capabilities, once the handshake succeeded. */
+  #capabilities: readonly string[] = [];
   #closed: Promise<void> | undefined;
 
   constructor(opts: RadarClientOptions) {
@@ -126,6 +128,7 @@ export class RadarClient implements Receiver {
     if (res.protocolVersion !== PROTOCOL_VERSION) {
       throw new KxError(ErrorCode.ProtocolVersion, `radar at ${this.#where} speaks protocol ${res.protocolVersion}, kx speaks ${PROTOCOL_VERSION}`);
     }
+    this.#capabilities = res.capabilities;
     return { protocolVersion: res.protocolVersion, capabilities: res.capabilities, server: res.server };
   }
 
@@ -160,6 +163,11 @@ export class RadarClient implements Receiver {
       for (const e of chunk.entries) out.set(e.path, entryFromMsg(e));
     }
     return out;
+  }
+
+  /** Radar announced digest-at-end (known after the handshake, which manifest() performs). */
+  acceptsDigestAtEnd(): boolean {
+    return this.#capabilities.includes(Capability.DigestAtEnd);
   }
 
   async *signatures(paths: readonly RelPath[], signal?: AbortSignal): AsyncIterable<{ path: RelPath; signature: Signature | null }> {

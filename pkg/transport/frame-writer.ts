@@ -73,13 +73,15 @@ export async function writeBatch(ops: AsyncIterable<BatchOp>, opts: FrameWriterO
         wire += literal.data.byteLength;
         await push({ item: 'literal', literal }, literal.data.byteLength);
       }
-      await push({ item: 'end', end: { abort: false, reason: '', code: '' } }, 4);
+      // Digest at end (the op's digest was ''): known now that the body was read through.
+      const digest = op.digest === '' ? (op.digestAtEnd?.() ?? '') : '';
+      await push({ item: 'end', end: { abort: false, reason: '', code: '', digest } }, 4 + digest.length);
     } catch (err) {
       if (opts.signal?.aborted) throw err;
       // The local file could not be read (gone, changed, unreadable): the receiver drops its temp file and
       // reports the path; the batch goes on.
       const kx = err instanceof KxError ? err : new KxError(ErrorCode.Io, `${op.path}: ${(err as Error)?.message ?? err}`);
-      await push({ item: 'end', end: { abort: true, reason: kx.message, code: kx.code } }, 64);
+      await push({ item: 'end', end: { abort: true, reason: kx.message, code: kx.code, digest: '' } }, 64);
     }
   }
   await emit(true);

@@ -23,6 +23,8 @@ export class ApplyFrameReader {
   #wireBytes = 0;
   /** The current write's content was read to its `end` item. */
   #bodyDone = true;
+  /** The digest the current write's `end` item carried ('' when none, or not read yet). */
+  #endDigest = '';
 
   constructor(frames: AsyncIterator<ApplyFrame>) {
     this.#frames = frames;
@@ -63,7 +65,9 @@ export class ApplyFrameReader {
         continue;
       }
       this.#bodyDone = false;
-      yield { ...op, body: this.#body(op.path) };
+      this.#endDigest = '';
+      // Digest at end: the write's digest arrives after its content; the tree asks for it once it read the body.
+      yield op.digest === '' ? { ...op, body: this.#body(op.path), digestAtEnd: () => this.#endDigest } : { ...op, body: this.#body(op.path) };
       await this.#skipBody(op.path);
     }
   }
@@ -85,7 +89,10 @@ export class ApplyFrameReader {
         case 'end': {
           this.#bodyDone = true;
           const end = next.end;
-          if (!end.abort) return;
+          if (!end.abort) {
+            this.#endDigest = end.digest;
+            return;
+          }
           const code = isErrorCode(end.code) ? end.code : ErrorCode.Io;
           throw new KxError(code, end.reason || `${path}: the sender abandoned the file`);
         }

@@ -51,7 +51,7 @@ export function createRadarService(deps: RadarServiceDeps): grpc.UntypedServiceI
     return deps.resolver.resolve(targetRef(target), bearer(call.metadata), signal);
   };
 
-  const capabilities = [Capability.Zlib, Capability.Delta, Capability.Describe, ...(deps.reloader ? [Capability.Reload] : [])];
+  const capabilities = [Capability.Zlib, Capability.Delta, Capability.Describe, Capability.DigestAtEnd, ...(deps.reloader ? [Capability.Reload] : [])];
 
   return {
     Handshake: unary<M.HandshakeRequest, M.HandshakeResponse>(async (call, signal) => {

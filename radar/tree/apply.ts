@@ -71,14 +71,17 @@ export class TreeWriter {
     this.#fsync = opts.fsync ?? false;
   }
 
-  /** Apply one op; a write takes its content from `body` (consumed completely on success). */
-  async apply(op: Op, body: AsyncIterable<DeltaOp> | undefined, signal?: AbortSignal): Promise<void> {
+  /**
+   * Apply one op; a write takes its content from `body` (consumed completely on success) and, when its digest is
+   * '', the digest to verify from `digestAtEnd` once the body is read.
+   */
+  async apply(op: Op, body: AsyncIterable<DeltaOp> | undefined, signal?: AbortSignal, digestAtEnd?: () => string): Promise<void> {
     switch (op.op) {
       case 'mkdir':
         return this.mkdir(op.path, op.mode);
       case 'write':
         if (body === undefined) throw new KxError(ErrorCode.Protocol, `write ${op.path}: no content`);
-        return this.write(op, body, signal);
+        return this.write(op, body, signal, digestAtEnd);
       case 'move':
       case 'copy':
         return this.moveOrCopy(op, signal);
@@ -113,7 +116,7 @@ export class TreeWriter {
   }
 
   /** Rebuild the file in a temp file beside it, verify its digest, set mode/owner/mtime, rename it into place. */
-  async write(op: WriteOp, body: AsyncIterable<DeltaOp>, signal?: AbortSignal): Promise<void> {
+  async write(op: WriteOp, body: AsyncIterable<DeltaOp>, signal?: AbortSignal, digestAtEnd?: () => string): Promise<void> {
     const abs = this.#resolve(op.path);
     const basis = op.basis === 'delta' ? await this.#openBasis(abs, op.path) : null;
     try {
@@ -129,8 +132,9 @@ export class TreeWriter {
           }
           throw fromFsError(err, op.path);
         }
-        if (result.digest !== op.digest || result.size !== op.size) {
-          throw mismatch(op.path, `rebuilt ${result.size} bytes with digest ${result.digest}, expected ${op.size} bytes with ${op.digest}`);
+        const expected = expectedDigest(op, digestAtEnd);
+        if (result.digest !== expected || result.size !== op.size) {
+          throw mismatch(op.path, `rebuilt ${result.size} bytes with digest ${result.digest}, expected ${op.size} bytes with ${expected}`);
         }
       }, op.mode, op.mtimeMs);
     } finally {
@@ -143,7 +147,7 @@ export class TreeWriter {
    * with synchronous calls. For small files the thread-pool round trip of each async call costs more than the
    * call itself (rsync's receiver is synchronous for the same reason); a file this size blocks for microseconds.
    */
-  async writeBuffered(op: WriteOp, chunks: readonly Uint8Array[]): Promise<void> {
+  async writeBuffered(op: WriteOp, chunks: readonly Uint8Array[], digestAtEnd?: () => string): Promise<void> {
     const h = this.#hasher.stream();
     let size = 0;
     for (const c of chunks) {
@@ -151,8 +155,9 @@ export class TreeWriter {
       size += c.byteLength;
     }
     const digest = h.digest();
-    if (digest !== op.digest || size !== op.size) {
-      throw mismatch(op.path, `received ${size} bytes with digest ${digest}, expected ${op.size} bytes with ${op.digest}`);
+    const expected = expectedDigest(op, digestAtEnd);
+    if (digest !== expected || size !== op.size) {
+      throw mismatch(op.path, `received ${size} bytes with digest ${digest}, expected ${op.size} bytes with ${expected}`);
     }
     const abs = this.#resolve(op.path);
     const tmp = join(dirname(abs), this.#tempName());
@@ -179,7 +184,7 @@ export class TreeWriter {
    * writeBuffered (digest verified before the disk is touched). A basis that is gone, not a file, or does not fit
    * the copy ops is a mismatch, so the sender resends the file whole.
    */
-  async writeBufferedDelta(op: WriteOp, ops: readonly DeltaOp[]): Promise<void> {
+  async writeBufferedDelta(op: WriteOp, ops: readonly DeltaOp[], digestAtEnd?: () => string): Promise<void> {
     const abs = this.#resolve(op.path);
     const blockSize = op.blockSize ?? 0;
     const out = Buffer.allocUnsafe(op.size);
@@ -220,7 +225,7 @@ export class TreeWriter {
     } finally {
       if (fd >= 0) closeSync(fd);
     }
-    await this.writeBuffered(op, [out.subarray(0, size)]);
+    await this.writeBuffered(op, [out.subarray(0, size)], digestAtEnd);
   }
 
   /** The receiver already holds the content at `from`: verified by digest, then renamed or copied. */
@@ -399,6 +404,13 @@ async function* abortable(body: AsyncIterable<DeltaOp>, signal?: AbortSignal): A
     signal?.throwIfAborted();
     yield op;
   }
+}
+
+/** The digest a write must rebuild to: the op's, or (op digest '') the one sent after the content; never ''. */
+function expectedDigest(op: WriteOp, digestAtEnd?: () => string): string {
+  const d = op.digest !== '' ? op.digest : (digestAtEnd?.() ?? '');
+  if (d === '') throw mismatch(op.path, 'no digest to verify the content against (none in the op, none after the content)');
+  return d;
 }
 
 function mismatch(path: RelPath, why: string): KxError {

@@ -3,7 +3,9 @@
 import type { Hasher } from '../../pkg/sync/hash.ts';
 import { ErrorCode, KxError } from '../../pkg/sync/errors.ts';
 import { checkRelPath } from '../../pkg/sync/paths.ts';
-import { scanTree } from '../../pkg/sync/scan.ts';
+import { join } from 'node:path';
+import { createdSizes, targetFilesToHash } from '../../pkg/sync/candidates.ts';
+import { hashFile, scanTree } from '../../pkg/sync/scan.ts';
 import { signatureOf, smallSignatureOf } from '../../pkg/sync/signature.ts';
 import type { BatchOp, BatchResult, DeltaOp, IgnoreRuleSet, Manifest, PathError, Receiver, RelPath, Signature, WriteOp } from '../../pkg/sync/types.ts';
 import { TreeWriter, cleanTemp } from './apply.ts';
@@ -43,8 +45,25 @@ export class LocalTree implements Receiver {
 
   async manifest(rules: readonly IgnoreRuleSet[], signal?: AbortSignal, known?: Manifest): Promise<Manifest> {
     // The sender's rules decide what is synced; the receiver's own ignore files do not (they may be stale).
-    const { manifest } = await scanTree(this.root, { hasher: this.#hasher, rules, readIgnoreFiles: false, signal, ...(known ? { previous: known } : {}) });
-    return manifest;
+    const base = { hasher: this.#hasher, rules, readIgnoreFiles: false, ...(signal ? { signal } : {}) };
+    if (known === undefined) return (await scanTree(this.root, base)).manifest;
+    // Stat only; then hash just the files a rename or copy could reuse (candidates.ts).
+    const { manifest } = await scanTree(this.root, { ...base, previous: known, hashFiles: false });
+    const toHash = targetFilesToHash(manifest, createdSizes(known, manifest));
+    if (toHash.length === 0) return manifest;
+    const out = new Map(manifest);
+    for (const p of toHash) {
+      signal?.throwIfAborted();
+      const e = manifest.get(p)!;
+      const h = hashFile(join(this.root, p), this.#hasher, e.size);
+      if (h !== null && h.size === e.size) out.set(p, { ...e, digest: h.digest });
+    }
+    return out;
+  }
+
+  /** Writes may carry their digest after their content. */
+  acceptsDigestAtEnd(): boolean {
+    return true;
   }
 
   async *signatures(paths: readonly RelPath[], signal?: AbortSignal): AsyncIterable<{ path: RelPath; signature: Signature | null }> {
@@ -67,12 +86,15 @@ export class LocalTree implements Receiver {
     for await (const op of ops) {
       signal?.throwIfAborted();
       try {
+        // digestAtEnd is asked only after the body was read through (it carries the digest of what was read).
         if (op.op === 'write' && op.basis === 'whole' && op.size <= BUFFERED_WRITE_MAX_BYTES) {
-          await this.#writer.writeBuffered(op, await literals(countLiterals(op.body), op));
+          await this.#writer.writeBuffered(op, await literals(countLiterals(op.body), op), op.digestAtEnd);
         } else if (op.op === 'write' && op.basis === 'delta' && op.size <= BUFFERED_WRITE_MAX_BYTES) {
-          await this.#writer.writeBufferedDelta(op, await deltaOps(countLiterals(op.body), op));
+          await this.#writer.writeBufferedDelta(op, await deltaOps(countLiterals(op.body), op), op.digestAtEnd);
+        } else if (op.op === 'write') {
+          await this.#writer.apply(op, countLiterals(op.body), signal, op.digestAtEnd);
         } else {
-          await this.#writer.apply(op, op.op === 'write' ? countLiterals(op.body) : undefined, signal);
+          await this.#writer.apply(op, undefined, signal);
         }
         applied++;
       } catch (err) {

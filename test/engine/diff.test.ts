@@ -176,3 +176,26 @@ describe('diff', () => {
     });
   });
 });
+
+describe('quick check (files without digests)', () => {
+  const bare = (path: string, extra: Partial<Entry> = {}): Entry => ({ path, kind: 'file', mode: 0o644, size: 10, mtimeMs: T, ...extra });
+
+  it('takes files of equal size and mtime as equal when a digest is missing', () => {
+    expect(diff(manifest(bare('a')), manifest(file('a', 'x')))).toEqual([]);
+    expect(diff(manifest(file('a', 'x')), manifest(bare('a')))).toEqual([]);
+  });
+
+  it('still lets two known digests decide: differing digests mean a write despite equal size and mtime', () => {
+    expect(summary(diff(manifest(file('a', 'x')), manifest(file('a', 'y'))))).toEqual(['write a']);
+  });
+
+  it('writes a file whose mtime differs, as a delta, with digest "" when the source has none', () => {
+    expect(diff(manifest(bare('a', { mtimeMs: T + 1 })), manifest(bare('a')))).toEqual([
+      { op: 'write', path: 'a', mode: 0o644, mtimeMs: T + 1, size: 10, digest: '', basis: 'delta' },
+    ]);
+  });
+
+  it('detects no rename without digests: the new file is written whole and the old removed', () => {
+    expect(summary(diff(manifest(bare('b')), manifest(bare('a'))))).toEqual(['write b', 'remove a']);
+  });
+});

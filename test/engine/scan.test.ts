@@ -245,3 +245,28 @@ describe('scanPaths', () => {
     expect(after.get('e')).toBe(before.get('e') as Entry);
   });
 });
+
+describe('stat-only scan (hashFiles: false)', () => {
+  it('reads no file: digests only from a previous entry of the same size and mtime', async () => {
+    await writeFile(join(root, 'a'), 'aaa');
+    await writeFile(join(root, 'b'), 'bbb');
+    await utimes(join(root, 'a'), 1_700_000_000, 1_700_000_000);
+    await utimes(join(root, 'b'), 1_700_000_000, 1_700_000_000);
+    const previous = new Map<string, Entry>([
+      ['a', { path: 'a', kind: 'file', mode: 0o644, size: 3, mtimeMs: 1_700_000_000_000, digest: '0123456789abcdef' }],
+      ['b', { path: 'b', kind: 'file', mode: 0o644, size: 3, mtimeMs: 1_700_000_000_001, digest: 'fedcba9876543210' }],
+    ]);
+    const counting: Hasher = {
+      h64: () => {
+        throw new Error('hashed');
+      },
+      stream: () => {
+        throw new Error('hashed');
+      },
+    };
+    const { manifest } = await scanTree(root, { hasher: counting, previous, hashFiles: false });
+    expect(manifest.get('a')?.digest).toBe('0123456789abcdef');
+    expect(manifest.get('b')).toMatchObject({ size: 3, mtimeMs: 1_700_000_000_000 });
+    expect(manifest.get('b')?.digest).toBeUndefined();
+  });
+});

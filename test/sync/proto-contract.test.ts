@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import type * as grpc from '@grpc/grpc-js';
 import { loadRadarProto } from '../../proto/load.ts';
 import type * as M from '../../proto/messages.ts';
-import { opFromMsg, opToMsg, signatureFromMsg, signatureToMsg, entryFromMsg, entryToMsg } from '../../proto/convert.ts';
+import { opFromMsg, opToMsg, signatureFromMsg, signatureToMsg, entryFromMsg, entryToMsg, knownFromMsgs, knownToMsgs } from '../../proto/convert.ts';
 import { deflateIfSmaller, deflatedLiteral, literalBytes } from '../../proto/literal.ts';
 import { PROTOCOL_VERSION } from '../../proto/version.ts';
 import type { Op } from '../../pkg/sync/types.ts';
@@ -74,6 +74,7 @@ describe('kx.proto and proto/messages.ts', () => {
       { op: 'mkdir', path: 'd', mode: 0o755 },
       { op: 'write', path: 'd/f', mode: 0o600, mtimeMs: 5, size: 9, digest: 'ffffffffffffffff', basis: 'delta', blockSize: 1024 },
       { op: 'write', path: 'd/g', mode: 0o644, mtimeMs: 0, size: 0, digest: 'ef46db3751d8e999', basis: 'whole' },
+      { op: 'write', path: 'd/h', mode: 0o644, mtimeMs: 3, size: 4, digest: '', basis: 'whole' },
       { op: 'move', from: 'a', path: 'b', mode: 0o644, mtimeMs: 7, digest: '1111111111111111' },
       { op: 'copy', from: 'a', path: 'c', mode: 0o644, mtimeMs: 7, digest: '1111111111111111' },
       { op: 'symlink', path: 'l', target: '/abs/target' },
@@ -87,7 +88,8 @@ describe('kx.proto and proto/messages.ts', () => {
         ...ops.map((op): M.ApplyItem => ({ item: 'op', op: opToMsg(op) })),
         { item: 'copy', copy: { index: 3, count: 2 } },
         { item: 'literal', literal: { data: new Uint8Array([1, 2, 3]), deflated: false, rawSize: 3 } },
-        { item: 'end', end: { abort: true, reason: 'gone', code: 'NOT_FOUND' } },
+        { item: 'end', end: { abort: true, reason: 'gone', code: 'NOT_FOUND', digest: '' } },
+        { item: 'end', end: { abort: false, reason: '', code: '', digest: '0123456789abcdef' } },
       ],
       flush: true,
     };
@@ -115,6 +117,23 @@ describe('kx.proto and proto/messages.ts', () => {
     const link = { path: 'l', kind: 'symlink' as const, mode: 0o777, size: 0, mtimeMs: 9, target: 'f' };
     expect(entryFromMsg(entryToMsg(file))).toEqual(file);
     expect(entryFromMsg(entryToMsg(link))).toEqual(link);
+  });
+
+  it('carries a file entry without a digest as one without a digest', () => {
+    const file = { path: 'f', kind: 'file' as const, mode: 0o644, size: 3, mtimeMs: 9 };
+    expect(entryFromMsg(entryToMsg(file))).toEqual(file);
+  });
+
+  it('sends every file as known, with its digest when it has one', () => {
+    const local = new Map([
+      ['a', { path: 'a', kind: 'file' as const, mode: 0o644, size: 3, mtimeMs: 9, digest: 'aaaaaaaaaaaaaaaa' }],
+      ['b', { path: 'b', kind: 'file' as const, mode: 0o644, size: 4, mtimeMs: 8 }],
+      ['d', { path: 'd', kind: 'dir' as const, mode: 0o755, size: 0, mtimeMs: 8 }],
+    ]);
+    expect(knownFromMsgs(knownToMsgs(local))).toEqual(new Map([
+      ['a', { path: 'a', kind: 'file', mode: 0, size: 3, mtimeMs: 9, digest: 'aaaaaaaaaaaaaaaa' }],
+      ['b', { path: 'b', kind: 'file', mode: 0, size: 4, mtimeMs: 8 }],
+    ]));
   });
 
   it('refuses an unknown op name as a protocol error', () => {

@@ -1,7 +1,7 @@
 // The sender's orchestration: continuous sync sends only what changed, large files go as block deltas, a
 // delta that no longer fits its basis is resent whole, and progress is reported.
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -120,6 +120,8 @@ describe('syncTree', () => {
     // Make the receiver's basis share blocks with the source, so a delta with copy ops is planned...
     const shared = await readFile(join(src, 'f'));
     await writeFile(join(dst, 'f'), Buffer.concat([shared.subarray(0, size / 2), randomBytes(size / 2)]));
+    // Another mtime, or the quick check (same size, same mtime) would take the two files as equal.
+    await utimes(join(dst, 'f'), 1_000_000, 1_000_000);
     const rec = new Recording(new LocalTree({ root: dst, hasher }));
     // ...then change that basis after its signature was taken.
     rec.afterSignatures = async () => {

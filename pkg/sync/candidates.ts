@@ -1,0 +1,35 @@
+// Which digests a stat-only sync still needs. Unchanged files are decided by size and mtime alone (rsync's quick
+// check); a digest matters only where diff looks for content the receiver already holds: a file the sender
+// created (no file at its path on the receiver) and a receiver file of the same size. Pure: no I/O.
+import type { Manifest, RelPath } from './types.ts';
+
+/** Sizes (> 0) of the source's files that have no file at their path in the target: what a move or copy could serve. */
+export function createdSizes(source: Manifest, target: Manifest, within?: (p: RelPath) => boolean): Set<number> {
+  const sizes = new Set<number>();
+  for (const s of source.values()) {
+    if (s.kind !== 'file' || s.size === 0 || (within && !within(s.path))) continue;
+    if (target.get(s.path)?.kind !== 'file') sizes.add(s.size);
+  }
+  return sizes;
+}
+
+/** The target's files without a digest whose size one of `sizes` has: the receiver hashes these for diff. */
+export function targetFilesToHash(target: Manifest, sizes: ReadonlySet<number>): RelPath[] {
+  const out: RelPath[] = [];
+  if (sizes.size === 0) return out;
+  for (const t of target.values()) if (t.kind === 'file' && t.digest === undefined && sizes.has(t.size)) out.push(t.path);
+  return out;
+}
+
+/** The source's created files without a digest that a target file of the same size (with a digest) may hold. */
+export function createdFilesToHash(source: Manifest, target: Manifest, within?: (p: RelPath) => boolean): RelPath[] {
+  const held = new Set<number>();
+  for (const t of target.values()) if (t.kind === 'file' && t.size > 0 && t.digest !== undefined) held.add(t.size);
+  const out: RelPath[] = [];
+  if (held.size === 0) return out;
+  for (const s of source.values()) {
+    if (s.kind !== 'file' || s.digest !== undefined || !held.has(s.size) || (within && !within(s.path))) continue;
+    if (target.get(s.path)?.kind !== 'file') out.push(s.path);
+  }
+  return out;
+}
