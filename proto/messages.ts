@@ -29,6 +29,9 @@ export interface EntryMsg {
 }
 export interface ManifestChunk { entries: EntryMsg[] }
 
+export interface DigestsRequest { target: Target | null; paths: string[] }
+export interface DigestsReply { entries: EntryMsg[] }
+
 export interface SignaturesRequest { target: Target | null; paths: string[] }
 export interface SignatureReply {
   path: string;

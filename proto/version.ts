@@ -13,6 +13,8 @@ export const Capability = {
   Reload: 'reload',
   /** A write's digest may be '' and follow its content in FileEnd.digest (the sender hashes as it reads). */
   DigestAtEnd: 'digest-at-end',
+  /** GetDigests: digests of the receiver's files at given paths. */
+  Digests: 'digests',
 } as const;
 export type Capability = (typeof Capability)[keyof typeof Capability];
 

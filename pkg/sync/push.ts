@@ -10,7 +10,7 @@ import { ErrorCode, KxError, fromFsError } from './errors.ts';
 import { checkAborted, openRegularFile, readFull } from './fileio.ts';
 import type { Hasher } from './hash.ts';
 import { parentOf } from './paths.ts';
-import { createdFilesToHash } from './candidates.ts';
+import { createdFilesToHash, createdSizes, targetFilesToHash } from './candidates.ts';
 import { hashFile, scanPaths, scanTree, updateManifest } from './scan.ts';
 import { WHOLE_FILE_BELOW } from './threshold.ts';
 import type { BatchOp, BatchWrite, DeltaOp, Entry, IgnoreRuleSet, Manifest, Op, PathError, Receiver, RelPath, Signature, WriteOp } from './types.ts';
@@ -89,12 +89,13 @@ export async function syncPaths(opts: PushOptions & { paths: readonly RelPath[];
       scopes.add(dir);
     }
   }
-  hashCandidates(opts.root, local, opts.remote, hasher, scopes);
-  const ops = diff(local, opts.remote, { paths: [...scopes] });
+  const remote = await withReceiverDigests(local, opts.remote, scopes, opts.receiver, signal);
+  hashCandidates(opts.root, local, remote, hasher, scopes);
+  const ops = diff(local, remote, { paths: [...scopes] });
   const sent = await sendPlan(ops, local, opts);
   return {
     local,
-    remote: expectedRemote(local, opts.remote, scopes, sent.errors),
+    remote: expectedRemote(local, remote, scopes, sent.errors),
     ops: ops.length,
     bytesSent: sent.bytesSent,
     errors: sent.errors,
@@ -109,6 +110,32 @@ function hashCandidates(root: string, local: Map<RelPath, Entry>, remote: Manife
     // A file that changed since the scan keeps no digest: it is then simply sent.
     if (h !== null && h.size === e.size) local.set(p, { ...e, digest: h.digest });
   }
+}
+
+/**
+ * The remote manifest with digests, asked of the receiver, for its files within scopes (gone or changed here) that
+ * a created local file of the same size may have moved from: stat-only scans left most remote entries undigested.
+ */
+async function withReceiverDigests(
+  local: Manifest,
+  remote: Manifest,
+  scopes: ReadonlySet<RelPath>,
+  receiver: Receiver,
+  signal?: AbortSignal,
+): Promise<Manifest> {
+  if (receiver.digests === undefined) return remote;
+  const within = (p: RelPath): boolean => withinScopes(p, scopes);
+  const wanted = targetFilesToHash(remote, createdSizes(local, remote, within)).filter(within);
+  if (wanted.length === 0) return remote;
+  const found = await receiver.digests(wanted, signal);
+  if (found.size === 0) return remote;
+  const out = new Map(remote);
+  for (const [p, e] of found) {
+    const r = remote.get(p);
+    // Only for the file we know there: one changed behind our back is left to the write that replaces it.
+    if (r?.kind === 'file' && r.size === e.size && r.mtimeMs === e.mtimeMs && e.digest !== undefined) out.set(p, { ...r, digest: e.digest });
+  }
+  return out;
 }
 
 interface Sent { bytesSent: number; errors: PathError[] }

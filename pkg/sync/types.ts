@@ -114,6 +114,11 @@ export interface Receiver {
    * Absent or false: every write's digest must be known up front.
    */
   acceptsDigestAtEnd?(): boolean;
+  /**
+   * The receiver's regular files at these paths, with their digests (others left out). Optional: without it, or
+   * when the receiver cannot, the sender does without (a moved file it cannot match is sent instead).
+   */
+  digests?(paths: readonly RelPath[], signal?: AbortSignal): Promise<Manifest>;
   /** Signatures of the receiver's current files at these paths; null for a path that is not a regular file. */
   signatures(paths: readonly RelPath[], signal?: AbortSignal): AsyncIterable<{ path: RelPath; signature: Signature | null }>;
   /** Apply ops in order; per-path failures are reported, not thrown. Throws only when the whole batch failed. */

@@ -71,6 +71,7 @@ interface RadarStub extends grpc.Client {
   Handshake: Unary<M.HandshakeRequest, M.HandshakeResponse>;
   GetManifest: ServerStream<M.ManifestRequest, M.ManifestChunk>;
   GetSignatures: ServerStream<M.SignaturesRequest, M.SignatureReply>;
+  GetDigests: Unary<M.DigestsRequest, M.DigestsReply>;
   Apply: (md: grpc.Metadata, opts?: grpc.CallOptions) => grpc.ClientDuplexStream<M.ApplyFrame, M.ApplyAck>;
   Describe: Unary<M.DescribeRequest, M.DescribeResponse>;
   Reload: Unary<M.ReloadRequest, M.ReloadResponse>;
@@ -168,6 +169,20 @@ export class RadarClient implements Receiver {
   /** Radar announced digest-at-end (known after the handshake, which manifest() performs). */
   acceptsDigestAtEnd(): boolean {
     return this.#capabilities.includes(Capability.DigestAtEnd);
+  }
+
+  /** Digests of radar's files at these paths; empty when radar does not offer GetDigests. */
+  async digests(paths: readonly RelPath[], signal?: AbortSignal): Promise<Manifest> {
+    const out = new Map<RelPath, Entry>();
+    if (paths.length === 0) return out;
+    await this.start(signal);
+    if (!this.#capabilities.includes(Capability.Digests)) return out;
+    const res = await this.#unary(this.#stub.GetDigests, { target: this.#target, paths: [...paths] }, signal);
+    for (const m of res.entries) {
+      const e = entryFromMsg(m);
+      if (e.kind === 'file' && e.digest !== undefined) out.set(e.path, e);
+    }
+    return out;
   }
 
   async *signatures(paths: readonly RelPath[], signal?: AbortSignal): AsyncIterable<{ path: RelPath; signature: Signature | null }> {

@@ -51,7 +51,7 @@ export function createRadarService(deps: RadarServiceDeps): grpc.UntypedServiceI
     return deps.resolver.resolve(targetRef(target), bearer(call.metadata), signal);
   };
 
-  const capabilities = [Capability.Zlib, Capability.Delta, Capability.Describe, Capability.DigestAtEnd, ...(deps.reloader ? [Capability.Reload] : [])];
+  const capabilities = [Capability.Zlib, Capability.Delta, Capability.Describe, Capability.DigestAtEnd, Capability.Digests, ...(deps.reloader ? [Capability.Reload] : [])];
 
   return {
     Handshake: unary<M.HandshakeRequest, M.HandshakeResponse>(async (call, signal) => {
@@ -75,6 +75,13 @@ export function createRadarService(deps: RadarServiceDeps): grpc.UntypedServiceI
         }
       }
       if (chunk.length > 0) await write({ entries: chunk });
+    }),
+
+    GetDigests: unary<M.DigestsRequest, M.DigestsReply>(async (call, signal) => {
+      const root = await resolve(call, call.request.target, signal);
+      const tree = await treeFor(root, signal);
+      const found = await tree.digests(call.request.paths, signal);
+      return { entries: [...found.values()].map(entryToMsg) };
     }),
 
     GetSignatures: serverStream<M.SignaturesRequest, M.SignatureReply>(async (call, signal, write) => {

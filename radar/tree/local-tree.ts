@@ -3,11 +3,12 @@
 import type { Hasher } from '../../pkg/sync/hash.ts';
 import { ErrorCode, KxError } from '../../pkg/sync/errors.ts';
 import { checkRelPath } from '../../pkg/sync/paths.ts';
+import { lstatSync } from 'node:fs';
 import { join } from 'node:path';
 import { createdSizes, targetFilesToHash } from '../../pkg/sync/candidates.ts';
 import { hashFile, scanTree } from '../../pkg/sync/scan.ts';
 import { signatureOf, smallSignatureOf } from '../../pkg/sync/signature.ts';
-import type { BatchOp, BatchResult, DeltaOp, IgnoreRuleSet, Manifest, PathError, Receiver, RelPath, Signature, WriteOp } from '../../pkg/sync/types.ts';
+import type { BatchOp, BatchResult, DeltaOp, Entry, IgnoreRuleSet, Manifest, PathError, Receiver, RelPath, Signature, WriteOp } from '../../pkg/sync/types.ts';
 import { TreeWriter, cleanTemp } from './apply.ts';
 import type { Owner } from './apply.ts';
 import { resolveBeneathSync } from './confine.ts';
@@ -57,6 +58,24 @@ export class LocalTree implements Receiver {
       const e = manifest.get(p)!;
       const h = hashFile(join(this.root, p), this.#hasher, e.size);
       if (h !== null && h.size === e.size) out.set(p, { ...e, digest: h.digest });
+    }
+    return out;
+  }
+
+  async digests(paths: readonly RelPath[], signal?: AbortSignal): Promise<Manifest> {
+    const out = new Map<RelPath, Entry>();
+    for (const path of paths) {
+      signal?.throwIfAborted();
+      try {
+        const abs = resolveBeneathSync(this.root, checkRelPath(path), { absoluteLinks: 'refuse', followFinal: false });
+        const st = lstatSync(abs);
+        if (!st.isFile()) continue;
+        const h = hashFile(abs, this.#hasher, st.size); // O_NOFOLLOW
+        if (h !== null) out.set(path, { path, kind: 'file', mode: st.mode & 0o7777, size: h.size, mtimeMs: Math.floor(st.mtimeMs), digest: h.digest });
+      } catch (err) {
+        if (signal?.aborted) throw err;
+        // Not a file we may read: left out, so the sender sends the content instead.
+      }
     }
     return out;
   }

@@ -35,7 +35,7 @@ const target: M.Target = { containerId: 'containerd://abc', runtime: 'containerd
 
 describe('kx.proto and proto/messages.ts', () => {
   it('declares the Radar service with its six calls', () => {
-    expect(Object.keys(proto.service).sort()).toEqual(['Apply', 'Describe', 'GetManifest', 'GetSignatures', 'Handshake', 'Reload']);
+    expect(Object.keys(proto.service).sort()).toEqual(['Apply', 'Describe', 'GetDigests', 'GetManifest', 'GetSignatures', 'Handshake', 'Reload']);
   });
 
   it('carries Handshake request and response unchanged', () => {
@@ -59,6 +59,13 @@ describe('kx.proto and proto/messages.ts', () => {
     };
     expect(roundTrip('GetManifest', 'request', req)).toEqual(plain(req));
     expect(roundTrip('GetManifest', 'response', chunk)).toEqual(plain(chunk));
+  });
+
+  it('carries digest requests and replies unchanged', () => {
+    const req: M.DigestsRequest = { target, paths: ['a/b', 'c'] };
+    const reply: M.DigestsReply = { entries: [{ path: 'a/b', kind: 'file', mode: 0o644, size: 5, mtimeMs: 7, digest: '0123456789abcdef', linkTarget: '' }] };
+    expect(roundTrip('GetDigests', 'request', req)).toEqual(plain(req));
+    expect(roundTrip('GetDigests', 'response', reply)).toEqual(plain(reply));
   });
 
   it('carries signatures bit-exactly, including 64-bit strong hashes', () => {

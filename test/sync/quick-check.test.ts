@@ -4,13 +4,13 @@
 import * as grpc from '@grpc/grpc-js';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { mkdir, mkdtemp, readFile, readdir, rename, rm, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rename, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createHasher } from '../../pkg/sync/hash.ts';
 import type { Hasher } from '../../pkg/sync/hash.ts';
-import { syncTree } from '../../pkg/sync/push.ts';
+import { syncPaths, syncTree } from '../../pkg/sync/push.ts';
 import type { BatchOp, BatchResult, IgnoreRuleSet, Manifest, Receiver, RelPath, Signature } from '../../pkg/sync/types.ts';
 import { RadarClient } from '../../pkg/transport/client.ts';
 import { loadRadarProto } from '../../proto/load.ts';
@@ -59,6 +59,9 @@ class Recording implements Receiver {
   }
   acceptsDigestAtEnd(): boolean {
     return this.#digestAtEnd && this.#inner.acceptsDigestAtEnd();
+  }
+  digests(paths: readonly RelPath[], signal?: AbortSignal): Promise<Manifest> {
+    return this.#inner.digests(paths, signal);
   }
   signatures(paths: readonly RelPath[], signal?: AbortSignal): AsyncIterable<{ path: RelPath; signature: Signature | null }> {
     return this.#inner.signatures(paths, signal);
@@ -187,6 +190,32 @@ describe('quick check on a full sync', () => {
     expect(again.hasher.bytes).toBe(MiB);
     expect(radarHasher.bytes).toBe(2 * MiB);
     expect(await readdir(dst)).not.toContain('big.bin');
+  });
+});
+
+describe('quick check in continuous sync', () => {
+  it('moves a file whose digest no scan computed, asking radar for the digest of the path it left', async () => {
+    await seed();
+    await syncTree({ root: src, receiver: client(), hasher: realHasher, rules: [] });
+    // As after a daemon restart: nothing was sent or hashed, so no digest is known.
+    const first = await syncTree({ root: src, receiver: client(), hasher: realHasher, rules: [] });
+    expect(first.remote.get('big.bin')?.digest).toBeUndefined();
+    await rename(join(src, 'big.bin'), join(src, 'moved.bin'));
+    const rec = new Recording(client());
+    const res = await syncPaths({ root: src, receiver: rec, hasher: realHasher, rules: [], paths: ['big.bin', 'moved.bin'], local: first.local, remote: first.remote });
+    expect(res.errors).toEqual([]);
+    expect(rec.ops.map((o) => o.op)).toEqual(['move']);
+    expect(res.bytesSent).toBe(0);
+    expect(Buffer.compare(await readFile(join(dst, 'moved.bin')), await readFile(join(src, 'moved.bin')))).toBe(0);
+  });
+
+  it('gives no digest for a path that is not a regular file inside the root', async () => {
+    await writeFile(join(base, 'outside'), 'secret');
+    await symlink(join(base, 'outside'), join(dst, 'link'));
+    await mkdir(join(dst, 'dir'));
+    await writeFile(join(dst, 'file'), 'x');
+    const found = await client().digests(['link', 'dir', '../outside', 'missing', 'file']);
+    expect([...found.keys()]).toEqual(['file']);
   });
 });
 
