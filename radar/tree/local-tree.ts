@@ -4,7 +4,6 @@ import type { Hasher } from '../../pkg/sync/hash.ts';
 import { ErrorCode, KxError } from '../../pkg/sync/errors.ts';
 import { checkRelPath } from '../../pkg/sync/paths.ts';
 import { lstatSync } from 'node:fs';
-import { join } from 'node:path';
 import { createdSizes, targetFilesToHash } from '../../pkg/sync/candidates.ts';
 import { hashFile, scanTree } from '../../pkg/sync/scan.ts';
 import { signatureOf, smallSignatureOf } from '../../pkg/sync/signature.ts';
@@ -53,15 +52,14 @@ export class LocalTree implements Receiver {
     const toHash = targetFilesToHash(manifest, createdSizes(known, manifest));
     if (toHash.length === 0) return manifest;
     const out = new Map(manifest);
-    for (const p of toHash) {
-      signal?.throwIfAborted();
+    for (const [p, found] of await this.digests(toHash, signal)) {
       const e = manifest.get(p)!;
-      const h = hashFile(join(this.root, p), this.#hasher, e.size);
-      if (h !== null && h.size === e.size) out.set(p, { ...e, digest: h.digest });
+      if (found.size === e.size && found.mtimeMs === e.mtimeMs) out.set(p, { ...e, digest: found.digest! });
     }
     return out;
   }
 
+  /** Confined like every access (a directory swapped for a symlink since the scan is not followed out of the root). */
   async digests(paths: readonly RelPath[], signal?: AbortSignal): Promise<Manifest> {
     const out = new Map<RelPath, Entry>();
     for (const path of paths) {
