@@ -218,6 +218,19 @@ class ExplainingReceiver implements Receiver {
     }
   }
 
+  acceptsDigestAtEnd(): boolean {
+    return this.#inner.acceptsDigestAtEnd?.() ?? false;
+  }
+
+  async digests(paths: readonly RelPath[], signal?: AbortSignal): Promise<Manifest> {
+    if (!this.#inner.digests) return new Map();
+    try {
+      return await this.#inner.digests(paths, signal);
+    } catch (err) {
+      throw explain(err, this.#tunnel);
+    }
+  }
+
   async *signatures(paths: readonly RelPath[], signal?: AbortSignal): AsyncIterable<{ path: RelPath; signature: Signature | null }> {
     try {
       yield* this.#inner.signatures(paths, signal);
