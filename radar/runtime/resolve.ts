@@ -2,13 +2,16 @@
 // /proc/<pid>/root (the container's own mount namespace, so volumes, emptyDirs and bind mounts at the remote path
 // are what gets written), then the remote path resolved component by component INSIDE that root: the container's
 // filesystem is untrusted, and an absolute symlink in it must mean the container's `/`, never the node's.
-import { lchown, lstat, mkdir, readFile, stat } from 'node:fs/promises';
+import { closeSync, constants as C, fstatSync, lchownSync, mkdirSync, openSync } from 'node:fs';
+import { lstat, readFile, stat } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { ErrorCode, KxError, fromFsError } from '../../pkg/sync/errors.ts';
 import { parseContainerRef, type ContainerRuntime } from '../../proto/container-ref.ts';
 import { NamespaceAuthorizer, POD_NAMESPACE_LABEL, type TokenSource } from '../auth/authorize.ts';
 import type { ResolvedRoot, RootResolver, TargetRef } from '../grpc/server.ts';
 import { resolveBeneath } from '../tree/confine.ts';
+import { DirPins, O_PATH, fdPath } from '../tree/pins.ts';
+import type { PinHooks } from '../tree/pins.ts';
 
 /** What a runtime reports about a running container. */
 export interface RuntimeContainer {
@@ -44,6 +47,8 @@ export interface ContainerRootResolverOptions {
    * ancestor (or as the spec's owner override says).
    */
   readonly createMissing?: boolean;
+  /** Tests only: runs between pinning a directory and the operation inside it. */
+  readonly hooks?: PinHooks;
 }
 
 /** A ResolvedRoot with what the resolver learnt on the way. */
@@ -69,9 +74,11 @@ export class ContainerRootResolver implements RootResolver {
   readonly #authorizer: NamespaceAuthorizer | undefined;
   readonly #procRoot: string;
   readonly #createMissing: boolean;
+  readonly #hooks: PinHooks | undefined;
 
   constructor(opts: ContainerRootResolverOptions) {
     this.#runtimes = opts.runtimes;
+    this.#hooks = opts.hooks;
     this.#procRoot = opts.procRoot ?? '/proc';
     this.#createMissing = opts.createMissing ?? true;
     if (opts.localDockerTarget) {
@@ -98,16 +105,26 @@ export class ContainerRootResolver implements RootResolver {
     await this.#authorizer?.authorize({ container: `${container.name} (${shown})`, namespace }, token, signal);
 
     const root = join(this.#procRoot, String(container.pid), 'root');
-    const path = rel === '' ? root : await this.#guard(container, () => resolveBeneath(root, rel, { absoluteLinks: 'in-root', followFinal: true }));
-    const found = await this.#guard(container, () => existingDir(root, path, container));
+    const what = `container ${container.name}`;
+    const override = target.owner ?? undefined;
+    // Walked through pinned directories, creating what is missing in the very directory that was checked.
+    const walked = this.#createMissing ? await this.#guard(container, () => Promise.resolve(walkCreating(root, rel, override, what, this.#hooks))) : undefined;
+    let path: string;
+    let found: { dir: string; owner: { uid: number; gid: number } };
+    let missing: boolean;
+    if (walked) {
+      path = join(root, ...walked.parts);
+      found = { dir: path, owner: walked.owner };
+      missing = walked.created;
+    } else {
+      // Only reporting: nothing is written, so a path-based look is enough.
+      path = rel === '' ? root : await this.#guard(container, () => resolveBeneath(root, rel, { absoluteLinks: 'in-root', followFinal: true }));
+      found = await this.#guard(container, () => existingDir(root, path, container));
+      missing = found.dir !== path;
+    }
     const containerPath = `/${posix.relative(root, path)}`;
     const volume = await this.#guard(container, () => onVolume(this.#procRoot, container.pid, containerPath));
-    const override = target.owner ?? undefined;
     const owner = override ? { uid: override.uid, gid: override.gid } : found.owner;
-    const missing = found.dir !== path;
-    if (missing && this.#createMissing) {
-      await this.#guard(container, () => createBeneath(found.dir, path, owner, `container ${container.name}: ${containerPath}`));
-    }
     return {
       path,
       owner,
@@ -173,24 +190,48 @@ function containerRelPath(remotePath: string): string {
 }
 
 /**
- * mkdir -p of `path` beneath the existing directory `existing`, one component at a time: each new directory gets
- * `owner`, and each component must be a real directory afterwards — a symlink the container put there meanwhile
- * is refused, never followed by the next mkdir.
+ * Resolve `rel` beneath the container's root as the container would (absolute links restart at its root), pinning
+ * each directory (pins.ts) and creating a missing one inside its pinned parent: a directory the container swaps
+ * for a symlink meanwhile cannot redirect the mkdir onto the node. New directories get `override`, else the owner
+ * of their nearest existing ancestor; the owner returned is the target's (or the one new directories got).
  */
-async function createBeneath(existing: string, path: string, owner: { uid: number; gid: number }, what: string): Promise<void> {
-  let dir = existing;
-  for (const name of posix.relative(existing, path).split('/')) {
-    dir = join(dir, name);
-    try {
-      await mkdir(dir, { mode: 0o755 });
-      await lchown(dir, owner.uid, owner.gid);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw fromFsError(err, what);
+function walkCreating(root: string, rel: string, override: { uid: number; gid: number } | undefined, what: string, hooks: PinHooks | undefined): { parts: string[]; owner: { uid: number; gid: number }; created: boolean } {
+  // The root is the /proc/<pid>/root magic link: follow that one; nothing beneath it.
+  let rootFd: number;
+  try {
+    rootFd = openSync(root, O_PATH | C.O_DIRECTORY);
+  } catch (err) {
+    throw fromFsError(err, what);
+  }
+  const pins = new DirPins(rootFd, { absoluteLinks: 'in-root', hooks });
+  try {
+    let newOwner: { uid: number; gid: number } | undefined;
+    const parts = pins.walk(rel, `${what}: /${rel}`, (parentFd, name, dir) => {
+      hooks?.afterPin?.(dir);
+      if (newOwner === undefined) {
+        const st = fstatSync(parentFd);
+        newOwner = override ?? { uid: st.uid, gid: st.gid };
+      }
+      const at = fdPath(parentFd, name);
+      try {
+        mkdirSync(at, { mode: 0o755 });
+        lchownSync(at, newOwner.uid, newOwner.gid); // lchown: a symlink swapped in meanwhile is not followed
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw fromFsError(err, `${what}: /${rel}`);
+      }
+      return true;
+    });
+    const st = fstatSync(pins.dirFd(parts.join('/')));
+    if (!st.isDirectory()) throw new KxError(ErrorCode.InvalidPath, `${what}: /${parts.join('/')} is not a directory`);
+    return { parts, owner: newOwner ?? { uid: st.uid, gid: st.gid }, created: newOwner !== undefined };
+  } catch (err) {
+    if (err instanceof KxError && err.code === ErrorCode.Io && (err.cause as NodeJS.ErrnoException | undefined)?.code === 'ENOTDIR') {
+      throw new KxError(ErrorCode.InvalidPath, `${what}: /${rel} is not a directory`, { cause: err });
     }
-    const st = await lstat(dir).catch((err: unknown) => Promise.reject(fromFsError(err, what)));
-    if (!st.isDirectory()) {
-      throw new KxError(ErrorCode.PathEscape, `${what}: ${posix.relative(existing, dir)} became a ${st.isSymbolicLink() ? 'symlink' : 'non-directory'} while radar created it`);
-    }
+    throw err;
+  } finally {
+    pins.close();
+    closeSync(rootFd);
   }
 }
 

@@ -1,17 +1,18 @@
 // Confined, atomic changes to a tree on disk: the receiver's half of a sync. Every path is validated
-// (checkRelPath), resolved without leaving the root (resolveBeneath), and its final component is opened with
-// O_NOFOLLOW or replaced by rename, so no write ever follows a symlink, inside the tree or out of it.
+// (checkRelPath), its parent directory pinned beneath the root (pins.ts: held open, so a directory swapped for a
+// symlink after the check cannot redirect the operation), and the operation done inside that pinned directory:
+// the final component is opened with O_NOFOLLOW or replaced by rename, so no write ever follows a symlink.
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants as C, fchmodSync, fchownSync, fstatSync, fsyncSync, futimesSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { lchown, lstat, mkdir, open, readdir, rename, rm, symlink, unlink } from 'node:fs/promises';
+import { closeSync, constants as C, fchmodSync, fchownSync, fstatSync, fsyncSync, futimesSync, lchownSync, lstatSync, mkdirSync, openSync, readdirSync, readSync, renameSync, rmdirSync, symlinkSync, unlinkSync, writeSync } from 'node:fs';
+import { open, readdir, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
 import { ErrorCode, KxError, fromFsError } from '../../pkg/sync/errors.ts';
 import type { Hasher } from '../../pkg/sync/hash.ts';
 import { applyDelta } from '../../pkg/sync/patch.ts';
 import { TEMP_PREFIX, checkRelPath, isTempName } from '../../pkg/sync/paths.ts';
 import type { DeltaOp, Op, RelPath, WriteOp } from '../../pkg/sync/types.ts';
-import { resolveBeneathSync } from './confine.ts';
+import { DirPins, fdPath, openDir, openRoot } from './pins.ts';
+import type { PinHooks, PinnedParent } from './pins.ts';
 
 export interface Owner { readonly uid: number; readonly gid: number }
 
@@ -26,49 +27,121 @@ export interface TreeWriterOptions {
    * does not need (the next sync repairs it) and which costs more than the transfer for small files.
    */
   readonly fsync?: boolean;
+  /** The prefix of root that may be followed when opening it (default: pins.ts anchorOf, /proc/<pid>/root). */
+  readonly anchor?: string;
+  /** Tests only: runs between pinning a parent directory and the operation inside it. */
+  readonly hooks?: PinHooks;
 }
 
 /** Remove radar's temporary files (TEMP_PREFIX) left anywhere beneath root by an earlier crash. Returns the count. */
-export async function cleanTemp(root: string, signal?: AbortSignal): Promise<number> {
+export async function cleanTemp(root: string, signal?: AbortSignal, anchor?: string): Promise<number> {
   let removed = 0;
-  const walk = async (dir: string): Promise<void> => {
+  // Walked through pinned directory fds: a directory swapped for a symlink meanwhile is not entered.
+  const walk = async (dirFd: number): Promise<void> => {
     signal?.throwIfAborted();
     let names;
     try {
-      names = await readdir(dir, { withFileTypes: true });
+      names = await readdir(fdPath(dirFd), { withFileTypes: true });
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENOENT' || code === 'ENOTDIR') return;
-      throw fromFsError(err, dir);
+      throw fromFsError(err, root);
     }
     for (const d of names) {
-      const p = join(dir, d.name);
       if (isTempName(d.name) && !d.isDirectory()) {
-        await unlink(p).catch(() => undefined);
+        await unlink(fdPath(dirFd, d.name)).catch(() => undefined);
         removed++;
       } else if (d.isDirectory()) {
-        await walk(p); // withFileTypes does not follow symlinks: a link to a directory is not entered
+        let fd: number;
+        try {
+          fd = openDir(dirFd, d.name, d.name);
+        } catch {
+          continue; // gone, or swapped for a symlink: not entered
+        }
+        try {
+          await walk(fd);
+        } finally {
+          closeSync(fd);
+        }
       }
     }
   };
-  await walk(root);
+  let rootFd: number;
+  try {
+    rootFd = openRoot(root, anchor);
+  } catch (err) {
+    if (err instanceof KxError && err.code === ErrorCode.NotFound) return 0;
+    throw err;
+  }
+  try {
+    await walk(rootFd);
+  } finally {
+    closeSync(rootFd);
+  }
   return removed;
 }
 
 /** One tree's writer. Methods throw KxError naming the path; the caller turns that into a per-path error. */
 export class TreeWriter {
   readonly #root: string;
+  readonly #anchor: string | undefined;
+  readonly #hooks: PinHooks | undefined;
   readonly #hasher: Hasher;
   readonly #owner: Owner | undefined;
   readonly #fsync: boolean;
   readonly #tempPrefix = `${tempName()}-`;
   #tempSeq = 0;
+  /** The pins of the current batch (beginBatch … endBatch), shared by its operations; else each call pins anew. */
+  #batch: DirPins | undefined;
+  #batchDepth = 0;
+  /** Calls running on the batch's pins (trim waits for none). */
+  #active = 0;
 
   constructor(opts: TreeWriterOptions) {
     this.#root = opts.root;
+    this.#anchor = opts.anchor;
+    this.#hooks = opts.hooks;
     this.#hasher = opts.hasher;
     this.#owner = opts.owner;
     this.#fsync = opts.fsync ?? false;
+  }
+
+  /**
+   * Keep pinned directories open until the matching endBatch, so the operations of one batch share them (10,000
+   * files in a few directories cost a few walks, not 10,000). Nests.
+   */
+  beginBatch(): void {
+    this.#batchDepth++;
+  }
+
+  endBatch(): void {
+    if (this.#batchDepth === 0) return;
+    if (--this.#batchDepth === 0 && this.#batch) {
+      const pins = this.#batch;
+      this.#batch = undefined;
+      closePins(pins);
+    }
+  }
+
+  /** Run `fn` with the batch's pins (opened at its first use, so a missing root fails per path), or its own. */
+  async pinned<T>(fn: (pins: DirPins) => T | Promise<T>): Promise<T> {
+    if (this.#batchDepth > 0) {
+      this.#batch ??= this.#openPins();
+      const pins = this.#batch;
+      if (this.#active === 0) pins.trim(); // never while another call holds a pinned parent
+      this.#active++;
+      try {
+        return await fn(pins);
+      } finally {
+        this.#active--;
+      }
+    }
+    const pins = this.#openPins();
+    try {
+      return await fn(pins);
+    } finally {
+      closePins(pins);
+    }
   }
 
   /**
@@ -94,52 +167,56 @@ export class TreeWriter {
     }
   }
 
-  async mkdir(path: RelPath, mode: number): Promise<void> {
-    const abs = this.#resolve(path);
-    let created = true;
-    try {
-      await mkdir(abs, { mode: mode & 0o7777 });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw fromFsError(err, path);
-      created = false;
-    }
-    // O_DIRECTORY|O_NOFOLLOW: an existing symlink or file at the path is refused, not followed.
-    const h = await openNoFollow(abs, path, C.O_RDONLY | C.O_DIRECTORY);
-    try {
-      if (created && this.#owner) await h.chown(this.#owner.uid, this.#owner.gid);
-      await h.chmod(mode & 0o7777); // mkdir's mode passed through the umask
-    } catch (err) {
-      throw fromFsError(err, path);
-    } finally {
-      await h.close();
-    }
+  mkdir(path: RelPath, mode: number): Promise<void> {
+    return this.pinned((pins) => {
+      const p = this.#parent(pins, path);
+      let created = true;
+      try {
+        mkdirSync(p.at, { mode: mode & 0o7777 });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw fromFsError(err, path);
+        created = false;
+      }
+      // O_DIRECTORY|O_NOFOLLOW: an existing symlink or file at the path is refused, not followed.
+      const fd = openNoFollow(p, path, C.O_RDONLY | C.O_DIRECTORY);
+      try {
+        if (created && this.#owner) fchownSync(fd, this.#owner.uid, this.#owner.gid);
+        fchmodSync(fd, mode & 0o7777); // mkdir's mode passed through the umask
+      } catch (err) {
+        throw fromFsError(err, path);
+      } finally {
+        closeSync(fd);
+      }
+    });
   }
 
   /** Rebuild the file in a temp file beside it, verify its digest, set mode/owner/mtime, rename it into place. */
-  async write(op: WriteOp, body: AsyncIterable<DeltaOp>, signal?: AbortSignal, digestAtEnd?: () => string): Promise<void> {
-    const abs = this.#resolve(op.path);
-    const basis = op.basis === 'delta' ? await this.#openBasis(abs, op.path) : null;
-    try {
-      await this.#intoPlace(abs, op.path, async (out) => {
-        let result;
-        try {
-          result = await applyDelta(basis, op.blockSize ?? 0, abortable(body, signal), out, this.#hasher);
-        } catch (err) {
-          // A delta that does not fit the basis (gone, or changed since its signature was taken) is a mismatch:
-          // the sender resends the file whole.
-          if (op.basis === 'delta' && err instanceof KxError && err.code === ErrorCode.Protocol) {
-            throw mismatch(op.path, `basis changed: ${err.message}`);
+  write(op: WriteOp, body: AsyncIterable<DeltaOp>, signal?: AbortSignal, digestAtEnd?: () => string): Promise<void> {
+    return this.pinned(async (pins) => {
+      const p = this.#parent(pins, op.path);
+      const basis = op.basis === 'delta' ? await openBasis(p, op.path) : null;
+      try {
+        await this.#intoPlace(p, op.path, async (out) => {
+          let result;
+          try {
+            result = await applyDelta(basis, op.blockSize ?? 0, abortable(body, signal), out, this.#hasher);
+          } catch (err) {
+            // A delta that does not fit the basis (gone, or changed since its signature was taken) is a mismatch:
+            // the sender resends the file whole.
+            if (op.basis === 'delta' && err instanceof KxError && err.code === ErrorCode.Protocol) {
+              throw mismatch(op.path, `basis changed: ${err.message}`);
+            }
+            throw fromFsError(err, op.path);
           }
-          throw fromFsError(err, op.path);
-        }
-        const expected = expectedDigest(op, digestAtEnd);
-        if (result.digest !== expected || result.size !== op.size) {
-          throw mismatch(op.path, `rebuilt ${result.size} bytes with digest ${result.digest}, expected ${op.size} bytes with ${expected}`);
-        }
-      }, op.mode, op.mtimeMs);
-    } finally {
-      await basis?.close();
-    }
+          const expected = expectedDigest(op, digestAtEnd);
+          if (result.digest !== expected || result.size !== op.size) {
+            throw mismatch(op.path, `rebuilt ${result.size} bytes with digest ${result.digest}, expected ${op.size} bytes with ${expected}`);
+          }
+        }, op.mode, op.mtimeMs);
+      } finally {
+        await basis?.close();
+      }
+    });
   }
 
   /**
@@ -159,24 +236,26 @@ export class TreeWriter {
     if (digest !== expected || size !== op.size) {
       throw mismatch(op.path, `received ${size} bytes with digest ${digest}, expected ${op.size} bytes with ${expected}`);
     }
-    const abs = this.#resolve(op.path);
-    const tmp = join(dirname(abs), this.#tempName());
-    let fd = -1;
-    try {
-      fd = openSync(tmp, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600);
-      for (const c of chunks) for (let off = 0; off < c.byteLength; ) off += writeSync(fd, c, off);
-      if (this.#owner) fchownSync(fd, this.#owner.uid, this.#owner.gid);
-      fchmodSync(fd, op.mode & 0o7777);
-      futimesSync(fd, ...fileTimes(op.mtimeMs));
-      if (this.#fsync) fsyncSync(fd);
-      closeSync(fd);
-      fd = -1;
-      renameSync(tmp, abs);
-    } catch (err) {
-      if (fd >= 0) closeSync(fd);
-      rmSync(tmp, { force: true });
-      throw fromFsError(err, op.path);
-    }
+    return this.pinned((pins) => {
+      const p = this.#parent(pins, op.path);
+      const tmp = fdPath(p.dirFd, this.#tempName());
+      let fd = -1;
+      try {
+        fd = openSync(tmp, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600);
+        for (const c of chunks) for (let off = 0; off < c.byteLength; ) off += writeSync(fd, c, off);
+        if (this.#owner) fchownSync(fd, this.#owner.uid, this.#owner.gid);
+        fchmodSync(fd, op.mode & 0o7777);
+        futimesSync(fd, ...fileTimes(op.mtimeMs));
+        if (this.#fsync) fsyncSync(fd);
+        closeSync(fd);
+        fd = -1;
+        renameSync(tmp, p.at);
+      } catch (err) {
+        if (fd >= 0) closeSync(fd);
+        unlinkQuietly(tmp);
+        throw fromFsError(err, op.path);
+      }
+    });
   }
 
   /**
@@ -185,7 +264,11 @@ export class TreeWriter {
    * the copy ops is a mismatch, so the sender resends the file whole.
    */
   async writeBufferedDelta(op: WriteOp, ops: readonly DeltaOp[], digestAtEnd?: () => string): Promise<void> {
-    const abs = this.#resolve(op.path);
+    const out = await this.pinned((pins) => this.#rebuild(this.#parent(pins, op.path), op, ops));
+    await this.writeBuffered(op, [out], digestAtEnd);
+  }
+
+  #rebuild(p: PinnedParent, op: WriteOp, ops: readonly DeltaOp[]): Uint8Array {
     const blockSize = op.blockSize ?? 0;
     const out = Buffer.allocUnsafe(op.size);
     let size = 0;
@@ -201,7 +284,7 @@ export class TreeWriter {
         if (!(Number.isSafeInteger(d.index) && d.index >= 0 && Number.isSafeInteger(d.count) && d.count > 0) || blockSize <= 0) {
           throw mismatch(op.path, `basis changed: copy op with invalid block range ${d.index}+${d.count}`);
         }
-        if (fd < 0) fd = openBasisSync(abs, op.path);
+        if (fd < 0) fd = openBasisSync(p.at, op.path);
         let from = d.index * blockSize;
         let left = d.count * blockSize;
         let copied = 0;
@@ -225,33 +308,39 @@ export class TreeWriter {
     } finally {
       if (fd >= 0) closeSync(fd);
     }
-    await this.writeBuffered(op, [out.subarray(0, size)], digestAtEnd);
+    return out.subarray(0, size);
   }
 
   /** The receiver already holds the content at `from`: verified by digest, then renamed or copied. */
-  async moveOrCopy(op: Extract<Op, { op: 'move' | 'copy' }>, signal?: AbortSignal): Promise<void> {
-    const fromAbs = this.#resolve(checkRelPath(op.from));
-    const abs = this.#resolve(op.path);
-    const src = await openNoFollow(fromAbs, op.from, C.O_RDONLY);
-    try {
-      if (!(await src.stat()).isFile()) throw new KxError(ErrorCode.InvalidArgument, `${op.op} ${op.from}: not a regular file`);
-      if (op.op === 'copy') {
-        await this.#intoPlace(abs, op.path, async (out) => {
-          const digest = await this.#copyHashing(src, out, signal);
-          if (digest !== op.digest) throw mismatch(op.from, `holds digest ${digest}, expected ${op.digest}`);
-        }, op.mode, op.mtimeMs);
-        return;
+  moveOrCopy(op: Extract<Op, { op: 'move' | 'copy' }>, signal?: AbortSignal): Promise<void> {
+    return this.pinned(async (pins) => {
+      const from = this.#parent(pins, checkRelPath(op.from));
+      const to = this.#parent(pins, op.path);
+      const src = await open(from.at, C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK).catch((err: unknown) => Promise.reject(fromFsError(err, op.from)));
+      try {
+        if (!(await src.stat()).isFile()) throw new KxError(ErrorCode.InvalidArgument, `${op.op} ${op.from}: not a regular file`);
+        if (op.op === 'copy') {
+          await this.#intoPlace(to, op.path, async (out) => {
+            const digest = await this.#copyHashing(src, out, signal);
+            if (digest !== op.digest) throw mismatch(op.from, `holds digest ${digest}, expected ${op.digest}`);
+          }, op.mode, op.mtimeMs);
+          return;
+        }
+        const digest = await this.#copyHashing(src, null, signal);
+        if (digest !== op.digest) throw mismatch(op.from, `holds digest ${digest}, expected ${op.digest}`);
+        try {
+          renameSync(from.at, to.at);
+        } catch (err) {
+          throw fromFsError(err, op.path);
+        }
+        await src.chmod(op.mode & 0o7777);
+        await src.utimes(...fileTimes(op.mtimeMs));
+      } catch (err) {
+        throw fromFsError(err, op.path);
+      } finally {
+        await src.close();
       }
-      const digest = await this.#copyHashing(src, null, signal);
-      if (digest !== op.digest) throw mismatch(op.from, `holds digest ${digest}, expected ${op.digest}`);
-      await rename(fromAbs, abs).catch((err: unknown) => Promise.reject(fromFsError(err, op.path)));
-      await src.chmod(op.mode & 0o7777);
-      await src.utimes(...fileTimes(op.mtimeMs));
-    } catch (err) {
-      throw fromFsError(err, op.path);
-    } finally {
-      await src.close();
-    }
+    });
   }
 
   /** A link is created beside the path and renamed over it, so an existing link or file is replaced atomically. */
@@ -259,46 +348,67 @@ export class TreeWriter {
     if (target === '' || target.includes('\0')) {
       throw new KxError(ErrorCode.InvalidArgument, `symlink ${path}: link text is empty or contains a NUL byte`);
     }
-    const abs = this.#resolve(path);
-    const tmp = join(dirname(abs), this.#tempName());
-    try {
-      await symlink(target, tmp);
-      if (this.#owner) await lchown(tmp, this.#owner.uid, this.#owner.gid);
-      await rename(tmp, abs);
-    } catch (err) {
-      await rm(tmp, { force: true }).catch(() => undefined);
-      throw fromFsError(err, path);
-    }
+    return this.pinned((pins) => {
+      const p = this.#parent(pins, path);
+      const tmp = fdPath(p.dirFd, this.#tempName());
+      try {
+        symlinkSync(target, tmp);
+        if (this.#owner) lchownSync(tmp, this.#owner.uid, this.#owner.gid);
+        renameSync(tmp, p.at);
+      } catch (err) {
+        unlinkQuietly(tmp);
+        throw fromFsError(err, path);
+      }
+    });
   }
 
-  async meta(path: RelPath, mode: number, mtimeMs?: number): Promise<void> {
-    const abs = this.#resolve(path);
-    const h = await openNoFollow(abs, path, C.O_RDONLY);
-    try {
-      await h.chmod(mode & 0o7777);
-      if (mtimeMs !== undefined) await h.utimes(...fileTimes(mtimeMs));
-    } catch (err) {
-      throw fromFsError(err, path);
-    } finally {
-      await h.close();
-    }
+  meta(path: RelPath, mode: number, mtimeMs?: number): Promise<void> {
+    return this.pinned((pins) => {
+      const p = this.#parent(pins, path);
+      const fd = openNoFollow(p, path, C.O_RDONLY);
+      try {
+        fchmodSync(fd, mode & 0o7777);
+        if (mtimeMs !== undefined) futimesSync(fd, ...fileTimes(mtimeMs));
+      } catch (err) {
+        throw fromFsError(err, path);
+      } finally {
+        closeSync(fd);
+      }
+    });
   }
 
   /** Remove a file, link or whole directory; a path already gone is not an error. Links are removed, not followed. */
-  async remove(path: RelPath): Promise<void> {
-    const abs = this.#resolve(path);
-    try {
-      const st = await lstat(abs);
-      if (st.isDirectory()) await rm(abs, { recursive: true, force: true });
-      else await unlink(abs);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-      throw fromFsError(err, path);
-    }
+  remove(path: RelPath): Promise<void> {
+    return this.pinned((pins) => {
+      let p: PinnedParent;
+      try {
+        p = this.#parent(pins, path);
+      } catch (err) {
+        if (err instanceof KxError && err.code === ErrorCode.NotFound) return; // its parent is gone: so is it
+        throw err;
+      }
+      try {
+        const st = lstatSync(p.at, { throwIfNoEntry: false });
+        if (st === undefined) return;
+        if (st.isDirectory()) {
+          pins.forget(p.dir === '' ? p.name : `${p.dir}/${p.name}`);
+          removeTreeAt(p.dirFd, p.name);
+        } else {
+          unlinkSync(p.at);
+        }
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+        throw fromFsError(err, path);
+      }
+    });
   }
 
-  #resolve(path: RelPath): string {
-    return resolveBeneathSync(this.#root, checkRelPath(path), { absoluteLinks: 'refuse', followFinal: false });
+  #parent(pins: DirPins, path: RelPath): PinnedParent {
+    return pins.parent(checkRelPath(path));
+  }
+
+  #openPins(): DirPins {
+    return new DirPins(openRoot(this.#root, this.#anchor), { absoluteLinks: 'refuse', hooks: this.#hooks });
   }
 
   /** A fresh temp name: random per writer, then counted (O_EXCL catches the impossible clash). */
@@ -306,22 +416,9 @@ export class TreeWriter {
     return `${this.#tempPrefix}${(this.#tempSeq++).toString(36)}`;
   }
 
-  async #openBasis(abs: string, path: RelPath): Promise<FileHandle | null> {
-    try {
-      const h = await open(abs, C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK);
-      if ((await h.stat()).isFile()) return h;
-      await h.close();
-      return null;
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT' || code === 'ELOOP') return null; // the delta's copy ops will then fail as a mismatch
-      throw fromFsError(err, path);
-    }
-  }
-
-  /** Create a temp file in abs's directory, fill it, set owner/mode/mtime, rename it over abs; on failure remove it. */
-  async #intoPlace(abs: string, path: RelPath, fill: (out: FileHandle) => Promise<void>, mode: number, mtimeMs: number): Promise<void> {
-    const tmp = join(dirname(abs), this.#tempName());
+  /** Create a temp file in the pinned parent, fill it, set owner/mode/mtime, rename it over the name; on failure remove it. */
+  async #intoPlace(p: PinnedParent, path: RelPath, fill: (out: FileHandle) => Promise<void>, mode: number, mtimeMs: number): Promise<void> {
+    const tmp = fdPath(p.dirFd, this.#tempName());
     let out: FileHandle | undefined;
     try {
       out = await open(tmp, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600);
@@ -332,10 +429,10 @@ export class TreeWriter {
       if (this.#fsync) await out.sync();
       await out.close();
       out = undefined;
-      await rename(tmp, abs);
+      renameSync(tmp, p.at);
     } catch (err) {
       await out?.close().catch(() => undefined);
-      await rm(tmp, { force: true }).catch(() => undefined);
+      unlinkQuietly(tmp);
       throw fromFsError(err, path);
     }
   }
@@ -354,6 +451,57 @@ export class TreeWriter {
       pos += bytesRead;
     }
     return h.digest();
+  }
+}
+
+function closePins(pins: DirPins): void {
+  pins.close();
+  closeSync(pins.rootFd);
+}
+
+/**
+ * rm -r of directory `name` inside the pinned `parentFd`, each level through its own fd: a directory swapped for
+ * a symlink meanwhile is unlinked as a link, never entered.
+ */
+function removeTreeAt(parentFd: number, name: string): void {
+  let fd: number;
+  try {
+    fd = openSync(fdPath(parentFd, name), C.O_RDONLY | C.O_DIRECTORY | C.O_NOFOLLOW | C.O_NONBLOCK);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return;
+    if (code === 'ELOOP' || code === 'ENOTDIR') return unlinkSync(fdPath(parentFd, name)); // no longer a directory
+    throw err;
+  }
+  try {
+    for (const d of readdirSync(fdPath(fd), { withFileTypes: true })) {
+      if (d.isDirectory()) {
+        removeTreeAt(fd, d.name);
+        continue;
+      }
+      try {
+        unlinkSync(fdPath(fd, d.name));
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'EISDIR' || code === 'EPERM') removeTreeAt(fd, d.name); // became a directory meanwhile
+        else if (code !== 'ENOENT') throw err;
+      }
+    }
+  } finally {
+    closeSync(fd);
+  }
+  try {
+    rmdirSync(fdPath(parentFd, name));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+}
+
+function unlinkQuietly(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch {
+    // already gone (or never created)
   }
 }
 
@@ -378,14 +526,29 @@ function openBasisSync(abs: string, path: RelPath): number {
   return fd;
 }
 
-async function openNoFollow(abs: string, path: RelPath, flags: number): Promise<FileHandle> {
+/** Open the pinned parent's entry without following a final symlink (refused with PATH_ESCAPE). */
+function openNoFollow(p: PinnedParent, path: RelPath, flags: number): number {
   try {
-    return await open(abs, flags | C.O_NOFOLLOW | C.O_NONBLOCK);
+    return openSync(p.at, flags | C.O_NOFOLLOW | C.O_NONBLOCK);
   } catch (err) {
     // With O_DIRECTORY, Linux reports a final symlink as ENOTDIR rather than ELOOP.
-    if ((err as NodeJS.ErrnoException).code === 'ENOTDIR' && (await lstat(abs).catch(() => null))?.isSymbolicLink()) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOTDIR' && lstatSync(p.at, { throwIfNoEntry: false })?.isSymbolicLink()) {
       throw new KxError(ErrorCode.PathEscape, `${path}: is a symlink; refuses to follow it`);
     }
+    throw fromFsError(err, path);
+  }
+}
+
+/** The basis of a streamed delta, or null when gone, a symlink or not a regular file (the delta then mismatches). */
+async function openBasis(p: PinnedParent, path: RelPath): Promise<FileHandle | null> {
+  try {
+    const h = await open(p.at, C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK);
+    if ((await h.stat()).isFile()) return h;
+    await h.close();
+    return null;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ELOOP') return null;
     throw fromFsError(err, path);
   }
 }

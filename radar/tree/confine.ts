@@ -1,6 +1,8 @@
 // Resolving a client's path beneath a root without ever leaving it. The root may be a /proc/<pid>/root/...
 // magic link into a container, where the kernel would resolve an absolute symlink against the NODE's '/', so
 // paths are walked component by component with lstat/readlink and never handed to realpath or a following open.
+// The path it returns is only as good as the moment it was checked: anything that writes walks with pins.ts
+// instead, which holds each checked directory open so a later swap cannot redirect the write.
 import { lstatSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { ErrorCode, KxError, fromFsError } from '../../pkg/sync/errors.ts';

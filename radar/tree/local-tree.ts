@@ -10,7 +10,7 @@ import { signatureOf, smallSignatureOf } from '../../pkg/sync/signature.ts';
 import type { BatchOp, BatchResult, DeltaOp, Entry, IgnoreRuleSet, Manifest, PathError, Receiver, RelPath, Signature, WriteOp } from '../../pkg/sync/types.ts';
 import { TreeWriter, cleanTemp } from './apply.ts';
 import type { Owner } from './apply.ts';
-import { resolveBeneathSync } from './confine.ts';
+import type { PinHooks } from './pins.ts';
 
 export interface LocalTreeOptions {
   readonly root: string;
@@ -18,27 +18,33 @@ export interface LocalTreeOptions {
   /** Owner given to everything created. */
   readonly owner?: Owner;
   readonly fsync?: boolean;
+  /** The prefix of root that may be followed when opening it (default: /proc/<pid>/root, else all of root). */
+  readonly anchor?: string;
+  /** Tests only: runs between pinning a directory and the operation inside it. */
+  readonly hooks?: PinHooks;
 }
 
 export class LocalTree implements Receiver {
   readonly root: string;
   readonly #hasher: Hasher;
   readonly #writer: TreeWriter;
+  readonly #anchor: string | undefined;
   #started: Promise<void> | undefined;
 
   constructor(opts: LocalTreeOptions) {
     this.root = opts.root;
     this.#hasher = opts.hasher;
     this.#writer = new TreeWriter(opts);
+    this.#anchor = opts.anchor;
   }
 
   /** Remove temp files a crashed earlier run left behind. Idempotent. */
   start(signal?: AbortSignal): Promise<void> {
-    this.#started ??= cleanTemp(this.root, signal).then(() => undefined);
+    this.#started ??= cleanTemp(this.root, signal, this.#anchor).then(() => undefined);
     return this.#started;
   }
 
-  /** Nothing is held between calls; present for the lifecycle convention. */
+  /** Pinned directories are held only while a call runs (closed at its end); present for the lifecycle convention. */
   close(): Promise<void> {
     return Promise.resolve();
   }
@@ -62,19 +68,21 @@ export class LocalTree implements Receiver {
   /** Confined like every access (a directory swapped for a symlink since the scan is not followed out of the root). */
   async digests(paths: readonly RelPath[], signal?: AbortSignal): Promise<Manifest> {
     const out = new Map<RelPath, Entry>();
-    for (const path of paths) {
-      signal?.throwIfAborted();
-      try {
-        const abs = resolveBeneathSync(this.root, checkRelPath(path), { absoluteLinks: 'refuse', followFinal: false });
-        const st = lstatSync(abs);
-        if (!st.isFile()) continue;
-        const h = hashFile(abs, this.#hasher, st.size); // O_NOFOLLOW
-        if (h !== null) out.set(path, { path, kind: 'file', mode: st.mode & 0o7777, size: h.size, mtimeMs: Math.floor(st.mtimeMs), digest: h.digest });
-      } catch (err) {
-        if (signal?.aborted) throw err;
-        // Not a file we may read: left out, so the sender sends the content instead.
+    await this.#writer.pinned((pins) => {
+      for (const path of paths) {
+        signal?.throwIfAborted();
+        try {
+          const at = pins.parent(checkRelPath(path)).at; // inside the pinned parent: no swapped directory followed
+          const st = lstatSync(at);
+          if (!st.isFile()) continue;
+          const h = hashFile(at, this.#hasher, st.size); // O_NOFOLLOW
+          if (h !== null) out.set(path, { path, kind: 'file', mode: st.mode & 0o7777, size: h.size, mtimeMs: Math.floor(st.mtimeMs), digest: h.digest });
+        } catch (err) {
+          if (signal?.aborted) throw err;
+          // Not a file we may read: left out, so the sender sends the content instead.
+        }
       }
-    }
+    });
     return out;
   }
 
@@ -84,9 +92,14 @@ export class LocalTree implements Receiver {
   }
 
   async *signatures(paths: readonly RelPath[], signal?: AbortSignal): AsyncIterable<{ path: RelPath; signature: Signature | null }> {
-    for (const path of paths) {
-      signal?.throwIfAborted();
-      yield { path, signature: await this.#signature(path, signal) };
+    this.#writer.beginBatch();
+    try {
+      for (const path of paths) {
+        signal?.throwIfAborted();
+        yield { path, signature: await this.#signature(path, signal) };
+      }
+    } finally {
+      this.#writer.endBatch();
     }
   }
 
@@ -100,24 +113,29 @@ export class LocalTree implements Receiver {
         yield d;
       }
     };
-    for await (const op of ops) {
-      signal?.throwIfAborted();
-      try {
-        // digestAtEnd is asked only after the body was read through (it carries the digest of what was read).
-        if (op.op === 'write' && op.basis === 'whole' && op.size <= BUFFERED_WRITE_MAX_BYTES) {
-          await this.#writer.writeBuffered(op, await literals(countLiterals(op.body), op), op.digestAtEnd);
-        } else if (op.op === 'write' && op.basis === 'delta' && op.size <= BUFFERED_WRITE_MAX_BYTES) {
-          await this.#writer.writeBufferedDelta(op, await deltaOps(countLiterals(op.body), op), op.digestAtEnd);
-        } else if (op.op === 'write') {
-          await this.#writer.apply(op, countLiterals(op.body), signal, op.digestAtEnd);
-        } else {
-          await this.#writer.apply(op, undefined, signal);
+    this.#writer.beginBatch(); // the batch's operations share pinned directories
+    try {
+      for await (const op of ops) {
+        signal?.throwIfAborted();
+        try {
+          // digestAtEnd is asked only after the body was read through (it carries the digest of what was read).
+          if (op.op === 'write' && op.basis === 'whole' && op.size <= BUFFERED_WRITE_MAX_BYTES) {
+            await this.#writer.writeBuffered(op, await literals(countLiterals(op.body), op), op.digestAtEnd);
+          } else if (op.op === 'write' && op.basis === 'delta' && op.size <= BUFFERED_WRITE_MAX_BYTES) {
+            await this.#writer.writeBufferedDelta(op, await deltaOps(countLiterals(op.body), op), op.digestAtEnd);
+          } else if (op.op === 'write') {
+            await this.#writer.apply(op, countLiterals(op.body), signal, op.digestAtEnd);
+          } else {
+            await this.#writer.apply(op, undefined, signal);
+          }
+          applied++;
+        } catch (err) {
+          if (signal?.aborted) throw signal.reason;
+          errors.push(pathError(op.path, err));
         }
-        applied++;
-      } catch (err) {
-        if (signal?.aborted) throw signal.reason;
-        errors.push(pathError(op.path, err));
       }
+    } finally {
+      this.#writer.endBatch();
     }
     if (signal?.aborted) throw signal.reason;
     return { applied, bytesSent, errors };
@@ -125,8 +143,10 @@ export class LocalTree implements Receiver {
 
   async #signature(path: RelPath, signal?: AbortSignal): Promise<Signature | null> {
     try {
-      const abs = resolveBeneathSync(this.root, checkRelPath(path), { absoluteLinks: 'refuse', followFinal: false });
-      return smallSignatureOf(abs, this.#hasher, SYNC_SIGNATURE_MAX_BYTES) ?? (await signatureOf(abs, this.#hasher, signal));
+      return await this.#writer.pinned(async (pins) => {
+        const at = pins.parent(checkRelPath(path)).at; // inside the pinned parent; the file opened with O_NOFOLLOW
+        return smallSignatureOf(at, this.#hasher, SYNC_SIGNATURE_MAX_BYTES) ?? (await signatureOf(at, this.#hasher, signal));
+      });
     } catch (err) {
       if (signal?.aborted) throw err;
       return null; // not a regular file we may read: the sender sends it whole, and the write reports any refusal
