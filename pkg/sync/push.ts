@@ -12,6 +12,7 @@ import type { Hasher } from './hash.ts';
 import { parentOf } from './paths.ts';
 import { createdFilesToHash, createdSizes, targetFilesToHash } from './candidates.ts';
 import { hashFile, scanPaths, scanTree, updateManifest } from './scan.ts';
+import { SignatureFeed } from './signature-feed.ts';
 import { WHOLE_FILE_BELOW } from './threshold.ts';
 import type { BatchOp, BatchWrite, DeltaOp, Entry, IgnoreRuleSet, Manifest, Op, PathError, Receiver, RelPath, Signature, WriteOp } from './types.ts';
 
@@ -192,53 +193,88 @@ async function sendBatch(batch: readonly Op[], ctx: SendContext, allowDelta: boo
   const wantDelta = allowDelta
     ? batch.filter((op): op is WriteOp => op.op === 'write' && op.basis === 'delta' && op.size >= threshold).map((op) => op.path)
     : [];
-  const sigs = new Map<RelPath, Signature | null>();
-  // One signature stream for the whole batch: one round trip, not one per file.
-  for await (const { path, signature } of opts.receiver.signatures(wantDelta, opts.signal)) sigs.set(path, signature);
-  const res = await opts.receiver.apply(batchOps(batch, sigs, ctx), opts.signal);
-  return { bytesSent: res.bytesSent, errors: res.errors };
+  // One signature stream for the whole batch (one round trip, not one per file), read while the batch is sent.
+  const feed = new SignatureFeed(opts.receiver, wantDelta, opts.signal);
+  try {
+    const res = await opts.receiver.apply(batchOps(batch, feed, new Set(wantDelta), ctx), opts.signal);
+    return { bytesSent: res.bytesSent, errors: res.errors };
+  } finally {
+    await feed.close();
+  }
 }
 
-async function* batchOps(batch: readonly Op[], sigs: ReadonlyMap<RelPath, Signature | null>, ctx: SendContext): AsyncIterable<BatchOp> {
-  const { opts, done } = ctx;
+/**
+ * The batch's ops with their content. A write that waits for its signature is held back while the ops after it
+ * go out, and sent as soon as the signature is in — but before the next op that is not a write: writes to
+ * distinct paths may pass one another, nothing else may (the plan's order matters for mkdir, move and remove).
+ */
+async function* batchOps(batch: readonly Op[], feed: SignatureFeed, wanted: ReadonlySet<RelPath>, ctx: SendContext): AsyncIterable<BatchOp> {
+  const held: WriteOp[] = [];
+  // Signatures arrive in the order they were asked for, which is the order writes were held in.
+  async function* release(all: boolean): AsyncIterable<BatchOp> {
+    while (held.length > 0) {
+      const w = held[0]!;
+      const sig = all ? await feed.get(w.path) : feed.peek(w.path);
+      if (sig === undefined) return;
+      held.shift();
+      yield* sendOp(w, sig, ctx);
+    }
+  }
   for (const op of batch) {
-    opts.signal?.throwIfAborted();
+    ctx.opts.signal?.throwIfAborted();
     if (op.op !== 'write') {
-      yield op;
-      done.files++;
-      ctx.report();
+      yield* release(true);
+      yield* sendOp(op, null, ctx);
       continue;
     }
-    const abs = join(opts.root, op.path);
-    const sig = sigs.get(op.path);
-    let write: WriteOp = sig ? { ...op, basis: 'delta', blockSize: sig.blockSize } : { ...op, basis: 'whole' };
-    let hashing: ContentHash | null = null;
-    if (write.digest === '' && ctx.digestAtEnd) hashing = new ContentHash(opts.hasher);
-    else if (write.digest === '') {
-      // The receiver wants the digest first: read the file twice.
-      const h = hashFile(abs, opts.hasher, op.size);
-      write = { ...write, digest: h?.digest ?? '' };
-      if (h) ctx.learned.set(op.path, h.digest);
+    yield* release(false);
+    if (!wanted.has(op.path)) {
+      yield* sendOp(op, null, ctx);
+      continue;
     }
-    const content = sig
-      ? createDelta(sig, hashedChunks(reusedChunks(abs, op.size, opts.signal), hashing), opts.hasher)
-      : hashedLiterals(op.size <= SMALL_FILE_BYTES ? smallFile(abs, opts.signal) : wholeFile(abs, opts.signal), hashing);
-    const out: BatchWrite = { ...stripBlockSize(write), body: counted(content, op.size, sig?.blockSize ?? 0, ctx) };
-    if (hashing) {
-      const h = hashing;
-      const path = op.path;
-      yield {
-        ...out,
-        digestAtEnd: () => {
-          const d = h.result();
-          if (d !== '') ctx.learned.set(path, d);
-          return d;
-        },
-      };
-    } else yield out;
+    const sig = held.length === 0 ? feed.peek(op.path) : undefined;
+    if (sig === undefined) held.push(op);
+    else yield* sendOp(op, sig, ctx);
+  }
+  yield* release(true);
+}
+
+async function* sendOp(op: Op, sig: Signature | null, ctx: SendContext): AsyncIterable<BatchOp> {
+  const { opts, done } = ctx;
+  if (op.op !== 'write') {
+    yield op;
     done.files++;
     ctx.report();
+    return;
   }
+  const abs = join(opts.root, op.path);
+  let write: WriteOp = sig ? { ...op, basis: 'delta', blockSize: sig.blockSize } : { ...op, basis: 'whole' };
+  let hashing: ContentHash | null = null;
+  if (write.digest === '' && ctx.digestAtEnd) hashing = new ContentHash(opts.hasher);
+  else if (write.digest === '') {
+    // The receiver wants the digest first: read the file twice.
+    const h = hashFile(abs, opts.hasher, op.size);
+    write = { ...write, digest: h?.digest ?? '' };
+    if (h) ctx.learned.set(op.path, h.digest);
+  }
+  const content = sig
+    ? createDelta(sig, hashedChunks(reusedChunks(abs, op.size, opts.signal), hashing), opts.hasher)
+    : hashedLiterals(op.size <= SMALL_FILE_BYTES ? smallFile(abs, opts.signal) : wholeFile(abs, opts.signal), hashing);
+  const out: BatchWrite = { ...stripBlockSize(write), body: counted(content, op.size, sig?.blockSize ?? 0, ctx) };
+  if (hashing) {
+    const h = hashing;
+    const path = op.path;
+    yield {
+      ...out,
+      digestAtEnd: () => {
+        const d = h.result();
+        if (d !== '') ctx.learned.set(path, d);
+        return d;
+      },
+    };
+  } else yield out;
+  done.files++;
+  ctx.report();
 }
 
 /** The digest of a file's content as it is read for sending; '' until the read reached the end. */

@@ -27,7 +27,10 @@ let client: RadarClient;
 class Recording implements Receiver {
   readonly ops: { op: string; path: RelPath; basis?: string }[] = [];
   readonly inner: Receiver;
-  afterSignatures: (() => Promise<void>) | undefined;
+  /** Runs before the receiver gets the first write op with a delta basis. */
+  beforeDeltaWrite: (() => Promise<void>) | undefined;
+  /** Runs before each signature is handed over. */
+  beforeSignature: ((path: RelPath) => Promise<void>) | undefined;
   constructor(inner: Receiver) {
     this.inner = inner;
   }
@@ -35,14 +38,21 @@ class Recording implements Receiver {
     return this.inner.manifest(rules, signal);
   }
   async *signatures(paths: readonly RelPath[], signal?: AbortSignal): AsyncIterable<{ path: RelPath; signature: Signature | null }> {
-    yield* this.inner.signatures(paths, signal);
-    await this.afterSignatures?.();
+    for await (const s of this.inner.signatures(paths, signal)) {
+      await this.beforeSignature?.(s.path);
+      yield s;
+    }
   }
   apply(ops: AsyncIterable<BatchOp>, signal?: AbortSignal): Promise<BatchResult> {
     const self = this;
     return this.inner.apply((async function* () {
       for await (const op of ops) {
         self.ops.push({ op: op.op, path: op.path, ...(op.op === 'write' ? { basis: op.basis } : {}) });
+        if (op.op === 'write' && op.basis === 'delta' && self.beforeDeltaWrite) {
+          const hook = self.beforeDeltaWrite;
+          self.beforeDeltaWrite = undefined;
+          await hook();
+        }
         yield op;
       }
     })(), signal);
@@ -124,14 +134,50 @@ describe('syncTree', () => {
     await utimes(join(dst, 'f'), 1_000_000, 1_000_000);
     const rec = new Recording(new LocalTree({ root: dst, hasher }));
     // ...then change that basis after its signature was taken.
-    rec.afterSignatures = async () => {
-      rec.afterSignatures = undefined;
+    rec.beforeDeltaWrite = async () => {
       await writeFile(join(dst, 'f'), randomBytes(size));
     };
     const res = await syncTree({ root: src, receiver: rec, hasher, rules: [] });
     expect(res.errors).toEqual([]);
     expect(rec.ops).toEqual([{ op: 'write', path: 'f', basis: 'delta' }, { op: 'write', path: 'f', basis: 'whole' }]);
     expect(Buffer.compare(await readFile(join(dst, 'f')), shared)).toBe(0);
+  });
+
+  it('sends whole files while the signatures for delta writes are still coming', async () => {
+    const size = 64 * 1024;
+    await writeFile(join(src, 'a-delta'), randomBytes(size));
+    await writeFile(join(dst, 'a-delta'), randomBytes(size));
+    await utimes(join(dst, 'a-delta'), 1_000_000, 1_000_000);
+    await writeFile(join(src, 'b-new'), 'new\n');
+    const rec = new Recording(new LocalTree({ root: dst, hasher }));
+    // The signature is handed over only once the receiver got the whole file planned after it.
+    let wholeSeen!: () => void;
+    const seen = new Promise<void>((resolve) => (wholeSeen = resolve));
+    const inner = rec.apply.bind(rec);
+    rec.apply = (ops, signal) => inner((async function* () {
+      for await (const op of ops) {
+        yield op;
+        if (op.op === 'write' && op.basis === 'whole') wholeSeen();
+      }
+    })(), signal);
+    rec.beforeSignature = () => seen;
+    const res = await syncTree({ root: src, receiver: rec, hasher, rules: [] });
+    expect(res.errors).toEqual([]);
+    expect(rec.ops).toEqual([{ op: 'write', path: 'b-new', basis: 'whole' }, { op: 'write', path: 'a-delta', basis: 'delta' }]);
+    expect(Buffer.compare(await readFile(join(dst, 'a-delta')), await readFile(join(src, 'a-delta')))).toBe(0);
+  });
+
+  it('sends a write held for its signature before the next op that is not a write', async () => {
+    const size = 64 * 1024;
+    await writeFile(join(src, 'f'), randomBytes(size));
+    await writeFile(join(dst, 'f'), randomBytes(size));
+    await utimes(join(dst, 'f'), 1_000_000, 1_000_000);
+    await writeFile(join(dst, 'gone'), 'old\n');
+    const rec = new Recording(new LocalTree({ root: dst, hasher }));
+    rec.beforeSignature = () => new Promise((resolve) => setTimeout(resolve, 50));
+    const res = await syncTree({ root: src, receiver: rec, hasher, rules: [] });
+    expect(res.errors).toEqual([]);
+    expect(rec.ops).toEqual([{ op: 'write', path: 'f', basis: 'delta' }, { op: 'remove', path: 'gone' }]);
   });
 
   it('reports progress through scan, compare and send, ending with every byte sent', async () => {
