@@ -1,6 +1,7 @@
 // kx's gRPC client of radar: a sync Receiver bound to one target, plus handshake, describe and reload.
 // It takes an address, or an existing grpc.Channel (e.g. one over a tunnel) that it then does not own.
 import * as grpc from '@grpc/grpc-js';
+import { once } from 'node:events';
 import { ErrorCode, KxError } from '../sync/errors.ts';
 import type { BatchOp, BatchResult, IgnoreRuleSet, Manifest, Receiver, RelPath, Signature } from '../sync/types.ts';
 import type { Entry } from '../sync/types.ts';
@@ -17,9 +18,6 @@ import {
 } from '../../proto/version.ts';
 import { CompressionPolicy } from './compression-policy.ts';
 import { writeBatch } from './frame-writer.ts';
-
-/** Serialized Apply frames the sender lets the transport hold before it waits: bounds the client's memory. */
-export const MAX_IN_FLIGHT_BYTES = 8 * 1024 * 1024;
 
 export interface RemoteTarget {
   /** "" = radar's default root. */
@@ -213,7 +211,6 @@ export class RadarClient implements Receiver {
         if (s.code === grpc.status.OK) resolve();
       });
     });
-    const inFlight: { bytes: number; wake: (() => void) | undefined } = { bytes: 0, wake: undefined };
     finished.catch(() => undefined); // observed below; a failure also stops the writer through `failure`
     try {
       await writeBatch(ops, {
@@ -224,18 +221,7 @@ export class RadarClient implements Receiver {
         sink: {
           send: async (frame) => {
             if (failure) throw failure;
-            const bytes = frameBytes(frame);
-            inFlight.bytes += bytes;
-            call.write(frame, () => {
-              inFlight.bytes -= bytes;
-              if (inFlight.bytes <= MAX_IN_FLIGHT_BYTES) inFlight.wake?.();
-            });
-            // Real back-pressure: wait until grpc handed earlier frames to HTTP/2 (its write callback), not just
-            // until its object queue has room (16 frames, plus whatever the 16 MiB stream window lets through).
-            if (inFlight.bytes > MAX_IN_FLIGHT_BYTES) {
-              await Promise.race([new Promise<void>((resolve) => (inFlight.wake = resolve)), finished]);
-              inFlight.wake = undefined;
-            }
+            if (!call.write(frame)) await Promise.race([once(call, 'drain'), finished]);
             if (failure) throw failure;
           },
         },
@@ -297,11 +283,4 @@ export class RadarClient implements Receiver {
       call.cancel(); // no-op when the call already ended; stops the server when the consumer broke off early
     }
   }
-}
-
-/** About the frame's size on the wire: its literal bytes plus a little per item. */
-function frameBytes(frame: M.ApplyFrame): number {
-  let n = 64;
-  for (const it of frame.items) n += it.item === 'literal' ? it.literal.data.byteLength + 16 : 32;
-  return n;
 }
