@@ -67,6 +67,8 @@ export interface ContainerRoot extends ResolvedRoot {
   readonly exists: boolean;
   /** Whether this call created it. */
   readonly created: boolean;
+  /** The container's /proc/<pid>/root: the only part of `path` to follow when opening it (LocalTree's anchor). */
+  readonly anchor: string;
 }
 
 export class ContainerRootResolver implements RootResolver {
@@ -137,6 +139,7 @@ export class ContainerRootResolver implements RootResolver {
       containerPath,
       exists: !missing || this.#createMissing,
       created: missing && this.#createMissing,
+      anchor: root,
     };
   }
 

@@ -3,13 +3,15 @@
 import type { Hasher } from '../../pkg/sync/hash.ts';
 import { ErrorCode, KxError } from '../../pkg/sync/errors.ts';
 import { checkRelPath } from '../../pkg/sync/paths.ts';
-import { lstatSync } from 'node:fs';
+import { existsSync, lstatSync } from 'node:fs';
 import { createdSizes, targetFilesToHash } from '../../pkg/sync/candidates.ts';
 import { hashFile, scanTree } from '../../pkg/sync/scan.ts';
+import type { ScanOptions } from '../../pkg/sync/scan.ts';
 import { signatureOf, smallSignatureOf } from '../../pkg/sync/signature.ts';
 import type { BatchOp, BatchResult, DeltaOp, Entry, IgnoreRuleSet, Manifest, PathError, Receiver, RelPath, Signature, WriteOp } from '../../pkg/sync/types.ts';
 import { TreeWriter, cleanTemp } from './apply.ts';
 import type { Owner } from './apply.ts';
+import { fdPath } from './pins.ts';
 import type { PinHooks } from './pins.ts';
 
 export interface LocalTreeOptions {
@@ -52,9 +54,13 @@ export class LocalTree implements Receiver {
   async manifest(rules: readonly IgnoreRuleSet[], signal?: AbortSignal, known?: Manifest): Promise<Manifest> {
     // The sender's rules decide what is synced; the receiver's own ignore files do not (they may be stale).
     const base = { hasher: this.#hasher, rules, readIgnoreFiles: false, ...(signal ? { signal } : {}) };
-    if (known === undefined) return (await scanTree(this.root, base)).manifest;
+    // Scanned through the pinned root (/proc/self/fd/N), so a component of the root's own path swapped since it
+    // was resolved is not followed. Directories beneath it are walked by the engine's scan, by path.
+    // A missing root is scanned by path: an empty manifest, as scanTree gives it.
+    const scan = (opts: ScanOptions) => (existsSync(this.root) ? this.#writer.pinned((pins) => scanTree(fdPath(pins.rootFd), opts)) : scanTree(this.root, opts));
+    if (known === undefined) return (await scan(base)).manifest;
     // Stat only; then hash just the files a rename or copy could reuse (candidates.ts).
-    const { manifest } = await scanTree(this.root, { ...base, previous: known, hashFiles: false });
+    const { manifest } = await scan({ ...base, previous: known, hashFiles: false });
     const toHash = targetFilesToHash(manifest, createdSizes(known, manifest));
     if (toHash.length === 0) return manifest;
     const out = new Map(manifest);

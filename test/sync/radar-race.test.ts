@@ -174,4 +174,15 @@ describe("the root's own path", () => {
     expect(res.errors).toMatchObject([{ path: 'f', code: 'PATH_ESCAPE' }]);
     await outsideUntouched();
   });
+
+  it('is scanned through its pinned fd: a component after the anchor swapped for a symlink lists nothing outside', async () => {
+    const anchor = join(base, 'proc/42/root');
+    await mkdir(anchor, { recursive: true });
+    await symlink(outside, join(anchor, 'app'));
+    await expect(new LocalTree({ root: join(anchor, 'app'), hasher }).manifest([])).rejects.toMatchObject({ code: 'PATH_ESCAPE' });
+  });
+
+  it('gives an empty manifest for a root that does not exist', async () => {
+    expect((await new LocalTree({ root: join(base, 'missing'), hasher }).manifest([])).size).toBe(0);
+  });
 });
