@@ -1,13 +1,15 @@
-// Loads kx.proto at runtime (see the header of kx.proto for why there is no codegen).
+// Loads kx.proto at runtime (see the header of kx.proto for why there is no codegen). protobufjs parses it and
+// the service definition is built here with @grpc/proto-loader's codec semantics (fromObject+encode, decode+toObject
+// with LOADER_OPTIONS): proto-loader itself also builds descriptor protos of every message for reflection, which
+// kx never uses and which cost ~50 ms of every process start (import and load).
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
+import protobuf from 'protobufjs';
 
 export const PROTO_FILE = fileURLToPath(new URL('./kx.proto', import.meta.url));
 
 /** Decoding options that give the shapes declared in proto/messages.ts. */
-export const LOADER_OPTIONS: protoLoader.Options = {
-  keepCase: false,
+export const LOADER_OPTIONS: protobuf.IConversionOptions = {
   longs: Number,
   enums: String,
   defaults: true,
@@ -15,18 +17,47 @@ export const LOADER_OPTIONS: protoLoader.Options = {
   bytes: Buffer,
 };
 
+const SERVICE = 'kx.v1.Radar';
+
 export interface RadarProto {
   /** The service definition for grpc.Server.addService. */
   service: grpc.ServiceDefinition;
   /** Client constructor with one method per rpc (Handshake, GetManifest, ...). */
   Client: grpc.ServiceClientConstructor;
-  definition: protoLoader.PackageDefinition;
 }
 
 /** Parse kx.proto. Cheap (milliseconds); callers keep the result for their lifetime. */
 export function loadRadarProto(): RadarProto {
-  const definition = protoLoader.loadSync(PROTO_FILE, LOADER_OPTIONS);
-  const pkg = grpc.loadPackageDefinition(definition) as unknown as { kx: { v1: { Radar: grpc.ServiceClientConstructor } } };
-  const Client = pkg.kx.v1.Radar;
-  return { service: Client.service, Client, definition };
+  // keepCase false: fields in camelCase, as proto/messages.ts declares them.
+  const root = new protobuf.Root().loadSync(PROTO_FILE, { keepCase: false });
+  root.resolveAll();
+  const svc = root.lookupService(SERVICE);
+  const service: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
+  for (const m of svc.methodsArray) {
+    const req = m.resolvedRequestType!;
+    const res = m.resolvedResponseType!;
+    service[m.name] = {
+      path: `/${SERVICE}/${m.name}`,
+      requestStream: m.requestStream === true,
+      responseStream: m.responseStream === true,
+      requestSerialize: serializer(req),
+      requestDeserialize: deserializer(req),
+      responseSerialize: serializer(res),
+      responseDeserialize: deserializer(res),
+      originalName: m.name.charAt(0).toLowerCase() + m.name.slice(1),
+    };
+  }
+  const Client = grpc.makeClientConstructor(service, SERVICE);
+  return { service, Client };
+}
+
+function serializer(type: protobuf.Type): (value: unknown) => Buffer {
+  return (value) => {
+    if (Array.isArray(value)) throw new Error(`Failed to serialize message: expected object with ${type.name} structure, got array instead`);
+    return type.encode(type.fromObject(value as Record<string, unknown>)).finish() as Buffer;
+  };
+}
+
+function deserializer(type: protobuf.Type): (bytes: Buffer) => unknown {
+  return (bytes) => type.toObject(type.decode(bytes), LOADER_OPTIONS);
 }
