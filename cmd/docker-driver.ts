@@ -48,7 +48,7 @@ export class DockerDriver implements TargetDriver {
     const ref = { containerId: target.id, runtime: 'docker', remotePath: spec.remote, ...(spec.owner && { owner: parseOwner(spec.owner) }) };
     const root = await this.resolver.resolve(ref, undefined, signal);
     // The resolver has already created a missing remote path, confined beneath the container's root.
-    const tree = new LocalTree({ root: root.path, hasher: this.hasher, owner: root.owner });
+    const tree = new LocalTree({ root: root.path, anchor: root.anchor, hasher: this.hasher, owner: root.owner });
     await tree.start(signal);
     const reloader = this.reloader;
     return {

@@ -25,6 +25,8 @@ export interface TargetRef {
 export interface ResolvedRoot {
   /** Host path of the directory to sync into, e.g. /proc/<pid>/root/app resolved component by component. */
   readonly path: string;
+  /** The prefix of `path` that may be followed when opening it (a container's /proc/<pid>/root); the rest is not. */
+  readonly anchor?: string;
   /** Owner given to created files (default: radar's own). */
   readonly owner?: { readonly uid: number; readonly gid: number };
   /** Whether the remote path is on a volume (survives a container replacement); unset when unknown. */

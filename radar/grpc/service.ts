@@ -35,7 +35,7 @@ export function createRadarService(deps: RadarServiceDeps): grpc.UntypedServiceI
   const cleaned = new Map<string, Promise<void>>();
 
   const treeFor = async (root: ResolvedRoot, signal: AbortSignal): Promise<LocalTree> => {
-    const tree = new LocalTree({ root: root.path, hasher: deps.hasher, owner: root.owner, fsync: deps.fsync });
+    const tree = new LocalTree({ root: root.path, anchor: root.anchor, hasher: deps.hasher, owner: root.owner, fsync: deps.fsync });
     let started = cleaned.get(root.path);
     if (!started) {
       started = tree.start(signal);
