@@ -36,6 +36,15 @@ export interface ScanOptions {
   /** Called at most every PROGRESS_INTERVAL_MS, and once at the end. */
   onProgress?: (p: ScanProgress) => void;
   signal?: AbortSignal;
+  /**
+   * scanTree only; default false. True: walk beneath the root through directory fds (each directory opened as
+   * /proc/self/fd/<parent>/<name> with O_NOFOLLOW, its children listed, lstat'ed and opened through its own fd), so a
+   * directory swapped for a symlink mid-scan is never followed out of the tree (radar, scanning a container's
+   * files as root). Linux only. At most one fd open per level of depth.
+   */
+  pinned?: boolean;
+  /** Tests only: runs after directory `dir` ('' is the root) was listed, before its children are visited. */
+  afterList?: (dir: RelPath | '') => void;
 }
 
 export interface ScanResult {
@@ -51,8 +60,14 @@ export async function scanTree(root: string, opts: ScanOptions): Promise<ScanRes
   checkAborted(opts.signal, `scan of ${root}`);
   const scanner = new Scanner(root, opts);
   if (!rootExists(root)) return { manifest: scanner.entries, rules: scanner.rules };
-  const sets = await scanner.enterDir('', scanner.given);
-  await scanner.walkDir('', sets);
+  const rootFd = opts.pinned === true ? openDirFd(root, constants.O_RDONLY | constants.O_DIRECTORY, root) : undefined;
+  if (opts.pinned === true && rootFd === undefined) return { manifest: scanner.entries, rules: scanner.rules };
+  try {
+    const sets = await scanner.enterDir('', scanner.given, rootFd);
+    await scanner.walkDir('', sets, rootFd);
+  } finally {
+    if (rootFd !== undefined) closeSync(rootFd);
+  }
   await scanner.done();
   return { manifest: scanner.entries, rules: scanner.rules };
 }
@@ -68,6 +83,7 @@ export async function scanPaths(
   opts: ScanOptions & { rules: readonly IgnoreRuleSet[] },
 ): Promise<Map<RelPath, Entry | null>> {
   checkAborted(opts.signal, `scan of ${root}`);
+  if (opts.pinned === true) throw new KxError(ErrorCode.InvalidArgument, `scan of ${root}: scanPaths has no pinned mode`);
   const scanner = new Scanner(root, opts);
   const result = new Map<RelPath, Entry | null>();
   const wanted = sortPaths(new Set(paths.map(checkRelPath)));
@@ -158,12 +174,15 @@ class Scanner {
     }
   }
 
-  /** The rule sets in force inside dir: the parent's plus dir's own ignore files (unless identical to known ones). */
-  async enterDir(dir: RelPath | '', parentSets: CompiledRuleSet[]): Promise<CompiledRuleSet[]> {
+  /**
+   * The rule sets in force inside dir: the parent's plus dir's own ignore files (unless identical to known ones).
+   * With dirFd (pinned mode), the ignore files are read through it.
+   */
+  async enterDir(dir: RelPath | '', parentSets: CompiledRuleSet[], dirFd?: number): Promise<CompiledRuleSet[]> {
     if (!this.#readIgnoreFiles) return parentSets;
     let sets = parentSets;
     for (const name of IGNORE_FILE_NAMES) {
-      const text = readIgnoreFile(join(this.#root, dir, name));
+      const text = readIgnoreFile(dirFd === undefined ? join(this.#root, dir, name) : fdChild(dirFd, name));
       if (text === null) continue;
       const set: IgnoreRuleSet = { base: dir, patterns: parseIgnoreFile(text) };
       if (set.patterns.length === 0 || !this.#addRules(set)) continue;
@@ -172,31 +191,53 @@ class Scanner {
     return sets;
   }
 
-  /** Scan everything inside dir (whose own entry, if any, is already recorded). */
-  async walkDir(dir: RelPath | '', sets: CompiledRuleSet[]): Promise<void> {
+  /**
+   * Scan everything inside dir (whose own entry, if any, is already recorded). With dirFd (pinned mode), dir is
+   * listed and its children reached through that fd, each subdirectory opened with O_NOFOLLOW and closed when
+   * its walk ends.
+   */
+  async walkDir(dir: RelPath | '', sets: CompiledRuleSet[], dirFd?: number): Promise<void> {
     await this.#maybeYield();
     const abs = join(this.#root, dir);
+    const at = dirFd === undefined ? abs : fdChild(dirFd);
     let names: string[];
     try {
-      names = readdirSync(abs);
+      names = readdirSync(at);
     } catch (err) {
       if (isGone(err)) return; // removed while scanning
       throw fromFsError(err, abs);
     }
     names.sort();
-    const subdirs: RelPath[] = [];
+    const subdirs: { path: RelPath; name: string }[] = [];
     for (const name of names) {
       if (isTempName(name)) continue;
-      const st = lstatOrNull(join(abs, name));
+      const child = dirFd === undefined ? join(abs, name) : fdChild(dirFd, name);
+      const st = lstatOrNull(child);
       if (st === null) continue;
       const path = joinRel(dir, name);
       const kind = kindOf(st);
       if (kind === null || decideIgnored(sets, path, kind === 'dir')) continue;
-      this.#record(path, kind, st);
-      if (kind === 'dir') subdirs.push(path);
+      this.#record(path, kind, st, child);
+      if (kind === 'dir') subdirs.push({ path, name });
       await this.#maybeYield();
     }
-    for (const sub of subdirs) await this.walkDir(sub, await this.enterDir(sub, sets));
+    this.#opts.afterList?.(dir);
+    for (const { path, name } of subdirs) {
+      if (dirFd === undefined) {
+        await this.walkDir(path, await this.enterDir(path, sets));
+        continue;
+      }
+      const subFd = openDirFd(fdChild(dirFd, name), constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW, path);
+      if (subFd === undefined) {
+        this.#rerecord(path, fdChild(dirFd, name), sets); // swapped (or removed) since listed: record what is there now
+        continue;
+      }
+      try {
+        await this.walkDir(path, await this.enterDir(path, sets, subFd), subFd);
+      } finally {
+        closeSync(subFd);
+      }
+    }
   }
 
   /** Record path (and, for a directory, everything beneath it); null when it is gone, ignored or not syncable. */
@@ -224,7 +265,17 @@ class Scanner {
     return true;
   }
 
-  #record(path: RelPath, kind: Entry['kind'], st: Stats): void {
+  /** path is no longer the directory it was listed as: record what lstat finds there now (never followed). */
+  #rerecord(path: RelPath, at: string, sets: CompiledRuleSet[]): void {
+    this.entries.delete(path);
+    const st = lstatOrNull(at);
+    const kind = st === null ? null : kindOf(st);
+    if (st === null || kind === null || kind === 'dir' || decideIgnored(sets, path, false)) return;
+    this.#record(path, kind, st, at);
+  }
+
+  /** at: where to read path's content (its path, or /proc/self/fd/<parent>/<name> in pinned mode). */
+  #record(path: RelPath, kind: Entry['kind'], st: Stats, at: string = join(this.#root, path)): void {
     const mtimeMs = Math.floor(st.mtimeMs);
     if (kind === 'dir') {
       this.entries.set(path, { path, kind, mode: st.mode & 0o7777, size: 0, mtimeMs });
@@ -232,14 +283,13 @@ class Scanner {
       this.#report(path);
       return;
     }
-    const abs = join(this.#root, path);
     if (kind === 'symlink') {
       let target: string;
       try {
-        target = readlinkSync(abs);
+        target = readlinkSync(at);
       } catch (err) {
         if (isGone(err)) return;
-        throw fromFsError(err, abs);
+        throw fromFsError(err, at);
       }
       this.entries.set(path, { path, kind, mode: 0o777, size: 0, mtimeMs, target });
       return;
@@ -256,7 +306,7 @@ class Scanner {
       this.#countFile(path, st.size);
       return;
     }
-    const hashed = hashFileInto(abs, st.size, this.#opts.hasher, this.#buf);
+    const hashed = hashFileInto(at, st.size, this.#opts.hasher, this.#buf);
     if (hashed === null) return;
     this.entries.set(path, { path, kind, mode, size: hashed.size, mtimeMs, digest: hashed.digest });
     this.#countFile(path, hashed.size);
@@ -341,6 +391,21 @@ function rootExists(root: string): boolean {
   return true;
 }
 
+/** `/proc/self/fd/<fd>`, or the entry `name` inside the directory that fd holds (Linux's openat equivalent). */
+function fdChild(fd: number, name?: string): string {
+  return name === undefined ? `/proc/self/fd/${fd}` : `/proc/self/fd/${fd}/${name}`;
+}
+
+/** Open a directory; undefined when it is gone or (with O_NOFOLLOW) is no longer a directory (e.g. now a symlink). */
+function openDirFd(at: string, flags: number, shown: string): number | undefined {
+  try {
+    return openSync(at, flags);
+  } catch (err) {
+    if (isGone(err) || (err as NodeJS.ErrnoException).code === 'ELOOP') return undefined;
+    throw fromFsError(err, shown);
+  }
+}
+
 function lstatOrNull(abs: string): Stats | null {
   try {
     return lstatSync(abs, { throwIfNoEntry: false }) ?? null;
@@ -354,11 +419,19 @@ function lstatOrNull(abs: string): Stats | null {
 function readIgnoreFile(abs: string): string | null {
   const st = lstatOrNull(abs);
   if (st === null || !st.isFile()) return null;
+  let fd: number;
   try {
-    return readFileSync(abs, 'utf8');
+    fd = openSync(abs, constants.O_RDONLY | constants.O_NOFOLLOW); // a swap for a symlink since the lstat: not followed
   } catch (err) {
-    if (isGone(err)) return null;
+    if (isGone(err) || (err as NodeJS.ErrnoException).code === 'ELOOP') return null;
     throw fromFsError(err, abs);
+  }
+  try {
+    return readFileSync(fd, 'utf8');
+  } catch (err) {
+    throw fromFsError(err, abs);
+  } finally {
+    closeSync(fd);
   }
 }
 

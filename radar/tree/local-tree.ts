@@ -31,6 +31,7 @@ export class LocalTree implements Receiver {
   readonly #hasher: Hasher;
   readonly #writer: TreeWriter;
   readonly #anchor: string | undefined;
+  readonly #hooks: PinHooks | undefined;
   #started: Promise<void> | undefined;
 
   constructor(opts: LocalTreeOptions) {
@@ -38,6 +39,7 @@ export class LocalTree implements Receiver {
     this.#hasher = opts.hasher;
     this.#writer = new TreeWriter(opts);
     this.#anchor = opts.anchor;
+    this.#hooks = opts.hooks;
   }
 
   /** Remove temp files a crashed earlier run left behind. Idempotent. */
@@ -55,9 +57,13 @@ export class LocalTree implements Receiver {
     // The sender's rules decide what is synced; the receiver's own ignore files do not (they may be stale).
     const base = { hasher: this.#hasher, rules, readIgnoreFiles: false, ...(signal ? { signal } : {}) };
     // Scanned through the pinned root (/proc/self/fd/N), so a component of the root's own path swapped since it
-    // was resolved is not followed. Directories beneath it are walked by the engine's scan, by path.
+    // was resolved is not followed, and in pinned mode (each directory beneath it walked through its own fd,
+    // opened with O_NOFOLLOW), so a directory swapped for a symlink mid-scan lists nothing outside the root.
     // A missing root is scanned by path: an empty manifest, as scanTree gives it.
-    const scan = (opts: ScanOptions) => (existsSync(this.root) ? this.#writer.pinned((pins) => scanTree(fdPath(pins.rootFd), opts)) : scanTree(this.root, opts));
+    const afterList = this.#hooks?.afterList?.bind(this.#hooks);
+    const pinned = (opts: ScanOptions): ScanOptions => ({ ...opts, pinned: true, ...(afterList ? { afterList } : {}) });
+    const scan = (opts: ScanOptions) =>
+      existsSync(this.root) ? this.#writer.pinned((pins) => scanTree(fdPath(pins.rootFd), pinned(opts))) : scanTree(this.root, opts);
     if (known === undefined) return (await scan(base)).manifest;
     // Stat only; then hash just the files a rename or copy could reuse (candidates.ts).
     const { manifest } = await scan({ ...base, previous: known, hashFiles: false });

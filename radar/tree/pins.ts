@@ -11,6 +11,8 @@ import { MAX_SYMLINKS } from './confine.ts';
 /** Test seam only: runs between pinning a directory and the operation inside it (to swap it, deterministically). */
 export interface PinHooks {
   afterPin?(dir: string): void;
+  /** The manifest scan (ScanOptions.afterList): runs after directory `dir` was listed, before its children. */
+  afterList?(dir: string): void;
 }
 
 export interface PinsOptions {

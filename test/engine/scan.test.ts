@@ -1,3 +1,4 @@
+import { readdirSync, readlinkSync, renameSync, symlinkSync } from 'node:fs';
 import { chmod, mkdir, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -191,6 +192,75 @@ describe('scanTree', () => {
     const controller = new AbortController();
     const scan = scanTree(root, { hasher, signal: controller.signal, onProgress: () => controller.abort() });
     await expect(scan).rejects.toMatchObject({ code: 'CANCELLED' });
+  });
+});
+
+describe('pinned scan (ScanOptions.pinned: each directory walked through its own fd)', () => {
+  /** Open fds of this process that hold a directory at or beneath root. */
+  function dirFdsInRoot(): number {
+    let n = 0;
+    for (const fd of readdirSync('/proc/self/fd')) {
+      try {
+        const target = readlinkSync(`/proc/self/fd/${fd}`);
+        if (target === root || target.startsWith(`${root}/`)) n++;
+      } catch {
+        // closed meanwhile (the fd readdir itself used)
+      }
+    }
+    return n;
+  }
+
+  it('gives the same manifest and rules as the scan by path', async () => {
+    await tree({
+      '.gitignore': '*.log\n',
+      'a.txt': 'a',
+      'x.log': '',
+      'd/e/f.txt': 'deep',
+      'd/.kxignore': 'skip/\n',
+      'd/skip/s': '',
+      'd/link': { link: '../a.txt' },
+      'empty/': '',
+    });
+    const byPath = await scanTree(root, { hasher });
+    const pinned = await scanTree(root, { hasher, pinned: true });
+    expect([...pinned.manifest.entries()].sort()).toEqual([...byPath.manifest.entries()].sort());
+    expect(pinned.rules).toEqual(byPath.rules);
+    expect([...pinned.manifest.keys()].sort()).toEqual(['.gitignore', 'a.txt', 'd', 'd/.kxignore', 'd/e', 'd/e/f.txt', 'd/link', 'empty']);
+  });
+
+  it('lists nothing outside the root when a directory is swapped for a symlink after its parent was listed', async () => {
+    const outside = await makeTempDir();
+    try {
+      await writeFile(join(outside.dir, 'secret'), 'node secret');
+      await tree({ 'sub/inner.txt': 'in', 'z.txt': 'z' });
+      let swapped = false;
+      const afterList = (dir: string) => {
+        if (dir !== '') return;
+        renameSync(join(root, 'sub'), join(root, 'moved-away'));
+        symlinkSync(outside.dir, join(root, 'sub'));
+        swapped = true;
+      };
+      const { manifest } = await scanTree(root, { hasher, pinned: true, afterList });
+      expect(swapped).toBe(true);
+      const secretDigest = digestHex(hasher.h64(new TextEncoder().encode('node secret')));
+      expect([...manifest.keys()].sort()).toEqual(['sub', 'z.txt']);
+      expect(manifest.get('sub')).toMatchObject({ kind: 'symlink', target: outside.dir });
+      expect([...manifest.values()].map((e) => e.digest)).not.toContain(secretDigest);
+    } finally {
+      await outside.cleanup();
+    }
+  });
+
+  it('holds one directory fd per level of depth while walking, and none once done', async () => {
+    await tree({ 'a/b/c/f': 'x', 'a/b2/g': 'y', 'h/i': 'z' });
+    const held = new Map<string, number>();
+    await scanTree(root, { hasher, pinned: true, afterList: (dir) => held.set(dir, dirFdsInRoot()) });
+    expect(Object.fromEntries(held)).toEqual({ '': 1, a: 2, 'a/b': 3, 'a/b/c': 4, 'a/b2': 3, h: 2 });
+    expect(dirFdsInRoot()).toBe(0);
+  });
+
+  it('is not offered by scanPaths', async () => {
+    await expect(scanPaths(root, ['a'], { hasher, rules: [], pinned: true })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
   });
 });
 

@@ -164,6 +164,40 @@ describe('a parent directory swapped for a symlink after radar checked it', () =
   });
 });
 
+describe('a directory swapped for a symlink while radar scans the manifest', () => {
+  /** Once the root is listed: move `sub` away and put a symlink to `outside` in its place. */
+  function swapAfterRootListed(): PinHooks & { swapped: () => boolean } {
+    let done = false;
+    return {
+      afterList(dir: string) {
+        if (done || dir !== '') return;
+        done = true;
+        renameSync(join(root, 'sub'), detached);
+        symlinkSync(outside, join(root, 'sub'));
+      },
+      swapped: () => done,
+    };
+  }
+
+  it('shows the symlink, never a name, size or digest of what lies outside the root', async () => {
+    await writeFile(join(root, 'sub/f'), 'inside');
+    const hooks = swapAfterRootListed();
+    const manifest = await new LocalTree({ root, hasher, hooks }).manifest([]);
+    expect(hooks.swapped()).toBe(true);
+    expect([...manifest.keys()]).toEqual(['sub']);
+    expect(manifest.get('sub')).toMatchObject({ kind: 'symlink', target: outside });
+    expect([...manifest.values()].map((e) => e.digest)).not.toContain(digestOf(new TextEncoder().encode('keep')));
+  });
+
+  it('lists nothing outside the root in the stat-only scan against a known manifest either', async () => {
+    const hooks = swapAfterRootListed();
+    const manifest = await new LocalTree({ root, hasher, hooks }).manifest([], undefined, new Map());
+    expect(hooks.swapped()).toBe(true);
+    expect([...manifest.keys()]).toEqual(['sub']);
+    expect(manifest.get('sub')?.kind).toBe('symlink');
+  });
+});
+
 describe("the root's own path", () => {
   it('is opened with O_NOFOLLOW after its /proc/<pid>/root anchor: a component swapped for a symlink is refused', async () => {
     const anchor = join(base, 'proc/42/root');
