@@ -8,7 +8,8 @@ import { ErrorCode, KxError, fromFsError } from './errors.ts';
 export async function openRegularFile(path: string): Promise<FileHandle> {
   let fh: FileHandle;
   try {
-    fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+    // O_NONBLOCK: opening a FIFO put where a file was must not hang (it is refused just below).
+    fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   } catch (err) {
     throw fromFsError(err, path);
   }

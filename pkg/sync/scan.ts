@@ -1,6 +1,6 @@
 // Scan a directory tree into a Manifest: lstat-based (symlinks stored, never followed), ignore files applied as
 // directories are entered (ignored directories are not descended), file digests streamed with xxh64.
-import { closeSync, constants, lstatSync, openSync, readFileSync, readSync, readdirSync, readlinkSync, statSync } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, openSync, readFileSync, readSync, readdirSync, readlinkSync, statSync } from 'node:fs';
 import type { Stats } from 'node:fs';
 import { join } from 'node:path';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
@@ -345,13 +345,15 @@ export function hashFile(abs: string, hasher: Hasher, sizeHint = 0): { size: num
 function hashFileInto(abs: string, statSize: number, hasher: Hasher, buf: Uint8Array): { size: number; digest: string } | null {
   let fd: number;
   try {
-    fd = openSync(abs, constants.O_RDONLY | constants.O_NOFOLLOW);
+    // O_NONBLOCK: a file swapped for a FIFO since the lstat must not stall the scan on open (no effect on files).
+    fd = openSync(abs, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (isGone(err) || code === 'ELOOP') return null;
     throw fromFsError(err, abs);
   }
   try {
+    if (!fstatSync(fd).isFile()) return null; // no longer a regular file since the lstat: not ours to read
     let n = readSync(fd, buf, 0, buf.length, 0);
     // Most files of a source tree fit the buffer: one read, one hash call. A file that grows meanwhile gets a
     // new mtime, so the next scan rehashes it.
@@ -421,12 +423,14 @@ function readIgnoreFile(abs: string): string | null {
   if (st === null || !st.isFile()) return null;
   let fd: number;
   try {
-    fd = openSync(abs, constants.O_RDONLY | constants.O_NOFOLLOW); // a swap for a symlink since the lstat: not followed
+    // A swap for a symlink since the lstat is not followed; for a FIFO, not waited on.
+    fd = openSync(abs, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   } catch (err) {
     if (isGone(err) || (err as NodeJS.ErrnoException).code === 'ELOOP') return null;
     throw fromFsError(err, abs);
   }
   try {
+    if (!fstatSync(fd).isFile()) return null;
     return readFileSync(fd, 'utf8');
   } catch (err) {
     throw fromFsError(err, abs);

@@ -1,11 +1,12 @@
 import { readdirSync, readlinkSync, renameSync, symlinkSync } from 'node:fs';
 import { chmod, mkdir, rm, symlink, utimes, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createHasher, digestHex } from '../../pkg/sync/hash.ts';
 import type { Hasher } from '../../pkg/sync/hash.ts';
 import { IgnoreMatcher } from '../../pkg/sync/ignore.ts';
-import { scanPaths, scanTree, updateManifest } from '../../pkg/sync/scan.ts';
+import { hashFile, scanPaths, scanTree, updateManifest } from '../../pkg/sync/scan.ts';
 import type { ScanProgress } from '../../pkg/sync/scan.ts';
 import type { Entry } from '../../pkg/sync/types.ts';
 import { makeTempDir, randomBytes } from './helpers.ts';
@@ -261,6 +262,15 @@ describe('pinned scan (ScanOptions.pinned: each directory walked through its own
 
   it('is not offered by scanPaths', async () => {
     await expect(scanPaths(root, ['a'], { hasher, rules: [], pinned: true })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+  });
+});
+
+describe('hashFile', () => {
+  it('does not wait on a FIFO put where a file was (a hostile receiver could otherwise stall the scan)', () => {
+    const fifo = join(root, 'was-a-file');
+    execFileSync('mkfifo', [fifo]);
+    // A blocking open of a FIFO with no writer never returns: this call would hang instead of answering.
+    expect(hashFile(fifo, hasher)).toBeNull();
   });
 });
 
