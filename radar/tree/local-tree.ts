@@ -10,21 +10,12 @@ import type { ScanOptions } from '../../pkg/sync/scan.ts';
 import { signatureOf, smallSignatureOf } from '../../pkg/sync/signature.ts';
 import type { BatchOp, BatchResult, DeltaOp, Entry, IgnoreRuleSet, Manifest, PathError, Receiver, RelPath, Signature, WriteOp } from '../../pkg/sync/types.ts';
 import { TreeWriter, cleanTemp } from './apply.ts';
-import type { Owner } from './apply.ts';
+import type { TreeWriterOptions } from './apply.ts';
 import { fdPath } from './pins.ts';
 import type { PinHooks } from './pins.ts';
 
-export interface LocalTreeOptions {
-  readonly root: string;
-  readonly hasher: Hasher;
-  /** Owner given to everything created. */
-  readonly owner?: Owner;
-  readonly fsync?: boolean;
-  /** The prefix of root that may be followed when opening it (default: /proc/<pid>/root, else all of root). */
-  readonly anchor?: string;
-  /** Tests only: runs between pinning a directory and the operation inside it. */
-  readonly hooks?: PinHooks;
-}
+/** A LocalTree writes through its TreeWriter, so it takes exactly the writer's options. */
+export type LocalTreeOptions = TreeWriterOptions;
 
 export class LocalTree implements Receiver {
   readonly root: string;

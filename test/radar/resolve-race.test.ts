@@ -1,7 +1,7 @@
 // Creating a missing remote path races with the container, which may swap a directory radar has checked for a
 // symlink to the node's filesystem before radar's mkdir beneath it. A stand-in /proc (a plain directory as the
 // container's root) and a test hook make the swap deterministic, between "parent pinned" and "mkdir".
-import { renameSync, symlinkSync } from 'node:fs';
+import { symlinkSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +12,7 @@ import { ContainerRootResolver } from '../../radar/runtime/resolve.ts';
 import type { ContainerInspector } from '../../radar/runtime/resolve.ts';
 import { LocalTree } from '../../radar/tree/local-tree.ts';
 import type { PinHooks } from '../../radar/tree/pins.ts';
+import { swapAfterPin as swap } from '../sync/helpers/swap.ts';
 
 const PID = 4242;
 let base: string;
@@ -34,19 +35,8 @@ beforeEach(async () => {
 });
 afterEach(() => rm(base, { recursive: true, force: true }));
 
-/** Once the container's `dir` is pinned: move it away and put a symlink to the node's directory in its place. */
-function swapAfterPin(dir: string): PinHooks & { swapped: () => boolean } {
-  let done = false;
-  return {
-    afterPin(pinned: string) {
-      if (done || pinned !== dir) return;
-      done = true;
-      renameSync(join(containerRoot, dir), detached);
-      symlinkSync(outside, join(containerRoot, dir));
-    },
-    swapped: () => done,
-  };
-}
+/** Once `dir` is pinned: swap it for a symlink to `outside` (see helpers/swap.ts). */
+const swapAfterPin = (dir: string) => swap({ root: containerRoot, detached, outside }, dir);
 
 function resolver(hooks?: PinHooks): ContainerRootResolver {
   return new ContainerRootResolver({ runtimes: { docker: inspector }, localDockerTarget: true, procRoot: join(base, 'proc'), ...(hooks ? { hooks } : {}) });

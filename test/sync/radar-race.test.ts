@@ -13,6 +13,7 @@ import type { BatchOp, DeltaOp, WriteOp } from '../../pkg/sync/types.ts';
 import { TreeWriter } from '../../radar/tree/apply.ts';
 import { LocalTree } from '../../radar/tree/local-tree.ts';
 import type { PinHooks } from '../../radar/tree/pins.ts';
+import { swapAfterPin as swap } from './helpers/swap.ts';
 
 let base: string;
 let root: string;
@@ -32,19 +33,8 @@ beforeEach(async () => {
 });
 afterEach(() => rm(base, { recursive: true, force: true }));
 
-/** Once `dir` is pinned: move it away (it lives on, detached) and put a symlink to `outside` in its place. */
-function swapAfterPin(dir: string): PinHooks & { swapped: () => boolean } {
-  let done = false;
-  return {
-    afterPin(pinned: string) {
-      if (done || pinned !== dir) return;
-      done = true;
-      renameSync(join(root, dir), detached);
-      symlinkSync(outside, join(root, dir));
-    },
-    swapped: () => done,
-  };
-}
+/** Once `dir` is pinned: swap it for a symlink to `outside` (see helpers/swap.ts). */
+const swapAfterPin = (dir: string) => swap({ root, detached, outside }, dir);
 
 function digestOf(data: Uint8Array): string {
   const h = hasher.stream();
