@@ -26,7 +26,8 @@ export interface FolderDeps {
   readonly log: Logger;
   /** Called whenever status() would return something new. */
   readonly onChange: () => void;
-  readonly timing?: { quietMs?: number; maxWaitMs?: number; reloadWindowMs?: number; retryMs?: number };
+  /** progressLogMs: how often a long full sync logs how far it got (default 2 s; 0 = at every progress report). */
+  readonly timing?: { quietMs?: number; maxWaitMs?: number; reloadWindowMs?: number; retryMs?: number; progressLogMs?: number };
 }
 
 export class Folder {
@@ -185,6 +186,9 @@ export class Folder {
     this.needFullSync = false;
     this.matcher = new IgnoreMatcher([...this.specRules(), ...(await this.rootIgnoreFiles())]);
     const started = performance.now();
+    const logEvery = this.deps.timing?.progressLogMs ?? PROGRESS_LOG_MS;
+    // A short sync logs nothing until it is done; a long one says how far it got now and then.
+    let lastLogged = started;
     try {
       const result = await engine.syncTree({
         root: spec.local,
@@ -196,6 +200,11 @@ export class Folder {
         onProgress: (p) => {
           this.progress = { ...p };
           this.deps.onChange();
+          const now = performance.now();
+          if (p.phase === 'send' && p.totalFiles > 0 && now - lastLogged >= logEvery) {
+            lastLogged = now;
+            log.info(`${spec.name} → ${this.deps.target.name}: ${first ? 'initial' : 'full'} sync ${describeProgress(p)}`);
+          }
         },
       });
       this.landed(result, started);
@@ -339,4 +348,14 @@ function countFiles(manifest: Manifest): number {
   let n = 0;
   for (const e of manifest.values()) if (e.kind === 'file') n++;
   return n;
+}
+
+/** How often a long full sync logs its progress. */
+const PROGRESS_LOG_MS = 2000;
+
+/** "45% (4500/10000 files, 70.1/153.3 MiB)": by bytes, since a few large files can dominate a tree. */
+function describeProgress(p: SyncProgress): string {
+  const mib = (n: number): string => (n / (1 << 20)).toFixed(1);
+  const pct = p.totalBytes > 0 ? Math.floor((100 * p.bytes) / p.totalBytes) : Math.floor((100 * p.files) / p.totalFiles);
+  return `${pct}% (${p.files}/${p.totalFiles} files, ${mib(p.bytes)}/${mib(p.totalBytes)} MiB)`;
 }
