@@ -2,6 +2,7 @@
 // kx: keep local folders in sync with containers (Kubernetes pods, or the local Docker engine), with hot reload.
 // This file only declares the command line; each command's handler is imported when that command runs.
 
+import { readFileSync } from 'node:fs';
 import { enableCompileCache } from 'node:module';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
@@ -98,12 +99,12 @@ try {
     async (args) => (await import('./commands/token.ts')).tokenCommand(args),
   )
   .completion('completion', 'print a shell completion script (bash/zsh): kx completion >> ~/.bashrc')
-  .demandCommand(1, 'give a command; see kx --help')
+  .demandCommand(1, 'give a command')
   .strict()
   .recommendCommands()
   .help()
   .alias('help', 'h')
-  .version(false)
+  .version('version', 'print kx\'s version', (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version)
   .fail((msg, err) => {
     // Thrown, so that yargs stops here instead of running the command anyway; yargs' own messages span lines.
     throw err ?? new Error(`${msg.split('\n').map((l) => l.trim()).filter((l) => l !== '').join(' ')} (see kx --help)`);

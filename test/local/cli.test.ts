@@ -30,6 +30,15 @@ describe('kx command line', () => {
     expect(lines).toHaveLength(3);
   });
 
+  it('kx --version prints the package version; kx with no command says so in one line and exits 1', async () => {
+    const { env } = await home();
+    const pkg = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+    expect((await kx(['--version'], env)).stdout).toBe(`${pkg.version}\n`);
+    const none = await kx([], env);
+    expect(none.code).toBe(1);
+    expect(none.stderr).toBe('kx: give a command (see kx --help)\n');
+  });
+
   it('kx create refuses a missing local folder with one line and exit code 1', async () => {
     const { dir, env } = await home();
     const out = await kx(['create', '--docker', '-l', 'app=api', join(dir, 'nope'), '/app'], env);
