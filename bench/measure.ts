@@ -49,3 +49,10 @@ export async function run(cmd: string, args: readonly string[], opts: { cwd?: st
   if (r.code !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.code}: ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`);
   return r;
 }
+
+/** SIGTERM a measured server and wait for its usage; undefined when it was not running. */
+export async function stopMeasured(proc: Measured | undefined): Promise<Usage | undefined> {
+  if (!proc) return undefined;
+  proc.kill('SIGTERM');
+  return proc.done;
+}

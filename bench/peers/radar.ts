@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { measured, run, type Measured, type Usage } from '../measure.ts';
+import { measured, run, stopMeasured, type Measured, type Usage } from '../measure.ts';
 import { freePort, waitForPort } from '../net.ts';
 
 const repo = join(import.meta.dirname, '..', '..');
@@ -32,10 +32,8 @@ export class RadarProcess {
   }
 
   async close(): Promise<Usage | undefined> {
-    if (!this.#proc) return undefined;
-    this.#proc.kill('SIGTERM');
-    const u = await this.#proc.done;
+    const proc = this.#proc;
     this.#proc = undefined;
-    return u;
+    return stopMeasured(proc);
   }
 }

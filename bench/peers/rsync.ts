@@ -1,7 +1,7 @@
 // rsync from Debian as a daemon on 127.0.0.1: the reference every kx number is divided by.
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { measured, run, type Measured, type Usage } from '../measure.ts';
+import { measured, run, stopMeasured, type Measured, type Usage } from '../measure.ts';
 import { freePort, waitForPort } from '../net.ts';
 
 /** An rsyncd.conf in `work` for one writable module `bench` at `path`, listening on 127.0.0.1:port only. */
@@ -49,10 +49,8 @@ export class RsyncDaemon {
 
   /** Stops the daemon; its usage covers the per-connection children it forked and waited for. */
   async close(): Promise<Usage | undefined> {
-    if (!this.#proc) return undefined;
-    this.#proc.kill('SIGTERM');
-    const u = await this.#proc.done;
+    const proc = this.#proc;
     this.#proc = undefined;
-    return u;
+    return stopMeasured(proc);
   }
 }
