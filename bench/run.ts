@@ -6,7 +6,7 @@ import { mkdir, mkdtemp, rm, utimes } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SOURCE_TREE, editSmallFiles, flipByte, writeLargeFile, writeTree } from './dataset.ts';
-import type { Usage } from './measure.ts';
+import type { Usage } from './support/measure.ts';
 import { RadarProcess } from './peers/radar.ts';
 import { RsyncDaemon } from './peers/rsync.ts';
 import { CountingProxy } from './proxy.ts';

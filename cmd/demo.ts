@@ -10,7 +10,7 @@ import { promisify } from 'node:util';
 import { ConfigStore } from '../pkg/config/store.ts';
 import { silentLogger } from '../pkg/daemon/logger.ts';
 import { formatStatus } from '../pkg/ui/output.ts';
-import { startDaemon, statusClient } from './root.ts';
+import { startDaemon, statusClient } from './composition/root.ts';
 
 const IMAGE = 'kx-test-busybox:1';
 const CONTAINER = 'kx-demo';

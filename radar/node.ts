@@ -6,13 +6,14 @@ import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { ErrorCode, KxError } from '../pkg/sync/errors.ts';
 import type { Hasher } from '../pkg/sync/hash.ts';
 import type { ContainerRuntime } from '../proto/container-ref.ts';
+import { NamespaceAuthorizer } from './auth/authorize.ts';
 import { KubeSecretTokenSource } from './auth/kube-secret-token-source.ts';
 import { RadarServer } from './grpc/server.ts';
-import { CoalescingReloader } from './runtime/coalesce.ts';
-import { ContainerdRuntime } from './runtime/containerd.ts';
-import { DockerRuntime } from './runtime/docker.ts';
-import { ContainerReloader, type ContainerController } from './runtime/reload.ts';
-import { ContainerRootResolver, type ContainerInspector } from './runtime/resolve.ts';
+import { CoalescingReloader } from '../pkg/runtime/coalesce.ts';
+import { ContainerdRuntime } from '../pkg/runtime/containerd.ts';
+import { DockerRuntime } from '../pkg/runtime/docker.ts';
+import { ContainerReloader, type ContainerController } from '../pkg/runtime/reload.ts';
+import { ContainerRootResolver, type ContainerInspector } from '../pkg/runtime/resolve.ts';
 
 export interface RadarNodeOptions {
   /** host:port; port 0 picks a free one. */
@@ -96,7 +97,7 @@ export class RadarNode {
     });
     this.#server = new RadarServer({
       listen: o.listen,
-      resolver: new ContainerRootResolver({ runtimes: inspectors, tokens }),
+      resolver: new ContainerRootResolver({ runtimes: inspectors, authorizer: new NamespaceAuthorizer({ tokens }) }),
       reloader: this.#reloader,
       hasher: o.hasher,
       name: o.nodeName ? `radar@${o.nodeName}` : 'radar',

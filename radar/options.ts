@@ -3,7 +3,7 @@
 // serves the containers on its node (what the DaemonSet runs).
 import { parseArgs } from 'node:util';
 import { ErrorCode, KxError } from '../pkg/sync/errors.ts';
-import { DEFAULT_CONTAINERD_SOCKET, DEFAULT_DOCKER_SOCKET, KUBERNETES_NAMESPACE } from './runtime/sockets.ts';
+import { DEFAULT_CONTAINERD_SOCKET, DEFAULT_DOCKER_SOCKET, KUBERNETES_NAMESPACE } from '../pkg/runtime/sockets.ts';
 
 export type RadarCommand =
   | { readonly mode: 'help' }

@@ -4,11 +4,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { statusClient } from '../../cmd/root.ts';
+import { statusClient } from '../../cmd/composition/root.ts';
 import { ConfigStore } from '../../pkg/config/store.ts';
 import type { ServiceStatus } from '../../pkg/daemon/status.ts';
 import type { StatusClient } from '../../pkg/status/client.ts';
-import { freePort } from '../net.ts';
+import { freePort } from '../support/net.ts';
 import { stopChild } from './rsync-module.ts';
 
 const KX = join(import.meta.dirname, '..', '..', 'cmd', 'kx.ts');

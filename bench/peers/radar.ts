@@ -2,8 +2,8 @@
 import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { measured, run, stopMeasured, type Measured, type Usage } from '../measure.ts';
-import { freePort, waitForPort } from '../net.ts';
+import { measured, run, stopMeasured, type Measured, type Usage } from '../support/measure.ts';
+import { freePort, waitForPort } from '../support/net.ts';
 
 const repo = join(import.meta.dirname, '..', '..');
 

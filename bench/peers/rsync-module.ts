@@ -4,7 +4,7 @@
 // lets the kernel follow it instead.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { freePort, waitForPort } from '../net.ts';
+import { freePort, waitForPort } from '../support/net.ts';
 import { writeRsyncdConf } from './rsync.ts';
 
 export class RsyncModule {

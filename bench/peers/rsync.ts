@@ -1,8 +1,8 @@
 // rsync from Debian as a daemon on 127.0.0.1: the reference every kx number is divided by.
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { measured, run, stopMeasured, type Measured, type Usage } from '../measure.ts';
-import { freePort, waitForPort } from '../net.ts';
+import { measured, run, stopMeasured, type Measured, type Usage } from '../support/measure.ts';
+import { freePort, waitForPort } from '../support/net.ts';
 
 /** An rsyncd.conf in `work` for one writable module `bench` at `path`, listening on 127.0.0.1:port only. */
 export async function writeRsyncdConf(work: string, port: number, path: string, opts: { chroot: boolean }): Promise<string> {

@@ -3,7 +3,7 @@
 
 import type { KxConfig } from '../../pkg/config/types.ts';
 import type { LoadedKubeconfig } from '../../pkg/kube/kubeconfig.ts';
-import { configStore, kubeconfig, kubeContext, type GlobalOptions } from '../root.ts';
+import { configStore, kubeconfig, kubeContext, type GlobalOptions } from '../composition/root.ts';
 
 export interface ClusterTarget {
   readonly cluster: LoadedKubeconfig;

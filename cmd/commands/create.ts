@@ -1,7 +1,7 @@
 // kx create: validate a new spec and write it to kx.yaml. Needs no daemon and no cluster.
 
 import { buildSpec } from '../../pkg/config/new-spec.ts';
-import { configStore } from '../root.ts';
+import { configStore } from '../composition/root.ts';
 import { fail } from './fail.ts';
 
 export interface CreateArgs {

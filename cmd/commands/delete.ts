@@ -1,6 +1,6 @@
 // kx delete: remove specs from kx.yaml; a running daemon stops their sync when it sees the edit.
 
-import { configStore } from '../root.ts';
+import { configStore } from '../composition/root.ts';
 import { fail } from './fail.ts';
 
 export async function deleteSpecs(args: { config?: string | undefined; names?: string[] | undefined; all?: boolean | undefined }): Promise<void> {

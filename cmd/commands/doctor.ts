@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import type { KxConfig, SpecConfig } from '../../pkg/config/types.ts';
 import { watchedDirectories } from '../../pkg/daemon/watch-budget.ts';
 import { renderGrid } from '../../pkg/ui/table.ts';
-import { configStore, kubeconfig, kubeContext, statusClient } from '../root.ts';
+import { configStore, kubeconfig, kubeContext, statusClient } from '../composition/root.ts';
 import { fail } from './fail.ts';
 
 export interface DoctorArgs {

@@ -6,7 +6,7 @@ import { isKxError, ErrorCode } from '../../pkg/sync/errors.ts';
 import { formatStatus, type OutputFormat } from '../../pkg/ui/output.ts';
 import { configRows } from '../../pkg/ui/rows.ts';
 import { renderTable } from '../../pkg/ui/table.ts';
-import { configStore, statusClient } from '../root.ts';
+import { configStore, statusClient } from '../composition/root.ts';
 import { fail } from './fail.ts';
 
 export async function get(args: { config?: string | undefined; output: OutputFormat; watch: boolean }): Promise<void> {

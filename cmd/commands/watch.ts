@@ -1,7 +1,7 @@
 // kx watch: the daemon in the foreground until SIGINT/SIGTERM. Exit code: 0 stopped cleanly, 1 failed to start,
 // 2 stopped but something did not close within the deadline.
 
-import { configStore, kubeconfig, startDaemon } from '../root.ts';
+import { configStore, kubeconfig, startDaemon } from '../composition/root.ts';
 import { fail } from './fail.ts';
 
 const CLOSE_DEADLINE_MS = 10_000;

@@ -5,7 +5,8 @@ import { TOKEN_SECRET_NAME } from '../../proto/kx-token.ts';
 import { apiError, apiMessageOf, httpStatusOf } from '../kube/api-errors.ts';
 import { selectContext } from './context.ts';
 import { rolloutStatus } from './install.ts';
-import { RADAR_NAME, RADAR_SELECTOR, VERSION_LABEL } from './radar-objects.ts';
+import { RADAR_NAME, RADAR_SELECTOR } from '../kube/radar-names.ts';
+import { VERSION_LABEL } from './radar-objects.ts';
 
 export interface DoctorCheck {
   name: string;

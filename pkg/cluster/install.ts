@@ -5,13 +5,12 @@ import type { KubeConfig, V1ClusterRole, V1ClusterRoleBinding, V1DaemonSet, V1Na
 import { stringify } from 'yaml';
 import { ErrorCode, KxError } from '../sync/errors.ts';
 import { apiError, httpStatusOf } from '../kube/api-errors.ts';
+import { RADAR_NAME, RADAR_SELECTOR } from '../kube/radar-names.ts';
 import { selectContext } from './context.ts';
 import {
   MANAGED_BY,
   MANAGED_BY_LABEL,
   PRIVILEGE_NOTE,
-  RADAR_NAME,
-  RADAR_SELECTOR,
   objectList,
   radarObjects,
   resolveValues,

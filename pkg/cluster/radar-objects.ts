@@ -11,6 +11,7 @@ import type {
   V1Toleration,
 } from '@kubernetes/client-node';
 import { TOKEN_SECRET_NAME } from '../../proto/kx-token.ts';
+import { RADAR_NAME, RADAR_PORT_NAME, RADAR_SELECTOR } from '../kube/radar-names.ts';
 
 export interface RadarSockets {
   /** Docker engine socket on the node. */
@@ -47,16 +48,9 @@ export interface ValueOps {
   dir(path: string): string;
 }
 
-export const RADAR_NAME = 'kx-radar';
-/** The labels the local side selects radar pods by (together with spec.nodeName). */
-export const RADAR_SELECTOR: Readonly<Record<string, string>> = {
-  'app.kubernetes.io/name': 'kx-radar',
-  'app.kubernetes.io/component': 'radar',
-};
 export const VERSION_LABEL = 'app.kubernetes.io/version';
 export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
 export const MANAGED_BY = 'kx';
-export const RADAR_PORT_NAME = 'grpc';
 
 /** Why radar's pod has the powers it has; printed above the DaemonSet in `kx init -o yaml` and the chart. */
 export const PRIVILEGE_NOTE = `radar runs as root with hostPID, but is not privileged and gets no host network or hostPort.

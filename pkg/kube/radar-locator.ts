@@ -2,7 +2,7 @@
 // sets), and says plainly what to do when there is none.
 import { CoreV1Api } from '@kubernetes/client-node';
 import type { KubeConfig, V1Pod } from '@kubernetes/client-node';
-import { RADAR_NAME, RADAR_PORT_NAME, RADAR_SELECTOR } from '../cluster/radar-objects.ts';
+import { RADAR_NAME, RADAR_PORT_NAME, RADAR_SELECTOR } from './radar-names.ts';
 import { ErrorCode, KxError } from '../sync/errors.ts';
 import { apiError } from './api-errors.ts';
 

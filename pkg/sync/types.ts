@@ -99,7 +99,7 @@ export type BatchWrite = WriteOp & { readonly body: AsyncIterable<DeltaOp>; read
 
 /**
  * The receiving side of a sync, as the sender sees it. Declared here because the sender (push.ts) consumes it;
- * implemented in-process by radar's tree (radar/tree/) and over gRPC by pkg/transport.
+ * implemented in-process by the receiver (pkg/receiver/) and over gRPC by pkg/transport.
  */
 export interface Receiver {
   /**

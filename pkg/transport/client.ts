@@ -5,10 +5,10 @@ import { once } from 'node:events';
 import { ErrorCode, KxError } from '../sync/errors.ts';
 import type { BatchOp, BatchResult, IgnoreRuleSet, Manifest, Receiver, RelPath, Signature } from '../sync/types.ts';
 import type { Entry } from '../sync/types.ts';
-import { entryFromMsg, knownToMsgs, rulesToMsg, signatureFromMsg } from '../../proto/convert.ts';
+import { entryFromMsg, knownToMsgs, rulesToMsg, signatureFromMsg } from '../wire/convert.ts';
 import { loadRadarProto } from '../../proto/load.ts';
 import type * as M from '../../proto/messages.ts';
-import { fromServiceError } from '../../proto/status.ts';
+import { fromServiceError } from '../wire/status.ts';
 import {
   Capability,
   MAX_MESSAGE_BYTES,

@@ -3,7 +3,7 @@
 // deflated while that pays.
 import { ErrorCode, KxError } from '../sync/errors.ts';
 import type { BatchOp, DeltaOp } from '../sync/types.ts';
-import { opToMsg } from '../../proto/convert.ts';
+import { opToMsg } from '../wire/convert.ts';
 import { deflateIfSmaller, deflatedLiteral, rawLiteral } from '../../proto/literal.ts';
 import type { ApplyFrame, ApplyItem, Target } from '../../proto/messages.ts';
 import type { CompressionPolicy } from './compression-policy.ts';

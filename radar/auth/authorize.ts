@@ -3,6 +3,8 @@
 // client names. A developer owning namespace A can thus reach A's pods only.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { ErrorCode, KxError } from '../../pkg/sync/errors.ts';
+import { POD_NAMESPACE_LABEL } from '../../pkg/runtime/ports.ts';
+import type { TargetAuthorizer } from '../../pkg/runtime/resolve.ts';
 import { tokenNamespace } from '../../proto/kx-token.ts';
 
 /** Where the expected token of a namespace comes from (a Kubernetes Secret in production). */
@@ -18,9 +20,7 @@ export interface AuthTarget {
   readonly namespace: string | undefined;
 }
 
-export const POD_NAMESPACE_LABEL = 'io.kubernetes.pod.namespace';
-
-export class NamespaceAuthorizer {
+export class NamespaceAuthorizer implements TargetAuthorizer {
   readonly #tokens: TokenSource;
 
   constructor(opts: { tokens: TokenSource }) {

@@ -3,10 +3,10 @@
 // so one bad path never desynchronizes the rest of the batch.
 import { ErrorCode, KxError } from '../../pkg/sync/errors.ts';
 import type { BatchOp, DeltaOp, RelPath } from '../../pkg/sync/types.ts';
-import { opFromMsg } from '../../proto/convert.ts';
+import { opFromMsg } from '../../pkg/wire/convert.ts';
 import { literalBytes } from '../../proto/literal.ts';
 import type { ApplyFrame, ApplyItem, Target } from '../../proto/messages.ts';
-import { isErrorCode } from '../../proto/status.ts';
+import { isErrorCode } from '../../pkg/wire/status.ts';
 
 const FLUSH = Symbol('flush');
 const EOF = Symbol('eof');

@@ -4,13 +4,13 @@ import * as grpc from '@grpc/grpc-js';
 import { once } from 'node:events';
 import type { Hasher } from '../../pkg/sync/hash.ts';
 import { ErrorCode, KxError } from '../../pkg/sync/errors.ts';
-import { entryToMsg, knownFromMsgs, pathErrorToMsg, rulesFromMsg, signatureToMsg } from '../../proto/convert.ts';
+import { entryToMsg, knownFromMsgs, pathErrorToMsg, rulesFromMsg, signatureToMsg } from '../../pkg/wire/convert.ts';
 import type * as M from '../../proto/messages.ts';
-import { toServiceError } from '../../proto/status.ts';
+import { toServiceError } from '../../pkg/wire/status.ts';
 import { Capability, METADATA_AUTHORIZATION, METADATA_PROTOCOL_VERSION, PROTOCOL_VERSION } from '../../proto/version.ts';
-import { LocalTree } from '../tree/local-tree.ts';
+import { LocalTree } from '../../pkg/receiver/local-tree.ts';
 import { ApplyFrameReader } from './apply-stream.ts';
-import type { Reloader, ResolvedRoot, RootResolver, TargetRef } from './server.ts';
+import type { Reloader, ResolvedRoot, RootResolver, TargetRef } from '../../pkg/runtime/ports.ts';
 
 export interface RadarServiceDeps {
   readonly resolver: RootResolver;

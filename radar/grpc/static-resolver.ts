@@ -1,7 +1,7 @@
 // issue 2's radar: one root directory and one shared token. Tokens are compared in constant time.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { ErrorCode, KxError } from '../../pkg/sync/errors.ts';
-import type { ResolvedRoot, RootResolver, TargetRef } from './server.ts';
+import type { ResolvedRoot, RootResolver, TargetRef } from '../../pkg/runtime/ports.ts';
 
 export class StaticRootResolver implements RootResolver {
   readonly #root: string;

@@ -1,5 +1,5 @@
-// Stages radar's application directory for an image: radar/, proto/, pkg/sync/, a minimal package.json, and only
-// the production packages radar's code imports (transitively), found from the import statements themselves so the
+// Stages radar's application directory for an image: radar/, proto/, the parts of pkg/ radar shares (sync,
+// receiver, runtime, wire), a minimal package.json, and only the production packages radar's code imports (transitively), found from the import statements themselves so the
 // image never silently misses or carries the CLI's dependencies. Used by both radar/Dockerfile and
 // radar/image/build-offline.sh, so both images hold the same application files.
 //
@@ -7,7 +7,7 @@
 import { cp, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 
-const SOURCE_DIRS = ['radar', 'proto', 'pkg/sync'];
+const SOURCE_DIRS = ['radar', 'proto', 'pkg/sync', 'pkg/receiver', 'pkg/runtime', 'pkg/wire'];
 /** Build tooling for the image itself, not needed at run time. */
 const EXCLUDE = ['radar/image', 'radar/Dockerfile'];
 

@@ -1,7 +1,7 @@
 // The token the daemon presents to radar: read from the namespace's kx-token Secret, created on first use when the
 // user may create Secrets there; otherwise the plain "missing" error with the command that fixes it.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FirstUseTokens } from '../../cmd/first-use-tokens.ts';
+import { FirstUseTokens } from '../../cmd/composition/first-use-tokens.ts';
 import { silentLogger } from '../../pkg/daemon/logger.ts';
 import { ErrorCode, KxError } from '../../pkg/sync/errors.ts';
 import { startFakeApiServer, type FakeCluster } from '../k8s/fake-cluster.ts';

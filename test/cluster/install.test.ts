@@ -2,7 +2,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { clean, init, type InitProgress } from '../../pkg/cluster/install.ts';
-import { RADAR_NAME, resolveValues } from '../../pkg/cluster/radar-objects.ts';
+import { resolveValues } from '../../pkg/cluster/radar-objects.ts';
+import { RADAR_NAME } from '../../pkg/kube/radar-names.ts';
 import { ErrorCode, KxError } from '../../pkg/sync/errors.ts';
 import { startFakeApiServer, type FakeCluster } from '../k8s/fake-cluster.ts';
 

@@ -2,14 +2,15 @@
 // object in kx-system whose port-forwards reach a real RadarServer running on this host — resolving containers
 // through the Docker engine and checking tokens against the kx-token Secrets in the API server, as radar does.
 import { CoreV1Api } from '@kubernetes/client-node';
-import { RADAR_SELECTOR } from '../../pkg/cluster/radar-objects.ts';
+import { RADAR_SELECTOR } from '../../pkg/kube/radar-names.ts';
 import { createHasher } from '../../pkg/sync/hash.ts';
 import { TOKEN_SECRET_KEY, TOKEN_SECRET_NAME, newToken } from '../../proto/kx-token.ts';
 import { KubeSecretTokenSource } from '../../radar/auth/kube-secret-token-source.ts';
+import { NamespaceAuthorizer } from '../../radar/auth/authorize.ts';
 import { RadarServer } from '../../radar/grpc/server.ts';
-import { DockerRuntime } from '../../radar/runtime/docker.ts';
-import { ContainerReloader } from '../../radar/runtime/reload.ts';
-import { ContainerRootResolver } from '../../radar/runtime/resolve.ts';
+import { DockerRuntime } from '../../pkg/runtime/docker.ts';
+import { ContainerReloader } from '../../pkg/runtime/reload.ts';
+import { ContainerRootResolver } from '../../pkg/runtime/resolve.ts';
 import { startFakeApiServer } from '../k8s/fake-cluster.ts';
 import type { FakeCluster, FakeClusterOptions, Json } from '../k8s/fake-cluster.ts';
 
@@ -49,7 +50,7 @@ export async function startKubeHarness(opts: FakeClusterOptions = {}): Promise<K
       hasher,
       name: `radar@${node}`,
       closeGraceMs: 200,
-      resolver: new ContainerRootResolver({ runtimes: { docker }, tokens: new KubeSecretTokenSource({ api, ttlMs: 0 }) }),
+      resolver: new ContainerRootResolver({ runtimes: { docker }, authorizer: new NamespaceAuthorizer({ tokens: new KubeSecretTokenSource({ api, ttlMs: 0 }) }) }),
       reloader: new ContainerReloader({ runtimes: { docker }, graceSeconds: 1 }),
     });
     const { port } = await server.start();

@@ -2,7 +2,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startDaemon, type RunningDaemon } from '../../cmd/root.ts';
+import { startDaemon, type RunningDaemon } from '../../cmd/composition/root.ts';
 import { ConfigStore } from '../../pkg/config/store.ts';
 import type { SpecConfig } from '../../pkg/config/types.ts';
 import { silentLogger } from '../../pkg/daemon/logger.ts';

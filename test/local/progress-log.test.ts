@@ -8,7 +8,7 @@ import { Folder } from '../../pkg/daemon/folder.ts';
 import type { Logger } from '../../pkg/daemon/logger.ts';
 import { createHasher } from '../../pkg/sync/hash.ts';
 import { syncPaths, syncTree } from '../../pkg/sync/push.ts';
-import { LocalTree } from '../../radar/tree/local-tree.ts';
+import { LocalTree } from '../../pkg/receiver/local-tree.ts';
 import { removeDir, tempDir, waitFor } from './helpers.ts';
 
 describe('initial sync progress in the log', () => {

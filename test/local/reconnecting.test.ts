@@ -10,7 +10,7 @@ import { ErrorCode, KxError } from '../../pkg/sync/errors.ts';
 import { createHasher, type Hasher } from '../../pkg/sync/hash.ts';
 import { syncPaths, syncTree } from '../../pkg/sync/push.ts';
 import type { BatchOp, BatchResult, IgnoreRuleSet, Manifest, Receiver, RelPath, Signature } from '../../pkg/sync/types.ts';
-import { LocalTree } from '../../radar/tree/local-tree.ts';
+import { LocalTree } from '../../pkg/receiver/local-tree.ts';
 import { removeDir, tempDir, waitFor } from './helpers.ts';
 
 /** A receiver that fails every call with `failure` while it is set, like a radar client whose tunnel is down. */

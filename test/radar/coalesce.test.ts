@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ErrorCode, type KxError } from '../../pkg/sync/errors.ts';
-import type { ReloadResult } from '../../radar/grpc/server.ts';
-import { CoalescingReloader } from '../../radar/runtime/coalesce.ts';
+import type { ReloadResult } from '../../pkg/runtime/ports.ts';
+import { CoalescingReloader } from '../../pkg/runtime/coalesce.ts';
 
 /** Counts reloads; each one waits until the test releases it. */
 class GatedReloader {

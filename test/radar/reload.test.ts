@@ -2,9 +2,9 @@
 // (namespace moby). Each container's PID 1 is a shell that records the signals it gets in a log on a volume.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode, type KxError } from '../../pkg/sync/errors.ts';
-import { ContainerdRuntime } from '../../radar/runtime/containerd.ts';
-import { DockerRuntime } from '../../radar/runtime/docker.ts';
-import { ContainerReloader, parseReloadMode } from '../../radar/runtime/reload.ts';
+import { ContainerdRuntime } from '../../pkg/runtime/containerd.ts';
+import { DockerRuntime } from '../../pkg/runtime/docker.ts';
+import { ContainerReloader, parseReloadMode } from '../../pkg/runtime/reload.ts';
 import { Containers, DOCKER_CONTAINERD_SOCKET, docker, eventually, recorderScript } from './containers.ts';
 
 const containers = new Containers();

@@ -8,10 +8,10 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createHasher } from '../../pkg/sync/hash.ts';
 import type { DeltaOp } from '../../pkg/sync/types.ts';
-import { ContainerRootResolver } from '../../radar/runtime/resolve.ts';
-import type { ContainerInspector } from '../../radar/runtime/resolve.ts';
-import { LocalTree } from '../../radar/tree/local-tree.ts';
-import type { PinHooks } from '../../radar/tree/pins.ts';
+import { ContainerRootResolver } from '../../pkg/runtime/resolve.ts';
+import type { ContainerInspector } from '../../pkg/runtime/resolve.ts';
+import { LocalTree } from '../../pkg/receiver/local-tree.ts';
+import type { PinHooks } from '../../pkg/receiver/pins.ts';
 import { swapAfterPin as swap } from '../sync/helpers/swap.ts';
 
 const PID = 4242;

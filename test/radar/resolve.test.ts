@@ -7,10 +7,10 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode, type KxError } from '../../pkg/sync/errors.ts';
 import { newToken } from '../../proto/kx-token.ts';
-import type { TokenSource } from '../../radar/auth/authorize.ts';
-import { ContainerdRuntime } from '../../radar/runtime/containerd.ts';
-import { DockerRuntime } from '../../radar/runtime/docker.ts';
-import { ContainerRootResolver, mountPointOf, parseMountPoints } from '../../radar/runtime/resolve.ts';
+import { NamespaceAuthorizer, type TokenSource } from '../../radar/auth/authorize.ts';
+import { ContainerdRuntime } from '../../pkg/runtime/containerd.ts';
+import { DockerRuntime } from '../../pkg/runtime/docker.ts';
+import { ContainerRootResolver, mountPointOf, parseMountPoints } from '../../pkg/runtime/resolve.ts';
 import { Containers, DOCKER_CONTAINERD_SOCKET, ctrMoby, docker, testName } from './containers.ts';
 
 const containers = new Containers();
@@ -209,7 +209,7 @@ describe('per-namespace tokens', () => {
   const tokenA = newToken('team-a');
   const tokenB = newToken('team-b');
   const tokens: TokenSource = { tokenFor: async (ns) => ({ 'team-a': tokenA, 'team-b': tokenB })[ns] };
-  const guarded = new ContainerRootResolver({ runtimes: { docker: dockerRt, containerd: containerdRt }, tokens });
+  const guarded = new ContainerRootResolver({ runtimes: { docker: dockerRt, containerd: containerdRt }, authorizer: new NamespaceAuthorizer({ tokens }) });
   let inB: string;
 
   beforeAll(async () => {

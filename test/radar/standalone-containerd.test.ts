@@ -7,9 +7,10 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode, type KxError } from '../../pkg/sync/errors.ts';
 import { newToken } from '../../proto/kx-token.ts';
-import { ContainerdRuntime } from '../../radar/runtime/containerd.ts';
-import { ContainerReloader } from '../../radar/runtime/reload.ts';
-import { ContainerRootResolver } from '../../radar/runtime/resolve.ts';
+import { ContainerdRuntime } from '../../pkg/runtime/containerd.ts';
+import { ContainerReloader } from '../../pkg/runtime/reload.ts';
+import { ContainerRootResolver } from '../../pkg/runtime/resolve.ts';
+import { NamespaceAuthorizer } from '../../radar/auth/authorize.ts';
 import { eventually, recorderScript, testName } from './containers.ts';
 import { StandaloneContainerd } from './standalone-containerd.ts';
 
@@ -42,7 +43,7 @@ beforeAll(async () => {
   await runtime.start();
   resolver = new ContainerRootResolver({
     runtimes: { containerd: runtime },
-    tokens: { tokenFor: async (ns) => ({ 'team-a': tokenA, 'team-b': tokenB })[ns] },
+    authorizer: new NamespaceAuthorizer({ tokens: { tokenFor: async (ns) => ({ 'team-a': tokenA, 'team-b': tokenB })[ns] } }),
   });
   reloader = new ContainerReloader({ runtimes: { containerd: runtime }, graceSeconds: 2 });
   bind = await mkdtemp(join(tmpdir(), 'kx-test-ctd-bind-'));

@@ -1,12 +1,12 @@
 // The objects `kx init` applies, held to what the radar issue promises about them.
 import { describe, expect, it } from 'vitest';
 import {
-  RADAR_SELECTOR,
   VERSION_LABEL,
   defaultValues,
   radarObjects,
   resolveValues,
 } from '../../pkg/cluster/radar-objects.ts';
+import { RADAR_SELECTOR } from '../../pkg/kube/radar-names.ts';
 import { TOKEN_SECRET_NAME } from '../../proto/kx-token.ts';
 
 const objs = radarObjects(defaultValues('1.2.3'));

@@ -16,7 +16,7 @@ import { loadRadarProto } from '../../proto/load.ts';
 import type * as M from '../../proto/messages.ts';
 import { METADATA_AUTHORIZATION, METADATA_PROTOCOL_VERSION, PROTOCOL_VERSION } from '../../proto/version.ts';
 import { RadarServer } from '../../radar/grpc/server.ts';
-import type { Reloader, RootResolver, TargetRef } from '../../radar/grpc/server.ts';
+import type { Reloader, RootResolver, TargetRef } from '../../pkg/runtime/ports.ts';
 import { ErrorCode, KxError } from '../../pkg/sync/errors.ts';
 import { StaticRootResolver } from '../../radar/grpc/static-resolver.ts';
 

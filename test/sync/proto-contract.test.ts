@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import type * as grpc from '@grpc/grpc-js';
 import { loadRadarProto } from '../../proto/load.ts';
 import type * as M from '../../proto/messages.ts';
-import { opFromMsg, opToMsg, signatureFromMsg, signatureToMsg, entryFromMsg, entryToMsg, knownFromMsgs, knownToMsgs } from '../../proto/convert.ts';
+import { opFromMsg, opToMsg, signatureFromMsg, signatureToMsg, entryFromMsg, entryToMsg, knownFromMsgs, knownToMsgs } from '../../pkg/wire/convert.ts';
 import { deflateIfSmaller, deflatedLiteral, literalBytes } from '../../proto/literal.ts';
 import { PROTOCOL_VERSION } from '../../proto/version.ts';
 import type { Op } from '../../pkg/sync/types.ts';

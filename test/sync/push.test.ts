@@ -13,7 +13,7 @@ import type { BatchOp, BatchResult, IgnoreRuleSet, Manifest, Receiver, RelPath, 
 import { RadarClient } from '../../pkg/transport/client.ts';
 import { RadarServer } from '../../radar/grpc/server.ts';
 import { StaticRootResolver } from '../../radar/grpc/static-resolver.ts';
-import { LocalTree } from '../../radar/tree/local-tree.ts';
+import { LocalTree } from '../../pkg/receiver/local-tree.ts';
 
 const TOKEN = 'push-test-token';
 let hasher: Hasher;

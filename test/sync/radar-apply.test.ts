@@ -7,8 +7,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createHasher } from '../../pkg/sync/hash.ts';
 import type { Hasher } from '../../pkg/sync/hash.ts';
 import type { BatchOp, DeltaOp } from '../../pkg/sync/types.ts';
-import { LocalTree } from '../../radar/tree/local-tree.ts';
-import { cleanTemp } from '../../radar/tree/apply.ts';
+import { LocalTree } from '../../pkg/receiver/local-tree.ts';
+import { cleanTemp } from '../../pkg/receiver/apply.ts';
 
 let root: string;
 let hasher: Hasher;

@@ -7,8 +7,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createHasher } from '../../pkg/sync/hash.ts';
 import type { Hasher } from '../../pkg/sync/hash.ts';
 import type { BatchOp, DeltaOp } from '../../pkg/sync/types.ts';
-import { resolveBeneath } from '../../radar/tree/confine.ts';
-import { LocalTree } from '../../radar/tree/local-tree.ts';
+import { resolveBeneath } from '../../pkg/receiver/confine.ts';
+import { LocalTree } from '../../pkg/receiver/local-tree.ts';
 
 let base: string;
 let root: string;

@@ -10,9 +10,9 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createHasher } from '../../pkg/sync/hash.ts';
 import type { Hasher } from '../../pkg/sync/hash.ts';
 import type { BatchOp, DeltaOp, WriteOp } from '../../pkg/sync/types.ts';
-import { TreeWriter } from '../../radar/tree/apply.ts';
-import { LocalTree } from '../../radar/tree/local-tree.ts';
-import type { PinHooks } from '../../radar/tree/pins.ts';
+import { TreeWriter } from '../../pkg/receiver/apply.ts';
+import { LocalTree } from '../../pkg/receiver/local-tree.ts';
+import type { PinHooks } from '../../pkg/receiver/pins.ts';
 import { swapAfterPin as swap } from './helpers/swap.ts';
 
 let base: string;

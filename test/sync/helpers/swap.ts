@@ -3,7 +3,7 @@
 // check of a path and its use.
 import { renameSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import type { PinHooks } from '../../../radar/tree/pins.ts';
+import type { PinHooks } from '../../../pkg/receiver/pins.ts';
 
 export interface SwapPlaces {
   readonly root: string;

@@ -5,8 +5,8 @@
 // instead, which holds each checked directory open so a later swap cannot redirect the write.
 import { lstatSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { ErrorCode, KxError, fromFsError } from '../../pkg/sync/errors.ts';
-import type { RelPath } from '../../pkg/sync/types.ts';
+import { ErrorCode, KxError, fromFsError } from '../sync/errors.ts';
+import type { RelPath } from '../sync/types.ts';
 
 export interface ResolveOptions {
   /**

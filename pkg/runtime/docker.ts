@@ -1,7 +1,7 @@
 // The Docker engine as a container runtime, through dockerode on its socket. Used for the local Docker target and
 // for Kubernetes nodes that still run dockershim/cri-dockerd (container IDs `docker://…`).
 import Docker from 'dockerode';
-import { ErrorCode, KxError } from '../../pkg/sync/errors.ts';
+import { ErrorCode, KxError } from '../sync/errors.ts';
 import type { ContainerController, RestartOutcome } from './reload.ts';
 import type { ContainerInspector, RuntimeContainer } from './resolve.ts';
 import { DEFAULT_DOCKER_SOCKET } from './sockets.ts';

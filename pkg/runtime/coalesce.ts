@@ -1,8 +1,8 @@
 // Batches that land within a short window produce one reload, not many: reload requests for the same container and
 // mode arriving within `windowMs` share one reload. A request arriving while that reload runs starts another one
 // after it, since its files may have landed after the process read them.
-import { ErrorCode, KxError } from '../../pkg/sync/errors.ts';
-import type { Reloader, ReloadMode, ReloadResult, TargetRef } from '../grpc/server.ts';
+import { ErrorCode, KxError } from '../sync/errors.ts';
+import type { Reloader, ReloadMode, ReloadResult, TargetRef } from './ports.ts';
 
 export interface CoalescingReloaderOptions {
   readonly inner: Reloader;

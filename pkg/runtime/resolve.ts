@@ -5,13 +5,12 @@
 import { closeSync, constants as C, fstatSync, lchownSync, mkdirSync, openSync } from 'node:fs';
 import { lstat, readFile, stat } from 'node:fs/promises';
 import { join, posix } from 'node:path';
-import { ErrorCode, KxError, fromFsError } from '../../pkg/sync/errors.ts';
+import { ErrorCode, KxError, fromFsError } from '../sync/errors.ts';
 import { parseContainerRef, type ContainerRuntime } from '../../proto/container-ref.ts';
-import { NamespaceAuthorizer, POD_NAMESPACE_LABEL, type TokenSource } from '../auth/authorize.ts';
-import type { ResolvedRoot, RootResolver, TargetRef } from '../grpc/server.ts';
-import { resolveBeneath } from '../tree/confine.ts';
-import { DirPins, O_PATH, fdPath } from '../tree/pins.ts';
-import type { PinHooks } from '../tree/pins.ts';
+import { POD_NAMESPACE_LABEL, type ResolvedRoot, type RootResolver, type TargetRef } from './ports.ts';
+import { resolveBeneath } from '../receiver/confine.ts';
+import { DirPins, O_PATH, fdPath } from '../receiver/pins.ts';
+import type { PinHooks } from '../receiver/pins.ts';
 
 /** What a runtime reports about a running container. */
 export interface RuntimeContainer {
@@ -30,10 +29,18 @@ export interface ContainerInspector {
   inspect(id: string, signal?: AbortSignal): Promise<RuntimeContainer>;
 }
 
+/** Decides whether a caller's token reaches a container (radar's per-namespace authorization). */
+export interface TargetAuthorizer {
+  /** Cheap check before the runtime is asked anything: throws UNAUTHENTICATED when no token is presented. */
+  requireToken(token: string | undefined, container: string): void;
+  /** Throws UNAUTHENTICATED or PERMISSION_DENIED unless `token` grants access to the container. */
+  authorize(target: { container: string; namespace: string | undefined }, token: string | undefined, signal?: AbortSignal): Promise<void>;
+}
+
 export interface ContainerRootResolverOptions {
   readonly runtimes: Partial<Record<ContainerRuntime, ContainerInspector>>;
-  /** The expected token of each namespace. Required unless `localDockerTarget`. */
-  readonly tokens?: TokenSource;
+  /** Who may reach which container. Required unless `localDockerTarget`. */
+  readonly authorizer?: TargetAuthorizer;
   /**
    * The local Docker target: no token is asked, since whoever can reach radar there can reach the Docker socket,
    * which is root on that machine already.
@@ -73,7 +80,7 @@ export interface ContainerRoot extends ResolvedRoot {
 
 export class ContainerRootResolver implements RootResolver {
   readonly #runtimes: Partial<Record<ContainerRuntime, ContainerInspector>>;
-  readonly #authorizer: NamespaceAuthorizer | undefined;
+  readonly #authorizer: TargetAuthorizer | undefined;
   readonly #procRoot: string;
   readonly #createMissing: boolean;
   readonly #hooks: PinHooks | undefined;
@@ -85,8 +92,8 @@ export class ContainerRootResolver implements RootResolver {
     this.#createMissing = opts.createMissing ?? true;
     if (opts.localDockerTarget) {
       this.#authorizer = undefined;
-    } else if (opts.tokens) {
-      this.#authorizer = new NamespaceAuthorizer({ tokens: opts.tokens });
+    } else if (opts.authorizer) {
+      this.#authorizer = opts.authorizer;
     } else {
       throw new KxError(ErrorCode.InvalidConfig, 'radar: a token source is required unless it serves the local Docker target');
     }

@@ -4,7 +4,7 @@ import { constants } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import { ErrorCode, KxError } from '../../pkg/sync/errors.ts';
+import { ErrorCode, KxError } from '../sync/errors.ts';
 import type { ContainerController, RestartOutcome } from './reload.ts';
 import type { ContainerInspector, RuntimeContainer } from './resolve.ts';
 import { DEFAULT_CONTAINERD_SOCKET, KUBERNETES_NAMESPACE } from './sockets.ts';
@@ -195,7 +195,7 @@ function signalNumber(name: string): number {
   return n;
 }
 
-const API_DIR = fileURLToPath(new URL('./containerd-api/', import.meta.url));
+const API_DIR = fileURLToPath(new URL('../../radar/runtime/containerd-api/', import.meta.url));
 const API_FILES = [
   'github.com/containerd/containerd/api/services/containers/v1/containers.proto',
   'github.com/containerd/containerd/api/services/tasks/v1/tasks.proto',

@@ -6,9 +6,9 @@
 //   signal:NAME  the signal to the container's main process (servers that reload on SIGHUP/SIGUSR2); files kept.
 //   none         nothing.
 // Authorization is the RootResolver's job: the server resolves a target (checking its token) before reloading it.
-import { ErrorCode, KxError } from '../../pkg/sync/errors.ts';
+import { ErrorCode, KxError } from '../sync/errors.ts';
 import { parseContainerRef, type ContainerRuntime } from '../../proto/container-ref.ts';
-import type { Reloader, ReloadMode, TargetRef } from '../grpc/server.ts';
+import type { Reloader, ReloadMode, TargetRef } from './ports.ts';
 
 /** What happened to the container's process on restart, and whether its writable layer is still there. */
 export interface RestartOutcome {

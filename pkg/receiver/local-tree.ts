@@ -1,14 +1,14 @@
 // A directory on this machine as a sync Receiver, in-process: radar serves it over gRPC, and the local Docker
 // target uses it directly (no network between kx and a bind-mounted or /proc-reachable root).
-import type { Hasher } from '../../pkg/sync/hash.ts';
-import { ErrorCode, KxError } from '../../pkg/sync/errors.ts';
-import { checkRelPath } from '../../pkg/sync/paths.ts';
+import type { Hasher } from '../sync/hash.ts';
+import { ErrorCode, KxError } from '../sync/errors.ts';
+import { checkRelPath } from '../sync/paths.ts';
 import { existsSync, lstatSync } from 'node:fs';
-import { createdSizes, targetFilesToHash } from '../../pkg/sync/candidates.ts';
-import { hashFile, scanTree } from '../../pkg/sync/scan.ts';
-import type { ScanOptions } from '../../pkg/sync/scan.ts';
-import { signatureOf, smallSignatureOf } from '../../pkg/sync/signature.ts';
-import type { BatchOp, BatchResult, DeltaOp, Entry, IgnoreRuleSet, Manifest, PathError, Receiver, RelPath, Signature, WriteOp } from '../../pkg/sync/types.ts';
+import { createdSizes, targetFilesToHash } from '../sync/candidates.ts';
+import { hashFile, scanTree } from '../sync/scan.ts';
+import type { ScanOptions } from '../sync/scan.ts';
+import { signatureOf, smallSignatureOf } from '../sync/signature.ts';
+import type { BatchOp, BatchResult, DeltaOp, Entry, IgnoreRuleSet, Manifest, PathError, Receiver, RelPath, Signature, WriteOp } from '../sync/types.ts';
 import { TreeWriter, cleanTemp } from './apply.ts';
 import type { TreeWriterOptions } from './apply.ts';
 import { fdPath } from './pins.ts';

@@ -3,14 +3,14 @@
 // LocalTree is the Receiver, and its ContainerReloader restarts or signals through the engine.
 
 import Docker from 'dockerode';
-import type { SpecConfig } from '../pkg/config/types.ts';
-import type { Connection, Target, TargetDriver, TargetEvents, TargetSource } from '../pkg/daemon/target.ts';
-import { DockerContainerFollower } from '../pkg/docker/container-follower.ts';
-import type { Hasher } from '../pkg/sync/hash.ts';
-import { DockerRuntime } from '../radar/runtime/docker.ts';
-import { ContainerReloader } from '../radar/runtime/reload.ts';
-import { ContainerRootResolver } from '../radar/runtime/resolve.ts';
-import { LocalTree } from '../radar/tree/local-tree.ts';
+import type { SpecConfig } from '../config/types.ts';
+import type { Connection, Target, TargetDriver, TargetEvents, TargetSource } from '../daemon/target.ts';
+import { DockerContainerFollower } from './container-follower.ts';
+import type { Hasher } from '../sync/hash.ts';
+import { DockerRuntime } from '../runtime/docker.ts';
+import { ContainerReloader } from '../runtime/reload.ts';
+import { ContainerRootResolver } from '../runtime/resolve.ts';
+import { LocalTree } from '../receiver/local-tree.ts';
 
 export interface DockerDriverOptions {
   readonly hasher: Hasher;

@@ -1,8 +1,8 @@
 // KxError ↔ gRPC status, used by radar's server and kx's client alike. The kx code itself rides in trailing
 // metadata so the round trip is exact; the gRPC status is the closest standard meaning for other clients.
 import * as grpc from '@grpc/grpc-js';
-import { ErrorCode, KxError } from '../pkg/sync/errors.ts';
-import { METADATA_ERROR_CODE } from './version.ts';
+import { ErrorCode, KxError } from '../sync/errors.ts';
+import { METADATA_ERROR_CODE } from '../../proto/version.ts';
 
 const TO_STATUS: Readonly<Record<ErrorCode, grpc.status>> = {
   INVALID_PATH: grpc.status.INVALID_ARGUMENT,

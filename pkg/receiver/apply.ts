@@ -6,11 +6,11 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, constants as C, fchmodSync, fchownSync, fstatSync, fsyncSync, futimesSync, lchownSync, lstatSync, mkdirSync, openSync, readdirSync, readSync, renameSync, rmdirSync, symlinkSync, unlinkSync, writeSync } from 'node:fs';
 import { open, readdir, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
-import { ErrorCode, KxError, fromFsError } from '../../pkg/sync/errors.ts';
-import type { Hasher } from '../../pkg/sync/hash.ts';
-import { applyDelta } from '../../pkg/sync/patch.ts';
-import { TEMP_PREFIX, checkRelPath, isTempName } from '../../pkg/sync/paths.ts';
-import type { DeltaOp, Op, RelPath, WriteOp } from '../../pkg/sync/types.ts';
+import { ErrorCode, KxError, fromFsError } from '../sync/errors.ts';
+import type { Hasher } from '../sync/hash.ts';
+import { applyDelta } from '../sync/patch.ts';
+import { TEMP_PREFIX, checkRelPath, isTempName } from '../sync/paths.ts';
+import type { DeltaOp, Op, RelPath, WriteOp } from '../sync/types.ts';
 import { DirPins, fdPath, openDir, openRoot } from './pins.ts';
 import type { PinHooks, PinnedParent } from './pins.ts';
 

@@ -1,8 +1,8 @@
 // Engine values ↔ wire messages. Decoders validate what the peer sent (radar treats the client as untrusted)
 // and throw KxError PROTOCOL for a malformed message; path checks are the receiver's job, not the codec's.
-import { ErrorCode, KxError } from '../pkg/sync/errors.ts';
-import type { Entry, EntryKind, IgnoreRuleSet, Manifest, Op, PathError, Signature } from '../pkg/sync/types.ts';
-import type { EntryMsg, IgnoreRuleSetMsg, OpMsg, PathErrorMsg, SignatureReply } from './messages.ts';
+import { ErrorCode, KxError } from '../sync/errors.ts';
+import type { Entry, EntryKind, IgnoreRuleSet, Manifest, Op, PathError, Signature } from '../sync/types.ts';
+import type { EntryMsg, IgnoreRuleSetMsg, OpMsg, PathErrorMsg, SignatureReply } from '../../proto/messages.ts';
 
 export function entryToMsg(e: Entry): EntryMsg {
   return {

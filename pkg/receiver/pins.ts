@@ -4,8 +4,8 @@
 // swaps a checked directory for a symlink afterwards cannot redirect the operation, and each next component is
 // opened with O_NOFOLLOW|O_DIRECTORY, so a symlink there is refused (or resolved by us, never by the kernel).
 import { closeSync, constants as C, fstatSync, lstatSync, openSync, readlinkSync } from 'node:fs';
-import { ErrorCode, KxError, fromFsError } from '../../pkg/sync/errors.ts';
-import type { RelPath } from '../../pkg/sync/types.ts';
+import { ErrorCode, KxError, fromFsError } from '../sync/errors.ts';
+import type { RelPath } from '../sync/types.ts';
 import { MAX_SYMLINKS } from './confine.ts';
 
 /** Test seam only: runs between pinning a directory and the operation inside it (to swap it, deterministically). */

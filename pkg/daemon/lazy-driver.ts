@@ -1,7 +1,7 @@
 // A TargetDriver loaded on first use, so `kx watch` with only Docker specs never loads the Kubernetes client.
 
-import type { SpecConfig } from '../pkg/config/types.ts';
-import type { Connection, Target, TargetDriver, TargetEvents, TargetSource } from '../pkg/daemon/target.ts';
+import type { SpecConfig } from '../config/types.ts';
+import type { Connection, Target, TargetDriver, TargetEvents, TargetSource } from './target.ts';
 
 export type ClosableDriver = TargetDriver & { close?(): Promise<void> };
 

@@ -3,11 +3,11 @@
 // hint (kx token -n NS, by someone who may) is what they can act on.
 
 import type { KubeConfig } from '@kubernetes/client-node';
-import { ensureToken } from '../pkg/cluster/token.ts';
-import type { Logger } from '../pkg/daemon/logger.ts';
-import type { NamespaceTokens } from '../pkg/kube/connector.ts';
-import { SecretTokens } from '../pkg/kube/secret-tokens.ts';
-import { ErrorCode, isKxError } from '../pkg/sync/errors.ts';
+import { ensureToken } from '../../pkg/cluster/token.ts';
+import type { Logger } from '../../pkg/daemon/logger.ts';
+import type { NamespaceTokens } from '../../pkg/kube/connector.ts';
+import { SecretTokens } from '../../pkg/kube/secret-tokens.ts';
+import { ErrorCode, isKxError } from '../../pkg/sync/errors.ts';
 
 export class FirstUseTokens implements NamespaceTokens {
   private readonly kc: KubeConfig;

@@ -1,23 +1,23 @@
 // The composition root: the one place that picks concrete implementations and wires them together.
 // Command handlers ask it for what they need; nothing else in kx constructs a driver, engine or server.
 
-import { ConfigStore } from '../pkg/config/store.ts';
-import { configFilePath } from '../pkg/config/location.ts';
-import type { KxConfig } from '../pkg/config/types.ts';
-import { Daemon } from '../pkg/daemon/daemon.ts';
-import { streamLogger, type Logger } from '../pkg/daemon/logger.ts';
-import { Spec } from '../pkg/daemon/spec.ts';
-import { SpecList } from '../pkg/daemon/spec-list.ts';
-import { TunnelReport } from '../pkg/daemon/tunnel-report.ts';
-import type { SyncEngine } from '../pkg/daemon/sync-engine.ts';
-import type { TargetDrivers } from '../pkg/daemon/target.ts';
-import type { LoadedKubeconfig } from '../pkg/kube/kubeconfig.ts';
-import { StatusClient } from '../pkg/status/client.ts';
-import { StatusServer } from '../pkg/status/server.ts';
-import { createHasher } from '../pkg/sync/hash.ts';
-import { syncPaths, syncTree } from '../pkg/sync/push.ts';
-import { DockerDriver } from './docker-driver.ts';
-import { LazyDriver } from './lazy-driver.ts';
+import { ConfigStore } from '../../pkg/config/store.ts';
+import { configFilePath } from '../../pkg/config/location.ts';
+import type { KxConfig } from '../../pkg/config/types.ts';
+import { Daemon } from '../../pkg/daemon/daemon.ts';
+import { streamLogger, type Logger } from '../../pkg/daemon/logger.ts';
+import { Spec } from '../../pkg/daemon/spec.ts';
+import { SpecList } from '../../pkg/daemon/spec-list.ts';
+import { TunnelReport } from '../../pkg/daemon/tunnel-report.ts';
+import type { SyncEngine } from '../../pkg/daemon/sync-engine.ts';
+import type { TargetDrivers } from '../../pkg/daemon/target.ts';
+import type { LoadedKubeconfig } from '../../pkg/kube/kubeconfig.ts';
+import { StatusClient } from '../../pkg/status/client.ts';
+import { StatusServer } from '../../pkg/status/server.ts';
+import { createHasher } from '../../pkg/sync/hash.ts';
+import { syncPaths, syncTree } from '../../pkg/sync/push.ts';
+import { DockerDriver } from '../../pkg/docker/driver.ts';
+import { LazyDriver } from '../../pkg/daemon/lazy-driver.ts';
 
 export interface GlobalOptions {
   readonly config?: string | undefined;
@@ -60,7 +60,7 @@ export function kubeContext(flag: string | undefined, config: KxConfig | null): 
 
 /** Load the kubeconfig as kubectl does, switched to that context (KxError INVALID_CONFIG listing the contexts). */
 export async function kubeconfig(context: string | undefined): Promise<LoadedKubeconfig> {
-  const { loadKubeconfig } = await import('../pkg/kube/kubeconfig.ts');
+  const { loadKubeconfig } = await import('../../pkg/kube/kubeconfig.ts');
   return loadKubeconfig(context !== undefined ? { context } : {});
 }
 
@@ -77,8 +77,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   const context = kubeContext(opts.context, opts.config);
   const kubernetes = new LazyDriver(async () => {
     const [{ KubernetesDriver }, { TransportDialer }, { FirstUseTokens }] = await Promise.all([
-      import('../pkg/kube/connector.ts'),
-      import('../pkg/kube/transport-dialer.ts'),
+      import('../../pkg/kube/connector.ts'),
+      import('../../pkg/kube/transport-dialer.ts'),
       import('./first-use-tokens.ts'),
     ]);
     return new KubernetesDriver({
