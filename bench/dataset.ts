@@ -11,7 +11,7 @@ export interface TreeShape {
   binMax: number;
 }
 
-/** ~150 MB in 10,000 files: sources of 1–16 KB, and 25 binaries of 1–5 MB (issue 2's first scenario). */
+/** ~150 MB in 10,000 files: sources of 1–16 KB, and 25 binaries of 1–5 MB (the initial-sync scenario). */
 export const SOURCE_TREE: TreeShape = { smallFiles: 9_975, smallMin: 1_024, smallMax: 16_384, binaries: 25, binMin: 1 << 20, binMax: 5 << 20 };
 
 /** xorshift32: small, fast, seedable. */

@@ -1,7 +1,7 @@
 // Save → visible-in-container latency through the whole kx daemon (`kx watch`: chokidar, batching, sync, apply),
 // beside lsyncd (inotify + rsync, delay 0) in the same run, into the same busybox container. Each edit is timed from
 // just before the write until the marker it carries is readable inside the container, seen through the host's view
-// of the container's filesystem (/proc/<pid>/root) — see marker-watch.ts. Target (issue 4): p50 ≤ 15 ms, p95 ≤ 50 ms.
+// of the container's filesystem (/proc/<pid>/root) — see marker-watch.ts. Target: p50 ≤ 15 ms, p95 ≤ 50 ms.
 //
 // Run alone with `node bench/latency.ts`; `npm run bench` runs it after the throughput scenarios. Not a test.
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';

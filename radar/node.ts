@@ -1,6 +1,7 @@
 // radar as the node agent (what the DaemonSet runs): the container runtimes whose sockets are on this node, a
 // ContainerRootResolver checking each namespace's kx-token Secret through the API server, a coalescing reloader,
 // and the gRPC server over them.
+import { closeInOrder, closeTogether } from '../pkg/lifecycle/close.ts';
 import { stat } from 'node:fs/promises';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { ErrorCode, KxError } from '../pkg/sync/errors.ts';
@@ -74,9 +75,7 @@ export class RadarNode {
   close(): Promise<void> {
     this.#closed ??= (async () => {
       await this.#starting?.catch(() => undefined);
-      await this.#server?.close();
-      await this.#reloader?.close();
-      await Promise.all(this.#runtimes.map((r) => r.runtime.close()));
+      await closeInOrder([() => this.#server?.close(), () => this.#reloader?.close(), () => closeTogether(this.#runtimes.map((r) => r.runtime))]);
     })();
     return this.#closed;
   }

@@ -1,5 +1,5 @@
 // radar's command line: flags over environment variables over defaults, and the --help text that lists them all.
-// Two modes: `--root DIR` serves one directory with one token (issue 2); without it radar is the node agent that
+// Two modes: `--root DIR` serves one directory with one token; without it radar is the node agent that
 // serves the containers on its node (what the DaemonSet runs).
 import { parseArgs } from 'node:util';
 import { ErrorCode, KxError } from '../pkg/sync/errors.ts';

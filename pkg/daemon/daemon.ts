@@ -1,5 +1,6 @@
 // `kx watch` without its wiring: the SpecList kept in step with the config file, and the status it reports.
 
+import { closeInOrder } from '../lifecycle/close.ts';
 import { isDeepStrictEqual } from 'node:util';
 import type { KxConfig } from '../config/types.ts';
 import { ConfigWatcher, type ConfigLoader } from './config-watcher.ts';
@@ -48,9 +49,7 @@ export class Daemon implements StatusSource {
   close(): Promise<void> {
     this.closing ??= (async () => {
       await this.started?.catch(() => {});
-      await this.watcher.close();
-      await this.deps.specs.close();
-      this.listeners.clear();
+      await closeInOrder([() => this.watcher.close(), () => this.deps.specs.close(), () => this.listeners.clear()]);
     })();
     return this.closing;
   }

@@ -339,9 +339,9 @@ export class Folder {
   }
 }
 
-/** UNAVAILABLE as kx says it, or as gRPC does (status 14) when it reaches us unmapped. */
+/** The transport reports a lost link as KxError UNAVAILABLE (it maps every gRPC status at its edge). */
 function isUnavailable(err: unknown): boolean {
-  return isKxError(err, ErrorCode.Unavailable) || (err as { code?: unknown } | undefined)?.code === 14;
+  return isKxError(err, ErrorCode.Unavailable);
 }
 
 function countFiles(manifest: Manifest): number {

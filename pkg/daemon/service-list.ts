@@ -1,5 +1,6 @@
 // The Services of one spec, keyed by target id. Adding a target that is already there replaces its Service.
 
+import { closeTogether } from '../lifecycle/close.ts';
 import type { ServiceStatus } from './status.ts';
 import type { Service } from './service.ts';
 
@@ -42,7 +43,7 @@ export class ServiceList {
     this.closing ??= (async () => {
       const all = [...this.services.values()];
       this.services.clear();
-      await Promise.all(all.map((s) => s.close()));
+      await closeTogether(all);
     })();
     return this.closing;
   }

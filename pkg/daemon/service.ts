@@ -1,6 +1,8 @@
 // One target of one spec: connects to it (retrying with backoff while it cannot) and runs a Folder over the link.
 
 import type { SpecConfig } from '../config/types.ts';
+import { Backoff } from '../lifecycle/backoff.ts';
+import { closeInOrder } from '../lifecycle/close.ts';
 import type { Hasher } from '../sync/hash.ts';
 import { Folder } from './folder.ts';
 import type { Logger } from './logger.ts';
@@ -52,8 +54,7 @@ export class Service {
       this.abort.abort();
       await this.started;
       await this.retrying;
-      await this.folder?.close();
-      await this.connection?.close();
+      await closeInOrder([() => this.folder?.close(), () => this.connection?.close()]);
     })();
     return this.closing;
   }
@@ -95,8 +96,9 @@ export class Service {
       return true;
     } catch (err) {
       // A half-made attempt releases what it got before the next one starts afresh.
-      await this.folder?.close();
-      await this.connection?.close();
+      await closeInOrder([() => this.folder?.close(), () => this.connection?.close()]).catch((closeErr: unknown) => {
+        log.warn(`${spec.name} → ${target.name}: releasing a failed connection: ${(closeErr as Error).message}`);
+      });
       this.folder = null;
       this.connection = null;
       if (signal.aborted) return true;
@@ -108,23 +110,9 @@ export class Service {
   }
 
   private async retryLoop(): Promise<void> {
-    let delay = this.deps.timing?.retryMs ?? 500;
-    while (!this.abort.signal.aborted) {
-      await sleep(delay, this.abort.signal);
-      if (this.abort.signal.aborted || (await this.attempt())) return;
-      delay = Math.min(delay * 2, 10_000);
+    const backoff = new Backoff({ baseMs: this.deps.timing?.retryMs ?? 500, maxMs: 10_000 });
+    while (await backoff.wait(this.abort.signal)) {
+      if (await this.attempt()) return;
     }
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 }

@@ -1,6 +1,7 @@
 // The running specs keyed by name. add() replaces a spec of the same name; apply() brings the list in step with a
 // config: added specs start, removed specs stop, changed specs restart, unchanged ones are left alone.
 
+import { closeTogether } from '../lifecycle/close.ts';
 import { isDeepStrictEqual } from 'node:util';
 import type { SpecConfig } from '../config/types.ts';
 import type { Spec } from './spec.ts';
@@ -53,7 +54,7 @@ export class SpecList {
     this.closing ??= this.enqueue(async () => {
       const all = [...this.specs.values()];
       this.specs.clear();
-      await Promise.all(all.map((s) => s.close()));
+      await closeTogether(all);
     });
     return this.closing;
   }

@@ -1,5 +1,6 @@
 // One configured spec running: follows its targets through the driver and keeps a Service per target.
 
+import { closeInOrder } from '../lifecycle/close.ts';
 import type { SpecConfig } from '../config/types.ts';
 import type { Hasher } from '../sync/hash.ts';
 import type { Logger } from './logger.ts';
@@ -69,9 +70,7 @@ export class Spec {
   close(): Promise<void> {
     this.closing ??= (async () => {
       await this.started?.catch(() => {});
-      await this.source?.close();
-      await this.queue;
-      await this.services.close();
+      await closeInOrder([() => this.source?.close(), () => this.queue, () => this.services.close()]);
       this.deps.log.info(`${this.config.name}: stopped`);
       this.deps.onChange();
     })();

@@ -1,6 +1,6 @@
-// The seam between the daemon and whatever it syncs into. A target kind (the local Docker engine now, Kubernetes
-// later) provides a TargetDriver: it follows the containers a spec selects and connects to one of them. The daemon
-// only sees Targets, Connections and Receivers; concrete drivers are wired in cmd/ (the composition root).
+// The seam between the daemon and whatever it syncs into. A target kind (the local Docker engine, Kubernetes)
+// provides a TargetDriver: it follows the containers a spec selects and connects to one of them. The daemon only
+// sees Targets, Connections and Receivers; concrete drivers are wired in cmd/composition (the composition root).
 
 import type { ReloadMode, SpecConfig } from '../config/types.ts';
 import type { Receiver } from '../sync/types.ts';

@@ -8,7 +8,7 @@ import { ErrorCode, KxError, isKxError } from '../sync/errors.ts';
 import type { BatchOp, BatchResult, IgnoreRuleSet, Manifest, Receiver, RelPath, Signature } from '../sync/types.ts';
 import { formatContainerRef } from '../../proto/container-ref.ts';
 import type { ContainerRef } from '../../proto/container-ref.ts';
-import type { BackoffPolicy } from './backoff.ts';
+import type { BackoffPolicy } from '../lifecycle/backoff.ts';
 import { loadKubeconfig } from './kubeconfig.ts';
 import type { LoadedKubeconfig } from './kubeconfig.ts';
 import { PodWatch } from './pod-watch.ts';
@@ -355,14 +355,10 @@ class KubeTargetSource implements TargetSource {
  */
 function explain(err: unknown, tunnel: Tunnel): unknown {
   const reason = tunnel.lastError;
-  if (reason && (isKxError(err, ErrorCode.Unavailable) || isGrpcUnavailable(err))) {
+  if (reason && isKxError(err, ErrorCode.Unavailable)) {
     return new KxError(ErrorCode.Unavailable, reason.message, { cause: reason });
   }
   return err;
-}
-
-function isGrpcUnavailable(err: unknown): boolean {
-  return (err as { code?: unknown } | undefined)?.code === 14;
 }
 
 function shortRef(ref: ContainerRef): string {

@@ -5,8 +5,8 @@ import { CoreV1Api, ListWatch, Watch } from '@kubernetes/client-node';
 import type { KubeConfig, V1Pod } from '@kubernetes/client-node';
 import { ErrorCode, KxError } from '../sync/errors.ts';
 import { apiError, isAbort } from './api-errors.ts';
-import { Backoff, DEFAULT_BACKOFF } from './backoff.ts';
-import type { BackoffPolicy } from './backoff.ts';
+import { Backoff, DEFAULT_BACKOFF } from '../lifecycle/backoff.ts';
+import type { BackoffPolicy } from '../lifecycle/backoff.ts';
 import { instanceKey, remoteContainerOf } from './remote-container.ts';
 import type { RemoteContainer } from './remote-container.ts';
 

@@ -2,6 +2,7 @@
 // Each accepted socket gets its own WebSocket (client-node opens one per stream, as kubectl's WebSocket mode does),
 // so when a WebSocket drops, the gRPC channel dialing this port simply reconnects and gets a fresh one: the tunnel
 // itself never has to be rebuilt. One tunnel per node is shared through TunnelPool.
+import { closeTogether } from '../lifecycle/close.ts';
 import { createServer } from 'node:net';
 import type { AddressInfo, Server, Socket } from 'node:net';
 import { Writable } from 'node:stream';
@@ -257,7 +258,7 @@ export class TunnelPool {
     this.#closed ??= (async () => {
       const all = [...this.#entries.values()];
       this.#entries.clear();
-      await Promise.all(all.map((e) => e.tunnel.close()));
+      await closeTogether(all.map((e) => e.tunnel));
     })();
     return this.#closed;
   }

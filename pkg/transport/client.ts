@@ -232,7 +232,7 @@ export class RadarClient implements Receiver {
       call.cancel();
       await finished.catch(() => undefined);
       if (signal?.aborted) throw new KxError(ErrorCode.Cancelled, `sync to radar at ${this.#where}: cancelled`, { cause: err });
-      throw failure ?? err;
+      throw failure ?? fromServiceError(err, `radar at ${this.#where}`);
     } finally {
       signal?.removeEventListener('abort', onAbort);
     }

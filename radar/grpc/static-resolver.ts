@@ -1,4 +1,4 @@
-// issue 2's radar: one root directory and one shared token. Tokens are compared in constant time.
+// radar's --root mode: one root directory and one shared token. Tokens are compared in constant time.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { ErrorCode, KxError } from '../../pkg/sync/errors.ts';
 import type { ResolvedRoot, RootResolver, TargetRef } from '../../pkg/runtime/ports.ts';

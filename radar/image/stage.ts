@@ -1,13 +1,14 @@
 // Stages radar's application directory for an image: radar/, proto/, the parts of pkg/ radar shares (sync,
-// receiver, runtime, wire), a minimal package.json, and only the production packages radar's code imports (transitively), found from the import statements themselves so the
-// image never silently misses or carries the CLI's dependencies. Used by both radar/Dockerfile and
+// receiver, runtime, wire, lifecycle), a minimal package.json, and only the production packages radar's code
+// imports (transitively), found from the import statements themselves so the image never silently misses or
+// carries the CLI's dependencies. Used by both radar/Dockerfile and
 // radar/image/build-offline.sh, so both images hold the same application files.
 //
 //   node radar/image/stage.ts <repo root> <output app dir>
 import { cp, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 
-const SOURCE_DIRS = ['radar', 'proto', 'pkg/sync', 'pkg/receiver', 'pkg/runtime', 'pkg/wire'];
+export const SOURCE_DIRS = ['radar', 'proto', 'pkg/sync', 'pkg/receiver', 'pkg/runtime', 'pkg/wire', 'pkg/lifecycle'];
 /** Build tooling for the image itself, not needed at run time. */
 const EXCLUDE = ['radar/image', 'radar/Dockerfile'];
 

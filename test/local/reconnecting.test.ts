@@ -89,15 +89,6 @@ describe('a folder whose target is unreachable', () => {
     expect(lines.some((l) => /^site → pod-1\/app: resumed after \d+ ms$/.test(l))).toBe(true);
   });
 
-  it('treats a raw gRPC UNAVAILABLE (status 14) the same way', async () => {
-    const grpcError = Object.assign(new Error('14 UNAVAILABLE: Connection dropped'), { code: 14 });
-    const { folder, receiver } = await setup(grpcError);
-
-    await waitFor('reconnecting', () => folder.status().state === 'reconnecting');
-    receiver.failure = null;
-    await waitFor('watching', () => folder.status().state === 'watching');
-  });
-
   it('resumes after a drop while watching and delivers the edit made meanwhile', async () => {
     const { folder, receiver, src, dst } = await setup(null);
     await waitFor('watching', () => folder.status().state === 'watching');

@@ -269,6 +269,19 @@ describe('a connection cut mid-file', () => {
     expect(await readFile(join(root, 'f'), 'utf8')).toBe('old content');
   });
 
+  it('surfaces a connection lost mid-stream as a KxError UNAVAILABLE, never a raw gRPC status', async () => {
+    const c = client();
+    await c.start();
+    const stopping = (async function* (): AsyncIterable<BatchOp> {
+      yield write('a', 'one');
+      await server.close(); // the server goes away while the stream is open
+      yield write('b', 'two');
+    })();
+    const err = await c.apply(stopping).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(KxError);
+    expect((err as KxError).code).toBe(ErrorCode.Unavailable);
+  });
+
   it('cleans stale temp files when radar starts serving a root', async () => {
     await writeFile(join(root, '.kx-tmp-stale'), 'x');
     await client().manifest([]);
