@@ -39,6 +39,8 @@ export class ConfigWatcher {
       const dir = dirname(this.loader.file);
       const name = basename(this.loader.file);
       await mkdir(dir, { recursive: true });
+      // Closed while the directory was being made: open no watch that nothing would close.
+      if (this.closed) return;
       // The directory, not the file: an atomic replace gives the file a new inode that a file watch would miss.
       this.watcher = watch(dir, { persistent: true }, (_event, changed) => {
         if (changed === null || changed === name) this.schedule();
@@ -52,7 +54,8 @@ export class ConfigWatcher {
     clearTimeout(this.timer);
     this.watcher?.close();
     this.watcher = null;
-    return this.reading;
+    // A start() still in flight sees `closed` before it would open its watch; wait for it, then any read.
+    return (this.started ?? Promise.resolve()).catch(() => undefined).then(() => this.reading);
   }
 
   private schedule(): void {

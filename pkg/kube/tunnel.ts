@@ -63,6 +63,7 @@ export class Tunnel {
   #lastError: KxError | undefined;
   #started: Promise<void> | undefined;
   #closed: Promise<void> | undefined;
+  readonly #opening = new Set<Promise<void>>();
 
   constructor(opts: TunnelOptions) {
     this.#opts = opts;
@@ -115,6 +116,8 @@ export class Tunnel {
         s.destroy();
       })));
       await serverClosed;
+      // A forward still being opened sees #closed when it lands and closes its WebSocket: wait for that too.
+      await Promise.all(this.#opening);
     })();
     return this.#closed;
   }
@@ -127,7 +130,9 @@ export class Tunnel {
     this.#sockets.add(socket);
     socket.on('error', () => undefined); // a reset from gRPC or a write after the WebSocket went: close handles it
     socket.once('close', () => this.#sockets.delete(socket));
-    void this.#open(socket);
+    const opening = this.#open(socket);
+    this.#opening.add(opening);
+    void opening.finally(() => this.#opening.delete(opening));
   }
 
   async #open(socket: Socket): Promise<void> {
