@@ -3,6 +3,7 @@
 import { stat } from 'node:fs/promises';
 import { basename, isAbsolute, resolve } from 'node:path';
 import { ErrorCode, KxError } from '../sync/errors.ts';
+import { OWNER_PATTERN } from './owner.ts';
 import { parseSelector } from './selector.ts';
 import type { ReloadMode, SpecConfig, TargetKind } from './types.ts';
 
@@ -34,7 +35,7 @@ export async function buildSpec(input: NewSpecInput, existing: readonly SpecConf
   if (input.selector !== undefined) parseSelector(input.selector);
   const reload = input.reload ?? 'none';
   if (!/^(none|restart|signal:[A-Z][A-Z0-9]*)$/.test(reload)) throw invalid(`--reload ${reload}: must be none, restart or signal:NAME (e.g. signal:HUP)`);
-  if (input.owner !== undefined && !/^[0-9]+:[0-9]+$/.test(input.owner)) throw invalid(`--owner ${input.owner}: must be UID:GID (numbers)`);
+  if (input.owner !== undefined && !OWNER_PATTERN.test(input.owner)) throw invalid(`--owner ${input.owner}: must be UID:GID (numbers)`);
 
   const taken = new Set(existing.map((s) => s.name));
   let name: string;

@@ -1,5 +1,6 @@
 // The JSON schema of kx.yaml. Field-level rules live here so ajv can name the offending field;
 // rules across fields (unique names, selector syntax) are checked in parse.ts.
+import { OWNER_PATTERN } from './owner.ts';
 
 export const configSchema = {
   type: 'object',
@@ -29,7 +30,7 @@ export const configSchema = {
         reload: { type: 'string', pattern: '^(none|restart|signal:[A-Z][A-Z0-9]*)$' },
         ignore: { type: 'array', items: { type: 'string', minLength: 1 } },
         target: { enum: ['kubernetes', 'docker'] },
-        owner: { type: 'string', pattern: '^[0-9]+:[0-9]+$' },
+        owner: { type: 'string', pattern: OWNER_PATTERN.source },
       },
     },
   },

@@ -3,6 +3,7 @@
 // LocalTree is the Receiver, and its ContainerReloader restarts or signals through the engine.
 
 import Docker from 'dockerode';
+import { parseOwner } from '../config/owner.ts';
 import type { SpecConfig } from '../config/types.ts';
 import type { Connection, Target, TargetDriver, TargetEvents, TargetSource } from '../daemon/target.ts';
 import { DockerContainerFollower } from './container-follower.ts';
@@ -60,9 +61,4 @@ export class DockerDriver implements TargetDriver {
       close: () => tree.close(),
     };
   }
-}
-
-function parseOwner(owner: string): { uid: number; gid: number } {
-  const [uid, gid] = owner.split(':').map(Number);
-  return { uid: uid!, gid: gid! };
 }

@@ -2,6 +2,7 @@
 // dialed at the node tunnel's loopback port. gRPC's own reconnect carries it across a dropped WebSocket, because
 // every new TCP connection to the tunnel gets a fresh port-forward; the back-off is shortened so that resuming
 // takes a fraction of a second rather than gRPC's default of up to two minutes.
+import { parseOwner } from '../config/owner.ts';
 import { RadarClient } from '../transport/client.ts';
 import { ErrorCode, KxError } from '../sync/errors.ts';
 import type { RadarDial, RadarDialer, RadarSession } from './connector.ts';
@@ -52,10 +53,4 @@ export class TransportDialer implements RadarDialer {
       close: () => client.close(),
     };
   }
-}
-
-function parseOwner(owner: string): { uid: number; gid: number } {
-  const m = /^(\d+):(\d+)$/.exec(owner.trim());
-  if (!m) throw new KxError(ErrorCode.InvalidArgument, `owner "${owner}": expected uid:gid (numbers)`);
-  return { uid: Number(m[1]), gid: Number(m[2]) };
 }
