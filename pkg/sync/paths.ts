@@ -38,6 +38,12 @@ export function joinRel(base: RelPath | '', name: string): RelPath {
   return base === '' ? name : `${base}/${name}`;
 }
 
+/** True when p is one of `bases` or lies beneath one (checked through p's ancestors: cheap for many bases). */
+export function isAtOrBeneathAny(p: RelPath, bases: ReadonlySet<RelPath>): boolean {
+  for (let q: RelPath | '' = p; q !== ''; q = parentOf(q)) if (bases.has(q)) return true;
+  return false;
+}
+
 /** True when p equals base or lies beneath it; every path is at or beneath the root ''. */
 export function isAtOrBeneath(p: RelPath, base: RelPath | ''): boolean {
   return base === '' || p === base || (p.length > base.length && p.startsWith(base) && p.charCodeAt(base.length) === 47);

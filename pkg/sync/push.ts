@@ -9,7 +9,7 @@ import { diff } from './diff.ts';
 import { ErrorCode, KxError, fromFsError } from './errors.ts';
 import { checkAborted, openRegularFile, readFull } from './fileio.ts';
 import type { Hasher } from './hash.ts';
-import { parentOf } from './paths.ts';
+import { isAtOrBeneathAny, parentOf } from './paths.ts';
 import { createdFilesToHash, createdSizes, targetFilesToHash } from './candidates.ts';
 import { hashFile, scanPaths, scanTree, updateManifest } from './scan.ts';
 import { SignatureFeed } from './signature-feed.ts';
@@ -105,7 +105,7 @@ export async function syncPaths(opts: PushOptions & { paths: readonly RelPath[];
 
 /** Hash the local files (within scopes) that diff may find on the receiver under another path: see candidates.ts. */
 function hashCandidates(root: string, local: Map<RelPath, Entry>, remote: Manifest, hasher: Hasher, scopes: ReadonlySet<RelPath> | null): void {
-  for (const p of createdFilesToHash(local, remote, scopes ? (q) => withinScopes(q, scopes) : undefined)) {
+  for (const p of createdFilesToHash(local, remote, scopes ? (q) => isAtOrBeneathAny(q, scopes) : undefined)) {
     const e = local.get(p)!;
     const h = hashFile(join(root, p), hasher, e.size);
     // A file that changed since the scan keeps no digest: it is then simply sent.
@@ -125,7 +125,7 @@ async function withReceiverDigests(
   signal?: AbortSignal,
 ): Promise<Manifest> {
   if (receiver.digests === undefined) return remote;
-  const within = (p: RelPath): boolean => withinScopes(p, scopes);
+  const within = (p: RelPath): boolean => isAtOrBeneathAny(p, scopes);
   const wanted = targetFilesToHash(remote, createdSizes(local, remote, within)).filter(within);
   if (wanted.length === 0) return remote;
   const found = await receiver.digests(wanted, signal);
@@ -430,21 +430,15 @@ function expectedRemote(local: Manifest, remote: Manifest, scopes: ReadonlySet<R
   const out = new Map<RelPath, Entry>();
   if (scopes === null) for (const [p, e] of local) out.set(p, e);
   else {
-    for (const [p, e] of remote) if (!withinScopes(p, scopes)) out.set(p, e);
-    for (const [p, e] of local) if (withinScopes(p, scopes)) out.set(p, e);
+    for (const [p, e] of remote) if (!isAtOrBeneathAny(p, scopes)) out.set(p, e);
+    for (const [p, e] of local) if (isAtOrBeneathAny(p, scopes)) out.set(p, e);
   }
   if (errors.length > 0) {
     const failed = new Set(errors.map((e) => e.path));
-    for (const p of out.keys()) if (withinScopes(p, failed)) out.delete(p);
-    for (const [p, e] of remote) if (withinScopes(p, failed)) out.set(p, e);
+    for (const p of out.keys()) if (isAtOrBeneathAny(p, failed)) out.delete(p);
+    for (const [p, e] of remote) if (isAtOrBeneathAny(p, failed)) out.set(p, e);
   }
   return out;
-}
-
-/** p is one of the scopes or beneath one (checked through p's ancestors: cheap for many scopes). */
-function withinScopes(p: RelPath, scopes: ReadonlySet<RelPath>): boolean {
-  for (let q: RelPath | '' = p; q !== ''; q = parentOf(q)) if (scopes.has(q)) return true;
-  return false;
 }
 
 async function dirEntry(root: string, dir: RelPath): Promise<Entry | null> {

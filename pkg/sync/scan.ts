@@ -10,7 +10,7 @@ import { digestHex } from './hash.ts';
 import type { Hasher } from './hash.ts';
 import { IGNORE_FILE_NAMES, compileRuleSet, decideIgnored, parseIgnoreFile } from './ignore.ts';
 import type { CompiledRuleSet } from './ignore.ts';
-import { checkRelPath, isAtOrBeneath, isTempName, joinRel, parentOf, sortPaths } from './paths.ts';
+import { checkRelPath, isAtOrBeneath, isAtOrBeneathAny, isTempName, joinRel, parentOf, sortPaths } from './paths.ts';
 import type { Entry, IgnoreRuleSet, Manifest, RelPath } from './types.ts';
 
 export interface ScanProgress {
@@ -133,7 +133,7 @@ export function updateManifest(previous: Manifest, paths: readonly RelPath[], sc
   const touched = new Set(paths);
   const next = new Map<RelPath, Entry>();
   for (const [p, e] of previous) {
-    if (!isTouched(p, touched)) next.set(p, e);
+    if (!isAtOrBeneathAny(p, touched)) next.set(p, e);
   }
   for (const [p, e] of scanned) {
     if (e !== null) next.set(p, e);
@@ -442,9 +442,4 @@ function readIgnoreFile(abs: string): string | null {
 function isGone(err: unknown): boolean {
   const code = (err as NodeJS.ErrnoException)?.code;
   return code === 'ENOENT' || code === 'ENOTDIR';
-}
-
-function isTouched(p: RelPath, touched: ReadonlySet<RelPath>): boolean {
-  for (let q: RelPath | '' = p; q !== ''; q = parentOf(q)) if (touched.has(q)) return true;
-  return false;
 }
