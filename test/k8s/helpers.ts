@@ -2,6 +2,7 @@
 import http from 'node:http';
 import { Watch } from '@kubernetes/client-node';
 import type { KubeConfig } from '@kubernetes/client-node';
+import { poll } from '../support/poll.ts';
 
 export interface SeenEvent { type: string; object: Record<string, any> }
 
@@ -62,14 +63,8 @@ export function rawRequest(server: string, method: string, path: string, token: 
   });
 }
 
-export async function eventually<T>(fn: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 30_000, what = 'condition'): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+export function eventually<T>(fn: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 30_000, what = 'condition'): Promise<T> {
+  return poll(what, fn, timeoutMs);
 }
 
 export const SLEEP_POD = (name: string, labels: Record<string, string> = { app: 'api' }) => ({

@@ -9,6 +9,7 @@ import type { PortForwarder, TunnelEvent } from '../../pkg/kube/tunnel.ts';
 import { TransportDialer } from '../../pkg/kube/transport-dialer.ts';
 import { RADAR_NS, sleeperPod, startKubeHarness } from './harness.ts';
 import type { KubeHarness } from './harness.ts';
+import { poll } from '../support/poll.ts';
 
 const NS = 'tun';
 let h: KubeHarness;
@@ -42,17 +43,9 @@ class CuttableForwarder implements PortForwarder {
   }
 }
 
-async function eventually<T>(what: string, fn: () => Promise<T>, attempts = 40): Promise<T> {
-  let last: unknown;
-  for (let i = 0; i < attempts; i++) {
-    try {
-      return await fn();
-    } catch (err) {
-      last = err;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-  throw new Error(`${what}: ${String(last)}`);
+/** Retries `fn` until it stops throwing (a reconnect takes a few attempts). */
+async function eventually<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  return (await poll(what, async () => ({ value: await fn() }), 4_000, 100)).value;
 }
 
 function tunnelFor(forwarder?: PortForwarder, events?: TunnelEvent[], token?: string): Tunnel {

@@ -1,14 +1,35 @@
-import { describe, expect, it } from 'vitest';
-import { EventBatcher, type Batch } from '../../pkg/daemon/batcher.ts';
+// The daemon's debouncers under fake timers: what is emitted, and when, follows from the windows alone.
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { EventBatcher, MAX_WAIT_MS, QUIET_MS, type Batch } from '../../pkg/daemon/batcher.ts';
 import { ReloadScheduler } from '../../pkg/daemon/reload-scheduler.ts';
 
+beforeEach(() => {
+  vi.useFakeTimers();
+});
+afterEach(() => {
+  vi.useRealTimers();
+});
+
 describe('event batching', () => {
-  it('coalesces a burst of events into one batch of distinct paths', async () => {
+  it('coalesces a burst of events into one batch of distinct paths, once the burst is quiet', async () => {
     const batches: Batch[] = [];
     const b = new EventBatcher((x) => batches.push(x));
     for (const p of ['a.txt', '.a.txt.swp', 'a.txt', 'dir/b.txt']) b.add(p);
-    await new Promise((r) => setTimeout(r, 200));
+    await vi.advanceTimersByTimeAsync(QUIET_MS - 1);
+    expect(batches).toEqual([]);
+    await vi.advanceTimersByTimeAsync(1);
     expect(batches.map((x) => x.paths)).toEqual([['a.txt', '.a.txt.swp', 'dir/b.txt']]);
+  });
+
+  it('lets a steady stream flow: a batch closes MAX_WAIT_MS after its first event', async () => {
+    const batches: Batch[] = [];
+    const b = new EventBatcher((x) => batches.push(x));
+    for (let t = 0; t < MAX_WAIT_MS; t += QUIET_MS - 1) {
+      b.add(`f${t}`);
+      await vi.advanceTimersByTimeAsync(QUIET_MS - 1);
+    }
+    expect(batches).toHaveLength(1);
+    b.close();
   });
 
   it('emits nothing after close', async () => {
@@ -16,7 +37,7 @@ describe('event batching', () => {
     const b = new EventBatcher((x) => batches.push(x));
     b.add('a.txt');
     b.close();
-    await new Promise((r) => setTimeout(r, 200));
+    await vi.advanceTimersByTimeAsync(MAX_WAIT_MS * 2);
     expect(batches).toEqual([]);
   });
 });
@@ -24,11 +45,13 @@ describe('event batching', () => {
 describe('reload coalescing', () => {
   it('runs one reload for requests within the window', async () => {
     let runs = 0;
-    const s = new ReloadScheduler(async () => void runs++);
+    const s = new ReloadScheduler(async () => void runs++, { windowMs: 50 });
+    s.request();
+    await vi.advanceTimersByTimeAsync(30);
     s.request();
     s.request();
-    s.request();
-    await new Promise((r) => setTimeout(r, 20));
+    expect(runs).toBe(0);
+    await vi.advanceTimersByTimeAsync(50);
     await s.idle();
     expect(runs).toBe(1);
     await s.close();
@@ -42,11 +65,12 @@ describe('reload coalescing', () => {
       return runs === 1 ? new Promise<void>((r) => (release = r)) : Promise.resolve();
     }, { windowMs: 1 });
     s.request();
-    while (runs === 0) await new Promise((r) => setTimeout(r, 5));
+    await vi.advanceTimersByTimeAsync(1);
+    expect(runs).toBe(1);
     s.request();
     s.request();
     release();
-    await new Promise((r) => setTimeout(r, 20));
+    await vi.advanceTimersByTimeAsync(10);
     await s.idle();
     expect(runs).toBe(2);
     await s.close();
@@ -57,7 +81,7 @@ describe('reload coalescing', () => {
     const s = new ReloadScheduler(async () => void runs++, { windowMs: 50 });
     s.request();
     await s.close();
-    await new Promise((r) => setTimeout(r, 100));
+    await vi.advanceTimersByTimeAsync(100);
     expect(runs).toBe(0);
   });
 });

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ErrorCode, type KxError } from '../../pkg/sync/errors.ts';
 import type { ReloadResult } from '../../pkg/runtime/ports.ts';
 import { CoalescingReloader } from '../../pkg/runtime/coalesce.ts';
@@ -17,12 +17,21 @@ class GatedReloader {
     for (const g of this.#gates.splice(0)) g();
   }
 
-  async whenCalled(n: number): Promise<void> {
-    while (this.calls.length < n) await new Promise((r) => setTimeout(r, 5));
+  /** Lets the window pass (fake timers) and checks the inner reloader has been called n times by then. */
+  async whenCalled(n: number, windowMs = 50): Promise<void> {
+    await vi.advanceTimersByTimeAsync(windowMs);
+    expect(this.calls).toHaveLength(n);
   }
 }
 
 const target = (id: string) => ({ containerId: `docker://${id}`, runtime: '', remotePath: '/app' });
+
+beforeEach(() => {
+  vi.useFakeTimers();
+});
+afterEach(() => {
+  vi.useRealTimers();
+});
 
 describe('CoalescingReloader', () => {
   it('turns requests within the window into one reload, answering all of them', async () => {
@@ -49,14 +58,14 @@ describe('CoalescingReloader', () => {
     const inner = new GatedReloader();
     const reloader = new CoalescingReloader({ inner, windowMs: 20 });
     const first = reloader.reload(target('a'), 'restart');
-    await inner.whenCalled(1);
+    await inner.whenCalled(1, 20);
     const second = reloader.reload(target('a'), 'restart');
-    // The second waits for the first to finish before it starts.
-    await new Promise((r) => setTimeout(r, 60));
+    // The second waits for the first to finish before it starts, however long that takes.
+    await vi.advanceTimersByTimeAsync(1_000);
     expect(inner.calls).toHaveLength(1);
     inner.releaseAll();
     await first;
-    await inner.whenCalled(2);
+    await inner.whenCalled(2, 20);
     inner.releaseAll();
     expect(await second).toEqual({ action: 'reloaded 2' });
   });
@@ -64,7 +73,9 @@ describe('CoalescingReloader', () => {
   it('passes a failure to every caller of the batch', async () => {
     const inner = { reload: async () => Promise.reject(new Error('engine down')) };
     const reloader = new CoalescingReloader({ inner, windowMs: 10 });
-    const results = await Promise.allSettled([reloader.reload(target('a'), 'restart'), reloader.reload(target('a'), 'restart')]);
+    const settled = Promise.allSettled([reloader.reload(target('a'), 'restart'), reloader.reload(target('a'), 'restart')]);
+    await vi.advanceTimersByTimeAsync(10);
+    const results = await settled;
     expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected']);
   });
 

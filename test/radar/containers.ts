@@ -2,6 +2,7 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
+import { poll } from '../support/poll.ts';
 
 const exec = promisify(execFile);
 
@@ -50,12 +51,7 @@ export class Containers {
 
 /** Polls `check` until it returns true (tests never assert on timing; this only bounds the wait). */
 export async function eventually(check: () => Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    if (await check().catch(() => false)) return;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await poll(what, check, timeoutMs, 100);
 }
 
 /** A shell script for PID 1 that records the signals it gets in `log` and keeps running. */

@@ -19,6 +19,7 @@ import { RadarServer } from '../../radar/grpc/server.ts';
 import type { Reloader, RootResolver, TargetRef } from '../../pkg/runtime/ports.ts';
 import { ErrorCode, KxError } from '../../pkg/sync/errors.ts';
 import { StaticRootResolver } from '../../radar/grpc/static-resolver.ts';
+import { poll } from '../support/poll.ts';
 
 const TOKEN = 'test-token-0123456789';
 let hasher: Hasher;
@@ -62,11 +63,7 @@ function write(path: string, text: string): BatchOp {
 }
 const tempFiles = async (): Promise<string[]> => (await readdir(root, { recursive: true })).filter((n) => n.split('/').pop()!.startsWith('.kx-tmp-'));
 async function eventually(check: () => Promise<boolean>, what: string): Promise<void> {
-  for (let i = 0; i < 500; i++) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`never happened: ${what}`);
+  await poll(what, check, 10_000, 20);
 }
 
 /** A raw stub, to send what RadarClient never would. */
