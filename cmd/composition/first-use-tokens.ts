@@ -5,7 +5,7 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import { ensureToken } from '../../pkg/cluster/token.ts';
 import type { Logger } from '../../pkg/daemon/logger.ts';
-import type { NamespaceTokens } from '../../pkg/kube/connector.ts';
+import type { NamespaceTokens } from '../../pkg/kube/radar-dial.ts';
 import { SecretTokens } from '../../pkg/kube/secret-tokens.ts';
 import { ErrorCode, isKxError } from '../../pkg/sync/errors.ts';
 

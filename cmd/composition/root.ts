@@ -77,7 +77,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   const context = kubeContext(opts.context, opts.config);
   const kubernetes = new LazyDriver(async () => {
     const [{ KubernetesDriver }, { TransportDialer }, { FirstUseTokens }] = await Promise.all([
-      import('../../pkg/kube/connector.ts'),
+      import('../../pkg/kube/driver.ts'),
       import('../../pkg/kube/transport-dialer.ts'),
       import('./first-use-tokens.ts'),
     ]);

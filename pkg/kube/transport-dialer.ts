@@ -5,7 +5,7 @@
 import { parseOwner } from '../config/owner.ts';
 import { RadarClient } from '../transport/client.ts';
 import { ErrorCode, KxError } from '../sync/errors.ts';
-import type { RadarDial, RadarDialer, RadarSession } from './connector.ts';
+import type { RadarDial, RadarDialer, RadarSession } from './radar-dial.ts';
 
 export interface TransportDialerOptions {
   /** Sent in Handshake for radar's logs. */

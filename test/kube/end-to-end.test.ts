@@ -14,7 +14,7 @@ import type { SpecConfig } from '../../pkg/config/types.ts';
 import { silentLogger } from '../../pkg/daemon/logger.ts';
 import { Spec } from '../../pkg/daemon/spec.ts';
 import type { ServiceStatus, SpecStatus } from '../../pkg/daemon/status.ts';
-import { KubernetesDriver } from '../../pkg/kube/connector.ts';
+import { KubernetesDriver } from '../../pkg/kube/driver.ts';
 import type { PortForwarder, TunnelEvent } from '../../pkg/kube/tunnel.ts';
 import { TransportDialer } from '../../pkg/kube/transport-dialer.ts';
 import { createHasher } from '../../pkg/sync/hash.ts';
