@@ -37,7 +37,7 @@ export function sourceText(size: number, rand: () => number): Buffer {
     const indent = '  '.repeat(rand() % 4);
     const n = 3 + (rand() % 8);
     const words: string[] = [];
-    for (let i = 0; i < n; i++) words.push(WORDS[rand() % WORDS.length]!);
+    for (let i = 0; i < n; i++) words.push(WORDS[rand() % WORDS.length]);
     const line = `${indent}${words.join(' ')} ${rand().toString(36)};\n`;
     parts.push(line);
     len += line.length;
@@ -112,7 +112,7 @@ export async function flipByte(path: string, offset: number): Promise<void> {
   try {
     const b = Buffer.alloc(1);
     await fh.read(b, 0, 1, offset);
-    b[0] = b[0]! ^ 0xff;
+    b[0] = b[0] ^ 0xff;
     await fh.write(b, 0, 1, offset);
   } finally {
     await fh.close();

@@ -87,7 +87,7 @@ export async function runLatencyBench(opts: LatencyOptions = {}): Promise<ToolRe
     }
     printLatency(results);
     // Tails move with what else runs on the machine: say how busy it was.
-    console.log(`machine: ${availableParallelism()} CPUs, load average ${loadavg()[0]!.toFixed(1)} (1 min) at the end of the run`);
+    console.log(`machine: ${availableParallelism()} CPUs, load average ${loadavg()[0].toFixed(1)} (1 min) at the end of the run`);
     if (process.env.KX_BENCH_LATENCY_JSON) writeFileSync(process.env.KX_BENCH_LATENCY_JSON, JSON.stringify(results, null, 1));
     return results;
   } finally {
@@ -150,7 +150,7 @@ async function measure(
   const samples: Sample[] = [];
   const id = randomBytes(3).toString('hex');
   for (let i = 0; i < WARMUP + edits; i++) {
-    const kind = KINDS[i % KINDS.length]!;
+    const kind = KINDS[i % KINDS.length];
     const marker = `kx-bench-marker-${tool}-${id}-${i}`;
     const rel = kind === 'in-place' ? 'src/app.js' : kind === 'new file' ? `notes/note-${i}.md` : 'src/main.css';
     const counted = i >= WARMUP ? cost : { looks: 0, lookMs: 0 };
@@ -161,7 +161,7 @@ async function measure(
     try {
       seen = await watch.seen;
     } catch (err) {
-      throw new Error(`${tool}: edit ${i} (${kind}): ${(err as Error).message}`);
+      throw new Error(`${tool}: edit ${i} (${kind}): ${(err as Error).message}`, { cause: err });
     }
     await sleep(spacingMs);
     const daemonMs = await daemonLatency?.();
@@ -175,7 +175,7 @@ async function measure(
 /** Nearest-rank percentile of an ascending list. */
 export function percentile(sorted: readonly number[], p: number): number {
   if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
 }
 
 interface Stats {
@@ -207,8 +207,8 @@ export function printLatency(results: readonly ToolResult[]): void {
   const q = (a: number, b: number): string => (b > 0 ? `×${(a / b).toFixed(2)}` : '-');
   if (kx && ls) rows.push(['kx/lsyncd', '', q(kx.p50, ls.p50), q(kx.p95, ls.p95), q(kx.max, ls.max), q(kx.mean, ls.mean), '', '', '']);
   const all = [head, ...rows];
-  const widths = head.map((_, i) => Math.max(...all.map((r) => r[i]!.length)));
-  const line = (r: readonly string[]): string => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  const widths = head.map((_, i) => Math.max(...all.map((r) => r[i].length)));
+  const line = (r: readonly string[]): string => r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd();
   console.log('');
   console.log(line(head));
   for (const r of rows) console.log(line(r));

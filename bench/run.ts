@@ -62,7 +62,7 @@ function assertSame(src: string, dest: string): void {
   try {
     execFileSync('diff', ['-rq', '--no-dereference', src, dest], { stdio: 'pipe' });
   } catch (err) {
-    throw new Error(`bench: ${dest} differs from ${src} after the run: ${String((err as { stdout?: Buffer }).stdout ?? err).trim()}`);
+    throw new Error(`bench: ${dest} differs from ${src} after the run: ${String((err as { stdout?: Buffer }).stdout ?? err).trim()}`, { cause: err });
   }
 }
 
@@ -80,8 +80,8 @@ function print(rows: readonly Row[]): void {
     ratios.push([scenario, 'kx/rsync', q(kx.wallS, rs.wallS), q(kx.cpuS, rs.cpuS), q(kx.clientRssMb, rs.clientRssMb), q(kx.serverRssMb, rs.serverRssMb), q(kx.wireBytes, rs.wireBytes)]);
   }
   const all = [head, ...body, ...ratios];
-  const widths = head.map((_, i) => Math.max(...all.map((r) => r[i]!.length)));
-  const line = (r: string[]): string => r.map((c, i) => c.padEnd(widths[i]!)).join('  ');
+  const widths = head.map((_, i) => Math.max(...all.map((r) => r[i].length)));
+  const line = (r: string[]): string => r.map((c, i) => c.padEnd(widths[i])).join('  ');
   console.log(line(head));
   for (const r of body) console.log(line(r));
   console.log('');

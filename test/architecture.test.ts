@@ -60,7 +60,7 @@ function cycles(edges: Map<string, Set<string>>): string[] {
     for (const m of edges.get(n) ?? []) {
       if (state.get(m) === 'open') {
         const loop = stack.slice(stack.indexOf(m));
-        const start = loop.indexOf([...loop].sort()[0]!);
+        const start = loop.indexOf([...loop].sort()[0]);
         found.add([...loop.slice(start), ...loop.slice(0, start), loop[start]].join(' → '));
       } else if (!state.has(m)) visit(m);
     }

@@ -45,9 +45,9 @@ export class KxWatch {
     const port = await freePort();
     const log = createWriteStream(this.log);
     const [cmd, ...args] = this.#opts.command ?? [process.execPath, KX];
-    const proc = spawn(cmd!, [...args, 'watch', '--status-port', String(port)], { env: { ...process.env, KX_HOME: home }, stdio: ['ignore', 'pipe', 'pipe'] });
-    proc.stdout!.pipe(log);
-    proc.stderr!.pipe(log);
+    const proc = spawn(cmd, [...args, 'watch', '--status-port', String(port)], { env: { ...process.env, KX_HOME: home }, stdio: ['ignore', 'pipe', 'pipe'] });
+    proc.stdout.pipe(log);
+    proc.stderr.pipe(log);
     this.#proc = proc;
     this.#client = statusClient(port);
     const deadline = Date.now() + timeoutMs;

@@ -25,9 +25,9 @@ export function matchesSelector(selector: LabelSelector, labels: Readonly<Record
       case 'notexists':
         return !has;
       case 'in':
-        return has && req.values.includes(labels[req.key]!);
+        return has && req.values.includes(labels[req.key]);
       case 'notin':
-        return !has || !req.values.includes(labels[req.key]!);
+        return !has || !req.values.includes(labels[req.key]);
     }
   });
 }
@@ -38,14 +38,14 @@ const VALUE = /^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$/;
 function parseRequirement(part: string, whole: string): Requirement {
   const set = /^(\S+)\s+(in|notin)\s*\(([^)]*)\)$/.exec(part);
   if (set) {
-    const values = set[3]!.split(',').map((v) => v.trim());
+    const values = set[3].split(',').map((v) => v.trim());
     values.forEach((v) => checkValue(v, whole));
-    return { key: checkKey(set[1]!, whole), op: set[2] as 'in' | 'notin', values };
+    return { key: checkKey(set[1], whole), op: set[2] as 'in' | 'notin', values };
   }
   const eq = /^([^=!\s]+)\s*(==|=|!=)\s*([^=!\s]*)$/.exec(part);
   if (eq) {
-    const value = checkValue(eq[3]!, whole);
-    return { key: checkKey(eq[1]!, whole), op: eq[2] === '!=' ? 'notin' : 'in', values: [value] };
+    const value = checkValue(eq[3], whole);
+    return { key: checkKey(eq[1], whole), op: eq[2] === '!=' ? 'notin' : 'in', values: [value] };
   }
   if (part.startsWith('!')) return { key: checkKey(part.slice(1).trim(), whole), op: 'notexists' };
   return { key: checkKey(part, whole), op: 'exists' };

@@ -36,7 +36,7 @@ export class TunnelReport {
         this.log.info(`tunnel to node ${node} resumed after ${n.lastResumeMs} ms`);
         break;
       case 'failed': {
-        const message = e.error.message.split('\n')[0]!;
+        const message = e.error.message.split('\n')[0];
         // Said once per reason: a failing forward is retried often while radar is away.
         if (n.lastError !== message) this.log.warn(`tunnel to node ${node}: ${message}`);
         n.up = false;

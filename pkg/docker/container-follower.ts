@@ -110,7 +110,7 @@ export class DockerContainerFollower implements TargetSource {
   private onEvent(line: string): void {
     let ev: { Action?: string; status?: string; Actor?: { ID?: string; Attributes?: Record<string, string> } };
     try {
-      ev = JSON.parse(line);
+      ev = JSON.parse(line) as typeof ev;
     } catch {
       return;
     }

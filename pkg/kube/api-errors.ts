@@ -57,6 +57,7 @@ export function apiError(err: unknown, what: string, context: string): KxError {
 }
 
 function messageOf(err: unknown): string {
-  const raw = err instanceof Error ? err.message : (err as { message?: unknown } | undefined)?.message ?? String(err);
-  return String(raw).split('\n')[0] ?? '';
+  const raw = err instanceof Error ? err.message : (err as { message?: unknown } | undefined)?.message;
+  const text = typeof raw === 'string' ? raw : err instanceof Error ? err.message : JSON.stringify(raw ?? err) ?? String(err);
+  return text.split('\n')[0] ?? '';
 }

@@ -57,7 +57,7 @@ export function chooseContainer(pod: V1Pod, wanted: string | undefined): string 
   }
   const annotated = pod.metadata?.annotations?.[DEFAULT_CONTAINER_ANNOTATION];
   if (annotated && names.includes(annotated)) return annotated;
-  if (names.length === 1) return names[0]!;
+  if (names.length === 1) return names[0];
   throw new KxError(ErrorCode.InvalidArgument,
     `pod ${podName} has ${names.length} containers (${names.join(', ')}); choose one with --container`);
 }

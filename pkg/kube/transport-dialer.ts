@@ -4,7 +4,6 @@
 // takes a fraction of a second rather than gRPC's default of up to two minutes.
 import { parseOwner } from '../config/owner.ts';
 import { RadarClient } from '../transport/client.ts';
-import { ErrorCode, KxError } from '../sync/errors.ts';
 import type { RadarDial, RadarDialer, RadarSession } from './radar-dial.ts';
 
 export interface TransportDialerOptions {

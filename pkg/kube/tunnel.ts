@@ -67,7 +67,7 @@ export class Tunnel {
 
   constructor(opts: TunnelOptions) {
     this.#opts = opts;
-    this.#forwarder = opts.forwarder ?? (new PortForward(opts.kc) as unknown as PortForwarder);
+    this.#forwarder = opts.forwarder ?? (new PortForward(opts.kc));
   }
 
   /** Listens on 127.0.0.1 on a free port. */

@@ -159,12 +159,12 @@ class DeltaEncoder {
     this.#filterShift = 32 - filterBits;
     this.#filter = new Uint32Array(1 << (filterBits - 5));
     for (let i = 0; i < this.#fullBlocks; i++) {
-      const f = Math.imul(sig.weak[i]!, GOLDEN) >>> this.#filterShift;
-      this.#filter[f >>> 5]! |= 1 << (f & 31);
+      const f = Math.imul(sig.weak[i], GOLDEN) >>> this.#filterShift;
+      this.#filter[f >>> 5] |= 1 << (f & 31);
     }
     // Insert in reverse so each chain lists blocks in ascending index order.
     for (let i = this.#fullBlocks - 1; i >= 0; i--) {
-      const h = Math.imul(sig.weak[i]!, GOLDEN) >>> this.#shift;
+      const h = Math.imul(sig.weak[i], GOLDEN) >>> this.#shift;
       this.#next[i] = this.#head[h]!;
       this.#head[h] = i;
     }
@@ -223,8 +223,8 @@ class DeltaEncoder {
       // Roll to the next window whose bucket is occupied, or to the end of the data or of the literal.
       const limit = Math.min(this.#end - B, litLimit);
       pos = scanToCandidate(this.#buf, B, this.#filter, this.#filterShift, pos, limit, state);
-      const weak = (state[0]! | (state[1]! << 16)) >>> 0;
-      const j = this.#head[Math.imul(weak, GOLDEN) >>> this.#shift]!;
+      const weak = (state[0] | (state[1] << 16)) >>> 0;
+      const j = this.#head[Math.imul(weak, GOLDEN) >>> this.#shift];
       if (j >= 0) {
         const m = this.#confirm(weak, j, pos);
         if (m >= 0) {
@@ -347,13 +347,13 @@ class DeltaEncoder {
  * until its weak sum passes the bit filter or pos reaches limit; returns the new pos.
  */
 function scanToCandidate(buf: Uint8Array, B: number, filter: Uint32Array, shift: number, pos: number, limit: number, state: Int32Array): number {
-  let a = state[0]!;
-  let b = state[1]!;
+  let a = state[0];
+  let b = state[1];
   for (; pos < limit; pos++) {
     const f = Math.imul(a | (b << 16), GOLDEN) >>> shift;
-    if ((filter[f >>> 5]! & (1 << (f & 31))) !== 0) break;
-    const out = buf[pos]!;
-    a = (a - out + buf[pos + B]!) & 0xffff;
+    if ((filter[f >>> 5] & (1 << (f & 31))) !== 0) break;
+    const out = buf[pos];
+    a = (a - out + buf[pos + B]) & 0xffff;
     b = (b - B * out + a) & 0xffff;
   }
   state[0] = a;
@@ -362,9 +362,9 @@ function scanToCandidate(buf: Uint8Array, B: number, filter: Uint32Array, shift:
 }
 
 function rollOne(buf: Uint8Array, B: number, pos: number, state: Int32Array): number {
-  const out = buf[pos]!;
-  const a = (state[0]! - out + buf[pos + B]!) & 0xffff;
+  const out = buf[pos];
+  const a = (state[0] - out + buf[pos + B]) & 0xffff;
   state[0] = a;
-  state[1] = (state[1]! - B * out + a) & 0xffff;
+  state[1] = (state[1] - B * out + a) & 0xffff;
   return pos + 1;
 }

@@ -43,7 +43,7 @@ export interface CompiledRuleSet {
 
 export function compileRuleSet(set: IgnoreRuleSet): CompiledRuleSet {
   // git on Linux is case-sensitive; the package defaults to case-insensitive.
-  return { base: set.base, matcher: ignore({ ignorecase: false }).add(set.patterns as string[]) };
+  return { base: set.base, matcher: ignore({ ignorecase: false }).add(set.patterns) };
 }
 
 /** Parse an ignore file's text into patterns (blank lines and comments dropped; `ignore` handles escapes). */

@@ -8,16 +8,14 @@ export const MAX_NAME_BYTES = 255;
 
 /** Return p as a RelPath, or throw INVALID_PATH naming it: '', absolute, '.'/'..'/empty components, NUL, too long. */
 export function checkRelPath(p: string): RelPath {
-  // Called for every path of every batch: the quoted form is built only for an error.
-  const shown = { toString: () => JSON.stringify(p.length > 200 ? `${p.slice(0, 200)}…` : p) };
-  if (typeof p !== 'string' || p === '') throw invalid(shown, 'is empty');
-  if (p.includes('\0')) throw invalid(shown, 'contains a NUL byte');
-  if (p.startsWith('/')) throw invalid(shown, 'is absolute');
-  if (Buffer.byteLength(p) > MAX_PATH_BYTES) throw invalid(shown, `is longer than ${MAX_PATH_BYTES} bytes`);
+  if (typeof p !== 'string' || p === '') throw invalid(p, 'is empty');
+  if (p.includes('\0')) throw invalid(p, 'contains a NUL byte');
+  if (p.startsWith('/')) throw invalid(p, 'is absolute');
+  if (Buffer.byteLength(p) > MAX_PATH_BYTES) throw invalid(p, `is longer than ${MAX_PATH_BYTES} bytes`);
   for (const name of p.split('/')) {
-    if (name === '') throw invalid(shown, 'has an empty component');
-    if (name === '.' || name === '..') throw invalid(shown, `has a '${name}' component`);
-    if (Buffer.byteLength(name) > MAX_NAME_BYTES) throw invalid(shown, `has a name longer than ${MAX_NAME_BYTES} bytes`);
+    if (name === '') throw invalid(p, 'has an empty component');
+    if (name === '.' || name === '..') throw invalid(p, `has a '${name}' component`);
+    if (Buffer.byteLength(name) > MAX_NAME_BYTES) throw invalid(p, `has a name longer than ${MAX_NAME_BYTES} bytes`);
   }
   return p;
 }
@@ -69,6 +67,9 @@ export function sortPaths(paths: Iterable<RelPath>): RelPath[] {
   return [...paths].sort(comparePaths);
 }
 
-function invalid(shown: { toString(): string }, why: string): KxError {
+/** Called for every path of every batch: the quoted form is built only here, for an error. */
+function invalid(p: unknown, why: string): KxError {
+  const text = typeof p === 'string' ? p : String(p);
+  const shown = JSON.stringify(text.length > 200 ? `${text.slice(0, 200)}…` : text);
   return new KxError(ErrorCode.InvalidPath, `path ${shown} ${why}`);
 }

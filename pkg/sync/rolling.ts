@@ -22,7 +22,7 @@ const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
 function bytewise(data: Uint8Array, start: number, end: number, a: number, b: number): number {
   for (let i = start; i < end; i++) {
-    a = (a + data[i]!) & 0xffff;
+    a = (a + data[i]) & 0xffff;
     b = (b + a) & 0xffff;
   }
   return packWeak(a, b);
@@ -45,7 +45,7 @@ function wordSums(words: Uint32Array, a: number, b: number): number {
     let even = 0;
     let odd = 0;
     for (let j = w0; j < w1; j++) {
-      const w = words[j]!;
+      const w = words[j];
       const lo = w & 0x00ff00ff;
       const hi = (w >>> 8) & 0x00ff00ff;
       even = (even + lo) | 0;
@@ -77,7 +77,7 @@ export class RollingChecksum {
     let a = 0;
     let b = 0;
     for (let i = start, end = start + this.length; i < end; i++) {
-      a = (a + data[i]!) & 0xffff;
+      a = (a + data[i]) & 0xffff;
       b = (b + a) & 0xffff;
     }
     this.a = a;

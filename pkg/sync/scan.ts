@@ -111,7 +111,7 @@ export async function scanPaths(
   const covered: RelPath[] = [];
   for (const p of wanted) {
     // Sorted in tree order, so a directory already scanned precedes everything beneath it.
-    if (covered.length > 0 && isAtOrBeneath(p, covered[covered.length - 1]!)) continue;
+    if (covered.length > 0 && isAtOrBeneath(p, covered[covered.length - 1])) continue;
     const sets = await setsFor(parentOf(p));
     const entry = sets === null ? null : await scanner.visit(p, sets);
     if (entry === null) {

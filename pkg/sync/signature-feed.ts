@@ -7,7 +7,7 @@ export class SignatureFeed {
   readonly #waiters = new Map<RelPath, () => void>();
   readonly #stop = new AbortController();
   #done = false;
-  #failure: unknown;
+  #failure: Error | undefined;
   readonly #reading: Promise<void>;
 
   /** Starts the request at once; `close()` stops it when the batch ends first. */
@@ -49,7 +49,7 @@ export class SignatureFeed {
       }
     } catch (err) {
       // Stopped by close(): the batch no longer needs what was left.
-      if (!this.#stop.signal.aborted) this.#failure = err;
+      if (!this.#stop.signal.aborted) this.#failure = err instanceof Error ? err : new Error(String(err));
     } finally {
       this.#done = true;
       for (const p of [...this.#waiters.keys()]) this.#wake(p);

@@ -2,7 +2,7 @@
 // into frames of up to FRAME_BYTES (one message per small file would cost more than its bytes); literals are
 // deflated while that pays.
 import { ErrorCode, KxError } from '../sync/errors.ts';
-import type { BatchOp, DeltaOp } from '../sync/types.ts';
+import type { BatchOp } from '../sync/types.ts';
 import { opToMsg } from '../wire/convert.ts';
 import { deflateIfSmaller, deflatedLiteral, rawLiteral } from '../../proto/literal.ts';
 import type { ApplyFrame, ApplyItem, Target } from '../../proto/messages.ts';
@@ -59,7 +59,7 @@ export async function writeBatch(ops: AsyncIterable<BatchOp>, opts: FrameWriterO
     if (op.op !== 'write') continue;
     let compress = opts.compress;
     try {
-      for await (const d of op.body as AsyncIterable<DeltaOp>) {
+      for await (const d of op.body) {
         opts.signal?.throwIfAborted();
         if (d.kind === 'copy') {
           await push({ item: 'copy', copy: { index: d.index, count: d.count } }, 8);

@@ -37,7 +37,7 @@ function LiveView(props: { feed: StatusFeed; onEnd: (err: Error | null) => void 
     { flexDirection: 'column' },
     status.configError ? h(Text, { color: 'red' }, `config: ${status.configError}`) : null,
     h(Text, { bold: true, wrap: 'truncate-end' }, lines[0]),
-    ...rows.flatMap((row, i) => rowElements(row, lines[i + 1]!, i)),
+    ...rows.flatMap((row, i) => rowElements(row, lines[i + 1], i)),
     ...(status.tunnels ?? []).map((t) => h(Text, { key: `t${t.node}`, color: t.state === 'up' ? 'gray' : 'yellow', wrap: 'truncate-end' }, tunnelLine(t))),
   );
 }
@@ -51,6 +51,7 @@ function rowElements(row: Row, line: string, key: number): ReactElement[] {
 
 /** Renders until the feed ends or the user quits (Ctrl-C); resolves with the feed's error, if any. */
 export async function runLiveView(feed: StatusFeed, opts: { stdout?: NodeJS.WriteStream } = {}): Promise<Error | null> {
+  // eslint-disable-next-line prefer-const -- onEnd may run inside render(), before the assignment
   let instance: Instance | undefined;
   let ended: Error | null = null;
   const onEnd = (err: Error | null): void => {

@@ -18,7 +18,7 @@ export class ApplyFrameReader {
   #index = 0;
   #flushPending = false;
   #eof = false;
-  #failure: unknown;
+  #failure: KxError | undefined;
   #opened = false;
   #wireBytes = 0;
   /** The current write's content was read to its `end` item. */
@@ -116,7 +116,7 @@ export class ApplyFrameReader {
 
   async #next(): Promise<Next> {
     for (;;) {
-      if (this.#index < this.#items.length) return this.#items[this.#index++]!;
+      if (this.#index < this.#items.length) return this.#items[this.#index++];
       if (this.#flushPending) {
         this.#flushPending = false;
         return FLUSH;

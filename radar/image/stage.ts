@@ -56,7 +56,7 @@ export function bareImports(text: string): string[] {
 
 function packageName(spec: string): string {
   const parts = spec.split('/');
-  return spec.startsWith('@') ? `${parts[0]}/${parts[1]}` : parts[0]!;
+  return spec.startsWith('@') ? `${parts[0]}/${parts[1]}` : parts[0];
 }
 
 /** Package directories (relative to root) needed by `names`, resolved the way Node does from the repo root. */

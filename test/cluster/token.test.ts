@@ -16,7 +16,7 @@ afterAll(async () => {
 
 const secretToken = (namespace: string): string => {
   const s = cluster.getObject('secrets', namespace, 'kx-token') as { data: Record<string, string> } | undefined;
-  return s ? Buffer.from(s.data.token!, 'base64').toString('utf8') : '';
+  return s ? Buffer.from(s.data.token, 'base64').toString('utf8') : '';
 };
 
 describe('kx-token', () => {

@@ -29,7 +29,7 @@ describe('blockSizeFor', () => {
   it('grows with the square root of the size and stays a multiple of 8', () => {
     const sizes = [1 << 16, 1 << 20, 1 << 24, 200_000_000, 1 << 30];
     const blocks = sizes.map(blockSizeFor);
-    for (let i = 1; i < blocks.length; i++) expect(blocks[i]!).toBeGreaterThanOrEqual(blocks[i - 1]!);
+    for (let i = 1; i < blocks.length; i++) expect(blocks[i]).toBeGreaterThanOrEqual(blocks[i - 1]);
     for (const b of blocks) expect(b % 8).toBe(0);
     // Quadrupling the size roughly doubles the block.
     expect(blockSizeFor(1 << 26) / blockSizeFor(1 << 24)).toBeCloseTo(2, 1);
@@ -44,7 +44,7 @@ describe('rolling checksum', () => {
     r.reset(data, 0);
     for (let i = 0; i + n < data.length; i++) {
       expect(r.value()).toBe(weakChecksum(data, i, i + n));
-      r.roll(data[i]!, data[i + n]!);
+      r.roll(data[i], data[i + n]);
     }
   });
 });

@@ -42,7 +42,7 @@ function rawUpgrade(path: string, token: string): Promise<string> {
 }
 
 function headerNames(raw: string): string[] {
-  return raw.split('\r\n\r\n')[0]!.split('\r\n').slice(1).map((l) => l.split(':')[0]!);
+  return raw.split('\r\n\r\n')[0].split('\r\n').slice(1).map((l) => l.split(':')[0]);
 }
 
 describe('403 Forbidden', () => {

@@ -102,8 +102,8 @@ describe('WATCH pods', () => {
     await w.until((_e, all) => all.length >= 2);
     w.abort();
     expect(w.events.map((e) => `${e.type} ${e.object.metadata.name}`).sort()).toEqual(['ADDED a1', 'ADDED a2']);
-    expect(w.events[0]!.object.kind).toBe('Pod');
-    expect(w.events[0]!.object.apiVersion).toBe('v1');
+    expect(w.events[0].object.kind).toBe('Pod');
+    expect(w.events[0].object.apiVersion).toBe('v1');
   });
 
   it('delivers changes after the list RV in increasing RV order, including a pod leaving the selector', async () => {
@@ -142,8 +142,8 @@ describe('WATCH pods', () => {
     const w = await collectWatch(kc, `/api/v1/namespaces/${NS}/pods`, { resourceVersion: old, allowWatchBookmarks: true, timeoutSeconds: 30 });
     expect(await w.done).toBeNull();
     expect(w.events).toHaveLength(1);
-    expect(w.events[0]!.type).toBe('ERROR');
-    expect(w.events[0]!.object).toEqual({
+    expect(w.events[0].type).toBe('ERROR');
+    expect(w.events[0].object).toEqual({
       kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure',
       message: `too old resource version: ${old} (${oldestServable})`, reason: 'Expired', code: 410,
     });

@@ -49,7 +49,7 @@ describe('DaemonSet', () => {
     expect(done.status).toEqual({ currentNumberScheduled: 2, numberMisscheduled: 0, desiredNumberScheduled: 2, numberReady: 2, observedGeneration: 1, updatedNumberScheduled: 2, numberAvailable: 2 });
     const pods = cluster.listPods(NS, 'app=agent');
     expect(pods.map((p) => p.spec.nodeName).sort()).toEqual(['node-a', 'node-b']);
-    expect(pods[0]!.metadata.ownerReferences[0]).toMatchObject({ kind: 'DaemonSet', name: 'agent', controller: true });
+    expect(pods[0].metadata.ownerReferences[0]).toMatchObject({ kind: 'DaemonSet', name: 'agent', controller: true });
   });
 
   it('after a template patch reports the new generation but no updated pods until they are replaced', async () => {
@@ -141,7 +141,7 @@ describe('stored objects', () => {
     await rbac.createClusterRole({ body: { metadata: { name: 'kx-radar' }, rules: [{ apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch'] }] } });
     await rbac.createClusterRoleBinding({ body: { metadata: { name: 'kx-radar' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'kx-radar' }, subjects: [{ kind: 'ServiceAccount', name: 'kx-radar', namespace: NS }] } });
     expect((await core.readNamespacedServiceAccount({ namespace: NS, name: 'kx-radar' })).metadata!.name).toBe('kx-radar');
-    expect((await rbac.readClusterRole({ name: 'kx-radar' })).rules![0]!.verbs).toEqual(['get', 'list', 'watch']);
+    expect((await rbac.readClusterRole({ name: 'kx-radar' })).rules![0].verbs).toEqual(['get', 'list', 'watch']);
     const crb = await rbac.readClusterRoleBinding({ name: 'kx-radar' });
     expect(crb.roleRef.name).toBe('kx-radar');
     expect(crb.metadata!.namespace).toBeUndefined();
@@ -156,7 +156,7 @@ describe('stored objects', () => {
     for (const spec of [sa, role]) {
       await objects.create(spec);
       const patched = await objects.patch({ ...spec, metadata: { ...spec.metadata, labels: { applied: 'yes' } } });
-      expect(patched.metadata!.labels).toEqual({ applied: 'yes' });
+      expect(patched.metadata.labels).toEqual({ applied: 'yes' });
       expect((await objects.read({ apiVersion: spec.apiVersion, kind: spec.kind, metadata: spec.metadata })).metadata!.labels).toEqual({ applied: 'yes' });
       await objects.delete(spec);
       await expect(objects.read({ apiVersion: spec.apiVersion, kind: spec.kind, metadata: spec.metadata })).rejects.toMatchObject({ code: 404 });

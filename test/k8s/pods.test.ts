@@ -35,9 +35,9 @@ describe('pod start-up', () => {
       Object.keys(e.object.status.containerStatuses?.[0]?.state ?? {})[0] ?? '-']);
     expect(steps).toEqual([
       ['ADDED', 'Pending', '-', '-'],
-      ['MODIFIED', 'Pending', steps[1]![2], '-'],
-      ['MODIFIED', 'Pending', steps[1]![2], 'waiting'],
-      ['MODIFIED', 'Running', steps[1]![2], 'running'],
+      ['MODIFIED', 'Pending', steps[1][2], '-'],
+      ['MODIFIED', 'Pending', steps[1][2], 'waiting'],
+      ['MODIFIED', 'Running', steps[1][2], 'running'],
     ]);
     const running = w.events.at(-1)!.object;
     const cs = running.status.containerStatuses[0];
@@ -130,8 +130,8 @@ describe('pod deletion', () => {
       Object.keys(e.object.status.containerStatuses[0].state)[0]]);
     expect(steps).toEqual([['MODIFIED', 1, 'running'], ['MODIFIED', 1, 'terminated'], ['MODIFIED', 0, 'terminated'], ['DELETED', 0, 'terminated']]);
     // The last MODIFIED moves deletionTimestamp back to the time of the request (README §2 c).
-    const first = Date.parse(w.events[0]!.object.metadata.deletionTimestamp);
-    const final = Date.parse(w.events[2]!.object.metadata.deletionTimestamp);
+    const first = Date.parse(w.events[0].object.metadata.deletionTimestamp);
+    const final = Date.parse(w.events[2].object.metadata.deletionTimestamp);
     expect(first - final).toBeGreaterThanOrEqual(0);
     expect(w.events.every((e) => e.object.status.phase === 'Running')).toBe(true);
     expect(await exists(id)).toBe(false);

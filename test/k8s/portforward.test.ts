@@ -112,8 +112,8 @@ describe('port-forward frames (README §4)', () => {
     expect(await f.closed).toBe(1000);
     expect(f.messages.slice(0, 2).map((m) => m.toString('hex'))).toEqual(['000f27', '010f27']);
     expect(f.messages).toHaveLength(3);
-    expect(f.messages[2]![0]).toBe(1);
-    expect(f.messages[2]!.subarray(1).toString()).toMatch(
+    expect(f.messages[2][0]).toBe(1);
+    expect(f.messages[2].subarray(1).toString()).toMatch(
       /^error forwarding port 9999 to pod [0-9a-f]{64}, uid : failed to execute portforward in network namespace "\/var\/run\/netns\/cni-[-0-9a-f]+": failed to connect to localhost:9999 inside namespace "[0-9a-f]{64}", IPv4: dial tcp4 127\.0\.0\.1:9999: connect: connection refused IPv6 dial tcp6: address localhost: no suitable address found $/);
   });
 

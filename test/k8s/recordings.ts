@@ -82,7 +82,7 @@ export function rawHttp(server: string, method: string, path: string, token: str
     s.on('data', (d: Buffer) => parts.push(d));
     s.on('error', reject);
     s.on('close', () => {
-      try { resolve(parseResponse(Buffer.concat(parts))); } catch (err) { reject(err as Error); }
+      try { resolve(parseResponse(Buffer.concat(parts))); } catch (err) { reject(err); }
     });
   });
 }
@@ -90,7 +90,7 @@ export function rawHttp(server: string, method: string, path: string, token: str
 function parseResponse(all: Buffer): RawResult {
   const end = all.indexOf('\r\n\r\n');
   const lines = all.subarray(0, end).toString().split('\r\n');
-  const status = Number(lines[0]!.split(' ')[1]);
+  const status = Number(lines[0].split(' ')[1]);
   const headers = lines.slice(1).map((l) => { const i = l.indexOf(':'); return [l.slice(0, i), l.slice(i + 1).trim()] as [string, string]; });
   let rest = all.subarray(end + 4);
   const chunked = headers.some(([k, v]) => k.toLowerCase() === 'transfer-encoding' && v === 'chunked');

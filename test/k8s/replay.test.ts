@@ -86,7 +86,7 @@ describe('recordings 1 and 2: list, then watch a Deployment\'s life', () => {
   const firstRV = { value: '' };
 
   it('1: LIST with a label selector, empty', async () => {
-    const ex = f1[0]!;
+    const ex = f1[0];
     const r = await rawHttp(cluster.server, ex.method, ex.url, cluster.adminToken);
     expectLikeRecorded(r, ex);
     firstRV.value = json(r).metadata.resourceVersion;
@@ -111,13 +111,13 @@ describe('recordings 1 and 2: list, then watch a Deployment\'s life', () => {
     }, 30_000, 'two running replicas');
     const [p1, p2] = (await running()).sort((a, b) => Number(a.metadata.resourceVersion) - Number(b.metadata.resourceVersion));
     // (b) the second replica's container is killed; the kubelet replaces it.
-    await cluster.restartContainer('wire', p2!.metadata.name);
+    await cluster.restartContainer('wire', p2.metadata.name);
     // (c) DELETE of that pod (no body), 200 with the Pod object.
     const del = f2.find((e) => e.method === 'DELETE')!;
-    const d = await rawHttp(cluster.server, 'DELETE', `/api/v1/namespaces/wire/pods/${p2!.metadata.name}`, cluster.adminToken);
+    const d = await rawHttp(cluster.server, 'DELETE', `/api/v1/namespaces/wire/pods/${p2.metadata.name}`, cluster.adminToken);
     expectLikeRecorded(d, del);
     expect(shapeDiff(json(d), del.body, LACKING)).toEqual([]);
-    await eventually(() => !cluster.getPod('wire', p2!.metadata.name), 30_000, 'deleted');
+    await eventually(() => !cluster.getPod('wire', p2.metadata.name), 30_000, 'deleted');
     await running();
     // (d) scale to 0 through the scale subresource.
     const sc = f2.find((e) => e.method === 'PATCH')!;
@@ -138,20 +138,20 @@ describe('recordings 1 and 2: list, then watch a Deployment\'s life', () => {
     // Per pod, the same sequence of states; our pods map to the recorded ones by role.
     const rec = byPod(untrim(wx.events));
     const got = byPod(ours);
-    const roles: [string, string][] = [['api-74d79b8987-xp2ws', p1!.metadata.name], ['api-74d79b8987-c69zt', p2!.metadata.name]];
-    const replacement = [...got.keys()].find((n) => n !== p1!.metadata.name && n !== p2!.metadata.name)!;
+    const roles: [string, string][] = [['api-74d79b8987-xp2ws', p1.metadata.name], ['api-74d79b8987-c69zt', p2.metadata.name]];
+    const replacement = [...got.keys()].find((n) => n !== p1.metadata.name && n !== p2.metadata.name)!;
     roles.push(['api-74d79b8987-cjrc9', replacement]);
     for (const [recName, ourName] of roles) {
       const want = rec.get(recName)!.map((e) => podSignature(e.type, e.object));
       expect(got.get(ourName)!.map((e) => podSignature(e.type, e.object))).toEqual(want);
-      rec.get(recName)!.forEach((e, i) => expect(shapeDiff(got.get(ourName)![i]!.object, e.object, LACKING)).toEqual([]));
+      rec.get(recName)!.forEach((e, i) => expect(shapeDiff(got.get(ourName)![i].object, e.object, LACKING)).toEqual([]));
     }
   }, 120_000);
 });
 
 describe('recording 3: too-old resourceVersion', () => {
   it('replays history for RV=1 while nothing has been evicted', async () => {
-    const ex = f3[0]!;
+    const ex = f3[0];
     const r = await rawHttp(cluster.server, 'GET', ex.url.replace('timeoutSeconds=30', 'timeoutSeconds=1'), cluster.adminToken);
     expect(r.status).toBe(ex.status);
     expectOneEventPerChunk(r);
@@ -172,7 +172,7 @@ describe('recording 3: too-old resourceVersion', () => {
   });
 
   it('answers watches from a compacted RV with 200, one ERROR event in one chunk, and the end', async () => {
-    for (const ex of f3.filter((e) => e.events.length === 1 && e.events[0]!.type === 'ERROR')) {
+    for (const ex of f3.filter((e) => e.events.length === 1 && e.events[0].type === 'ERROR')) {
       // Any RV from before forgetHistory() is compacted here, as the recorded ones were there.
       const r = await rawHttp(cluster.server, 'GET', ex.url.replace(/resourceVersion=\d+/, 'resourceVersion=101'), cluster.adminToken);
       expect(r.status).toBe(200);
@@ -180,9 +180,9 @@ describe('recording 3: too-old resourceVersion', () => {
       expectOneEventPerChunk(r);
       const evs = watchEvents(r);
       expect(evs).toHaveLength(1);
-      const want = ex.events[0]!.object;
+      const want = ex.events[0].object;
       const message = String(want.message).replace(/: \d+ \(\d+\)$/, ': ');
-      expect({ ...evs[0]!.object, message: String(evs[0]!.object.message).replace(/: \d+ \(\d+\)$/, ': ') }).toEqual({ ...want, message });
+      expect({ ...evs[0].object, message: String(evs[0].object.message).replace(/: \d+ \(\d+\)$/, ': ') }).toEqual({ ...want, message });
       if (ex.chunks) expect(r.chunks!.length).toBe(ex.chunks.length);
     }
   });
@@ -209,11 +209,11 @@ describe('recording 4: port-forward', () => {
     (ex.requestHeaders.find(([k]) => k.toLowerCase() === 'sec-websocket-protocol')?.[1] ?? '').split(',');
 
   it('creates the pod as recorded (404 for the delete before, 201 for the POST)', async () => {
-    const del = f4[0]!;
+    const del = f4[0];
     const r = await rawHttp(cluster.server, 'DELETE', del.url, cluster.adminToken);
     expectLikeRecorded(r, del);
     expect(json(r)).toEqual(del.body);
-    const post = f4[1]!;
+    const post = f4[1];
     const body = structuredClone(post.requestBody) as any;
     body.spec.terminationGracePeriodSeconds = 1;
     body.spec.containers[0].image = 'kx-test-busybox:1';
@@ -246,8 +246,8 @@ describe('recording 4: port-forward', () => {
     expect(await o.closed).toBe(1000);
     const rec = ex.frames.filter((f) => f.dir === 's2c' && f.opcode === 2);
     expect(o.frames.map((b) => b[0])).toEqual(rec.map((f) => f.channel));
-    const pattern = rec[2]!.dataText!.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/[0-9a-f]{64}/g, '[0-9a-f]{64}').replace('cni-<uuid>', 'cni-[-0-9a-f]+');
-    expect(o.frames[2]!.subarray(1).toString()).toMatch(new RegExp(`^${pattern}$`));
+    const pattern = rec[2].dataText!.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/[0-9a-f]{64}/g, '[0-9a-f]{64}').replace('cni-<uuid>', 'cni-[-0-9a-f]+');
+    expect(o.frames[2].subarray(1).toString()).toMatch(new RegExp(`^${pattern}$`));
   });
 
   it('closes an idle forward with Close 1000 and nothing else when the pod is deleted', async () => {
@@ -301,11 +301,11 @@ describe('recording 6: 404 and DaemonSet status', () => {
     expect(json(c).status).toEqual((post.body as any).status);
     const polls = f6.filter((e) => e.url.endsWith('/status'));
     const doneStatus = (ex: Exchange) => (ex.body as any).status;
-    const poll = () => rawHttp(cluster.server, 'GET', polls[0]!.url, cluster.adminToken);
+    const poll = () => rawHttp(cluster.server, 'GET', polls[0].url, cluster.adminToken);
     const first = await eventually(async () => { const r = await poll(); return json(r).status.numberAvailable ? r : undefined; }, 30_000, 'rollout 1');
-    expectLikeRecorded(first, polls[1]!);
-    expect(shapeDiff(json(first), polls[1]!.body, LACKING)).toEqual([]);
-    expect(json(first).status).toEqual(doneStatus(polls[1]!));
+    expectLikeRecorded(first, polls[1]);
+    expect(shapeDiff(json(first), polls[1].body, LACKING)).toEqual([]);
+    expect(json(first).status).toEqual(doneStatus(polls[1]));
     const patch = f6.find((e) => e.method === 'PATCH')!;
     const p = await rawHttp(cluster.server, 'PATCH', patch.url, cluster.adminToken, patch.requestBody, 'application/merge-patch+json');
     expectLikeRecorded(p, patch);
@@ -322,7 +322,7 @@ describe('recording 6: 404 and DaemonSet status', () => {
 
 describe('recording 7: watch without resourceVersion', () => {
   it('starts with synthetic ADDED, follows the DaemonSet pod to DELETED, one event per chunk, a bookmark, the end', async () => {
-    const wx = f7[0]!;
+    const wx = f7[0];
     const before = cluster.listPods('wire').length;
     const watch = rawHttp(cluster.server, 'GET', wx.url, cluster.adminToken);
     await eventually(async () => (await rawHttp(cluster.server, 'GET', '/api/v1/namespaces/wire/pods', cluster.adminToken)).status === 200, 1000, 'server');
@@ -344,7 +344,7 @@ describe('recording 7: watch without resourceVersion', () => {
     const recAgent = [...rec.entries()].find(([n]) => n.startsWith('agent-'))![1];
     const ourAgent = [...ours.entries()].find(([n]) => n.startsWith('agent-'))![1];
     expect(ourAgent.map((e) => podSignature(e.type, e.object))).toEqual(recAgent.map((e) => podSignature(e.type, e.object)));
-    recAgent.forEach((e, i) => expect(shapeDiff(ourAgent[i]!.object, e.object, LACKING)).toEqual([]));
+    recAgent.forEach((e, i) => expect(shapeDiff(ourAgent[i].object, e.object, LACKING)).toEqual([]));
     expect(evs.at(-1)!.type).toBe('BOOKMARK');
     expect(w.chunks!.length).toBe(evs.length + 1);
   }, 60_000);
@@ -367,5 +367,5 @@ async function rawUpgrade(path: string, token: string): Promise<{ statusLine: st
   });
   const [head, body] = [all.slice(0, all.indexOf('\r\n\r\n')), all.slice(all.indexOf('\r\n\r\n') + 4)];
   const lines = head.split('\r\n');
-  return { statusLine: lines[0]!, headerNames: lines.slice(1).map((l) => l.split(':')[0]!), body };
+  return { statusLine: lines[0], headerNames: lines.slice(1).map((l) => l.split(':')[0]), body };
 }

@@ -167,7 +167,7 @@ describe('Kubernetes specs end to end', () => {
     try {
       await r.until('watching', (x) => watching(x, 1));
       const { newId } = await h.cluster.restartContainer(NS, 'restart-1');
-      const s = await r.until('new container synced', (x) => watching(x, 1) && x.services[0]!.targetId.endsWith(newId));
+      const s = await r.until('new container synced', (x) => watching(x, 1) && x.services[0].targetId.endsWith(newId));
       expect(s.services).toHaveLength(1);
       await untilInPod('restart-1', '/app/code.txt', 'kept\n');
     } finally {
@@ -241,9 +241,9 @@ describe('Kubernetes specs end to end', () => {
     const tokenless = await startSpec({ selector: 'app=tokenless', namespace: 'no-token' });
     try {
       const b = await bare.until('error shown', (x) => x.services[0]?.lastError !== undefined);
-      expect(b.services[0]!.lastError).toMatch(/^no radar pod on node "node-bare" \(radar runs on: node-a, node-b\); check the kx-radar DaemonSet/);
+      expect(b.services[0].lastError).toMatch(/^no radar pod on node "node-bare" \(radar runs on: node-a, node-b\); check the kx-radar DaemonSet/);
       const t = await tokenless.until('error shown', (x) => x.services[0]?.lastError !== undefined);
-      expect(t.services[0]!.lastError).toBe('token Secret kx-token is missing in namespace "no-token": run kx token -n no-token');
+      expect(t.services[0].lastError).toBe('token Secret kx-token is missing in namespace "no-token": run kx token -n no-token');
     } finally {
       await bare.close();
       await tokenless.close();
@@ -261,7 +261,7 @@ describe('Kubernetes specs end to end', () => {
     const r = await startSpec({ selector: 'app=nopf', token });
     try {
       const s = await r.until('error shown', (x) => x.services[0]?.lastError !== undefined);
-      expect(s.services[0]!.lastError).toBe('RBAC forbids port-forward to radar pod "kx-radar-node-a" in namespace "kx-system" for context "fake": grant get and create on pods/portforward in namespace "kx-system"');
+      expect(s.services[0].lastError).toBe('RBAC forbids port-forward to radar pod "kx-radar-node-a" in namespace "kx-system" for context "fake": grant get and create on pods/portforward in namespace "kx-system"');
     } finally {
       await r.close();
     }
@@ -273,7 +273,7 @@ describe('Kubernetes specs end to end', () => {
     const local = mkdtempSync(join(scratch, 'deploy-'));
     writeFileSync(join(local, 'index.html'), 'hi\n');
     const r = await startSpec({ selector: 'app=deploy', local });
-    const podOf = (x: SpecStatus): string[] => x.services.map((svc) => svc.target.split('/')[0]!).sort();
+    const podOf = (x: SpecStatus): string[] => x.services.map((svc) => svc.target.split('/')[0]).sort();
     try {
       const one = await r.until('one pod', (x) => watching(x, 1));
       const [first] = podOf(one);
@@ -282,8 +282,8 @@ describe('Kubernetes specs end to end', () => {
       const added = podOf(two).find((p) => p !== first)!;
       await untilInPod(added, '/app/index.html', 'hi\n');
 
-      await h.cluster.deletePod(NS, first!, 0);
-      const replaced = await r.until('replacement synced', (x) => watching(x, 2) && !podOf(x).includes(first!));
+      await h.cluster.deletePod(NS, first, 0);
+      const replaced = await r.until('replacement synced', (x) => watching(x, 2) && !podOf(x).includes(first));
       const replacement = podOf(replaced).find((p) => p !== added)!;
       await untilInPod(replacement, '/app/index.html', 'hi\n');
 

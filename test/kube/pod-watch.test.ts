@@ -217,7 +217,7 @@ describe('PodWatch', () => {
       const calm = instanceKey(rec.live.get(`${NS}/calm-1/app`)!);
       await cluster.crashContainer(NS, 'crash-1', { times: 3 });
       const settled = await cluster.waitForPod(NS, 'crash-1', () => (cluster.getPod(NS, 'crash-1')?.status as { containerStatuses?: { restartCount: number; state: Json }[] })
-        ?.containerStatuses?.[0]?.restartCount === 3 && !!(cluster.getPod(NS, 'crash-1')!.status as { containerStatuses: { state: Json }[] }).containerStatuses[0]!.state.running);
+        ?.containerStatuses?.[0]?.restartCount === 3 && !!(cluster.getPod(NS, 'crash-1')!.status as { containerStatuses: { state: Json }[] }).containerStatuses[0].state.running);
       const finalId = cluster.containerId(NS, 'crash-1');
       expect(settled).toBeDefined();
       await rec.until('crash-1 synced again', () => dockerId(rec.live.get(`${NS}/crash-1/app`)) === finalId);

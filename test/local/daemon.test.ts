@@ -157,7 +157,7 @@ describe('kx watch daemon with docker targets', () => {
     const s = await setup(async (p) => {
       name = await container(p as Setup);
       other = await container(p as Setup); // same label, other name: not selected
-      await p.store.addSpec({ ...spec(p as Setup), selector: undefined, pod: name } as SpecConfig);
+      await p.store.addSpec({ ...spec(p as Setup), selector: undefined, pod: name });
     });
     await waitFor('synced by name', async () => (await catInContainer(name, '/app/a.txt')) === 'a1\n');
     await s.daemon.idle();

@@ -57,7 +57,7 @@ export function waitFor<T>(what: string, probe: Probe<T>, timeoutMs = 20_000): P
 
 /** Docker events of one kind for a container between two times (seconds since the epoch). */
 export async function countEvents(containerId: string, action: string, since: number, until: number): Promise<number> {
-  const stream = (await docker.getEvents({ since, until, filters: { container: [containerId], event: [action] } })) as NodeJS.ReadableStream;
+  const stream = (await docker.getEvents({ since, until, filters: { container: [containerId], event: [action] } }));
   let text = '';
   for await (const chunk of stream) text += chunk.toString();
   return text.split('\n').filter((l) => l.trim() !== '').length;

@@ -53,14 +53,14 @@ for (const [name, save] of Object.entries(patterns)) {
     const t0 = performance.now();
     await save();
     await sleep(150);
-    if (times.length > 0) firsts.push(times[0]! - t0);
+    if (times.length > 0) firsts.push(times[0] - t0);
     events += times.length;
-    for (let j = 1; j < times.length; j++) gaps.push(times[j]! - times[j - 1]!);
+    for (let j = 1; j < times.length; j++) gaps.push(times[j] - times[j - 1]);
   }
   firsts.sort((a, b) => a - b);
   console.log(`${name}: ${(events / 40).toFixed(2)} events per save, first event after p50 ${firsts[20]?.toFixed(2)} ms, max ${firsts.at(-1)?.toFixed(2)} ms`);
   gaps.sort((a, b) => a - b);
-  const q = (p: number) => (gaps.length ? gaps[Math.min(gaps.length - 1, Math.floor(p * gaps.length))]!.toFixed(2) : '-');
+  const q = (p: number) => (gaps.length ? gaps[Math.min(gaps.length - 1, Math.floor(p * gaps.length))].toFixed(2) : '-');
   console.log(`  gaps: ${gaps.length}, p50 ${q(0.5)} ms, p95 ${q(0.95)} ms, max ${q(1)} ms`);
 }
 await watcher.close();

@@ -36,7 +36,7 @@ describe('kx get output', () => {
   });
 
   it('aligns the table and leaves out the error column when no row has one', () => {
-    const table = renderTable(statusRows({ ...status, specs: [status.specs[0]!] }, NOW)).split('\n');
+    const table = renderTable(statusRows({ ...status, specs: [status.specs[0]] }, NOW)).split('\n');
     expect(table[0]).toBe('NAME   LOCAL    REMOTE   STATUS             POD/CONTAINER   FILES   LAST SYNC   LATENCY');
     expect(table[1]).toBe('api    /w/api   /app     watching           api-1           12      3s ago      9ms');
   });

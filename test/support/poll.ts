@@ -10,7 +10,7 @@ export async function poll<T>(what: string, probe: Probe<T>, timeoutMs = 20_000,
     return await vi.waitFor(async () => {
       const v = await probe();
       if (v === null || v === undefined || v === false) throw new Error('not yet');
-      return v as T;
+      return v;
     }, { timeout: timeoutMs, interval: intervalMs });
   } catch (err) {
     throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}: ${(err as Error).message}`, { cause: err });

@@ -185,7 +185,7 @@ describe('syncTree', () => {
     const seen: PushProgress[] = [];
     await syncTree({ root: src, receiver: client, hasher, rules: [], onProgress: (p) => seen.push({ ...p }) });
     expect(new Set(seen.map((p) => p.phase))).toEqual(new Set(['scan', 'compare', 'send']));
-    const last = seen[seen.length - 1]!;
+    const last = seen[seen.length - 1];
     expect(last).toMatchObject({ phase: 'send', files: last.totalFiles, bytes: last.totalBytes });
     expect(last.totalBytes).toBeGreaterThan(0);
   });

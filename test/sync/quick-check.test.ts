@@ -154,7 +154,7 @@ describe('quick check on a full sync', () => {
     await seed();
     await syncTree({ root: src, receiver: client(), hasher: realHasher, rules: [] });
     const big = await readFile(join(src, 'big.bin'));
-    big[MiB / 2] = big[MiB / 2]! ^ 0xff;
+    big[MiB / 2] = big[MiB / 2] ^ 0xff;
     await writeFile(join(src, 'big.bin'), big);
     const rec = new Recording(client());
     const again = await restartSync(rec);
@@ -259,7 +259,7 @@ describe('digest-at-end on radar', () => {
       await writeFile(join(dst, 'f'), 'old content');
       const data = randomBytes(size);
       const corrupted = Buffer.from(data);
-      corrupted[size >> 1] = corrupted[size >> 1]! ^ 1;
+      corrupted[size >> 1] = corrupted[size >> 1] ^ 1;
       const acks = await applyRaw(writeItems(size, corrupted, digestOf(data)));
       expect(acks.map((a) => a.errors.map((e) => [e.path, e.code]))).toEqual([[['f', 'DIGEST_MISMATCH']]]);
       expect(await readFile(join(dst, 'f'), 'utf8')).toBe('old content');

@@ -127,7 +127,7 @@ export class Controllers {
     // Rolling update, maxUnavailable 1: replace one outdated pod at a time, only while all others are available.
     const outdated = live.filter((p) => !isCurrent(p));
     const unavailable = pods.filter((p) => !podReady(p) || meta(p).deletionTimestamp).length;
-    if (outdated.length && unavailable === 0) this.o.pods.delete(namespace, String(meta(outdated[0]!).name));
+    if (outdated.length && unavailable === 0) this.o.pods.delete(namespace, String(meta(outdated[0]).name));
 
     const scheduled = nodes.filter((n) => pods.some((p) => (getPath(p, ['spec', 'nodeName']) ?? pinned(p)) === n));
     // A terminating pod still counts as ready until its container stops (README §6, the polls after the patch).
@@ -152,7 +152,7 @@ export class Controllers {
     return {
       metadata: ordered({
         generateName: `${String(m.name)}-`,
-        labels: { ...((tm.labels as Json | undefined) ?? {}), 'controller-revision-hash': hash, 'pod-template-generation': String(generation) },
+        labels: { ...((tm.labels) ?? {}), 'controller-revision-hash': hash, 'pod-template-generation': String(generation) },
         annotations: tm.annotations,
         ownerReferences: [{ apiVersion: 'apps/v1', kind: 'DaemonSet', name: m.name, uid: m.uid, controller: true, blockOwnerDeletion: true }],
       }, META_ORDER),
@@ -179,7 +179,7 @@ export class Controllers {
       this.o.pods.create(namespace, {
         metadata: ordered({
           generateName: `${name}-${hash}-`,
-          labels: { ...((tm.labels as Json | undefined) ?? {}), 'pod-template-hash': hash },
+          labels: { ...((tm.labels) ?? {}), 'pod-template-hash': hash },
           annotations: tm.annotations,
           ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: `${name}-${hash}`, uid: rsUid, controller: true, blockOwnerDeletion: true }],
         }, META_ORDER),

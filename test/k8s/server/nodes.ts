@@ -55,7 +55,7 @@ export class NodeRegistry {
     const wanted = pinnedNode(pod);
     if (wanted !== undefined) return this.names.includes(wanted) ? wanted : undefined;
     if (this.names.length === 0) return undefined;
-    const n = this.names[this.next % this.names.length]!;
+    const n = this.names[this.next % this.names.length];
     this.next++;
     return n;
   }

@@ -4,7 +4,7 @@ import { parse as parseYaml } from 'yaml';
 import type { Json } from './wire.ts';
 
 export function applyPatch(target: Json, contentType: string, raw: string): Json {
-  const type = contentType.split(';')[0]!.trim().toLowerCase();
+  const type = contentType.split(';')[0].trim().toLowerCase();
   if (type === 'application/json-patch+json') return jsonPatch(target, JSON.parse(raw) as Json[]);
   if (type === 'application/apply-patch+yaml') return mergePatch(target, parseYaml(raw) as Json) as Json;
   if (type === 'application/merge-patch+json' || type === 'application/strategic-merge-patch+json') {
@@ -56,7 +56,7 @@ function getAt(doc: unknown, path: string[]): unknown {
 function setAt(doc: unknown, path: string[], value: unknown, insert: boolean): unknown {
   if (path.length === 0) return value;
   const parent = getAt(doc, path.slice(0, -1));
-  const last = path[path.length - 1]!;
+  const last = path[path.length - 1];
   if (Array.isArray(parent)) {
     const i = last === '-' ? parent.length : Number(last);
     if (insert) parent.splice(i, 0, value); else parent[i] = value;
@@ -70,7 +70,7 @@ function setAt(doc: unknown, path: string[], value: unknown, insert: boolean): u
 
 function removeAt(doc: unknown, path: string[]): unknown {
   const parent = getAt(doc, path.slice(0, -1));
-  const last = path[path.length - 1]!;
+  const last = path[path.length - 1];
   if (Array.isArray(parent)) parent.splice(Number(last), 1);
   else if (isObject(parent)) delete parent[last];
   return doc;

@@ -65,7 +65,7 @@ export function backoffStatus(prev: Json, message: string, lastTerminated: Json)
 export function normalizeImage(image: string): string {
   const parts = image.split('/');
   if (parts.length === 1) return `docker.io/library/${image}`;
-  if (!parts[0]!.includes('.') && !parts[0]!.includes(':') && parts[0] !== 'localhost') return `docker.io/${image}`;
+  if (!parts[0].includes('.') && !parts[0].includes(':') && parts[0] !== 'localhost') return `docker.io/${image}`;
   return image;
 }
 

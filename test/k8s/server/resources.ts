@@ -94,7 +94,7 @@ function dsDefaults(o: Json): void {
   spec.revisionHistoryLimit = spec.revisionHistoryLimit ?? 10;
   o.spec = ordered(spec, ['selector', 'template', 'updateStrategy', 'minReadySeconds', 'revisionHistoryLimit']);
   const m = o.metadata as Json;
-  m.annotations = { ...((m.annotations as Json | undefined) ?? {}), 'deprecated.daemonset.template.generation': String(m.generation ?? 1) };
+  m.annotations = { ...((m.annotations) ?? {}), 'deprecated.daemonset.template.generation': String(m.generation ?? 1) };
   o.metadata = ordered(m, META_ORDER);
   o.status = ordered((o.status as Json | undefined) ?? { currentNumberScheduled: 0, numberMisscheduled: 0, desiredNumberScheduled: 0, numberReady: 0 }, DS_STATUS_ORDER);
 }
@@ -126,7 +126,7 @@ export const RESOURCE_TYPES: readonly ResourceType[] = [
     resource: 'namespaces', kind: 'Namespace', namespaced: false,
     defaults: (o) => {
       const m = o.metadata as Json;
-      m.labels = { ...((m.labels as Json | undefined) ?? {}), 'kubernetes.io/metadata.name': m.name };
+      m.labels = { ...((m.labels) ?? {}), 'kubernetes.io/metadata.name': m.name };
       o.metadata = ordered(m, META_ORDER);
       o.spec = { finalizers: ['kubernetes'] };
       o.status = { phase: 'Active' };

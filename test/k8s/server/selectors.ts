@@ -22,10 +22,10 @@ export function parseFieldSelector(text: string | null | undefined): Selector {
     const m = /^([A-Za-z.]+)\s*(==|=|!=)\s*(.*)$/.exec(part.trim());
     if (!m) throw new Error(`invalid selector: '${text}'; can't understand '${part}'`);
     const [, field, op, value] = m;
-    if (!FIELD_PATHS[field!]) throw new Error(`"${field}" is not a known field selector: only "metadata.name", "metadata.namespace", "spec.nodeName", "status.phase"`);
-    return { field: field!, negate: op === '!=', value: value!.trim() };
+    if (!FIELD_PATHS[field]) throw new Error(`"${field}" is not a known field selector: only "metadata.name", "metadata.namespace", "spec.nodeName", "status.phase"`);
+    return { field: field, negate: op === '!=', value: value.trim() };
   });
-  return (obj) => reqs.every((r) => (FIELD_PATHS[r.field]!(obj) === r.value) !== r.negate);
+  return (obj) => reqs.every((r) => (FIELD_PATHS[r.field](obj) === r.value) !== r.negate);
 }
 
 const FIELD_PATHS: Record<string, (o: Json) => string> = {
@@ -55,13 +55,13 @@ function splitTopLevel(text: string): string[] {
 
 function parseRequirement(part: string): Requirement {
   let m = /^([\w./-]+)\s+(in|notin)\s+\(([^)]*)\)$/.exec(part);
-  if (m) return { key: m[1]!, op: m[2] as 'in' | 'notin', values: m[3]!.split(',').map((v) => v.trim()).filter((v) => v !== '') };
+  if (m) return { key: m[1], op: m[2] as 'in' | 'notin', values: m[3].split(',').map((v) => v.trim()).filter((v) => v !== '') };
   m = /^([\w./-]+)\s*(==|=|!=)\s*([\w./-]*)$/.exec(part);
-  if (m) return { key: m[1]!, op: m[2] === '!=' ? '!=' : '=', values: [m[3]!] };
+  if (m) return { key: m[1], op: m[2] === '!=' ? '!=' : '=', values: [m[3]] };
   m = /^!\s*([\w./-]+)$/.exec(part);
-  if (m) return { key: m[1]!, op: '!', values: [] };
+  if (m) return { key: m[1], op: '!', values: [] };
   m = /^([\w./-]+)$/.exec(part);
-  if (m) return { key: m[1]!, op: 'exists', values: [] };
+  if (m) return { key: m[1], op: 'exists', values: [] };
   throw new Error(`unable to parse requirement: found '${part}', expected: in, notin, =, ==, !=, gt, lt`);
 }
 
@@ -71,8 +71,8 @@ function matches(r: Requirement, labels: Record<string, string>): boolean {
   switch (r.op) {
     case '=': return has && v === r.values[0];
     case '!=': return !has || v !== r.values[0];
-    case 'in': return has && r.values.includes(v!);
-    case 'notin': return !has || !r.values.includes(v!);
+    case 'in': return has && r.values.includes(v);
+    case 'notin': return !has || !r.values.includes(v);
     case 'exists': return has;
     case '!': return !has;
   }

@@ -70,7 +70,7 @@ export class ObjectStore {
     const state = new Map<string, Json>();
     for (const o of this.list(resource, namespace)) state.set(nameOf(o), o);
     for (let i = this.events.length - 1; i >= 0; i--) {
-      const e = this.events[i]!;
+      const e = this.events[i];
       if (e.rv <= rv) break;
       if (e.resource !== resource || (namespace !== undefined && e.namespace !== namespace)) continue;
       const n = nameOf(e.object);

@@ -24,7 +24,7 @@ export function rng(seed: number): Rng {
   return {
     next,
     int,
-    pick: (xs) => xs[int(0, xs.length - 1)]!,
+    pick: (xs) => xs[int(0, xs.length - 1)],
     chance: (p) => next() < p,
     // Half text-like (compressible), half noise.
     bytes: (n) => {
