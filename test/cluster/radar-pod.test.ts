@@ -82,6 +82,16 @@ describe('radar as kx init deploys it', () => {
       for (const p of ['web-a', 'web-b']) {
         await waitFor(`the edit in ${p}`, async () => (await readInPod(p, '/app/index.js')) === 'v2\n', 30_000);
       }
+
+      // radar's pod on node-a is deleted: the DaemonSet starts a new one, which is Ready once radar listens, and
+      // kx follows it there.
+      const old = cluster.listPods(RADAR_NS, SELECTOR).find((p) => p.spec.nodeName === 'node-a')!;
+      await cluster.deletePod(RADAR_NS, old.metadata.name as string);
+      await writeFile(join(src, 'index.js'), 'v3\n');
+      await waitFor('the edit in web-a through the new radar pod', async () => (await readInPod('web-a', '/app/index.js')) === 'v3\n', 60_000);
+      const replacement = cluster.listPods(RADAR_NS, SELECTOR).find((p) => p.spec.nodeName === 'node-a')!;
+      expect(replacement.metadata.name).not.toBe(old.metadata.name);
+      expect(daemon.output()).toMatch(/tunnel to node node-a resumed after \d+ ms/);
     } finally {
       daemon.kill('SIGTERM');
       expect((await exitOf(daemon)).code, daemon.output()).toBe(0);
