@@ -51,16 +51,29 @@ async function inputsFingerprint(): Promise<string> {
   return h.digest('hex');
 }
 
-/** A directory as a lock (mkdir is atomic); a lock older than 10 minutes is a crashed run's and is broken. */
+/** A directory as a lock (mkdir is atomic) holding its owner's PID; a lock whose owner is gone is broken. */
 async function acquire(lock: string): Promise<void> {
   for (;;) {
     try {
       await mkdir(lock);
+      await writeFile(join(lock, 'pid'), String(process.pid));
       return;
     } catch {
+      const pid = Number(await readFile(join(lock, 'pid'), 'utf8').catch(() => ''));
       const st = await stat(lock).catch(() => undefined);
-      if (st && Date.now() - st.mtimeMs > 600_000) await rm(lock, { recursive: true, force: true });
-      await new Promise((r) => setTimeout(r, 250));
+      // No PID yet: the owner is between mkdir and writeFile, unless that was long ago.
+      const stale = pid > 0 ? !alive(pid) : !!st && Date.now() - st.mtimeMs > 10_000;
+      if (stale) await rm(lock, { recursive: true, force: true });
+      else await new Promise((r) => setTimeout(r, 250));
     }
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
