@@ -112,7 +112,9 @@ export function radarObjects(v: RadarValues, ops: ValueOps = { dir: posix.dirnam
     labels: { ...labels },
   });
   // The socket's directory is mounted, not the socket itself: a hostPath of a missing socket would either stop the
-  // pod on nodes without that runtime (type Socket) or make the kubelet create a directory in its place.
+  // pod on nodes without that runtime (type Socket) or make the kubelet create a directory in its place. It is
+  // mounted under radar's own /host, never at its node path: a read-only mount over /var/run hides the directory
+  // where the kubelet mounts the service-account token, and the container then cannot start.
   const dockerDir = ops.dir(v.sockets.docker);
   const containerdDir = ops.dir(v.sockets.containerd);
   const clusterName = `${RADAR_NAME}-${v.namespace}`;
@@ -174,14 +176,16 @@ export function radarObjects(v: RadarValues, ops: ValueOps = { dir: posix.dirnam
                 // (the kubelet probes the pod IP).
                 args: ['--listen', `127.0.0.1:${v.port}`],
                 env: [
-                  { name: 'KX_DOCKER_SOCKET', value: v.sockets.docker },
-                  { name: 'KX_CONTAINERD_SOCKET', value: v.sockets.containerd },
+                  { name: 'KX_DOCKER_SOCKET', value: onHost(v.sockets.docker) },
+                  { name: 'KX_CONTAINERD_SOCKET', value: onHost(v.sockets.containerd) },
                   { name: 'KX_CONTAINERD_NAMESPACE', value: v.sockets.containerdNamespace },
                   { name: 'KX_NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
                   { name: 'KX_POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
                 ],
                 ports: [{ name: RADAR_PORT_NAME, containerPort: v.port, protocol: 'TCP' }],
-                readinessProbe: { exec: { command: probe(v.port) }, periodSeconds: 10, timeoutSeconds: 5 },
+                // Every second, from the start: a replaced radar pod is Ready about as soon as it listens, not a
+                // probe period later. Three misses in a row before it counts as not ready.
+                readinessProbe: { exec: { command: probe(v.port) }, periodSeconds: 1, timeoutSeconds: 3, failureThreshold: 3 },
                 livenessProbe: { exec: { command: probe(v.port) }, initialDelaySeconds: 10, periodSeconds: 30, timeoutSeconds: 5 },
                 resources: v.resources,
                 // Not privileged. radar runs as root with only the capabilities its job needs:
@@ -206,9 +210,11 @@ export function radarObjects(v: RadarValues, ops: ValueOps = { dir: posix.dirnam
                   appArmorProfile: { type: 'Unconfined' },
                   seccompProfile: { type: 'RuntimeDefault' },
                 },
+                // The image carries these mount points (radar/image/rootfs.sh) for the default and known node
+                // layouts, so they need no directory created in the read-only root.
                 volumeMounts: [
-                  { name: 'docker-socket-dir', mountPath: dockerDir, readOnly: true },
-                  { name: 'containerd-socket-dir', mountPath: containerdDir, readOnly: true },
+                  { name: 'docker-socket-dir', mountPath: onHost(dockerDir), readOnly: true },
+                  { name: 'containerd-socket-dir', mountPath: onHost(containerdDir), readOnly: true },
                   { name: 'tmp', mountPath: '/tmp' },
                 ],
               },
@@ -223,6 +229,13 @@ export function radarObjects(v: RadarValues, ops: ValueOps = { dir: posix.dirnam
       },
     },
   };
+}
+
+/** Where radar sees a node path it mounts: under its own /host, so no node directory hides one of the image's. */
+export const HOST_MOUNT_ROOT = '/host';
+
+function onHost(nodePath: string): string {
+  return `${HOST_MOUNT_ROOT}${nodePath}`;
 }
 
 /** Health probe: radar accepts TCP connections on its loopback port (the image has node and no shell). */

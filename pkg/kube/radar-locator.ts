@@ -1,6 +1,6 @@
 // Finds the radar pod that serves a node (radar is a DaemonSet: one pod per node, selected by the labels `kx init`
 // sets), and says plainly what to do when there is none.
-import { CoreV1Api } from '@kubernetes/client-node';
+import { AppsV1Api, CoreV1Api } from '@kubernetes/client-node';
 import type { KubeConfig, V1Pod } from '@kubernetes/client-node';
 import { RADAR_NAME, RADAR_PORT_NAME, RADAR_SELECTOR } from './radar-names.ts';
 import { ErrorCode, KxError } from '../sync/errors.ts';
@@ -30,10 +30,12 @@ export interface RadarLocatorOptions {
 export class RadarLocator {
   readonly #opts: RadarLocatorOptions;
   readonly #api: CoreV1Api;
+  readonly #apps: AppsV1Api;
 
   constructor(opts: RadarLocatorOptions) {
     this.#opts = opts;
     this.#api = opts.kc.makeApiClient(CoreV1Api);
+    this.#apps = opts.kc.makeApiClient(AppsV1Api);
   }
 
   get namespace(): string {
@@ -54,10 +56,21 @@ export class RadarLocator {
       pods = [];
     }
     const live = pods.filter((p) => !p.metadata?.deletionTimestamp);
+    const leaving = pods.find((p) => p.metadata?.deletionTimestamp && p.spec?.nodeName === nodeName);
+    // A radar pod on its way out is being replaced by the DaemonSet (a deleted pod, an upgrade): radar is
+    // restarting on that node, which is not something kx init would change.
+    const restarting = () => new KxError(ErrorCode.Unavailable,
+      `radar is restarting on node "${nodeName}": pod "${leaving?.metadata?.name ?? ''}" is terminating and the ${RADAR_NAME} DaemonSet in namespace "${ns}" replaces it`);
     if (live.length === 0) {
+      if (leaving) throw restarting();
+      if (await this.#daemonSetExists(ns)) {
+        throw new KxError(ErrorCode.Unavailable,
+          `radar is not running on any node yet: the ${RADAR_NAME} DaemonSet in namespace "${ns}" of context "${ctx}" has no pod (kubectl -n ${ns} describe daemonset ${RADAR_NAME} shows why)`);
+      }
       throw new KxError(ErrorCode.NotFound, `radar is not installed in namespace "${ns}" of context "${ctx}": run kx init`);
     }
     const onNode = live.filter((p) => p.spec?.nodeName === nodeName);
+    if (onNode.length === 0 && leaving) throw restarting();
     if (onNode.length === 0) {
       const nodes = [...new Set(live.map((p) => p.spec?.nodeName).filter((n): n is string => !!n))].sort();
       throw new KxError(ErrorCode.NotFound,
@@ -66,10 +79,18 @@ export class RadarLocator {
     const ready = onNode.find(isReady);
     if (!ready) {
       const p = onNode[0]!;
+      // Why, when the kubelet says (e.g. CrashLoopBackOff, or RunContainerError with the runtime's message).
+      const w = p.status?.containerStatuses?.find((c) => c.state?.waiting?.reason)?.state?.waiting;
+      const why = w ? `: ${w.reason}${w.message ? ` (${w.message.split('\n')[0]})` : ''}` : '';
       throw new KxError(ErrorCode.Unavailable,
-        `radar pod "${p.metadata?.name ?? ''}" on node "${nodeName}" is not ready yet (phase ${p.status?.phase ?? 'Pending'})`);
+        `radar pod "${p.metadata?.name ?? ''}" on node "${nodeName}" is not ready yet (phase ${p.status?.phase ?? 'Pending'})${why}`);
     }
     return { namespace: ns, pod: ready.metadata?.name ?? '', port: grpcPort(ready) ?? this.#opts.defaultPort ?? DEFAULT_RADAR_PORT, nodeName };
+  }
+
+  /** Whether radar's DaemonSet exists; false also when it cannot be read (a developer may not get DaemonSets). */
+  async #daemonSetExists(ns: string): Promise<boolean> {
+    return this.#apps.readNamespacedDaemonSet({ namespace: ns, name: RADAR_NAME }).then(() => true, () => false);
   }
 }
 

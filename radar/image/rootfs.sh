@@ -23,5 +23,10 @@ done
 printf 'root:x:0:0:root:/root:/sbin/nologin\nnode:x:1000:1000:node:/home/node:/sbin/nologin\n' >"$out/etc/passwd"
 printf 'root:x:0:\nnode:x:1000:\n' >"$out/etc/group"
 chmod 1777 "$out/tmp"
+# The mount points of radar's pod (pkg/cluster/radar-objects.ts): the runtime sockets' directories of the known node
+# layouts under /host (containerd, k3s/RKE2, Docker/cri-dockerd, MicroK8s) and the service-account token's
+# directory, so the runtime needs to create none of them in a read-only root.
+mkdir -p "$out/host/run/containerd" "$out/host/run/k3s/containerd" "$out/host/var/run" \
+  "$out/host/var/snap/microk8s/common/run" "$out/var/run/secrets/kubernetes.io/serviceaccount"
 # Hard links when possible: the staged app is a throwaway copy, and this keeps the build fast.
 cp -al "$app/." "$out/app/" 2>/dev/null || cp -a "$app/." "$out/app/"

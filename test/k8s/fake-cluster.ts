@@ -1,8 +1,12 @@
 // A test Kubernetes API server for the real @kubernetes/client-node: HTTP + WebSocket on 127.0.0.1, wire
 // format as recorded in ../shared/k8s-wire, pods backed by real Docker containers on simulated nodes.
 import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { ApiHandler } from './server/api.ts';
 import { Authenticator } from './server/auth.ts';
@@ -12,8 +16,11 @@ import { DockerRuntime } from './server/docker-runtime.ts';
 import { Kubelet } from './server/kubelet.ts';
 import { NodeRegistry } from './server/nodes.ts';
 import { getPath, meta } from './server/objects.ts';
+import { createServingPki, TokenSigner } from './server/pki.ts';
 import { PortForwarder } from './server/portforward.ts';
+import { rbacRules, serviceAccountSubject } from './server/rbac.ts';
 import { typeOf } from './server/resources.ts';
+import { API_SOCKET_NAME, dialInPod } from './server/sandbox-agent.ts';
 import { parseLabelSelector } from './server/selectors.ts';
 import { ObjectStore } from './server/store.ts';
 import { newFlowControl } from './server/wire.ts';
@@ -45,6 +52,12 @@ export interface FakeClusterOptions {
   portForwardCloseDelayMs?: number;
   /** Authorise port-forward upgrades as get AND create (1.35+), not just get (1.24). */
   portForwardNeedsCreate?: boolean;
+  /**
+   * An image with node (e.g. radar's): pod sandboxes then run the network-namespace agent, so pods reach the API
+   * server in-cluster (KUBERNETES_SERVICE_HOST=127.0.0.1, port 443, TLS with the cluster CA, service-account
+   * tokens) and port-forwards reach what listens on the pod's loopback, as on a real node.
+   */
+  agentImage?: string;
 }
 
 /** Decides where a forward to a pod's port goes: a 127.0.0.1 port, null = refused, undefined = next rule. */
@@ -56,6 +69,12 @@ export interface FakeCluster {
   /** http://127.0.0.1:PORT */
   readonly server: string;
   readonly adminToken: string;
+  /** PEM of the cluster CA (signs the in-cluster serving certificate; ca.crt in service-account volumes). */
+  readonly caCert: string;
+  /** A token for a service account, as `kubectl create token` issues (RBAC objects decide its rights). */
+  serviceAccountToken(namespace: string, name: string, expirationSeconds?: number): string;
+  /** Events about a pod (reason, message, type, involvedObject.fieldPath), oldest first. */
+  podEvents(namespace: string, pod: string): KubeObject[];
   kubeconfigYaml(opts?: KubeconfigOptions): string;
   kubeConfig(opts?: KubeconfigOptions): KubeConfig;
 
@@ -105,7 +124,31 @@ export async function startFakeApiServer(opts: FakeClusterOptions = {}): Promise
   const nodes = new NodeRegistry(store);
   const runtime = new DockerRuntime();
   const clusterId = randomBytes(6).toString('hex');
-  const auth = new Authenticator();
+  const stateDir = await mkdtemp(join(tmpdir(), 'kx-test-cluster-'));
+  const apiSocketDir = join(stateDir, 'api');
+  await mkdir(apiSocketDir);
+  const pki = createServingPki();
+  const signer = new TokenSigner();
+  // Service-account tokens: signed by this cluster, bound to a pod that still exists when they name one; their
+  // rights come from the RBAC objects in the store.
+  const auth = new Authenticator((token) => {
+    const c = signer.verify(token);
+    if (!c) return undefined;
+    if (c.pod) {
+      const p = store.get('pods', c.namespace, c.pod.name);
+      if (!p || meta(p).uid !== c.pod.uid) return undefined;
+    }
+    const subject = serviceAccountSubject(c.namespace, c.serviceAccount.name);
+    return { name: subject.user, rules: rbacRules(store, subject) };
+  });
+  const issueToken = (namespace: string, sa: string, seconds: number, pod?: Json): string => {
+    const saObj = store.get('serviceaccounts', namespace, sa);
+    return signer.issue({
+      sub: `system:serviceaccount:${namespace}:${sa}`, namespace, exp: Math.floor(Date.now() / 1000) + seconds,
+      serviceAccount: { name: sa, uid: String(saObj ? meta(saObj).uid : '') },
+      ...(pod ? { pod: { name: String(meta(pod).name), uid: String(meta(pod).uid) } } : {}),
+    });
+  };
   const adminToken = opts.adminToken ?? `admin-${randomBytes(12).toString('hex')}`;
   auth.set(adminToken, { name: 'kubernetes-admin', admin: true });
   for (const [t, u] of Object.entries(opts.users ?? {})) auth.set(t, u);
@@ -123,6 +166,8 @@ export async function startFakeApiServer(opts: FakeClusterOptions = {}): Promise
       }
       const agent = agents.get(String(getPath(pod, ['spec', 'nodeName']) ?? ''));
       if (agent && agent.select(pod)) return agent.port ?? undefined;
+      const inPod = kubelet.portForwardSocket(namespace, name);
+      if (inPod) return () => dialInPod(inPod, port);
       const sandbox = kubelet.sandboxId(namespace, name);
       return sandbox ? runtime.publishedPort(sandbox, port).catch(() => undefined) : undefined;
     },
@@ -130,6 +175,9 @@ export async function startFakeApiServer(opts: FakeClusterOptions = {}): Promise
   const kubelet = new Kubelet({
     store, runtime, nodes, clusterId, restartBackoffMs: opts.restartBackoffMs ?? 250,
     onPodGone: (ns, name) => forwarder.closePod(ns, name),
+    stateDir,
+    issueToken: (pod, seconds) => issueToken(String(meta(pod).namespace), String(getPath(pod, ['spec', 'serviceAccountName']) ?? 'default'), seconds, pod),
+    ...(opts.agentImage ? { agent: { image: opts.agentImage, apiSocketDir } } : {}),
   });
   const createPod = (namespace: string, body: Json, writer: string): Json => {
     const created = store.create('pods', namespace, typeOf('pods').create(body, { namespace, now: new Date(), writer, apiVersion: 'v1' }));
@@ -141,6 +189,15 @@ export async function startFakeApiServer(opts: FakeClusterOptions = {}): Promise
     pods: { create: createPod, delete: (ns, name) => { kubelet.beginDelete(ns, name, undefined); } },
   });
   controllers.start();
+  // The root-CA publisher: every namespace gets ConfigMap kube-root-ca.crt, which service-account volumes project.
+  const unsubscribeCa = store.subscribe((e) => {
+    if (e.resource === 'namespaces' && e.type === 'ADDED') queueMicrotask(() => publishCa(String(meta(e.object).name)));
+  });
+  function publishCa(namespace: string): void {
+    if (!store.get('namespaces', '', namespace) || store.get('configmaps', namespace, 'kube-root-ca.crt')) return;
+    store.create('configmaps', namespace, typeOf('configmaps').create({ metadata: { name: 'kube-root-ca.crt' }, data: { 'ca.crt': pki.caCert } },
+      { namespace, now: new Date(), writer: 'kube-controller-manager', apiVersion: 'v1' }));
+  }
   for (const ns of ['default', 'kube-system', 'kube-public', 'kube-node-lease', ...(opts.namespaces ?? [])]) addNamespace(ns);
   for (const n of opts.nodes ?? ['node-1']) nodes.add(n);
 
@@ -158,11 +215,17 @@ export async function startFakeApiServer(opts: FakeClusterOptions = {}): Promise
   });
   httpServer.on('upgrade', (req, socket, head) => api.handleUpgrade(req, socket, head));
   await new Promise<void>((resolve) => httpServer.listen(0, '127.0.0.1', resolve));
+  // The same API over TLS on a unix socket, for pods (through their sandbox agent): what in-cluster clients verify.
+  const tlsServer = https.createServer({ key: pki.serverKey, cert: pki.serverCert });
+  tlsServer.on('request', (req, res) => httpServer.emit('request', req, res));
+  tlsServer.on('upgrade', (req, socket, head) => api.handleUpgrade(req, socket, head));
+  await new Promise<void>((resolve) => tlsServer.listen(join(apiSocketDir, API_SOCKET_NAME), resolve));
   const server = `http://127.0.0.1:${(httpServer.address() as AddressInfo).port}`;
 
   function addNamespace(name: string): void {
     if (store.get('namespaces', '', name)) return;
     store.create('namespaces', '', typeOf('namespaces').create({ metadata: { name } }, { now: new Date(), writer: 'kube-apiserver', apiVersion: 'v1' }));
+    publishCa(name);
   }
 
   const kubeconfigYaml = (k: KubeconfigOptions = {}): string => {
@@ -206,7 +269,9 @@ export async function startFakeApiServer(opts: FakeClusterOptions = {}): Promise
 
   let closing: Promise<void> | undefined;
   const cluster: FakeCluster = {
-    server, adminToken, kubeconfigYaml,
+    server, adminToken, kubeconfigYaml, caCert: pki.caCert,
+    serviceAccountToken: (namespace, name, seconds = 3600) => issueToken(namespace, name, seconds),
+    podEvents: (namespace, pod) => store.list('events', namespace).filter((e) => getPath(e, ['involvedObject', 'name']) === pod && getPath(e, ['involvedObject', 'kind']) === 'Pod'),
     kubeConfig(k) { const kc = new KubeConfig(); kc.loadFromString(kubeconfigYaml(k)); return kc; },
     nodes: () => nodes.list(),
     addNode(name) { nodes.add(name); },
@@ -270,11 +335,15 @@ export async function startFakeApiServer(opts: FakeClusterOptions = {}): Promise
     close() {
       closing ??= (async () => {
         controllers.close();
+        unsubscribeCa();
         api.endAllWatches();
         forwarder.close();
         httpServer.closeAllConnections();
+        tlsServer.closeAllConnections();
         await new Promise<void>((resolve) => httpServer.close(() => resolve()));
+        await new Promise<void>((resolve) => tlsServer.close(() => resolve()));
         await kubelet.close();
+        await rm(stateDir, { recursive: true, force: true });
       })();
       return closing;
     },

@@ -4,7 +4,9 @@
 // port-forward frames must match what the real 1.24 apiserver sent. Grace periods are shortened to 1 s.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
+import { execFile } from 'node:child_process';
 import type { IncomingMessage } from 'node:http';
+import { promisify } from 'node:util';
 import { startFakeApiServer } from './fake-cluster.ts';
 import type { FakeCluster } from './fake-cluster.ts';
 import { eventually } from './helpers.ts';
@@ -222,6 +224,12 @@ describe('recording 4: port-forward', () => {
     expectLikeRecorded(c, post);
     expect(shapeDiff(json(c), post.body, LACKING)).toEqual([]);
     await cluster.waitForRunning('wire', 'web');
+    // The container runs before httpd listens (the recorded pod has no readiness probe): wait for its socket to be
+    // in LISTEN (0A) on port 8080 (1F90), IPv4 or IPv6, or the next test's request could reach no one.
+    const id = cluster.containerId('wire', 'web')!;
+    const listening = () => promisify(execFile)('docker', ['exec', id, '/bin/busybox', 'grep', '-qE', ':1F90 0+:0000 0A', '/proc/net/tcp', '/proc/net/tcp6'])
+      .then(() => true, () => false);
+    await eventually(listening, 10_000, 'httpd listening');
   });
 
   it('forwards an HTTP request: v4, no extensions, prefix frames, channel-0 data, Close 1000 after the target closed', async () => {

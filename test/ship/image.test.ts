@@ -1,10 +1,11 @@
 // `npm run image:offline` builds radar's image from the checkout with no registry, and the image runs radar.
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { defaultValues, radarObjects } from '../../pkg/cluster/radar-objects.ts';
+import { radarImage } from '../setup/radar-image.ts';
 
 const run = promisify(execFile);
 const repo = resolve(import.meta.dirname, '../..');
@@ -12,10 +13,8 @@ const repo = resolve(import.meta.dirname, '../..');
 let image = '';
 
 beforeAll(async () => {
-  const { version } = JSON.parse(await readFile(resolve(repo, 'package.json'), 'utf8')) as { version: string };
-  image = `kx-radar:${version}`;
-  // Always runs the build; it re-imports only when the content hash differs from the tagged image's label.
-  await run('bash', [resolve(repo, 'radar/image/build-offline.sh')], { cwd: repo, maxBuffer: 1 << 24 });
+  // `npm run image:offline`, run once for every test that needs the image (and again only when its inputs change).
+  image = await radarImage();
 }, 300_000);
 
 const docker = async (...args: string[]) => (await run('docker', args, { maxBuffer: 1 << 24 })).stdout.trim();
@@ -45,6 +44,16 @@ describe('radar image built offline', () => {
       "const r = (m) => { try { require.resolve(m); return 'yes' } catch { return 'no' } };" +
       "console.log(['@grpc/grpc-js', 'xxhash-wasm', 'vitest', 'typescript', 'ink', 'yargs'].map(r).join(' '))");
     expect(out).toBe('yes yes no no no no');
+  });
+
+  it("carries every mount point of radar's pod, so a read-only root needs none created", async () => {
+    const radar = radarObjects(defaultValues('0.0.0')).daemonSet.spec!.template.spec!.containers[0]!;
+    const points = [...radar.volumeMounts!.map((m) => m.mountPath), '/var/run/secrets/kubernetes.io/serviceaccount',
+      // The other node layouts radar knows (k3s/RKE2, MicroK8s), for the socket values that point there.
+      '/host/run/k3s/containerd', '/host/var/snap/microk8s/common/run'];
+    const out = await docker('run', '--rm', image, 'node', '-p',
+      `${JSON.stringify(points)}.filter((p) => !require('fs').statSync(p, { throwIfNoEntry: false })?.isDirectory()).join(' ') || 'all there'`);
+    expect(out).toBe('all there');
   });
 
   it('loads into containerd with docker save | ctr images import, and runs there', async () => {

@@ -50,14 +50,24 @@ describe('radar objects', () => {
     expect(sc.capabilities!.add).toContain('SYS_PTRACE');
   });
 
-  it('mount the directories of the docker and containerd sockets read-only, at the paths radar is told', () => {
+  it('mount the directories of the docker and containerd sockets read-only under /host, at the paths radar is told', () => {
     const k3s = radarObjects(resolveValues('1.2.3', { sockets: { containerd: '/run/k3s/containerd/containerd.sock' } }));
     const spec = k3s.daemonSet.spec!.template.spec!;
     const c = spec.containers[0]!;
     expect(spec.volumes!.filter((v) => v.hostPath).map((v) => v.hostPath!.path)).toEqual(['/var/run', '/run/k3s/containerd']);
-    expect(c.volumeMounts!.filter((m) => m.readOnly).map((m) => m.mountPath)).toEqual(['/var/run', '/run/k3s/containerd']);
+    expect(c.volumeMounts!.filter((m) => m.readOnly).map((m) => m.mountPath)).toEqual(['/host/var/run', '/host/run/k3s/containerd']);
     const env = Object.fromEntries(c.env!.filter((e) => e.value !== undefined).map((e) => [e.name, e.value]));
-    expect(env).toMatchObject({ KX_DOCKER_SOCKET: '/var/run/docker.sock', KX_CONTAINERD_SOCKET: '/run/k3s/containerd/containerd.sock' });
+    expect(env).toMatchObject({ KX_DOCKER_SOCKET: '/host/var/run/docker.sock', KX_CONTAINERD_SOCKET: '/host/run/k3s/containerd/containerd.sock' });
+  });
+
+  it('mount nothing over a directory the kubelet or the image needs', () => {
+    // The kubelet mounts the service-account token at /var/run/secrets/kubernetes.io/serviceaccount after the pod's
+    // own volumes; a mount at or above any of these paths would hide or freeze the place it goes.
+    const taken = ['/', '/var', '/var/run', '/run', '/var/run/secrets', '/var/run/secrets/kubernetes.io', '/app', '/usr', '/etc', '/dev', '/proc'];
+    for (const m of radar.volumeMounts!) {
+      expect(taken).not.toContain(m.mountPath.replace(/\/$/, ''));
+      expect(m.mountPath === '/tmp' || m.mountPath.startsWith('/host/')).toBe(true);
+    }
   });
 
   it('label the pods so the local side finds radar on a node, with the version for skew checks', () => {
@@ -66,8 +76,10 @@ describe('radar objects', () => {
     expect(objs.daemonSet.metadata!.labels![VERSION_LABEL]).toBe('1.2.3');
   });
 
-  it('probe the gRPC port from inside the pod and set requests and limits', () => {
+  it('probe the gRPC port from inside the pod every second from the start, and set requests and limits', () => {
     expect(radar.readinessProbe!.exec!.command!.join(' ')).toContain("connect(7077, '127.0.0.1')");
+    expect(radar.readinessProbe!.periodSeconds).toBe(1);
+    expect(radar.readinessProbe!.initialDelaySeconds ?? 0).toBe(0);
     expect(radar.livenessProbe!.exec!.command).toEqual(radar.readinessProbe!.exec!.command);
     expect(radar.resources!.requests).toBeDefined();
     expect(radar.resources!.limits).toBeDefined();

@@ -26,8 +26,16 @@ export interface Attributes {
   name?: string;
 }
 
+/** A token the table does not hold (e.g. a service-account JWT) → its user, or undefined. */
+export type TokenVerifier = (token: string) => UserSpec | undefined;
+
 export class Authenticator {
   private readonly tokens = new Map<string, UserSpec>();
+  private readonly verifier: TokenVerifier | undefined;
+
+  constructor(verifier?: TokenVerifier) {
+    this.verifier = verifier;
+  }
 
   set(token: string, user: UserSpec): void {
     this.tokens.set(token, user);
@@ -43,7 +51,7 @@ export class Authenticator {
     if (!h) return this.tokens.get('') ?? { name: 'system:anonymous', rules: [] };
     const m = /^Bearer\s+(\S+)\s*$/i.exec(h);
     if (!m) return undefined;
-    return this.tokens.get(m[1]!);
+    return this.tokens.get(m[1]!) ?? this.verifier?.(m[1]!);
   }
 }
 

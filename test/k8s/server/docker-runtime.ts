@@ -8,6 +8,16 @@ export interface SandboxSpec {
   labels: Record<string, string>;
   /** Container ports to publish as 127.0.0.1::PORT. */
   ports: number[];
+  /** An image with node, to run `agent` (the pod's network-namespace agent) instead of idling in busybox. */
+  agent?: { image: string; script: string; mounts: Mount[] };
+}
+
+export interface Mount {
+  type: 'bind' | 'tmpfs';
+  /** Host path (bind only). */
+  source?: string;
+  target: string;
+  readOnly: boolean;
 }
 
 export interface ContainerSpec {
@@ -19,7 +29,22 @@ export interface ContainerSpec {
   cmd?: string[];
   env?: string[];
   workingDir?: string;
+  mounts?: Mount[];
+  /** uid[:gid] */
+  user?: string;
+  capAdd?: string[];
+  capDrop?: string[];
+  readonlyRootfs?: boolean;
+  /** e.g. no-new-privileges, apparmor=unconfined, seccomp=unconfined */
+  securityOpt?: string[];
+  hostPid?: boolean;
+  privileged?: boolean;
+  memoryBytes?: number;
+  nanoCpus?: number;
 }
+
+/** How an exec ended: its exit code, or undefined when it outlived the timeout. */
+export type ExecResult = { exitCode: number } | undefined;
 
 export interface ContainerState { startedAt: string; finishedAt: string; exitCode: number; running: boolean; imageId: string }
 
@@ -42,6 +67,12 @@ export class DockerRuntime {
       this.imagePresent.set(image, p);
     }
     return p;
+  }
+
+  /** The user an image runs as when the pod does not say ('' = root). */
+  async imageUser(image: string): Promise<string> {
+    const info = await this.docker.getImage(image).inspect();
+    return info.Config?.User ?? '';
   }
 
   /** Refuse new containers and wait for the ones being created, so that a sweep afterwards finds them all. */
@@ -84,25 +115,60 @@ export class DockerRuntime {
       exposed[`${p}/tcp`] = {};
       bindings[`${p}/tcp`] = [{ HostIp: '127.0.0.1', HostPort: '' }];
     }
+    const a = spec.agent;
     const c = await this.docker.createContainer({
-      name: spec.name, Hostname: spec.hostname, Image: SANDBOX_IMAGE, Labels: spec.labels,
-      Entrypoint: ['/bin/busybox', 'sleep', '2147483647'], Cmd: [], ExposedPorts: exposed,
-      HostConfig: { PortBindings: bindings, IpcMode: 'shareable' },
+      name: spec.name, Hostname: spec.hostname, Image: a ? a.image : SANDBOX_IMAGE, Labels: spec.labels,
+      Entrypoint: a ? ['node', '-e', a.script] : ['/bin/busybox', 'sleep', '2147483647'], Cmd: [], ExposedPorts: exposed,
+      HostConfig: { PortBindings: bindings, IpcMode: 'shareable', ...(a ? { Mounts: a.mounts.map(dockerMount) } : {}) },
     });
     return this.startOrRemove(c);
   }
 
   private async createContainer(spec: ContainerSpec): Promise<string> {
-    const opts: Docker.ContainerCreateOptions = {
-      name: spec.name, Image: spec.image, Labels: spec.labels, Env: spec.env,
-      HostConfig: { NetworkMode: `container:${spec.sandboxId}`, IpcMode: `container:${spec.sandboxId}` },
+    const host: Docker.HostConfig = {
+      NetworkMode: `container:${spec.sandboxId}`, IpcMode: `container:${spec.sandboxId}`,
+      Mounts: (spec.mounts ?? []).map(dockerMount),
     };
+    if (spec.capAdd?.length) host.CapAdd = spec.capAdd;
+    if (spec.capDrop?.length) host.CapDrop = spec.capDrop;
+    if (spec.readonlyRootfs) host.ReadonlyRootfs = true;
+    if (spec.securityOpt?.length) host.SecurityOpt = spec.securityOpt;
+    if (spec.hostPid) host.PidMode = 'host';
+    if (spec.privileged) host.Privileged = true;
+    if (spec.memoryBytes) host.Memory = spec.memoryBytes;
+    if (spec.nanoCpus) host.NanoCpus = spec.nanoCpus;
+    const opts: Docker.ContainerCreateOptions = {
+      name: spec.name, Image: spec.image, Labels: spec.labels, Env: spec.env, HostConfig: host,
+    };
+    if (spec.user) opts.User = spec.user;
     if (spec.entrypoint) opts.Entrypoint = spec.entrypoint;
     if (spec.cmd) opts.Cmd = spec.cmd;
     else if (spec.entrypoint) opts.Cmd = [];
     if (spec.workingDir) opts.WorkingDir = spec.workingDir;
     const c = await this.docker.createContainer(opts);
     return this.startOrRemove(c);
+  }
+
+  /** Runs `cmd` in the container (as its user) and waits for it, at most `timeoutMs`. */
+  async exec(id: string, cmd: string[], timeoutMs: number): Promise<ExecResult> {
+    const e = await this.docker.getContainer(id).exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true });
+    const stream = await e.start({ hijack: true, stdin: false });
+    const ended = new Promise<void>((resolve) => {
+      stream.on('end', resolve);
+      stream.on('close', resolve);
+      stream.on('error', () => resolve());
+      stream.resume();
+    });
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<'timeout'>((resolve) => { timer = setTimeout(() => resolve('timeout'), timeoutMs); });
+    const r = await Promise.race([ended, timedOut]);
+    clearTimeout(timer);
+    if (r === 'timeout') {
+      stream.destroy();
+      return undefined;
+    }
+    const info = await e.inspect();
+    return { exitCode: info.ExitCode ?? -1 };
   }
 
   /** Host port on 127.0.0.1 that Docker published for a sandbox's container port. */
@@ -148,4 +214,10 @@ export class DockerRuntime {
     const list = await this.docker.listContainers({ all: true, filters: { label: [`${label}=${value}`] } });
     return list.map((c) => c.Id);
   }
+}
+
+function dockerMount(m: Mount): Docker.MountSettings {
+  return m.type === 'tmpfs'
+    ? { Type: 'tmpfs', Source: '', Target: m.target, ReadOnly: m.readOnly }
+    : { Type: 'bind', Source: m.source!, Target: m.target, ReadOnly: m.readOnly };
 }

@@ -9,8 +9,13 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import type { WebSocket } from 'ws';
 
-/** What a forward to `port` of this pod connects to: a 127.0.0.1 port, or undefined when nothing listens. */
-export type ForwardTargetResolver = (namespace: string, pod: string, port: number) => Promise<number | undefined>;
+/**
+ * What a forward to `port` of this pod connects to: a 127.0.0.1 port, a dialer that opens the stream itself (inside
+ * the pod's network namespace; a paused socket, or undefined when nothing listens there), or undefined when nothing
+ * listens.
+ */
+export type ForwardTarget = number | (() => Promise<net.Socket | undefined>);
+export type ForwardTargetResolver = (namespace: string, pod: string, port: number) => Promise<ForwardTarget | undefined>;
 
 export interface PortForwardOptions {
   resolve: ForwardTargetResolver;
@@ -82,7 +87,7 @@ export class PortForwarder {
     ws.on('close', () => { for (const c of conns) c?.destroy(); });
     let openConns = ports.length;
     ports.forEach((port, i) => {
-      void this.o.resolve(namespace, pod, port).then((target) => {
+      void this.o.resolve(namespace, pod, port).then(async (target) => {
         if (ws.readyState !== ws.OPEN) return;
         const refuse = () => {
           if (failed) return;
@@ -91,9 +96,19 @@ export class PortForwarder {
           closeNormally(ws, 0);
         };
         if (target === undefined) return refuse();
-        const c = net.connect({ host: '127.0.0.1', port: target });
+        let c: net.Socket;
+        if (typeof target === 'number') {
+          c = net.connect({ host: '127.0.0.1', port: target });
+          c.on('connect', () => { for (const b of pending[i]!.splice(0)) c.write(b); });
+        } else {
+          const dialed = await target();
+          if (!dialed) return refuse();
+          if (ws.readyState !== ws.OPEN) { dialed.destroy(); return; }
+          c = dialed;
+          for (const b of pending[i]!.splice(0)) c.write(b);
+          setImmediate(() => c.resume());
+        }
         conns[i] = c;
-        c.on('connect', () => { for (const b of pending[i]!.splice(0)) c.write(b); });
         c.on('data', (d: Buffer) => { if (ws.readyState === ws.OPEN) ws.send(Buffer.concat([Buffer.from([2 * i]), d])); });
         c.on('error', (err: NodeJS.ErrnoException) => { if (err.code === 'ECONNREFUSED') refuse(); });
         c.on('close', () => {
