@@ -2,7 +2,8 @@
 // or not ready with the kubelet's reason — against the test API server and its kubelet.
 import { AppsV1Api, type V1DaemonSet } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RADAR_NAME, defaultValues, radarObjects } from '../../pkg/cluster/radar-objects.ts';
+import { defaultValues, radarObjects } from '../../pkg/cluster/radar-objects.ts';
+import { RADAR_NAME } from '../../pkg/kube/radar-names.ts';
 import { RadarLocator } from '../../pkg/kube/radar-locator.ts';
 import { ErrorCode, KxError } from '../../pkg/sync/errors.ts';
 import { startFakeApiServer, type FakeCluster, type KubeObject } from '../k8s/fake-cluster.ts';
