@@ -1,31 +1,13 @@
-// Where the container runtimes listen, on the node layouts radar knows. A module of its own, free of dependencies,
-// so that parsing radar's command line (and rendering radar's pod spec) does not load the runtime clients
-// (dockerode, grpc) a directory-mode radar never uses.
+// Where the container runtimes listen, on the node layouts radar knows (proto/radar-pod.ts, shared with the pod
+// spec that mounts them). A module of its own, free of dependencies, so that parsing radar's command line does
+// not load the runtime clients (dockerode, grpc) a directory-mode radar never uses.
+import { AUTO_SOCKET, KNOWN_SOCKETS, type KnownSocket, type SocketRuntime } from '../../proto/radar-pod.ts';
 
+export { AUTO_SOCKET, KNOWN_SOCKETS, type KnownSocket, type SocketRuntime };
 export const DEFAULT_DOCKER_SOCKET = '/var/run/docker.sock';
 export const DEFAULT_CONTAINERD_SOCKET = '/run/containerd/containerd.sock';
 /** The containerd namespace the kubelet (CRI) puts Kubernetes containers in. */
 export const KUBERNETES_NAMESPACE = 'k8s.io';
-/** A socket setting that means "look for it among KNOWN_SOCKETS". */
-export const AUTO_SOCKET = 'auto';
-
-export type SocketRuntime = 'docker' | 'containerd';
-
-export interface KnownSocket {
-  readonly runtime: SocketRuntime;
-  /** Path on the node. */
-  readonly path: string;
-  /** The distributions that put it there, for messages. */
-  readonly layout: string;
-}
-
-/** Tried in this order; the first of each runtime that answers is used. */
-export const KNOWN_SOCKETS: readonly KnownSocket[] = [
-  { runtime: 'containerd', path: DEFAULT_CONTAINERD_SOCKET, layout: 'containerd' },
-  { runtime: 'containerd', path: '/run/k3s/containerd/containerd.sock', layout: 'k3s, RKE2' },
-  { runtime: 'containerd', path: '/var/snap/microk8s/common/run/containerd.sock', layout: 'MicroK8s' },
-  { runtime: 'docker', path: DEFAULT_DOCKER_SOCKET, layout: 'Docker, cri-dockerd' },
-];
 
 /** One socket to try: where it is on the node, and where radar sees it (under its host root). */
 export interface SocketCandidate extends KnownSocket {

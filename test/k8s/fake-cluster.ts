@@ -45,6 +45,8 @@ export interface FakeClusterOptions {
   portForwardCloseDelayMs?: number;
   /** Authorise port-forward upgrades as get AND create (1.35+), not just get (1.24). */
   portForwardNeedsCreate?: boolean;
+  /** The gitVersion /version reports (default v1.24.0-alpha.1, as recorded). */
+  kubeVersion?: string;
 }
 
 /** Decides where a forward to a pod's port goes: a 127.0.0.1 port, null = refused, undefined = next rule. */
@@ -148,7 +150,7 @@ export async function startFakeApiServer(opts: FakeClusterOptions = {}): Promise
   const api = new ApiHandler({
     store, kubelet, auth, forwarder, flow: newFlowControl(),
     watch: { bookmarkIntervalMs: opts.bookmarkIntervalMs ?? 60_000, defaultTimeoutSeconds: opts.defaultWatchTimeoutSeconds ?? 1800 },
-    createPod, portForwardNeedsCreate: opts.portForwardNeedsCreate ?? false,
+    createPod, portForwardNeedsCreate: opts.portForwardNeedsCreate ?? false, kubeVersion: opts.kubeVersion,
     serverAddress: () => `127.0.0.1:${(httpServer.address() as AddressInfo).port}`,
   });
   httpServer.on('request', (req, res) => {

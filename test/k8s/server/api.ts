@@ -31,6 +31,8 @@ export interface ApiDeps {
   createPod(namespace: string, body: Json, writer: string): Json;
   /** Since 1.35 a WebSocket upgrade also needs `create` on pods/portforward (README "newer servers"). */
   portForwardNeedsCreate: boolean;
+  /** gitVersion for /version; undefined: the recorded 1.24 answer. */
+  kubeVersion?: string | undefined;
   serverAddress(): string;
 }
 
@@ -264,7 +266,9 @@ export class ApiHandler {
     const flow = { flow: this.d.flow };
     const p = pathname.replace(/\/+$/, '');
     if (p === '/version') {
-      sendJson(res, 200, { major: '1', minor: '24+', gitVersion: 'v1.24.0-alpha.1', gitCommit: '', gitTreeState: 'clean', buildDate: '2021-12-23T00:00:00Z', goVersion: 'go1.17.5', compiler: 'gc', platform: 'linux/amd64' }, flow);
+      const recorded = { major: '1', minor: '24+', gitVersion: 'v1.24.0-alpha.1', gitCommit: '', gitTreeState: 'clean', buildDate: '2021-12-23T00:00:00Z', goVersion: 'go1.17.5', compiler: 'gc', platform: 'linux/amd64' };
+      const v = this.d.kubeVersion && /^v(\d+)\.(\d+)/.exec(this.d.kubeVersion);
+      sendJson(res, 200, v ? { ...recorded, major: v[1], minor: v[2], gitVersion: this.d.kubeVersion } : recorded, flow);
       return true;
     }
     if (p === '/api') {
