@@ -1,10 +1,11 @@
 // Finds the radar pod that serves a node (radar is a DaemonSet: one pod per node, selected by the labels `kx init`
-// sets), and says plainly what to do when there is none.
-import { CoreV1Api } from '@kubernetes/client-node';
-import type { KubeConfig, V1Pod } from '@kubernetes/client-node';
+// sets), and says plainly what to do when there is none: install it when its DaemonSet is missing, wait when radar is
+// starting or restarting on that node (saying why, as the kubelet reports it).
+import { AppsV1Api, CoreV1Api } from '@kubernetes/client-node';
+import type { KubeConfig, V1DaemonSet, V1Pod } from '@kubernetes/client-node';
 import { RADAR_NAME, RADAR_PORT_NAME, RADAR_SELECTOR } from '../cluster/radar-objects.ts';
 import { ErrorCode, KxError } from '../sync/errors.ts';
-import { apiError } from './api-errors.ts';
+import { apiError, httpStatusOf } from './api-errors.ts';
 
 export const DEFAULT_RADAR_NAMESPACE = 'kx-system';
 export const DEFAULT_RADAR_PORT = 7077;
@@ -30,10 +31,12 @@ export interface RadarLocatorOptions {
 export class RadarLocator {
   readonly #opts: RadarLocatorOptions;
   readonly #api: CoreV1Api;
+  readonly #apps: AppsV1Api;
 
   constructor(opts: RadarLocatorOptions) {
     this.#opts = opts;
     this.#api = opts.kc.makeApiClient(CoreV1Api);
+    this.#apps = opts.kc.makeApiClient(AppsV1Api);
   }
 
   get namespace(): string {
@@ -54,23 +57,64 @@ export class RadarLocator {
       pods = [];
     }
     const live = pods.filter((p) => !p.metadata?.deletionTimestamp);
-    if (live.length === 0) {
-      throw new KxError(ErrorCode.NotFound, `radar is not installed in namespace "${ns}" of context "${ctx}": run kx init`);
-    }
     const onNode = live.filter((p) => p.spec?.nodeName === nodeName);
     if (onNode.length === 0) {
+      const leaving = pods.find((p) => p.metadata?.deletionTimestamp && p.spec?.nodeName === nodeName);
+      const ds = await this.#daemonSet();
+      if (ds === undefined && live.length === 0 && !leaving) {
+        throw new KxError(ErrorCode.NotFound, `radar is not installed in namespace "${ns}" of context "${ctx}": run kx init`);
+      }
+      if (leaving) {
+        throw new KxError(ErrorCode.Unavailable, `radar on node "${nodeName}" is restarting (pod "${leaving.metadata?.name ?? ''}" is being replaced)`);
+      }
+      if (live.length === 0) {
+        const s = ds?.status;
+        throw new KxError(ErrorCode.Unavailable,
+          `radar on node "${nodeName}" is not running yet: DaemonSet ${RADAR_NAME} in namespace "${ns}" has no pods ` +
+          `(${s?.desiredNumberScheduled ?? 0} desired, ${s?.numberReady ?? 0} ready); kubectl -n ${ns} describe daemonset ${RADAR_NAME} shows why`);
+      }
       const nodes = [...new Set(live.map((p) => p.spec?.nodeName).filter((n): n is string => !!n))].sort();
       throw new KxError(ErrorCode.NotFound,
         `no radar pod on node "${nodeName}" (radar runs on: ${nodes.join(', ') || 'no node yet'}); check the ${RADAR_NAME} DaemonSet in namespace "${ns}" (tolerations, node selector) or run kx init`);
     }
     const ready = onNode.find(isReady);
-    if (!ready) {
-      const p = onNode[0]!;
-      throw new KxError(ErrorCode.Unavailable,
-        `radar pod "${p.metadata?.name ?? ''}" on node "${nodeName}" is not ready yet (phase ${p.status?.phase ?? 'Pending'})`);
-    }
+    if (!ready) throw new KxError(ErrorCode.Unavailable, `radar on node "${nodeName}" is not ready (${notReadyReason(onNode[0]!)})`);
     return { namespace: ns, pod: ready.metadata?.name ?? '', port: grpcPort(ready) ?? this.#opts.defaultPort ?? DEFAULT_RADAR_PORT, nodeName };
   }
+
+  /** radar's DaemonSet; undefined when it does not exist or may not be read (then pods alone decide). */
+  async #daemonSet(): Promise<V1DaemonSet | undefined> {
+    try {
+      return await this.#apps.readNamespacedDaemonSet({ name: RADAR_NAME, namespace: this.namespace });
+    } catch (err) {
+      if (httpStatusOf(err) === 404 || httpStatusOf(err) === 403) return undefined;
+      throw apiError(err, `read DaemonSet ${RADAR_NAME} in namespace "${this.namespace}"`, this.#opts.context);
+    }
+  }
+}
+
+/**
+ * Why a radar pod is not ready, as the kubelet reports it: "restarting: CrashLoopBackOff, 3 restarts; last exit 1:
+ * radar: no container runtime found: …" or "starting: ContainerCreating" or "running, readiness probe not passed yet".
+ */
+export function notReadyReason(pod: V1Pod): string {
+  const name = pod.metadata?.name ?? '';
+  const c = pod.status?.containerStatuses?.[0];
+  if (!c) return `pod "${name}" is ${(pod.status?.phase ?? 'Pending').toLowerCase()}`;
+  const restarts = c.restartCount ?? 0;
+  const last = c.lastState?.terminated;
+  const lastExit = last ? `; last exit ${last.exitCode}${last.message ? `: ${lastLine(last.message)}` : last.reason ? ` (${last.reason})` : ''}` : '';
+  const waiting = c.state?.waiting?.reason;
+  if (waiting) {
+    const what = restarts > 0 || waiting === 'CrashLoopBackOff' ? 'restarting' : 'starting';
+    return `${what}: ${waiting}${restarts > 0 ? `, ${restarts} restart${restarts === 1 ? '' : 's'}` : ''}${lastExit}; pod "${name}"`;
+  }
+  if (c.state?.terminated) return `exited ${c.state.terminated.exitCode}${c.state.terminated.message ? `: ${lastLine(c.state.terminated.message)}` : ''}; pod "${name}"`;
+  return `running, not passing its readiness probe yet${lastExit}; pod "${name}"`;
+}
+
+function lastLine(text: string): string {
+  return text.trim().split('\n').at(-1)!.trim();
 }
 
 const RADAR_LABEL_SELECTOR = Object.entries(RADAR_SELECTOR).map(([k, v]) => `${k}=${v}`).join(',');
