@@ -129,6 +129,9 @@ describe('a bad flag', () => {
   const cases: Array<[string[], string]> = [
     [['init', '-o', 'xml'], 'kx: Invalid values: Argument: output, Given: "xml", Choices: "yaml", "json" (see kx --help)\n'],
     [['init', '--timeout', 'soon'], 'kx: --timeout: expected seconds (a number ≥ 0)\n'],
+    [['init', '--containerd-socket', 'run/containerd.sock'], 'kx: --containerd-socket "run/containerd.sock": expected an absolute path on the nodes, or auto\n'],
+    [['init', '--grant-group', ''], 'kx: --grant-group: expected a name\n'],
+    [['init', '--dry-run', '--kube-version', 'latest'], 'kx: --kube-version: not a Kubernetes version: "latest" (expected e.g. 1.30 or v1.30.2)\n'],
     [['watch', '--status-port', 'x'], 'kx: --status-port: expected a port number (0-65535)\n'],
     [['token', '--nmspace', 'dev'], 'kx: Unknown argument: nmspace (see kx --help)\n'],
   ];
