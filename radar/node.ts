@@ -177,17 +177,29 @@ export class RadarNode {
     return undefined;
   }
 
-  /** Tells kx doctor which runtime radar uses, on radar's own pod. Best effort: a refusal costs one log line. */
+  /**
+   * Tells kx doctor which runtime radar uses, on radar's own pod. Best effort: a refusal costs one log line, and an
+   * API server that does not answer within 5 s does not hold up serving.
+   */
   async #annotate(api: CoreV1Api, text: string): Promise<void> {
     const o = this.#opts;
     if (!o.podName || !o.podNamespace) return;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error('no answer within 5 s')), 5000);
+    });
     try {
-      await api.patchNamespacedPod(
-        { name: o.podName, namespace: o.podNamespace, body: { metadata: { annotations: { [RUNTIME_ANNOTATION]: text } } } },
-        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
-      );
+      await Promise.race([
+        api.patchNamespacedPod(
+          { name: o.podName, namespace: o.podNamespace, body: { metadata: { annotations: { [RUNTIME_ANNOTATION]: text } } } },
+          setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+        ),
+        timeout,
+      ]);
     } catch (err) {
       this.#log(`radar: could not annotate pod ${o.podNamespace}/${o.podName} with its runtime (${apiMessage(err)})`);
+    } finally {
+      clearTimeout(timer);
     }
   }
 }
