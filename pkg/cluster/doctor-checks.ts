@@ -148,7 +148,7 @@ export async function checkRollout(opts: DoctorOptions): Promise<DoctorCheck> {
   }
   const s = rolloutStatus(ds);
   if (s.done) return { name: CHECK_NAMES.rollout, ok: true, detail: `radar is ready on ${s.available} of ${s.desired} nodes` };
-  const why = (await radarPods(opts)).filter((p) => !p.ready).slice(0, 3).map((p) => `radar on node "${p.node}" is not ready (${notReadyReason(p.pod)})`);
+  const why = (await radarPods(opts)).filter((p) => !p.ready).slice(0, 3).map((p) => `radar on node "${p.node}" is not ready (${notReadyReason(p.pod) || `phase ${p.pod.status?.phase ?? 'Pending'}`})`);
   return {
     name: CHECK_NAMES.rollout,
     ok: false,

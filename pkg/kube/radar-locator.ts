@@ -59,26 +59,31 @@ export class RadarLocator {
     const live = pods.filter((p) => !p.metadata?.deletionTimestamp);
     const onNode = live.filter((p) => p.spec?.nodeName === nodeName);
     if (onNode.length === 0) {
+      // A radar pod on its way out is being replaced by the DaemonSet (a deleted pod, an upgrade): radar is
+      // restarting on that node, which is not something kx init would change.
       const leaving = pods.find((p) => p.metadata?.deletionTimestamp && p.spec?.nodeName === nodeName);
-      const ds = await this.#daemonSet();
-      if (ds === undefined && live.length === 0 && !leaving) {
-        throw new KxError(ErrorCode.NotFound, `radar is not installed in namespace "${ns}" of context "${ctx}": run kx init`);
-      }
       if (leaving) {
-        throw new KxError(ErrorCode.Unavailable, `radar on node "${nodeName}" is restarting (pod "${leaving.metadata?.name ?? ''}" is being replaced)`);
+        throw new KxError(ErrorCode.Unavailable,
+          `radar is restarting on node "${nodeName}": pod "${leaving.metadata?.name ?? ''}" is terminating and the ${RADAR_NAME} DaemonSet in namespace "${ns}" replaces it`);
       }
       if (live.length === 0) {
-        const s = ds?.status;
-        throw new KxError(ErrorCode.Unavailable,
-          `radar on node "${nodeName}" is not running yet: DaemonSet ${RADAR_NAME} in namespace "${ns}" has no pods ` +
-          `(${s?.desiredNumberScheduled ?? 0} desired, ${s?.numberReady ?? 0} ready); kubectl -n ${ns} describe daemonset ${RADAR_NAME} shows why`);
+        if (await this.#daemonSet()) {
+          throw new KxError(ErrorCode.Unavailable,
+            `radar is not running on any node yet: the ${RADAR_NAME} DaemonSet in namespace "${ns}" of context "${ctx}" has no pod (kubectl -n ${ns} describe daemonset ${RADAR_NAME} shows why)`);
+        }
+        throw new KxError(ErrorCode.NotFound, `radar is not installed in namespace "${ns}" of context "${ctx}": run kx init`);
       }
       const nodes = [...new Set(live.map((p) => p.spec?.nodeName).filter((n): n is string => !!n))].sort();
       throw new KxError(ErrorCode.NotFound,
         `no radar pod on node "${nodeName}" (radar runs on: ${nodes.join(', ') || 'no node yet'}); check the ${RADAR_NAME} DaemonSet in namespace "${ns}" (tolerations, node selector) or run kx init`);
     }
     const ready = onNode.find(isReady);
-    if (!ready) throw new KxError(ErrorCode.Unavailable, `radar on node "${nodeName}" is not ready (${notReadyReason(onNode[0]!)})`);
+    if (!ready) {
+      const p = onNode[0]!;
+      const why = notReadyReason(p);
+      throw new KxError(ErrorCode.Unavailable,
+        `radar pod "${p.metadata?.name ?? ''}" on node "${nodeName}" is not ready yet (phase ${p.status?.phase ?? 'Pending'})${why ? `: ${why}` : ''}`);
+    }
     return { namespace: ns, pod: ready.metadata?.name ?? '', port: grpcPort(ready) ?? this.#opts.defaultPort ?? DEFAULT_RADAR_PORT, nodeName };
   }
 
@@ -94,23 +99,22 @@ export class RadarLocator {
 }
 
 /**
- * Why a radar pod is not ready, as the kubelet reports it: "restarting: CrashLoopBackOff, 3 restarts; last exit 1:
- * radar: no container runtime found: …" or "starting: ContainerCreating" or "running, readiness probe not passed yet".
+ * Why a radar pod is not ready, in the kubelet's words: "CrashLoopBackOff (back-off 40s restarting …), 3 restarts;
+ * last exit 1: radar: no container runtime found: …", "ContainerCreating", "running, not passing its readiness
+ * probe yet". '' when the kubelet has said nothing yet.
  */
 export function notReadyReason(pod: V1Pod): string {
-  const name = pod.metadata?.name ?? '';
-  const c = pod.status?.containerStatuses?.[0];
-  if (!c) return `pod "${name}" is ${(pod.status?.phase ?? 'Pending').toLowerCase()}`;
+  const c = pod.status?.containerStatuses?.find((s) => s.state?.waiting?.reason) ?? pod.status?.containerStatuses?.[0];
+  if (!c) return '';
   const restarts = c.restartCount ?? 0;
+  const count = restarts > 0 ? `, ${restarts} restart${restarts === 1 ? '' : 's'}` : '';
   const last = c.lastState?.terminated;
   const lastExit = last ? `; last exit ${last.exitCode}${last.message ? `: ${lastLine(last.message)}` : last.reason ? ` (${last.reason})` : ''}` : '';
-  const waiting = c.state?.waiting?.reason;
-  if (waiting) {
-    const what = restarts > 0 || waiting === 'CrashLoopBackOff' ? 'restarting' : 'starting';
-    return `${what}: ${waiting}${restarts > 0 ? `, ${restarts} restart${restarts === 1 ? '' : 's'}` : ''}${lastExit}; pod "${name}"`;
-  }
-  if (c.state?.terminated) return `exited ${c.state.terminated.exitCode}${c.state.terminated.message ? `: ${lastLine(c.state.terminated.message)}` : ''}; pod "${name}"`;
-  return `running, not passing its readiness probe yet${lastExit}; pod "${name}"`;
+  const w = c.state?.waiting;
+  if (w?.reason) return `${w.reason}${w.message ? ` (${w.message.split('\n')[0]})` : ''}${count}${lastExit}`;
+  const t = c.state?.terminated;
+  if (t) return `exited ${t.exitCode}${t.message ? `: ${lastLine(t.message)}` : ''}${count}`;
+  return `running, not passing its readiness probe yet${count}${lastExit}`;
 }
 
 function lastLine(text: string): string {

@@ -52,7 +52,7 @@ describe('RadarLocator', () => {
 
     const err = await refusal(locator.locate('node-a'));
     expect(err.code).toBe(ErrorCode.Unavailable);
-    expect(err.message).toMatch(/^radar on node "node-a" is not ready \(restarting: CrashLoopBackOff, \d+ restarts?; last exit \d+/);
+    expect(err.message).toMatch(/^radar pod "kx-radar-\w+" on node "node-a" is not ready yet \(phase \w+\): CrashLoopBackOff( \(.*\))?, \d+ restarts?; last exit \d+/);
     expect(err.message).not.toContain('kx init');
   });
 
@@ -66,11 +66,11 @@ describe('RadarLocator', () => {
       }] },
     };
     expect(notReadyReason(crashing)).toBe(
-      'restarting: CrashLoopBackOff, 3 restarts; last exit 1: radar: no container runtime found: tried /run/containerd/containerd.sock (does not exist); pod "kx-radar-x1"');
+      'CrashLoopBackOff, 3 restarts; last exit 1: radar: no container runtime found: tried /run/containerd/containerd.sock (does not exist)');
     const starting: V1Pod = {
       metadata: { name: 'kx-radar-x2' },
       status: { phase: 'Pending', containerStatuses: [{ name: 'radar', image: 'kx-radar', imageID: '', ready: false, restartCount: 0, state: { waiting: { reason: 'ContainerCreating' } } }] },
     };
-    expect(notReadyReason(starting)).toBe('starting: ContainerCreating; pod "kx-radar-x2"');
+    expect(notReadyReason(starting)).toBe('ContainerCreating');
   });
 });
