@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments, stringify } from 'yaml';
 import { chartFiles, packageVersion } from '../../pkg/cluster/chart.ts';
 import { objectList, radarObjects, renderOps, resolveValues, type RadarOverrides } from '../../pkg/cluster/radar-objects.ts';
+import { startFakeApiServer } from '../k8s/fake-cluster.ts';
 import { unpackKubeTools, type KubeTools } from './kube-tools.ts';
 
 const chartDir = resolve(import.meta.dirname, '../../charts/kx');
@@ -95,6 +96,24 @@ describe('charts/kx', () => {
     const r = await tools.helm(['template', 'kx', chartDir, '--kube-version', '1.23.0']);
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain('kubeVersion');
+  });
+
+  it("is taken by the real kubectl: `kubectl create --dry-run=client` maps every object of kx init's output to a resource, unchanged", async () => {
+    // kubectl maps kinds to resources with the server's discovery: the test API server on loopback gives it.
+    const cluster = await startFakeApiServer({ nodes: [] });
+    try {
+      const kubeconfig = join(tools.dir, 'kubeconfig');
+      await writeFile(kubeconfig, cluster.kubeconfigYaml());
+      const { stdout: manifest } = await run(process.execPath, [KX, 'init', '--dry-run', '-o', 'yaml', '--kube-version', '1.24.0', '--grant-group', 'developers']);
+      const file = join(tools.dir, 'kx-init.yaml');
+      await writeFile(file, manifest);
+      const r = await tools.kubectl(['create', '--dry-run=client', '--validate=false', '-o', 'yaml', '-f', file], { KUBECONFIG: kubeconfig });
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      expect(sorted(parseStream(r.stdout))).toEqual(sorted(parseStream(manifest)));
+    } finally {
+      await cluster.close();
+    }
   });
 
   it('matches what `kx init --dry-run -o yaml` prints for the same settings given as flags', async () => {
