@@ -86,6 +86,9 @@ export function initOverrides(args: InitArgs): RadarOverrides {
 }
 
 export function progressLine(p: InitProgress): string {
+  if (p.phase === 'render') {
+    return p.kubeVersion ? `  Kubernetes ${p.kubeVersion}: objects made for that release` : '  Kubernetes version unknown: objects made for every release from 1.24';
+  }
   if (p.phase === 'apply') return `  ${p.kind} ${p.name}: ${p.action}`;
   const s = p.status;
   return s.done

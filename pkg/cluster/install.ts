@@ -26,6 +26,7 @@ import {
 export type ApplyAction = 'created' | 'configured' | 'exists' | 'deleted' | 'absent' | 'kept';
 
 export type InitProgress =
+  | { phase: 'render'; kubeVersion: string | undefined }
   | { phase: 'apply'; kind: string; name: string; action: ApplyAction }
   | { phase: 'rollout'; status: RolloutStatus };
 
@@ -84,6 +85,7 @@ export async function init(opts: InitOptions): Promise<InitResult> {
   const context = selectContext(opts.kubeConfig, opts.context);
   const api = clients(opts.kubeConfig);
   const kubeVersion = opts.kubeVersion ?? (await serverVersion(opts.kubeConfig));
+  opts.onProgress?.({ phase: 'render', kubeVersion });
   const objects = radarObjects(opts.values, renderOps(kubeVersion));
   const manifest = opts.output ? renderManifest(objects, opts.output) : undefined;
   const applied: InitResult['applied'] = [];

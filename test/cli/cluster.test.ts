@@ -52,6 +52,7 @@ describe('kx init', () => {
   it('applies the objects, reports the rollout while waiting, and ends when radar is ready on every node', async () => {
     const out = await kx(['init', '--namespace', 'kx-a', '--image', IMAGE], env);
 
+    expect(out.stderr).toContain('  Kubernetes v1.24.0-alpha.1: objects made for that release');
     expect(out.stderr).toContain('  DaemonSet kx-radar: created');
     expect(out.stderr).toMatch(/rollout: ready on 2 of 2 node\(s\)/);
     expect(out.stdout).toMatch(/^radar \S+ is ready on 2 of 2 node\(s\) in namespace "kx-a"\n$/);
