@@ -53,6 +53,10 @@ export class RadarLocator {
       pods = list.items;
     } catch (err) {
       const e = apiError(err, `list radar pods in namespace "${ns}" (context "${ctx}")`, ctx);
+      if (e.code === ErrorCode.PermissionDenied) {
+        throw new KxError(ErrorCode.PermissionDenied,
+          `${e.message}; a cluster admin can grant what kx needs there with kx init --grant-group <your group> (or --grant-user)`, { cause: err });
+      }
       if (e.code !== ErrorCode.NotFound) throw e;
       pods = [];
     }

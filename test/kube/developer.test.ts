@@ -146,6 +146,13 @@ describe('a developer who owns only their namespace', () => {
     }
   });
 
+  it('someone outside the granted group is told which grant to ask for', async () => {
+    h.cluster.addUser('sam-token', { name: 'sam', groups: ['contractors'] });
+    const err = await refusal(new RadarLocator({ kc: h.cluster.kubeConfig({ token: 'sam-token' }), context: 'fake' }).locate('node-a'));
+    expect(err.code).toBe(ErrorCode.PermissionDenied);
+    expect(err.message).toMatch(/^cannot list radar pods in namespace "kx-system" \(context "fake"\): RBAC forbids it \(.*\); a cluster admin can grant what kx needs there with kx init --grant-group <your group> \(or --grant-user\)$/);
+  });
+
   it('are only what the grant Role holds in radar\'s namespace', async () => {
     const role = h.cluster.getObject('roles', RADAR_NS, `${RADAR_NAME}-user`)!;
     expect(role.rules.map((r: { resources: string[] }) => r.resources.join())).toEqual(['pods', 'pods/portforward', 'daemonsets']);
