@@ -42,6 +42,12 @@ describe('parseRadarArgs', () => {
     expect(parseRadarArgs([], {})).toMatchObject({ dockerSocket: 'auto', containerdSocket: 'auto', hostRoot: '' });
   });
 
+  it('refuses a relative --host-root, naming the flag', () => {
+    const err = refusal(() => parseRadarArgs(['--host-root', 'host'], {}));
+    expect(err.code).toBe(ErrorCode.InvalidConfig);
+    expect(err.message).toBe('--host-root "host": expected an absolute path');
+  });
+
   it('lets a flag win over its environment variable', () => {
     const cmd = parseRadarArgs(['--docker-socket', '/flag.sock'], { KX_DOCKER_SOCKET: '/env.sock' });
     expect(cmd).toMatchObject({ mode: 'node', dockerSocket: '/flag.sock' });
