@@ -79,11 +79,17 @@ try {
       y
         .option('namespace', { alias: 'n', type: 'string', describe: 'radar\'s namespace (default kx-system)' })
         .option('image', { type: 'string', describe: 'radar image (default kx-radar:<kx version>)' })
+        .option('containerd-socket', { type: 'string', describe: 'containerd socket on the nodes (default: radar finds it; see README)' })
+        .option('docker-socket', { type: 'string', describe: 'Docker socket on the nodes (default: radar finds it)' })
+        .option('grant-group', { type: 'string', array: true, describe: 'let this group use kx with rights in its own namespaces only (repeatable)' })
+        .option('grant-user', { type: 'string', array: true, describe: 'let this user use kx with rights in their own namespaces only (repeatable)' })
+        .option('kube-version', { type: 'string', describe: 'render for this Kubernetes version (default: the server\'s; with --dry-run: every release)' })
         .option('dry-run', { type: 'boolean', default: false, describe: 'print the objects; apply nothing' })
         .option('output', { alias: 'o', choices: ['yaml', 'json'] as const, describe: 'print the objects as yaml or json' })
         .option('timeout', { type: 'number', describe: 'seconds to wait for the rollout (default 300; 0: do not wait)' })
         .example('$0 init --dry-run -o yaml', 'show what would be applied')
-        .example('$0 init --image kx-radar:0.1.0 --context kind-dev', 'install radar into that cluster'),
+        .example('$0 init --image kx-radar:0.1.0 --context kind-dev', 'install radar into that cluster')
+        .example('$0 init --grant-group developers', 'let group developers use kx without cluster-wide rights'),
     async (args) => (await import('./commands/init.ts')).initCommand(args),
   )
   .command(

@@ -1,9 +1,9 @@
 // radar as the node agent (what the DaemonSet runs): the container runtimes whose sockets are on this node, a
 // ContainerRootResolver checking each namespace's kx-token Secret through the API server, a coalescing reloader,
 // and the gRPC server over them.
-import { closeInOrder, closeTogether } from '../pkg/lifecycle/close.ts';
 import { stat } from 'node:fs/promises';
-import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { closeInOrder, closeTogether } from '../pkg/lifecycle/close.ts';
 import { ErrorCode, KxError } from '../pkg/sync/errors.ts';
 import type { Hasher } from '../pkg/sync/hash.ts';
 import type { ContainerRuntime } from '../proto/container-ref.ts';
@@ -15,15 +15,21 @@ import { ContainerdRuntime } from '../pkg/runtime/containerd.ts';
 import { DockerRuntime } from '../pkg/runtime/docker.ts';
 import { ContainerReloader, type ContainerController } from '../pkg/runtime/reload.ts';
 import { ContainerRootResolver, type ContainerInspector } from '../pkg/runtime/resolve.ts';
+import { socketCandidates, type SocketCandidate } from '../pkg/runtime/sockets.ts';
+import { RUNTIME_ANNOTATION } from '../proto/radar-pod.ts';
 
 export interface RadarNodeOptions {
   /** host:port; port 0 picks a free one. */
   readonly listen: string;
-  /** Docker engine socket; '' disables Docker. */
+  /** Docker engine socket on the node; '' disables Docker; 'auto' tries the known node layouts. */
   readonly dockerSocket: string;
-  /** containerd socket; '' disables containerd. */
+  /** containerd socket on the node; '' disables containerd; 'auto' tries the known node layouts. */
   readonly containerdSocket: string;
   readonly containerdNamespace: string;
+  /** Where the node's paths appear for radar (its pod mounts them under /host); default '' (radar on the node). */
+  readonly hostRoot?: string;
+  /** radar's own pod (in podNamespace): annotated with the runtime radar uses, for kx doctor. */
+  readonly podName?: string;
   /** A kubeconfig file for the API server; undefined = in-cluster config (radar's ServiceAccount). */
   readonly kubeconfig?: string;
   readonly nodeName?: string;
@@ -49,7 +55,7 @@ export interface RadarNodeInfo {
 export class RadarNode {
   readonly #opts: RadarNodeOptions;
   readonly #log: (line: string) => void;
-  #runtimes: Array<{ name: ContainerRuntime; runtime: NodeRuntime }> = [];
+  #runtimes: Array<{ name: ContainerRuntime; runtime: NodeRuntime; describe: string }> = [];
   #reloader: CoalescingReloader | undefined;
   #server: RadarServer | undefined;
   #starting: Promise<RadarNodeInfo> | undefined;
@@ -83,7 +89,13 @@ export class RadarNode {
   async #start(): Promise<RadarNodeInfo> {
     const o = this.#opts;
     const api = coreApi(o.kubeconfig);
-    await this.#findRuntimes();
+    try {
+      await this.#findRuntimes();
+    } catch (err) {
+      await this.#annotate(api, `none: ${(err as Error).message}`);
+      throw err;
+    }
+    await this.#annotate(api, this.#runtimes.map((r) => r.describe).join('; '));
     const inspectors: Partial<Record<ContainerRuntime, ContainerInspector>> = {};
     const controllers: Partial<Record<ContainerRuntime, ContainerController>> = {};
     for (const { name, runtime } of this.#runtimes) {
@@ -110,44 +122,84 @@ export class RadarNode {
     return { address, port, runtimes: this.#runtimes.map((r) => r.name) };
   }
 
-  /** Each configured runtime whose socket is there and answers; a missing one is left out with one log line. */
+  /**
+   * For each runtime, the given socket or the known node layouts in order: the first socket that is there and
+   * answers is used. One log line per runtime found or not found.
+   */
   async #findRuntimes(): Promise<void> {
     const o = this.#opts;
-    const candidates: Array<{ name: ContainerRuntime; socket: string; make: () => NodeRuntime }> = [
-      { name: 'docker', socket: o.dockerSocket, make: () => new DockerRuntime({ socketPath: o.dockerSocket }) },
-      {
-        name: 'containerd',
-        socket: o.containerdSocket,
-        make: () => new ContainerdRuntime({ socketPath: o.containerdSocket, namespace: o.containerdNamespace }),
-      },
-    ];
+    const hostRoot = o.hostRoot ?? '';
+    const make: Record<'docker' | 'containerd', (c: SocketCandidate) => NodeRuntime> = {
+      docker: (c) => new DockerRuntime({ socketPath: c.seenAt }),
+      containerd: (c) => new ContainerdRuntime({ socketPath: c.seenAt, namespace: o.containerdNamespace }),
+    };
+    const settings = { docker: o.dockerSocket, containerd: o.containerdSocket };
     const tried: string[] = [];
-    for (const c of candidates) {
-      if (c.socket === '') {
-        tried.push(`${c.name} (disabled)`);
+    for (const name of ['containerd', 'docker'] as const) {
+      const candidates = socketCandidates(name, settings[name], hostRoot);
+      if (candidates.length === 0) {
+        tried.push(`${name} (disabled)`);
         continue;
       }
-      const missing = await socketProblem(c.socket);
-      if (missing) {
-        tried.push(`${c.name} at ${c.socket} (${missing})`);
-        this.#log(`radar: no ${c.name} runtime: ${c.socket} ${missing}`);
-        continue;
+      const failures: Array<{ c: SocketCandidate; why: string }> = [];
+      for (const c of candidates) {
+        const why = (await socketProblem(c.seenAt)) ?? (await this.#connect(name, c, make[name]));
+        if (why === undefined) break;
+        failures.push({ c, why });
       }
-      const runtime = c.make();
-      try {
-        await runtime.start();
-      } catch (err) {
-        await runtime.close();
-        const why = err instanceof Error ? err.message : String(err);
-        tried.push(`${c.name} at ${c.socket} (${why})`);
-        this.#log(`radar: no ${c.name} runtime: ${why}`);
-        continue;
-      }
-      this.#runtimes.push({ name: c.name, runtime });
-      this.#log(`radar: ${c.name} runtime at ${c.socket}${c.name === 'containerd' ? `, namespace ${o.containerdNamespace}` : ''}`);
+      tried.push(...failures.map((f) => `${f.c.path} (${f.why})`));
+      if (this.#runtimes.some((r) => r.name === name)) continue;
+      const only = failures.length === 1 && failures[0]!.c.layout === 'given' ? failures[0]! : undefined;
+      this.#log(only
+        ? `radar: no ${name} runtime: ${only.c.seenAt} ${only.why}`
+        : `radar: no ${name} runtime: tried ${failures.map((f) => `${f.c.path} (${f.why})`).join(', ')}${hostRoot ? ` under ${hostRoot}` : ''}`);
     }
     if (this.#runtimes.length === 0) {
-      throw new KxError(ErrorCode.Unavailable, `no container runtime found: tried ${tried.join(', ')} (set KX_DOCKER_SOCKET or KX_CONTAINERD_SOCKET)`);
+      throw new KxError(ErrorCode.Unavailable, `no container runtime found: tried ${tried.join(', ')}${hostRoot ? ` under ${hostRoot}` : ''} ` +
+        '(kx init --containerd-socket PATH or --docker-socket PATH names the socket on the node)');
+    }
+  }
+
+  /** Starts the runtime on candidate `c`: undefined when it answers (and is kept), else why not. */
+  async #connect(name: 'docker' | 'containerd', c: SocketCandidate, make: (c: SocketCandidate) => NodeRuntime): Promise<string | undefined> {
+    const runtime = make(c);
+    try {
+      await runtime.start();
+    } catch (err) {
+      await runtime.close();
+      return err instanceof Error ? err.message : String(err);
+    }
+    const layout = c.layout === 'given' ? '' : ` (${c.layout} layout)`;
+    const seen = c.seenAt === c.path ? '' : `, seen at ${c.seenAt}`;
+    const ns = name === 'containerd' ? `, namespace ${this.#opts.containerdNamespace}` : '';
+    this.#runtimes.push({ name, runtime, describe: `${name} at ${c.path}${layout}${ns}` });
+    this.#log(`radar: using ${name} at ${c.path}${layout}${seen}${ns}`);
+    return undefined;
+  }
+
+  /**
+   * Tells kx doctor which runtime radar uses, on radar's own pod. Best effort: a refusal costs one log line, and an
+   * API server that does not answer within 5 s does not hold up serving.
+   */
+  async #annotate(api: CoreV1Api, text: string): Promise<void> {
+    const o = this.#opts;
+    if (!o.podName || !o.podNamespace) return;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error('no answer within 5 s')), 5000);
+    });
+    try {
+      await Promise.race([
+        api.patchNamespacedPod(
+          { name: o.podName, namespace: o.podNamespace, body: { metadata: { annotations: { [RUNTIME_ANNOTATION]: text } } } },
+          setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+        ),
+        timeout,
+      ]);
+    } catch (err) {
+      this.#log(`radar: could not annotate pod ${o.podNamespace}/${o.podName} with its runtime (${apiMessage(err)})`);
+    } finally {
+      clearTimeout(timer);
     }
   }
 }
@@ -162,6 +214,19 @@ async function socketProblem(path: string): Promise<string | undefined> {
     const code = (err as NodeJS.ErrnoException).code;
     return code === 'ENOENT' ? 'does not exist' : `cannot be read (${code ?? String(err)})`;
   }
+}
+
+function apiMessage(err: unknown): string {
+  const body = (err as { body?: unknown }).body;
+  const code = (err as { code?: unknown }).code;
+  if (typeof body === 'string') {
+    try {
+      return `HTTP ${String(code)}: ${(JSON.parse(body) as { message?: string }).message ?? body}`;
+    } catch {
+      return `HTTP ${String(code)}: ${body}`;
+    }
+  }
+  return err instanceof Error ? err.message : String(err);
 }
 
 /** CoreV1Api from a kubeconfig file, or from the pod's ServiceAccount when none is given. */

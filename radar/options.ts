@@ -3,7 +3,7 @@
 // serves the containers on its node (what the DaemonSet runs).
 import { parseArgs } from 'node:util';
 import { ErrorCode, KxError } from '../pkg/sync/errors.ts';
-import { DEFAULT_CONTAINERD_SOCKET, DEFAULT_DOCKER_SOCKET, KUBERNETES_NAMESPACE } from '../pkg/runtime/sockets.ts';
+import { AUTO_SOCKET, KNOWN_SOCKETS, KUBERNETES_NAMESPACE } from '../pkg/runtime/sockets.ts';
 
 export type RadarCommand =
   | { readonly mode: 'help' }
@@ -18,10 +18,14 @@ export type RadarCommand =
   | {
       readonly mode: 'node';
       readonly listen: string;
-      /** '' disables the runtime. */
+      /** Node paths; '' disables the runtime, 'auto' tries the known node layouts. */
       readonly dockerSocket: string;
       readonly containerdSocket: string;
       readonly containerdNamespace: string;
+      /** Where the node's paths appear for radar ('' = radar runs on the node; '/host' in its pod). */
+      readonly hostRoot: string;
+      /** radar's own pod, which it annotates with the runtime it uses (for kx doctor). */
+      readonly podName?: string;
       /** undefined: the in-cluster config (radar's ServiceAccount). */
       readonly kubeconfig?: string;
       readonly nodeName?: string;
@@ -45,12 +49,16 @@ Flags:
   -h, --help                    this text
 
 Node mode (no --root):
-  --docker-socket PATH          Docker engine socket; '' disables Docker (env KX_DOCKER_SOCKET; default ${DEFAULT_DOCKER_SOCKET})
-  --containerd-socket PATH      containerd socket; '' disables containerd (env KX_CONTAINERD_SOCKET; default ${DEFAULT_CONTAINERD_SOCKET})
+  --docker-socket PATH          Docker engine socket on the node; '' disables Docker (env KX_DOCKER_SOCKET; default ${AUTO_SOCKET})
+  --containerd-socket PATH      containerd socket on the node; '' disables containerd (env KX_CONTAINERD_SOCKET; default ${AUTO_SOCKET})
+                                ${AUTO_SOCKET}: the first that answers of ${KNOWN_SOCKETS.map((k) => k.path).join(', ')}
+  --host-root DIR               where the node's / is mounted in radar's pod, prefixed to the socket paths
+                                (env KX_HOST_ROOT; default none: radar runs on the node)
   --containerd-namespace NS     containerd namespace of Kubernetes' containers (env KX_CONTAINERD_NAMESPACE; default ${KUBERNETES_NAMESPACE})
   --kubeconfig FILE             where the API server with the kx-token Secrets is (default: the in-cluster ServiceAccount)
   --node-name NAME              this node, for logs and Handshake (env KX_NODE_NAME)
   --pod-namespace NS            radar's own namespace, for logs (env KX_POD_NAMESPACE)
+  --pod-name NAME               radar's own pod, annotated with the runtime radar uses, for kx doctor (env KX_POD_NAME)
   --restart-grace SECONDS       SIGTERM-to-SIGKILL grace of the restart reload (default ${DEFAULT_RESTART_GRACE_SECONDS})
   A runtime whose socket is missing is left out (one log line); radar needs at least one.
   Clients present the token in Secret kx-token of the target pod's namespace.
@@ -80,6 +88,8 @@ export function parseRadarArgs(argv: readonly string[], env: Readonly<Record<str
         kubeconfig: { type: 'string' },
         'node-name': { type: 'string' },
         'pod-namespace': { type: 'string' },
+        'pod-name': { type: 'string' },
+        'host-root': { type: 'string' },
         'restart-grace': { type: 'string' },
       },
       allowPositionals: false,
@@ -90,7 +100,7 @@ export function parseRadarArgs(argv: readonly string[], env: Readonly<Record<str
   }
   if (values.help) return { mode: 'help' };
   if (values.root !== undefined) {
-    const nodeOnly = ['docker-socket', 'containerd-socket', 'containerd-namespace', 'kubeconfig', 'node-name', 'pod-namespace', 'restart-grace'] as const;
+    const nodeOnly = ['docker-socket', 'containerd-socket', 'containerd-namespace', 'kubeconfig', 'node-name', 'pod-namespace', 'pod-name', 'host-root', 'restart-grace'] as const;
     const stray = nodeOnly.find((f) => values[f] !== undefined);
     if (stray) throw new KxError(ErrorCode.InvalidConfig, `--${stray} is for node mode; it cannot be combined with --root`);
     if (values.root === '') throw new KxError(ErrorCode.InvalidConfig, '--root: empty path');
@@ -110,15 +120,20 @@ export function parseRadarArgs(argv: readonly string[], env: Readonly<Record<str
   }
   const nodeName = values['node-name'] ?? env.KX_NODE_NAME;
   const podNamespace = values['pod-namespace'] ?? env.KX_POD_NAMESPACE;
+  const podName = values['pod-name'] ?? env.KX_POD_NAME;
+  const hostRoot = values['host-root'] ?? env.KX_HOST_ROOT ?? '';
+  if (hostRoot !== '' && !hostRoot.startsWith('/')) throw new KxError(ErrorCode.InvalidConfig, `--host-root ${JSON.stringify(hostRoot)}: expected an absolute path`);
   return {
     mode: 'node',
     listen: values.listen,
-    dockerSocket: values['docker-socket'] ?? env.KX_DOCKER_SOCKET ?? DEFAULT_DOCKER_SOCKET,
-    containerdSocket: values['containerd-socket'] ?? env.KX_CONTAINERD_SOCKET ?? DEFAULT_CONTAINERD_SOCKET,
+    dockerSocket: values['docker-socket'] ?? env.KX_DOCKER_SOCKET ?? AUTO_SOCKET,
+    containerdSocket: values['containerd-socket'] ?? env.KX_CONTAINERD_SOCKET ?? AUTO_SOCKET,
+    hostRoot,
     containerdNamespace: values['containerd-namespace'] || env.KX_CONTAINERD_NAMESPACE || KUBERNETES_NAMESPACE,
     ...(values.kubeconfig === undefined ? {} : { kubeconfig: values.kubeconfig }),
     ...(nodeName ? { nodeName } : {}),
     ...(podNamespace ? { podNamespace } : {}),
+    ...(podName ? { podName } : {}),
     restartGraceSeconds: graceSeconds,
     fsync: values.fsync,
   };

@@ -3,7 +3,7 @@
 
 import { packageVersion } from '../../pkg/cluster/chart.ts';
 import { init, renderManifest, type InitProgress } from '../../pkg/cluster/install.ts';
-import { radarObjects, resolveValues } from '../../pkg/cluster/radar-objects.ts';
+import { parseKubeVersion, radarObjects, renderOps, resolveValues, type RadarOverrides } from '../../pkg/cluster/radar-objects.ts';
 import { clusterTarget } from './cluster-target.ts';
 import { fail } from './fail.ts';
 
@@ -12,6 +12,11 @@ export interface InitArgs {
   context?: string | undefined;
   namespace?: string | undefined;
   image?: string | undefined;
+  containerdSocket?: string | undefined;
+  dockerSocket?: string | undefined;
+  grantGroup?: string[] | undefined;
+  grantUser?: string[] | undefined;
+  kubeVersion?: string | undefined;
   dryRun?: boolean | undefined;
   output?: 'yaml' | 'json' | undefined;
   timeout?: number | undefined;
@@ -24,10 +29,17 @@ export async function initCommand(args: InitArgs): Promise<void> {
   try {
     if (args.timeout !== undefined && !(args.timeout >= 0)) throw new Error('--timeout: expected seconds (a number ≥ 0)');
     const version = await packageVersion();
-    const values = resolveValues(version, { ...(args.namespace && { namespace: args.namespace }), ...(args.image && { image: args.image }) });
+    const values = resolveValues(version, initOverrides(args));
+    if (args.kubeVersion !== undefined) {
+      try {
+        parseKubeVersion(args.kubeVersion);
+      } catch (err) {
+        throw new Error(`--kube-version: ${(err as Error).message}`);
+      }
+    }
     if (args.dryRun) {
-      // Needs no cluster: the objects are what init would apply.
-      process.stdout.write(renderManifest(radarObjects(values), args.output ?? 'yaml'));
+      // Needs no cluster: the objects are what init would apply (to a server of --kube-version).
+      process.stdout.write(renderManifest(radarObjects(values, renderOps(args.kubeVersion)), args.output ?? 'yaml'));
       return;
     }
     const { cluster } = await clusterTarget(args);
@@ -37,6 +49,7 @@ export async function initCommand(args: InitArgs): Promise<void> {
       kubeConfig: cluster.kc,
       context: cluster.context,
       values,
+      ...(args.kubeVersion && { kubeVersion: args.kubeVersion }),
       ...(args.output && { output: args.output }),
       ...(args.timeout !== undefined && { timeoutMs: args.timeout * 1000 }),
       onProgress: (p) => say(progressLine(p)),
@@ -52,7 +65,30 @@ export async function initCommand(args: InitArgs): Promise<void> {
   }
 }
 
+/** The flags as chart-style value overrides; a socket path must be absolute, a grant name not empty. */
+export function initOverrides(args: InitArgs): RadarOverrides {
+  for (const [flag, path] of [['--containerd-socket', args.containerdSocket], ['--docker-socket', args.dockerSocket]] as const) {
+    if (path !== undefined && path !== 'auto' && !path.startsWith('/')) throw new Error(`${flag} ${JSON.stringify(path)}: expected an absolute path on the nodes, or auto`);
+  }
+  for (const [flag, names] of [['--grant-group', args.grantGroup], ['--grant-user', args.grantUser]] as const) {
+    if (names?.some((n) => n.trim() === '')) throw new Error(`${flag}: expected a name`);
+  }
+  const sockets = {
+    ...(args.containerdSocket !== undefined && { containerd: args.containerdSocket }),
+    ...(args.dockerSocket !== undefined && { docker: args.dockerSocket }),
+  };
+  return {
+    ...(args.namespace && { namespace: args.namespace }),
+    ...(args.image && { image: args.image }),
+    ...(Object.keys(sockets).length > 0 && { sockets }),
+    ...((args.grantGroup?.length || args.grantUser?.length) && { grants: { groups: [...new Set(args.grantGroup ?? [])], users: [...new Set(args.grantUser ?? [])] } }),
+  };
+}
+
 export function progressLine(p: InitProgress): string {
+  if (p.phase === 'render') {
+    return p.kubeVersion ? `  Kubernetes ${p.kubeVersion}: objects made for that release` : '  Kubernetes version unknown: objects made for every release from 1.24';
+  }
   if (p.phase === 'apply') return `  ${p.kind} ${p.name}: ${p.action}`;
   const s = p.status;
   return s.done

@@ -1,7 +1,9 @@
 // `kx init` and `kx clean`: apply radar's objects (pkg/cluster/radar-objects.ts) with the user's credentials, wait
 // until radar is rolled out on every node, and remove them again.
-import { AppsV1Api, CoreV1Api, RbacAuthorizationV1Api } from '@kubernetes/client-node';
-import type { KubeConfig, V1ClusterRole, V1ClusterRoleBinding, V1DaemonSet, V1Namespace, V1Pod, V1ServiceAccount } from '@kubernetes/client-node';
+import { AppsV1Api, CoreV1Api, RbacAuthorizationV1Api, VersionApi } from '@kubernetes/client-node';
+import type {
+  KubeConfig, V1ClusterRole, V1ClusterRoleBinding, V1DaemonSet, V1Namespace, V1Pod, V1Role, V1RoleBinding, V1ServiceAccount,
+} from '@kubernetes/client-node';
 import { stringify } from 'yaml';
 import { ErrorCode, KxError } from '../sync/errors.ts';
 import { apiError, httpStatusOf } from '../kube/api-errors.ts';
@@ -13,7 +15,9 @@ import {
   PRIVILEGE_NOTE,
   objectList,
   radarObjects,
+  renderOps,
   resolveValues,
+  type RadarObject,
   type RadarObjects,
   type RadarValues,
 } from './radar-objects.ts';
@@ -21,6 +25,7 @@ import {
 export type ApplyAction = 'created' | 'configured' | 'exists' | 'deleted' | 'absent' | 'kept';
 
 export type InitProgress =
+  | { phase: 'render'; kubeVersion: string | undefined }
   | { phase: 'apply'; kind: string; name: string; action: ApplyAction }
   | { phase: 'rollout'; status: RolloutStatus };
 
@@ -29,6 +34,11 @@ export interface InitOptions {
   /** The context in use, for messages (default: the kubeconfig's current context). */
   context?: string;
   values: RadarValues;
+  /**
+   * The Kubernetes version to render the objects for (fields older servers do not know are left out). Default:
+   * the server's, read from /version; a dry run without it renders what every supported release accepts.
+   */
+  kubeVersion?: string;
   /** Apply nothing; only render the objects (into `manifest`). */
   dryRun?: boolean;
   /** Render the objects as this format into `manifest` (always set for a dry run; yaml by default). */
@@ -43,6 +53,8 @@ export interface InitOptions {
 
 export interface InitResult {
   manifest?: string;
+  /** The server version the objects were rendered for (undefined: unknown, rendered for every release). */
+  kubeVersion?: string;
   applied: Array<{ kind: string; name: string; action: ApplyAction }>;
   /** The final status; undefined for a dry run or when not waiting. */
   rollout?: RolloutStatus;
@@ -65,12 +77,16 @@ export interface CleanOptions {
 }
 
 export async function init(opts: InitOptions): Promise<InitResult> {
-  const objects = radarObjects(opts.values);
-  const manifest = opts.dryRun || opts.output ? renderManifest(objects, opts.output ?? 'yaml') : undefined;
-  if (opts.dryRun) return { manifest, applied: [] };
-
+  if (opts.dryRun) {
+    const objects = radarObjects(opts.values, renderOps(opts.kubeVersion));
+    return { manifest: renderManifest(objects, opts.output ?? 'yaml'), applied: [], ...(opts.kubeVersion && { kubeVersion: opts.kubeVersion }) };
+  }
   const context = selectContext(opts.kubeConfig, opts.context);
   const api = clients(opts.kubeConfig);
+  const kubeVersion = opts.kubeVersion ?? (await serverVersion(opts.kubeConfig));
+  opts.onProgress?.({ phase: 'render', kubeVersion });
+  const objects = radarObjects(opts.values, renderOps(kubeVersion));
+  const manifest = opts.output ? renderManifest(objects, opts.output) : undefined;
   const applied: InitResult['applied'] = [];
   const report = (kind: string, name: string, action: ApplyAction) => {
     applied.push({ kind, name, action });
@@ -83,16 +99,26 @@ export async function init(opts: InitOptions): Promise<InitResult> {
     report(kind, name, action);
   }
   const timeoutMs = opts.timeoutMs ?? 300_000;
-  if (timeoutMs === 0) return { manifest, applied };
+  const base = { manifest, applied, ...(kubeVersion && { kubeVersion }) };
+  if (timeoutMs === 0) return base;
   const rollout = await waitForRollout(api, opts.values.namespace, context, timeoutMs, opts.pollMs ?? 1000, opts.onProgress, opts.signal);
-  return { manifest, applied, rollout };
+  return { ...base, rollout };
+}
+
+/** The server's gitVersion, or undefined when /version is closed to this user (then render for every release). */
+async function serverVersion(kc: KubeConfig): Promise<string | undefined> {
+  try {
+    return (await kc.makeApiClient(VersionApi).getCode()).gitVersion;
+  } catch {
+    return undefined;
+  }
 }
 
 export async function clean(opts: CleanOptions): Promise<InitResult> {
   const namespace = opts.namespace ?? 'kx-system';
   const context = selectContext(opts.kubeConfig, opts.context);
   const api = clients(opts.kubeConfig);
-  const names = radarObjects(resolveValues('', { namespace }));
+  const names = radarObjects(resolveValues('', { namespace, grants: { groups: ['-'], users: [] } }));
   const applied: InitResult['applied'] = [];
   const report = (kind: string, name: string, action: ApplyAction) => {
     applied.push({ kind, name, action });
@@ -114,6 +140,12 @@ export async function clean(opts: CleanOptions): Promise<InitResult> {
   await step('ClusterRoleBinding', names.clusterRoleBinding.metadata!.name!, () =>
     api.rbac.deleteClusterRoleBinding({ name: names.clusterRoleBinding.metadata!.name! }));
   await step('ClusterRole', names.clusterRole.metadata!.name!, () => api.rbac.deleteClusterRole({ name: names.clusterRole.metadata!.name! }));
+  for (const rb of [names.grantRoleBinding!, names.roleBinding]) {
+    await step('RoleBinding', rb.metadata!.name!, () => api.rbac.deleteNamespacedRoleBinding({ name: rb.metadata!.name!, namespace }));
+  }
+  for (const r of [names.grantRole!, names.role]) {
+    await step('Role', r.metadata!.name!, () => api.rbac.deleteNamespacedRole({ name: r.metadata!.name!, namespace }));
+  }
   await step('ServiceAccount', RADAR_NAME, () => api.core.deleteNamespacedServiceAccount({ name: RADAR_NAME, namespace }));
 
   // A namespace that existed before `kx init` (say, the user's own) holds other things: never delete it.
@@ -174,7 +206,7 @@ async function call<T>(context: string, what: string, fn: () => Promise<T>): Pro
   }
 }
 
-type AnyObject = ReturnType<typeof objectList>[number];
+type AnyObject = RadarObject;
 
 /** Create, or replace what exists (a Namespace that exists is left as it is: it may be the user's). */
 async function applyOne(api: Clients, obj: AnyObject): Promise<ApplyAction> {
@@ -220,6 +252,18 @@ function operations(api: Clients, obj: AnyObject, name: string, namespace: strin
         create: () => api.rbac.createClusterRoleBinding({ body: obj as V1ClusterRoleBinding }),
         read: () => api.rbac.readClusterRoleBinding({ name }),
         replace: (body) => api.rbac.replaceClusterRoleBinding({ name, body: body as V1ClusterRoleBinding }),
+      };
+    case 'Role':
+      return {
+        create: () => api.rbac.createNamespacedRole({ namespace, body: obj as V1Role }),
+        read: () => api.rbac.readNamespacedRole({ name, namespace }),
+        replace: (body) => api.rbac.replaceNamespacedRole({ name, namespace, body: body as V1Role }),
+      };
+    case 'RoleBinding':
+      return {
+        create: () => api.rbac.createNamespacedRoleBinding({ namespace, body: obj as V1RoleBinding }),
+        read: () => api.rbac.readNamespacedRoleBinding({ name, namespace }),
+        replace: (body) => api.rbac.replaceNamespacedRoleBinding({ name, namespace, body: body as V1RoleBinding }),
       };
     case 'DaemonSet':
       return {

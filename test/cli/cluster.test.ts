@@ -36,8 +36,8 @@ describe('kx init', () => {
 
     expect(out.code).toBe(0);
     const docs = parseAllDocuments(out.stdout).map((d) => d.toJS() as { kind: string; metadata: { name: string; namespace?: string } });
-    expect(docs.map((d) => d.kind)).toEqual(['Namespace', 'ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'DaemonSet']);
-    expect(docs[4]!.metadata.namespace).toBe('kx-dry');
+    expect(docs.map((d) => d.kind)).toEqual(['Namespace', 'ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding', 'DaemonSet']);
+    expect(docs[6]!.metadata.namespace).toBe('kx-dry');
     expect(cluster.getObject('namespaces', '', 'kx-dry')).toBeUndefined();
     expect(cluster.getObject('daemonsets', 'kx-dry', 'kx-radar')).toBeUndefined();
   });
@@ -52,6 +52,7 @@ describe('kx init', () => {
   it('applies the objects, reports the rollout while waiting, and ends when radar is ready on every node', async () => {
     const out = await kx(['init', '--namespace', 'kx-a', '--image', IMAGE], env);
 
+    expect(out.stderr).toContain('  Kubernetes v1.24.0-alpha.1: objects made for that release');
     expect(out.stderr).toContain('  DaemonSet kx-radar: created');
     expect(out.stderr).toMatch(/rollout: ready on 2 of 2 node\(s\)/);
     expect(out.stdout).toMatch(/^radar \S+ is ready on 2 of 2 node\(s\) in namespace "kx-a"\n$/);
@@ -129,6 +130,9 @@ describe('a bad flag', () => {
   const cases: Array<[string[], string]> = [
     [['init', '-o', 'xml'], 'kx: Invalid values: Argument: output, Given: "xml", Choices: "yaml", "json" (see kx --help)\n'],
     [['init', '--timeout', 'soon'], 'kx: --timeout: expected seconds (a number ≥ 0)\n'],
+    [['init', '--containerd-socket', 'run/containerd.sock'], 'kx: --containerd-socket "run/containerd.sock": expected an absolute path on the nodes, or auto\n'],
+    [['init', '--grant-group', ''], 'kx: --grant-group: expected a name\n'],
+    [['init', '--dry-run', '--kube-version', 'latest'], 'kx: --kube-version: not a Kubernetes version: "latest" (expected e.g. 1.30 or v1.30.2)\n'],
     [['watch', '--status-port', 'x'], 'kx: --status-port: expected a port number (0-65535)\n'],
     [['token', '--nmspace', 'dev'], 'kx: Unknown argument: nmspace (see kx --help)\n'],
   ];

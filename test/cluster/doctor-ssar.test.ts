@@ -12,7 +12,7 @@ let server: http.Server;
 let kc: KubeConfig;
 const asked: Attrs[] = [];
 /** What the user may do: "verb resource[/subresource] namespace". */
-const allowed = new Set(['list pods dev', 'get pods/portforward kx-system', 'get secrets dev']);
+const allowed = new Set(['list pods dev', 'watch pods dev', 'get pods/portforward kx-system', 'get secrets dev']);
 
 beforeAll(async () => {
   server = http.createServer((req, res) => {
@@ -58,10 +58,10 @@ describe('kx doctor RBAC checks with SelfSubjectAccessReview', () => {
     const byName = Object.fromEntries(checks.map((c) => [c.name, c]));
 
     expect(asked).toContainEqual({ verb: 'create', resource: 'pods', subresource: 'portforward', namespace: 'kx-system' });
-    expect(byName[CHECK_NAMES.listPods]).toMatchObject({ ok: true, detail: 'you may list pods in namespace "dev"' });
+    expect(byName[CHECK_NAMES.listPods]).toMatchObject({ ok: true, detail: 'you may list and watch pods in namespace "dev"' });
     expect(byName[CHECK_NAMES.readToken]!.ok).toBe(true);
     expect(byName[CHECK_NAMES.portForward]!.ok).toBe(false);
-    expect(byName[CHECK_NAMES.portForward]!.hint).toBe('ask for a Role with get and create on pods/portforward in namespace "kx-system"');
+    expect(byName[CHECK_NAMES.portForward]!.hint).toBe('ask the platform team to run kx init --grant-group <your group> (or --grant-user), which gives exactly that in namespace "kx-system"');
     expect(checks.every((c) => c.verified === undefined)).toBe(true);
   });
 

@@ -1,6 +1,8 @@
 // kx doctor's cluster checks against the test API server (which, like some servers, has no SelfSubjectAccessReview).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CHECK_NAMES, checkRbac, checkRollout, checkVersionSkew, runDoctor } from '../../pkg/cluster/doctor-checks.ts';
+import { CoreV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { CHECK_NAMES, checkRbac, checkRollout, checkRuntime, checkVersionSkew, runDoctor } from '../../pkg/cluster/doctor-checks.ts';
+import { RUNTIME_ANNOTATION } from '../../proto/radar-pod.ts';
 import { init } from '../../pkg/cluster/install.ts';
 import { resolveValues } from '../../pkg/cluster/radar-objects.ts';
 import { rotateToken } from '../../pkg/cluster/token.ts';
@@ -53,6 +55,39 @@ describe('kx doctor', () => {
     expect(skew.detail).toBe('radar 0.0.9 on 2 nodes; kx 0.1.0');
     expect(skew.hint).toBe('run kx init to install radar 0.1.0');
     expect((await checkRollout(opts('kx-old'))).ok).toBe(true);
+  });
+
+  it('says which runtime radar uses on each node, and fails naming the paths radar tried where it found none', async () => {
+    await init({ kubeConfig: cluster.kubeConfig(), values: resolveValues('0.1.0', { namespace: 'kx-rt', image: 'kx-test-radar-absent:1' }), pollMs: 100 });
+    expect(await checkRuntime(opts('kx-rt'))).toMatchObject({ ok: true, verified: false, detail: expect.stringContaining('not reported yet by radar on "node-a", "node-b"') as string });
+    // What radar/node.ts writes on its pod, written here as radar's ServiceAccount would.
+    const core = cluster.kubeConfig().makeApiClient(CoreV1Api);
+    const say = async (node: string, text: string) => {
+      const pod = cluster.listPods('kx-rt').find((p) => p.spec.nodeName === node)!;
+      await core.patchNamespacedPod({ name: pod.metadata.name, namespace: 'kx-rt', body: { metadata: { annotations: { [RUNTIME_ANNOTATION]: text } } } },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+    };
+    const k3s = 'containerd at /run/k3s/containerd/containerd.sock (k3s, RKE2 layout), namespace k8s.io';
+    await say('node-a', k3s);
+    await say('node-b', k3s);
+    expect(await checkRuntime(opts('kx-rt'))).toEqual({ name: CHECK_NAMES.runtime, ok: true, detail: `${k3s} on 2 nodes` });
+
+    await say('node-b', 'none: no container runtime found: tried /run/containerd/containerd.sock (does not exist), /var/run/docker.sock (does not exist) under /host');
+    const c = await checkRuntime(opts('kx-rt'));
+    expect(c.ok).toBe(false);
+    expect(c.detail).toBe(`radar on node "node-b": no container runtime found: tried /run/containerd/containerd.sock (does not exist), /var/run/docker.sock (does not exist) under /host; ${k3s} on node "node-a"`);
+    expect(c.hint).toBe('name the socket on your nodes: kx init --containerd-socket PATH (or --docker-socket PATH)');
+  });
+
+  it('says why radar is not ready on a node while it crash-loops, not that it is missing', async () => {
+    await init({ kubeConfig: cluster.kubeConfig(), values: resolveValues('0.1.0', { namespace: 'kx-crash', image: 'kx-test-radar-absent:1' }), pollMs: 100 });
+    const pod = cluster.listPods('kx-crash').find((p) => p.spec.nodeName === 'node-b')!;
+    await cluster.crashContainer('kx-crash', pod.metadata.name, { times: 5 });
+    await cluster.waitForPod('kx-crash', pod.metadata.name, (p) => p?.status?.containerStatuses?.[0]?.state?.waiting?.reason === 'CrashLoopBackOff');
+    const rollout = await checkRollout(opts('kx-crash'));
+    expect(rollout.ok).toBe(false);
+    expect(rollout.detail).toMatch(/radar on node "node-b" is not ready \(CrashLoopBackOff( \(.*\))?, \d+ restarts?; last exit/);
+    expect(rollout.detail).not.toMatch(/not installed/);
   });
 
   it('says which permission a restricted user lacks, probing with real requests when there is no SelfSubjectAccessReview', async () => {

@@ -30,7 +30,7 @@ describe('kx init', () => {
 
     expect(result.applied.map((a) => `${a.kind}/${a.name}:${a.action}`)).toEqual([
       'Namespace/kx-a:created', 'ServiceAccount/kx-radar:created', 'ClusterRole/kx-radar-kx-a:created',
-      'ClusterRoleBinding/kx-radar-kx-a:created', 'DaemonSet/kx-radar:created',
+      'ClusterRoleBinding/kx-radar-kx-a:created', 'Role/kx-radar:created', 'RoleBinding/kx-radar:created', 'DaemonSet/kx-radar:created',
     ]);
     expect(result.rollout).toEqual({ done: true, desired: 2, updated: 2, available: 2, ready: 2 });
     expect(progress.filter((p) => p.phase === 'rollout').at(-1)).toEqual({ phase: 'rollout', status: result.rollout });
@@ -45,18 +45,48 @@ describe('kx init', () => {
     await init({ kubeConfig: cluster.kubeConfig(), values: values('kx-b'), pollMs: 100 });
     const result = await init({ kubeConfig: cluster.kubeConfig(), values: values('kx-b', { image: 'kx-test-radar-absent:2' }), pollMs: 100 });
 
-    expect(result.applied.map((a) => a.action)).toEqual(['exists', 'configured', 'configured', 'configured', 'configured']);
+    expect(result.applied.map((a) => a.action)).toEqual(['exists', 'configured', 'configured', 'configured', 'configured', 'configured', 'configured']);
     const ds = cluster.getObject('daemonsets', 'kx-b', RADAR_NAME) as { metadata: { generation: number }; status: Record<string, number> };
     expect(ds.metadata.generation).toBe(2);
     expect(ds.status.observedGeneration).toBe(2);
     expect(result.rollout).toMatchObject({ done: true, desired: 2, updated: 2, available: 2 });
   });
 
+  it('renders for the server it talks to: the AppArmor annotation on 1.24, the securityContext field on 1.31', async () => {
+    const old = await init({ kubeConfig: cluster.kubeConfig(), values: values('kx-v124'), timeoutMs: 0 });
+    const oldDs = cluster.getObject('daemonsets', 'kx-v124', RADAR_NAME)!;
+    expect(old.kubeVersion).toBe('v1.24.0-alpha.1');
+    expect(oldDs.spec.template.metadata.annotations).toEqual({ 'container.apparmor.security.beta.kubernetes.io/radar': 'unconfined' });
+    expect(oldDs.spec.template.spec.containers[0].securityContext.appArmorProfile).toBeUndefined();
+
+    const newer = await startFakeApiServer({ nodes: ['node-a'], kubeVersion: 'v1.31.2' });
+    try {
+      const r = await init({ kubeConfig: newer.kubeConfig(), values: values('kx-v131'), timeoutMs: 0 });
+      const ds = newer.getObject('daemonsets', 'kx-v131', RADAR_NAME)!;
+      expect(r.kubeVersion).toBe('v1.31.2');
+      expect(ds.spec.template.metadata.annotations).toBeUndefined();
+      expect(ds.spec.template.spec.containers[0].securityContext.appArmorProfile).toEqual({ type: 'Unconfined' });
+    } finally {
+      await newer.close();
+    }
+  });
+
+  it('with grants creates the Role and RoleBinding for those developers in radar\'s namespace', async () => {
+    const r = await init({ kubeConfig: cluster.kubeConfig(), values: values('kx-g', { grants: { groups: ['devs'], users: ['jane'] } }), timeoutMs: 0 });
+    expect(r.applied.map((a) => `${a.kind}/${a.name}`)).toContain('Role/kx-radar-user');
+    expect(cluster.getObject('roles', 'kx-g', 'kx-radar-user')).toBeDefined();
+    expect(cluster.getObject('rolebindings', 'kx-g', 'kx-radar-user')!.subjects.map((s: { name: string }) => s.name)).toEqual(['devs', 'jane']);
+    const cleaned = await clean({ kubeConfig: cluster.kubeConfig(), namespace: 'kx-g' });
+    expect(cleaned.applied.filter((a) => a.kind.startsWith('Role')).map((a) => `${a.kind}/${a.name}:${a.action}`)).toEqual([
+      'RoleBinding/kx-radar-user:deleted', 'RoleBinding/kx-radar:deleted', 'Role/kx-radar-user:deleted', 'Role/kx-radar:deleted',
+    ]);
+  });
+
   it('with dryRun prints every object as YAML and applies nothing', async () => {
     const result = await init({ kubeConfig: cluster.kubeConfig(), values: values('kx-dry'), dryRun: true, output: 'yaml' });
 
     const docs = parseAllDocuments(result.manifest!).map((d) => d.toJS() as { kind: string; metadata: { name: string } });
-    expect(docs.map((d) => d.kind)).toEqual(['Namespace', 'ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'DaemonSet']);
+    expect(docs.map((d) => d.kind)).toEqual(['Namespace', 'ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding', 'DaemonSet']);
     expect(result.applied).toEqual([]);
     expect(cluster.getObject('namespaces', '', 'kx-dry')).toBeUndefined();
     expect(cluster.getObject('daemonsets', 'kx-dry', RADAR_NAME)).toBeUndefined();
@@ -67,7 +97,7 @@ describe('kx init', () => {
 
     const list = JSON.parse(result.manifest!) as { kind: string; items: Array<{ kind: string }> };
     expect(list.kind).toBe('List');
-    expect(list.items.map((i) => i.kind)).toEqual(['Namespace', 'ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'DaemonSet']);
+    expect(list.items.map((i) => i.kind)).toEqual(['Namespace', 'ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding', 'DaemonSet']);
   });
 
   it('says in one line that the credentials were rejected (401), naming the context', async () => {
@@ -114,7 +144,8 @@ describe('kx clean', () => {
     const result = await clean({ kubeConfig: cluster.kubeConfig(), namespace: 'kx-c' });
 
     expect(result.applied.map((a) => `${a.kind}:${a.action}`)).toEqual([
-      'DaemonSet:deleted', 'ClusterRoleBinding:deleted', 'ClusterRole:deleted', 'ServiceAccount:deleted', 'Namespace:deleted',
+      'DaemonSet:deleted', 'ClusterRoleBinding:deleted', 'ClusterRole:deleted', 'RoleBinding:absent', 'RoleBinding:deleted',
+      'Role:absent', 'Role:deleted', 'ServiceAccount:deleted', 'Namespace:deleted',
     ]);
     expect(cluster.getObject('daemonsets', 'kx-c', RADAR_NAME)).toBeUndefined();
     expect(cluster.getObject('clusterroles', '', 'kx-radar-kx-c')).toBeUndefined();
@@ -134,6 +165,6 @@ describe('kx clean', () => {
 
   it('reports objects that are already gone as absent', async () => {
     const result = await clean({ kubeConfig: cluster.kubeConfig(), namespace: 'never-installed' });
-    expect(result.applied.map((a) => a.action)).toEqual(['absent', 'absent', 'absent', 'absent', 'absent']);
+    expect(result.applied.map((a) => a.action)).toEqual(['absent', 'absent', 'absent', 'absent', 'absent', 'absent', 'absent', 'absent', 'absent']);
   });
 });

@@ -18,7 +18,7 @@ import { NodeRegistry } from './server/nodes.ts';
 import { getPath, meta } from './server/objects.ts';
 import { createServingPki, TokenSigner } from './server/pki.ts';
 import { PortForwarder } from './server/portforward.ts';
-import { rbacRules, serviceAccountSubject } from './server/rbac.ts';
+import { bootstrapClusterRoles, rbacRules, serviceAccountSubject } from './server/rbac.ts';
 import { typeOf } from './server/resources.ts';
 import { API_SOCKET_NAME, dialInPod } from './server/sandbox-agent.ts';
 import { parseLabelSelector } from './server/selectors.ts';
@@ -58,6 +58,10 @@ export interface FakeClusterOptions {
    * tokens) and port-forwards reach what listens on the pod's loopback, as on a real node.
    */
   agentImage?: string;
+  /** The gitVersion /version reports (default v1.24.0-alpha.1, as recorded). */
+  kubeVersion?: string;
+  /** Serve SelfSubjectAccessReview, as real servers do (default off: kx doctor's fallback probes are tested too). */
+  accessReviews?: boolean;
 }
 
 /** Decides where a forward to a pod's port goes: a 127.0.0.1 port, null = refused, undefined = next rule. */
@@ -200,12 +204,15 @@ export async function startFakeApiServer(opts: FakeClusterOptions = {}): Promise
   }
   for (const ns of ['default', 'kube-system', 'kube-public', 'kube-node-lease', ...(opts.namespaces ?? [])]) addNamespace(ns);
   for (const n of opts.nodes ?? ['node-1']) nodes.add(n);
+  for (const role of bootstrapClusterRoles()) {
+    store.create('clusterroles', '', typeOf('clusterroles').create(role, { now: new Date(), writer: 'kube-apiserver', apiVersion: 'rbac.authorization.k8s.io/v1' }));
+  }
 
   const httpServer = http.createServer();
   const api = new ApiHandler({
     store, kubelet, auth, forwarder, flow: newFlowControl(),
     watch: { bookmarkIntervalMs: opts.bookmarkIntervalMs ?? 60_000, defaultTimeoutSeconds: opts.defaultWatchTimeoutSeconds ?? 1800 },
-    createPod, portForwardNeedsCreate: opts.portForwardNeedsCreate ?? false,
+    createPod, portForwardNeedsCreate: opts.portForwardNeedsCreate ?? false, kubeVersion: opts.kubeVersion, accessReviews: opts.accessReviews,
     serverAddress: () => `127.0.0.1:${(httpServer.address() as AddressInfo).port}`,
   });
   httpServer.on('request', (req, res) => {

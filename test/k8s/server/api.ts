@@ -8,6 +8,7 @@ import type { Kubelet } from './kubelet.ts';
 import { getPath, meta } from './objects.ts';
 import { UnsupportedPatch, applyPatch } from './patch.ts';
 import type { PortForwarder } from './portforward.ts';
+import { rbacRules } from './rbac.ts';
 import { RESOURCE_TYPES, apiVersionOf, findType } from './resources.ts';
 import type { ResourceType } from './resources.ts';
 import { parseFieldSelector, parseLabelSelector } from './selectors.ts';
@@ -31,6 +32,10 @@ export interface ApiDeps {
   createPod(namespace: string, body: Json, writer: string): Json;
   /** Since 1.35 a WebSocket upgrade also needs `create` on pods/portforward (README "newer servers"). */
   portForwardNeedsCreate: boolean;
+  /** Serve SelfSubjectAccessReview (real servers do; without it kx doctor's fallback probes are exercised). */
+  accessReviews?: boolean | undefined;
+  /** gitVersion for /version; undefined: the recorded 1.24 answer. */
+  kubeVersion?: string | undefined;
   serverAddress(): string;
 }
 
@@ -72,10 +77,13 @@ export class ApiHandler {
 
   async handleRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://x');
-    const user = this.d.auth.authenticate(req);
+    const user = this.withRbac(this.d.auth.authenticate(req));
     if (!user) return sendJson(res, 401, unauthorized(), {});
     const flow = { flow: this.d.flow };
     if (req.method === 'GET' && this.discovery(url.pathname, res)) return;
+    if (this.d.accessReviews && req.method === 'POST' && url.pathname === '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews') {
+      return this.accessReview(res, user, await readBody(req));
+    }
     const route = parseRoute(url.pathname);
     const type = route && findType(route.group, route.version, route.resource);
     if (!route || !type || (type.namespaced === false && route.namespace !== undefined)) return sendJson(res, 404, pathNotFound(), flow);
@@ -109,7 +117,7 @@ export class ApiHandler {
       socket.end(rawHttpResponse(code, text, body, { nosniff }));
     };
     const url = new URL(req.url ?? '/', 'http://x');
-    const user = this.d.auth.authenticate(req);
+    const user = this.withRbac(this.d.auth.authenticate(req));
     if (!user) return refuse(401, 'Unauthorized', unauthorized());
     const route = parseRoute(url.pathname);
     if (!route || route.resource !== 'pods' || route.subresource !== 'portforward' || !route.namespace || !route.name) {
@@ -130,6 +138,29 @@ export class ApiHandler {
       return refuse(400, 'Bad Request', badRequest(`unable to upgrade connection: pod ${route.name} is not running`), true);
     }
     this.d.forwarder.handle(req, socket, head, route.namespace, route.name, ports, sandbox);
+  }
+
+  /** A user with groups also has what the RBAC objects bind to them or their groups. */
+  private withRbac(user: UserSpec | undefined): UserSpec | undefined {
+    if (!user?.groups) return user;
+    return { ...user, rules: [...(user.rules ?? []), ...rbacRules(this.d.store, { user: user.name, groups: user.groups })] };
+  }
+
+  /** SelfSubjectAccessReview: may the caller do this? Answered from the same rules that authorize requests. */
+  private accessReview(res: ServerResponse, user: UserSpec, raw: string): void {
+    const review = parseJson(raw);
+    const a = ((review.spec as Json | undefined)?.resourceAttributes as Json | undefined) ?? {};
+    const attrs: Attributes = {
+      verb: String(a.verb ?? ''), resource: String(a.resource ?? ''), group: String(a.group ?? ''),
+      ...(a.subresource ? { subresource: String(a.subresource) } : {}),
+      ...(a.namespace ? { namespace: String(a.namespace) } : {}),
+      ...(a.name ? { name: String(a.name) } : {}),
+    };
+    const allowed = authorize(user, attrs);
+    sendJson(res, 201, {
+      kind: 'SelfSubjectAccessReview', apiVersion: 'authorization.k8s.io/v1', metadata: { creationTimestamp: null }, spec: review.spec,
+      status: allowed ? { allowed: true, reason: 'RBAC: allowed' } : { allowed: false },
+    }, { flow: this.d.flow });
   }
 
   // ---- verbs
@@ -264,7 +295,9 @@ export class ApiHandler {
     const flow = { flow: this.d.flow };
     const p = pathname.replace(/\/+$/, '');
     if (p === '/version') {
-      sendJson(res, 200, { major: '1', minor: '24+', gitVersion: 'v1.24.0-alpha.1', gitCommit: '', gitTreeState: 'clean', buildDate: '2021-12-23T00:00:00Z', goVersion: 'go1.17.5', compiler: 'gc', platform: 'linux/amd64' }, flow);
+      const recorded = { major: '1', minor: '24+', gitVersion: 'v1.24.0-alpha.1', gitCommit: '', gitTreeState: 'clean', buildDate: '2021-12-23T00:00:00Z', goVersion: 'go1.17.5', compiler: 'gc', platform: 'linux/amd64' };
+      const v = this.d.kubeVersion && /^v(\d+)\.(\d+)/.exec(this.d.kubeVersion);
+      sendJson(res, 200, v ? { ...recorded, major: v[1], minor: v[2], gitVersion: this.d.kubeVersion } : recorded, flow);
       return true;
     }
     if (p === '/api') {

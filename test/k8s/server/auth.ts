@@ -15,6 +15,8 @@ export interface UserSpec {
   /** Allowed to do everything (the kubeconfig's own user). */
   admin?: boolean;
   rules?: readonly Rule[];
+  /** The user's groups; with them, the RBAC objects in the cluster add to `rules` (see rbac.ts). */
+  groups?: readonly string[];
 }
 
 export interface Attributes {

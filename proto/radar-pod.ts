@@ -1,0 +1,26 @@
+// The contract between the objects `kx init` applies and radar in its pod: which node paths the pod mounts and
+// radar looks in for the container runtime, and the annotation where radar tells `kx doctor` what it found.
+
+/** Set by radar on its own pod once it has looked for the runtime: the runtime and socket it uses, or "none: tried …". */
+export const RUNTIME_ANNOTATION = 'kx.dev/runtime';
+
+/** A socket setting that means "look for it among KNOWN_SOCKETS". */
+export const AUTO_SOCKET = 'auto';
+
+export type SocketRuntime = 'docker' | 'containerd';
+
+export interface KnownSocket {
+  readonly runtime: SocketRuntime;
+  /** Path on the node. */
+  readonly path: string;
+  /** The distributions that put it there, for messages. */
+  readonly layout: string;
+}
+
+/** Tried in this order; the first of each runtime that answers is used. */
+export const KNOWN_SOCKETS: readonly KnownSocket[] = [
+  { runtime: 'containerd', path: '/run/containerd/containerd.sock', layout: 'containerd' },
+  { runtime: 'containerd', path: '/run/k3s/containerd/containerd.sock', layout: 'k3s, RKE2' },
+  { runtime: 'containerd', path: '/var/snap/microk8s/common/run/containerd.sock', layout: 'MicroK8s' },
+  { runtime: 'docker', path: '/var/run/docker.sock', layout: 'Docker, cri-dockerd' },
+];
