@@ -60,7 +60,7 @@ describe('radar as kx init deploys it', () => {
       expect(p.status.containerStatuses[0]).toMatchObject({ name: 'radar', ready: true, image: `docker.io/library/${image}` });
       // radar found the node's Docker through the socket directory mounted under /host, and listens on loopback.
       const logs = await radarLogs(p);
-      expect(logs).toContain('radar: docker runtime at /host/var/run/docker.sock');
+      expect(logs).toContain('radar: using docker at /var/run/docker.sock (Docker, cri-dockerd layout), seen at /host/var/run/docker.sock');
       expect(logs).toMatch(/radar listening on 127\.0\.0\.1:7077/);
     }
   });

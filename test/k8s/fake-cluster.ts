@@ -350,7 +350,8 @@ export async function startFakeApiServer(opts: FakeClusterOptions = {}): Promise
         await new Promise<void>((resolve) => httpServer.close(() => resolve()));
         await new Promise<void>((resolve) => tlsServer.close(() => resolve()));
         await kubelet.close();
-        await rm(stateDir, { recursive: true, force: true });
+        // A pod still being set up when close began may write its volume files a moment longer.
+        await rm(stateDir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
       })();
       return closing;
     },

@@ -2,6 +2,7 @@
 // of radar's own pod, as `kx init` applies it.
 import { describe, expect, it } from 'vitest';
 import { defaultValues, radarObjects } from '../../pkg/cluster/radar-objects.ts';
+import { KNOWN_SOCKETS } from '../../proto/radar-pod.ts';
 import { podSpecDefaults } from './server/objects.ts';
 import { PodSpecError, checkPodSpec, containerPlan, quantity, type ContainerContext } from './server/pod-spec.ts';
 import type { Json } from './server/wire.ts';
@@ -59,9 +60,11 @@ describe('the test kubelet and a pod spec', () => {
       securityOpt: ['no-new-privileges', 'apparmor=unconfined'], memoryBytes: 512 * 1024 ** 2, nanoCpus: 1e9,
     });
     expect(plan.env).toEqual(expect.arrayContaining(['KUBERNETES_SERVICE_HOST=127.0.0.1', 'KX_NODE_NAME=node-a', 'KX_POD_NAMESPACE=kx-system',
-      'KX_DOCKER_SOCKET=/host/var/run/docker.sock']));
+      'KX_DOCKER_SOCKET=auto', 'KX_CONTAINERD_SOCKET=auto', 'KX_HOST_ROOT=/host']));
+    // Every known runtime layout's socket directory, read-only under /host; then radar's own volumes.
+    const socketDirs = [...new Set(KNOWN_SOCKETS.map((k) => `/host${k.path.slice(0, k.path.lastIndexOf('/'))}:ro`))];
     expect(plan.mounts.map((m) => `${m.target}${m.readOnly ? ':ro' : ''}`)).toEqual([
-      '/host/var/run:ro', '/host/run/containerd:ro', '/tmp', '/var/run/secrets/kubernetes.io/serviceaccount:ro',
+      ...socketDirs, '/tmp', '/var/run/secrets/kubernetes.io/serviceaccount:ro',
     ]);
   });
 

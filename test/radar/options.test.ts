@@ -24,9 +24,8 @@ describe('parseRadarArgs', () => {
     expect(cmd).toMatchObject({
       mode: 'node',
       listen: '127.0.0.1:7123',
-      // The pod mounts each socket's directory under /host: radar is told where it sees the node's socket.
-      dockerSocket: '/host/d/docker.sock',
-      containerdSocket: '/host/k3s/containerd.sock',
+      dockerSocket: '/d/docker.sock',
+      containerdSocket: '/k3s/containerd.sock',
       containerdNamespace: 'ns-x',
       nodeName: 'from-spec.nodeName',
       podNamespace: 'from-metadata.namespace',
