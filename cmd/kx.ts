@@ -3,14 +3,15 @@
 // This file only declares the command line; each command's handler is imported when that command runs.
 
 import { readFileSync } from 'node:fs';
-import { enableCompileCache } from 'node:module';
+import module from 'node:module';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { fail } from './commands/fail.ts';
 
-enableCompileCache(); // ~0.1 s less CPU per run for the handlers loaded below (the OS temp dir; read-only: off)
+module.enableCompileCache?.(); // ~0.1 s less CPU per run for the handlers loaded below (the OS temp dir; read-only: off)
 
-try {
+// A function rather than top-level await: the single executable's bundle is CommonJS, which has none.
+async function main(): Promise<void> {
   await yargs(hideBin(process.argv))
   .scriptName('kx')
   .usage('$0 <command> [options]')
@@ -110,6 +111,6 @@ try {
     throw err ?? new Error(`${msg.split('\n').map((l) => l.trim()).filter((l) => l !== '').join(' ')} (see kx --help)`);
   })
   .parseAsync();
-} catch (err) {
-  fail(err);
 }
+
+main().catch(fail);
