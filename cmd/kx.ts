@@ -51,11 +51,13 @@ async function main(): Promise<void> {
   )
   .command(
     'get',
-    'show what the daemon syncs (or the configured specs when no daemon runs)',
+    'show what the daemon syncs (or the configured specs and exit code 1 when no daemon runs)',
     (y) =>
       y
         .option('output', { alias: 'o', choices: ['table', 'json', 'yaml'] as const, default: 'table' as const, describe: 'output format' })
-        .option('watch', { alias: 'w', type: 'boolean', default: false, describe: 'live view with progress bars' }),
+        .option('watch', { alias: 'w', type: 'boolean', default: false, describe: 'live view with progress bars' })
+        .option('home', { type: 'string', describe: 'the kx home whose daemon to ask (default: $KX_HOME, else ~/.kx)' })
+        .option('port', { type: 'number', describe: 'ask the daemon on this status port instead of the home\'s' }),
     async (args) => (await import('./commands/get.ts')).get(args),
   )
   .command(

@@ -13,6 +13,7 @@ import type { SyncEngine } from '../pkg/daemon/sync-engine.ts';
 import type { TargetDrivers } from '../pkg/daemon/target.ts';
 import type { LoadedKubeconfig } from '../pkg/kube/kubeconfig.ts';
 import { StatusClient } from '../pkg/status/client.ts';
+import type { DaemonIdentity } from '../pkg/status/identity.ts';
 import { StatusServer } from '../pkg/status/server.ts';
 import { createHasher } from '../pkg/sync/hash.ts';
 import { syncPaths, syncTree } from '../pkg/sync/push.ts';
@@ -51,6 +52,8 @@ export interface DaemonOptions {
   readonly dockerSocket?: string;
   /** --context: used by Kubernetes specs that name no context, instead of settings.context. */
   readonly context?: string | undefined;
+  /** Who this daemon is, in every status reply. */
+  readonly identity?: DaemonIdentity;
 }
 
 /** The kubeconfig context kx acts on: --context, else kx.yaml's context, else the kubeconfig's current one. */
@@ -92,7 +95,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   const drivers: TargetDrivers = { docker, kubernetes };
   const specs = new SpecList((config) => new Spec({ config, driver: drivers[config.target], engine, hasher, log, onChange: () => daemon.changed() }));
   const daemon = new Daemon({ loader: opts.store, specs, log, tunnels });
-  const server = new StatusServer(daemon, opts.statusPort ?? settings.statusPort);
+  const server = new StatusServer(daemon, opts.statusPort ?? settings.statusPort, opts.identity);
   const statusPort = await server.start();
   try {
     await daemon.start(opts.config);
