@@ -43,11 +43,16 @@ export async function userDir(user: User, prefix: string): Promise<string> {
   return dir;
 }
 
-/** Runs a command as the user with only the environment given (plus HOME), in cwd. */
-export async function runAs(user: User, command: string, args: readonly string[], opts: { cwd: string; env: Record<string, string> }): Promise<Run> {
+/**
+ * Runs a command as the user with only the environment given (plus HOME), in cwd; offline: in a network namespace
+ * of its own, with no interface but a loopback that is down.
+ */
+export async function runAs(user: User, command: string, args: readonly string[], opts: { cwd: string; env: Record<string, string>; offline?: boolean }): Promise<Run> {
   const env = { HOME: user.home, ...opts.env };
   const argv = ['env', '-i', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), command, ...args];
-  const [cmd, ...rest] = isRoot ? ['runuser', '-u', TEST_USER, '--', ...argv] : argv;
+  const asUser = isRoot ? ['runuser', '-u', TEST_USER, '--', ...argv] : argv;
+  const netns = isRoot ? ['unshare', '--net'] : ['unshare', '--user', '--map-current-user', '--net'];
+  const [cmd, ...rest] = opts.offline ? [...netns, ...asUser] : asUser;
   return new Promise((resolve) => {
     execFile(cmd!, rest, { cwd: opts.cwd, timeout: 60_000 }, (err, stdout, stderr) => {
       resolve({ code: err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0, stdout, stderr });

@@ -51,7 +51,7 @@ async function createAndGet(nodeDir: string): Promise<void> {
   expect(created.stdout).toContain(`spec api-src created: ${join(cwd, 'src')} → /app`);
   expect(await readFile(join(home, 'kx.yaml'), 'utf8')).toContain('name: api-src');
 
-  const got = await runAs(user, kxBin, ['get', '-o', 'json', '--port', '1'], { cwd, env });
+  const got = await runAs(user, kxBin, ['get', '-o', 'json'], { cwd, env });
   expect(got.code).toBe(1); // no daemon: a script can tell
   expect(JSON.parse(got.stdout)).toMatchObject({ daemon: null, specs: [{ name: 'api-src', local: join(cwd, 'src'), remote: '/app' }] });
 }
