@@ -67,6 +67,22 @@ async function main(): Promise<void> {
     async (args) => (await import('./commands/watch.ts')).watchCommand(args),
   )
   .command(
+    'flush',
+    'for scripts: wait until every spec of the running daemon is in sync (exit 1 if one is not, or no daemon runs)',
+    (y) => y.option('home', { type: 'string', describe: 'the kx home whose daemon to ask (default: $KX_HOME, else ~/.kx)' }),
+    async (args) => (await import('./commands/flush.ts')).flushCommand(args),
+  )
+  .command(
+    'sync <name>',
+    'sync one spec once into the containers it selects now, without a daemon (needs --once)',
+    (y) =>
+      y
+        .positional('name', { type: 'string', demandOption: true, describe: 'spec name' })
+        .option('once', { type: 'boolean', default: false, describe: 'one full sync, then exit' })
+        .example('$0 sync api-src --once', 'one sync of spec api-src, e.g. in CI'),
+    async (args) => (await import('./commands/sync.ts')).syncCommand(args),
+  )
+  .command(
     'doctor',
     'check config, daemon, Docker engine, inotify limit, and the cluster: reachable, RBAC, radar rollout, version',
     (y) =>

@@ -11,6 +11,7 @@ import type { Hasher } from '../sync/hash.ts';
 import { IGNORE_FILE_NAMES, IgnoreMatcher, parseIgnoreFile } from '../sync/ignore.ts';
 import type { IgnoreRuleSet, Manifest, RelPath } from '../sync/types.ts';
 import { EventBatcher, type Batch } from './batcher.ts';
+import { batchLine } from './batch-line.ts';
 import type { Logger } from './logger.ts';
 import { ReloadScheduler } from './reload-scheduler.ts';
 import type { FolderState, ServiceStatus, SyncProgress } from './status.ts';
@@ -100,6 +101,18 @@ export class Folder {
       if (this.phase === 'error' || this.phase === 'reconnecting') return;
       await new Promise((r) => setTimeout(r, 5));
     }
+  }
+
+  /**
+   * For `kx flush`: a rescan of the whole tree (so a save the watcher has not reported yet is included), then
+   * idle(). A folder that is down (error, reconnecting) is left as it is; its status says so.
+   */
+  async flush(): Promise<void> {
+    if (this.phase === 'watching') {
+      this.needFullSync = true;
+      this.kick();
+    }
+    await this.idle();
   }
 
   private state(): FolderState {
@@ -241,7 +254,7 @@ export class Folder {
         remote: this.remote!,
       });
       this.landed(result, since);
-      this.deps.log.debug(`${spec.name} → ${this.deps.target.name}: ${paths.length} paths, ${result.ops} ops in ${this.latencyMs} ms`);
+      if (result.ops > 0) this.deps.log.info(batchLine(spec.name, this.deps.target.name, result, this.latencyMs ?? 0));
       if (result.ops > result.errors.length && spec.reload !== 'none') this.reloads.request();
     } finally {
       this.setSyncing(false);

@@ -7,9 +7,9 @@ import { ErrorCode, KxError } from '../sync/errors.ts';
 import { statusService } from './definition.ts';
 import type { DaemonIdentity, StatusReply } from './identity.ts';
 
-/** A source that can also say when nothing is pending (for Flush). */
+/** A source that can also bring every folder in sync and say when (for Flush). */
 export interface FlushableSource extends StatusSource {
-  idle?(): Promise<void>;
+  flush?(): Promise<void>;
 }
 
 /** Watch streams send at most this often: fast enough for progress bars, cheap under a storm of events. */
@@ -69,11 +69,11 @@ export class StatusServer {
   }
 
   private flush(done: sendUnaryData<StatusReply>): void {
-    if (!this.source.idle) {
+    if (!this.source.flush) {
       done({ code: grpcStatus.UNIMPLEMENTED, details: 'this daemon cannot flush' });
       return;
     }
-    this.source.idle().then(
+    this.source.flush().then(
       () => done(null, this.reply()),
       (err: unknown) => done({ code: grpcStatus.INTERNAL, details: (err as Error).message }),
     );

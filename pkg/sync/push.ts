@@ -32,8 +32,25 @@ export interface PushResult {
   /** The receiver's tree as it now is, as far as the sender knows (paths that failed keep their old entries). */
   remote: Manifest;
   ops: number;
+  /** What the plan changed: files (and links) written, moved, copied or re-moded; paths removed. */
+  counts: OpCounts;
   bytesSent: number;
   errors: readonly PathError[];
+}
+
+export interface OpCounts {
+  files: number;
+  removed: number;
+}
+
+export function countOps(ops: readonly Op[]): OpCounts {
+  let files = 0;
+  let removed = 0;
+  for (const op of ops) {
+    if (op.op === 'remove') removed++;
+    else if (op.op !== 'mkdir') files++;
+  }
+  return { files, removed };
 }
 
 /** A batch is acknowledged as a unit; bounded so one ack (and its signature request) stays small. */
@@ -69,6 +86,7 @@ export async function syncTree(opts: PushOptions & { previousLocal?: Manifest })
     local,
     remote: expectedRemote(local, remote, null, sent.errors),
     ops: ops.length,
+    counts: countOps(ops),
     bytesSent: sent.bytesSent,
     errors: sent.errors,
   };
@@ -98,6 +116,7 @@ export async function syncPaths(opts: PushOptions & { paths: readonly RelPath[];
     local,
     remote: expectedRemote(local, remote, scopes, sent.errors),
     ops: ops.length,
+    counts: countOps(ops),
     bytesSent: sent.bytesSent,
     errors: sent.errors,
   };
