@@ -9,6 +9,7 @@ import type { SpecConfig } from '../config/types.ts';
 import { ErrorCode, isKxError } from '../sync/errors.ts';
 import type { Hasher } from '../sync/hash.ts';
 import { IGNORE_FILE_NAMES, IgnoreMatcher, parseIgnoreFile } from '../sync/ignore.ts';
+import { repoIgnoreRules } from '../sync/repo-ignore.ts';
 import type { IgnoreRuleSet, Manifest, RelPath } from '../sync/types.ts';
 import { EventBatcher, type Batch } from './batcher.ts';
 import { batchLine } from './batch-line.ts';
@@ -124,7 +125,7 @@ export class Folder {
 
   private async doStart(): Promise<void> {
     const { spec } = this.deps;
-    this.matcher = new IgnoreMatcher([...this.specRules(), ...(await this.rootIgnoreFiles())]);
+    this.matcher = new IgnoreMatcher(await this.watchRules());
     const watcher = watch(spec.local, {
       ignoreInitial: true,
       followSymlinks: false,
@@ -197,7 +198,7 @@ export class Folder {
     // Events arriving from here on are covered by this scan or queued for the next batch.
     this.pending.clear();
     this.needFullSync = false;
-    this.matcher = new IgnoreMatcher([...this.specRules(), ...(await this.rootIgnoreFiles())]);
+    this.matcher = new IgnoreMatcher(await this.watchRules());
     const started = performance.now();
     const logEvery = this.deps.timing?.progressLogMs ?? PROGRESS_LOG_MS;
     // A short sync logs nothing until it is done; a long one says how far it got now and then.
@@ -327,6 +328,11 @@ export class Folder {
 
   private specRules(): IgnoreRuleSet[] {
     return this.deps.spec.ignore.length > 0 ? [{ base: '', patterns: [...this.deps.spec.ignore] }] : [];
+  }
+
+  /** What the watcher skips, in the scan's order: the enclosing git work tree's rules, the spec's, the root's files. */
+  private async watchRules(): Promise<IgnoreRuleSet[]> {
+    return [...repoIgnoreRules(this.deps.spec.local), ...this.specRules(), ...(await this.rootIgnoreFiles())];
   }
 
   /** The root's .gitignore/.kxignore, so the watcher skips what they ignore (nested ones are left to the scan). */

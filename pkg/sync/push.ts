@@ -69,6 +69,7 @@ export async function syncTree(opts: PushOptions & { previousLocal?: Manifest })
     hasher,
     rules: opts.rules,
     hashFiles: false,
+    repoIgnoreFiles: true,
     ...(opts.previousLocal ? { previous: opts.previousLocal } : {}),
     onProgress: (p) => progress('scan', p.files, 0, p.bytes, 0),
     ...(signal ? { signal } : {}),
@@ -96,7 +97,7 @@ export async function syncTree(opts: PushOptions & { previousLocal?: Manifest })
 export async function syncPaths(opts: PushOptions & { paths: readonly RelPath[]; local: Manifest; remote: Manifest }): Promise<PushResult> {
   const { hasher, signal } = opts;
   const scopes = new Set(opts.paths);
-  const changed = await scanPaths(opts.root, opts.paths, { hasher, rules: opts.rules, previous: opts.local, hashFiles: false, ...(signal ? { signal } : {}) });
+  const changed = await scanPaths(opts.root, opts.paths, { hasher, rules: opts.rules, previous: opts.local, hashFiles: false, repoIgnoreFiles: true, ...(signal ? { signal } : {}) });
   const local = updateManifest(opts.local, opts.paths, changed);
   // A new file in a new directory needs its parents created even if the watcher only named the file.
   for (const [p, e] of changed) {

@@ -1,10 +1,14 @@
 // Commands for scripts and CI on the real Docker engine: `kx flush` (returns once everything landed) and
 // `kx sync NAME --once` (no daemon), and the daemon's one info line per landed batch.
 
+import { execFile } from 'node:child_process';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { catInContainer, exitOf, kx, kxSpawn, randomPort, removeContainer, removeDir, startContainer, suffix, tempDir, waitFor } from './helpers.ts';
+
+const run = promisify(execFile);
 
 describe('kx flush, kx sync --once, batch lines', () => {
   const cleanups: (() => Promise<unknown> | unknown)[] = [];
@@ -41,6 +45,24 @@ describe('kx flush, kx sync --once, batch lines', () => {
     expect(await catInContainer(container, '/app/b.txt')).toBe('b\n');
     // Nothing changed: a second run sends nothing.
     expect((await kx(['sync', 'site', '--once'], env)).stdout).toMatch(new RegExp(`^site → ${container}: 0 files, 0 B, \\d+ ms\\n$`));
+  });
+
+  it('a repo subfolder: what the repo\'s .gitignore leaves out is not sent, and the container\'s own copies stay', async () => {
+    const { dir, env, container, label } = await setup();
+    const repo = join(dir, 'repo');
+    await mkdir(join(repo, '.git'), { recursive: true }); // a work tree's top, as far as kx is concerned
+    await writeFile(join(repo, '.gitignore'), 'node_modules/\n*.log\n');
+    await mkdir(join(repo, 'svc/node_modules/dep'), { recursive: true });
+    await writeFile(join(repo, 'svc/main.js'), 'main\n');
+    await writeFile(join(repo, 'svc/debug.log'), 'noise\n');
+    await writeFile(join(repo, 'svc/node_modules/dep/index.js'), 'local copy\n');
+    await run('docker', ['exec', container, 'sh', '-c', 'mkdir -p /svc/node_modules/dep && echo container copy > /svc/node_modules/dep/index.js']);
+    expect((await kx(['create', '--docker', '-l', `kx.test=${label}`, '--name', 'svc', join(repo, 'svc'), '/svc'], env)).code).toBe(0);
+    const out = await kx(['sync', 'svc', '--once'], env);
+    expect(out.stdout).toMatch(new RegExp(`^svc → ${container}: 1 file, \\d+ B, \\d+ ms\\n$`));
+    expect(await catInContainer(container, '/svc/main.js')).toBe('main\n');
+    expect(await catInContainer(container, '/svc/debug.log')).toBeNull();
+    expect(await catInContainer(container, '/svc/node_modules/dep/index.js')).toBe('container copy\n');
   });
 
   it('kx sync --once says in one line, exit 1, when the spec is unknown, selects nothing, or --once is missing', async () => {
