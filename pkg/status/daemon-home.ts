@@ -4,6 +4,7 @@
 // daemon even when kx.yaml is broken or names another port.
 
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { link, mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ErrorCode, KxError } from '../sync/errors.ts';
@@ -21,6 +22,8 @@ export interface DaemonState {
   readonly version: string;
   /** Epoch ms. */
   readonly startedAt: number;
+  /** processIdentity(pid) when it was written. */
+  readonly process?: string;
 }
 
 export type LockResult =
@@ -35,15 +38,15 @@ export async function lockHome(home: string, pid = process.pid): Promise<LockRes
   for (let round = 0; round < 2; round++) {
     try {
       const file = await open(path, 'wx', 0o644);
-      await file.writeFile(`${pid}\n`);
+      await file.writeFile(`${pid} ${processIdentity(pid)}\n`);
       await file.close();
       return { held: true, lock: new HomeLock(home, pid) };
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw lockError(path, err);
     }
     const seen = await readFile(path, 'utf8').catch(() => '');
-    const holder = Number(seen.trim());
-    if (Number.isInteger(holder) && holder > 0 && isAlive(holder)) {
+    const [holder, identity] = parseLock(seen);
+    if (holder > 0 && isRunning(holder, identity)) {
       return { held: false, pid: holder, state: await readDaemonState(home) };
     }
     // Stale (or torn while its writer died): take it over. Renamed aside first and checked: if another process
@@ -53,7 +56,7 @@ export async function lockHome(home: string, pid = process.pid): Promise<LockRes
     if ((await readFile(aside, 'utf8').catch(() => seen)) !== seen) await link(aside, path).catch(() => {});
     await rm(aside, { force: true });
   }
-  const holder = Number((await readFile(path, 'utf8').catch(() => '')).trim());
+  const [holder] = parseLock(await readFile(path, 'utf8').catch(() => ''));
   return { held: false, pid: holder, state: await readDaemonState(home) };
 }
 
@@ -68,10 +71,39 @@ export async function readDaemonState(home: string): Promise<DaemonState | null>
   try {
     const s = JSON.parse(text) as DaemonState;
     if (!Number.isInteger(s.pid) || !Number.isInteger(s.port)) return null;
-    return isAlive(s.pid) ? s : null;
+    return isRunning(s.pid, s.process) ? s : null;
   } catch {
     return null;
   }
+}
+
+/**
+ * Which process a pid is: boot id and start time (Linux), so that a pid reused after the daemon died, or after a
+ * reboot, is not taken for the daemon. '' where that cannot be told.
+ */
+export function processIdentity(pid: number): string {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const start = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]; // field 22, starttime
+    return `${readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim()}:${start}`;
+  } catch {
+    return '';
+  }
+}
+
+/** Whether pid runs and, when identity is known on both sides, is the same process as when it was recorded. */
+export function isRunning(pid: number, identity: string | undefined): boolean {
+  if (!isAlive(pid)) return false;
+  if (!identity) return true;
+  const now = processIdentity(pid);
+  return now === '' || now === identity;
+}
+
+/** A lock file's `pid identity` line. */
+function parseLock(text: string): [number, string | undefined] {
+  const [pid, identity] = text.trim().split(/\s+/);
+  const n = Number(pid);
+  return [Number.isInteger(n) && n > 0 ? n : 0, identity];
 }
 
 export function isAlive(pid: number): boolean {
@@ -98,7 +130,7 @@ export class HomeLock {
   async publish(state: Omit<DaemonState, 'pid' | 'home'>): Promise<void> {
     const path = join(this.home, STATE_FILE);
     const tmp = `${path}.${randomBytes(4).toString('hex')}.tmp`;
-    const full: DaemonState = { pid: this.pid, home: this.home, ...state };
+    const full: DaemonState = { pid: this.pid, home: this.home, ...state, process: processIdentity(this.pid) };
     await writeFile(tmp, `${JSON.stringify(full, null, 2)}\n`, { mode: 0o644 });
     await rename(tmp, path);
   }
@@ -109,7 +141,7 @@ export class HomeLock {
       const state = await readFile(join(this.home, STATE_FILE), 'utf8').catch(() => '');
       if (state.includes(`"pid": ${this.pid},`)) await rm(join(this.home, STATE_FILE), { force: true });
       const lock = await readFile(join(this.home, LOCK_FILE), 'utf8').catch(() => '');
-      if (lock.trim() === String(this.pid)) await rm(join(this.home, LOCK_FILE), { force: true });
+      if (parseLock(lock)[0] === this.pid) await rm(join(this.home, LOCK_FILE), { force: true });
     })();
     return this.released;
   }

@@ -7,7 +7,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { LOCK_FILE, STATE_FILE, lockHome, readDaemonState } from '../../pkg/status/daemon-home.ts';
+import { LOCK_FILE, STATE_FILE, lockHome, processIdentity, readDaemonState } from '../../pkg/status/daemon-home.ts';
 import { exitOf, kx, kxSpawn, randomPort, removeDir, tempDir, waitFor } from './helpers.ts';
 
 const pkg = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -51,7 +51,7 @@ describe('one daemon per home', () => {
     expect(second).toEqual({ held: false, pid: process.pid, state: null });
     if (!first.held) throw new Error('unreachable');
     await first.lock.publish({ port: 7341, configFile: join(dir, 'kx.yaml'), version: '1.2.3', startedAt: 1 });
-    expect(await readDaemonState(dir)).toEqual({ pid: process.pid, port: 7341, home: dir, configFile: join(dir, 'kx.yaml'), version: '1.2.3', startedAt: 1 });
+    expect(await readDaemonState(dir)).toEqual({ pid: process.pid, port: 7341, home: dir, configFile: join(dir, 'kx.yaml'), version: '1.2.3', startedAt: 1, process: processIdentity(process.pid) });
     await first.lock.release();
     expect(await readDaemonState(dir)).toBeNull();
     await expect(readFile(join(dir, LOCK_FILE))).rejects.toThrow(/ENOENT/);
@@ -62,8 +62,12 @@ describe('one daemon per home', () => {
     expect(await readDaemonState(dir)).toBeNull(); // a state file of a process that is gone is no daemon
     const taken = await lockHome(dir, process.pid);
     expect(taken.held).toBe(true);
-    expect(await readFile(join(dir, LOCK_FILE), 'utf8')).toBe(`${process.pid}\n`);
+    expect(await readFile(join(dir, LOCK_FILE), 'utf8')).toBe(`${process.pid} ${processIdentity(process.pid)}\n`);
     if (taken.held) await taken.lock.release();
+
+    // A pid that runs but is another process than the one that took the lock (reused after a crash or a reboot).
+    await writeFile(join(dir, LOCK_FILE), `${process.pid} ${processIdentity(process.pid)}0\n`);
+    expect((await lockHome(dir, process.pid)).held).toBe(true);
   });
 
   it('a second kx watch on the same home exits 1 naming the running one; the first goes on', async () => {
@@ -90,7 +94,7 @@ describe('one daemon per home', () => {
     const { dir, env } = await home();
     await writeFile(join(dir, LOCK_FILE), `${await deadPid()}\n`);
     const daemon = await startWatch(env, dir);
-    expect(await readFile(join(dir, LOCK_FILE), 'utf8')).toBe(`${daemon.pid}\n`);
+    expect(await readFile(join(dir, LOCK_FILE), 'utf8')).toMatch(new RegExp(`^${daemon.pid} \\S+:\\d+\\n$`));
   });
 
   it('kx get and kx doctor find the daemon through daemon.json when kx.yaml is broken', async () => {
