@@ -1,26 +1,30 @@
 // The single executable's own code (CommonJS, as Node's single executable applications run it): unpacks kx (an
 // ES module bundle) and the files it reads at run time from the executable into a per-user cache folder named by
-// their content, once, then imports kx from there. Node's built-ins only.
+// their content (hashed at build time), once, then imports kx from there. Node's built-ins only.
 
-import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import sea from 'node:sea';
 
-/** The asset listing every other asset's name (paths in the unpacked folder, like the package's); see sea.ts. */
+/** The asset naming the others (paths in the unpacked folder, like the package's) and their hash; see sea.ts. */
 const MANIFEST = 'kx-manifest.json';
 /** What runs kx, relative to the unpacked folder. */
 const ENTRY = 'dist/main.js';
 
-const names = JSON.parse(sea.getAsset(MANIFEST, 'utf8')) as string[];
-const files = names.map((name) => ({ name, data: new Uint8Array(sea.getRawAsset(name)) }));
-const hash = createHash('sha256');
-for (const f of files) hash.update(f.name).update('\0').update(f.data).update('\0');
-const dir = join(cacheRoot(), `sea-${hash.digest('hex').slice(0, 20)}`);
+const manifest = JSON.parse(sea.getAsset(MANIFEST, 'utf8')) as { hash: string; files: string[] };
+const root = cacheRoot();
+mkdirSync(root, { recursive: true, mode: 0o700 });
+// What is unpacked here runs as this user: a folder someone else owns or may write to would let them run code.
+const owner = statSync(root);
+if (owner.uid !== process.getuid?.() || (owner.mode & 0o022) !== 0) {
+  process.stderr.write(`kx: ${root} must belong to you alone (it holds the code kx runs); set XDG_CACHE_HOME to a folder of yours\n`);
+  process.exit(1);
+}
+const dir = join(root, `sea-${manifest.hash}`);
 if (!exists(join(dir, ENTRY))) {
-  mkdirSync(dirname(dir), { recursive: true, mode: 0o700 });
+  const files = manifest.files.map((name) => ({ name, data: new Uint8Array(sea.getRawAsset(name)) }));
   // Written beside it and renamed: a second kx starting at the same moment never sees half the files.
   const tmp = mkdtempSync(`${dir}.tmp-`);
   for (const f of files) {

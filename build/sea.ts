@@ -4,7 +4,8 @@
 
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
-import { chmod, copyFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { chmod, copyFile, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join, relative } from 'node:path';
 import { PACKAGE_DIR, bundleKx } from './bundle.ts';
@@ -33,7 +34,9 @@ await build({
 
 const assets: Record<string, string> = Object.fromEntries(RUNTIME_FILES.map((name) => [name, join(PACKAGE_DIR, name)]));
 for (const name of await readdir(join(app, 'dist'))) assets[`dist/${name}`] = join(app, 'dist', name);
-await writeFile(join(out, MANIFEST), JSON.stringify(Object.keys(assets)));
+const hash = createHash('sha256');
+for (const [name, path] of Object.entries(assets)) hash.update(name).update('\0').update(await readFile(path)).update('\0');
+await writeFile(join(out, MANIFEST), JSON.stringify({ hash: hash.digest('hex').slice(0, 20), files: Object.keys(assets) }));
 assets[MANIFEST] = join(out, MANIFEST);
 
 const config = {
