@@ -15,32 +15,40 @@ const ENTRY = 'dist/main.js';
 
 const manifest = JSON.parse(sea.getAsset(MANIFEST, 'utf8')) as { hash: string; files: string[] };
 const root = cacheRoot();
-mkdirSync(root, { recursive: true, mode: 0o700 });
-// What is unpacked here runs as this user: a folder someone else owns or may write to would let them run code.
-const owner = statSync(root);
-if (owner.uid !== process.getuid?.() || (owner.mode & 0o022) !== 0) {
-  process.stderr.write(`kx: ${root} must belong to you alone (it holds the code kx runs); set XDG_CACHE_HOME to a folder of yours\n`);
-  process.exit(1);
+try {
+  const dir = unpack(root, manifest);
+  import(pathToFileURL(join(dir, ENTRY)).href).catch(oneLine);
+} catch (err) {
+  oneLine(err);
 }
-const dir = join(root, `sea-${manifest.hash}`);
-if (!exists(join(dir, ENTRY))) {
-  const files = manifest.files.map((name) => ({ name, data: new Uint8Array(sea.getRawAsset(name)) }));
+
+function unpack(root: string, manifest: { hash: string; files: string[] }): string {
+  mkdirSync(root, { recursive: true, mode: 0o700 });
+  // What is unpacked here runs as this user: a folder someone else owns or may write to would let them run code.
+  const owner = statSync(root);
+  if (owner.uid !== process.getuid?.() || (owner.mode & 0o022) !== 0) {
+    throw new Error(`${root} must belong to you alone (it holds the code kx runs); set XDG_CACHE_HOME to a folder of yours`);
+  }
+  const dir = join(root, `sea-${manifest.hash}`);
+  if (exists(join(dir, ENTRY))) return dir;
   // Written beside it and renamed: a second kx starting at the same moment never sees half the files.
   const tmp = mkdtempSync(`${dir}.tmp-`);
-  for (const f of files) {
-    mkdirSync(dirname(join(tmp, f.name)), { recursive: true });
-    writeFileSync(join(tmp, f.name), f.data);
+  for (const name of manifest.files) {
+    mkdirSync(dirname(join(tmp, name)), { recursive: true });
+    writeFileSync(join(tmp, name), new Uint8Array(sea.getRawAsset(name)));
   }
   try {
     renameSync(tmp, dir);
   } catch {
     rmSync(tmp, { recursive: true, force: true }); // another kx unpacked the same content first
   }
+  return dir;
 }
-import(pathToFileURL(join(dir, ENTRY)).href).catch((err: unknown) => {
+
+function oneLine(err: unknown): void {
   process.stderr.write(`kx: ${err instanceof Error ? err.message : String(err)}\n`);
   process.exitCode = 1;
-});
+}
 
 function cacheRoot(): string {
   if (process.env.XDG_CACHE_HOME) return join(process.env.XDG_CACHE_HOME, 'kx');

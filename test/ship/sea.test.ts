@@ -2,7 +2,7 @@
 // the PATH and no network, as a user who is not root. Built once for the file.
 
 import { execFile } from 'node:child_process';
-import { copyFile, readFile, rm } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, readFile, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -49,6 +49,20 @@ describe('the single executable', () => {
     const doctor = await runAs(user, exe, ['doctor'], { cwd, env, offline: true });
     expect(doctor.stdout).toMatch(/config valid\s+pass/);
     expect(doctor.stdout).toMatch(/daemon reachable\s+fail\s+no kx daemon for/);
+    await rm(cwd, { recursive: true, force: true });
+  });
+
+  it('refuses, in one line, to run code from an unpack folder that someone else owns', async () => {
+    const cwd = await userDir(user, 'sea-shared');
+    // Someone else (root here) made the folder first, writable by all, as anyone may in /tmp.
+    await mkdir(join(cwd, 'kx'));
+    await chmod(join(cwd, 'kx'), 0o777);
+    const r = await runAs(user, exe, ['--version'], { cwd, env: { PATH: cwd, XDG_CACHE_HOME: cwd } });
+    expect(r).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: `kx: ${join(cwd, 'kx')} must belong to you alone (it holds the code kx runs); set XDG_CACHE_HOME to a folder of yours\n`,
+    });
     await rm(cwd, { recursive: true, force: true });
   });
 
