@@ -3,14 +3,15 @@
 // This file only declares the command line; each command's handler is imported when that command runs.
 
 import { readFileSync } from 'node:fs';
-import { enableCompileCache } from 'node:module';
+import module from 'node:module';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { fail } from './commands/fail.ts';
 
-enableCompileCache(); // ~0.1 s less CPU per run for the handlers loaded below (the OS temp dir; read-only: off)
+module.enableCompileCache?.(); // ~0.1 s less CPU per run for the handlers loaded below (the OS temp dir; read-only: off)
 
-try {
+// A function rather than top-level await: the single executable's bundle is CommonJS, which has none.
+async function main(): Promise<void> {
   await yargs(hideBin(process.argv))
   .scriptName('kx')
   .usage('$0 <command> [options]')
@@ -50,11 +51,13 @@ try {
   )
   .command(
     'get',
-    'show what the daemon syncs (or the configured specs when no daemon runs)',
+    'show what the daemon syncs (or the configured specs and exit code 1 when no daemon runs)',
     (y) =>
       y
         .option('output', { alias: 'o', choices: ['table', 'json', 'yaml'] as const, default: 'table' as const, describe: 'output format' })
-        .option('watch', { alias: 'w', type: 'boolean', default: false, describe: 'live view with progress bars' }),
+        .option('watch', { alias: 'w', type: 'boolean', default: false, describe: 'live view with progress bars' })
+        .option('home', { type: 'string', describe: 'the kx home whose daemon to ask (default: $KX_HOME, else ~/.kx)' })
+        .option('port', { type: 'number', describe: 'ask the daemon on this status port instead of the home\'s' }),
     async (args) => (await import('./commands/get.ts')).get(args),
   )
   .command(
@@ -62,6 +65,22 @@ try {
     'run the daemon: sync every spec, follow config edits; Ctrl-C stops (exit 0 clean, 1 failed to start, 2 unclean stop)',
     (y) => y.option('status-port', { type: 'number', describe: 'status port (default: statusPort from the config, 7341)' }),
     async (args) => (await import('./commands/watch.ts')).watchCommand(args),
+  )
+  .command(
+    'flush',
+    'for scripts: wait until every spec of the running daemon is in sync (exit 1 if one is not, or no daemon runs)',
+    (y) => y.option('home', { type: 'string', describe: 'the kx home whose daemon to ask (default: $KX_HOME, else ~/.kx)' }),
+    async (args) => (await import('./commands/flush.ts')).flushCommand(args),
+  )
+  .command(
+    'sync <name>',
+    'sync one spec once into the containers it selects now, without a daemon (needs --once)',
+    (y) =>
+      y
+        .positional('name', { type: 'string', demandOption: true, describe: 'spec name' })
+        .option('once', { type: 'boolean', default: false, describe: 'one full sync, then exit' })
+        .example('$0 sync api-src --once', 'one sync of spec api-src, e.g. in CI'),
+    async (args) => (await import('./commands/sync.ts')).syncCommand(args),
   )
   .command(
     'doctor',
@@ -116,6 +135,6 @@ try {
     throw err ?? new Error(`${msg.split('\n').map((l) => l.trim()).filter((l) => l !== '').join(' ')} (see kx --help)`);
   })
   .parseAsync();
-} catch (err) {
-  fail(err);
 }
+
+main().catch(fail);

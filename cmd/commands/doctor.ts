@@ -7,7 +7,9 @@ import { readFile } from 'node:fs/promises';
 import type { KxConfig, SpecConfig } from '../../pkg/config/types.ts';
 import { watchedDirectories } from '../../pkg/daemon/watch-budget.ts';
 import { renderGrid } from '../../pkg/ui/table.ts';
-import { configStore, kubeconfig, kubeContext, statusClient } from '../composition/root.ts';
+import { kxHome } from '../../pkg/config/location.ts';
+import { findDaemon } from '../../pkg/status/find-daemon.ts';
+import { configStore, kubeconfig, kubeContext } from '../composition/root.ts';
 import { fail } from './fail.ts';
 
 export interface DoctorArgs {
@@ -39,7 +41,7 @@ export async function doctor(args: DoctorArgs): Promise<void> {
       checks.push({ name: 'config valid', result: 'fail', detail: (err as Error).message, hint: 'fix the line named, or recreate the spec with kx create' });
     }
     const specs = config?.specs ?? [];
-    checks.push(await daemonCheck(config));
+    checks.push(await daemonCheck(store.file));
     checks.push(await dockerCheck(specs.some((s) => s.target === 'docker')));
     checks.push(await inotifyCheck(specs));
     checks.push(...(await clusterChecks(args, config)));
@@ -56,16 +58,21 @@ export async function doctor(args: DoctorArgs): Promise<void> {
   }
 }
 
-async function daemonCheck(config: KxConfig | null): Promise<Check> {
-  const port = config?.settings.statusPort ?? 7341;
-  const client = statusClient(port);
-  try {
-    const status = await client.get(1000);
-    return { name: 'daemon reachable', result: 'pass', detail: `pid ${status.pid} on 127.0.0.1:${port}` };
-  } catch (err) {
-    return { name: 'daemon reachable', result: 'fail', detail: (err as Error).message, hint: 'start it with: kx watch' };
-  } finally {
-    client.close();
+/** Through the home's daemon.json, so that it is found even when kx.yaml is broken or names another port. */
+async function daemonCheck(configFile: string): Promise<Check> {
+  const name = 'daemon reachable';
+  const found = await findDaemon({ home: kxHome(process.env), configFile, timeoutMs: 1000 });
+  switch (found.kind) {
+    case 'running': {
+      const { pid, version } = found.status;
+      return { name, result: 'pass', detail: `pid ${pid} on 127.0.0.1:${found.port}${version ? `, kx ${version}` : ''}, serving ${configFile}` };
+    }
+    case 'busy':
+      return { name, result: 'unverified', detail: found.message };
+    case 'other':
+      return { name, result: 'fail', detail: found.message, hint: 'run kx doctor with that config, or stop that daemon' };
+    case 'none':
+      return { name, result: 'fail', detail: found.message, hint: 'start it with: kx watch' };
   }
 }
 

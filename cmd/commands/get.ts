@@ -1,57 +1,112 @@
-// kx get: what the running daemon syncs; without a daemon, one line saying so and the configured specs.
+// kx get: what the daemon of this home syncs. Without a daemon (or with a busy one): one line saying so and the
+// configured specs, exit code 1. `-o json|yaml` has one shape either way: { daemon: null | {...}, specs: [...] }.
 
+import { resolve } from 'node:path';
 import { stringify } from 'yaml';
-import { DEFAULT_STATUS_PORT, type KxConfig } from '../../pkg/config/types.ts';
-import { isKxError, ErrorCode } from '../../pkg/sync/errors.ts';
+import { configFilePath, kxHome } from '../../pkg/config/location.ts';
+import type { KxConfig } from '../../pkg/config/types.ts';
+import type { SpecStatus } from '../../pkg/daemon/status.ts';
+import { findDaemon, type FoundDaemon } from '../../pkg/status/find-daemon.ts';
+import type { StatusReply } from '../../pkg/status/identity.ts';
 import { formatStatus, type OutputFormat } from '../../pkg/ui/output.ts';
 import { configRows } from '../../pkg/ui/rows.ts';
 import { renderTable } from '../../pkg/ui/table.ts';
 import { configStore, statusClient } from '../composition/root.ts';
 import { fail } from './fail.ts';
 
-export async function get(args: { config?: string | undefined; output: OutputFormat; watch: boolean }): Promise<void> {
-  const store = configStore(args);
-  let config: KxConfig | null = null;
+export interface GetArgs {
+  config?: string | undefined;
+  home?: string | undefined;
+  port?: number | undefined;
+  output: OutputFormat;
+  watch: boolean;
+}
+
+/** What `kx get -o json|yaml` prints. */
+export interface GetDocument {
+  readonly daemon: null | {
+    readonly pid: number;
+    readonly port: number;
+    readonly home: string | null;
+    readonly configFile: string;
+    readonly version: string | null;
+    readonly state: 'running' | 'busy';
+    readonly configError?: string;
+    readonly tunnels?: StatusReply['tunnels'];
+  };
+  readonly specs: readonly SpecStatus[];
+}
+
+export async function get(args: GetArgs): Promise<void> {
   try {
-    config = (await store.load()).config;
+    if (args.port !== undefined && !(Number.isInteger(args.port) && args.port > 0 && args.port <= 65535)) throw new Error('--port: expected a port number (1-65535)');
+    const home = args.home !== undefined ? resolve(args.home) : kxHome(process.env);
+    const file = configFilePath({ flag: args.config, env: args.home !== undefined ? { KX_HOME: home } : process.env });
+    let config: KxConfig | null = null;
+    try {
+      config = (await configStore({ config: file }).load()).config;
+    } catch (err) {
+      // A bad file must not hide a running daemon (found through the home's daemon.json): say so, and go on.
+      process.stderr.write(`kx: ${(err as Error).message}\n`);
+    }
+    const found = await findDaemon({ home, configFile: file, port: args.port });
+    if (found.kind === 'other') throw new Error(found.message);
+    if (args.watch) {
+      if (found.kind !== 'running') throw new Error(found.message);
+      await liveView(found.port);
+      return;
+    }
+    process.stdout.write(`${render(found, config, args.output)}\n`);
+    if (found.kind !== 'running') process.exitCode = 1;
   } catch (err) {
-    // A bad file must not hide a running daemon: report it, and ask the default port.
-    process.stderr.write(`kx: ${(err as Error).message}\n`);
+    fail(err);
   }
-  const port = config?.settings.statusPort ?? DEFAULT_STATUS_PORT;
+}
+
+async function liveView(port: number): Promise<void> {
   const client = statusClient(port);
   try {
-    if (args.watch) {
-      const { runLiveView } = await import('../../pkg/ui/live-view.ts');
-      const err = await runLiveView({
-        subscribe: (onStatus, onEnd) => {
-          const w = client.watch(onStatus, onEnd);
-          return () => w.close();
-        },
-      });
-      if (err) fail(err);
-      return;
-    }
-    const status = await client.get();
-    process.stdout.write(`${formatStatus(status, args.output, Date.now())}\n`);
-  } catch (err) {
-    if (!isKxError(err, ErrorCode.Unavailable)) {
-      fail(err);
-      return;
-    }
-    noDaemon(err.message, config, args.output);
+    const { runLiveView } = await import('../../pkg/ui/live-view.ts');
+    const err = await runLiveView({
+      subscribe: (onStatus, onEnd) => {
+        const w = client.watch(onStatus, onEnd);
+        return () => w.close();
+      },
+    });
+    if (err) fail(err);
   } finally {
     client.close();
   }
 }
 
-function noDaemon(message: string, config: KxConfig | null, output: OutputFormat): void {
-  const specs = config?.specs ?? [];
-  if (output !== 'table') {
-    const data = { daemon: 'not running', specs };
-    process.stdout.write(`${output === 'json' ? JSON.stringify(data, null, 2) : stringify(data).trimEnd()}\n`);
-    return;
+function render(found: Exclude<FoundDaemon, { kind: 'other' }>, config: KxConfig | null, output: OutputFormat): string {
+  if (output === 'table') {
+    if (found.kind === 'running') return formatStatus(found.status, 'table', Date.now());
+    const specs = config?.specs ?? [];
+    return [found.message, ...(specs.length > 0 ? [renderTable(configRows(specs))] : [])].join('\n');
   }
-  process.stdout.write(`${message}\n`);
-  if (specs.length > 0) process.stdout.write(`${renderTable(configRows(specs))}\n`);
+  const doc = document(found, config);
+  return output === 'json' ? JSON.stringify(doc, null, 2) : stringify(doc).trimEnd();
+}
+
+export function document(found: Exclude<FoundDaemon, { kind: 'other' }>, config: KxConfig | null): GetDocument {
+  const configured: SpecStatus[] = (config?.specs ?? []).map((s) => ({ name: s.name, kind: s.target, local: s.local, remote: s.remote, services: [] }));
+  switch (found.kind) {
+    case 'running': {
+      const { pid, home, configFile, version, configError, tunnels, specs } = found.status;
+      return {
+        daemon: { pid, port: found.port, home: home ?? null, configFile, version: version ?? null, state: 'running', ...(configError !== undefined && { configError }), ...(tunnels && { tunnels }) },
+        specs,
+      };
+    }
+    case 'busy': {
+      const s = found.state;
+      return {
+        daemon: { pid: s?.pid ?? 0, port: found.port, home: s?.home ?? null, configFile: s?.configFile ?? '', version: s?.version ?? null, state: 'busy' },
+        specs: configured,
+      };
+    }
+    case 'none':
+      return { daemon: null, specs: configured };
+  }
 }

@@ -3,18 +3,20 @@
 
 import { ConfigStore } from '../../pkg/config/store.ts';
 import { configFilePath } from '../../pkg/config/location.ts';
-import type { KxConfig } from '../../pkg/config/types.ts';
+import type { KxConfig, SpecConfig } from '../../pkg/config/types.ts';
 import { Daemon } from '../../pkg/daemon/daemon.ts';
 import { streamLogger, type Logger } from '../../pkg/daemon/logger.ts';
 import { Spec } from '../../pkg/daemon/spec.ts';
+import { syncOnce, type OnceProgress, type OnceResult } from '../../pkg/daemon/sync-once.ts';
 import { SpecList } from '../../pkg/daemon/spec-list.ts';
 import { TunnelReport } from '../../pkg/daemon/tunnel-report.ts';
 import type { SyncEngine } from '../../pkg/daemon/sync-engine.ts';
 import type { TargetDrivers } from '../../pkg/daemon/target.ts';
 import type { LoadedKubeconfig } from '../../pkg/kube/kubeconfig.ts';
 import { StatusClient } from '../../pkg/status/client.ts';
+import type { DaemonIdentity } from '../../pkg/status/identity.ts';
 import { StatusServer } from '../../pkg/status/server.ts';
-import { createHasher } from '../../pkg/sync/hash.ts';
+import { createHasher, type Hasher } from '../../pkg/sync/hash.ts';
 import { syncPaths, syncTree } from '../../pkg/sync/push.ts';
 import { DockerDriver } from '../../pkg/docker/driver.ts';
 import { LazyDriver } from '../../pkg/daemon/lazy-driver.ts';
@@ -51,6 +53,8 @@ export interface DaemonOptions {
   readonly dockerSocket?: string;
   /** --context: used by Kubernetes specs that name no context, instead of settings.context. */
   readonly context?: string | undefined;
+  /** Who this daemon is, in every status reply. */
+  readonly identity?: DaemonIdentity;
 }
 
 /** The kubeconfig context kx acts on: --context, else kx.yaml's context, else the kubeconfig's current one. */
@@ -64,16 +68,18 @@ export async function kubeconfig(context: string | undefined): Promise<LoadedKub
   return loadKubeconfig(context !== undefined ? { context } : {});
 }
 
-/** Build and start the daemon of `kx watch`: drivers, engine, SpecList, config watcher and status server. */
-export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
+/** One driver per target kind; the Kubernetes one (pkg/kube) loads only when a kubernetes spec starts. */
+function targetDrivers(opts: {
+  config: KxConfig;
+  hasher: Hasher;
+  log: Logger;
+  dockerSocket?: string | undefined;
+  context?: string | undefined;
+  tunnels?: TunnelReport;
+}): { drivers: TargetDrivers; close(): Promise<void> } {
   const { settings } = opts.config;
-  // The level is read once: settings changes take effect on restart (the daemon says so in the log).
-  const log = opts.log ?? streamLogger(process.stderr, () => settings.logLevel);
-  const hasher = await createHasher();
-  const engine: SyncEngine = { syncTree, syncPaths };
-  const docker = new DockerDriver({ hasher, ...(opts.dockerSocket && { socketPath: opts.dockerSocket }) });
-  // The Kubernetes seam: its driver (pkg/kube) loads only when a kubernetes spec starts.
-  const tunnels = new TunnelReport(log, () => daemon.changed());
+  const { log } = opts;
+  const docker = new DockerDriver({ hasher: opts.hasher, ...(opts.dockerSocket && { socketPath: opts.dockerSocket }) });
   const context = kubeContext(opts.context, opts.config);
   const kubernetes = new LazyDriver(async () => {
     const [{ KubernetesDriver }, { TransportDialer }, { FirstUseTokens }] = await Promise.all([
@@ -86,13 +92,35 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
       defaults: { ...(context && { context }), ...(settings.namespace && { namespace: settings.namespace }) },
       ...(settings.radarNamespace && { radarNamespace: settings.radarNamespace }),
       tokens: (cluster) => new FirstUseTokens(cluster.kc, cluster.context, log),
-      onTunnelEvent: (node, e) => tunnels.event(node, e),
+      onTunnelEvent: (node, e) => opts.tunnels?.event(node, e),
     });
   });
-  const drivers: TargetDrivers = { docker, kubernetes };
+  return { drivers: { docker, kubernetes }, close: async () => void (await Promise.all([docker.close(), kubernetes.close()])) };
+}
+
+/** `kx sync NAME --once`: one full sync of one spec into each container it selects now; no daemon. */
+export async function syncSpecOnce(opts: { config: KxConfig; spec: SpecConfig; log: Logger; context?: string | undefined; onProgress?: OnceProgress }): Promise<OnceResult[]> {
+  const hasher = await createHasher();
+  const { drivers, close } = targetDrivers({ config: opts.config, hasher, log: opts.log, context: opts.context });
+  try {
+    return await syncOnce({ spec: opts.spec, driver: drivers[opts.spec.target], engine: { syncTree, syncPaths }, hasher, ...(opts.onProgress && { onProgress: opts.onProgress }) });
+  } finally {
+    await close();
+  }
+}
+
+/** Build and start the daemon of `kx watch`: drivers, engine, SpecList, config watcher and status server. */
+export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
+  const { settings } = opts.config;
+  // The level is read once: settings changes take effect on restart (the daemon says so in the log).
+  const log = opts.log ?? streamLogger(process.stderr, () => settings.logLevel);
+  const hasher = await createHasher();
+  const engine: SyncEngine = { syncTree, syncPaths };
+  const tunnels = new TunnelReport(log, () => daemon.changed());
+  const { drivers, close: closeDrivers } = targetDrivers({ config: opts.config, hasher, log, dockerSocket: opts.dockerSocket, context: opts.context, tunnels });
   const specs = new SpecList((config) => new Spec({ config, driver: drivers[config.target], engine, hasher, log, onChange: () => daemon.changed() }));
   const daemon = new Daemon({ loader: opts.store, specs, log, tunnels });
-  const server = new StatusServer(daemon, opts.statusPort ?? settings.statusPort);
+  const server = new StatusServer(daemon, opts.statusPort ?? settings.statusPort, opts.identity);
   const statusPort = await server.start();
   try {
     await daemon.start(opts.config);
@@ -110,7 +138,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
       (closing ??= (async () => {
         await server.close();
         await daemon.close();
-        await Promise.all([docker.close(), kubernetes.close()]);
+        await closeDrivers();
       })()),
   };
 }

@@ -6,6 +6,10 @@ import { CONFIG_FILE_NAME } from './types.ts';
 
 export function configFilePath(opts: { flag?: string | undefined; env: NodeJS.ProcessEnv }): string {
   if (opts.flag) return resolve(opts.flag);
-  const home = opts.env.KX_HOME ? resolve(opts.env.KX_HOME) : join(homedir(), '.kx');
-  return join(home, CONFIG_FILE_NAME);
+  return join(kxHome(opts.env), CONFIG_FILE_NAME);
+}
+
+/** kx's home: $KX_HOME, else ~/.kx. One daemon runs per home (its lock and state file live there). */
+export function kxHome(env: NodeJS.ProcessEnv): string {
+  return env.KX_HOME ? resolve(env.KX_HOME) : join(homedir(), '.kx');
 }

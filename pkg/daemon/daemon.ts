@@ -80,6 +80,11 @@ export class Daemon implements StatusSource {
     return this.deps.specs.idle();
   }
 
+  /** Resolves when every folder has rescanned its tree and nothing is pending (`kx flush`). */
+  flush(): Promise<void> {
+    return this.deps.specs.flush();
+  }
+
   private async use(config: KxConfig): Promise<void> {
     const wasBad = this.configError !== undefined;
     this.configError = undefined;

@@ -9,8 +9,10 @@ import type { SpecConfig } from '../config/types.ts';
 import { ErrorCode, isKxError } from '../sync/errors.ts';
 import type { Hasher } from '../sync/hash.ts';
 import { IGNORE_FILE_NAMES, IgnoreMatcher, parseIgnoreFile } from '../sync/ignore.ts';
+import { repoIgnoreRules } from '../sync/repo-ignore.ts';
 import type { IgnoreRuleSet, Manifest, RelPath } from '../sync/types.ts';
 import { EventBatcher, type Batch } from './batcher.ts';
+import { batchLine } from './batch-line.ts';
 import type { Logger } from './logger.ts';
 import { ReloadScheduler } from './reload-scheduler.ts';
 import type { FolderState, ServiceStatus, SyncProgress } from './status.ts';
@@ -102,6 +104,18 @@ export class Folder {
     }
   }
 
+  /**
+   * For `kx flush`: a rescan of the whole tree (so a save the watcher has not reported yet is included), then
+   * idle(). A folder that is down (error, reconnecting) is left as it is; its status says so.
+   */
+  async flush(): Promise<void> {
+    if (this.phase === 'watching') {
+      this.needFullSync = true;
+      this.kick();
+    }
+    await this.idle();
+  }
+
   private state(): FolderState {
     if (this.phase !== 'watching') return this.phase;
     if (this.syncing) return 'syncing';
@@ -111,7 +125,7 @@ export class Folder {
 
   private async doStart(): Promise<void> {
     const { spec } = this.deps;
-    this.matcher = new IgnoreMatcher([...this.specRules(), ...(await this.rootIgnoreFiles())]);
+    this.matcher = new IgnoreMatcher(await this.watchRules());
     const watcher = watch(spec.local, {
       ignoreInitial: true,
       followSymlinks: false,
@@ -184,7 +198,7 @@ export class Folder {
     // Events arriving from here on are covered by this scan or queued for the next batch.
     this.pending.clear();
     this.needFullSync = false;
-    this.matcher = new IgnoreMatcher([...this.specRules(), ...(await this.rootIgnoreFiles())]);
+    this.matcher = new IgnoreMatcher(await this.watchRules());
     const started = performance.now();
     const logEvery = this.deps.timing?.progressLogMs ?? PROGRESS_LOG_MS;
     // A short sync logs nothing until it is done; a long one says how far it got now and then.
@@ -241,7 +255,7 @@ export class Folder {
         remote: this.remote!,
       });
       this.landed(result, since);
-      this.deps.log.debug(`${spec.name} → ${this.deps.target.name}: ${paths.length} paths, ${result.ops} ops in ${this.latencyMs} ms`);
+      if (result.ops > 0) this.deps.log.info(batchLine(spec.name, this.deps.target.name, result, this.latencyMs ?? 0));
       if (result.ops > result.errors.length && spec.reload !== 'none') this.reloads.request();
     } finally {
       this.setSyncing(false);
@@ -314,6 +328,11 @@ export class Folder {
 
   private specRules(): IgnoreRuleSet[] {
     return this.deps.spec.ignore.length > 0 ? [{ base: '', patterns: [...this.deps.spec.ignore] }] : [];
+  }
+
+  /** What the watcher skips, in the scan's order: the enclosing git work tree's rules, the spec's, the root's files. */
+  private async watchRules(): Promise<IgnoreRuleSet[]> {
+    return [...repoIgnoreRules(this.deps.spec.local), ...this.specRules(), ...(await this.rootIgnoreFiles())];
   }
 
   /** The root's .gitignore/.kxignore, so the watcher skips what they ignore (nested ones are left to the scan). */

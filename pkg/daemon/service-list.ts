@@ -39,6 +39,10 @@ export class ServiceList {
     await Promise.all([...this.services.values()].map((s) => s.idle()));
   }
 
+  async flush(): Promise<void> {
+    await Promise.all([...this.services.values()].map((s) => s.flush()));
+  }
+
   close(): Promise<void> {
     this.closing ??= (async () => {
       const all = [...this.services.values()];

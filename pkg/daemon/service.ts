@@ -77,6 +77,11 @@ export class Service {
     await this.folder?.idle();
   }
 
+  async flush(): Promise<void> {
+    await this.started;
+    await this.folder?.flush();
+  }
+
   private async attempt(): Promise<boolean> {
     const { spec, target, connector, log } = this.deps;
     const signal = this.abort.signal;

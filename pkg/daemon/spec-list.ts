@@ -50,6 +50,12 @@ export class SpecList {
     await Promise.all([...this.specs.values()].map((s) => s.idle()));
   }
 
+  /** Like idle(), after every folder rescans its tree (`kx flush`: changes the watcher has not reported yet too). */
+  async flush(): Promise<void> {
+    await this.queue;
+    await Promise.all([...this.specs.values()].map((s) => s.flush()));
+  }
+
   close(): Promise<void> {
     this.closing ??= this.enqueue(async () => {
       const all = [...this.specs.values()];

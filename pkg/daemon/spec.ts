@@ -97,6 +97,11 @@ export class Spec {
     await this.services.idle();
   }
 
+  async flush(): Promise<void> {
+    await this.queue;
+    await this.services.flush();
+  }
+
   private enqueue(step: () => Promise<void>): void {
     this.queue = this.queue
       .then(step)

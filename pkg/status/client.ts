@@ -4,6 +4,7 @@ import { credentials, status as grpcStatus, type Client, type ClientReadableStre
 import type { DaemonStatus, ServiceStatus, SpecStatus, TunnelStatus } from '../daemon/status.ts';
 import { ErrorCode, KxError } from '../sync/errors.ts';
 import { statusService } from './definition.ts';
+import type { StatusReply } from './identity.ts';
 
 type Wire<T> = { [K in keyof T]?: T[K] extends readonly (infer U)[] ? Wire<U>[] : T[K] extends object ? Wire<T[K]> : T[K] };
 
@@ -17,18 +18,28 @@ export class StatusClient {
     this.client = new Ctor(`127.0.0.1:${port}`, credentials.createInsecure()) as never;
   }
 
-  /** KxError UNAVAILABLE when no daemon answers within the deadline. */
-  get(timeoutMs = 2000): Promise<DaemonStatus> {
+  /** KxError UNAVAILABLE when no daemon listens; DaemonBusyError when one listens but does not answer in time. */
+  get(timeoutMs = 2000): Promise<StatusReply> {
     return new Promise((resolve, reject) => {
-      this.client.get({}, { deadline: Date.now() + timeoutMs }, (err: ServiceError | null, reply: Wire<DaemonStatus>) => {
-        if (err) reject(this.error(err));
+      this.client.get({}, { deadline: Date.now() + timeoutMs }, (err: ServiceError | null, reply: Wire<StatusReply>) => {
+        if (err) reject(this.error(err, timeoutMs));
+        else resolve(fromWire(reply));
+      });
+    });
+  }
+
+  /** The status once nothing is pending in any spec; waits as long as that takes. */
+  flush(): Promise<StatusReply> {
+    return new Promise((resolve, reject) => {
+      this.client.flush({}, (err: ServiceError | null, reply: Wire<StatusReply>) => {
+        if (err) reject(this.error(err, 0));
         else resolve(fromWire(reply));
       });
     });
   }
 
   /** Calls onStatus with every status the daemon sends until close() or the stream fails (onEnd gets the error). */
-  watch(onStatus: (s: DaemonStatus) => void, onEnd: (err: KxError | null) => void): { close(): void } {
+  watch(onStatus: (s: StatusReply) => void, onEnd: (err: KxError | null) => void): { close(): void } {
     const call = this.client.watch({}) as ClientReadableStream<Wire<DaemonStatus>>;
     let done = false;
     const finish = (err: KxError | null): void => {
@@ -37,7 +48,7 @@ export class StatusClient {
       onEnd(err);
     };
     call.on('data', (reply: Wire<DaemonStatus>) => onStatus(fromWire(reply)));
-    call.on('error', (err: ServiceError) => finish(err.code === grpcStatus.CANCELLED ? null : this.error(err)));
+    call.on('error', (err: ServiceError) => finish(err.code === grpcStatus.CANCELLED ? null : this.error(err, 0)));
     call.on('end', () => finish(null));
     return { close: () => call.cancel() };
   }
@@ -46,17 +57,30 @@ export class StatusClient {
     this.client.close();
   }
 
-  private error(err: ServiceError): KxError {
-    if (err.code === grpcStatus.UNAVAILABLE || err.code === grpcStatus.DEADLINE_EXCEEDED) {
+  private error(err: ServiceError, timeoutMs: number): KxError {
+    if (err.code === grpcStatus.DEADLINE_EXCEEDED) {
+      return new DaemonBusyError(`kx daemon on 127.0.0.1:${this.port} is busy: no answer within ${timeoutMs / 1000} s`, { cause: err });
+    }
+    if (err.code === grpcStatus.UNAVAILABLE) {
       return new KxError(ErrorCode.Unavailable, `no kx daemon on 127.0.0.1:${this.port} (start one with: kx watch)`, { cause: err });
     }
     return new KxError(ErrorCode.Internal, `kx daemon on 127.0.0.1:${this.port}: ${err.details || err.message}`, { cause: err });
   }
 }
 
-function fromWire(d: Wire<DaemonStatus>): DaemonStatus {
+/** Something listens on the status port (the connection was taken) but gave no answer within the deadline. */
+export class DaemonBusyError extends KxError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(ErrorCode.Unavailable, message, options);
+    this.name = 'DaemonBusyError';
+  }
+}
+
+function fromWire(d: Wire<StatusReply>): StatusReply {
   return {
     pid: d.pid ?? 0,
+    ...(d.home && { home: d.home }),
+    ...(d.version && { version: d.version }),
     configFile: d.configFile ?? '',
     ...(d.configError !== undefined && d.configError !== null && { configError: d.configError }),
     specs: (d.specs ?? []).map(specFromWire),

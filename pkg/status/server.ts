@@ -1,33 +1,43 @@
 // The daemon's status service for `kx get`, on 127.0.0.1 only.
 
 import { Server, ServerCredentials, type ServerUnaryCall, type ServerWritableStream, type sendUnaryData } from '@grpc/grpc-js';
+import { status as grpcStatus } from '@grpc/grpc-js';
 import type { DaemonStatus, StatusSource } from '../daemon/status.ts';
 import { ErrorCode, KxError } from '../sync/errors.ts';
 import { statusService } from './definition.ts';
+import type { DaemonIdentity, StatusReply } from './identity.ts';
+
+/** A source that can also bring every folder in sync and say when (for Flush). */
+export interface FlushableSource extends StatusSource {
+  flush?(): Promise<void>;
+}
 
 /** Watch streams send at most this often: fast enough for progress bars, cheap under a storm of events. */
 export const WATCH_INTERVAL_MS = 200;
 
 export class StatusServer {
-  private readonly source: StatusSource;
+  private readonly source: FlushableSource;
   private readonly port: number;
+  private readonly identity: DaemonIdentity | undefined;
   private readonly server = new Server();
   private readonly streams = new Set<() => void>();
   private boundPort = 0;
   private started: Promise<number> | null = null;
   private closing: Promise<void> | null = null;
 
-  constructor(source: StatusSource, port: number) {
+  constructor(source: FlushableSource, port: number, identity?: DaemonIdentity) {
     this.source = source;
     this.port = port;
+    this.identity = identity;
   }
 
   /** Listens; resolves with the port (useful when 0 was asked). KxError UNAVAILABLE when the port is taken. */
   start(): Promise<number> {
     this.started ??= new Promise<number>((resolve, reject) => {
       this.server.addService(statusService().service, {
-        get: (_call: ServerUnaryCall<unknown, DaemonStatus>, done: sendUnaryData<DaemonStatus>) => done(null, this.source.status()),
+        get: (_call: ServerUnaryCall<unknown, DaemonStatus>, done: sendUnaryData<StatusReply>) => done(null, this.reply()),
         watch: (call: ServerWritableStream<unknown, DaemonStatus>) => this.watch(call),
+        flush: (_call: ServerUnaryCall<unknown, DaemonStatus>, done: sendUnaryData<StatusReply>) => this.flush(done),
       });
       this.server.bindAsync(`127.0.0.1:${this.port}`, ServerCredentials.createInsecure(), (err, port) => {
         if (err) {
@@ -54,13 +64,28 @@ export class StatusServer {
     return this.closing;
   }
 
+  private reply(): StatusReply {
+    return { ...this.source.status(), ...this.identity };
+  }
+
+  private flush(done: sendUnaryData<StatusReply>): void {
+    if (!this.source.flush) {
+      done({ code: grpcStatus.UNIMPLEMENTED, details: 'this daemon cannot flush' });
+      return;
+    }
+    this.source.flush().then(
+      () => done(null, this.reply()),
+      (err: unknown) => done({ code: grpcStatus.INTERNAL, details: (err as Error).message }),
+    );
+  }
+
   private watch(call: ServerWritableStream<unknown, DaemonStatus>): void {
     let timer: NodeJS.Timeout | undefined;
     let lastSent = 0;
     const send = (): void => {
       timer = undefined;
       lastSent = Date.now();
-      call.write(this.source.status());
+      call.write(this.reply());
     };
     const unsubscribe = this.source.onChange(() => {
       if (timer) return;

@@ -32,8 +32,25 @@ export interface PushResult {
   /** The receiver's tree as it now is, as far as the sender knows (paths that failed keep their old entries). */
   remote: Manifest;
   ops: number;
+  /** What the plan changed: files (and links) written, moved, copied or re-moded; paths removed. */
+  counts: OpCounts;
   bytesSent: number;
   errors: readonly PathError[];
+}
+
+export interface OpCounts {
+  files: number;
+  removed: number;
+}
+
+export function countOps(ops: readonly Op[]): OpCounts {
+  let files = 0;
+  let removed = 0;
+  for (const op of ops) {
+    if (op.op === 'remove') removed++;
+    else if (op.op !== 'mkdir') files++;
+  }
+  return { files, removed };
 }
 
 /** A batch is acknowledged as a unit; bounded so one ack (and its signature request) stays small. */
@@ -52,6 +69,7 @@ export async function syncTree(opts: PushOptions & { previousLocal?: Manifest })
     hasher,
     rules: opts.rules,
     hashFiles: false,
+    repoIgnoreFiles: true,
     ...(opts.previousLocal ? { previous: opts.previousLocal } : {}),
     onProgress: (p) => progress('scan', p.files, 0, p.bytes, 0),
     ...(signal ? { signal } : {}),
@@ -69,6 +87,7 @@ export async function syncTree(opts: PushOptions & { previousLocal?: Manifest })
     local,
     remote: expectedRemote(local, remote, null, sent.errors),
     ops: ops.length,
+    counts: countOps(ops),
     bytesSent: sent.bytesSent,
     errors: sent.errors,
   };
@@ -78,7 +97,7 @@ export async function syncTree(opts: PushOptions & { previousLocal?: Manifest })
 export async function syncPaths(opts: PushOptions & { paths: readonly RelPath[]; local: Manifest; remote: Manifest }): Promise<PushResult> {
   const { hasher, signal } = opts;
   const scopes = new Set(opts.paths);
-  const changed = await scanPaths(opts.root, opts.paths, { hasher, rules: opts.rules, previous: opts.local, hashFiles: false, ...(signal ? { signal } : {}) });
+  const changed = await scanPaths(opts.root, opts.paths, { hasher, rules: opts.rules, previous: opts.local, hashFiles: false, repoIgnoreFiles: true, ...(signal ? { signal } : {}) });
   const local = updateManifest(opts.local, opts.paths, changed);
   // A new file in a new directory needs its parents created even if the watcher only named the file.
   for (const [p, e] of changed) {
@@ -98,6 +117,7 @@ export async function syncPaths(opts: PushOptions & { paths: readonly RelPath[];
     local,
     remote: expectedRemote(local, remote, scopes, sent.errors),
     ops: ops.length,
+    counts: countOps(ops),
     bytesSent: sent.bytesSent,
     errors: sent.errors,
   };

@@ -10,6 +10,7 @@ import { digestHex } from './hash.ts';
 import type { Hasher } from './hash.ts';
 import { IGNORE_FILE_NAMES, compileRuleSet, decideIgnored, parseIgnoreFile } from './ignore.ts';
 import type { CompiledRuleSet } from './ignore.ts';
+import { repoIgnoreRules } from './repo-ignore.ts';
 import { checkRelPath, isAtOrBeneath, isAtOrBeneathAny, isTempName, joinRel, parentOf, sortPaths } from './paths.ts';
 import type { Entry, IgnoreRuleSet, Manifest, RelPath } from './types.ts';
 
@@ -26,6 +27,11 @@ export interface ScanOptions {
   rules?: readonly IgnoreRuleSet[];
   /** Default true: read .gitignore and .kxignore in every directory entered. */
   readIgnoreFiles?: boolean;
+  /**
+   * Default false. True (the sender, on the developer's machine): the rules the root inherits from the git work
+   * tree it lies in (repo-ignore.ts) apply first, below opts.rules, and are part of the result's rules.
+   */
+  repoIgnoreFiles?: boolean;
   /** Reuse digests of files whose size and mtime are unchanged. */
   previous?: Manifest;
   /**
@@ -168,7 +174,7 @@ class Scanner {
     this.#root = root;
     this.#opts = opts;
     this.#readIgnoreFiles = opts.readIgnoreFiles ?? true;
-    for (const set of opts.rules ?? []) {
+    for (const set of [...(opts.repoIgnoreFiles === true ? repoIgnoreRules(root) : []), ...(opts.rules ?? [])]) {
       if (!this.#addRules(set)) continue;
       this.given.push(compileRuleSet(set));
     }

@@ -18,13 +18,14 @@ describe('kx command line', () => {
     return { dir, env: { KX_HOME: dir }, port };
   }
 
-  it('kx get with no daemon says so in one line and lists the configured specs', async () => {
-    const { dir, env, port } = await home();
+  it('kx get with no daemon says so in one line, lists the configured specs and exits 1', async () => {
+    const { dir, env } = await home();
     await mkdir(join(dir, 'src'));
     expect((await kx(['create', '--docker', '-l', 'app=api', '--name', 'api', join(dir, 'src'), '/app'], env)).code).toBe(0);
     const out = await kx(['get'], env);
+    expect(out.code).toBe(1);
     const lines = out.stdout.trimEnd().split('\n');
-    expect(lines[0]).toBe(`no kx daemon on 127.0.0.1:${port} (start one with: kx watch)`);
+    expect(lines[0]).toBe(`no kx daemon for ${dir} (start one with: kx watch)`);
     expect(lines[1]).toMatch(/^NAME\s+LOCAL\s+REMOTE\s+STATUS/);
     expect(lines[2]).toMatch(/^api\s+\S+\/src\s+\/app\s+not running\s+-l app=api/);
     expect(lines).toHaveLength(3);
@@ -78,6 +79,7 @@ describe('kx command line', () => {
     expect(got).toContain(container.name);
     const json = JSON.parse((await kx(['get', '-o', 'json'], env)).stdout);
     expect(json.specs[0].services[0]).toMatchObject({ target: container.name, state: 'watching', files: 1 });
+    expect(json.daemon).toMatchObject({ pid: daemon.pid, home: dir, configFile: join(dir, 'kx.yaml'), state: 'running' });
 
     daemon.kill('SIGTERM');
     // Exiting at all proves nothing was left open: kx watch never calls process.exit on a clean stop.

@@ -1,0 +1,49 @@
+// kx's TypeScript bundled to ES modules in a `dist` folder placed like the package's own, so that the files read at
+// run time (protos, package.json) are found one level up (asset-urls.ts). Used by the npm package (dependencies
+// left to npm) and by the single executable (everything inside).
+
+import { build } from 'esbuild';
+import { rm } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { PACKAGE_ROOT, assetUrls } from './asset-urls.ts';
+
+export const PACKAGE_DIR = resolve(import.meta.dirname, '..');
+
+export async function bundleKx(outdir: string, opts: { dependencies: 'external' | 'bundled' }): Promise<void> {
+  await rm(outdir, { recursive: true, force: true });
+  const bundled = opts.dependencies === 'bundled';
+  await build({
+    absWorkingDir: PACKAGE_DIR,
+    entryPoints: { main: 'cmd/kx.ts' },
+    outdir,
+    bundle: true,
+    splitting: true, // each command's handler stays a chunk loaded when that command runs
+    format: 'esm',
+    platform: 'node',
+    target: 'node22',
+    chunkNames: '[name]-[hash]',
+    legalComments: 'none',
+    logLevel: 'warning',
+    plugins: [assetUrls(PACKAGE_DIR, PACKAGE_ROOT)],
+    ...(bundled
+      ? {
+          // CommonJS dependencies use require() (for Node's built-ins) and __dirname; an ES module has neither.
+          banner: {
+            js: [
+              `import { createRequire as __kxCreateRequire } from 'node:module';`,
+              `import { dirname as __kxPathDirname } from 'node:path';`,
+              `import { fileURLToPath as __kxFileURLToPath } from 'node:url';`,
+              `const require = __kxCreateRequire(import.meta.url);`,
+              `const __kxFilename = __kxFileURLToPath(import.meta.url);`,
+              `const __kxDirname = __kxPathDirname(__kxFilename);`,
+            ].join(' '),
+          },
+          // Only where a dependency uses them undeclared (some declare their own).
+          define: { __dirname: '__kxDirname', __filename: '__kxFilename' },
+          // Optional native speed-ups of ssh2 (dockerode's ssh transport), which falls back to JavaScript;
+          // ink's devtools load only with DEV=true.
+          external: ['*.node', 'cpu-features', 'react-devtools-core'],
+        }
+      : { packages: 'external' as const }),
+  });
+}

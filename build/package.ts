@@ -1,0 +1,27 @@
+// Builds what the npm package runs (npm's prepack runs it): kx bundled to ES modules in dist/, dependencies left
+// for npm to install, and dist/kx.js, the bin: it checks the Node version before anything else loads, so an
+// unsupported Node gets one line instead of a stack trace.
+
+import { chmod, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { PACKAGE_DIR, bundleKx } from './bundle.ts';
+
+const dist = join(PACKAGE_DIR, 'dist');
+const pkg = JSON.parse(await readFile(join(PACKAGE_DIR, 'package.json'), 'utf8')) as { engines: { node: string } };
+const minimum = /^>=\s*(\d+)\.(\d+)/.exec(pkg.engines.node);
+if (!minimum) throw new Error(`package.json engines.node must start with ">=MAJOR.MINOR", not ${pkg.engines.node}`);
+
+await bundleKx(dist, { dependencies: 'external' });
+
+// Plain syntax and no imports before the check: this must run on any Node that can start an ES module.
+const gate = `#!/usr/bin/env node
+// kx's command: checks the Node version, then runs kx (main.js).
+const [major, minor] = process.versions.node.split('.').map(Number);
+if (major < ${minimum[1]} || (major === ${minimum[1]} && minor < ${minimum[2]})) {
+  process.stderr.write('kx: needs Node.js ${minimum[1]}.${minimum[2]} or newer (this is Node.js ' + process.versions.node + '); or use the kx single executable, which needs no Node\\n');
+  process.exit(1);
+}
+await import('./main.js');
+`;
+await writeFile(join(dist, 'kx.js'), gate);
+await chmod(join(dist, 'kx.js'), 0o755);
