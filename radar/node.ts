@@ -149,7 +149,7 @@ export class RadarNode {
       }
       tried.push(...failures.map((f) => `${f.c.path} (${f.why})`));
       if (this.#runtimes.some((r) => r.name === name)) continue;
-      const only = failures.length === 1 && failures[0]!.c.layout === 'given' ? failures[0]! : undefined;
+      const only = failures.length === 1 && failures[0].c.layout === 'given' ? failures[0] : undefined;
       this.#log(only
         ? `radar: no ${name} runtime: ${only.c.seenAt} ${only.why}`
         : `radar: no ${name} runtime: tried ${failures.map((f) => `${f.c.path} (${f.why})`).join(', ')}${hostRoot ? ` under ${hostRoot}` : ''}`);

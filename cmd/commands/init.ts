@@ -34,7 +34,7 @@ export async function initCommand(args: InitArgs): Promise<void> {
       try {
         parseKubeVersion(args.kubeVersion);
       } catch (err) {
-        throw new Error(`--kube-version: ${(err as Error).message}`);
+        throw new Error(`--kube-version: ${(err as Error).message}`, { cause: err });
       }
     }
     if (args.dryRun) {

@@ -132,7 +132,7 @@ function templateMarkers(): Markers {
     dir: (path) => m(`dir ${wholeMarker(path)}`),
     ifKeys: (c, keys) => {
       const n = cond(c);
-      return { [`KXIF${n}`]: 0, ...keys, [`KXEND${n}`]: 0 } as never;
+      return { [`KXIF${n}`]: 0, ...keys, [`KXEND${n}`]: 0 };
     },
     ifItems: (c, items) => {
       const n = cond(c);
@@ -170,8 +170,8 @@ function templateMarkers(): Markers {
     return text
       .split('\n')
       .map((line) => {
-        const b = /^(\s*(?:- )?)([\w.\/-]+): (KXBLOCK\d+)$/.exec(line);
-        if (b) return `${b[1]}${b[2]}:\n${blocks.get(b[3]!)!(' '.repeat(b[1]!.length + 2))}`;
+        const b = /^(\s*(?:- )?)([\w./-]+): (KXBLOCK\d+)$/.exec(line);
+        if (b) return `${b[1]}${b[2]}:\n${blocks.get(b[3])!(' '.repeat(b[1].length + 2))}`;
         const open = /^\s*(?:- )?KXIF(\d+)(?:: 0)?$/.exec(line);
         if (open) return `{{- if ${conds[Number(open[1])]} }}`;
         if (/^\s*(?:- )?KXEND\d+(?:: 0)?$/.test(line)) return '{{- end }}';
@@ -185,7 +185,7 @@ function templateMarkers(): Markers {
 function wholeMarker(value: string): string {
   const whole = /^⟦([^⟧]+)⟧$/.exec(value);
   if (!whole) throw new Error(`chart: a value that is not a single marker: ${value}`);
-  return whole[1]!;
+  return whole[1];
 }
 
 function condExpr(c: Cond): string {

@@ -2,7 +2,7 @@
 // until radar is rolled out on every node, and remove them again.
 import { AppsV1Api, CoreV1Api, RbacAuthorizationV1Api, VersionApi } from '@kubernetes/client-node';
 import type {
-  KubeConfig, V1ClusterRole, V1ClusterRoleBinding, V1DaemonSet, V1Namespace, V1Pod, V1Role, V1RoleBinding, V1ServiceAccount,
+  KubeConfig, V1ClusterRoleBinding, V1DaemonSet, V1Namespace, V1Pod, V1RoleBinding,
 } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
 import { ErrorCode, KxError } from '../sync/errors.ts';
@@ -237,15 +237,15 @@ function operations(api: Clients, obj: AnyObject, name: string, namespace: strin
       return { create: () => api.core.createNamespace({ body: obj as V1Namespace }), read: () => api.core.readNamespace({ name }), replace: async () => undefined };
     case 'ServiceAccount':
       return {
-        create: () => api.core.createNamespacedServiceAccount({ namespace, body: obj as V1ServiceAccount }),
+        create: () => api.core.createNamespacedServiceAccount({ namespace, body: obj }),
         read: () => api.core.readNamespacedServiceAccount({ name, namespace }),
-        replace: (body) => api.core.replaceNamespacedServiceAccount({ name, namespace, body: body as V1ServiceAccount }),
+        replace: (body) => api.core.replaceNamespacedServiceAccount({ name, namespace, body: body }),
       };
     case 'ClusterRole':
       return {
-        create: () => api.rbac.createClusterRole({ body: obj as V1ClusterRole }),
+        create: () => api.rbac.createClusterRole({ body: obj }),
         read: () => api.rbac.readClusterRole({ name }),
-        replace: (body) => api.rbac.replaceClusterRole({ name, body: body as V1ClusterRole }),
+        replace: (body) => api.rbac.replaceClusterRole({ name, body: body }),
       };
     case 'ClusterRoleBinding':
       return {
@@ -255,9 +255,9 @@ function operations(api: Clients, obj: AnyObject, name: string, namespace: strin
       };
     case 'Role':
       return {
-        create: () => api.rbac.createNamespacedRole({ namespace, body: obj as V1Role }),
+        create: () => api.rbac.createNamespacedRole({ namespace, body: obj }),
         read: () => api.rbac.readNamespacedRole({ name, namespace }),
-        replace: (body) => api.rbac.replaceNamespacedRole({ name, namespace, body: body as V1Role }),
+        replace: (body) => api.rbac.replaceNamespacedRole({ name, namespace, body: body }),
       };
     case 'RoleBinding':
       return {

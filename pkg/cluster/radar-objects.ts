@@ -99,7 +99,7 @@ export function renderOps(kubeVersion?: string): ValueOps {
     return c.socketGiven !== AUTO_SOCKET && c.socketGiven !== '';
   };
   return {
-    dir: posix.dirname,
+    dir: (path) => posix.dirname(path),
     ifKeys: (c, keys) => (holds(c) ? keys : {}),
     ifItems: (c, items) => (holds(c) ? items : []),
     hasGrants: (g) => g.groups.length + g.users.length > 0,

@@ -83,7 +83,7 @@ export class RadarLocator {
     }
     const ready = onNode.find(isReady);
     if (!ready) {
-      const p = onNode[0]!;
+      const p = onNode[0];
       const why = notReadyReason(p);
       throw new KxError(ErrorCode.Unavailable,
         `radar pod "${p.metadata?.name ?? ''}" on node "${nodeName}" is not ready yet (phase ${p.status?.phase ?? 'Pending'})${why ? `: ${why}` : ''}`);

@@ -81,21 +81,21 @@ function matchPrefix(segs: readonly string[], i: number, prefix: readonly string
     return;
   }
   if (i === segs.length) return; // matches an ancestor of the folder: the caller's ignored check covers it
-  const seg = segs[i]!;
+  const seg = segs[i];
   if (seg === '**') {
     matchPrefix(segs, i + 1, prefix, j, out); // ** as nothing
     matchPrefix(segs, i, prefix, j + 1, out); // ** takes one more directory
     return;
   }
-  if (segmentRegExp(seg).test(prefix[j]!)) matchPrefix(segs, i + 1, prefix, j + 1, out);
+  if (segmentRegExp(seg).test(prefix[j])) matchPrefix(segs, i + 1, prefix, j + 1, out);
 }
 
 /** One path segment of a gitignore glob (`*`, `?`, `[...]`, backslash escapes) as a regular expression. */
 function segmentRegExp(seg: string): RegExp {
   let re = '';
   for (let k = 0; k < seg.length; k++) {
-    const c = seg[k]!;
-    if (c === '\\' && k + 1 < seg.length) re += escapeRe(seg[++k]!);
+    const c = seg[k];
+    if (c === '\\' && k + 1 < seg.length) re += escapeRe(seg[++k]);
     else if (c === '*') re += '[^/]*';
     else if (c === '?') re += '[^/]';
     else if (c === '[') {

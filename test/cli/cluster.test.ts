@@ -37,7 +37,7 @@ describe('kx init', () => {
     expect(out.code).toBe(0);
     const docs = parseAllDocuments(out.stdout).map((d) => d.toJS() as { kind: string; metadata: { name: string; namespace?: string } });
     expect(docs.map((d) => d.kind)).toEqual(['Namespace', 'ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding', 'DaemonSet']);
-    expect(docs[6]!.metadata.namespace).toBe('kx-dry');
+    expect(docs[6].metadata.namespace).toBe('kx-dry');
     expect(cluster.getObject('namespaces', '', 'kx-dry')).toBeUndefined();
     expect(cluster.getObject('daemonsets', 'kx-dry', 'kx-radar')).toBeUndefined();
   });

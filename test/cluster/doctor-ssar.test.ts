@@ -59,9 +59,9 @@ describe('kx doctor RBAC checks with SelfSubjectAccessReview', () => {
 
     expect(asked).toContainEqual({ verb: 'create', resource: 'pods', subresource: 'portforward', namespace: 'kx-system' });
     expect(byName[CHECK_NAMES.listPods]).toMatchObject({ ok: true, detail: 'you may list and watch pods in namespace "dev"' });
-    expect(byName[CHECK_NAMES.readToken]!.ok).toBe(true);
-    expect(byName[CHECK_NAMES.portForward]!.ok).toBe(false);
-    expect(byName[CHECK_NAMES.portForward]!.hint).toBe('ask the platform team to run kx init --grant-group <your group> (or --grant-user), which gives exactly that in namespace "kx-system"');
+    expect(byName[CHECK_NAMES.readToken].ok).toBe(true);
+    expect(byName[CHECK_NAMES.portForward].ok).toBe(false);
+    expect(byName[CHECK_NAMES.portForward].hint).toBe('ask the platform team to run kx init --grant-group <your group> (or --grant-user), which gives exactly that in namespace "kx-system"');
     expect(checks.every((c) => c.verified === undefined)).toBe(true);
   });
 

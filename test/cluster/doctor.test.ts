@@ -95,7 +95,7 @@ describe('kx doctor', () => {
     const checks = await checkRbac(opts('kx-ok', { token: 'dev-token' }));
     const byName = Object.fromEntries(checks.map((c) => [c.name, c]));
     expect(byName[CHECK_NAMES.listPods]).toMatchObject({ ok: true });
-    expect(byName[CHECK_NAMES.listPods]!.detail).toMatch(/probed: the API server has no SelfSubjectAccessReview/);
+    expect(byName[CHECK_NAMES.listPods].detail).toMatch(/probed: the API server has no SelfSubjectAccessReview/);
     expect(byName[CHECK_NAMES.readToken]).toMatchObject({ ok: true });
     expect(byName[CHECK_NAMES.portForward]).toMatchObject({ ok: true, verified: false });
   });
@@ -119,6 +119,6 @@ describe('kx doctor', () => {
     const checks = await runDoctor(opts('kx-ok', { token: 'wrong' }));
     expect(checks).toHaveLength(1);
     expect(checks[0]).toMatchObject({ name: CHECK_NAMES.reachable, ok: false });
-    expect(checks[0]!.detail).toMatch(/401/);
+    expect(checks[0].detail).toMatch(/401/);
   });
 });

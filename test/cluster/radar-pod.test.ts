@@ -100,7 +100,7 @@ describe('radar as kx init deploys it', () => {
   });
 
   it('radar checks tokens with its service-account token: the token the pod was given reads kx-token Secrets only', async () => {
-    const pod = cluster.listPods(RADAR_NS, SELECTOR)[0]!;
+    const pod = cluster.listPods(RADAR_NS, SELECTOR)[0];
     const id = cluster.containerId(RADAR_NS, pod.metadata.name as string, 'radar')!;
     const token = (await run('docker', ['exec', id, 'node', '-p', "require('fs').readFileSync('/var/run/secrets/kubernetes.io/serviceaccount/token', 'utf8')"])).stdout.trim();
     const api = cluster.kubeConfig({ token }).makeApiClient(CoreV1Api);

@@ -28,7 +28,7 @@ import type { Json } from './server/wire.ts';
 
 export type { Json } from './server/wire.ts';
 /** Objects handed to tests: loosely typed so a test can reach into status without casts. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+ 
 export type KubeObject = Record<string, any>;
 export type { Rule, UserSpec } from './server/auth.ts';
 

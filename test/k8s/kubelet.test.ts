@@ -6,7 +6,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { AppsV1Api, CoreV1Api, RbacAuthorizationV1Api, type V1DaemonSet } from '@kubernetes/client-node';
+import { AppsV1Api, CoreV1Api, RbacAuthorizationV1Api } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeApiServer, type FakeCluster, type Json, type KubeObject } from './fake-cluster.ts';
 
@@ -126,9 +126,9 @@ describe('test kubelet: the pod spec', () => {
         containers: [sleeper({ readinessProbe: { exec: { command: ['/bin/busybox', 'test', '-f', '/tmp/ready'] }, periodSeconds: 1 } })],
       } } },
     };
-    await apps.createNamespacedDaemonSet({ namespace: NS, body: body as V1DaemonSet });
+    await apps.createNamespacedDaemonSet({ namespace: NS, body: body });
     await expect.poll(() => cluster.listPods(NS, 'app=probed')[0]?.status?.phase, { timeout: 20_000 }).toBe('Running');
-    const name = cluster.listPods(NS, 'app=probed')[0]!.metadata.name as string;
+    const name = cluster.listPods(NS, 'app=probed')[0].metadata.name as string;
     const ready = () => cluster.getPod(NS, name)?.status?.conditions?.find((c: KubeObject) => c.type === 'Ready')?.status;
     const numberReady = () => cluster.getObject('daemonsets', NS, 'probed')?.status?.numberReady;
     expect(ready()).toBe('False');

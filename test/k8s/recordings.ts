@@ -82,7 +82,7 @@ export function rawHttp(server: string, method: string, path: string, token: str
     s.on('data', (d: Buffer) => parts.push(d));
     s.on('error', reject);
     s.on('close', () => {
-      try { resolve(parseResponse(Buffer.concat(parts))); } catch (err) { reject(err); }
+      try { resolve(parseResponse(Buffer.concat(parts))); } catch (err) { reject(err instanceof Error ? err : new Error(String(err))); }
     });
   });
 }

@@ -1,6 +1,6 @@
 // What kx says about radar on a node: not installed (run kx init), restarting while the DaemonSet replaces its pod,
 // or not ready with the kubelet's reason — against the test API server and its kubelet.
-import { AppsV1Api, type V1DaemonSet } from '@kubernetes/client-node';
+import { AppsV1Api } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultValues, radarObjects } from '../../pkg/cluster/radar-objects.ts';
 import { RADAR_NAME } from '../../pkg/kube/radar-names.ts';
@@ -22,7 +22,7 @@ const locate = (namespace: string) =>
 
 /** radar's DaemonSet as kx init applies it, with `change` applied to its pod template spec. */
 async function applyDaemonSet(namespace: string, image: string, change: (spec: KubeObject) => void = () => {}): Promise<void> {
-  const ds = radarObjects({ ...defaultValues('0.1.0'), namespace, image }).daemonSet as V1DaemonSet;
+  const ds = radarObjects({ ...defaultValues('0.1.0'), namespace, image }).daemonSet;
   change(ds.spec!.template.spec as KubeObject);
   await cluster.kubeConfig().makeApiClient(AppsV1Api).createNamespacedDaemonSet({ namespace, body: ds });
 }

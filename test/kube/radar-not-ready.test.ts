@@ -46,7 +46,7 @@ describe('RadarLocator', () => {
     } });
     const locator = new RadarLocator({ kc: cluster.kubeConfig(), context: 'fake' });
     await expect.poll(() => locator.locate('node-a').catch(() => undefined), { timeout: 30_000 }).toBeDefined();
-    const pod = cluster.listPods('kx-system')[0]!;
+    const pod = cluster.listPods('kx-system')[0];
     await cluster.crashContainer('kx-system', pod.metadata.name, { times: 5 });
     await cluster.waitForPod('kx-system', pod.metadata.name, (p) => p?.status?.containerStatuses?.[0]?.state?.waiting?.reason === 'CrashLoopBackOff');
 

@@ -51,7 +51,7 @@ describe('kx command line', () => {
     const { dir, env } = await home();
     await mkdir(join(dir, 'src'));
     await kx(['create', '--docker', '-p', 'web-1', join(dir, 'src'), '/srv'], env);
-    expect(await readFile(join(dir, 'kx.yaml'), 'utf8')).toMatch(/^# test home\nstatusPort: \d+\nspecs:\n  - name: web-1-src\n/);
+    expect(await readFile(join(dir, 'kx.yaml'), 'utf8')).toMatch(/^# test home\nstatusPort: \d+\nspecs:\n {2}- name: web-1-src\n/);
   });
 
   it('create → watch → edit → the file inside the container → get shows watching → SIGTERM stops cleanly', async () => {

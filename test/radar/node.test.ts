@@ -47,7 +47,7 @@ async function startRadar(args: readonly string[]): Promise<Radar> {
     child.stdout.on('data', (d: Buffer) => {
       out += d.toString();
       const m = /radar listening on (\S+)\n/.exec(out);
-      if (m) ok(m[1]!);
+      if (m) ok(m[1]);
     });
     child.once('exit', (code) => fail(new Error(`radar exited with ${code}: ${err}`)));
   });
@@ -262,7 +262,7 @@ describe('radar --help', () => {
   it('exits 0 and lists every flag the DaemonSet passes and every env var it sets', async () => {
     const r = await runRadar(['--help']);
     expect(r.code).toBe(0);
-    const container = radarObjects(defaultValues('0.0.0')).daemonSet.spec!.template.spec!.containers[0]!;
+    const container = radarObjects(defaultValues('0.0.0')).daemonSet.spec!.template.spec!.containers[0];
     const flags = (container.args ?? []).filter((a) => a.startsWith('--'));
     const envs = (container.env ?? []).map((e) => e.name);
     expect(flags.length).toBeGreaterThan(0);

@@ -17,7 +17,7 @@ function refusal(f: () => unknown): KxError {
 describe('parseRadarArgs', () => {
   it("takes the DaemonSet's args and env as node mode on its sockets and containerd namespace", () => {
     const values = { ...defaultValues('1.2.3'), port: 7123, sockets: { docker: '/d/docker.sock', containerd: '/k3s/containerd.sock', containerdNamespace: 'ns-x' } };
-    const container = radarObjects(values).daemonSet.spec!.template.spec!.containers[0]!;
+    const container = radarObjects(values).daemonSet.spec!.template.spec!.containers[0];
     // fieldRef values are filled in by the kubelet; stand in for them.
     const env = Object.fromEntries((container.env ?? []).map((e) => [e.name, e.value ?? `from-${e.valueFrom?.fieldRef?.fieldPath}`]));
     const cmd = parseRadarArgs(container.args ?? [], env);
@@ -34,7 +34,7 @@ describe('parseRadarArgs', () => {
   });
 
   it("looks for the runtimes under the pod's host root by default, as the DaemonSet starts it", () => {
-    const container = radarObjects(defaultValues('1.2.3')).daemonSet.spec!.template.spec!.containers[0]!;
+    const container = radarObjects(defaultValues('1.2.3')).daemonSet.spec!.template.spec!.containers[0];
     const env = Object.fromEntries((container.env ?? []).map((e) => [e.name, e.value ?? `from-${e.valueFrom?.fieldRef?.fieldPath}`]));
     expect(parseRadarArgs(container.args ?? [], env)).toMatchObject({
       dockerSocket: 'auto', containerdSocket: 'auto', hostRoot: '/host', podName: 'from-metadata.name',

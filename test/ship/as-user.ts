@@ -29,7 +29,7 @@ export async function testUser(): Promise<User> {
     const exists = await run('id', ['-u', TEST_USER]).then(() => true, () => false);
     if (!exists) await run('useradd', ['--create-home', '--shell', '/bin/sh', TEST_USER]);
     const [uid, gid] = await Promise.all([run('id', ['-u', TEST_USER]), run('id', ['-g', TEST_USER])]);
-    const home = (await run('getent', ['passwd', TEST_USER])).stdout.split(':')[5]!;
+    const home = (await run('getent', ['passwd', TEST_USER])).stdout.split(':')[5];
     return { uid: Number(uid.stdout.trim()), gid: Number(gid.stdout.trim()), home };
   }
   return { uid: process.getuid!(), gid: process.getgid!(), home: process.env.HOME ?? tmpdir() };
@@ -54,7 +54,7 @@ export async function runAs(user: User, command: string, args: readonly string[]
   const netns = isRoot ? ['unshare', '--net'] : ['unshare', '--user', '--map-current-user', '--net'];
   const [cmd, ...rest] = opts.offline ? [...netns, ...asUser] : asUser;
   return new Promise((resolve) => {
-    execFile(cmd!, rest, { cwd: opts.cwd, timeout: 60_000 }, (err, stdout, stderr) => {
+    execFile(cmd, rest, { cwd: opts.cwd, timeout: 60_000 }, (err, stdout, stderr) => {
       resolve({ code: err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0, stdout, stderr });
     });
   });

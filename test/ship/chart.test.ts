@@ -38,7 +38,7 @@ const custom: RadarOverrides = {
 
 function parseStream(text: string): unknown[] {
   return parseAllDocuments(text).flatMap((doc) => {
-    if (doc.errors.length) throw new Error(doc.errors[0]!.message);
+    if (doc.errors.length) throw new Error(doc.errors[0].message);
     const js = doc.toJS() as unknown;
     return js === null ? [] : [js];
   });
@@ -125,7 +125,7 @@ describe('charts/kx', () => {
       namespace: 'dev-tools', image: 'registry.example/kx-radar:9.9.9',
       sockets: { containerd: '/run/k3s/containerd/containerd.sock', docker: '/var/lib/docker.sock' },
       grants: { groups: ['developers', 'oncall'], users: ['jane@example.com'] },
-    } as RadarOverrides);
+    });
     expect(sorted(parseStream(stdout))).toEqual(sorted(helm));
   });
 });

@@ -47,7 +47,7 @@ describe('radar image built offline', () => {
   });
 
   it("carries every mount point of radar's pod, so a read-only root needs none created", async () => {
-    const radar = radarObjects(defaultValues('0.0.0')).daemonSet.spec!.template.spec!.containers[0]!;
+    const radar = radarObjects(defaultValues('0.0.0')).daemonSet.spec!.template.spec!.containers[0];
     const points = [...radar.volumeMounts!.map((m) => m.mountPath), '/var/run/secrets/kubernetes.io/serviceaccount',
       // The other node layouts radar knows (k3s/RKE2, MicroK8s), for the socket values that point there.
       '/host/run/k3s/containerd', '/host/var/snap/microk8s/common/run'];

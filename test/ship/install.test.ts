@@ -24,7 +24,7 @@ beforeAll(async () => {
   user = await testUser();
   dir = await userDir(user, 'install');
   const packed = await run('npm', ['pack', '--pack-destination', dir, '--json'], { cwd: repo, maxBuffer: 16 << 20 });
-  tarball = join(dir, (JSON.parse(packed.stdout) as { filename: string }[])[0]!.filename);
+  tarball = join(dir, (JSON.parse(packed.stdout) as { filename: string }[])[0].filename);
   await run('npm', ['install', '--global', '--prefix', join(dir, 'prefix'), '--prefer-offline', '--no-audit', '--no-fund', tarball], { cwd: dir });
   kxBin = join(dir, 'prefix/bin/kx');
 }, 180_000);

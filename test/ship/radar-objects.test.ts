@@ -13,7 +13,7 @@ import { TOKEN_SECRET_NAME } from '../../proto/kx-token.ts';
 
 const objs = radarObjects(defaultValues('1.2.3'));
 const pod = objs.daemonSet.spec!.template.spec!;
-const radar = pod.containers[0]!;
+const radar = pod.containers[0];
 
 describe('radar objects', () => {
   it('put everything namespaced in kx-system by default', () => {
@@ -64,7 +64,7 @@ describe('radar objects', () => {
   it('mount only the given socket directories when sockets are named, and none for a runtime turned off', () => {
     const k3s = radarObjects(resolveValues('1.2.3', { sockets: { containerd: '/run/k3s/containerd/containerd.sock', docker: '' } }));
     const spec = k3s.daemonSet.spec!.template.spec!;
-    const c = spec.containers[0]!;
+    const c = spec.containers[0];
     expect(spec.volumes!.filter((v) => v.hostPath).map((v) => v.hostPath!.path)).toEqual(['/run/k3s/containerd']);
     expect(c.volumeMounts!.filter((m) => m.readOnly).map((m) => m.mountPath)).toEqual(['/host/run/k3s/containerd']);
     const env = Object.fromEntries(c.env!.filter((e) => e.value !== undefined).map((e) => [e.name, e.value]));
@@ -74,7 +74,7 @@ describe('radar objects', () => {
   it('give the AppArmor exception as the field from Kubernetes 1.30 and as the annotation before (and when unknown)', () => {
     const at = (kube?: string) => {
       const t = radarObjects(defaultValues('1.2.3'), renderOps(kube)).daemonSet.spec!.template;
-      return { field: t.spec!.containers[0]!.securityContext!.appArmorProfile, annotations: t.metadata!.annotations };
+      return { field: t.spec!.containers[0].securityContext!.appArmorProfile, annotations: t.metadata!.annotations };
     };
     const annotation = { 'container.apparmor.security.beta.kubernetes.io/radar': 'unconfined' };
     expect(at('v1.24.17')).toEqual({ field: undefined, annotations: annotation });
@@ -129,9 +129,9 @@ describe('radar objects', () => {
 
   it('take the image, namespace and port from the values', () => {
     const o = radarObjects(resolveValues('1.2.3', { image: 'my/radar:x', namespace: 'tools', port: 9000 }));
-    const c = o.daemonSet.spec!.template.spec!.containers[0]!;
+    const c = o.daemonSet.spec!.template.spec!.containers[0];
     expect(c.image).toBe('my/radar:x');
-    expect(c.ports![0]!.containerPort).toBe(9000);
+    expect(c.ports![0].containerPort).toBe(9000);
     expect(c.args).toEqual(['--listen', '127.0.0.1:9000']);
     expect(o.daemonSet.metadata!.namespace).toBe('tools');
     expect(o.clusterRole.metadata!.name).toBe('kx-radar-tools');

@@ -44,18 +44,18 @@ class Recording implements Receiver {
     }
   }
   apply(ops: AsyncIterable<BatchOp>, signal?: AbortSignal): Promise<BatchResult> {
-    const self = this;
-    return this.inner.apply((async function* () {
-      for await (const op of ops) {
-        self.ops.push({ op: op.op, path: op.path, ...(op.op === 'write' ? { basis: op.basis } : {}) });
-        if (op.op === 'write' && op.basis === 'delta' && self.beforeDeltaWrite) {
-          const hook = self.beforeDeltaWrite;
-          self.beforeDeltaWrite = undefined;
-          await hook();
-        }
-        yield op;
+    return this.inner.apply(this.recorded(ops), signal);
+  }
+  private async *recorded(ops: AsyncIterable<BatchOp>): AsyncIterable<BatchOp> {
+    for await (const op of ops) {
+      this.ops.push({ op: op.op, path: op.path, ...(op.op === 'write' ? { basis: op.basis } : {}) });
+      if (op.op === 'write' && op.basis === 'delta' && this.beforeDeltaWrite) {
+        const hook = this.beforeDeltaWrite;
+        this.beforeDeltaWrite = undefined;
+        await hook();
       }
-    })(), signal);
+      yield op;
+    }
   }
 }
 

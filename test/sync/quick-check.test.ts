@@ -67,10 +67,10 @@ class Recording implements Receiver {
     return this.#inner.signatures(paths, signal);
   }
   apply(ops: AsyncIterable<BatchOp>, signal?: AbortSignal): Promise<BatchResult> {
-    const self = this;
+    const { ops: seen } = this;
     return this.#inner.apply((async function* () {
       for await (const op of ops) {
-        self.ops.push({ op: op.op, path: op.path, ...('digest' in op ? { digest: op.digest } : {}) });
+        seen.push({ op: op.op, path: op.path, ...('digest' in op ? { digest: op.digest } : {}) });
         yield op;
       }
     })(), signal);

@@ -52,10 +52,10 @@ export function parseRoute(pathname: string): Route | undefined {
   if (seg[0] === 'api' && seg.length >= 3) { version = seg[1]!; rest = seg.slice(2); }
   else if (seg[0] === 'apis' && seg.length >= 4) { group = seg[1]!; version = seg[2]!; rest = seg.slice(3); }
   else return undefined;
-  if (rest[0] === 'namespaces' && rest.length >= 3 && !(rest.length === 3 && ['status', 'finalize'].includes(rest[2]!))) {
-    return { group, version, namespace: rest[1], resource: rest[2]!, name: rest[3], subresource: rest[4] };
+  if (rest[0] === 'namespaces' && rest.length >= 3 && !(rest.length === 3 && ['status', 'finalize'].includes(rest[2]))) {
+    return { group, version, namespace: rest[1], resource: rest[2], name: rest[3], subresource: rest[4] };
   }
-  return { group, version, resource: rest[0]!, name: rest[1], subresource: rest[2] };
+  return { group, version, resource: rest[0], name: rest[1], subresource: rest[2] };
 }
 
 export class ApiHandler {

@@ -53,7 +53,7 @@ export class Authenticator {
     if (!h) return this.tokens.get('') ?? { name: 'system:anonymous', rules: [] };
     const m = /^Bearer\s+(\S+)\s*$/i.exec(h);
     if (!m) return undefined;
-    return this.tokens.get(m[1]!) ?? this.verifier?.(m[1]!);
+    return this.tokens.get(m[1]) ?? this.verifier?.(m[1]);
   }
 }
 

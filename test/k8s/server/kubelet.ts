@@ -179,7 +179,7 @@ export class Kubelet {
 
   private reportError(rec: PodRec, err: unknown): void {
     if (rec.gone || this.closed) return;
-    const message = err instanceof Error ? err.message.split('\n')[0]! : String(err);
+    const message = err instanceof Error ? err.message.split('\n')[0] : String(err);
     this.updateStatus(rec, (s) => {
       s.containerStatuses = ((s.containerStatuses as Json[] | undefined) ?? []).map((cs) => cs.state && (cs.state as Json).running
         ? cs : { ...cs, state: { waiting: { reason: 'CreateContainerError', message } } });
@@ -369,7 +369,7 @@ export class Kubelet {
     const pod = this.o.store.get('pods', rec.namespace, rec.name) ?? { metadata: {}, spec: {} };
     const m = meta(pod);
     const keyed = /^metadata\.(labels|annotations)\['([^']+)'\]$/.exec(path);
-    if (keyed) return String(((m[keyed[1]!] as Json | undefined) ?? {})[keyed[2]!] ?? '');
+    if (keyed) return String(((m[keyed[1]] as Json | undefined) ?? {})[keyed[2]] ?? '');
     switch (path) {
       case 'metadata.name': return rec.name;
       case 'metadata.namespace': return rec.namespace;
@@ -606,7 +606,7 @@ function noteStatusWriter(pod: Json): void {
   const m = pod.metadata as Json;
   const entries = (m.managedFields as Json[] | undefined) ?? [];
   const entry: Json = { manager: 'Go-http-client', operation: 'Update', apiVersion: 'v1', time: timestamp(new Date()),
-    fieldsType: 'FieldsV1', fieldsV1: fieldsOf({ status: pod.status as Json }), subresource: 'status' };
+    fieldsType: 'FieldsV1', fieldsV1: fieldsOf({ status: pod.status }), subresource: 'status' };
   m.managedFields = [...entries.filter((e) => e.subresource !== 'status'), entry];
 }
 
@@ -615,7 +615,7 @@ function startError(err: unknown): { reason: string; message: string } {
   if (err instanceof PodSpecError) return { reason: err.reason, message: err.message };
   const raw = err instanceof Error ? err.message : String(err);
   // dockerode: "(HTTP code 500) server error - <the daemon's message>"; the kubelet shows the runtime's message.
-  const message = raw.replace(/^\(HTTP code \d+\)[^-]*- /, '').split('\n')[0]!.trim();
+  const message = raw.replace(/^\(HTTP code \d+\)[^-]*- /, '').split('\n')[0].trim();
   return { reason: /OCI runtime|starting container|cannot start/i.test(message) ? 'RunContainerError' : 'CreateContainerError', message };
 }
 

@@ -147,7 +147,7 @@ export interface ContainerPlan {
 /** Docker settings for container `index` of a pod checkPodSpec accepted. */
 export function containerPlan(pod: Json, index: number, ctx: ContainerContext): ContainerPlan {
   const spec = pod.spec as Json;
-  const c = (spec.containers as Json[])[index]!;
+  const c = (spec.containers as Json[])[index];
   const at = `spec.containers[${index}]`;
   const env: Array<[string, string]> = Object.entries(ctx.serviceEnv);
   for (const e of (c.env as Json[] | undefined) ?? []) {
@@ -225,7 +225,7 @@ const SUFFIX: Record<string, number> = {
 export function quantity(q: string, at: string): number {
   const m = /^([0-9]+(?:\.[0-9]+)?)(m|k|M|G|T|Ki|Mi|Gi|Ti)?$/.exec(q.trim());
   if (!m) throw new PodSpecError(UNSUPPORTED, `${at}: quantity ${JSON.stringify(q)} is not one the test kubelet reads`);
-  return Number(m[1]) * SUFFIX[m[2] ?? '']!;
+  return Number(m[1]) * SUFFIX[m[2] ?? ''];
 }
 
 function isEmpty(v: unknown): boolean {

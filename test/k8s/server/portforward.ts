@@ -77,12 +77,12 @@ export class PortForwarder {
     ws.on('message', (data: Buffer, isBinary: boolean) => {
       const buf = isBinary ? data : Buffer.from(data);
       if (buf.length === 0) return;
-      const ch = buf[0]!;
+      const ch = buf[0];
       if (ch % 2 !== 0 || ch / 2 >= ports.length || failed) return;
       const i = ch / 2;
       const payload = buf.subarray(1);
       const c = conns[i];
-      if (c && !c.connecting) c.write(payload); else pending[i]!.push(payload);
+      if (c && !c.connecting) c.write(payload); else pending[i].push(payload);
     });
     ws.on('close', () => { for (const c of conns) c?.destroy(); });
     let openConns = ports.length;
@@ -99,13 +99,13 @@ export class PortForwarder {
         let c: net.Socket;
         if (typeof target === 'number') {
           c = net.connect({ host: '127.0.0.1', port: target });
-          c.on('connect', () => { for (const b of pending[i]!.splice(0)) c.write(b); });
+          c.on('connect', () => { for (const b of pending[i].splice(0)) c.write(b); });
         } else {
           const dialed = await target();
           if (!dialed) return refuse();
           if (ws.readyState !== ws.OPEN) { dialed.destroy(); return; }
           c = dialed;
-          for (const b of pending[i]!.splice(0)) c.write(b);
+          for (const b of pending[i].splice(0)) c.write(b);
           setImmediate(() => c.resume());
         }
         conns[i] = c;
