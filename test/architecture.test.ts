@@ -117,6 +117,12 @@ describe('architecture', () => {
     expect(bad.map(show)).toEqual([]);
   });
 
+  it('keeps build/ (bundling the package and the single executable) apart: it reads the product as files, imports none of it, and nothing imports it', () => {
+    const out = importsUnder('build').filter((i) => local(i) && !within(i.target, 'build'));
+    const inward = [...PRODUCT, 'test'].flatMap(importsUnder).filter((i) => within(i.target, 'build'));
+    expect([...out, ...inward].map(show)).toEqual([]);
+  });
+
   it('has no import cycle between files', () => {
     const edges = new Map<string, Set<string>>();
     for (const i of PRODUCT.flatMap(importsUnder)) {
