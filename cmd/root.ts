@@ -1,9 +1,11 @@
 // The composition root: the one place that picks concrete implementations and wires them together.
 // Command handlers ask it for what they need; nothing else in kx constructs a driver, engine or server.
 
+import { dirname, join } from 'node:path';
 import { ConfigStore } from '../pkg/config/store.ts';
 import { configFilePath } from '../pkg/config/location.ts';
 import type { KxConfig } from '../pkg/config/types.ts';
+import { FileAncestorStore } from '../pkg/daemon/ancestor-store.ts';
 import { Daemon } from '../pkg/daemon/daemon.ts';
 import { streamLogger, type Logger } from '../pkg/daemon/logger.ts';
 import { Spec } from '../pkg/daemon/spec.ts';
@@ -13,6 +15,7 @@ import type { SyncEngine } from '../pkg/daemon/sync-engine.ts';
 import type { TargetDrivers } from '../pkg/daemon/target.ts';
 import type { LoadedKubeconfig } from '../pkg/kube/kubeconfig.ts';
 import { StatusClient } from '../pkg/status/client.ts';
+import { ControlClient } from '../pkg/status/control.ts';
 import { StatusServer } from '../pkg/status/server.ts';
 import { createHasher } from '../pkg/sync/hash.ts';
 import { syncPaths, syncTree } from '../pkg/sync/push.ts';
@@ -31,6 +34,15 @@ export function configStore(opts: GlobalOptions, env: NodeJS.ProcessEnv = proces
 
 export function statusClient(port: number): StatusClient {
   return new StatusClient(port);
+}
+
+export function controlClient(port: number): ControlClient {
+  return new ControlClient(port);
+}
+
+/** What kx synced into each container, kept beside the config file (KX_HOME/state/ancestors). */
+export function ancestorDir(store: ConfigStore): string {
+  return join(dirname(store.file), 'state', 'ancestors');
 }
 
 export interface RunningDaemon {
@@ -90,9 +102,13 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
     });
   });
   const drivers: TargetDrivers = { docker, kubernetes };
-  const specs = new SpecList((config) => new Spec({ config, driver: drivers[config.target], engine, hasher, log, onChange: () => daemon.changed() }));
+  const ancestorStore = new FileAncestorStore(ancestorDir(opts.store), { onError: (m) => log.warn(`ancestor record ${m}`) });
+  const specs = new SpecList(
+    (config) =>
+      new Spec({ config, driver: drivers[config.target], engine, hasher, log, onChange: () => daemon.changed(), ancestorStore, ...(settings.safety && { safety: settings.safety }) }),
+  );
   const daemon = new Daemon({ loader: opts.store, specs, log, tunnels });
-  const server = new StatusServer(daemon, opts.statusPort ?? settings.statusPort);
+  const server = new StatusServer(daemon, opts.statusPort ?? settings.statusPort, daemon);
   const statusPort = await server.start();
   try {
     await daemon.start(opts.config);

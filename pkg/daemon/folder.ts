@@ -2,18 +2,21 @@
 // continuous sync of chokidar's events in coalesced batches, each followed by a reload per the spec's mode.
 
 import { watch, type FSWatcher } from 'chokidar';
-import type { Stats } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { constants, type Stats } from 'node:fs';
+import { access, readFile, stat } from 'node:fs/promises';
 import { basename, join, relative, sep } from 'node:path';
-import type { SpecConfig } from '../config/types.ts';
+import { DEFAULT_SAFETY, type SafetySettings, type SpecConfig } from '../config/types.ts';
 import { ErrorCode, isKxError } from '../sync/errors.ts';
 import type { Hasher } from '../sync/hash.ts';
 import { IGNORE_FILE_NAMES, IgnoreMatcher, parseIgnoreFile } from '../sync/ignore.ts';
+import type { PushResult } from '../sync/push.ts';
+import type { Conflict } from '../sync/reconcile.ts';
 import type { IgnoreRuleSet, Manifest, RelPath } from '../sync/types.ts';
+import type { AncestorRecord } from './ancestor-store.ts';
 import { EventBatcher, type Batch } from './batcher.ts';
 import type { Logger } from './logger.ts';
 import { ReloadScheduler } from './reload-scheduler.ts';
-import type { FolderState, ServiceStatus, SyncProgress } from './status.ts';
+import type { ConflictStatus, FolderState, ServiceStatus, SyncProgress } from './status.ts';
 import type { SyncEngine } from './sync-engine.ts';
 import type { Connection, Target } from './target.ts';
 
@@ -26,8 +29,21 @@ export interface FolderDeps {
   readonly log: Logger;
   /** Called whenever status() would return something new. */
   readonly onChange: () => void;
+  /** Where this container's ancestor (what kx synced there) is kept across restarts; default: memory only. */
+  readonly ancestors?: AncestorRecord;
+  /** Bulk-delete halt thresholds (kx.yaml's safety). */
+  readonly safety?: SafetySettings;
+  /** Whether the user paused the spec (a folder made while paused starts paused). */
+  readonly isPaused?: () => boolean;
   /** progressLogMs: how often a long full sync logs how far it got (default 2 s; 0 = at every progress report). */
-  readonly timing?: { quietMs?: number; maxWaitMs?: number; reloadWindowMs?: number; retryMs?: number; progressLogMs?: number };
+  /** rootPollMs: how often a halted folder looks whether its local root is back (default 1 s). */
+  readonly timing?: { quietMs?: number; maxWaitMs?: number; reloadWindowMs?: number; retryMs?: number; progressLogMs?: number; rootPollMs?: number };
+}
+
+/** Why a folder does not sync: the user paused it, its local root is gone or empty, or a batch would delete too much. */
+interface Halt {
+  readonly kind: 'paused' | 'root' | 'delete';
+  readonly reason: string;
 }
 
 export class Folder {
@@ -38,6 +54,15 @@ export class Folder {
   private watcher: FSWatcher | null = null;
   private matcher: IgnoreMatcher;
   private phase: 'starting' | 'initial-sync' | 'watching' | 'reconnecting' | 'error' = 'starting';
+  private halt: Halt | undefined;
+  /** The next full sync may delete past the limits and overwrite conflicts: the user said so (kx resume --confirm). */
+  private confirmed = false;
+  /** What kx has synced into this container; undefined until loaded, or when it never synced it. */
+  private ancestor: Manifest | undefined;
+  private conflicts = new Map<RelPath, Conflict>();
+  private foreign = 0;
+  private deletedFiles = 0;
+  private rootTimer: NodeJS.Timeout | undefined;
   /** When the link to the target went away (performance.now()), to report the time to resume. */
   private downSince: number | undefined;
   private syncing = false;
@@ -88,7 +113,37 @@ export class Folder {
       ...(this.latencyMs !== undefined && { latencyMs: this.latencyMs }),
       reloads: this.reloadCount,
       ...(this.lastError !== undefined && { lastError: this.lastError }),
+      ...(this.halt !== undefined && { haltReason: this.halt.reason }),
+      deletedFiles: this.deletedFiles,
+      foreignFiles: this.foreign,
+      conflicts: this.conflicts.size,
+      ...(this.conflicts.size > 0 && { conflictList: [...this.conflicts.values()].slice(0, CONFLICTS_SHOWN).map(conflictStatus) }),
     };
+  }
+
+  /** Stop syncing until resume(); local events are remembered and covered by a full sync then. */
+  pause(): void {
+    if (this.halt?.kind === 'paused') return;
+    this.setHalt({ kind: 'paused', reason: 'paused by the user (kx resume to continue)' });
+  }
+
+  /**
+   * Clear a pause or halt and sync again with a full sync. confirm: that sync may delete past the limits and replace
+   * conflicting container files with the local ones (once). A root still missing halts again.
+   */
+  resume(confirm: boolean): void {
+    if (confirm) this.confirmed = true;
+    const was = this.halt;
+    this.halt = undefined;
+    this.stopRootPoll();
+    if (was?.kind === 'root' && this.watcher === null) {
+      void this.rewatch();
+      return;
+    }
+    this.needFullSync = true;
+    this.deps.log.info(`${this.deps.spec.name} → ${this.deps.target.name}: resumed${confirm ? ' (deletions and overwrites confirmed)' : ''}`);
+    this.deps.onChange();
+    this.kick();
   }
 
   /** Resolves when nothing is pending: no batch queued or syncing, no reload waiting. For tests and the demo. */
@@ -103,6 +158,7 @@ export class Folder {
   }
 
   private state(): FolderState {
+    if (this.halt !== undefined) return this.halt.kind === 'paused' ? 'paused' : 'halted';
     if (this.phase !== 'watching') return this.phase;
     if (this.syncing) return 'syncing';
     if (this.reloading) return 'reloading';
@@ -110,6 +166,18 @@ export class Folder {
   }
 
   private async doStart(): Promise<void> {
+    this.ancestor = await this.deps.ancestors?.load();
+    if (this.deps.isPaused?.()) this.halt = { kind: 'paused', reason: 'paused by the user (kx resume to continue)' };
+    const problem = await rootProblem(this.deps.spec.local);
+    if (problem !== null) {
+      this.haltOnRoot(problem);
+      return;
+    }
+    await this.startWatcher();
+    this.kick();
+  }
+
+  private async startWatcher(): Promise<void> {
     const { spec } = this.deps;
     this.matcher = new IgnoreMatcher([...this.specRules(), ...(await this.rootIgnoreFiles())]);
     const watcher = watch(spec.local, {
@@ -126,17 +194,32 @@ export class Folder {
     });
     watcher.on('error', (err) => this.fail(`watching ${spec.local}: ${(err as Error).message}`));
     await new Promise<void>((resolve) => watcher.once('ready', () => resolve()));
+  }
+
+  /** The local root is back: watch it afresh (the old watcher may follow the moved folder) and sync it in full. */
+  private async rewatch(): Promise<void> {
+    await this.watcher?.close();
+    this.watcher = null;
+    if (this.abort.signal.aborted) return;
+    await this.startWatcher();
+    if (this.abort.signal.aborted) return;
+    this.needFullSync = true;
+    this.deps.log.info(`${this.deps.spec.name} → ${this.deps.target.name}: local folder ${this.deps.spec.local} is back; syncing`);
+    this.deps.onChange();
     this.kick();
   }
 
   private async doClose(): Promise<void> {
     this.abort.abort();
     clearTimeout(this.retryTimer);
+    this.stopRootPoll();
     this.batcher.close();
     await this.started?.catch(() => {});
     await this.watcher?.close();
     await this.loop;
     await this.reloads.close();
+    if (this.ancestor !== undefined) this.deps.ancestors?.save(this.ancestor);
+    await this.deps.ancestors?.close();
   }
 
   private onBatch(batch: Batch): void {
@@ -146,22 +229,33 @@ export class Folder {
       // A changed ignore file changes what is synced anywhere beneath it: rescan everything.
       if (IGNORE_FILE_NAMES.includes(basename(p))) this.needFullSync = true;
     }
+    // Halted by a bulk delete: a local change may make the plan safe again (files restored); look again.
+    if (this.halt?.kind === 'delete') this.needFullSync = true;
     this.kick();
   }
 
   /** Run the sync loop unless it is running (it picks up whatever is pending when it gets there). */
   private kick(): void {
     if (this.loop || this.abort.signal.aborted || this.retryTimer) return;
+    if (this.halt !== undefined && this.halt.kind !== 'delete') return;
     this.loop = this.runLoop().finally(() => {
       this.loop = null;
-      if ((this.pending.size > 0 || this.needFullSync) && this.phase !== 'error' && this.phase !== 'reconnecting') this.kick();
+      if ((this.pending.size > 0 || this.needFullSync) && this.phase !== 'error' && this.phase !== 'reconnecting' && this.halt === undefined) this.kick();
     });
   }
 
   private async runLoop(): Promise<void> {
     const signal = this.abort.signal;
     while (!signal.aborted && (this.needFullSync || this.pending.size > 0)) {
+      if (this.halt !== undefined && (this.halt.kind !== 'delete' || !this.needFullSync)) return;
       try {
+        // A stat per batch: a moved, deleted or unmounted folder must halt, not empty the container.
+        const problem = await rootProblem(this.deps.spec.local);
+        if (problem !== null) {
+          this.needFullSync = true;
+          this.haltOnRoot(problem);
+          return;
+        }
         if (this.needFullSync) await this.fullSync();
         else await this.batchSync();
         this.retryDelay = this.deps.timing?.retryMs ?? 500;
@@ -197,6 +291,7 @@ export class Folder {
         rules: this.specRules(),
         signal: this.abort.signal,
         ...(this.local && { previousLocal: this.local }),
+        safety: this.safetyOptions(),
         onProgress: (p) => {
           this.progress = { ...p };
           this.deps.onChange();
@@ -207,7 +302,14 @@ export class Folder {
           }
         },
       });
-      this.landed(result, started);
+      this.confirmed = false;
+      if (result.halt !== undefined) {
+        this.progress = undefined;
+        this.needFullSync = true;
+        this.haltOnPlan(result.halt);
+        return;
+      }
+      this.landed(result, started, null);
       log.info(`${spec.name} → ${this.deps.target.name}: ${first ? 'initial' : 'full'} sync sent ${result.ops} ops, ${result.bytesSent} bytes`);
       if (this.downSince !== undefined) {
         log.info(`${spec.name} → ${this.deps.target.name}: resumed after ${Math.round(performance.now() - this.downSince)} ms`);
@@ -239,8 +341,15 @@ export class Folder {
         paths,
         local: this.local!,
         remote: this.remote!,
+        safety: this.safetyOptions(),
       });
-      this.landed(result, since);
+      if (result.halt !== undefined) {
+        // The batch's paths are covered by the full sync that follows the halt.
+        this.needFullSync = true;
+        this.haltOnPlan(result.halt);
+        return;
+      }
+      this.landed(result, since, paths);
       this.deps.log.debug(`${spec.name} → ${this.deps.target.name}: ${paths.length} paths, ${result.ops} ops in ${this.latencyMs} ms`);
       if (result.ops > result.errors.length && spec.reload !== 'none') this.reloads.request();
     } finally {
@@ -248,9 +357,14 @@ export class Folder {
     }
   }
 
-  private landed(result: { local: Manifest; remote: Manifest; errors: readonly { path: string; message: string }[] }, since: number): void {
+  private landed(result: PushResult, since: number, scope: readonly RelPath[] | null): void {
     this.local = result.local;
     this.remote = result.remote;
+    this.ancestor = result.ancestor;
+    this.deps.ancestors?.save(result.ancestor);
+    if (this.halt?.kind === 'delete') this.clearHalt('the plan is within the limits again');
+    this.noteDeletions(result);
+    this.noteConflicts(result, scope);
     this.lastSyncAt = Date.now();
     this.latencyMs = Math.round(performance.now() - since);
     const failed = result.errors[0];
@@ -275,6 +389,89 @@ export class Folder {
       this.reloading = false;
       this.deps.onChange();
     }
+  }
+
+  private safetyOptions(): NonNullable<Parameters<SyncEngine['syncTree']>[0]['safety']> {
+    const limits = this.deps.safety ?? DEFAULT_SAFETY;
+    return {
+      mode: this.deps.spec.mirror === true ? 'mirror' : 'safe',
+      ancestor: this.ancestor,
+      limits: { deleteShare: limits.maxDeleteShare, deleteMin: limits.maxDeleteFiles },
+      ...(this.confirmed && { confirmed: true }),
+    };
+  }
+
+  /** Every batch that deletes says so: how many files, and the first few paths. */
+  private noteDeletions(result: PushResult): void {
+    if (result.removed.length === 0) return;
+    this.deletedFiles += result.deletedFiles;
+    const shown = result.removed.slice(0, PATHS_SHOWN).join(', ');
+    const more = result.removed.length > PATHS_SHOWN ? ` (and ${result.removed.length - PATHS_SHOWN} more)` : '';
+    this.deps.log.info(`${this.deps.spec.name} → ${this.deps.target.name}: deleted ${result.deletedFiles} file(s) in the container: ${shown}${more}`);
+  }
+
+  /** Conflicts of a full sync replace the known ones; a batch's replace those within its paths. New ones are logged. */
+  private noteConflicts(result: PushResult, scope: readonly RelPath[] | null): void {
+    const before = this.conflicts;
+    const next = new Map<RelPath, Conflict>();
+    if (scope !== null) {
+      const roots = new Set(scope);
+      for (const [p, c] of before) if (!beneathAny(p, roots)) next.set(p, c);
+      this.foreign += result.foreign;
+    } else this.foreign = result.foreign;
+    for (const c of result.conflicts) next.set(c.path, c);
+    this.conflicts = next;
+    const fresh = result.conflicts.filter((c) => !before.has(c.path));
+    if (fresh.length === 0) return;
+    const shown = fresh.slice(0, PATHS_SHOWN).map(describeConflict).join('; ');
+    const more = fresh.length > PATHS_SHOWN ? ` (and ${fresh.length - PATHS_SHOWN} more)` : '';
+    this.deps.log.warn(`${this.deps.spec.name} → ${this.deps.target.name}: left ${fresh.length} conflicting container file(s) alone: ${shown}${more} (kx resume ${this.deps.spec.name} --confirm overwrites them)`);
+  }
+
+  private haltOnPlan(reason: string): void {
+    if (this.halt?.kind === 'delete' && this.halt.reason === reason) return;
+    this.setHalt({ kind: 'delete', reason: `${reason}; nothing deleted (kx resume ${this.deps.spec.name} --confirm to go ahead)` });
+  }
+
+  /** The local root is missing, unreadable or not a directory: halt, stop watching, look again now and then. */
+  private haltOnRoot(problem: string): void {
+    this.setHalt({ kind: 'root', reason: `${problem}; nothing deleted, resumes when it is back` });
+    const watcher = this.watcher;
+    this.watcher = null;
+    void watcher?.close();
+    this.pending.clear();
+    this.needFullSync = true;
+    this.stopRootPoll();
+    const poll = (): void => {
+      this.rootTimer = setTimeout(() => {
+        void rootProblem(this.deps.spec.local).then((p) => {
+          if (this.abort.signal.aborted || this.halt?.kind !== 'root') return;
+          if (p !== null) return poll();
+          this.rootTimer = undefined;
+          this.halt = undefined;
+          void this.rewatch().catch((err: unknown) => this.fail((err as Error).message));
+        });
+      }, this.deps.timing?.rootPollMs ?? 1000);
+    };
+    poll();
+  }
+
+  private stopRootPoll(): void {
+    clearTimeout(this.rootTimer);
+    this.rootTimer = undefined;
+  }
+
+  private setHalt(halt: Halt): void {
+    this.halt = halt;
+    if (halt.kind === 'paused') this.deps.log.info(`${this.deps.spec.name} → ${this.deps.target.name}: paused`);
+    else this.deps.log.warn(`${this.deps.spec.name} → ${this.deps.target.name}: halted: ${halt.reason}`);
+    this.deps.onChange();
+  }
+
+  private clearHalt(why: string): void {
+    this.halt = undefined;
+    this.deps.log.info(`${this.deps.spec.name} → ${this.deps.target.name}: no longer halted: ${why}`);
+    this.deps.onChange();
   }
 
   private scheduleRetry(): void {
@@ -336,6 +533,51 @@ export class Folder {
     const rel = relative(this.deps.spec.local, path);
     if (rel === '' || rel.startsWith('..')) return null;
     return sep === '/' ? rel : rel.split(sep).join('/');
+  }
+}
+
+/** Why the local root cannot be synced from (missing, not a directory, unreadable), or null. */
+async function rootProblem(root: string): Promise<string | null> {
+  try {
+    const st = await stat(root);
+    if (!st.isDirectory()) return `local folder ${root} is not a directory`;
+    await access(root, constants.R_OK | constants.X_OK);
+    return null;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return `local folder ${root} is missing`;
+    return `local folder ${root} is unreadable (${code ?? (err as Error).message})`;
+  }
+}
+
+/** Paths listed in logs and status. */
+const PATHS_SHOWN = 5;
+const CONFLICTS_SHOWN = 20;
+
+function conflictStatus(c: Conflict): ConflictStatus {
+  return {
+    path: c.path,
+    reason: c.reason,
+    ...(c.local !== null && { localSize: c.local.size, localMtimeMs: c.local.mtimeMs }),
+    remoteSize: c.remote.size,
+    remoteMtimeMs: c.remote.mtimeMs,
+  };
+}
+
+/** `app.js (local 120 B, 2026-11-28T15:00:00Z; container 98 B, 2026-11-28T14:59:00Z, changed there)` */
+function describeConflict(c: Conflict): string {
+  const side = (f: { size: number; mtimeMs: number }): string => `${f.size} B, ${new Date(f.mtimeMs).toISOString()}`;
+  const local = c.local === null ? 'deleted locally' : `local ${side(c.local)}`;
+  const why = c.reason === 'changed' ? 'changed there since kx wrote it' : 'not written by kx';
+  return `${c.path} (${local}; container ${side(c.remote)}, ${why})`;
+}
+
+function beneathAny(p: RelPath, roots: ReadonlySet<RelPath>): boolean {
+  for (let q = p; ; ) {
+    if (roots.has(q)) return true;
+    const i = q.lastIndexOf('/');
+    if (i < 0) return false;
+    q = q.slice(0, i);
   }
 }
 

@@ -1,7 +1,8 @@
 // One target of one spec: connects to it (retrying with backoff while it cannot) and runs a Folder over the link.
 
-import type { SpecConfig } from '../config/types.ts';
+import type { SafetySettings, SpecConfig } from '../config/types.ts';
 import type { Hasher } from '../sync/hash.ts';
+import type { AncestorStore } from './ancestor-store.ts';
 import { Folder } from './folder.ts';
 import type { Logger } from './logger.ts';
 import type { ServiceStatus } from './status.ts';
@@ -17,6 +18,10 @@ export interface ServiceDeps {
   readonly log: Logger;
   readonly onChange: () => void;
   readonly timing?: FolderTiming;
+  /** Where ancestors are kept across restarts (default: memory only, per folder). */
+  readonly ancestorStore?: AncestorStore;
+  readonly safety?: SafetySettings;
+  readonly isPaused?: () => boolean;
 }
 
 type FolderTiming = NonNullable<ConstructorParameters<typeof Folder>[0]['timing']>;
@@ -70,6 +75,15 @@ export class Service {
     };
   }
 
+  /** A service not connected yet starts its folder paused (the spec tells it through isPaused). */
+  pause(): void {
+    this.folder?.pause();
+  }
+
+  resume(confirm: boolean): void {
+    this.folder?.resume(confirm);
+  }
+
   /** Resolves when the folder has nothing pending (or the service is not connected). */
   async idle(): Promise<void> {
     await this.started;
@@ -88,7 +102,8 @@ export class Service {
       }
       this.connection = connection;
       log.info(`${spec.name}: syncing ${spec.local} → ${connection.describe()}`);
-      this.folder = new Folder({ ...this.deps, connection });
+      const ancestors = this.deps.ancestorStore?.open(spec, target.id);
+      this.folder = new Folder({ ...this.deps, connection, ...(ancestors && { ancestors }) });
       this.connectError = undefined;
       await this.folder.start();
       this.deps.onChange();
