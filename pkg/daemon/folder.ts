@@ -405,7 +405,7 @@ export class Folder {
   private noteDeletions(result: PushResult): void {
     if (result.removed.length === 0) return;
     this.deletedFiles += result.deletedFiles;
-    const shown = result.removed.slice(0, PATHS_SHOWN).join(', ');
+    const shown = [...result.removed].sort().slice(0, PATHS_SHOWN).join(', ');
     const more = result.removed.length > PATHS_SHOWN ? ` (and ${result.removed.length - PATHS_SHOWN} more)` : '';
     this.deps.log.info(`${this.deps.spec.name} → ${this.deps.target.name}: deleted ${result.deletedFiles} file(s) in the container: ${shown}${more}`);
   }
