@@ -349,6 +349,11 @@ export class Folder {
         this.haltOnPlan(result.halt);
         return;
       }
+      if (result.needsFullSync) {
+        // A directory goes: a full sync sees what the container made in it since, and keeps that.
+        this.needFullSync = true;
+        return;
+      }
       this.landed(result, since, paths);
       this.deps.log.debug(`${spec.name} → ${this.deps.target.name}: ${paths.length} paths, ${result.ops} ops in ${this.latencyMs} ms`);
       if (result.ops > result.errors.length && spec.reload !== 'none') this.reloads.request();

@@ -56,6 +56,11 @@ export interface PushResult {
   deletedFiles: number;
   /** Set when nothing was sent because the plan would have been unsafe (see safetyHalt). */
   halt?: string;
+  /**
+   * Set when nothing was sent because a continuous sync would remove a directory in safe mode: the receiver may
+   * hold files made there since the last full manifest, so the caller runs a full sync instead (which sees them).
+   */
+  needsFullSync?: boolean;
 }
 
 /** A batch is acknowledged as a unit; bounded so one ack (and its signature request) stays small. */
@@ -118,6 +123,9 @@ async function planAndSend(local: Map<RelPath, Entry>, remote: Manifest, scopes:
     ...(scopes !== null && { paths: [...scopes] }),
     ...(safety.confirmed && { overwriteConflicts: true }),
   });
+  if (scopes !== null && safety.mode === 'safe' && plan.ops.some((o) => o.op === 'remove' && remote.get(o.path)?.kind === 'dir')) {
+    return { ...unsent(plan, local, remote), ancestor: safety.ancestor ?? new Map(), needsFullSync: true };
+  }
   const managed = safety.mode === 'mirror' ? remote : (safety.ancestor ?? new Map<RelPath, Entry>());
   const halt = safety.confirmed ? null : safetyHalt(plan, local, remote, managed, safety.limits ?? DEFAULT_SAFETY_LIMITS);
   if (halt !== null) {
