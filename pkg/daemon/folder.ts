@@ -63,6 +63,8 @@ export class Folder {
   private foreign = 0;
   private deletedFiles = 0;
   private rootTimer: NodeJS.Timeout | undefined;
+  /** The watcher was closed because the local root went away; it is made afresh when the root is back. */
+  private rootLost = false;
   /** When the link to the target went away (performance.now()), to report the time to resume. */
   private downSince: number | undefined;
   private syncing = false;
@@ -133,11 +135,10 @@ export class Folder {
    */
   resume(confirm: boolean): void {
     if (confirm) this.confirmed = true;
-    const was = this.halt;
     this.halt = undefined;
     this.stopRootPoll();
-    if (was?.kind === 'root' && this.watcher === null) {
-      void this.rewatch();
+    if (this.rootLost) {
+      void this.rewatch().catch((err: unknown) => this.fail((err as Error).message));
       return;
     }
     this.needFullSync = true;
@@ -153,6 +154,8 @@ export class Folder {
       await this.reloads.idle();
       if (!this.loop && this.pending.size === 0 && !this.needFullSync) return;
       if (this.phase === 'error' || this.phase === 'reconnecting') return;
+      // A halted or paused folder waits for its root or the user, not for work.
+      if (this.halt !== undefined && !this.loop) return;
       await new Promise((r) => setTimeout(r, 5));
     }
   }
@@ -201,6 +204,7 @@ export class Folder {
     await this.watcher?.close();
     this.watcher = null;
     if (this.abort.signal.aborted) return;
+    this.rootLost = false;
     await this.startWatcher();
     if (this.abort.signal.aborted) return;
     this.needFullSync = true;
@@ -240,7 +244,10 @@ export class Folder {
     if (this.halt !== undefined && this.halt.kind !== 'delete') return;
     this.loop = this.runLoop().finally(() => {
       this.loop = null;
-      if ((this.pending.size > 0 || this.needFullSync) && this.phase !== 'error' && this.phase !== 'reconnecting' && this.halt === undefined) this.kick();
+      if (this.phase === 'error' || this.phase === 'reconnecting') return;
+      // Halted by a plan: only a full sync owed since (a local change, kx resume) runs; other halts wait.
+      const owed = this.halt === undefined ? this.pending.size > 0 || this.needFullSync : this.halt.kind === 'delete' && this.needFullSync;
+      if (owed) this.kick();
     });
   }
 
@@ -304,8 +311,8 @@ export class Folder {
       });
       this.confirmed = false;
       if (result.halt !== undefined) {
+        // Looked at again on the next local change (onBatch) or kx resume; not in a loop.
         this.progress = undefined;
-        this.needFullSync = true;
         this.haltOnPlan(result.halt);
         return;
       }
@@ -344,8 +351,7 @@ export class Folder {
         safety: this.safetyOptions(),
       });
       if (result.halt !== undefined) {
-        // The batch's paths are covered by the full sync that follows the halt.
-        this.needFullSync = true;
+        // The batch's paths are covered by the full sync that clears the halt (on a local change or kx resume).
         this.haltOnPlan(result.halt);
         return;
       }
@@ -441,6 +447,7 @@ export class Folder {
   /** The local root is missing, unreadable or not a directory: halt, stop watching, look again now and then. */
   private haltOnRoot(problem: string): void {
     this.setHalt({ kind: 'root', reason: `${problem}; nothing deleted, resumes when it is back` });
+    this.rootLost = true;
     const watcher = this.watcher;
     this.watcher = null;
     void watcher?.close();
