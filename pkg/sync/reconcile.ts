@@ -92,7 +92,7 @@ export function reconcile(source: Manifest, target: Manifest, opts: ReconcileOpt
   };
 
   // Children before their directories, so a directory knows whether something beneath it is kept.
-  const paths = [...target.keys()].filter(inScope).sort(comparePaths).reverse();
+  const paths = inScopeKeys(target, scope).sort(comparePaths).reverse();
   for (const p of paths) {
     const t = target.get(p)!;
     const s = source.get(p);
@@ -142,7 +142,8 @@ export function safetyHalt(plan: Plan, source: Manifest, target: Manifest, manag
 /**
  * The ancestor after a plan was sent: within scope, what the plan put in the receiver (the local entry, with the
  * digest learned while sending); kept paths keep their old ancestor entry (so a conflict stays one); paths that failed
- * keep theirs too. Outside the scope nothing changes.
+ * keep theirs too. Outside the scope nothing changes. With scopes (a continuous sync) a Map ancestor is updated in
+ * place and returned: the ancestor belongs to the sync loop, and copying a large tree per save would cost latency.
  */
 export function nextAncestor(
   ancestor: Manifest | undefined,
@@ -151,17 +152,29 @@ export function nextAncestor(
   scopes: ReadonlySet<RelPath> | null,
   failed: ReadonlySet<RelPath>,
 ): Map<RelPath, Entry> {
-  const out = new Map<RelPath, Entry>();
-  const inScope = (p: RelPath): boolean => scopes === null || within(p, scopes);
   const hasFailed = (p: RelPath): boolean => failed.size > 0 && within(p, failed);
-  if (ancestor !== undefined) {
-    for (const [p, e] of ancestor) if (!inScope(p) || plan.kept.has(p) || hasFailed(p)) out.set(p, e);
+  const fresh = (p: RelPath): boolean => !plan.kept.has(p) && !hasFailed(p);
+  if (scopes === null) {
+    const out = new Map<RelPath, Entry>();
+    if (ancestor !== undefined) for (const [p, e] of ancestor) if (!fresh(p)) out.set(p, e);
+    for (const [p, e] of plan.effective) if (fresh(p)) out.set(p, local.get(p) ?? e);
+    return out;
   }
-  for (const [p, e] of plan.effective) {
-    if (plan.kept.has(p) || !inScope(p) || hasFailed(p)) continue;
-    out.set(p, local.get(p) ?? e);
-  }
+  // A continuous sync touches a few paths: update those in place (no copy or walk of the whole tree per save).
+  const out = ancestor instanceof Map ? (ancestor as Map<RelPath, Entry>) : new Map<RelPath, Entry>(ancestor ?? []);
+  for (const p of inScopeKeys(ancestor ?? out, scopes)) if (fresh(p)) out.delete(p);
+  for (const p of inScopeKeys(plan.effective, scopes)) if (fresh(p)) out.set(p, local.get(p) ?? plan.effective.get(p)!);
   return out;
+}
+
+/**
+ * The manifest's paths at or beneath the scopes. When no scope is a directory there, those are the scopes
+ * themselves (the common case of a save), found without walking the manifest.
+ */
+function inScopeKeys(m: Manifest, scopes: ReadonlySet<RelPath> | null): RelPath[] {
+  if (scopes === null) return [...m.keys()];
+  if (![...scopes].some((p) => m.get(p)?.kind === 'dir')) return [...scopes].filter((p) => m.has(p));
+  return [...m.keys()].filter((p) => within(p, scopes));
 }
 
 // ---- internals ----
