@@ -40,9 +40,9 @@ export function controlClient(port: number): ControlClient {
   return new ControlClient(port);
 }
 
-/** What kx synced into each container, kept beside the config file (KX_HOME/state/ancestors). */
+/** What kx synced into each container, kept beside the config file (KX_HOME/ancestors). */
 export function ancestorDir(store: ConfigStore): string {
-  return join(dirname(store.file), 'state', 'ancestors');
+  return join(dirname(store.file), 'ancestors');
 }
 
 export interface RunningDaemon {

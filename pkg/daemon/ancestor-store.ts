@@ -1,6 +1,6 @@
 // Where the daemon keeps each container's ancestor — what kx last synced into it — so that a restart of `kx watch`
 // still knows which container files are kx's to change or delete. One small JSON file per spec and container under
-// KX_HOME/state/ancestors, written atomically (temp file, then rename) a moment after the last change and on close;
+// KX_HOME/ancestors, written atomically (temp file, then rename) a moment after the last change and on close;
 // only the newest few records of each spec are kept.
 
 import { createHash, randomBytes } from 'node:crypto';

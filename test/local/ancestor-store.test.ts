@@ -24,7 +24,7 @@ describe('FileAncestorStore', () => {
   async function store(opts: ConstructorParameters<typeof FileAncestorStore>[1] = {}): Promise<FileAncestorStore> {
     const dir = await tempDir('ancestors');
     dirs.push(dir);
-    return new FileAncestorStore(join(dir, 'state', 'ancestors'), { delayMs: 10_000, ...opts });
+    return new FileAncestorStore(join(dir, 'ancestors'), { delayMs: 10_000, ...opts });
   }
 
   it('reads back what was saved, after close, entry for entry; another container or remote path has none', async () => {
