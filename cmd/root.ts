@@ -7,6 +7,7 @@ import { configFilePath } from '../pkg/config/location.ts';
 import type { KxConfig } from '../pkg/config/types.ts';
 import { FileAncestorStore } from '../pkg/daemon/ancestor-store.ts';
 import { Daemon } from '../pkg/daemon/daemon.ts';
+import { TargetClaims } from '../pkg/daemon/target-claims.ts';
 import { streamLogger, type Logger } from '../pkg/daemon/logger.ts';
 import { Spec } from '../pkg/daemon/spec.ts';
 import { SpecList } from '../pkg/daemon/spec-list.ts';
@@ -103,9 +104,20 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   });
   const drivers: TargetDrivers = { docker, kubernetes };
   const ancestorStore = new FileAncestorStore(ancestorDir(opts.store), { onError: (m) => log.warn(`ancestor record ${m}`) });
+  const claims = new TargetClaims();
   const specs = new SpecList(
     (config) =>
-      new Spec({ config, driver: drivers[config.target], engine, hasher, log, onChange: () => daemon.changed(), ancestorStore, ...(settings.safety && { safety: settings.safety }) }),
+      new Spec({
+        config,
+        driver: drivers[config.target],
+        engine,
+        hasher,
+        log,
+        onChange: () => daemon.changed(),
+        ancestorStore,
+        claims,
+        ...(settings.safety && { safety: settings.safety }),
+      }),
   );
   const daemon = new Daemon({ loader: opts.store, specs, log, tunnels });
   const server = new StatusServer(daemon, opts.statusPort ?? settings.statusPort, daemon);

@@ -3,6 +3,7 @@
 import type { SafetySettings, SpecConfig } from '../config/types.ts';
 import type { Hasher } from '../sync/hash.ts';
 import type { AncestorStore } from './ancestor-store.ts';
+import type { TargetClaims } from './target-claims.ts';
 import { Folder } from './folder.ts';
 import type { Logger } from './logger.ts';
 import type { ServiceStatus } from './status.ts';
@@ -22,6 +23,8 @@ export interface ServiceDeps {
   readonly ancestorStore?: AncestorStore;
   readonly safety?: SafetySettings;
   readonly isPaused?: () => boolean;
+  /** Who syncs where across the daemon's specs (default: no check). */
+  readonly claims?: TargetClaims;
 }
 
 type FolderTiming = NonNullable<ConstructorParameters<typeof Folder>[0]['timing']>;
@@ -33,6 +36,9 @@ export class Service {
   private connection: Connection | null = null;
   private folder: Folder | null = null;
   private connectError: string | undefined;
+  /** Another spec syncs into the same or a nested directory of this container: this one waits. */
+  private blockedBy: string | undefined;
+  private claimed = false;
   private attempts = 0;
   private started: Promise<void> | null = null;
   private retrying: Promise<void> | null = null;
@@ -59,12 +65,24 @@ export class Service {
       await this.retrying;
       await this.folder?.close();
       await this.connection?.close();
+      if (this.claimed) this.deps.claims?.release(this.target.id, this.deps.spec.name);
+      this.deps.onChange();
     })();
     return this.closing;
   }
 
   status(): ServiceStatus {
     if (this.folder) return this.folder.status();
+    if (this.blockedBy !== undefined) {
+      return {
+        targetId: this.target.id,
+        target: this.target.name,
+        state: 'halted',
+        files: 0,
+        reloads: 0,
+        haltReason: `spec '${this.blockedBy}' already syncs into ${this.deps.spec.remote} or a path nesting it in this container; give each spec its own remote path`,
+      };
+    }
     return {
       targetId: this.target.id,
       target: this.target.name,
@@ -94,6 +112,17 @@ export class Service {
     const { spec, target, connector, log } = this.deps;
     const signal = this.abort.signal;
     this.attempts++;
+    if (!this.claimed && this.deps.claims) {
+      const other = this.deps.claims.claim(target.id, spec.name, spec.remote);
+      if (other !== null) {
+        if (this.blockedBy === undefined) log.warn(`${spec.name} → ${target.name}: halted: spec '${other}' already syncs into ${spec.remote} or a path nesting it in this container`);
+        this.blockedBy = other;
+        this.deps.onChange();
+        return false;
+      }
+      this.claimed = true;
+      this.blockedBy = undefined;
+    }
     try {
       const connection = await connector.connect(spec, target, signal);
       if (signal.aborted) {

@@ -3,6 +3,7 @@
 import type { SafetySettings, SpecConfig } from '../config/types.ts';
 import type { Hasher } from '../sync/hash.ts';
 import type { AncestorStore } from './ancestor-store.ts';
+import type { TargetClaims } from './target-claims.ts';
 import type { Logger } from './logger.ts';
 import { Service } from './service.ts';
 import { ServiceList } from './service-list.ts';
@@ -20,6 +21,7 @@ export interface SpecDeps {
   readonly timing?: ConstructorParameters<typeof Service>[0]['timing'];
   readonly ancestorStore?: AncestorStore;
   readonly safety?: SafetySettings;
+  readonly claims?: TargetClaims;
 }
 
 export class Spec {

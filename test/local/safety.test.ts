@@ -221,6 +221,21 @@ describe('one-way-safe sync into docker containers', () => {
     expect(s.lines).toContain(`site → ${s.name}: deleted 1 file(s) in the container: server.conf`);
   });
 
+  it('halts the second of two specs writing into nested paths of the same container (a name and a selector)', async () => {
+    const s = await setup();
+    const other = join(s.dir, 'other');
+    await mkdir(other);
+    await writeFile(join(other, 'b.txt'), 'b\n');
+    await s.store.addSpec({ name: 'named', pod: s.name, local: other, remote: '/app/sub', reload: 'none', ignore: [], target: 'docker' });
+    const rows = (): ServiceStatus[] => s.daemon.daemon.status().specs.flatMap((x) => x.services.map((r) => ({ ...r, target: x.name })));
+    const halted = await waitFor('one halted', () => rows().find((r) => r.state === 'halted'));
+    const winner = halted.target === 'named' ? 'site' : 'named';
+    expect(halted.haltReason).toBe(
+      `spec '${winner}' already syncs into ${halted.target === 'named' ? '/app/sub' : '/app'} or a path nesting it in this container; give each spec its own remote path`,
+    );
+    expect(rows().filter((r) => r.state === 'halted')).toHaveLength(1);
+  });
+
   it('kx pause stops syncing a spec, kx resume catches up', async () => {
     const s = await setup();
     await synced(s, '/app/a.txt', 'a1\n');
