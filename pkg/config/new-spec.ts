@@ -70,7 +70,8 @@ export async function buildSpec(input: NewSpecInput, existing: readonly SpecConf
     ignore: [...(input.ignore ?? [])],
     target: input.target,
     ...(input.mirror === true && { mirror: true }),
-    ...(input.force === true && remoteProblem === null && remotePathProblem(input.remote, false) !== null && { force: true }),
+    // Recorded only where it matters, so the spec says why a system directory is allowed.
+    ...(input.force === true && remotePathProblem(input.remote, false) !== null && { force: true }),
   };
   const other = existing.find((s) => s.name !== name && specsOverlap(s, spec, defaults));
   if (other !== undefined) {

@@ -2,8 +2,8 @@
 // continuous sync of chokidar's events in coalesced batches, each followed by a reload per the spec's mode.
 
 import { watch, type FSWatcher } from 'chokidar';
-import { constants, type Stats } from 'node:fs';
-import { access, readFile, stat } from 'node:fs/promises';
+import { accessSync, constants, statSync, type Stats } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { basename, join, relative, sep } from 'node:path';
 import { DEFAULT_SAFETY, type SafetySettings, type SpecConfig } from '../config/types.ts';
 import { ErrorCode, isKxError } from '../sync/errors.ts';
@@ -548,12 +548,15 @@ export class Folder {
   }
 }
 
-/** Why the local root cannot be synced from (missing, not a directory, unreadable), or null. */
+/**
+ * Why the local root cannot be synced from (missing, not a directory, unreadable), or null. Synchronous: it runs
+ * before every batch, and two cached-inode system calls cost less than two thread-pool round trips.
+ */
 async function rootProblem(root: string): Promise<string | null> {
   try {
-    const st = await stat(root);
+    const st = statSync(root);
     if (!st.isDirectory()) return `local folder ${root} is not a directory`;
-    await access(root, constants.R_OK | constants.X_OK);
+    accessSync(root, constants.R_OK | constants.X_OK);
     return null;
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
