@@ -172,7 +172,8 @@ describe('new spec checks', () => {
 
   it('generates a readable unique name', async () => {
     const first = await buildSpec({ ...base, local: 'src' }, [], dir);
-    const second = await buildSpec({ ...base, local: 'src' }, [first], dir);
+    // Another remote path: the same one in the same containers would be refused as overlapping.
+    const second = await buildSpec({ ...base, local: 'src', remote: '/srv' }, [first], dir);
     expect([first.name, second.name]).toEqual(['api-src', 'api-src-2']);
     expect(generateName('/x/My Project', '/app', 'my-pod', new Set())).toBe('my-pod-my-project');
   });
