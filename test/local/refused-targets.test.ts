@@ -1,11 +1,25 @@
 // Targets kx refuses before anything is synced: `/`, system directories, paths that are not normalized, two specs
 // writing into the same place, reloads that are not reloads, and --mirror without a confirmation. At `kx create`
 // (the CLI as users run it) and in a hand-edited kx.yaml.
+import { spawn } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../pkg/config/parse.ts';
-import { kx, randomPort, removeDir, tempDir } from './helpers.ts';
+import { kx, randomPort, removeDir, tempDir, waitFor } from './helpers.ts';
+
+/** kx on a terminal (util-linux `script` gives it a pseudo-terminal) that answers the first question it asks. */
+async function kxOnTerminal(args: readonly string[], env: Record<string, string>, answer: string): Promise<{ code: number | null; output: string }> {
+  const repo = resolve(import.meta.dirname, '../..');
+  const command = [join(repo, 'node_modules/.bin/node'), join(repo, 'cmd/kx.ts'), ...args].map((a) => `'${a}'`).join(' ');
+  const child = spawn('script', ['-qec', command, '/dev/null'], { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  await waitFor('the question', () => output.includes('Continue? [y/N]'));
+  child.stdin.write(`${answer}\n`);
+  return { code: await exited, output };
+}
 
 describe('kx create refuses', () => {
   const cleanups: (() => Promise<unknown>)[] = [];
@@ -72,6 +86,28 @@ describe('kx create refuses', () => {
     expect(out.stderr).toBe(`kx: --mirror makes /app an exact copy of ${src}: files only the container has there are deleted; add --yes to confirm (stdin is not a terminal)\n`);
     expect(await readFile(join(dir, 'kx.yaml'), 'utf8')).not.toContain('mirror');
     expect((await kx(['create', '--docker', '-p', 'web', '--mirror', '--yes', src, '/app'], env)).code).toBe(0);
+    expect(await readFile(join(dir, 'kx.yaml'), 'utf8')).toMatch(/mirror: true/);
+  });
+});
+
+describe('kx create --mirror on a terminal', () => {
+  const cleanups: (() => Promise<unknown>)[] = [];
+  afterEach(async () => {
+    for (const c of cleanups.splice(0).reverse()) await c();
+  });
+
+  it('asks, and creates the spec only on yes', async () => {
+    const dir = await tempDir('mirror-tty');
+    cleanups.push(() => removeDir(dir));
+    await writeFile(join(dir, 'kx.yaml'), `statusPort: ${randomPort()}\n`);
+    await mkdir(join(dir, 'src'));
+    const args = ['create', '--docker', '-p', 'web', '--mirror', join(dir, 'src'), '/app'];
+    const no = await kxOnTerminal(args, { KX_HOME: dir }, 'n');
+    expect(no.code).toBe(1);
+    expect(no.output).toContain('kx: not created: --mirror was not confirmed');
+    expect(await readFile(join(dir, 'kx.yaml'), 'utf8')).not.toContain('mirror');
+    const yes = await kxOnTerminal(args, { KX_HOME: dir }, 'y');
+    expect(yes.code).toBe(0);
     expect(await readFile(join(dir, 'kx.yaml'), 'utf8')).toMatch(/mirror: true/);
   });
 });
