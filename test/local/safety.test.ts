@@ -120,6 +120,16 @@ describe('one-way-safe sync into docker containers', () => {
     expect(await catInContainer(s.name, '/app/a.txt')).toBe('a1\n');
   });
 
+  it('deletes a folder removed locally but keeps what the container made in it since', async () => {
+    const s = await setup({ files: { 'main.js': 'm\n', 'build/out.js': 'o\n', 'build/map.js': 'p\n' } });
+    await synced(s, '/app/build/out.js', 'o\n');
+    await inContainer(s.name, 'echo cache > /app/build/cache.bin');
+    await rm(join(s.src, 'build'), { recursive: true });
+    await waitFor('kx\'s files gone', async () => (await catInContainer(s.name, '/app/build/out.js')) === null && (await catInContainer(s.name, '/app/build/map.js')) === null);
+    expect(await catInContainer(s.name, '/app/build/cache.bin')).toBe('cache\n');
+    expect(await catInContainer(s.name, '/app/main.js')).toBe('m\n');
+  });
+
   it('halts when the local folder is moved away, deletes nothing, and resumes when it is back', async () => {
     const s = await setup({ files: { 'a.txt': 'a1\n', 'b.txt': 'b1\n' } });
     await synced(s, '/app/b.txt', 'b1\n');
