@@ -2,7 +2,7 @@
 // continuous sync of chokidar's events in coalesced batches, each followed by a reload per the spec's mode.
 
 import { watch, type FSWatcher } from 'chokidar';
-import { accessSync, constants, statSync, type Stats } from 'node:fs';
+import type { Stats } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename, join, relative, sep } from 'node:path';
 import { DEFAULT_SAFETY, type SafetySettings, type SpecConfig } from '../config/types.ts';
@@ -10,13 +10,13 @@ import { ErrorCode, isKxError } from '../sync/errors.ts';
 import type { Hasher } from '../sync/hash.ts';
 import { IGNORE_FILE_NAMES, IgnoreMatcher, parseIgnoreFile } from '../sync/ignore.ts';
 import type { PushResult } from '../sync/push.ts';
-import type { Conflict } from '../sync/reconcile.ts';
 import type { IgnoreRuleSet, Manifest, RelPath } from '../sync/types.ts';
 import type { AncestorRecord } from './ancestor-store.ts';
 import { EventBatcher, type Batch } from './batcher.ts';
 import type { Logger } from './logger.ts';
 import { ReloadScheduler } from './reload-scheduler.ts';
-import type { ConflictStatus, FolderState, ServiceStatus, SyncProgress } from './status.ts';
+import { SafetyLedger, rootProblem } from './safety-ledger.ts';
+import type { FolderState, ServiceStatus, SyncProgress } from './status.ts';
 import type { SyncEngine } from './sync-engine.ts';
 import type { Connection, Target } from './target.ts';
 
@@ -59,9 +59,7 @@ export class Folder {
   private confirmed = false;
   /** What kx has synced into this container; undefined until loaded, or when it never synced it. */
   private ancestor: Manifest | undefined;
-  private conflicts = new Map<RelPath, Conflict>();
-  private foreign = 0;
-  private deletedFiles = 0;
+  private readonly ledger: SafetyLedger;
   private rootTimer: NodeJS.Timeout | undefined;
   /** The watcher was closed because the local root went away; it is made afresh when the root is back. */
   private rootLost = false;
@@ -91,6 +89,7 @@ export class Folder {
     this.reloads = new ReloadScheduler(() => this.reload(), { windowMs: deps.timing?.reloadWindowMs });
     this.matcher = new IgnoreMatcher(this.specRules());
     this.retryDelay = deps.timing?.retryMs ?? 500;
+    this.ledger = new SafetyLedger(`${deps.spec.name} → ${deps.target.name}`, deps.spec.name, deps.log);
   }
 
   /** Starts watching and the initial sync; resolves once the watcher is ready (the sync goes on in the background). */
@@ -116,10 +115,7 @@ export class Folder {
       reloads: this.reloadCount,
       ...(this.lastError !== undefined && { lastError: this.lastError }),
       ...(this.halt !== undefined && { haltReason: this.halt.reason }),
-      deletedFiles: this.deletedFiles,
-      foreignFiles: this.foreign,
-      conflicts: this.conflicts.size,
-      ...(this.conflicts.size > 0 && { conflictList: [...this.conflicts.values()].slice(0, CONFLICTS_SHOWN).map(conflictStatus) }),
+      ...this.ledger.status(),
     };
   }
 
@@ -171,7 +167,7 @@ export class Folder {
   private async doStart(): Promise<void> {
     this.ancestor = await this.deps.ancestors?.load();
     if (this.deps.isPaused?.()) this.halt = { kind: 'paused', reason: 'paused by the user (kx resume to continue)' };
-    const problem = await rootProblem(this.deps.spec.local);
+    const problem = rootProblem(this.deps.spec.local);
     if (problem !== null) {
       this.haltOnRoot(problem);
       return;
@@ -257,7 +253,7 @@ export class Folder {
       if (this.halt !== undefined && (this.halt.kind !== 'delete' || !this.needFullSync)) return;
       try {
         // A stat per batch: a moved, deleted or unmounted folder must halt, not empty the container.
-        const problem = await rootProblem(this.deps.spec.local);
+        const problem = rootProblem(this.deps.spec.local);
         if (problem !== null) {
           this.needFullSync = true;
           this.haltOnRoot(problem);
@@ -374,8 +370,7 @@ export class Folder {
     this.ancestor = result.ancestor;
     this.deps.ancestors?.save(result.ancestor);
     if (this.halt?.kind === 'delete') this.clearHalt('the plan is within the limits again');
-    this.noteDeletions(result);
-    this.noteConflicts(result, scope);
+    this.ledger.note(result, scope);
     this.lastSyncAt = Date.now();
     this.latencyMs = Math.round(performance.now() - since);
     const failed = result.errors[0];
@@ -412,33 +407,6 @@ export class Folder {
     };
   }
 
-  /** Every batch that deletes says so: how many files, and the first few paths. */
-  private noteDeletions(result: PushResult): void {
-    if (result.removed.length === 0) return;
-    this.deletedFiles += result.deletedFiles;
-    const shown = [...result.removed].sort().slice(0, PATHS_SHOWN).join(', ');
-    const more = result.removed.length > PATHS_SHOWN ? ` (and ${result.removed.length - PATHS_SHOWN} more)` : '';
-    this.deps.log.info(`${this.deps.spec.name} → ${this.deps.target.name}: deleted ${result.deletedFiles} file(s) in the container: ${shown}${more}`);
-  }
-
-  /** Conflicts of a full sync replace the known ones; a batch's replace those within its paths. New ones are logged. */
-  private noteConflicts(result: PushResult, scope: readonly RelPath[] | null): void {
-    const before = this.conflicts;
-    const next = new Map<RelPath, Conflict>();
-    if (scope !== null) {
-      const roots = new Set(scope);
-      for (const [p, c] of before) if (!beneathAny(p, roots)) next.set(p, c);
-      this.foreign += result.foreign;
-    } else this.foreign = result.foreign;
-    for (const c of result.conflicts) next.set(c.path, c);
-    this.conflicts = next;
-    const fresh = result.conflicts.filter((c) => !before.has(c.path));
-    if (fresh.length === 0) return;
-    const shown = fresh.slice(0, PATHS_SHOWN).map(describeConflict).join('; ');
-    const more = fresh.length > PATHS_SHOWN ? ` (and ${fresh.length - PATHS_SHOWN} more)` : '';
-    this.deps.log.warn(`${this.deps.spec.name} → ${this.deps.target.name}: left ${fresh.length} conflicting container file(s) alone: ${shown}${more} (kx resume ${this.deps.spec.name} --confirm overwrites them)`);
-  }
-
   private haltOnPlan(reason: string): void {
     if (this.halt?.kind === 'delete' && this.halt.reason === reason) return;
     this.setHalt({ kind: 'delete', reason: `${reason}; nothing deleted (kx resume ${this.deps.spec.name} --confirm to go ahead)` });
@@ -456,13 +424,11 @@ export class Folder {
     this.stopRootPoll();
     const poll = (): void => {
       this.rootTimer = setTimeout(() => {
-        void rootProblem(this.deps.spec.local).then((p) => {
-          if (this.abort.signal.aborted || this.halt?.kind !== 'root') return;
-          if (p !== null) return poll();
-          this.rootTimer = undefined;
-          this.halt = undefined;
-          void this.rewatch().catch((err: unknown) => this.fail((err as Error).message));
-        });
+        if (this.abort.signal.aborted || this.halt?.kind !== 'root') return;
+        if (rootProblem(this.deps.spec.local) !== null) return poll();
+        this.rootTimer = undefined;
+        this.halt = undefined;
+        void this.rewatch().catch((err: unknown) => this.fail((err as Error).message));
       }, this.deps.timing?.rootPollMs ?? 1000);
     };
     poll();
@@ -545,54 +511,6 @@ export class Folder {
     const rel = relative(this.deps.spec.local, path);
     if (rel === '' || rel.startsWith('..')) return null;
     return sep === '/' ? rel : rel.split(sep).join('/');
-  }
-}
-
-/**
- * Why the local root cannot be synced from (missing, not a directory, unreadable), or null. Synchronous: it runs
- * before every batch, and two cached-inode system calls cost less than two thread-pool round trips.
- */
-async function rootProblem(root: string): Promise<string | null> {
-  try {
-    const st = statSync(root);
-    if (!st.isDirectory()) return `local folder ${root} is not a directory`;
-    accessSync(root, constants.R_OK | constants.X_OK);
-    return null;
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return `local folder ${root} is missing`;
-    return `local folder ${root} is unreadable (${code ?? (err as Error).message})`;
-  }
-}
-
-/** Paths listed in logs and status. */
-const PATHS_SHOWN = 5;
-const CONFLICTS_SHOWN = 20;
-
-function conflictStatus(c: Conflict): ConflictStatus {
-  return {
-    path: c.path,
-    reason: c.reason,
-    ...(c.local !== null && { localSize: c.local.size, localMtimeMs: c.local.mtimeMs }),
-    remoteSize: c.remote.size,
-    remoteMtimeMs: c.remote.mtimeMs,
-  };
-}
-
-/** `app.js (local 120 B, 2026-11-28T15:00:00Z; container 98 B, 2026-11-28T14:59:00Z, changed there)` */
-function describeConflict(c: Conflict): string {
-  const side = (f: { size: number; mtimeMs: number }): string => `${f.size} B, ${new Date(f.mtimeMs).toISOString()}`;
-  const local = c.local === null ? 'deleted locally' : `local ${side(c.local)}`;
-  const why = c.reason === 'changed' ? 'changed there since kx wrote it' : 'not written by kx';
-  return `${c.path} (${local}; container ${side(c.remote)}, ${why})`;
-}
-
-function beneathAny(p: RelPath, roots: ReadonlySet<RelPath>): boolean {
-  for (let q = p; ; ) {
-    if (roots.has(q)) return true;
-    const i = q.lastIndexOf('/');
-    if (i < 0) return false;
-    q = q.slice(0, i);
   }
 }
 
