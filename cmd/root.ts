@@ -122,6 +122,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   const daemon = new Daemon({ loader: opts.store, specs, log, tunnels });
   const server = new StatusServer(daemon, opts.statusPort ?? settings.statusPort, daemon);
   const statusPort = await server.start();
+  await ancestorStore.retain(opts.config.specs.map((s) => s.name)).catch((err: unknown) => log.warn(`${ancestorStore.dir}: ${(err as Error).message}`));
   try {
     await daemon.start(opts.config);
   } catch (err) {

@@ -1,7 +1,7 @@
 // Where the daemon keeps each container's ancestor — what kx last synced into it — so that a restart of `kx watch`
 // still knows which container files are kx's to change or delete. One small JSON file per spec and container under
 // KX_HOME/ancestors, written atomically (temp file, then rename) a moment after the last change and on close;
-// only the newest few records of each spec are kept.
+// only the newest few records of each spec are kept, and none of specs no longer configured when kx watch starts.
 
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
@@ -38,6 +38,16 @@ export class FileAncestorStore implements AncestorStore {
   constructor(dir: string, opts: FileAncestorStoreOptions = {}) {
     this.dir = dir;
     this.opts = opts;
+  }
+
+  /** Remove the records of specs not in this list (deleted specs), so the directory stays bounded. */
+  async retain(specNames: readonly string[]): Promise<void> {
+    const keep = new Set(specNames);
+    const names = await readdir(this.dir).catch(() => [] as string[]);
+    for (const n of names) {
+      const parts = n.split('.');
+      if (parts.length === 3 && parts[2] === 'json' && !keep.has(parts[0]!)) await rm(join(this.dir, n), { force: true });
+    }
   }
 
   open(spec: SpecConfig, targetId: string): AncestorRecord {

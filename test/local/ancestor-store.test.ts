@@ -72,4 +72,16 @@ describe('FileAncestorStore', () => {
     expect(await s.open(spec('web'), 'c1').load()).toEqual(manifest);
     expect((await readdir(s.dir)).length).toBe(3);
   });
+
+  it('drops the records of specs no longer configured', async () => {
+    const s = await store();
+    for (const name of ['api', 'gone']) {
+      const rec = s.open(spec(name), 'c1');
+      rec.save(manifest);
+      await rec.close();
+    }
+    await s.retain(['api']);
+    expect(await s.open(spec('api'), 'c1').load()).toEqual(manifest);
+    expect(await s.open(spec('gone'), 'c1').load()).toBeUndefined();
+  });
 });
