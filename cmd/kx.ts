@@ -34,7 +34,9 @@ async function main(): Promise<void> {
         .option('ignore', { type: 'array', string: true, describe: 'gitignore-style patterns to leave out (repeatable)' })
         .option('docker', { type: 'boolean', default: false, describe: 'target the local Docker engine instead of Kubernetes' })
         .option('owner', { type: 'string', describe: 'UID:GID for synced files inside the container' })
-        .option('force', { type: 'boolean', default: false, describe: 'replace a spec of the same name' })
+        .option('force', { type: 'boolean', default: false, describe: 'replace a spec of the same name; allow / or a system directory as REMOTE' })
+        .option('mirror', { type: 'boolean', default: false, describe: 'exact replica: also delete files only the container has (asks to confirm)' })
+        .option('yes', { alias: 'y', type: 'boolean', default: false, describe: 'confirm --mirror without asking (needed when stdin is not a terminal)' })
         .conflicts('selector', 'pod')
         .example('$0 create -l app=api ./src /app', 'sync ./src into /app of every pod labelled app=api')
         .example('$0 create --docker -l kx.demo=1 --reload restart ./site /app', 'sync into local Docker containers'),
@@ -59,6 +61,21 @@ async function main(): Promise<void> {
         .option('home', { type: 'string', describe: 'the kx home whose daemon to ask (default: $KX_HOME, else ~/.kx)' })
         .option('port', { type: 'number', describe: 'ask the daemon on this status port instead of the home\'s' }),
     async (args) => (await import('./commands/get.ts')).get(args),
+  )
+  .command(
+    'pause <name>',
+    'stop syncing a spec until kx resume (the daemon keeps watching your folder)',
+    (y) => y.positional('name', { type: 'string', demandOption: true, describe: 'spec name' }),
+    async (args) => (await import('./commands/resume.ts')).pauseCommand(args),
+  )
+  .command(
+    'resume <name>',
+    'resume a paused or halted spec; --confirm also lets it delete what a safety halt held back',
+    (y) =>
+      y
+        .positional('name', { type: 'string', demandOption: true, describe: 'spec name' })
+        .option('confirm', { type: 'boolean', default: false, describe: 'accept the held-back deletions and overwrite conflicting files once' }),
+    async (args) => (await import('./commands/resume.ts')).resumeCommand(args),
   )
   .command(
     'watch',

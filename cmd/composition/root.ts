@@ -1,6 +1,10 @@
 // The composition root: the one place that picks concrete implementations and wires them together.
 // Command handlers ask it for what they need; nothing else in kx constructs a driver, engine or server.
 
+import { dirname, join } from 'node:path';
+import { FileAncestorStore } from '../../pkg/daemon/ancestor-store.ts';
+import { TargetClaims } from '../../pkg/daemon/target-claims.ts';
+import { ControlClient } from '../../pkg/status/control.ts';
 import { ConfigStore } from '../../pkg/config/store.ts';
 import { configFilePath } from '../../pkg/config/location.ts';
 import type { KxConfig, SpecConfig } from '../../pkg/config/types.ts';
@@ -19,6 +23,7 @@ import { StatusServer } from '../../pkg/status/server.ts';
 import { createHasher, type Hasher } from '../../pkg/sync/hash.ts';
 import { syncPaths, syncTree } from '../../pkg/sync/push.ts';
 import { DockerDriver } from '../../pkg/docker/driver.ts';
+import { closeInOrder, closeTogether } from '../../pkg/lifecycle/close.ts';
 import { LazyDriver } from '../../pkg/daemon/lazy-driver.ts';
 
 export interface GlobalOptions {
@@ -33,6 +38,15 @@ export function configStore(opts: GlobalOptions, env: NodeJS.ProcessEnv = proces
 
 export function statusClient(port: number): StatusClient {
   return new StatusClient(port);
+}
+
+export function controlClient(port: number): ControlClient {
+  return new ControlClient(port);
+}
+
+/** What kx synced into each container, kept beside the config file (KX_HOME/ancestors). */
+export function ancestorDir(store: ConfigStore): string {
+  return join(dirname(store.file), 'ancestors');
 }
 
 export interface RunningDaemon {
@@ -95,7 +109,7 @@ function targetDrivers(opts: {
       onTunnelEvent: (node, e) => opts.tunnels?.event(node, e),
     });
   });
-  return { drivers: { docker, kubernetes }, close: async () => void (await Promise.all([docker.close(), kubernetes.close()])) };
+  return { drivers: { docker, kubernetes }, close: () => closeTogether([docker, kubernetes]) };
 }
 
 /** `kx sync NAME --once`: one full sync of one spec into each container it selects now; no daemon. */
@@ -118,10 +132,26 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   const engine: SyncEngine = { syncTree, syncPaths };
   const tunnels = new TunnelReport(log, () => daemon.changed());
   const { drivers, close: closeDrivers } = targetDrivers({ config: opts.config, hasher, log, dockerSocket: opts.dockerSocket, context: opts.context, tunnels });
-  const specs = new SpecList((config) => new Spec({ config, driver: drivers[config.target], engine, hasher, log, onChange: () => daemon.changed() }));
+  const ancestorStore = new FileAncestorStore(ancestorDir(opts.store), { onError: (m) => log.warn(`ancestor record ${m}`) });
+  const claims = new TargetClaims();
+  const specs = new SpecList(
+    (config) =>
+      new Spec({
+        config,
+        driver: drivers[config.target],
+        engine,
+        hasher,
+        log,
+        onChange: () => daemon.changed(),
+        ancestorStore,
+        claims,
+        ...(settings.safety && { safety: settings.safety }),
+      }),
+  );
   const daemon = new Daemon({ loader: opts.store, specs, log, tunnels });
-  const server = new StatusServer(daemon, opts.statusPort ?? settings.statusPort, opts.identity);
+  const server = new StatusServer(daemon, opts.statusPort ?? settings.statusPort, { ...(opts.identity && { identity: opts.identity }), control: daemon });
   const statusPort = await server.start();
+  await ancestorStore.retain(opts.config.specs.map((s) => s.name)).catch((err: unknown) => log.warn(`${ancestorStore.dir}: ${(err as Error).message}`));
   try {
     await daemon.start(opts.config);
   } catch (err) {
@@ -136,9 +166,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
     idle: () => daemon.idle(),
     close: () =>
       (closing ??= (async () => {
-        await server.close();
-        await daemon.close();
-        await closeDrivers();
+        await closeInOrder([() => server.close(), () => daemon.close(), closeDrivers]);
       })()),
   };
 }

@@ -4,6 +4,9 @@ import { stat } from 'node:fs/promises';
 import { basename, isAbsolute, resolve } from 'node:path';
 import { ErrorCode, KxError } from '../sync/errors.ts';
 import { OWNER_PATTERN } from './owner.ts';
+import { parseReloadMode } from '../../proto/reload-mode.ts';
+import { specsOverlap, type SpecDefaults } from './overlap.ts';
+import { remotePathProblem } from './remote-path.ts';
 import { parseSelector } from './selector.ts';
 import type { ReloadMode, SpecConfig, TargetKind } from './types.ts';
 
@@ -20,21 +23,29 @@ export interface NewSpecInput {
   readonly owner?: string | undefined;
   readonly local: string;
   readonly remote: string;
-  /** Replace a spec of the same name instead of refusing. */
+  /** Replace a spec of the same name instead of refusing, and allow `/` or a system directory as REMOTE. */
   readonly force?: boolean | undefined;
+  /** Exact replica: delete what only the container has. */
+  readonly mirror?: boolean | undefined;
 }
 
 /** Validate a new spec against the file system and the existing specs. Throws KxError INVALID_ARGUMENT naming the flag. */
-export async function buildSpec(input: NewSpecInput, existing: readonly SpecConfig[], cwd: string): Promise<SpecConfig> {
+export async function buildSpec(input: NewSpecInput, existing: readonly SpecConfig[], cwd: string, defaults: SpecDefaults = {}): Promise<SpecConfig> {
   const local = resolve(cwd, input.local);
   const st = await stat(local).catch(() => null);
   if (!st) throw invalid(`LOCAL ${local}: no such directory`);
   if (!st.isDirectory()) throw invalid(`LOCAL ${local}: not a directory`);
   if (!isAbsolute(input.remote) || !input.remote.startsWith('/')) throw invalid(`REMOTE ${input.remote}: must be an absolute path inside the container`);
+  const remoteProblem = remotePathProblem(input.remote, input.force === true);
+  if (remoteProblem !== null) throw invalid(`REMOTE ${input.remote}: ${remoteProblem.replace('force: true / --force', '--force')}`);
   if ((input.selector === undefined) === (input.pod === undefined)) throw invalid('give exactly one of --selector/-l and --pod/-p');
   if (input.selector !== undefined) parseSelector(input.selector);
   const reload = input.reload ?? 'none';
-  if (!/^(none|restart|signal:[A-Z][A-Z0-9]*)$/.test(reload)) throw invalid(`--reload ${reload}: must be none, restart or signal:NAME (e.g. signal:HUP)`);
+  try {
+    parseReloadMode(reload);
+  } catch (err) {
+    throw invalid(`--reload ${reload}: ${(err as Error).message.replace(/^reload mode "[^"]*": /, '')}`);
+  }
   if (input.owner !== undefined && !OWNER_PATTERN.test(input.owner)) throw invalid(`--owner ${input.owner}: must be UID:GID (numbers)`);
 
   const taken = new Set(existing.map((s) => s.name));
@@ -46,7 +57,7 @@ export async function buildSpec(input: NewSpecInput, existing: readonly SpecConf
   } else {
     name = generateName(local, input.remote, input.selector ?? input.pod!, taken);
   }
-  return {
+  const spec: SpecConfig = {
     name,
     ...(input.selector !== undefined && { selector: input.selector }),
     ...(input.pod !== undefined && { pod: input.pod }),
@@ -59,7 +70,15 @@ export async function buildSpec(input: NewSpecInput, existing: readonly SpecConf
     reload: reload as ReloadMode,
     ignore: [...(input.ignore ?? [])],
     target: input.target,
+    ...(input.mirror === true && { mirror: true }),
+    // Recorded only where it matters, so the spec says why a system directory is allowed.
+    ...(input.force === true && remotePathProblem(input.remote, false) !== null && { force: true }),
   };
+  const other = existing.find((s) => s.name !== name && specsOverlap(s, spec, defaults));
+  if (other !== undefined) {
+    throw invalid(`REMOTE ${spec.remote}: overlaps spec '${other.name}' (${other.remote}) in the same containers: give each spec its own remote path`);
+  }
+  return spec;
 }
 
 /** `<what>-<local dir>`, e.g. `api-src` for `-l app=api ./src`; numbered when taken. */

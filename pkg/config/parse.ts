@@ -4,9 +4,22 @@ import { Ajv, type ErrorObject } from 'ajv';
 import { isAbsolute, dirname, resolve } from 'node:path';
 import { LineCounter, parseDocument, type Document } from 'yaml';
 import { ErrorCode, KxError } from '../sync/errors.ts';
+import { parseReloadMode } from '../../proto/reload-mode.ts';
+import { findOverlap } from './overlap.ts';
+import { remotePathProblem } from './remote-path.ts';
 import { configSchema } from './schema.ts';
 import { parseSelector } from './selector.ts';
-import { DEFAULT_LOG_LEVEL, DEFAULT_STATUS_PORT, type KxConfig, type LogLevel, type ReloadMode, type SpecConfig, type TargetKind } from './types.ts';
+import {
+  DEFAULT_LOG_LEVEL,
+  DEFAULT_SAFETY,
+  DEFAULT_STATUS_PORT,
+  type KxConfig,
+  type LogLevel,
+  type ReloadMode,
+  type SafetySettings,
+  type SpecConfig,
+  type TargetKind,
+} from './types.ts';
 
 export interface ParsedConfig {
   readonly config: KxConfig;
@@ -24,7 +37,7 @@ export function parseConfig(text: string, file: string): ParsedConfig {
     throw configError(file, line, null, syntax.message.split('\n')[0]!);
   }
   const raw: unknown = document.toJS() ?? {};
-  const problem = schemaProblem(raw) ?? crossFieldProblem(raw as RawConfig);
+  const problem = schemaProblem(raw) ?? crossFieldProblem(raw as RawConfig, (path) => lineOf(document, lines, path));
   if (problem) {
     const line = lineOf(document, lines, problem.path);
     throw configError(file, line, fieldName(problem.path), problem.message);
@@ -50,6 +63,8 @@ interface RawSpec {
   ignore?: string[];
   target?: TargetKind;
   owner?: string;
+  mirror?: boolean;
+  force?: boolean;
 }
 
 interface RawConfig {
@@ -58,6 +73,7 @@ interface RawConfig {
   radarNamespace?: string;
   statusPort?: number;
   logLevel?: LogLevel;
+  safety?: Partial<SafetySettings>;
   specs?: RawSpec[];
 }
 
@@ -104,7 +120,7 @@ function patternHint(path: readonly (string | number)[]): string | null {
   }
 }
 
-function crossFieldProblem(raw: RawConfig): Problem | null {
+function crossFieldProblem(raw: RawConfig, lineAt: (path: readonly (string | number)[]) => number): Problem | null {
   const seen = new Set<string>();
   for (const [i, spec] of (raw.specs ?? []).entries()) {
     if (seen.has(spec.name)) return { path: ['specs', i, 'name'], message: `duplicate spec name '${spec.name}'` };
@@ -119,6 +135,25 @@ function crossFieldProblem(raw: RawConfig): Problem | null {
         return { path: ['specs', i, 'selector'], message: (err as Error).message };
       }
     }
+    const remote = remotePathProblem(spec.remote, spec.force === true);
+    if (remote !== null) return { path: ['specs', i, 'remote'], message: `${spec.remote}: ${remote}` };
+    if (spec.reload !== undefined) {
+      try {
+        parseReloadMode(spec.reload);
+      } catch (err) {
+        return { path: ['specs', i, 'reload'], message: (err as Error).message.replace(/^reload mode "[^"]*": /, '') };
+      }
+    }
+  }
+  const specs = (raw.specs ?? []).map((s) => ({ ...s, target: s.target ?? ('kubernetes' as const) }));
+  const pair = findOverlap(specs, { namespace: raw.namespace, context: raw.context });
+  if (pair !== null) {
+    const [first, second] = pair;
+    const i = specs.indexOf(second);
+    return {
+      path: ['specs', i, 'remote'],
+      message: `${second.remote} overlaps spec '${first.name}' (${first.remote}, line ${lineAt(['specs', specs.indexOf(first), 'remote'])}) in the same containers: give each spec its own remote path`,
+    };
   }
   return null;
 }
@@ -131,6 +166,7 @@ function normalize(raw: RawConfig, baseDir: string): KxConfig {
       ...(raw.radarNamespace !== undefined && { radarNamespace: raw.radarNamespace }),
       statusPort: raw.statusPort ?? DEFAULT_STATUS_PORT,
       logLevel: raw.logLevel ?? DEFAULT_LOG_LEVEL,
+      safety: { ...DEFAULT_SAFETY, ...raw.safety },
     },
     specs: (raw.specs ?? []).map((s): SpecConfig => ({
       ...s,

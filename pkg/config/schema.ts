@@ -11,6 +11,14 @@ export const configSchema = {
     radarNamespace: { type: 'string', pattern: '^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$' },
     statusPort: { type: 'integer', minimum: 1, maximum: 65535 },
     logLevel: { enum: ['error', 'warn', 'info', 'debug'] },
+    safety: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        maxDeleteShare: { type: 'number', minimum: 0, maximum: 1 },
+        maxDeleteFiles: { type: 'integer', minimum: 0 },
+      },
+    },
     specs: { type: 'array', items: { $ref: '#/$defs/spec' } },
   },
   $defs: {
@@ -27,10 +35,13 @@ export const configSchema = {
         context: { type: 'string', minLength: 1 },
         local: { type: 'string', minLength: 1 },
         remote: { type: 'string', pattern: '^/' },
-        reload: { type: 'string', pattern: '^(none|restart|signal:[A-Z][A-Z0-9]*)$' },
+        // Checked by parseReloadMode (parse.ts), the parser radar uses too.
+        reload: { type: 'string' },
         ignore: { type: 'array', items: { type: 'string', minLength: 1 } },
         target: { enum: ['kubernetes', 'docker'] },
         owner: { type: 'string', pattern: OWNER_PATTERN.source },
+        mirror: { type: 'boolean' },
+        force: { type: 'boolean' },
       },
     },
   },

@@ -60,13 +60,16 @@ export class ConfigStore {
     }
   }
 
+  /** Writes only a document that parses and validates: an edit never leaves a config kx would refuse. */
   private async write(document: Document): Promise<void> {
+    const text = document.toString();
+    parseConfig(text, this.file);
     const dir = dirname(this.file);
     await mkdir(dir, { recursive: true });
     const mode = await stat(this.file).then((s) => s.mode & 0o777, () => 0o600);
     const temp = join(dir, `.${basename(this.file)}.${randomBytes(6).toString('hex')}.tmp`);
     try {
-      await writeFile(temp, document.toString(), { mode });
+      await writeFile(temp, text, { mode });
       await rename(temp, this.file);
     } catch (err) {
       await rm(temp, { force: true });
@@ -97,5 +100,7 @@ function specToPlain(spec: SpecConfig): Record<string, unknown> {
   if (spec.reload !== 'none') out.reload = spec.reload;
   if (spec.ignore.length > 0) out.ignore = [...spec.ignore];
   if (spec.owner !== undefined) out.owner = spec.owner;
+  if (spec.mirror === true) out.mirror = true;
+  if (spec.force === true) out.force = true;
   return out;
 }

@@ -24,6 +24,17 @@ export interface SpecConfig {
   readonly target: TargetKind;
   /** `uid:gid` that synced files get inside the container; default: the owner of the remote directory. */
   readonly owner?: string;
+  /** Make the remote path an exact replica, deleting what only the container has (default: one-way-safe). */
+  readonly mirror?: boolean;
+  /** Allow `/` or a system directory as the remote path. */
+  readonly force?: boolean;
+}
+
+/** When a sync halts instead of deleting: a batch deleting over `maxDeleteShare` of the files kx manages in a
+ *  container and over `maxDeleteFiles` files. */
+export interface SafetySettings {
+  readonly maxDeleteShare: number;
+  readonly maxDeleteFiles: number;
 }
 
 export interface Settings {
@@ -33,6 +44,8 @@ export interface Settings {
   readonly radarNamespace?: string;
   readonly statusPort: number;
   readonly logLevel: LogLevel;
+  /** Default DEFAULT_SAFETY. */
+  readonly safety?: SafetySettings;
 }
 
 export interface KxConfig {
@@ -43,3 +56,4 @@ export interface KxConfig {
 export const DEFAULT_STATUS_PORT = 7341;
 export const DEFAULT_LOG_LEVEL: LogLevel = 'info';
 export const CONFIG_FILE_NAME = 'kx.yaml';
+export const DEFAULT_SAFETY: SafetySettings = { maxDeleteShare: 0.5, maxDeleteFiles: 100 };

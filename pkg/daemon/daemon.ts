@@ -3,6 +3,7 @@
 import { closeInOrder } from '../lifecycle/close.ts';
 import { isDeepStrictEqual } from 'node:util';
 import type { KxConfig } from '../config/types.ts';
+import { ErrorCode, KxError } from '../sync/errors.ts';
 import { ConfigWatcher, type ConfigLoader } from './config-watcher.ts';
 import type { Logger } from './logger.ts';
 import type { SpecList } from './spec-list.ts';
@@ -73,6 +74,24 @@ export class Daemon implements StatusSource {
   /** Notify listeners; passed as onChange to everything beneath. */
   changed(): void {
     for (const l of this.listeners) l();
+  }
+
+  /** kx pause NAME. KxError NOT_FOUND when no such spec runs. */
+  pause(name: string): string {
+    this.spec(name).pause();
+    return `${name}: paused`;
+  }
+
+  /** kx resume NAME [--confirm]: clears a pause and safety halts. KxError NOT_FOUND when no such spec runs. */
+  resume(name: string, confirm: boolean): string {
+    this.spec(name).resume(confirm);
+    return `${name}: resumed${confirm ? '; held-back deletions and overwrites confirmed' : ''}`;
+  }
+
+  private spec(name: string): NonNullable<ReturnType<SpecList['get']>> {
+    const spec = this.deps.specs.get(name);
+    if (!spec) throw new KxError(ErrorCode.NotFound, `no spec named '${name}' runs in this daemon (${this.deps.loader.file})`);
+    return spec;
   }
 
   /** Resolves when pending config changes are applied and every folder is idle. */

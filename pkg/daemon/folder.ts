@@ -5,16 +5,19 @@ import { watch, type FSWatcher } from 'chokidar';
 import type { Stats } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename, join, relative, sep } from 'node:path';
-import type { SpecConfig } from '../config/types.ts';
+import { DEFAULT_SAFETY, type SafetySettings, type SpecConfig } from '../config/types.ts';
 import { ErrorCode, isKxError } from '../sync/errors.ts';
 import type { Hasher } from '../sync/hash.ts';
 import { IGNORE_FILE_NAMES, IgnoreMatcher, parseIgnoreFile } from '../sync/ignore.ts';
 import { repoIgnoreRules } from '../sync/repo-ignore.ts';
+import type { PushResult } from '../sync/push.ts';
 import type { IgnoreRuleSet, Manifest, RelPath } from '../sync/types.ts';
+import type { AncestorRecord } from './ancestor-store.ts';
 import { EventBatcher, type Batch } from './batcher.ts';
 import { batchLine } from './batch-line.ts';
 import type { Logger } from './logger.ts';
 import { ReloadScheduler } from './reload-scheduler.ts';
+import { SafetyLedger, rootProblem } from './safety-ledger.ts';
 import type { FolderState, ServiceStatus, SyncProgress } from './status.ts';
 import type { SyncEngine } from './sync-engine.ts';
 import type { Connection, Target } from './target.ts';
@@ -28,8 +31,21 @@ export interface FolderDeps {
   readonly log: Logger;
   /** Called whenever status() would return something new. */
   readonly onChange: () => void;
+  /** Where this container's ancestor (what kx synced there) is kept across restarts; default: memory only. */
+  readonly ancestors?: AncestorRecord;
+  /** Bulk-delete halt thresholds (kx.yaml's safety). */
+  readonly safety?: SafetySettings;
+  /** Whether the user paused the spec (a folder made while paused starts paused). */
+  readonly isPaused?: () => boolean;
   /** progressLogMs: how often a long full sync logs how far it got (default 2 s; 0 = at every progress report). */
-  readonly timing?: { quietMs?: number; maxWaitMs?: number; reloadWindowMs?: number; retryMs?: number; progressLogMs?: number };
+  /** rootPollMs: how often a halted folder looks whether its local root is back (default 1 s). */
+  readonly timing?: { quietMs?: number; maxWaitMs?: number; reloadWindowMs?: number; retryMs?: number; progressLogMs?: number; rootPollMs?: number };
+}
+
+/** Why a folder does not sync: the user paused it, its local root is gone or empty, or a batch would delete too much. */
+interface Halt {
+  readonly kind: 'paused' | 'root' | 'delete';
+  readonly reason: string;
 }
 
 export class Folder {
@@ -40,6 +56,15 @@ export class Folder {
   private watcher: FSWatcher | null = null;
   private matcher: IgnoreMatcher;
   private phase: 'starting' | 'initial-sync' | 'watching' | 'reconnecting' | 'error' = 'starting';
+  private halt: Halt | undefined;
+  /** The next full sync may delete past the limits and overwrite conflicts: the user said so (kx resume --confirm). */
+  private confirmed = false;
+  /** What kx has synced into this container; undefined until loaded, or when it never synced it. */
+  private ancestor: Manifest | undefined;
+  private readonly ledger: SafetyLedger;
+  private rootTimer: NodeJS.Timeout | undefined;
+  /** The watcher was closed because the local root went away; it is made afresh when the root is back. */
+  private rootLost = false;
   /** When the link to the target went away (performance.now()), to report the time to resume. */
   private downSince: number | undefined;
   private syncing = false;
@@ -66,6 +91,7 @@ export class Folder {
     this.reloads = new ReloadScheduler(() => this.reload(), { windowMs: deps.timing?.reloadWindowMs });
     this.matcher = new IgnoreMatcher(this.specRules());
     this.retryDelay = deps.timing?.retryMs ?? 500;
+    this.ledger = new SafetyLedger(`${deps.spec.name} → ${deps.target.name}`, deps.spec.name, deps.log);
   }
 
   /** Starts watching and the initial sync; resolves once the watcher is ready (the sync goes on in the background). */
@@ -90,7 +116,33 @@ export class Folder {
       ...(this.latencyMs !== undefined && { latencyMs: this.latencyMs }),
       reloads: this.reloadCount,
       ...(this.lastError !== undefined && { lastError: this.lastError }),
+      ...(this.halt !== undefined && { haltReason: this.halt.reason }),
+      ...this.ledger.status(),
     };
+  }
+
+  /** Stop syncing until resume(); local events are remembered and covered by a full sync then. */
+  pause(): void {
+    if (this.halt?.kind === 'paused') return;
+    this.setHalt({ kind: 'paused', reason: 'paused by the user (kx resume to continue)' });
+  }
+
+  /**
+   * Clear a pause or halt and sync again with a full sync. confirm: that sync may delete past the limits and replace
+   * conflicting container files with the local ones (once). A root still missing halts again.
+   */
+  resume(confirm: boolean): void {
+    if (confirm) this.confirmed = true;
+    this.halt = undefined;
+    this.stopRootPoll();
+    if (this.rootLost) {
+      void this.rewatch().catch((err: unknown) => this.fail((err as Error).message));
+      return;
+    }
+    this.needFullSync = true;
+    this.deps.log.info(`${this.deps.spec.name} → ${this.deps.target.name}: resumed${confirm ? ' (deletions and overwrites confirmed)' : ''}`);
+    this.deps.onChange();
+    this.kick();
   }
 
   /** Resolves when nothing is pending: no batch queued or syncing, no reload waiting. For tests and the demo. */
@@ -100,6 +152,8 @@ export class Folder {
       await this.reloads.idle();
       if (!this.loop && this.pending.size === 0 && !this.needFullSync) return;
       if (this.phase === 'error' || this.phase === 'reconnecting') return;
+      // A halted or paused folder waits for its root or the user, not for work.
+      if (this.halt !== undefined && !this.loop) return;
       await new Promise((r) => setTimeout(r, 5));
     }
   }
@@ -117,6 +171,7 @@ export class Folder {
   }
 
   private state(): FolderState {
+    if (this.halt !== undefined) return this.halt.kind === 'paused' ? 'paused' : 'halted';
     if (this.phase !== 'watching') return this.phase;
     if (this.syncing) return 'syncing';
     if (this.reloading) return 'reloading';
@@ -124,6 +179,18 @@ export class Folder {
   }
 
   private async doStart(): Promise<void> {
+    this.ancestor = await this.deps.ancestors?.load();
+    if (this.deps.isPaused?.()) this.halt = { kind: 'paused', reason: 'paused by the user (kx resume to continue)' };
+    const problem = rootProblem(this.deps.spec.local);
+    if (problem !== null) {
+      this.haltOnRoot(problem);
+      return;
+    }
+    await this.startWatcher();
+    this.kick();
+  }
+
+  private async startWatcher(): Promise<void> {
     const { spec } = this.deps;
     this.matcher = new IgnoreMatcher(await this.watchRules());
     const watcher = watch(spec.local, {
@@ -140,17 +207,33 @@ export class Folder {
     });
     watcher.on('error', (err) => this.fail(`watching ${spec.local}: ${(err as Error).message}`));
     await new Promise<void>((resolve) => watcher.once('ready', () => resolve()));
+  }
+
+  /** The local root is back: watch it afresh (the old watcher may follow the moved folder) and sync it in full. */
+  private async rewatch(): Promise<void> {
+    await this.watcher?.close();
+    this.watcher = null;
+    if (this.abort.signal.aborted) return;
+    this.rootLost = false;
+    await this.startWatcher();
+    if (this.abort.signal.aborted) return;
+    this.needFullSync = true;
+    this.deps.log.info(`${this.deps.spec.name} → ${this.deps.target.name}: local folder ${this.deps.spec.local} is back; syncing`);
+    this.deps.onChange();
     this.kick();
   }
 
   private async doClose(): Promise<void> {
     this.abort.abort();
     clearTimeout(this.retryTimer);
+    this.stopRootPoll();
     this.batcher.close();
     await this.started?.catch(() => {});
     await this.watcher?.close();
     await this.loop;
     await this.reloads.close();
+    if (this.ancestor !== undefined) this.deps.ancestors?.save(this.ancestor);
+    await this.deps.ancestors?.close();
   }
 
   private onBatch(batch: Batch): void {
@@ -160,22 +243,36 @@ export class Folder {
       // A changed ignore file changes what is synced anywhere beneath it: rescan everything.
       if (IGNORE_FILE_NAMES.includes(basename(p))) this.needFullSync = true;
     }
+    // Halted by a bulk delete: a local change may make the plan safe again (files restored); look again.
+    if (this.halt?.kind === 'delete') this.needFullSync = true;
     this.kick();
   }
 
   /** Run the sync loop unless it is running (it picks up whatever is pending when it gets there). */
   private kick(): void {
     if (this.loop || this.abort.signal.aborted || this.retryTimer) return;
+    if (this.halt !== undefined && this.halt.kind !== 'delete') return;
     this.loop = this.runLoop().finally(() => {
       this.loop = null;
-      if ((this.pending.size > 0 || this.needFullSync) && this.phase !== 'error' && this.phase !== 'reconnecting') this.kick();
+      if (this.phase === 'error' || this.phase === 'reconnecting') return;
+      // Halted by a plan: only a full sync owed since (a local change, kx resume) runs; other halts wait.
+      const owed = this.halt === undefined ? this.pending.size > 0 || this.needFullSync : this.halt.kind === 'delete' && this.needFullSync;
+      if (owed) this.kick();
     });
   }
 
   private async runLoop(): Promise<void> {
     const signal = this.abort.signal;
     while (!signal.aborted && (this.needFullSync || this.pending.size > 0)) {
+      if (this.halt !== undefined && (this.halt.kind !== 'delete' || !this.needFullSync)) return;
       try {
+        // A stat per batch: a moved, deleted or unmounted folder must halt, not empty the container.
+        const problem = rootProblem(this.deps.spec.local);
+        if (problem !== null) {
+          this.needFullSync = true;
+          this.haltOnRoot(problem);
+          return;
+        }
         if (this.needFullSync) await this.fullSync();
         else await this.batchSync();
         this.retryDelay = this.deps.timing?.retryMs ?? 500;
@@ -211,6 +308,7 @@ export class Folder {
         rules: this.specRules(),
         signal: this.abort.signal,
         ...(this.local && { previousLocal: this.local }),
+        safety: this.safetyOptions(),
         onProgress: (p) => {
           this.progress = { ...p };
           this.deps.onChange();
@@ -221,7 +319,14 @@ export class Folder {
           }
         },
       });
-      this.landed(result, started);
+      this.confirmed = false;
+      if (result.halt !== undefined) {
+        // Looked at again on the next local change (onBatch) or kx resume; not in a loop.
+        this.progress = undefined;
+        this.haltOnPlan(result.halt);
+        return;
+      }
+      this.landed(result, started, null);
       log.info(`${spec.name} → ${this.deps.target.name}: ${first ? 'initial' : 'full'} sync sent ${result.ops} ops, ${result.bytesSent} bytes`);
       if (this.downSince !== undefined) {
         log.info(`${spec.name} → ${this.deps.target.name}: resumed after ${Math.round(performance.now() - this.downSince)} ms`);
@@ -253,8 +358,19 @@ export class Folder {
         paths,
         local: this.local!,
         remote: this.remote!,
+        safety: this.safetyOptions(),
       });
-      this.landed(result, since);
+      if (result.halt !== undefined) {
+        // The batch's paths are covered by the full sync that clears the halt (on a local change or kx resume).
+        this.haltOnPlan(result.halt);
+        return;
+      }
+      if (result.needsFullSync) {
+        // A directory goes: a full sync sees what the container made in it since, and keeps that.
+        this.needFullSync = true;
+        return;
+      }
+      this.landed(result, since, paths);
       if (result.ops > 0) this.deps.log.info(batchLine(spec.name, this.deps.target.name, result, this.latencyMs ?? 0));
       if (result.ops > result.errors.length && spec.reload !== 'none') this.reloads.request();
     } finally {
@@ -262,9 +378,13 @@ export class Folder {
     }
   }
 
-  private landed(result: { local: Manifest; remote: Manifest; errors: readonly { path: string; message: string }[] }, since: number): void {
+  private landed(result: PushResult, since: number, scope: readonly RelPath[] | null): void {
     this.local = result.local;
     this.remote = result.remote;
+    this.ancestor = result.ancestor;
+    this.deps.ancestors?.save(result.ancestor);
+    if (this.halt?.kind === 'delete') this.clearHalt('the plan is within the limits again');
+    this.ledger.note(result, scope);
     this.lastSyncAt = Date.now();
     this.latencyMs = Math.round(performance.now() - since);
     const failed = result.errors[0];
@@ -289,6 +409,61 @@ export class Folder {
       this.reloading = false;
       this.deps.onChange();
     }
+  }
+
+  private safetyOptions(): NonNullable<Parameters<SyncEngine['syncTree']>[0]['safety']> {
+    const limits = this.deps.safety ?? DEFAULT_SAFETY;
+    return {
+      mode: this.deps.spec.mirror === true ? 'mirror' : 'safe',
+      ancestor: this.ancestor,
+      limits: { deleteShare: limits.maxDeleteShare, deleteMin: limits.maxDeleteFiles },
+      ...(this.confirmed && { confirmed: true }),
+    };
+  }
+
+  private haltOnPlan(reason: string): void {
+    if (this.halt?.kind === 'delete' && this.halt.reason === reason) return;
+    this.setHalt({ kind: 'delete', reason: `${reason}; nothing deleted (kx resume ${this.deps.spec.name} --confirm to go ahead)` });
+  }
+
+  /** The local root is missing, unreadable or not a directory: halt, stop watching, look again now and then. */
+  private haltOnRoot(problem: string): void {
+    this.setHalt({ kind: 'root', reason: `${problem}; nothing deleted, resumes when it is back` });
+    this.rootLost = true;
+    const watcher = this.watcher;
+    this.watcher = null;
+    void watcher?.close();
+    this.pending.clear();
+    this.needFullSync = true;
+    this.stopRootPoll();
+    const poll = (): void => {
+      this.rootTimer = setTimeout(() => {
+        if (this.abort.signal.aborted || this.halt?.kind !== 'root') return;
+        if (rootProblem(this.deps.spec.local) !== null) return poll();
+        this.rootTimer = undefined;
+        this.halt = undefined;
+        void this.rewatch().catch((err: unknown) => this.fail((err as Error).message));
+      }, this.deps.timing?.rootPollMs ?? 1000);
+    };
+    poll();
+  }
+
+  private stopRootPoll(): void {
+    clearTimeout(this.rootTimer);
+    this.rootTimer = undefined;
+  }
+
+  private setHalt(halt: Halt): void {
+    this.halt = halt;
+    if (halt.kind === 'paused') this.deps.log.info(`${this.deps.spec.name} → ${this.deps.target.name}: paused`);
+    else this.deps.log.warn(`${this.deps.spec.name} → ${this.deps.target.name}: halted: ${halt.reason}`);
+    this.deps.onChange();
+  }
+
+  private clearHalt(why: string): void {
+    this.halt = undefined;
+    this.deps.log.info(`${this.deps.spec.name} → ${this.deps.target.name}: no longer halted: ${why}`);
+    this.deps.onChange();
   }
 
   private scheduleRetry(): void {

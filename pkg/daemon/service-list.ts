@@ -27,6 +27,10 @@ export class ServiceList {
     await service.close();
   }
 
+  all(): Service[] {
+    return [...this.services.values()];
+  }
+
   has(targetId: string): boolean {
     return this.services.has(targetId);
   }

@@ -1,9 +1,11 @@
 // One target of one spec: connects to it (retrying with backoff while it cannot) and runs a Folder over the link.
 
-import type { SpecConfig } from '../config/types.ts';
+import type { SafetySettings, SpecConfig } from '../config/types.ts';
 import { Backoff } from '../lifecycle/backoff.ts';
 import { closeInOrder } from '../lifecycle/close.ts';
 import type { Hasher } from '../sync/hash.ts';
+import type { AncestorStore } from './ancestor-store.ts';
+import type { TargetClaims } from './target-claims.ts';
 import { Folder } from './folder.ts';
 import type { Logger } from './logger.ts';
 import type { ServiceStatus } from './status.ts';
@@ -19,6 +21,12 @@ export interface ServiceDeps {
   readonly log: Logger;
   readonly onChange: () => void;
   readonly timing?: FolderTiming;
+  /** Where ancestors are kept across restarts (default: memory only, per folder). */
+  readonly ancestorStore?: AncestorStore;
+  readonly safety?: SafetySettings;
+  readonly isPaused?: () => boolean;
+  /** Who syncs where across the daemon's specs (default: no check). */
+  readonly claims?: TargetClaims;
 }
 
 type FolderTiming = NonNullable<ConstructorParameters<typeof Folder>[0]['timing']>;
@@ -30,6 +38,9 @@ export class Service {
   private connection: Connection | null = null;
   private folder: Folder | null = null;
   private connectError: string | undefined;
+  /** Another spec syncs into the same or a nested directory of this container: this one waits. */
+  private blockedBy: string | undefined;
+  private claimed = false;
   private attempts = 0;
   private started: Promise<void> | null = null;
   private retrying: Promise<void> | null = null;
@@ -54,13 +65,28 @@ export class Service {
       this.abort.abort();
       await this.started;
       await this.retrying;
-      await closeInOrder([() => this.folder?.close(), () => this.connection?.close()]);
+      await closeInOrder([
+        () => this.folder?.close(),
+        () => this.connection?.close(),
+        () => { if (this.claimed) this.deps.claims?.release(this.target.id, this.deps.spec.name); },
+      ]);
+      this.deps.onChange();
     })();
     return this.closing;
   }
 
   status(): ServiceStatus {
     if (this.folder) return this.folder.status();
+    if (this.blockedBy !== undefined) {
+      return {
+        targetId: this.target.id,
+        target: this.target.name,
+        state: 'halted',
+        files: 0,
+        reloads: 0,
+        haltReason: `spec '${this.blockedBy}' already syncs into ${this.deps.spec.remote} or a path nesting it in this container; give each spec its own remote path`,
+      };
+    }
     return {
       targetId: this.target.id,
       target: this.target.name,
@@ -69,6 +95,15 @@ export class Service {
       reloads: 0,
       ...(this.connectError !== undefined && { lastError: this.connectError }),
     };
+  }
+
+  /** A service not connected yet starts its folder paused (the spec tells it through isPaused). */
+  pause(): void {
+    this.folder?.pause();
+  }
+
+  resume(confirm: boolean): void {
+    this.folder?.resume(confirm);
   }
 
   /** Resolves when the folder has nothing pending (or the service is not connected). */
@@ -86,6 +121,17 @@ export class Service {
     const { spec, target, connector, log } = this.deps;
     const signal = this.abort.signal;
     this.attempts++;
+    if (!this.claimed && this.deps.claims) {
+      const other = this.deps.claims.claim(target.id, spec.name, spec.remote);
+      if (other !== null) {
+        if (this.blockedBy === undefined) log.warn(`${spec.name} → ${target.name}: halted: spec '${other}' already syncs into ${spec.remote} or a path nesting it in this container`);
+        this.blockedBy = other;
+        this.deps.onChange();
+        return false;
+      }
+      this.claimed = true;
+      this.blockedBy = undefined;
+    }
     try {
       const connection = await connector.connect(spec, target, signal);
       if (signal.aborted) {
@@ -94,7 +140,8 @@ export class Service {
       }
       this.connection = connection;
       log.info(`${spec.name}: syncing ${spec.local} → ${connection.describe()}`);
-      this.folder = new Folder({ ...this.deps, connection });
+      const ancestors = this.deps.ancestorStore?.open(spec, target.id);
+      this.folder = new Folder({ ...this.deps, connection, ...(ancestors && { ancestors }) });
       this.connectError = undefined;
       await this.folder.start();
       this.deps.onChange();

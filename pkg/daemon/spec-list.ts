@@ -36,6 +36,10 @@ export class SpecList {
     });
   }
 
+  get(name: string): Spec | undefined {
+    return this.specs.get(name);
+  }
+
   names(): string[] {
     return [...this.specs.keys()];
   }

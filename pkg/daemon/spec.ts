@@ -1,8 +1,10 @@
 // One configured spec running: follows its targets through the driver and keeps a Service per target.
 
 import { closeInOrder } from '../lifecycle/close.ts';
-import type { SpecConfig } from '../config/types.ts';
+import type { SafetySettings, SpecConfig } from '../config/types.ts';
 import type { Hasher } from '../sync/hash.ts';
+import type { AncestorStore } from './ancestor-store.ts';
+import type { TargetClaims } from './target-claims.ts';
 import type { Logger } from './logger.ts';
 import { Service } from './service.ts';
 import { ServiceList } from './service-list.ts';
@@ -18,6 +20,9 @@ export interface SpecDeps {
   readonly log: Logger;
   readonly onChange: () => void;
   readonly timing?: ConstructorParameters<typeof Service>[0]['timing'];
+  readonly ancestorStore?: AncestorStore;
+  readonly safety?: SafetySettings;
+  readonly claims?: TargetClaims;
 }
 
 export class Spec {
@@ -26,6 +31,7 @@ export class Spec {
   private readonly services = new ServiceList();
   private source: TargetSource | null = null;
   private problem: string | null = null;
+  private paused = false;
   /** Adds and removes run in the order the source reported them. */
   private queue: Promise<void> = Promise.resolve();
   private started: Promise<void> | null = null;
@@ -46,7 +52,9 @@ export class Spec {
           this.enqueue(() =>
             this.services.has(target.id)
               ? Promise.resolve()
-              : this.services.add(new Service({ ...this.deps, spec: config, target, connector: driver.connector, onChange: this.deps.onChange })),
+              : this.services.add(
+                  new Service({ ...this.deps, spec: config, target, connector: driver.connector, onChange: this.deps.onChange, isPaused: () => this.paused }),
+                ),
           );
         },
         removed: (id) => this.enqueue(() => this.services.remove(id)),
@@ -89,6 +97,20 @@ export class Spec {
       ...(problem !== null && { problem }),
       services,
     };
+  }
+
+  /** Stop syncing into every container of this spec (and into those it meets later) until resume(). */
+  pause(): void {
+    this.paused = true;
+    for (const s of this.services.all()) s.pause();
+    this.deps.onChange();
+  }
+
+  /** Clear a pause and every safety halt; confirm lets the next sync delete and overwrite what a halt held back. */
+  resume(confirm: boolean): void {
+    this.paused = false;
+    for (const s of this.services.all()) s.resume(confirm);
+    this.deps.onChange();
   }
 
   /** Resolves when all queued target changes are applied and every folder is idle. */

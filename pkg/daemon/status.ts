@@ -1,6 +1,6 @@
 // What the daemon tells `kx get`: plain data, serializable as JSON, one row per synced container.
 
-export type FolderState = 'waiting' | 'starting' | 'initial-sync' | 'watching' | 'syncing' | 'reloading' | 'reconnecting' | 'error';
+export type FolderState = 'waiting' | 'starting' | 'initial-sync' | 'watching' | 'syncing' | 'reloading' | 'reconnecting' | 'error' | 'halted' | 'paused';
 
 export interface SyncProgress {
   readonly phase: 'scan' | 'compare' | 'send';
@@ -23,6 +23,27 @@ export interface ServiceStatus {
   readonly latencyMs?: number;
   readonly reloads: number;
   readonly lastError?: string;
+  /** Why the folder is halted or paused (state halted/paused): nothing is synced or deleted until it clears. */
+  readonly haltReason?: string;
+  /** Files kx deleted in this container since the daemon started. */
+  readonly deletedFiles?: number;
+  /** Container files that only exist there and that kx never wrote: left alone. */
+  readonly foreignFiles?: number;
+  /** Container files kx left alone although the local tree differs (see conflictList). */
+  readonly conflicts?: number;
+  /** The first conflicts, with both sides. */
+  readonly conflictList?: readonly ConflictStatus[];
+}
+
+export interface ConflictStatus {
+  readonly path: string;
+  /** changed: the container changed it after kx wrote it; foreign: the container made it, kx never wrote it. */
+  readonly reason: 'changed' | 'foreign';
+  /** Absent: deleted locally. */
+  readonly localSize?: number;
+  readonly localMtimeMs?: number;
+  readonly remoteSize: number;
+  readonly remoteMtimeMs: number;
 }
 
 export interface SpecStatus {

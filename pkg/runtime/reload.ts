@@ -24,24 +24,9 @@ export interface ContainerController {
   restart(id: string, graceSeconds: number, abort?: AbortSignal): Promise<RestartOutcome>;
 }
 
-/** Signals a reload may send. KILL and STOP are left out: they are not reloads. */
-export const RELOAD_SIGNALS = ['SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGTERM', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH', 'SIGALRM', 'SIGCONT'] as const;
+import { parseReloadMode } from '../../proto/reload-mode.ts';
 
-export type ParsedReloadMode = { readonly kind: 'none' } | { readonly kind: 'restart' } | { readonly kind: 'signal'; readonly signal: string };
-
-/** `restart`, `none`, `signal:HUP` or `signal:SIGHUP` (case-insensitive name). INVALID_ARGUMENT otherwise. */
-export function parseReloadMode(mode: string): ParsedReloadMode {
-  if (mode === 'none' || mode === '') return { kind: 'none' };
-  if (mode === 'restart') return { kind: 'restart' };
-  const m = /^signal:(.+)$/.exec(mode);
-  if (m) {
-    const upper = m[1].toUpperCase();
-    const name = upper.startsWith('SIG') ? upper : `SIG${upper}`;
-    if ((RELOAD_SIGNALS as readonly string[]).includes(name)) return { kind: 'signal', signal: name };
-    throw new KxError(ErrorCode.InvalidArgument, `reload mode ${JSON.stringify(mode)}: signal must be one of ${RELOAD_SIGNALS.map((s) => s.slice(3)).join(', ')}`);
-  }
-  throw new KxError(ErrorCode.InvalidArgument, `reload mode ${JSON.stringify(mode)}: expected restart, signal:NAME or none`);
-}
+export { RELOAD_SIGNALS, parseReloadMode, type ParsedReloadMode } from '../../proto/reload-mode.ts';
 
 export interface ReloadOutcome {
   readonly action: 'none' | 'signalled' | RestartOutcome['action'];

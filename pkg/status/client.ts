@@ -123,5 +123,19 @@ function serviceFromWire(s: Wire<ServiceStatus>): ServiceStatus {
     ...(s.latencyMs != null && { latencyMs: s.latencyMs }),
     reloads: s.reloads ?? 0,
     ...(s.lastError != null && { lastError: s.lastError }),
+    ...(s.haltReason != null && { haltReason: s.haltReason }),
+    ...(s.deletedFiles != null && { deletedFiles: s.deletedFiles }),
+    ...(s.foreignFiles != null && { foreignFiles: s.foreignFiles }),
+    ...(s.conflicts != null && { conflicts: s.conflicts }),
+    ...(s.conflictList != null && s.conflictList.length > 0 && {
+      conflictList: s.conflictList.map((c) => ({
+        path: c.path ?? '',
+        reason: c.reason === 'changed' ? ('changed' as const) : ('foreign' as const),
+        ...(c.localSize != null && { localSize: c.localSize }),
+        ...(c.localMtimeMs != null && { localMtimeMs: c.localMtimeMs }),
+        remoteSize: c.remoteSize ?? 0,
+        remoteMtimeMs: c.remoteMtimeMs ?? 0,
+      })),
+    }),
   };
 }

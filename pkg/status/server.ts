@@ -4,6 +4,7 @@ import { Server, ServerCredentials, type ServerUnaryCall, type ServerWritableStr
 import { status as grpcStatus } from '@grpc/grpc-js';
 import type { DaemonStatus, StatusSource } from '../daemon/status.ts';
 import { ErrorCode, KxError } from '../sync/errors.ts';
+import { controlHandlers, controlService, type SpecControl } from './control.ts';
 import { statusService } from './definition.ts';
 import type { DaemonIdentity, StatusReply } from './identity.ts';
 
@@ -19,16 +20,18 @@ export class StatusServer {
   private readonly source: FlushableSource;
   private readonly port: number;
   private readonly identity: DaemonIdentity | undefined;
+  private readonly control: SpecControl | undefined;
   private readonly server = new Server();
   private readonly streams = new Set<() => void>();
   private boundPort = 0;
   private started: Promise<number> | null = null;
   private closing: Promise<void> | null = null;
 
-  constructor(source: FlushableSource, port: number, identity?: DaemonIdentity) {
+  constructor(source: FlushableSource, port: number, opts: { identity?: DaemonIdentity; control?: SpecControl } = {}) {
     this.source = source;
     this.port = port;
-    this.identity = identity;
+    this.identity = opts.identity;
+    this.control = opts.control;
   }
 
   /** Listens; resolves with the port (useful when 0 was asked). KxError UNAVAILABLE when the port is taken. */
@@ -39,6 +42,7 @@ export class StatusServer {
         watch: (call: ServerWritableStream<unknown, DaemonStatus>) => this.watch(call),
         flush: (_call: ServerUnaryCall<unknown, DaemonStatus>, done: sendUnaryData<StatusReply>) => this.flush(done),
       });
+      if (this.control) this.server.addService(controlService().service, controlHandlers(this.control));
       this.server.bindAsync(`127.0.0.1:${this.port}`, ServerCredentials.createInsecure(), (err, port) => {
         if (err) {
           reject(new KxError(ErrorCode.Unavailable, `status port 127.0.0.1:${this.port}: ${err.message} (is another kx watch running? set statusPort in kx.yaml)`));

@@ -113,7 +113,7 @@ export function diff(source: Manifest, target: Manifest, opts: DiffOptions = {})
  * Both digests known: they decide. Otherwise rsync's quick check: equal size and mtime mean equal content (a file
  * rewritten with its size and mtime restored is not noticed, as with rsync).
  */
-function sameContent(s: Entry, t: Entry): boolean {
+export function sameContent(s: Entry, t: Entry): boolean {
   if (s.size !== t.size) return false;
   if (s.digest !== undefined && t.digest !== undefined) return s.digest === t.digest;
   return s.mtimeMs === t.mtimeMs;

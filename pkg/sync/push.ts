@@ -5,7 +5,7 @@ import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { lstat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createDelta, wholeFile } from './delta.ts';
-import { diff } from './diff.ts';
+import { DEFAULT_SAFETY_LIMITS, nextAncestor, reconcile, safetyHalt, type Conflict, type Plan, type SafetyLimits, type SyncMode } from './reconcile.ts';
 import { ErrorCode, KxError, fromFsError } from './errors.ts';
 import { checkAborted, openRegularFile, readFull } from './fileio.ts';
 import type { Hasher } from './hash.ts';
@@ -26,6 +26,16 @@ export interface PushOptions {
   wholeFileBelow?: number;
   onProgress?: (p: PushProgress) => void;
   signal?: AbortSignal;
+  /** What the sync may change (see reconcile.ts); absent: mirror with no halts. */
+  safety?: SafetyOptions;
+}
+export interface SafetyOptions {
+  mode: SyncMode;
+  /** What kx last synced into this receiver; undefined = never synced it. */
+  ancestor: Manifest | undefined;
+  limits?: SafetyLimits;
+  /** The user confirmed: send even a plan that would halt, and replace conflicting receiver entries. */
+  confirmed?: boolean;
 }
 export interface PushResult {
   local: Manifest;
@@ -36,6 +46,23 @@ export interface PushResult {
   counts: OpCounts;
   bytesSent: number;
   errors: readonly PathError[];
+  /** What kx has synced into the receiver after this push (for the next one's safety). */
+  ancestor: Manifest;
+  /** Receiver entries left alone although the local tree differs. */
+  conflicts: readonly Conflict[];
+  /** Receiver files that only exist there and that kx never wrote: left alone. */
+  foreign: number;
+  /** Paths removed in the receiver (remove ops that took effect). */
+  removed: readonly RelPath[];
+  /** Files and links deleted in the receiver, including those beneath removed directories. */
+  deletedFiles: number;
+  /** Set when nothing was sent because the plan would have been unsafe (see safetyHalt). */
+  halt?: string;
+  /**
+   * Set when nothing was sent because a continuous sync would remove a directory in safe mode: the receiver may
+   * hold files made there since the last full manifest, so the caller runs a full sync instead (which sees them).
+   */
+  needsFullSync?: boolean;
 }
 
 export interface OpCounts {
@@ -81,16 +108,7 @@ export async function syncTree(opts: PushOptions & { previousLocal?: Manifest })
   const remote = await opts.receiver.manifest(scanned.rules, signal, scanned.manifest);
   const local = new Map(scanned.manifest);
   hashCandidates(opts.root, local, remote, hasher, null);
-  const ops = diff(local, remote);
-  const sent = await sendPlan(ops, local, opts);
-  return {
-    local,
-    remote: expectedRemote(local, remote, null, sent.errors),
-    ops: ops.length,
-    counts: countOps(ops),
-    bytesSent: sent.bytesSent,
-    errors: sent.errors,
-  };
+  return planAndSend(local, remote, null, opts);
 }
 
 /** Continuous sync: rescan only these local paths, diff against the last known remote manifest, send. */
@@ -111,16 +129,53 @@ export async function syncPaths(opts: PushOptions & { paths: readonly RelPath[];
   }
   const remote = await withReceiverDigests(local, opts.remote, scopes, opts.receiver, signal);
   hashCandidates(opts.root, local, remote, hasher, scopes);
-  const ops = diff(local, remote, { paths: [...scopes] });
-  const sent = await sendPlan(ops, local, opts);
+  return planAndSend(local, remote, scopes, opts);
+}
+
+/** Plan under the safety options, halt or send, and say what the receiver now holds. */
+async function planAndSend(local: Map<RelPath, Entry>, remote: Manifest, scopes: ReadonlySet<RelPath> | null, opts: PushOptions): Promise<PushResult> {
+  const safety = opts.safety ?? { mode: 'mirror', ancestor: undefined, confirmed: true };
+  const plan = reconcile(local, remote, {
+    mode: safety.mode,
+    ancestor: safety.ancestor,
+    ...(scopes !== null && { paths: [...scopes] }),
+    ...(safety.confirmed && { overwriteConflicts: true }),
+  });
+  if (scopes !== null && safety.mode === 'safe' && plan.ops.some((o) => o.op === 'remove' && remote.get(o.path)?.kind === 'dir')) {
+    return { ...unsent(plan, local, remote), ancestor: safety.ancestor ?? new Map(), needsFullSync: true };
+  }
+  const managed = safety.mode === 'mirror' ? remote : (safety.ancestor ?? new Map<RelPath, Entry>());
+  const halt = safety.confirmed ? null : safetyHalt(plan, local, remote, managed, safety.limits ?? DEFAULT_SAFETY_LIMITS);
+  if (halt !== null) {
+    return { ...unsent(plan, local, remote), ancestor: safety.ancestor ?? new Map(), halt };
+  }
+  const sent = await sendPlan(plan.ops, local, opts);
+  const failed = new Set(sent.errors.map((e) => e.path));
+  // The receiver's side as it is now: the plan's result, with the local entries (and digests learned sending them).
+  const effective = plan.effective === local ? local : withLocalEntries(plan, local);
   return {
     local,
-    remote: expectedRemote(local, remote, scopes, sent.errors),
-    ops: ops.length,
-    counts: countOps(ops),
+    remote: expectedRemote(effective, remote, scopes, sent.errors),
+    ops: plan.ops.length,
+    counts: countOps(plan.ops),
     bytesSent: sent.bytesSent,
     errors: sent.errors,
+    ancestor: nextAncestor(safety.ancestor, plan, local, scopes, failed),
+    conflicts: plan.conflicts,
+    foreign: plan.foreign,
+    removed: plan.removed.filter((p) => !failed.has(p)),
+    deletedFiles: plan.deletedFiles,
   };
+}
+
+function unsent(plan: Plan, local: Manifest, remote: Manifest): Omit<PushResult, 'ancestor'> {
+  return { local, remote, ops: 0, counts: countOps([]), bytesSent: 0, errors: [], conflicts: plan.conflicts, foreign: plan.foreign, removed: [], deletedFiles: 0 };
+}
+
+function withLocalEntries(plan: Plan, local: Manifest): Manifest {
+  const out = new Map(plan.effective);
+  for (const [p, e] of local) if (!plan.kept.has(p) && out.has(p)) out.set(p, e);
+  return out;
 }
 
 /** Hash the local files (within scopes) that diff may find on the receiver under another path: see candidates.ts. */

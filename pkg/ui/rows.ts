@@ -65,9 +65,17 @@ function serviceRow(spec: SpecStatus, s: ServiceStatus, now: number): Row {
     files: String(s.files),
     lastSync: s.lastSyncAt !== undefined ? ago(now - s.lastSyncAt) : '',
     latency: s.latencyMs !== undefined ? `${s.latencyMs}ms` : '',
-    error: s.lastError ?? '',
+    error: s.haltReason ?? s.lastError ?? conflictNote(s),
     ...(fraction !== undefined && { progress: fraction }),
   };
+}
+
+/** `2 conflicting files kept: a.txt, b.txt` (see kx get -o json for both sides). */
+function conflictNote(s: ServiceStatus): string {
+  const n = s.conflicts ?? 0;
+  if (n === 0) return '';
+  const paths = (s.conflictList ?? []).slice(0, 3).map((c) => c.path).join(', ');
+  return `${n} conflicting file${n === 1 ? '' : 's'} kept: ${paths}${n > 3 ? ', …' : ''}`;
 }
 
 function progressFraction(p: NonNullable<ServiceStatus['progress']>): number {

@@ -49,6 +49,8 @@ describe('kx watch on a Kubernetes spec', () => {
     await writeFile(join(src, 'index.js'), 'v1\n');
     expect((await kx(['create', '-l', 'app=api', '-n', NS, '--name', 'api', src, '/app'], env)).code).toBe(0);
     expect(h.cluster.getObject('secrets', NS, 'kx-token')).toBeUndefined();
+    // A file the pod made itself in the synced path: kx never wrote it, so it must survive every sync.
+    await run('docker', ['exec', h.cluster.containerId(NS, 'api-1')!, 'sh', '-c', 'mkdir -p /app && echo pod > /app/made-by-pod.txt']);
 
     const daemon = kxSpawn(['watch', '--context', 'fake'], env);
     try {
@@ -70,6 +72,9 @@ describe('kx watch on a Kubernetes spec', () => {
         return /^tunnel to node node-a: up, [1-9]\d* reconnects?, last resumed after \d+ ms$/m.test(out.stdout) ? out.stdout : null;
       });
       expect(got).toMatch(/^api\s.*\swatching\s+api-1\/app\s/m);
+      expect(await readInPod('api-1', '/app/made-by-pod.txt')).toBe('pod\n');
+      const json = JSON.parse((await kx(['get', '-o', 'json'], env)).stdout);
+      expect(json.specs[0].services[0]).toMatchObject({ foreignFiles: 1, deletedFiles: 0, conflicts: 0 });
     } finally {
       daemon.kill('SIGTERM');
       expect((await exitOf(daemon)).code).toBe(0);

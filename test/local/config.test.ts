@@ -62,7 +62,7 @@ describe('config validation', () => {
 
   it('fills defaults and resolves a relative local path against the config directory', () => {
     const { config } = parseConfig('specs:\n  - name: api\n    pod: p\n    local: src\n    remote: /app\n', FILE);
-    expect(config.settings).toEqual({ statusPort: 7341, logLevel: 'info' });
+    expect(config.settings).toEqual({ statusPort: 7341, logLevel: 'info', safety: { maxDeleteShare: 0.5, maxDeleteFiles: 100 } });
     expect(config.specs[0]).toMatchObject({ local: '/home/u/.kx/src', reload: 'none', ignore: [], target: 'kubernetes' });
   });
 
@@ -93,7 +93,8 @@ describe('config store', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  const spec = (name: string): SpecConfig => ({ name, pod: 'p', local: '/src', remote: '/app', reload: 'none', ignore: [], target: 'docker' });
+  // Each spec its own container: two specs into /app of the same one would be refused as overlapping.
+  const spec = (name: string): SpecConfig => ({ name, pod: `p-${name}`, local: '/src', remote: '/app', reload: 'none', ignore: [], target: 'docker' });
 
   it('keeps the user comments and order when adding and removing specs', async () => {
     const file = join(dir, 'kx.yaml');
@@ -171,7 +172,8 @@ describe('new spec checks', () => {
 
   it('generates a readable unique name', async () => {
     const first = await buildSpec({ ...base, local: 'src' }, [], dir);
-    const second = await buildSpec({ ...base, local: 'src' }, [first], dir);
+    // Another remote path: the same one in the same containers would be refused as overlapping.
+    const second = await buildSpec({ ...base, local: 'src', remote: '/srv' }, [first], dir);
     expect([first.name, second.name]).toEqual(['api-src', 'api-src-2']);
     expect(generateName('/x/My Project', '/app', 'my-pod', new Set())).toBe('my-pod-my-project');
   });

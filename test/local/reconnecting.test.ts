@@ -100,6 +100,20 @@ describe('a folder whose target is unreachable', () => {
     await waitFor('watching with the edit', async () => folder.status().state === 'watching' && (await readFile(join(dst, 'a.txt'), 'utf8')) === 'two\n');
   });
 
+  it('leaves a file the container made alone when it resumes after a drop', async () => {
+    const { folder, receiver, src, dst } = await setup(null);
+    await waitFor('watching', () => folder.status().state === 'watching');
+    await writeFile(join(dst, 'made-in-container.txt'), 'theirs\n');
+
+    receiver.failure = new KxError(ErrorCode.Unavailable, 'connection to radar lost');
+    await writeFile(join(src, 'a.txt'), 'two\n');
+    await waitFor('reconnecting', () => folder.status().state === 'reconnecting');
+    receiver.failure = null;
+    await waitFor('watching with the edit', async () => folder.status().state === 'watching' && (await readFile(join(dst, 'a.txt'), 'utf8')) === 'two\n');
+    expect(await readFile(join(dst, 'made-in-container.txt'), 'utf8')).toBe('theirs\n');
+    expect(folder.status()).toMatchObject({ foreignFiles: 1, deletedFiles: 0 });
+  });
+
   it('still shows error for a failure that reconnecting cannot fix', async () => {
     const { folder } = await setup(new KxError(ErrorCode.PermissionDenied, 'token of namespace a refused for a pod of namespace b'));
 

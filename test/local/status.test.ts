@@ -14,7 +14,22 @@ const sample: DaemonStatus = {
       remote: '/app',
       services: [
         { targetId: 'abc', target: 'api-1', state: 'initial-sync', progress: { phase: 'send', files: 3, totalFiles: 9, bytes: 10, totalBytes: 90 }, files: 0, reloads: 0 },
-        { targetId: 'def', target: 'api-2', state: 'watching', files: 9, lastSyncAt: 1_700_000_000_123, latencyMs: 7, reloads: 2, lastError: 'x: denied' },
+        { targetId: 'def', target: 'api-2', state: 'watching', files: 9, lastSyncAt: 1_700_000_000_123, latencyMs: 7, reloads: 2, lastError: 'x: denied', deletedFiles: 0, foreignFiles: 0, conflicts: 0 },
+        {
+          targetId: 'ghi',
+          target: 'api-3',
+          state: 'halted',
+          files: 9,
+          reloads: 0,
+          haltReason: 'local folder /src is missing; nothing deleted, resumes when it is back',
+          deletedFiles: 12,
+          foreignFiles: 3,
+          conflicts: 2,
+          conflictList: [
+            { path: 'a.txt', reason: 'changed', localSize: 4, localMtimeMs: 1_700_000_000_000, remoteSize: 9, remoteMtimeMs: 1_700_000_001_000 },
+            { path: 'b.txt', reason: 'foreign', remoteSize: 1, remoteMtimeMs: 1_700_000_002_000 },
+          ],
+        },
       ],
     },
     { name: 'web', kind: 'kubernetes', local: '/w', remote: '/srv', problem: 'no running container matches selector app=web', services: [] },

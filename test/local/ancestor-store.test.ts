@@ -1,0 +1,87 @@
+// The ancestor records on disk: what a restart of kx watch reads back, written atomically, bounded per spec.
+import { readdir, utimes, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { FileAncestorStore } from '../../pkg/daemon/ancestor-store.ts';
+import type { SpecConfig } from '../../pkg/config/types.ts';
+import type { Entry, Manifest } from '../../pkg/sync/types.ts';
+import { removeDir, tempDir } from './helpers.ts';
+
+const spec = (name: string, remote = '/app'): SpecConfig => ({ name, pod: 'p', local: '/src', remote, reload: 'none', ignore: [], target: 'docker' });
+const entries: Entry[] = [
+  { path: 'a.txt', kind: 'file', mode: 0o644, size: 3, mtimeMs: 1_700_000_000_000, digest: '0123456789abcdef' },
+  { path: 'nodigest', kind: 'file', mode: 0o600, size: 0, mtimeMs: 1_700_000_000_001 },
+  { path: 'd', kind: 'dir', mode: 0o755, size: 0, mtimeMs: 1_700_000_000_002 },
+  { path: 'd/l', kind: 'symlink', mode: 0o777, size: 0, mtimeMs: 1_700_000_000_003, target: '../a.txt' },
+];
+const manifest: Manifest = new Map(entries.map((e) => [e.path, e]));
+
+describe('FileAncestorStore', () => {
+  const dirs: string[] = [];
+  afterEach(async () => {
+    for (const d of dirs.splice(0)) await removeDir(d);
+  });
+  async function store(opts: ConstructorParameters<typeof FileAncestorStore>[1] = {}): Promise<FileAncestorStore> {
+    const dir = await tempDir('ancestors');
+    dirs.push(dir);
+    return new FileAncestorStore(join(dir, 'ancestors'), { delayMs: 10_000, ...opts });
+  }
+
+  it('reads back what was saved, after close, entry for entry; another container or remote path has none', async () => {
+    const s = await store();
+    const rec = s.open(spec('api'), 'c1');
+    expect(await rec.load()).toBeUndefined();
+    rec.save(manifest);
+    await rec.close();
+    expect(await s.open(spec('api'), 'c1').load()).toEqual(manifest);
+    expect(await s.open(spec('api'), 'c2').load()).toBeUndefined();
+    expect(await s.open(spec('api', '/srv'), 'c1').load()).toBeUndefined();
+    expect((await readdir(s.dir)).filter((n) => n.endsWith('.tmp'))).toEqual([]);
+  });
+
+  it('treats a damaged record as none and says so', async () => {
+    const messages: string[] = [];
+    const s = await store({ onError: (m) => messages.push(m) });
+    const rec = s.open(spec('api'), 'c1');
+    rec.save(manifest);
+    await rec.close();
+    const [name] = await readdir(s.dir);
+    await writeFile(join(s.dir, name!), '{"format":1,"entries":[tru');
+    expect(await s.open(spec('api'), 'c1').load()).toBeUndefined();
+    expect(messages).toEqual([`${join(s.dir, name!)}: unreadable; starting afresh`]);
+  });
+
+  it('keeps only the newest records of a spec', async () => {
+    const s = await store({ keepPerSpec: 2 });
+    const seen = new Set<string>();
+    for (const [i, id] of ['c1', 'c2', 'c3'].entries()) {
+      const rec = s.open(spec('api'), id);
+      rec.save(manifest);
+      await rec.close();
+      // Written one after another: give each a distinct time, as the clock would over a day of work.
+      const name = (await readdir(s.dir)).find((n) => !seen.has(n))!;
+      seen.add(name);
+      const t = new Date(1_700_000_000_000 + i * 60_000);
+      await utimes(join(s.dir, name), t, t);
+    }
+    const other = s.open(spec('web'), 'c1');
+    other.save(manifest);
+    await other.close();
+    expect(await s.open(spec('api'), 'c1').load()).toBeUndefined();
+    expect(await s.open(spec('api'), 'c3').load()).toEqual(manifest);
+    expect(await s.open(spec('web'), 'c1').load()).toEqual(manifest);
+    expect((await readdir(s.dir)).length).toBe(3);
+  });
+
+  it('drops the records of specs no longer configured', async () => {
+    const s = await store();
+    for (const name of ['api', 'gone']) {
+      const rec = s.open(spec(name), 'c1');
+      rec.save(manifest);
+      await rec.close();
+    }
+    await s.retain(['api']);
+    expect(await s.open(spec('api'), 'c1').load()).toEqual(manifest);
+    expect(await s.open(spec('gone'), 'c1').load()).toBeUndefined();
+  });
+});
