@@ -65,7 +65,11 @@ async function main(): Promise<void> {
   .command(
     'pause <name>',
     'stop syncing a spec until kx resume (the daemon keeps watching your folder)',
-    (y) => y.positional('name', { type: 'string', demandOption: true, describe: 'spec name' }),
+    (y) =>
+      y
+        .positional('name', { type: 'string', demandOption: true, describe: 'spec name' })
+        .option('home', { type: 'string', describe: 'the kx home whose daemon to ask (default: $KX_HOME, else ~/.kx)' })
+        .option('port', { type: 'number', describe: 'ask the daemon on this status port instead of the home\'s' }),
     async (args) => (await import('./commands/resume.ts')).pauseCommand(args),
   )
   .command(
@@ -74,7 +78,9 @@ async function main(): Promise<void> {
     (y) =>
       y
         .positional('name', { type: 'string', demandOption: true, describe: 'spec name' })
-        .option('confirm', { type: 'boolean', default: false, describe: 'accept the held-back deletions and overwrite conflicting files once' }),
+        .option('confirm', { type: 'boolean', default: false, describe: 'accept the held-back deletions and overwrite conflicting files once' })
+        .option('home', { type: 'string', describe: 'the kx home whose daemon to ask (default: $KX_HOME, else ~/.kx)' })
+        .option('port', { type: 'number', describe: 'ask the daemon on this status port instead of the home\'s' }),
     async (args) => (await import('./commands/resume.ts')).resumeCommand(args),
   )
   .command(
@@ -86,7 +92,8 @@ async function main(): Promise<void> {
   .command(
     'flush',
     'for scripts: wait until every spec of the running daemon is in sync (exit 1 if one is not, or no daemon runs)',
-    (y) => y.option('home', { type: 'string', describe: 'the kx home whose daemon to ask (default: $KX_HOME, else ~/.kx)' }),
+    (y) => y.option('home', { type: 'string', describe: 'the kx home whose daemon to ask (default: $KX_HOME, else ~/.kx)' })
+      .option('port', { type: 'number', describe: 'ask the daemon on this status port instead of the home\'s' }),
     async (args) => (await import('./commands/flush.ts')).flushCommand(args),
   )
   .command(

@@ -1,21 +1,15 @@
 // kx flush: for scripts. Returns once every spec of this home's daemon is in sync (each folder rescanned, nothing
 // pending). Exit code 0 when every container got everything; 1 (one line per problem) otherwise, or without daemon.
 
-import { resolve } from 'node:path';
-import { configFilePath, kxHome } from '../../pkg/config/location.ts';
 import type { DaemonStatus } from '../../pkg/daemon/status.ts';
-import { findDaemon } from '../../pkg/status/find-daemon.ts';
 import { statusClient } from '../composition/root.ts';
+import { runningDaemonPort, type DaemonArgs } from './daemon-of.ts';
 import { fail } from './fail.ts';
 
-export async function flushCommand(args: { config?: string | undefined; home?: string | undefined }): Promise<void> {
+export async function flushCommand(args: DaemonArgs): Promise<void> {
   try {
-    const home = args.home !== undefined ? resolve(args.home) : kxHome(process.env);
-    const file = configFilePath({ flag: args.config, env: args.home !== undefined ? { KX_HOME: home } : process.env });
     // A daemon busy with a long sync is still a daemon to wait for: give it time to answer.
-    const found = await findDaemon({ home, configFile: file, timeoutMs: 30_000 });
-    if (found.kind !== 'running') throw new Error(found.message);
-    const client = statusClient(found.port);
+    const client = statusClient(await runningDaemonPort(args, 30_000));
     let status: DaemonStatus;
     try {
       status = await client.flush();

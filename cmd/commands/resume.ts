@@ -1,13 +1,12 @@
 // kx pause NAME / kx resume NAME [--confirm]: ask the running daemon to stop or continue syncing a spec.
 
-import { DEFAULT_STATUS_PORT } from '../../pkg/config/types.ts';
-import { configStore, controlClient } from '../composition/root.ts';
+import { controlClient } from '../composition/root.ts';
+import { runningDaemonPort, type DaemonArgs } from './daemon-of.ts';
 import { fail } from './fail.ts';
 
-interface ControlArgs {
-  config?: string | undefined;
-  name: string;
-  confirm?: boolean | undefined;
+interface ControlArgs extends DaemonArgs {
+  readonly name: string;
+  readonly confirm?: boolean | undefined;
 }
 
 export function pauseCommand(args: ControlArgs): Promise<void> {
@@ -19,14 +18,14 @@ export function resumeCommand(args: ControlArgs): Promise<void> {
 }
 
 async function control(args: ControlArgs, act: (c: ReturnType<typeof controlClient>) => Promise<string>): Promise<void> {
-  const store = configStore(args);
-  const port = await store.load().then(({ config }) => config.settings.statusPort, () => DEFAULT_STATUS_PORT);
-  const client = controlClient(port);
   try {
-    process.stdout.write(`${await act(client)}\n`);
+    const client = controlClient(await runningDaemonPort(args));
+    try {
+      process.stdout.write(`${await act(client)}\n`);
+    } finally {
+      client.close();
+    }
   } catch (err) {
     fail(err);
-  } finally {
-    client.close();
   }
 }

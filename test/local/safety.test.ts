@@ -138,7 +138,7 @@ describe('one-way-safe sync into docker containers', () => {
     expect(halted.haltReason).toMatch(/local folder .*src is missing; nothing deleted/);
     expect(s.lines.filter((l) => l.includes('halted'))).toHaveLength(1);
     expect(await catInContainer(s.name, '/app/a.txt')).toBe('a1\n');
-    expect((await kx(['get', '--config', s.store.file], {})).stdout).toMatch(/^site\s.*\shalted\s.*local folder \S+ is missing; nothing deleted, resumes when it is back$/m);
+    expect((await kx(['get', '--config', s.store.file, '--port', String(s.port)], {})).stdout).toMatch(/^site\s.*\shalted\s.*local folder \S+ is missing; nothing deleted, resumes when it is back$/m);
 
     await rename(`${s.src}.bak`, s.src);
     await waitFor('watching again', () => row(s)?.state === 'watching');
@@ -175,7 +175,7 @@ describe('one-way-safe sync into docker containers', () => {
     expect(halted.haltReason).toMatch(/would delete 120 of the 150 files kx manages there/);
     expect(await catInContainer(s.name, '/app/f0.txt')).toBe('0\n');
 
-    const resumed = await kx(['resume', 'site', '--confirm', '--config', s.store.file], {});
+    const resumed = await kx(['resume', 'site', '--confirm', '--config', s.store.file, '--port', String(s.port)], {});
     expect(resumed).toMatchObject({ code: 0, stdout: 'site: resumed; held-back deletions and overwrites confirmed\n' });
     await waitFor('deleted', async () => (await catInContainer(s.name, '/app/f0.txt')) === null);
     expect(await catInContainer(s.name, '/app/f149.txt')).toBe('149\n');
@@ -249,13 +249,13 @@ describe('one-way-safe sync into docker containers', () => {
   it('kx pause stops syncing a spec, kx resume catches up', async () => {
     const s = await setup();
     await synced(s, '/app/a.txt', 'a1\n');
-    expect(await kx(['pause', 'site', '--config', s.store.file], {})).toMatchObject({ code: 0, stdout: 'site: paused\n' });
+    expect(await kx(['pause', 'site', '--config', s.store.file, '--port', String(s.port)], {})).toMatchObject({ code: 0, stdout: 'site: paused\n' });
     await waitFor('paused', () => row(s)?.state === 'paused');
     await writeFile(join(s.src, 'a.txt'), 'while paused\n');
     await s.daemon.idle();
     expect(await catInContainer(s.name, '/app/a.txt')).toBe('a1\n');
-    expect(await kx(['resume', 'site', '--config', s.store.file], {})).toMatchObject({ code: 0, stdout: 'site: resumed\n' });
+    expect(await kx(['resume', 'site', '--config', s.store.file, '--port', String(s.port)], {})).toMatchObject({ code: 0, stdout: 'site: resumed\n' });
     await synced(s, '/app/a.txt', 'while paused\n');
-    expect(await kx(['resume', 'nope', '--config', s.store.file], {})).toMatchObject({ code: 1, stderr: expect.stringMatching(/^kx: no spec named 'nope' runs/) });
+    expect(await kx(['resume', 'nope', '--config', s.store.file, '--port', String(s.port)], {})).toMatchObject({ code: 1, stderr: expect.stringMatching(/^kx: no spec named 'nope' runs/) });
   });
 });
