@@ -20,6 +20,12 @@ let containerRoot: string;
 let outside: string;
 let detached: string;
 
+/** A /proc/<pid>/stat line with start time (field 22) `start`. */
+export function fakeStat(pid: number, comm: string, start: number): string {
+  const fields = ['S', ...Array.from({ length: 18 }, () => '0'), String(start), '0', '0'];
+  return `${pid} (${comm}) ${fields.join(' ')}\n`;
+}
+
 const inspector: ContainerInspector = {
   inspect: async (id) => ({ id, name: 'kx-test-fake', pid: PID, labels: {} }),
 };
@@ -32,6 +38,7 @@ beforeEach(async () => {
   await mkdir(join(containerRoot, 'app'), { recursive: true });
   await mkdir(outside);
   await writeFile(join(base, 'proc', String(PID), 'mountinfo'), '1 0 8:1 / / rw - ext4 /dev/sda1 rw\n');
+  await writeFile(join(base, 'proc', String(PID), 'stat'), fakeStat(PID, 'sh', 1000));
 });
 afterEach(() => rm(base, { recursive: true, force: true }));
 

@@ -1,0 +1,125 @@
+// What a call passes before radar reads a byte of its messages: the token in its metadata (grpc-js paused the
+// stream when the call arrived, and the handler starts reading only once the metadata is handed on), a slot for
+// the calls that cost the most memory, and the per-method request limits (limits.ts). Connections are watched too:
+// few may wait unauthenticated at once, and one that makes no authenticated call soon is closed.
+import * as grpc from '@grpc/grpc-js';
+import { createHash } from 'node:crypto';
+import type { EventEmitter } from 'node:events';
+import type { Http2Session } from 'node:http2';
+import { ErrorCode, KxError } from '../../pkg/sync/errors.ts';
+import { toServiceError } from '../../pkg/wire/status.ts';
+import { METADATA_AUTHORIZATION } from '../../proto/version.ts';
+import { LIMITS, RefusedRequest, Slots } from './limits.ts';
+
+export interface CallGateOptions {
+  /** Throws UNAUTHENTICATED (one message for every refusal) unless the token may use radar at all. */
+  authenticate(token: string | undefined, signal?: AbortSignal): Promise<void>;
+  /** Connections without an authenticated call yet, at once; more are closed as they open. Default 16. */
+  readonly maxPendingSessions?: number;
+  /** A connection without an authenticated call after this long is closed. Default 10 s. */
+  readonly authenticateWithinMs?: number;
+  /** Connections at once. Default 256. */
+  readonly maxSessions?: number;
+}
+
+export class CallGate {
+  readonly #opts: CallGateOptions;
+  readonly #manifests = new Slots({ perCaller: LIMITS.manifestsPerCaller, total: LIMITS.manifestsTotal, queue: LIMITS.manifestQueue });
+  /** Open connections by "address:port" of their peer: whether one of their calls authenticated. */
+  readonly #sessions = new Map<string, { authenticated: boolean; timer: NodeJS.Timeout | undefined }>();
+
+  constructor(opts: CallGateOptions) {
+    this.#opts = opts;
+  }
+
+  /** For grpc.Server's `interceptors` option. */
+  readonly interceptor: grpc.ServerInterceptor = (method, call) => {
+    let release: (() => void) | undefined;
+    const ac = new AbortController();
+    const done = (): void => {
+      release?.();
+      release = undefined;
+    };
+    const out: grpc.ServerInterceptingCall = new grpc.ServerInterceptingCall(call, {
+      start: (next) => {
+        next({
+          onReceiveMetadata: (metadata, nextMetadata) => {
+            const token = bearer(metadata);
+            this.#opts.authenticate(token, ac.signal)
+              .then(async () => {
+                this.#authenticated(call);
+                if (method.path.endsWith('/GetManifest')) release = await this.#manifests.acquire(callerKey(token), 'GetManifest', ac.signal);
+                if (ac.signal.aborted) return done();
+                nextMetadata(metadata); // the handler starts reading only now
+              })
+              .catch((err: unknown) => {
+                done();
+                if (!ac.signal.aborted) out.sendStatus(toServiceError(err));
+              });
+          },
+          onReceiveMessage: (message, nextMessage) => {
+            if (message instanceof RefusedRequest) out.sendStatus(toServiceError(message.error));
+            else nextMessage(message);
+          },
+          onCancel: () => {
+            ac.abort(new KxError(ErrorCode.Cancelled, 'call cancelled by the client'));
+            done();
+          },
+        });
+      },
+      sendStatus: (status, next) => {
+        done();
+        next(status);
+      },
+    });
+    return out;
+  };
+
+  /** Watch the connections of grpc-js's http2 servers (called once they exist, after bindAsync). */
+  watch(h2: EventEmitter): void {
+    const max = this.#opts.maxSessions ?? 256;
+    const maxPending = this.#opts.maxPendingSessions ?? 16;
+    const within = this.#opts.authenticateWithinMs ?? 10_000;
+    h2.on('session', (session: Http2Session) => {
+      const key = `${session.socket?.remoteAddress}:${session.socket?.remotePort}`;
+      let pending = 0;
+      for (const s of this.#sessions.values()) if (!s.authenticated) pending++;
+      if (this.#sessions.size >= max || pending >= maxPending) {
+        session.destroy();
+        return;
+      }
+      const timer = setTimeout(() => {
+        if (!this.#sessions.get(key)?.authenticated) session.destroy();
+      }, within);
+      timer.unref();
+      this.#sessions.set(key, { authenticated: false, timer });
+      session.once('close', () => {
+        clearTimeout(this.#sessions.get(key)?.timer);
+        this.#sessions.delete(key);
+      });
+    });
+  }
+
+  #authenticated(call: grpc.ServerInterceptingCallInterface): void {
+    const info = call.getConnectionInfo();
+    const s = this.#sessions.get(`${info.remoteAddress}:${info.remotePort}`);
+    if (s && !s.authenticated) {
+      s.authenticated = true;
+      clearTimeout(s.timer);
+      s.timer = undefined;
+    }
+  }
+}
+
+/** The token of `authorization: Bearer <token>`, or undefined. */
+export function bearer(metadata: grpc.Metadata): string | undefined {
+  const v = metadata.get(METADATA_AUTHORIZATION)[0];
+  if (typeof v !== 'string') return undefined;
+  const m = /^Bearer\s+(.+)$/i.exec(v.trim());
+  return m?.[1];
+}
+
+/** Whom a call's slots count against: its token (hashed, never kept in clear). */
+function callerKey(token: string | undefined): string {
+  return createHash('sha256').update(token ?? '').digest('base64');
+}
