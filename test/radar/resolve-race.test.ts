@@ -13,18 +13,13 @@ import type { ContainerInspector } from '../../pkg/runtime/resolve.ts';
 import { LocalTree } from '../../pkg/receiver/local-tree.ts';
 import type { PinHooks } from '../../pkg/receiver/pins.ts';
 import { swapAfterPin as swap } from '../sync/helpers/swap.ts';
+import { fakeStat } from './helpers/fake-proc.ts';
 
 const PID = 4242;
 let base: string;
 let containerRoot: string;
 let outside: string;
 let detached: string;
-
-/** A /proc/<pid>/stat line with start time (field 22) `start`. */
-export function fakeStat(pid: number, comm: string, start: number): string {
-  const fields = ['S', ...Array.from({ length: 18 }, () => '0'), String(start), '0', '0'];
-  return `${pid} (${comm}) ${fields.join(' ')}\n`;
-}
 
 const inspector: ContainerInspector = {
   inspect: async (id) => ({ id, name: 'kx-test-fake', pid: PID, labels: {} }),
