@@ -9,7 +9,7 @@ import type { Http2Session } from 'node:http2';
 import { ErrorCode, KxError } from '../../pkg/sync/errors.ts';
 import { toServiceError } from '../../pkg/wire/status.ts';
 import { METADATA_AUTHORIZATION } from '../../proto/version.ts';
-import { LIMITS, RefusedRequest, Slots } from './limits.ts';
+import { LIMITS, METHOD_LIMITS, RefusedRequest, Slots } from './limits.ts';
 
 export interface CallGateOptions {
   /** Throws UNAUTHENTICATED (one message for every refusal) unless the token may use radar at all. */
@@ -24,7 +24,7 @@ export interface CallGateOptions {
 
 export class CallGate {
   readonly #opts: CallGateOptions;
-  readonly #manifests = new Slots({ perCaller: LIMITS.manifestsPerCaller, total: LIMITS.manifestsTotal, queue: LIMITS.manifestQueue });
+  readonly #slots = new Map(Object.entries(LIMITS.slots).map(([method, l]) => [method, new Slots({ ...l, queue: LIMITS.slotQueue })]));
   /** Open connections by "address:port" of their peer: whether one of their calls authenticated. */
   readonly #sessions = new Map<string, { authenticated: boolean; timer: NodeJS.Timeout | undefined }>();
 
@@ -34,9 +34,12 @@ export class CallGate {
 
   /** For grpc.Server's `interceptors` option. */
   readonly interceptor: grpc.ServerInterceptor = (method, call) => {
+    const name = method.path.slice(method.path.lastIndexOf('/') + 1);
     let release: (() => void) | undefined;
+    let reading: NodeJS.Timeout | undefined;
     const ac = new AbortController();
     const done = (): void => {
+      clearTimeout(reading);
       release?.();
       release = undefined;
     };
@@ -48,8 +51,14 @@ export class CallGate {
             this.#opts.authenticate(token, ac.signal)
               .then(async () => {
                 this.#authenticated(call);
-                if (method.path.endsWith('/GetManifest')) release = await this.#manifests.acquire(callerKey(token), 'GetManifest', ac.signal);
+                const slots = this.#slots.get(name);
+                if (slots) release = await slots.acquire(callerKey(token), name, ac.signal);
                 if (ac.signal.aborted) return done();
+                capMessage(call, METHOD_LIMITS[name]?.maxBytes);
+                if (!method.requestStream) {
+                  // A message dribbled in forever would hold its slot forever.
+                  reading = setTimeout(() => out.sendStatus(toServiceError(new KxError(ErrorCode.Limit, `${name}: request not received within ${LIMITS.requestReadMs / 1000} s`))), LIMITS.requestReadMs);
+                }
                 nextMetadata(metadata); // the handler starts reading only now
               })
               .catch((err: unknown) => {
@@ -58,6 +67,7 @@ export class CallGate {
               });
           },
           onReceiveMessage: (message, nextMessage) => {
+            clearTimeout(reading);
             if (message instanceof RefusedRequest) out.sendStatus(toServiceError(message.error));
             else nextMessage(message);
           },
@@ -108,6 +118,21 @@ export class CallGate {
       clearTimeout(s.timer);
       s.timer = undefined;
     }
+  }
+}
+
+/**
+ * Lower the size grpc-js accepts for this call's messages to the method's cap, so a message announcing more is
+ * refused at its 5-byte prefix rather than after radar buffered it. grpc-js has no per-method option: this sets
+ * its call's private decoder limit, and does nothing if that shape ever changes (the deserializer's check in
+ * limits.ts still refuses it, after buffering up to MAX_REQUEST_BYTES).
+ */
+function capMessage(call: grpc.ServerInterceptingCallInterface, maxBytes: number | undefined): void {
+  if (maxBytes === undefined) return;
+  const base = call as unknown as { maxReceiveMessageSize?: unknown; decoder?: { maxReadMessageLength?: unknown } };
+  if (typeof base.maxReceiveMessageSize === 'number' && typeof base.decoder?.maxReadMessageLength === 'number') {
+    base.maxReceiveMessageSize = maxBytes;
+    base.decoder.maxReadMessageLength = maxBytes;
   }
 }
 

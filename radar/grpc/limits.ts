@@ -22,17 +22,27 @@ export const LIMITS = {
   /** Per-path errors one ApplyAck carries; past it the batch fails with LIMIT. */
   errorsPerBatch: 10_000,
   /** Entries of ManifestRequest.known; paths of GetSignatures and GetDigests. */
-  knownEntries: 262_144,
+  knownEntries: 131_072,
   paths: 131_072,
   /** Items of one ApplyFrame (the client's frames hold a few thousand). */
   frameItems: 65_536,
-  /** Manifests built at once for one token, and for the whole radar (the biggest memory of a call). */
-  manifestsPerCaller: 2,
-  manifestsTotal: 4,
-  /** Callers waiting for a manifest slot; past it LIMIT at once. */
-  manifestQueue: 64,
+  /**
+   * Calls of each kind one token may have running at once, and the whole radar: a call waits for its slot before
+   * radar reads its message, so what one caller makes radar buffer is at most its slots × the method's size cap.
+   * Apply streams and reads draw on separate pools: a batch may ask for signatures while its stream is open.
+   */
+  slots: {
+    GetManifest: { perCaller: 2, total: 4 },
+    GetSignatures: { perCaller: 4, total: 12 },
+    GetDigests: { perCaller: 4, total: 12 },
+    Apply: { perCaller: 4, total: 48 },
+  },
+  /** A request message not complete this long after radar started reading it is refused (its slot freed). */
+  requestReadMs: 30_000,
+  /** Calls waiting for a slot of one kind; past it LIMIT at once. */
+  slotQueue: 64,
   /** An Apply stream on which the client sends nothing this long is ended (UNAVAILABLE, idle). */
-  streamIdleMs: 120_000,
+  streamIdleMs: 60_000,
 } as const;
 
 const SMALL = 64 * 1024;
