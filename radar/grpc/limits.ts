@@ -14,13 +14,7 @@ export interface MethodLimit {
 }
 
 export const LIMITS = {
-  /** Components of a container's remote path (Target.remote_path). */
-  remotePathDepth: 64,
-  remotePathBytes: 4096,
-  /** Components of a synced path (Op.path); checkRelPath bounds its bytes (MAX_PATH_BYTES). */
-  pathDepth: 256,
-  /** Per-path errors one ApplyAck carries; past it the batch fails with LIMIT. */
-  errorsPerBatch: 10_000,
+  // Path depth and length, per-path errors per batch: the receiver's own limits (pkg/receiver, pkg/runtime/resolve.ts).
   /** Entries of ManifestRequest.known; paths of GetSignatures and GetDigests. */
   knownEntries: 131_072,
   paths: 131_072,
