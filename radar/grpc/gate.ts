@@ -25,8 +25,8 @@ export interface CallGateOptions {
 export class CallGate {
   readonly #opts: CallGateOptions;
   readonly #slots = new Map(Object.entries(LIMITS.slots).map(([method, l]) => [method, new Slots({ ...l, queue: LIMITS.slotQueue })]));
-  /** Open connections by "address:port" of their peer: whether one of their calls authenticated. */
-  readonly #sessions = new Map<string, { authenticated: boolean; timer: NodeJS.Timeout | undefined }>();
+  /** Open connections: whether one of their calls authenticated. */
+  readonly #sessions = new Map<Http2Session, { authenticated: boolean; timer: NodeJS.Timeout | undefined }>();
 
   constructor(opts: CallGateOptions) {
     this.#opts = opts;
@@ -91,7 +91,6 @@ export class CallGate {
     const maxPending = this.#opts.maxPendingSessions ?? 16;
     const within = this.#opts.authenticateWithinMs ?? 10_000;
     h2.on('session', (session: Http2Session) => {
-      const key = `${session.socket?.remoteAddress}:${session.socket?.remotePort}`;
       let pending = 0;
       for (const s of this.#sessions.values()) if (!s.authenticated) pending++;
       if (this.#sessions.size >= max || pending >= maxPending) {
@@ -99,20 +98,21 @@ export class CallGate {
         return;
       }
       const timer = setTimeout(() => {
-        if (!this.#sessions.get(key)?.authenticated) session.destroy();
+        if (!this.#sessions.get(session)?.authenticated) session.destroy();
       }, within);
       timer.unref();
-      this.#sessions.set(key, { authenticated: false, timer });
+      this.#sessions.set(session, { authenticated: false, timer });
       session.once('close', () => {
-        clearTimeout(this.#sessions.get(key)?.timer);
-        this.#sessions.delete(key);
+        clearTimeout(this.#sessions.get(session)?.timer);
+        this.#sessions.delete(session);
       });
     });
   }
 
   #authenticated(call: grpc.ServerInterceptingCallInterface): void {
-    const info = call.getConnectionInfo();
-    const s = this.#sessions.get(`${info.remoteAddress}:${info.remotePort}`);
+    // grpc-js's call keeps its http2 stream private; without it the connection is only closed by the idle timeout.
+    const session = (call as unknown as { stream?: { session?: Http2Session } }).stream?.session;
+    const s = session === undefined ? undefined : this.#sessions.get(session);
     if (s && !s.authenticated) {
       s.authenticated = true;
       clearTimeout(s.timer);
