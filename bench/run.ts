@@ -142,3 +142,7 @@ async function main(): Promise<void> {
 
 await main();
 await runLatencyBench();
+// radar's fuzz test (test/radar/fuzz.test.ts), for longer than CI gives it: KX_BENCH_FUZZ_MS, default 2 min.
+const fuzzMs = process.env.KX_BENCH_FUZZ_MS ?? '120000';
+console.error(`bench: fuzzing radar's RPCs for ${Number(fuzzMs) / 1000} s`);
+execFileSync('npx', ['vitest', 'run', 'test/radar/fuzz.test.ts'], { stdio: 'inherit', env: { ...process.env, KX_FUZZ_MS: fuzzMs } });

@@ -10,6 +10,7 @@ export interface Target {
   runtime: string;
   remotePath: string;
   owner?: Owner | null;
+  keepSetIdBits?: boolean;
 }
 
 export interface HandshakeRequest { protocolVersion: number; capabilities: string[]; client: string; target: Target | null }

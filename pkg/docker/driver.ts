@@ -49,8 +49,14 @@ export class DockerDriver implements TargetDriver {
     const ref = { containerId: target.id, runtime: 'docker', remotePath: spec.remote, ...(spec.owner && { owner: parseOwner(spec.owner) }) };
     const root = await this.resolver.resolve(ref, undefined, signal);
     // The resolver has already created a missing remote path, confined beneath the container's root.
-    const tree = new LocalTree({ root: root.path, anchor: root.anchor, hasher: this.hasher, owner: root.owner });
-    await tree.start(signal);
+    // The root is pinned to the container's process; each batch checks it is still that process.
+    const tree = new LocalTree({ root: root.path, anchor: root.anchor, hasher: this.hasher, owner: root.owner, verify: (s) => root.verify(s) });
+    try {
+      await tree.start(signal);
+    } catch (err) {
+      root.close();
+      throw err;
+    }
     const reloader = this.reloader;
     return {
       receiver: tree,
@@ -58,7 +64,10 @@ export class DockerDriver implements TargetDriver {
         await reloader.reload(ref, mode);
       },
       describe: () => `docker container ${target.name} (${target.id.slice(0, 12)}) at ${spec.remote}`,
-      close: () => tree.close(),
+      close: async () => {
+        await tree.close();
+        root.close();
+      },
     };
   }
 }

@@ -9,9 +9,10 @@ import type { FileHandle } from 'node:fs/promises';
 import { ErrorCode, KxError, fromFsError } from '../sync/errors.ts';
 import type { Hasher } from '../sync/hash.ts';
 import { applyDelta } from '../sync/patch.ts';
+import { MAX_BLOCK_SIZE } from '../sync/signature.ts';
 import { TEMP_PREFIX, checkRelPath, isTempName } from '../sync/paths.ts';
 import type { DeltaOp, Op, RelPath, WriteOp } from '../sync/types.ts';
-import { DirPins, fdPath, openDir, openRoot } from './pins.ts';
+import { DirPins, MAX_PATH_DEPTH, fdPath, openDir, openRoot } from './pins.ts';
 import type { PinHooks, PinnedParent } from './pins.ts';
 
 export interface Owner { readonly uid: number; readonly gid: number }
@@ -29,8 +30,32 @@ export interface TreeWriterOptions {
   readonly fsync?: boolean;
   /** The prefix of root that may be followed when opening it (default: pins.ts anchorOf, /proc/<pid>/root). */
   readonly anchor?: string;
+  /**
+   * Keep set-user-ID, set-group-ID and sticky bits of the modes the sender asks for. Off by default: radar runs as
+   * root, so a synced 4755 file owned by root would be a set-uid-root program in the container (or on the node).
+   */
+  readonly keepSetIdBits?: boolean;
   /** Tests only: runs between pinning a parent directory and the operation inside it. */
   readonly hooks?: PinHooks;
+}
+
+/** The path, unless it is deeper than MAX_PATH_DEPTH (LIMIT naming it). */
+export function checkDepth(path: RelPath): RelPath {
+  let depth = 1;
+  for (let i = path.indexOf('/'); i >= 0; i = path.indexOf('/', i + 1)) depth++;
+  if (depth > MAX_PATH_DEPTH) {
+    throw new KxError(ErrorCode.Limit, `path ${JSON.stringify(`${path.slice(0, 80)}…`)}: ${depth} components, more than the ${MAX_PATH_DEPTH} radar accepts`);
+  }
+  return path;
+}
+
+/** A delta's block size, refused (DIGEST_MISMATCH: the sender resends whole) beyond what a signature ever uses. */
+function checkBlockSize(op: WriteOp): number {
+  const b = op.blockSize ?? 0;
+  if (op.basis === 'delta' && !(Number.isSafeInteger(b) && b >= 0 && b <= MAX_BLOCK_SIZE)) {
+    throw mismatch(op.path, `block size ${b} is not one radar's signatures use (1..${MAX_BLOCK_SIZE})`);
+  }
+  return b;
 }
 
 /** Remove radar's temporary files (TEMP_PREFIX) left anywhere beneath root by an earlier crash. Returns the count. */
@@ -89,6 +114,7 @@ export class TreeWriter {
   readonly #hasher: Hasher;
   readonly #owner: Owner | undefined;
   readonly #fsync: boolean;
+  readonly #modeMask: number;
   readonly #tempPrefix = `${tempName()}-`;
   #tempSeq = 0;
   /** The pins of the current batch (beginBatch … endBatch), shared by its operations; else each call pins anew. */
@@ -104,6 +130,7 @@ export class TreeWriter {
     this.#hasher = opts.hasher;
     this.#owner = opts.owner;
     this.#fsync = opts.fsync ?? false;
+    this.#modeMask = opts.keepSetIdBits ? 0o7777 : 0o777;
   }
 
   /**
@@ -172,7 +199,7 @@ export class TreeWriter {
       const p = this.#parent(pins, path);
       let created = true;
       try {
-        mkdirSync(p.at, { mode: mode & 0o7777 });
+        mkdirSync(p.at, { mode: this.#mode(mode) });
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw fromFsError(err, path);
         created = false;
@@ -181,7 +208,7 @@ export class TreeWriter {
       const fd = openNoFollow(p, path, C.O_RDONLY | C.O_DIRECTORY);
       try {
         if (created && this.#owner) fchownSync(fd, this.#owner.uid, this.#owner.gid);
-        fchmodSync(fd, mode & 0o7777); // mkdir's mode passed through the umask
+        fchmodSync(fd, this.#mode(mode)); // mkdir's mode passed through the umask
       } catch (err) {
         throw fromFsError(err, path);
       } finally {
@@ -199,7 +226,7 @@ export class TreeWriter {
         await this.#intoPlace(p, op.path, async (out) => {
           let result;
           try {
-            result = await applyDelta(basis, op.blockSize ?? 0, abortable(body, signal), out, this.#hasher);
+            result = await applyDelta(basis, checkBlockSize(op), abortable(body, signal), out, this.#hasher, op.size);
           } catch (err) {
             // A delta that does not fit the basis (gone, or changed since its signature was taken) is a mismatch:
             // the sender resends the file whole.
@@ -244,7 +271,7 @@ export class TreeWriter {
         fd = openSync(tmp, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600);
         for (const c of chunks) for (let off = 0; off < c.byteLength; ) off += writeSync(fd, c, off);
         if (this.#owner) fchownSync(fd, this.#owner.uid, this.#owner.gid);
-        fchmodSync(fd, op.mode & 0o7777);
+        fchmodSync(fd, this.#mode(op.mode));
         futimesSync(fd, ...fileTimes(op.mtimeMs));
         if (this.#fsync) fsyncSync(fd);
         closeSync(fd);
@@ -269,7 +296,7 @@ export class TreeWriter {
   }
 
   #rebuild(p: PinnedParent, op: WriteOp, ops: readonly DeltaOp[]): Uint8Array {
-    const blockSize = op.blockSize ?? 0;
+    const blockSize = checkBlockSize(op);
     const out = Buffer.allocUnsafe(op.size);
     let size = 0;
     let fd = -1;
@@ -333,7 +360,7 @@ export class TreeWriter {
         } catch (err) {
           throw fromFsError(err, op.path);
         }
-        await src.chmod(op.mode & 0o7777);
+        await src.chmod(this.#mode(op.mode));
         await src.utimes(...fileTimes(op.mtimeMs));
       } catch (err) {
         throw fromFsError(err, op.path);
@@ -367,7 +394,7 @@ export class TreeWriter {
       const p = this.#parent(pins, path);
       const fd = openNoFollow(p, path, C.O_RDONLY);
       try {
-        fchmodSync(fd, mode & 0o7777);
+        fchmodSync(fd, this.#mode(mode));
         if (mtimeMs !== undefined) futimesSync(fd, ...fileTimes(mtimeMs));
       } catch (err) {
         throw fromFsError(err, path);
@@ -404,7 +431,12 @@ export class TreeWriter {
   }
 
   #parent(pins: DirPins, path: RelPath): PinnedParent {
-    return pins.parent(checkRelPath(path));
+    return pins.parent(checkDepth(checkRelPath(path)));
+  }
+
+  /** The permission bits to set: set-user-ID, set-group-ID and sticky only when the spec asked for them. */
+  #mode(mode: number): number {
+    return mode & this.#modeMask;
   }
 
   #openPins(): DirPins {
@@ -424,7 +456,7 @@ export class TreeWriter {
       out = await open(tmp, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600);
       await fill(out);
       if (this.#owner) await out.chown(this.#owner.uid, this.#owner.gid); // before chmod: chown clears set-id bits
-      await out.chmod(mode & 0o7777);
+      await out.chmod(this.#mode(mode));
       await out.utimes(...fileTimes(mtimeMs));
       if (this.#fsync) await out.sync();
       await out.close();

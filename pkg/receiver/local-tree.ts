@@ -14,8 +14,14 @@ import type { TreeWriterOptions } from './apply.ts';
 import { fdPath } from './pins.ts';
 import type { PinHooks } from './pins.ts';
 
-/** A LocalTree writes through its TreeWriter, so it takes exactly the writer's options. */
-export type LocalTreeOptions = TreeWriterOptions;
+/** A LocalTree writes through its TreeWriter, so it takes the writer's options, and a check before each batch. */
+export type LocalTreeOptions = TreeWriterOptions & {
+  /**
+   * Runs before each batch is applied; throwing fails the batch. The resolver's check that the container is still
+   * the process whose root was pinned, and that the token still grants it (ResolvedRoot.verify).
+   */
+  readonly verify?: (signal?: AbortSignal) => Promise<void>;
+};
 
 export class LocalTree implements Receiver {
   readonly root: string;
@@ -23,6 +29,7 @@ export class LocalTree implements Receiver {
   readonly #writer: TreeWriter;
   readonly #anchor: string | undefined;
   readonly #hooks: PinHooks | undefined;
+  readonly #verify: ((signal?: AbortSignal) => Promise<void>) | undefined;
   #started: Promise<void> | undefined;
 
   constructor(opts: LocalTreeOptions) {
@@ -31,6 +38,7 @@ export class LocalTree implements Receiver {
     this.#writer = new TreeWriter(opts);
     this.#anchor = opts.anchor;
     this.#hooks = opts.hooks;
+    this.#verify = opts.verify;
   }
 
   /** Remove temp files a crashed earlier run left behind. Idempotent. */
@@ -107,6 +115,7 @@ export class LocalTree implements Receiver {
   }
 
   async apply(ops: AsyncIterable<BatchOp>, signal?: AbortSignal): Promise<BatchResult> {
+    await this.#verify?.(signal);
     let applied = 0;
     let bytesSent = 0;
     const errors: PathError[] = [];
@@ -135,6 +144,10 @@ export class LocalTree implements Receiver {
         } catch (err) {
           if (signal?.aborted) throw signal.reason;
           errors.push(pathError(op.path, err));
+          // The list is held until the batch ends: a batch of nothing but refusals must not grow it without bound.
+          if (errors.length >= MAX_ERRORS_PER_BATCH) {
+            throw new KxError(ErrorCode.Limit, `batch refused: ${errors.length} paths failed (the first: ${errors[0]!.path}: ${errors[0]!.message}); radar stops at ${MAX_ERRORS_PER_BATCH}`);
+          }
         }
       }
     } finally {
@@ -156,6 +169,9 @@ export class LocalTree implements Receiver {
     }
   }
 }
+
+/** Per-path errors one batch may collect before it fails as a whole (LIMIT). */
+export const MAX_ERRORS_PER_BATCH = 1000;
 
 /** Signatures of files up to this size are taken with synchronous reads (microseconds; no thread-pool trips). */
 const SYNC_SIGNATURE_MAX_BYTES = 256 * 1024;

@@ -13,6 +13,8 @@ export interface PinHooks {
   afterPin?(dir: string): void;
   /** The manifest scan (ScanOptions.afterList): runs after directory `dir` was listed, before its children. */
   afterList?(dir: string): void;
+  /** The resolver: runs after a container's /proc/<pid>/root was opened, before it is proven to be the container's. */
+  afterRootPinned?(pid: number): void;
 }
 
 export interface PinsOptions {
@@ -31,6 +33,12 @@ export interface PinnedParent {
   readonly at: string;
 }
 
+/**
+ * Directories deep a walk may go (symlinks resolved); deeper is refused with LIMIT. Each level holds an fd while
+ * the walk runs, so this bounds the fds one operation takes.
+ */
+export const MAX_PATH_DEPTH = 128;
+
 /** O_PATH (Linux): a handle for walking and /proc/self/fd lookups that needs no read permission on the directory. */
 export const O_PATH = 0o10000000;
 
@@ -41,12 +49,12 @@ export function fdPath(fd: number, name?: string): string {
 
 /**
  * The part of a root path that is trusted to be followed: a /proc/<pid>/root prefix (the kernel's link to a
- * container's root, whose own content is untrusted), or — for any other root — the whole path, which the user
+ * container's root, whose own content is untrusted), a /proc/self/fd/<fd> prefix (that root pinned by radar), or — for any other root — the whole path, which the user
  * chose. What follows the anchor is walked with O_NOFOLLOW: radar resolved it already, so a symlink there now is
  * a swap.
  */
 export function anchorOf(root: string): string {
-  const m = /^(.*?\/proc\/\d+\/root)(?=\/|$)/.exec(root);
+  const m = /^(.*?\/proc\/(?:\d+\/root|self\/fd\/\d+))(?=\/|$)/.exec(root);
   return m ? m[1]! : root;
 }
 
@@ -138,6 +146,9 @@ export class DirPins {
       if (st === undefined && onMissing?.(parentFd, name, dir)) st = lstatSync(at);
       if (st === undefined) throw fromFsError(Object.assign(new Error(`ENOENT: no such file or directory, ${key}`), { code: 'ENOENT' }), shown);
       if (st.isDirectory()) {
+        if (resolved.length >= MAX_PATH_DEPTH) {
+          throw new KxError(ErrorCode.Limit, `path ${JSON.stringify(shown.length > 80 ? `${shown.slice(0, 80)}…` : shown)}: deeper than the ${MAX_PATH_DEPTH} directories radar walks`);
+        }
         this.#cache.set(key, openDir(parentFd, name, shown)); // O_NOFOLLOW: a swap since the lstat is refused
         resolved.push(name);
         continue;

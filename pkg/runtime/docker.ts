@@ -39,6 +39,8 @@ export class DockerRuntime implements ContainerInspector, ContainerController {
       throw this.#error(err, id);
     }
     const name = info.Name.replace(/^\//, '');
+    // The engine resolves ID prefixes: a 4-digit guess would name someone else's container. Exact ID or name only.
+    if (info.Id !== id && name !== id) throw new KxError(ErrorCode.NotFound, `docker container ${id} not found`);
     if (!info.State.Running || info.State.Pid <= 0) {
       throw new KxError(ErrorCode.NotFound, `container ${name} (docker://${info.Id}) is not running (${info.State.Status})`);
     }

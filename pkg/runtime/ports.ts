@@ -15,6 +15,8 @@ export interface TargetRef {
   readonly remotePath: string;
   /** Owner the spec wants for created files, overriding the resolver's default. */
   readonly owner?: { readonly uid: number; readonly gid: number };
+  /** Keep set-user-ID, set-group-ID and sticky bits of synced modes (the spec asked for them); default: stripped. */
+  readonly keepSetIdBits?: boolean;
 }
 
 export interface ResolvedRoot {
@@ -30,10 +32,27 @@ export interface ResolvedRoot {
   readonly containerName?: string;
   /** The namespace the runtime reports for the container (what the token was checked against). */
   readonly namespace?: string;
+  /** The remote path as the container sees it (what Describe reports; never a host path with a PID). */
+  readonly containerPath?: string;
+  /** Names the directory across calls (the same container and path give the same key); default: `path`. */
+  readonly key?: string;
+  /**
+   * Throws unless the target is still what was authorized: NOT_FOUND naming the container when its process exited
+   * or was replaced, UNAUTHENTICATED or PERMISSION_DENIED when the token no longer grants it. Long-lived calls run
+   * it before each batch. Absent: nothing can change.
+   */
+  verify?(signal?: AbortSignal): Promise<void>;
+  /** Releases what the resolution holds open (the pinned root). Idempotent. */
+  close?(): void;
 }
 
 /** Turns a target and the caller's token into a root. The gRPC service consumes it. */
 export interface RootResolver {
+  /**
+   * Checks the caller's token alone, before radar reads anything the caller sent: throws UNAUTHENTICATED with the
+   * same message whatever was wrong (missing, malformed, unknown, revoked), so a refused caller learns nothing.
+   */
+  authenticate(token: string | undefined, signal?: AbortSignal): Promise<void>;
   /** Throws KxError UNAUTHENTICATED (token missing/wrong), PERMISSION_DENIED, or NOT_FOUND (naming the container). */
   resolve(target: TargetRef, token: string | undefined, signal?: AbortSignal): Promise<ResolvedRoot>;
 }

@@ -2,7 +2,7 @@
 // /proc/<pid>/root (the container's own mount namespace, so volumes, emptyDirs and bind mounts at the remote path
 // are what gets written), then the remote path resolved component by component INSIDE that root: the container's
 // filesystem is untrusted, and an absolute symlink in it must mean the container's `/`, never the node's.
-import { closeSync, constants as C, fstatSync, lchownSync, mkdirSync, openSync } from 'node:fs';
+import { closeSync, constants as C, fstatSync, lchownSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { lstat, readFile, stat } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { ErrorCode, KxError, fromFsError } from '../sync/errors.ts';
@@ -31,6 +31,8 @@ export interface ContainerInspector {
 
 /** Decides whether a caller's token reaches a container (radar's per-namespace authorization). */
 export interface TargetAuthorizer {
+  /** The token alone, before radar reads a message: UNAUTHENTICATED, one message for every failure. */
+  authenticate(token: string | undefined, signal?: AbortSignal): Promise<void>;
   /** Cheap check before the runtime is asked anything: throws UNAUTHENTICATED when no token is presented. */
   requireToken(token: string | undefined, container: string): void;
   /** Throws UNAUTHENTICATED or PERMISSION_DENIED unless `token` grants access to the container. */
@@ -74,8 +76,11 @@ export interface ContainerRoot extends ResolvedRoot {
   readonly exists: boolean;
   /** Whether this call created it. */
   readonly created: boolean;
-  /** The container's /proc/<pid>/root: the only part of `path` to follow when opening it (LocalTree's anchor). */
+  /** /proc/self/fd/<fd of the container's pinned root>: the only part of `path` to follow (LocalTree's anchor). */
   readonly anchor: string;
+  readonly key: string;
+  verify(signal?: AbortSignal): Promise<void>;
+  close(): void;
 }
 
 export class ContainerRootResolver implements RootResolver {
@@ -99,6 +104,16 @@ export class ContainerRootResolver implements RootResolver {
     }
   }
 
+  /** The local Docker target asks no token (see localDockerTarget); otherwise the authorizer decides. */
+  async authenticate(token: string | undefined, signal?: AbortSignal): Promise<void> {
+    await this.#authorizer?.authenticate(token, signal);
+  }
+
+  /**
+   * The container's root is pinned here (a directory fd of /proc/<pid>/root, checked to belong to the process the
+   * runtime reports) and everything the returned root is used for goes through that fd: a PID the container's
+   * process leaves behind and another process takes over can never redirect a write. The caller closes it.
+   */
   async resolve(target: TargetRef, token: string | undefined, signal?: AbortSignal): Promise<ContainerRoot> {
     if (target.containerId === '') throw new KxError(ErrorCode.InvalidArgument, 'target: no container ID');
     const ref = parseContainerRef(target.containerId, target.runtime);
@@ -111,43 +126,90 @@ export class ContainerRootResolver implements RootResolver {
 
     const container = await runtime.inspect(ref.id, signal);
     const namespace = container.labels[POD_NAMESPACE_LABEL];
-    await this.#authorizer?.authorize({ container: `${container.name} (${shown})`, namespace }, token, signal);
+    const authTarget = { container: `${container.name} (${shown})`, namespace };
+    await this.#authorizer?.authorize(authTarget, token, signal);
 
-    const root = join(this.#procRoot, String(container.pid), 'root');
+    const procDir = join(this.#procRoot, String(container.pid));
+    const pin = await this.#pinRoot(runtime, container, procDir, signal);
+    const anchor = fdPath(pin.fd);
     const what = `container ${container.name}`;
     const override = target.owner ?? undefined;
-    // Walked through pinned directories, creating what is missing in the very directory that was checked.
-    const walked = this.#createMissing ? await this.#guard(container, () => Promise.resolve(walkCreating(root, rel, override, what, this.#hooks))) : undefined;
-    let path: string;
-    let found: { dir: string; owner: { uid: number; gid: number } };
-    let missing: boolean;
-    if (walked) {
-      path = join(root, ...walked.parts);
-      found = { dir: path, owner: walked.owner };
-      missing = walked.created;
-    } else {
-      // Only reporting: nothing is written, so a path-based look is enough.
-      path = rel === '' ? root : await this.#guard(container, () => resolveBeneath(root, rel, { absoluteLinks: 'in-root', followFinal: true }));
-      found = await this.#guard(container, () => existingDir(root, path, container));
-      missing = found.dir !== path;
+    try {
+      // Walked through pinned directories, creating what is missing in the very directory that was checked.
+      const walked = this.#createMissing ? await this.#guard(container, () => Promise.resolve(walkCreating(pin.fd, rel, override, what, this.#hooks))) : undefined;
+      let path: string;
+      let found: { dir: string; owner: { uid: number; gid: number } };
+      let missing: boolean;
+      if (walked) {
+        path = join(anchor, ...walked.parts);
+        found = { dir: path, owner: walked.owner };
+        missing = walked.created;
+      } else {
+        // Only reporting: nothing is written, so a path-based look (through the pinned root) is enough.
+        path = rel === '' ? anchor : await this.#guard(container, () => resolveBeneath(anchor, rel, { absoluteLinks: 'in-root', followFinal: true }));
+        found = await this.#guard(container, () => existingDir(anchor, path, container));
+        missing = found.dir !== path;
+      }
+      const containerPath = `/${posix.relative(anchor, path)}`;
+      const volume = await this.#guard(container, () => onVolume(this.#procRoot, container.pid, containerPath));
+      const owner = override ? { uid: override.uid, gid: override.gid } : found.owner;
+      const gone = (): KxError =>
+        new KxError(ErrorCode.NotFound, `container ${container.name} (${ref.runtime}://${container.id}) exited or was replaced; sync into its successor with a new call`);
+      let closed = false;
+      return {
+        path,
+        owner,
+        onVolume: volume,
+        runtime: ref.runtime,
+        containerName: container.name,
+        ...(namespace === undefined ? {} : { namespace }),
+        containerId: container.id,
+        pid: container.pid,
+        containerPath,
+        key: `${ref.runtime}://${container.id}${containerPath}`,
+        exists: !missing || this.#createMissing,
+        created: missing && this.#createMissing,
+        anchor,
+        verify: async (sig?: AbortSignal) => {
+          if (closed || readStartTime(procDir) !== pin.startTime) throw gone();
+          await this.#authorizer?.authorize(authTarget, token, sig);
+        },
+        close: () => {
+          if (closed) return;
+          closed = true;
+          closeSync(pin.fd);
+        },
+      };
+    } catch (err) {
+      closeSync(pin.fd);
+      throw err;
     }
-    const containerPath = `/${posix.relative(root, path)}`;
-    const volume = await this.#guard(container, () => onVolume(this.#procRoot, container.pid, containerPath));
-    const owner = override ? { uid: override.uid, gid: override.gid } : found.owner;
-    return {
-      path,
-      owner,
-      onVolume: volume,
-      runtime: ref.runtime,
-      containerName: container.name,
-      ...(namespace === undefined ? {} : { namespace }),
-      containerId: container.id,
-      pid: container.pid,
-      containerPath,
-      exists: !missing || this.#createMissing,
-      created: missing && this.#createMissing,
-      anchor: root,
-    };
+  }
+
+  /**
+   * Open /proc/<pid>/root and prove the fd belongs to the container: the process's start time (field 22 of its
+   * stat) is the same before and after the open, and the runtime still reports that PID afterwards. A container
+   * that exited and left its PID to another process in between fails here with NOT_FOUND.
+   */
+  async #pinRoot(runtime: ContainerInspector, container: RuntimeContainer, procDir: string, signal?: AbortSignal): Promise<{ fd: number; startTime: string }> {
+    const stopped = (cause?: unknown): KxError => new KxError(ErrorCode.NotFound, `container ${container.name} (${container.id}) stopped while radar resolved it`, { cause });
+    const before = readStartTime(procDir);
+    if (before === undefined) throw stopped();
+    let fd: number;
+    try {
+      fd = openSync(join(procDir, 'root'), O_PATH | C.O_DIRECTORY);
+    } catch (err) {
+      throw readStartTime(procDir) === undefined ? stopped(err) : fromFsError(err, `container ${container.name}`);
+    }
+    try {
+      this.#hooks?.afterRootPinned?.(container.pid);
+      const again = await runtime.inspect(container.id, signal);
+      if (readStartTime(procDir) !== before || again.pid !== container.pid || again.id !== container.id) throw stopped();
+      return { fd, startTime: before };
+    } catch (err) {
+      closeSync(fd);
+      throw err;
+    }
   }
 
   /** Runs `step`; when it fails because the container's process is gone, says so (NOT_FOUND naming it). */
@@ -160,6 +222,22 @@ export class ContainerRootResolver implements RootResolver {
       throw err;
     }
   }
+}
+
+/**
+ * The start time of process `procDir` (/proc/<pid>): field 22 of its stat, in clock ticks since boot, which with
+ * the PID names one process for the machine's uptime. undefined when the process is gone.
+ */
+export function readStartTime(procDir: string): string | undefined {
+  let text: string;
+  try {
+    text = readFileSync(join(procDir, 'stat'), 'utf8');
+  } catch {
+    return undefined;
+  }
+  // The command name (field 2) is in parentheses and may hold spaces and ')': fields resume after the last ')'.
+  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  return fields[22 - 3];
 }
 
 /** Is `containerPath` on a mount other than the container's root filesystem (a volume, emptyDir, bind mount)? */
@@ -188,13 +266,24 @@ export function mountPointOf(points: readonly string[], path: string): string {
   return best;
 }
 
+/** Limits of a target's remote path: each missing component is a directory radar creates. */
+export const MAX_REMOTE_PATH_BYTES = 4096;
+export const MAX_REMOTE_PATH_DEPTH = 64;
+
 /** '/app/src' → 'app/src'; '/' → ''. The remote path is absolute in the container. */
 function containerRelPath(remotePath: string): string {
   if (!remotePath.startsWith('/')) {
     throw new KxError(ErrorCode.InvalidPath, `remote path ${JSON.stringify(remotePath)}: must be absolute inside the container`);
   }
   if (remotePath.includes('\0')) throw new KxError(ErrorCode.InvalidPath, `remote path ${JSON.stringify(remotePath)}: contains NUL`);
+  const shown = JSON.stringify(remotePath.length > 80 ? `${remotePath.slice(0, 80)}…` : remotePath);
+  if (Buffer.byteLength(remotePath) > MAX_REMOTE_PATH_BYTES) {
+    throw new KxError(ErrorCode.Limit, `remote path ${shown}: longer than the ${MAX_REMOTE_PATH_BYTES} bytes radar accepts`);
+  }
   const parts = remotePath.split('/').filter((p) => p !== '' && p !== '.');
+  if (parts.length > MAX_REMOTE_PATH_DEPTH) {
+    throw new KxError(ErrorCode.Limit, `remote path ${shown}: ${parts.length} components, more than the ${MAX_REMOTE_PATH_DEPTH} radar accepts`);
+  }
   if (parts.includes('..')) throw new KxError(ErrorCode.InvalidPath, `remote path ${remotePath}: '..' is not allowed`);
   return parts.join('/');
 }
@@ -205,14 +294,7 @@ function containerRelPath(remotePath: string): string {
  * for a symlink meanwhile cannot redirect the mkdir onto the node. New directories get `override`, else the owner
  * of their nearest existing ancestor; the owner returned is the target's (or the one new directories got).
  */
-function walkCreating(root: string, rel: string, override: { uid: number; gid: number } | undefined, what: string, hooks: PinHooks | undefined): { parts: string[]; owner: { uid: number; gid: number }; created: boolean } {
-  // The root is the /proc/<pid>/root magic link: follow that one; nothing beneath it.
-  let rootFd: number;
-  try {
-    rootFd = openSync(root, O_PATH | C.O_DIRECTORY);
-  } catch (err) {
-    throw fromFsError(err, what);
-  }
+function walkCreating(rootFd: number, rel: string, override: { uid: number; gid: number } | undefined, what: string, hooks: PinHooks | undefined): { parts: string[]; owner: { uid: number; gid: number }; created: boolean } {
   const pins = new DirPins(rootFd, { absoluteLinks: 'in-root', hooks });
   try {
     let newOwner: { uid: number; gid: number } | undefined;
@@ -240,8 +322,7 @@ function walkCreating(root: string, rel: string, override: { uid: number; gid: n
     }
     throw err;
   } finally {
-    pins.close();
-    closeSync(rootFd);
+    pins.close(); // the root fd is the caller's
   }
 }
 

@@ -20,6 +20,8 @@ export const ErrorCode = {
   InvalidArgument: 'INVALID_ARGUMENT',
   Unavailable: 'UNAVAILABLE',
   Cancelled: 'CANCELLED',
+  /** A request goes beyond one of the receiver's limits (path depth, message size, calls at once, ...). */
+  Limit: 'LIMIT',
   Internal: 'INTERNAL',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

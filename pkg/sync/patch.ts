@@ -5,19 +5,26 @@ import { ErrorCode, KxError } from './errors.ts';
 import type { Hasher } from './hash.ts';
 import type { DeltaOp } from './types.ts';
 
-/** Rebuild a file: copy ops read blocks (offset index*blockSize, length count*blockSize clipped to EOF) from basis. */
+/**
+ * Rebuild a file: copy ops read blocks (offset index*blockSize, length count*blockSize clipped to EOF) from basis.
+ * With `maxSize`, content past it fails with DIGEST_MISMATCH before it is written: a delta of a million copies of
+ * one block is refused at its first byte too many, not after filling the disk.
+ */
 export async function applyDelta(
   basis: FileHandle | null,
   blockSize: number,
   ops: AsyncIterable<DeltaOp>,
   out: FileHandle,
   hasher: Hasher,
+  maxSize: number = Number.MAX_SAFE_INTEGER,
 ): Promise<{ size: number; digest: string }> {
+  const tooLong = (): KxError => new KxError(ErrorCode.DigestMismatch, `content longer than the announced ${maxSize} bytes`);
   const hash = hasher.stream();
   let size = 0;
   let copyBuf: Uint8Array | null = null;
   for await (const op of ops) {
     if (op.kind === 'literal') {
+      if (size + op.data.length > maxSize) throw tooLong();
       await writeAll(out, op.data, op.data.length, size);
       hash.update(op.data);
       size += op.data.length;
@@ -37,6 +44,7 @@ export async function applyDelta(
       const want = Math.min(left, copyBuf.length);
       const { bytesRead } = await basis.read(copyBuf, 0, want, from);
       if (bytesRead === 0) break; // EOF: the last block is short
+      if (size + bytesRead > maxSize) throw tooLong();
       const chunk = copyBuf.subarray(0, bytesRead);
       await writeAll(out, chunk, bytesRead, size);
       hash.update(chunk);

@@ -25,6 +25,8 @@ export interface RemoteTarget {
   readonly runtime?: string;
   readonly remotePath?: string;
   readonly owner?: { readonly uid: number; readonly gid: number };
+  /** Keep set-id and sticky bits of synced modes (radar strips them unless asked). */
+  readonly keepSetIdBits?: boolean;
 }
 
 export type RadarClientOptions = {
@@ -109,6 +111,7 @@ export class RadarClient implements Receiver {
       runtime: t.runtime ?? '',
       remotePath: t.remotePath ?? '',
       ...(t.owner ? { owner: { uid: t.owner.uid, gid: t.owner.gid } } : {}),
+      ...(t.keepSetIdBits ? { keepSetIdBits: true } : {}),
     };
   }
 

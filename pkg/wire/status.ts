@@ -18,6 +18,7 @@ const TO_STATUS: Readonly<Record<ErrorCode, grpc.status>> = {
   INVALID_ARGUMENT: grpc.status.INVALID_ARGUMENT,
   UNAVAILABLE: grpc.status.UNAVAILABLE,
   CANCELLED: grpc.status.CANCELLED,
+  LIMIT: grpc.status.RESOURCE_EXHAUSTED,
   INTERNAL: grpc.status.INTERNAL,
 };
 
@@ -33,6 +34,7 @@ const FROM_STATUS: ReadonlyMap<grpc.status, ErrorCode> = new Map([
   [grpc.status.DEADLINE_EXCEEDED, ErrorCode.Unavailable],
   [grpc.status.CANCELLED, ErrorCode.Cancelled],
   [grpc.status.UNIMPLEMENTED, ErrorCode.ProtocolVersion],
+  [grpc.status.RESOURCE_EXHAUSTED, ErrorCode.Limit],
 ]);
 
 const KNOWN_CODES: ReadonlySet<string> = new Set(Object.values(ErrorCode));

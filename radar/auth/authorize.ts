@@ -20,11 +20,59 @@ export interface AuthTarget {
   readonly namespace: string | undefined;
 }
 
+/** What radar answers every caller whose token it refuses before reading a message: the same words for all. */
+export const REFUSED_TOKEN_MESSAGE = 'radar refuses the call: its token is missing or not valid (kx reads it from Secret kx-token of the namespace)';
+
+export function refusedToken(): KxError {
+  return new KxError(ErrorCode.Unauthenticated, REFUSED_TOKEN_MESSAGE);
+}
+
+export interface NamespaceAuthorizerOptions {
+  readonly tokens: TokenSource;
+  /** How long a refused token is refused without asking the token source again. Default 2 s. */
+  readonly refusedTtlMs?: number;
+  /** How many refused tokens are remembered (the oldest are forgotten first). Default 4096. */
+  readonly refusedMax?: number;
+  /** For tests. */
+  readonly now?: () => number;
+}
+
 export class NamespaceAuthorizer implements TargetAuthorizer {
   readonly #tokens: TokenSource;
+  readonly #refused = new Map<string, number>();
+  readonly #refusedTtlMs: number;
+  readonly #refusedMax: number;
+  readonly #now: () => number;
 
-  constructor(opts: { tokens: TokenSource }) {
+  constructor(opts: NamespaceAuthorizerOptions) {
     this.#tokens = opts.tokens;
+    this.#refusedTtlMs = opts.refusedTtlMs ?? 2_000;
+    this.#refusedMax = opts.refusedMax ?? 4096;
+    this.#now = opts.now ?? Date.now;
+  }
+
+  /**
+   * The token alone, before any message is read: it must be a kx token (`kx1.<namespace>.…`) equal to the Secret of
+   * the namespace it names. Which containers it reaches is authorize()'s business. Refusals are remembered briefly
+   * (bounded), so a flood of made-up tokens costs the API server nothing more.
+   */
+  async authenticate(token: string | undefined, signal?: AbortSignal): Promise<void> {
+    if (token === undefined || token === '') throw refusedToken();
+    const key = digest(token).toString('base64');
+    const until = this.#refused.get(key);
+    if (until !== undefined) {
+      if (this.#now() < until) throw refusedToken();
+      this.#refused.delete(key);
+    }
+    const ns = tokenNamespace(token);
+    const expected = ns === undefined ? undefined : await this.#tokens.tokenFor(ns, signal);
+    if (expected !== undefined && sameToken(token, expected)) return;
+    this.#refused.set(key, this.#now() + this.#refusedTtlMs);
+    for (const k of this.#refused.keys()) {
+      if (this.#refused.size <= this.#refusedMax) break;
+      this.#refused.delete(k);
+    }
+    throw refusedToken();
   }
 
   /** Cheap check before the runtime is asked anything: no token at all is refused at once. */
@@ -61,5 +109,9 @@ export class NamespaceAuthorizer implements TargetAuthorizer {
 
 // Compares digests so the time taken reveals neither content nor length.
 function sameToken(a: string, b: string): boolean {
-  return timingSafeEqual(createHash('sha256').update(a).digest(), createHash('sha256').update(b).digest());
+  return timingSafeEqual(digest(a), digest(b));
+}
+
+function digest(s: string): Buffer {
+  return createHash('sha256').update(s).digest();
 }

@@ -9,6 +9,8 @@ import { ErrorCode, KxError } from '../../pkg/sync/errors.ts';
 import { loadRadarProto } from '../../proto/load.ts';
 import { MAX_MESSAGE_BYTES, MAX_REQUEST_BYTES } from '../../proto/version.ts';
 import type { Reloader, RootResolver } from '../../pkg/runtime/ports.ts';
+import { CallGate } from './gate.ts';
+import { limitRequests } from './limits.ts';
 import { createRadarService } from './service.ts';
 
 export interface RadarServerOptions {
@@ -23,22 +25,36 @@ export interface RadarServerOptions {
   readonly fsync?: boolean;
   /** How long close() lets calls in flight finish before cutting them. Default 5 s. */
   readonly closeGraceMs?: number;
+  /** For tests: how soon a connection without an authenticated call is closed (CallGate's default otherwise). */
+  readonly authenticateWithinMs?: number;
 }
 
 export class RadarServer {
   readonly #opts: RadarServerOptions;
   readonly #server: grpc.Server;
+  readonly #gate: CallGate;
   #started: Promise<{ address: string; port: number }> | undefined;
   #closed: Promise<void> | undefined;
 
   constructor(opts: RadarServerOptions) {
     this.#opts = opts;
+    this.#gate = new CallGate({
+      authenticate: (token, signal) => opts.resolver.authenticate(token, signal),
+      ...(opts.authenticateWithinMs === undefined ? {} : { authenticateWithinMs: opts.authenticateWithinMs }),
+    });
     this.#server = new grpc.Server({
       'grpc.max_receive_message_length': MAX_REQUEST_BYTES,
       'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
+      // Bounds what one connection can make radar buffer: streams at once × the stream window (STREAM_WINDOW_BYTES).
+      'grpc.max_concurrent_streams': MAX_CONCURRENT_STREAMS,
+      // A peer that stops answering pings is dropped; a connection without calls is closed after a while.
+      'grpc.keepalive_time_ms': 60_000,
+      'grpc.keepalive_timeout_ms': 20_000,
+      'grpc.max_connection_idle_ms': 10 * 60_000,
+      interceptors: [this.#gate.interceptor],
     });
     const proto = loadRadarProto();
-    this.#server.addService(proto.service, createRadarService({
+    this.#server.addService(limitRequests(proto.service), createRadarService({
       resolver: opts.resolver,
       reloader: opts.reloader,
       hasher: opts.hasher,
@@ -55,7 +71,10 @@ export class RadarServer {
           reject(new KxError(ErrorCode.Unavailable, `radar cannot listen on ${this.#opts.listen}: ${err.message}`, { cause: err }));
           return;
         }
-        widenFlowControl(this.#server);
+        for (const h2 of http2Servers(this.#server)) {
+          this.#gate.watch(h2);
+          widenFlowControl(h2);
+        }
         const host = this.#opts.listen.slice(0, this.#opts.listen.lastIndexOf(':'));
         resolve({ address: `${host}:${port}`, port });
       });
@@ -81,27 +100,34 @@ export class RadarServer {
 
 /** HTTP/2 receive windows radar grants its peer: per connection, and per stream (an Apply call). */
 export const CONNECTION_WINDOW_BYTES = 32 * 1024 * 1024;
-export const STREAM_WINDOW_BYTES = 16 * 1024 * 1024;
+export const STREAM_WINDOW_BYTES = 2 * 1024 * 1024;
+/** Calls one connection may have open at once (kx uses a handful). */
+export const MAX_CONCURRENT_STREAMS = 32;
+
+/**
+ * grpc-js keeps its http2 servers private: if their shape ever changes, radar serves without the connection
+ * watch and the widened windows (calls are still authenticated before they are read).
+ */
+function http2Servers(server: grpc.Server): EventEmitter[] {
+  const servers = (server as unknown as { http2Servers?: Map<EventEmitter, unknown> }).http2Servers;
+  return servers instanceof Map ? [...servers.keys()] : [];
+}
 
 /**
  * Let the client keep an Apply stream full while radar writes files. With HTTP/2's default 64 KiB windows (grpc-js
  * has no server option for them) a 256 KiB frame takes several WINDOW_UPDATE round trips between the two event
- * loops, so sender and receiver take turns instead of overlapping. grpc-js keeps its http2 servers private: if
- * their shape ever changes this does nothing and only speed is lost. The bytes a peer can make radar buffer stay
- * bounded by these windows (and by MAX_REQUEST_BYTES per message).
+ * loops, so sender and receiver take turns instead of overlapping. The bytes a peer can make radar buffer stay
+ * bounded by these windows: a call not yet authenticated is not read, so its stream window is never handed back.
  */
-function widenFlowControl(server: grpc.Server): void {
-  const servers = (server as unknown as { http2Servers?: Map<EventEmitter, unknown> }).http2Servers;
-  if (!(servers instanceof Map)) return;
+function widenFlowControl(h2: EventEmitter): void {
   // Called once, after the one bindAsync of start(): each http2 server gets one listener.
-  for (const h2 of servers.keys()) {
-    h2.on('session', (session: Http2Session) => {
-      try {
-        session.setLocalWindowSize(CONNECTION_WINDOW_BYTES);
-        session.settings({ initialWindowSize: STREAM_WINDOW_BYTES });
-      } catch {
-        // a session closing as it opens: nothing to widen
-      }
-    });
-  }
+  h2.on('session', (session: Http2Session) => {
+    if (session.destroyed) return;
+    try {
+      session.setLocalWindowSize(CONNECTION_WINDOW_BYTES);
+      session.settings({ initialWindowSize: STREAM_WINDOW_BYTES });
+    } catch {
+      // a session closing as it opens: nothing to widen
+    }
+  });
 }

@@ -1,5 +1,8 @@
-// Handlers of kx.v1.Radar. Every call: protocol version checked, token and target resolved (nothing is read
-// or written before the resolver accepted the caller), KxErrors turned into gRPC status at this edge.
+// Handlers of kx.v1.Radar. Every call: token checked before its message is read (gate.ts), protocol version
+// checked, target resolved and authorized (nothing is read or written before the resolver accepted the caller),
+// KxErrors turned into gRPC status at this edge. A call holds its resolved target (the container's pinned root)
+// until it ends; an Apply stream proves before each batch that the container is still the same process and the
+// token still grants it.
 import * as grpc from '@grpc/grpc-js';
 import { once } from 'node:events';
 import type { Hasher } from '../../pkg/sync/hash.ts';
@@ -7,9 +10,11 @@ import { ErrorCode, KxError } from '../../pkg/sync/errors.ts';
 import { entryToMsg, knownFromMsgs, pathErrorToMsg, rulesFromMsg, signatureToMsg } from '../../pkg/wire/convert.ts';
 import type * as M from '../../proto/messages.ts';
 import { toServiceError } from '../../pkg/wire/status.ts';
-import { Capability, METADATA_AUTHORIZATION, METADATA_PROTOCOL_VERSION, PROTOCOL_VERSION } from '../../proto/version.ts';
+import { Capability, METADATA_PROTOCOL_VERSION, PROTOCOL_VERSION } from '../../proto/version.ts';
 import { LocalTree } from '../../pkg/receiver/local-tree.ts';
 import { ApplyFrameReader } from './apply-stream.ts';
+import { bearer } from './gate.ts';
+import { LIMITS } from './limits.ts';
 import type { Reloader, ResolvedRoot, RootResolver, TargetRef } from '../../pkg/runtime/ports.ts';
 
 export interface RadarServiceDeps {
@@ -29,26 +34,47 @@ interface SurfaceCall {
 
 /** Entries per ManifestChunk: big enough to amortize framing, small enough to stream. */
 const MANIFEST_CHUNK = 512;
+/** Roots whose stale temp files were removed, remembered per server. */
+const CLEANED_ROOTS = 1024;
 
 export function createRadarService(deps: RadarServiceDeps): grpc.UntypedServiceImplementation {
   // Roots whose stale temp files were removed, per server instance (each root once).
   const cleaned = new Map<string, Promise<void>>();
 
-  const treeFor = async (root: ResolvedRoot, signal: AbortSignal): Promise<LocalTree> => {
-    const tree = new LocalTree({ root: root.path, anchor: root.anchor, hasher: deps.hasher, owner: root.owner, fsync: deps.fsync });
-    let started = cleaned.get(root.path);
+  const treeFor = async (root: ResolvedRoot, target: TargetRef, signal: AbortSignal): Promise<LocalTree> => {
+    const tree = new LocalTree({
+      root: root.path,
+      anchor: root.anchor,
+      hasher: deps.hasher,
+      owner: root.owner,
+      fsync: deps.fsync,
+      keepSetIdBits: target.keepSetIdBits === true,
+      // Before each batch: the container is still the process it was resolved to, and the token still grants it.
+      ...(root.verify ? { verify: (sig?: AbortSignal) => root.verify!(sig) } : {}),
+    });
+    const key = root.key ?? root.path;
+    let started = cleaned.get(key);
     if (!started) {
       started = tree.start(signal);
-      cleaned.set(root.path, started);
-      started.catch(() => cleaned.delete(root.path));
+      // Bounded: forgetting a root only means its stale temp files are looked for once more.
+      if (cleaned.size >= CLEANED_ROOTS) cleaned.delete(cleaned.keys().next().value!);
+      cleaned.set(key, started);
+      started.catch(() => cleaned.delete(key));
     }
     await started;
     return tree;
   };
 
-  const resolve = (call: SurfaceCall, target: M.Target | null, signal: AbortSignal): Promise<ResolvedRoot> => {
+  /** Resolve the call's target, run `fn` with it, release it (its pinned root) however `fn` ends. */
+  const withRoot = async <T>(call: SurfaceCall, target: M.Target | null, signal: AbortSignal, fn: (root: ResolvedRoot, ref: TargetRef) => Promise<T>): Promise<T> => {
     checkVersionHeader(call.metadata);
-    return deps.resolver.resolve(targetRef(target), bearer(call.metadata), signal);
+    const ref = targetRef(target);
+    const root = await deps.resolver.resolve(ref, bearer(call.metadata), signal);
+    try {
+      return await fn(root, ref);
+    } finally {
+      root.close?.();
+    }
   };
 
   const capabilities = [Capability.Zlib, Capability.Delta, Capability.Describe, Capability.DigestAtEnd, Capability.Digests, ...(deps.reloader ? [Capability.Reload] : [])];
@@ -57,13 +83,12 @@ export function createRadarService(deps: RadarServiceDeps): grpc.UntypedServiceI
     Handshake: unary<M.HandshakeRequest, M.HandshakeResponse>(async (call, signal) => {
       const req = call.request;
       if (req.protocolVersion !== PROTOCOL_VERSION) throw versionMismatch(req.protocolVersion);
-      await resolve(call, req.target, signal);
+      await withRoot(call, req.target, signal, async () => undefined);
       return { protocolVersion: PROTOCOL_VERSION, capabilities, server: deps.name };
     }),
 
-    GetManifest: serverStream<M.ManifestRequest, M.ManifestChunk>(async (call, signal, write) => {
-      const root = await resolve(call, call.request.target, signal);
-      const tree = await treeFor(root, signal);
+    GetManifest: serverStream<M.ManifestRequest, M.ManifestChunk>((call, signal, write) => withRoot(call, call.request.target, signal, async (root, ref) => {
+      const tree = await treeFor(root, ref, signal);
       const known = call.request.known ?? [];
       const manifest = await tree.manifest(rulesFromMsg(call.request.rules), signal, known.length > 0 ? knownFromMsgs(known) : undefined);
       let chunk: M.EntryMsg[] = [];
@@ -75,35 +100,38 @@ export function createRadarService(deps: RadarServiceDeps): grpc.UntypedServiceI
         }
       }
       if (chunk.length > 0) await write({ entries: chunk });
-    }),
+    })),
 
-    GetDigests: unary<M.DigestsRequest, M.DigestsReply>(async (call, signal) => {
-      const root = await resolve(call, call.request.target, signal);
-      const tree = await treeFor(root, signal);
+    GetDigests: unary<M.DigestsRequest, M.DigestsReply>((call, signal) => withRoot(call, call.request.target, signal, async (root, ref) => {
+      const tree = await treeFor(root, ref, signal);
       const found = await tree.digests(call.request.paths, signal);
       return { entries: [...found.values()].map(entryToMsg) };
-    }),
+    })),
 
-    GetSignatures: serverStream<M.SignaturesRequest, M.SignatureReply>(async (call, signal, write) => {
-      const root = await resolve(call, call.request.target, signal);
-      const tree = await treeFor(root, signal);
+    GetSignatures: serverStream<M.SignaturesRequest, M.SignatureReply>((call, signal, write) => withRoot(call, call.request.target, signal, async (root, ref) => {
+      const tree = await treeFor(root, ref, signal);
       for await (const { path, signature } of tree.signatures(call.request.paths, signal)) {
         await write(signatureToMsg(path, signature));
       }
-    }),
+    })),
 
     Apply: (call: grpc.ServerDuplexStream<M.ApplyFrame, M.ApplyAck>) => {
       const { signal, dispose } = callSignal(call);
+      const idle = (): void => {
+        if (signal.aborted) return;
+        call.emit('error', toServiceError(new KxError(ErrorCode.Unavailable, `Apply stream idle for ${LIMITS.streamIdleMs / 1000} s: radar ended it`)));
+      };
       const run = async (): Promise<void> => {
-        const reader = new ApplyFrameReader(call[Symbol.asyncIterator]());
+        const reader = new ApplyFrameReader(idleLimited(call[Symbol.asyncIterator](), LIMITS.streamIdleMs, idle));
         const target = await reader.open();
-        const root = await resolve(call, target, signal);
-        const tree = await treeFor(root, signal);
-        while (!(await reader.atEnd())) {
-          const result = await tree.apply(reader.batch(), signal);
-          const ack: M.ApplyAck = { applied: result.applied, bytesReceived: reader.takeWireBytes(), errors: result.errors.map(pathErrorToMsg) };
-          if (!call.write(ack)) await once(call, 'drain', { signal });
-        }
+        await withRoot(call, target, signal, async (root, ref) => {
+          const tree = await treeFor(root, ref, signal);
+          while (!(await reader.atEnd())) {
+            const result = await tree.apply(reader.batch(), signal);
+            const ack: M.ApplyAck = { applied: result.applied, bytesReceived: reader.takeWireBytes(), errors: result.errors.map(pathErrorToMsg) };
+            if (!call.write(ack)) await once(call, 'drain', { signal });
+          }
+        });
       };
       run().then(
         () => call.end(),
@@ -113,21 +141,21 @@ export function createRadarService(deps: RadarServiceDeps): grpc.UntypedServiceI
       ).finally(dispose);
     },
 
-    Describe: unary<M.DescribeRequest, M.DescribeResponse>(async (call, signal) => {
-      const root = await resolve(call, call.request.target, signal);
+    Describe: unary<M.DescribeRequest, M.DescribeResponse>((call, signal) => withRoot(call, call.request.target, signal, async (root) => {
       return {
-        path: root.path,
+        // What the container sees, never the host's /proc/<pid>/… (a PID is no business of the client's).
+        path: root.containerPath ?? root.path,
         onVolume: root.onVolume === undefined ? 'unknown' : root.onVolume ? 'yes' : 'no',
         ...(root.owner ? { owner: { uid: root.owner.uid, gid: root.owner.gid } } : {}),
         runtime: root.runtime ?? '',
         containerName: root.containerName ?? '',
         namespace: root.namespace ?? '',
       };
-    }),
+    })),
 
     Reload: unary<M.ReloadRequest, M.ReloadResponse>(async (call, signal) => {
       const target = targetRef(call.request.target);
-      await resolve(call, call.request.target, signal);
+      await withRoot(call, call.request.target, signal, async () => undefined);
       const mode = call.request.mode;
       if (mode === 'none' || mode === '') return { action: 'none', newContainerId: '', message: '', filesKept: true };
       if (!deps.reloader) throw new KxError(ErrorCode.InvalidConfig, `reload ${mode}: this radar cannot reload (it serves a directory, not a container)`);
@@ -143,15 +171,18 @@ export function targetRef(t: M.Target | null): TargetRef {
     runtime: t?.runtime ?? '',
     remotePath: t?.remotePath ?? '',
     ...(t?.owner ? { owner: { uid: t.owner.uid, gid: t.owner.gid } } : {}),
+    ...(t?.keepSetIdBits ? { keepSetIdBits: true } : {}),
   };
 }
 
-/** The token of `authorization: Bearer <token>`, or undefined. */
-export function bearer(metadata: grpc.Metadata): string | undefined {
-  const v = metadata.get(METADATA_AUTHORIZATION)[0];
-  if (typeof v !== 'string') return undefined;
-  const m = /^Bearer\s+(.+)$/i.exec(v.trim());
-  return m?.[1];
+/** `it`, with `onIdle` run when one next() waits longer than `ms` for the client (not while radar works). */
+function idleLimited<T>(it: AsyncIterator<T>, ms: number, onIdle: () => void): AsyncIterator<T> {
+  return {
+    next: () => {
+      const timer = setTimeout(onIdle, ms);
+      return it.next().finally(() => clearTimeout(timer));
+    },
+  };
 }
 
 function checkVersionHeader(metadata: grpc.Metadata): void {

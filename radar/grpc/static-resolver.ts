@@ -1,6 +1,7 @@
 // radar's --root mode: one root directory and one shared token. Tokens are compared in constant time.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { ErrorCode, KxError } from '../../pkg/sync/errors.ts';
+import { refusedToken } from '../auth/authorize.ts';
 import type { ResolvedRoot, RootResolver, TargetRef } from '../../pkg/runtime/ports.ts';
 
 export class StaticRootResolver implements RootResolver {
@@ -14,11 +15,13 @@ export class StaticRootResolver implements RootResolver {
     this.#tokenDigest = digest(token);
   }
 
-  async resolve(target: TargetRef, token: string | undefined): Promise<ResolvedRoot> {
+  async authenticate(token: string | undefined): Promise<void> {
     // Hashing first gives equal lengths, so timingSafeEqual leaks neither content nor length.
-    if (token === undefined || token === '' || !timingSafeEqual(digest(token), this.#tokenDigest)) {
-      throw new KxError(ErrorCode.Unauthenticated, token ? 'radar token is wrong' : 'radar token is missing (authorization: Bearer <token>)');
-    }
+    if (token === undefined || token === '' || !timingSafeEqual(digest(token), this.#tokenDigest)) throw refusedToken();
+  }
+
+  async resolve(target: TargetRef, token: string | undefined): Promise<ResolvedRoot> {
+    await this.authenticate(token);
     if (target.containerId !== '') {
       throw new KxError(ErrorCode.NotFound, `container ${target.containerId}: this radar serves one directory, not containers`);
     }

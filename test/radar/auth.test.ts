@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ErrorCode, type KxError } from '../../pkg/sync/errors.ts';
 import { newToken, tokenNamespace } from '../../proto/kx-token.ts';
-import { NamespaceAuthorizer, type TokenSource } from '../../radar/auth/authorize.ts';
+import { NamespaceAuthorizer, REFUSED_TOKEN_MESSAGE, type TokenSource } from '../../radar/auth/authorize.ts';
 import { KubeSecretTokenSource, type SecretReader } from '../../radar/auth/kube-secret-token-source.ts';
 
 class MemoryTokens implements TokenSource {
@@ -132,5 +132,69 @@ describe('KubeSecretTokenSource', () => {
     expect(err.message).toContain('broken');
     await refusal(source.tokenFor('broken'));
     expect(api.calls).toHaveLength(2);
+  });
+});
+
+describe('NamespaceAuthorizer.authenticate (the token alone, before any message is read)', () => {
+  function counting(tokens: Record<string, string>): TokenSource & { asked: string[] } {
+    const asked: string[] = [];
+    return { asked, tokenFor: async (ns) => (asked.push(ns), tokens[ns]) };
+  }
+
+  it("accepts a namespace's own token", async () => {
+    await expect(authorizer.authenticate(tokenA)).resolves.toBeUndefined();
+  });
+
+  it('refuses a missing, opaque, forged or made-up token with one and the same message', async () => {
+    const refused = await Promise.all([undefined, '', 'opaque', newToken('team-a'), newToken('no-such-ns')].map((t) => refusal(authorizer.authenticate(t))));
+    for (const err of refused) {
+      expect(err.code).toBe(ErrorCode.Unauthenticated);
+      expect(err.message).toBe(REFUSED_TOKEN_MESSAGE);
+    }
+  });
+
+  it('remembers a refused token briefly, so repeating it costs no Secret look-up, and forgets it after', async () => {
+    let now = 0;
+    const tokens = counting({ 'team-a': tokenA });
+    const auth = new NamespaceAuthorizer({ tokens, refusedTtlMs: 2_000, now: () => now });
+    const forged = newToken('team-a');
+    await refusal(auth.authenticate(forged));
+    await refusal(auth.authenticate(forged));
+    expect(tokens.asked).toEqual(['team-a']);
+    now += 2_000;
+    await refusal(auth.authenticate(forged));
+    expect(tokens.asked).toEqual(['team-a', 'team-a']);
+  });
+
+  it('remembers a bounded number of refused tokens', async () => {
+    const tokens = counting({});
+    const auth = new NamespaceAuthorizer({ tokens, refusedMax: 2 });
+    const [t1, t2, t3] = [newToken('x1'), newToken('x2'), newToken('x3')];
+    for (const t of [t1, t2, t3]) await refusal(auth.authenticate(t));
+    await refusal(auth.authenticate(t3)); // remembered
+    await refusal(auth.authenticate(t1)); // forgotten: asked again
+    expect(tokens.asked).toEqual(['x1', 'x2', 'x3', 'x1']);
+  });
+});
+
+describe('KubeSecretTokenSource limits', () => {
+  it('keeps a bounded number of namespaces, forgetting the least recently asked', async () => {
+    const api = secretReader({ a: 'ta', b: 'tb', c: 'tc' });
+    const source = new KubeSecretTokenSource({ api, maxCached: 2 });
+    for (const ns of ['a', 'b', 'a', 'c', 'a', 'b']) await source.tokenFor(ns);
+    expect(api.calls).toEqual(['a/kx-token', 'b/kx-token', 'c/kx-token', 'b/kx-token']);
+  });
+
+  it('rate-limits Secret look-ups: past the burst it answers UNAVAILABLE until the bucket refills', async () => {
+    let now = 0;
+    const api = secretReader({});
+    const source = new KubeSecretTokenSource({ api, readsPerSecond: 1, burst: 2, now: () => now });
+    await source.tokenFor('n1');
+    await source.tokenFor('n2');
+    const err = await refusal(source.tokenFor('n3'));
+    expect(err.code).toBe(ErrorCode.Unavailable);
+    expect(api.calls).toHaveLength(2);
+    now += 1_000;
+    await expect(source.tokenFor('n3')).resolves.toBeUndefined();
   });
 });

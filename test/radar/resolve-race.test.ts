@@ -13,6 +13,7 @@ import type { ContainerInspector } from '../../pkg/runtime/resolve.ts';
 import { LocalTree } from '../../pkg/receiver/local-tree.ts';
 import type { PinHooks } from '../../pkg/receiver/pins.ts';
 import { swapAfterPin as swap } from '../sync/helpers/swap.ts';
+import { fakeStat } from './helpers/fake-proc.ts';
 
 const PID = 4242;
 let base: string;
@@ -32,6 +33,7 @@ beforeEach(async () => {
   await mkdir(join(containerRoot, 'app'), { recursive: true });
   await mkdir(outside);
   await writeFile(join(base, 'proc', String(PID), 'mountinfo'), '1 0 8:1 / / rw - ext4 /dev/sda1 rw\n');
+  await writeFile(join(base, 'proc', String(PID), 'stat'), fakeStat(PID, 'sh', 1000));
 });
 afterEach(() => rm(base, { recursive: true, force: true }));
 

@@ -192,9 +192,13 @@ describe('service calls', () => {
         return { action: 'restarted', filesKept: false, newContainerId: 'containerd://new', message: 'replaced by the kubelet' };
       },
     };
-    const resolver: RootResolver = { resolve: async (_t, token) => {
+    const resolver: RootResolver = {
+      authenticate: async (token) => {
+        if (token !== TOKEN) throw new KxError(ErrorCode.Unauthenticated, 'no');
+      },
+      resolve: async (_t, token) => {
       if (token !== TOKEN) throw new KxError(ErrorCode.Unauthenticated, 'no');
-      return { path: root, onVolume: true, namespace: 'dev', containerName: 'web', runtime: 'containerd', owner: { uid: 1, gid: 2 } };
+      return { path: root, containerPath: '/app', onVolume: true, namespace: 'dev', containerName: 'web', runtime: 'containerd', owner: { uid: 1, gid: 2 } };
     } };
     const s2 = new RadarServer({ listen: '127.0.0.1:0', resolver, reloader, hasher, closeGraceMs: 500 });
     try {
@@ -203,7 +207,7 @@ describe('service calls', () => {
       clients.push(c);
       expect(await c.reload('signal:HUP')).toEqual({ action: 'restarted', filesKept: false, newContainerId: 'containerd://new', message: 'replaced by the kubelet' });
       expect(calls).toEqual([[target, 'signal:HUP']]);
-      expect(await c.describe()).toEqual({ path: root, onVolume: true, owner: { uid: 1, gid: 2 }, runtime: 'containerd', containerName: 'web', namespace: 'dev' });
+      expect(await c.describe()).toEqual({ path: '/app', onVolume: true, owner: { uid: 1, gid: 2 }, runtime: 'containerd', containerName: 'web', namespace: 'dev' });
       const intruder = new RadarClient({ address: (await s2.start()).address, token: 'other', target });
       clients.push(intruder);
       await expect(intruder.reload('restart')).rejects.toMatchObject({ code: 'UNAUTHENTICATED' });
