@@ -17,6 +17,11 @@ import { StatusServer } from '../../pkg/status/server.ts';
 import { createHasher } from '../../pkg/sync/hash.ts';
 import { syncPaths, syncTree } from '../../pkg/sync/push.ts';
 import { DockerDriver } from '../../pkg/docker/driver.ts';
+import { resolveEngineAddress } from '../../pkg/docker/engine-address.ts';
+import { homeHash } from '../../pkg/docker/radar-container.ts';
+import { radarImageName } from '../../pkg/docker/radar-image.ts';
+import { TransportDialer } from '../../pkg/kube/transport-dialer.ts';
+import { dirname } from 'node:path';
 import { LazyDriver } from '../../pkg/daemon/lazy-driver.ts';
 
 export interface GlobalOptions {
@@ -48,7 +53,8 @@ export interface DaemonOptions {
   readonly log?: Logger;
   /** Overrides settings.statusPort (0: any free port). */
   readonly statusPort?: number;
-  readonly dockerSocket?: string;
+  /** Where DOCKER_HOST, DOCKER_CONTEXT, KX_RADAR_IMAGE are read; default process.env. */
+  readonly env?: NodeJS.ProcessEnv;
   /** --context: used by Kubernetes specs that name no context, instead of settings.context. */
   readonly context?: string | undefined;
 }
@@ -71,7 +77,15 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   const log = opts.log ?? streamLogger(process.stderr, () => settings.logLevel);
   const hasher = await createHasher();
   const engine: SyncEngine = { syncTree, syncPaths };
-  const docker = new DockerDriver({ hasher, ...(opts.dockerSocket && { socketPath: opts.dockerSocket }) });
+  const env = opts.env ?? process.env;
+  // Loaded when a docker spec starts: a broken DOCKER_HOST or context then shows on the docker specs only.
+  const docker = new LazyDriver(async () => new DockerDriver({
+    engine: await resolveEngineAddress(env),
+    dialer: new TransportDialer({ clientName: 'kx (docker)' }),
+    home: homeHash(dirname(opts.store.file)),
+    image: radarImageName(env),
+    log: (line) => log.info(line),
+  }));
   // The Kubernetes seam: its driver (pkg/kube) loads only when a kubernetes spec starts.
   const tunnels = new TunnelReport(log, () => daemon.changed());
   const context = kubeContext(opts.context, opts.config);
