@@ -15,6 +15,7 @@ import type { LoadedKubeconfig } from '../../pkg/kube/kubeconfig.ts';
 import { StatusClient } from '../../pkg/status/client.ts';
 import { StatusServer } from '../../pkg/status/server.ts';
 import { createHasher } from '../../pkg/sync/hash.ts';
+import { ErrorCode, KxError } from '../../pkg/sync/errors.ts';
 import { syncPaths, syncTree } from '../../pkg/sync/push.ts';
 import { DockerDriver } from '../../pkg/docker/driver.ts';
 import { resolveEngineAddress } from '../../pkg/docker/engine-address.ts';
@@ -70,6 +71,14 @@ export async function kubeconfig(context: string | undefined): Promise<LoadedKub
   return loadKubeconfig(context !== undefined ? { context } : {});
 }
 
+/** KX_RADAR_NETWORK=host|published: how the Docker target's radar container is networked (default: by the engine). */
+function radarNetwork(env: NodeJS.ProcessEnv): { radarNetwork?: 'host' | 'published' } {
+  const v = env.KX_RADAR_NETWORK;
+  if (v === undefined || v === '') return {};
+  if (v === 'host' || v === 'published') return { radarNetwork: v };
+  throw new KxError(ErrorCode.InvalidConfig, `KX_RADAR_NETWORK=${v}: expected host or published`);
+}
+
 /** Build and start the daemon of `kx watch`: drivers, engine, SpecList, config watcher and status server. */
 export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   const { settings } = opts.config;
@@ -85,6 +94,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
     home: homeHash(dirname(opts.store.file)),
     image: radarImageName(env),
     log: (line) => log.info(line),
+    ...radarNetwork(env),
   }));
   // The Kubernetes seam: its driver (pkg/kube) loads only when a kubernetes spec starts.
   const tunnels = new TunnelReport(log, () => daemon.changed());

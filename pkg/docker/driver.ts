@@ -38,6 +38,8 @@ export interface DockerDriverOptions {
   /** The radar image (kx-radar:<version> or KX_RADAR_IMAGE). */
   readonly image: string;
   readonly log: (line: string) => void;
+  /** How radar's container is networked; default chosen by the engine (see RadarContainer). */
+  readonly radarNetwork?: 'host' | 'published';
   readonly radar?: RadarEndpoints;
 }
 
@@ -52,7 +54,8 @@ export class DockerDriver implements TargetDriver {
     this.docker = new Docker(opts.engine.options);
     this.dialer = opts.dialer;
     const image = new RadarImage({ docker: this.docker, engine: opts.engine, image: opts.image, log: opts.log });
-    this.radar = opts.radar ?? new RadarContainer({ docker: this.docker, engine: opts.engine, image: () => image.ensure(), home: opts.home, log: opts.log });
+    this.radar = opts.radar ?? new RadarContainer({ docker: this.docker, engine: opts.engine, image: () => image.ensure(), home: opts.home, log: opts.log,
+      ...(opts.radarNetwork && { network: opts.radarNetwork }) });
   }
 
   follow(spec: SpecConfig, events: TargetEvents): TargetSource {

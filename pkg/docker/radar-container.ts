@@ -1,8 +1,8 @@
 // radar as a container on the user's Docker engine: kx's link to the Docker target. radar gets only what it needs to
 // reach the target containers — the engine (its socket bind-mounted, or its tcp address), the host's PID namespace
 // (to open /proc/<pid>/root of a target), and the capabilities named below — on a read-only root filesystem. kx
-// reaches it through a port the engine publishes on 127.0.0.1 only, and since any local user can connect there,
-// radar requires a token kx generates for each radar container. Containers are labelled with the kx home they
+// reaches it on 127.0.0.1 only (radar listening on the host's loopback, or a port the engine publishes there), and
+// since any local user can connect there, radar requires a token kx generates for each radar container. Containers are labelled with the kx home they
 // serve (kx.radar=<hash>) and the kx process that owns them, so `kx clean --docker` and the next `kx watch` find
 // the ones a killed kx left behind.
 import type Docker from 'dockerode';
@@ -47,6 +47,8 @@ export interface RadarContainerOptions {
   /** homeHash() of the kx home this radar serves. */
   readonly home: string;
   readonly log: (line: string) => void;
+  /** 'host' or 'published' instead of choosing by the engine (KX_RADAR_NETWORK). */
+  readonly network?: 'host' | 'published';
   /** How long radar may take to listen. Default 60 s (a cold start on a busy machine). */
   readonly startTimeoutMs?: number;
 }
@@ -94,12 +96,14 @@ export class RadarContainer {
     await removeAbandoned(docker, home);
     const token = randomBytes(32).toString('base64url');
     const tcp = engine.socketPath === undefined;
-    const flags = tcp
-      ? ['--listen', '127.0.0.1:0', '--docker-host', engine.url, ...(engine.tls?.dir ? ['--docker-tls-dir', TLS_DIR_IN_RADAR] : [])]
-      : ['--listen', `0.0.0.0:${RADAR_PORT}`, '--docker-socket', DEFAULT_ENGINE_SOCKET];
+    const { hostNetwork, socketOnHost } = await this.#placement();
+    const flags = [
+      '--listen', hostNetwork ? '127.0.0.1:0' : `0.0.0.0:${RADAR_PORT}`,
+      ...(tcp ? ['--docker-host', engine.url, ...(engine.tls?.dir ? ['--docker-tls-dir', TLS_DIR_IN_RADAR] : [])] : ['--docker-socket', DEFAULT_ENGINE_SOCKET]),
+    ];
     const binds = tcp
       ? engine.tls?.dir ? [`${engine.tls.dir}:${TLS_DIR_IN_RADAR}:ro`] : []
-      : [`${await this.#engineSocketOnHost()}:${DEFAULT_ENGINE_SOCKET}`];
+      : [`${socketOnHost}:${DEFAULT_ENGINE_SOCKET}`];
     let created: Docker.Container;
     try {
       created = await docker.createContainer({
@@ -108,11 +112,9 @@ export class RadarContainer {
         Cmd: ['node', 'radar/main.ts', '--docker-target', ...flags],
         Env: [`KX_TOKEN=${token}`],
         Labels: { [RADAR_LABEL]: home, [RADAR_OWNER_LABEL]: `${hostname()}/${process.pid}` },
-        ...(tcp ? {} : { ExposedPorts: { [`${RADAR_PORT}/tcp`]: {} } }),
+        ...(hostNetwork ? {} : { ExposedPorts: { [`${RADAR_PORT}/tcp`]: {} } }),
         HostConfig: {
-          // The engine on the host's loopback is only reachable from the host's network namespace; radar then
-          // listens on the host's loopback itself. Otherwise radar is on its own network with one published port.
-          ...(tcp ? { NetworkMode: 'host' } : { PortBindings: { [`${RADAR_PORT}/tcp`]: [{ HostIp: '127.0.0.1', HostPort: '' }] } }),
+          ...(hostNetwork ? { NetworkMode: 'host' } : { PortBindings: { [`${RADAR_PORT}/tcp`]: [{ HostIp: '127.0.0.1', HostPort: '' }] } }),
           PidMode: 'host',
           CapDrop: ['ALL'],
           CapAdd: RADAR_CAPABILITIES,
@@ -128,7 +130,7 @@ export class RadarContainer {
     try {
       await created.start();
       const listening = await waitForListening(created, this.#opts.startTimeoutMs ?? 60_000);
-      const address = tcp ? listening : await publishedAddress(created);
+      const address = hostNetwork ? listening : await publishedAddress(created);
       this.#opts.log(`radar: container ${created.id.slice(0, 12)} (${image}) serves the docker target at ${address}`);
       return { address, token, id: created.id };
     } catch (err) {
@@ -138,14 +140,22 @@ export class RadarContainer {
   }
 
   /**
-   * The engine's socket as a path on the engine's host, for the bind mount. A local engine sees kx's own path; an
-   * engine in a VM (Docker Desktop, colima, OrbStack: any engine when kx does not run on Linux) has its socket at
-   * the default path inside the VM, whatever path forwards to it on the developer's machine.
+   * Where radar runs relative to kx. An engine on kx's own machine (Linux, rootful) runs radar in the host's network
+   * namespace, listening on the host's loopback: kx then dials radar directly, without the engine's port proxy in
+   * between (a hop that costs every batch a round trip), and a tcp engine on the host's loopback is reachable from
+   * radar. An engine in a VM (Docker Desktop, colima, OrbStack: any engine when kx does not run on Linux) or rootless
+   * Docker (its own network namespace) publishes radar's port on 127.0.0.1 instead, and has its socket at the
+   * default path inside the VM, whatever path forwards to it on the developer's machine. KX_RADAR_NETWORK=published
+   * or =host overrides the choice.
    */
-  async #engineSocketOnHost(): Promise<string> {
-    if (process.platform !== 'linux') return DEFAULT_ENGINE_SOCKET;
-    const info = (await this.#opts.docker.info().catch(() => ({}))) as { OperatingSystem?: string };
-    return info.OperatingSystem?.includes('Docker Desktop') ? DEFAULT_ENGINE_SOCKET : this.#opts.engine.socketPath!;
+  async #placement(): Promise<{ hostNetwork: boolean; socketOnHost: string }> {
+    const engine = this.#opts.engine;
+    const info = (await this.#opts.docker.info().catch(() => ({}))) as { OperatingSystem?: string; SecurityOptions?: string[] };
+    const vm = process.platform !== 'linux' || (info.OperatingSystem ?? '').includes('Docker Desktop');
+    const rootless = (info.SecurityOptions ?? []).some((o) => o.includes('name=rootless'));
+    const override = this.#opts.network;
+    const hostNetwork = override !== undefined ? override === 'host' : !vm && !rootless;
+    return { hostNetwork, socketOnHost: vm ? DEFAULT_ENGINE_SOCKET : engine.socketPath ?? DEFAULT_ENGINE_SOCKET };
   }
 
   async #remove(id: string): Promise<void> {

@@ -114,7 +114,7 @@ describe('the Docker target as a non-root docker-group member, radar in a contai
   });
 
   /** A home, KX_HOME and source folder owned by the developer, and the environment of their shell. */
-  async function session(dockerHost: string): Promise<Session> {
+  async function session(dockerHost: string, extra: Record<string, string> = {}): Promise<Session> {
     const dir = await tempDir('docker-radar');
     cleanups.push(() => removeDir(dir));
     await chmod(dir, 0o755);
@@ -124,7 +124,7 @@ describe('the Docker target as a non-root docker-group member, radar in a contai
     await mkdir(src);
     await writeFile(join(src, 'a.txt'), 'a1\n');
     for (const p of [home, join(home, '.kx'), src, join(src, 'a.txt')]) await chown(p, dev.uid, dev.gid);
-    const env = { HOME: home, KX_HOME: join(home, '.kx'), DOCKER_HOST: dockerHost, KX_RADAR_IMAGE: IMAGE, PATH: '/usr/local/bin:/usr/bin:/bin' };
+    const env = { HOME: home, KX_HOME: join(home, '.kx'), DOCKER_HOST: dockerHost, KX_RADAR_IMAGE: IMAGE, PATH: '/usr/local/bin:/usr/bin:/bin', ...extra };
     return { home, src, label: `t${suffix()}`, env };
   }
 
@@ -176,13 +176,14 @@ describe('the Docker target as a non-root docker-group member, radar in a contai
     return list.map((c) => c.Id);
   }
 
-  it('through DOCKER_HOST at a non-default socket: builds the radar image on first use, syncs edits, and removes radar on exit', async () => {
+  // Published: how radar is reached on VM-based and rootless engines (here forced, the engine being local).
+  it('through DOCKER_HOST at a non-default socket, radar on a published port: builds the radar image on first use, syncs edits, and removes radar on exit', async () => {
     const dir = await tempDir('engine-sock');
     cleanups.push(() => removeDir(dir));
     await chmod(dir, 0o755);
     const proxy = await engineProxy(join(dir, 'engine.sock'));
     cleanups.push(() => proxy.close());
-    const s = await session(proxy.url);
+    const s = await session(proxy.url, { KX_RADAR_NETWORK: 'published' });
     const { name, watch } = await watching(s);
 
     await until('initial sync', watch, async () => (await catInContainer(name, '/app/a.txt')) === 'a1\n', SLOW - 30_000);
@@ -195,6 +196,7 @@ describe('the Docker target as a non-root docker-group member, radar in a contai
     expect(id).toBeDefined();
     const info = await docker.getContainer(id!).inspect();
     expect(info.HostConfig).toMatchObject({ Privileged: false, PidMode: 'host', ReadonlyRootfs: true, CapDrop: ['ALL'] });
+    expect(info.HostConfig.NetworkMode).not.toBe('host');
     expect([...(info.HostConfig.CapAdd ?? [])].sort()).toEqual([...RADAR_CAPABILITIES].sort());
     expect(info.HostConfig.Binds).toEqual([`${join(dir, 'engine.sock')}:/var/run/docker.sock`]);
     const published = info.NetworkSettings.Ports['7077/tcp'] ?? [];
@@ -211,6 +213,7 @@ describe('the Docker target as a non-root docker-group member, radar in a contai
     expect(await radarContainers(s)).toEqual([]);
   }, SLOW);
 
+  // The engine on the host's loopback: radar in the host's network namespace, as on any local Linux engine.
   it('over tcp on 127.0.0.1: syncs edits, and removes radar on exit', async () => {
     const proxy = await engineProxy({ host: '127.0.0.1', port: 0 });
     cleanups.push(() => proxy.close());
