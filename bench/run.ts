@@ -11,6 +11,7 @@ import { RadarProcess } from './peers/radar.ts';
 import { RsyncDaemon } from './peers/rsync.ts';
 import { CountingProxy } from './proxy.ts';
 import { runLatencyBench } from './latency.ts';
+import { runStallBench } from './stall.ts';
 
 interface Row {
   scenario: string;
@@ -142,3 +143,4 @@ async function main(): Promise<void> {
 
 await main();
 await runLatencyBench();
+await runStallBench();
