@@ -9,8 +9,9 @@ set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$repo"
-node_bin=$(readlink -f node_modules/node/bin/node)
-[ -x "$node_bin" ] || { echo "image:offline: no Node binary at node_modules/node/bin/node (run npm install)" >&2; exit 1; }
+# KX_NODE_BIN: another Node 24 binary for the image (e.g. an installed kx's own), where node_modules has none.
+node_bin=$(readlink -f "${KX_NODE_BIN:-node_modules/node/bin/node}")
+[ -x "$node_bin" ] || { echo "image:offline: no Node binary at ${KX_NODE_BIN:-node_modules/node/bin/node} (run npm install, or set KX_NODE_BIN)" >&2; exit 1; }
 version=$("$node_bin" -p 'require("./package.json").version')
 image=${KX_RADAR_IMAGE:-kx-radar:$version}
 source_hash=$("$node_bin" pkg/docker/radar-source-hash.ts "$repo")
