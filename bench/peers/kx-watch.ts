@@ -1,5 +1,5 @@
-// The whole kx daemon as the latency benchmark runs it: `kx watch` as its own process (chokidar, batching, sync and
-// apply into the container through /proc/<pid>/root), configured by a kx.yaml of its own (KX_HOME).
+// The whole kx daemon as the latency benchmark runs it: `kx watch` as its own process (chokidar, batching, sync,
+// and radar's container on the engine applying into the target container), configured by a kx.yaml of its own (KX_HOME).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { join } from 'node:path';
