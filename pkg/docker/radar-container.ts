@@ -81,7 +81,7 @@ export class RadarContainer {
     return this.#current;
   }
 
-  /** Removes the container kx started (force: radar closes on SIGKILL just as well; kx has stopped using it). */
+  /** Removes the container kx started. Forced: the daemon has closed every connection to it, nothing is in flight. */
   close(): Promise<void> {
     this.#closed ??= (async () => {
       const e = await this.#current?.catch(() => undefined);
