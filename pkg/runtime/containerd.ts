@@ -195,7 +195,7 @@ function signalNumber(name: string): number {
   return n;
 }
 
-const API_DIR = fileURLToPath(new URL('../../radar/runtime/containerd-api/', import.meta.url));
+const API_DIR = fileURLToPath(new URL('./containerd-api/', import.meta.url));
 const API_FILES = [
   'github.com/containerd/containerd/api/services/containers/v1/containers.proto',
   'github.com/containerd/containerd/api/services/tasks/v1/tasks.proto',
