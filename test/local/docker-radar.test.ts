@@ -233,12 +233,30 @@ describe('the Docker target as a non-root docker-group member, radar in a contai
     expect(await radarContainers(s)).toEqual([]);
   }, SLOW);
 
-  it('kx clean --docker removes the radar container a killed kx watch left behind', async () => {
+  it('the next kx watch, and kx clean --docker, remove the radar container a killed kx watch left behind', async () => {
     const s = await session('unix:///var/run/docker.sock');
     const { name, watch } = await watching(s);
     await until('initial sync', watch, async () => (await catInContainer(name, '/app/a.txt')) === 'a1\n', SLOW - 30_000);
     watch.kill('SIGKILL');
     await exitOf(watch);
+    const [left] = await radarContainers(s);
+    expect(left).toBeDefined();
+
+    // A new kx watch on the same home replaces the abandoned radar (its kx process is gone) and syncs.
+    const again = asDeveloper(s, ['watch', '--status-port', '0']);
+    cleanups.push(async () => {
+      if (again.exitCode === null && again.signalCode === null) {
+        again.kill('SIGKILL');
+        await exitOf(again);
+      }
+    });
+    await writeFile(join(s.src, 'a.txt'), 'a2\n');
+    await until('sync after restart', again, async () => (await catInContainer(name, '/app/a.txt')) === 'a2\n', SLOW - 60_000);
+    const now = await radarContainers(s);
+    expect(now).toHaveLength(1);
+    expect(now).not.toContain(left);
+    again.kill('SIGKILL');
+    await exitOf(again);
     expect(await radarContainers(s)).toHaveLength(1);
 
     const cleaned = await kxOnce(s, ['clean', '--docker']);
