@@ -92,8 +92,7 @@ try {
     (y) =>
       y
         .option('namespace', { alias: 'n', type: 'string', describe: 'radar\'s namespace (default kx-system)' })
-        .option('docker', { type: 'boolean', default: false, describe: 'remove this kx home\'s radar containers from the Docker engine instead' })
-        .conflicts('docker', 'namespace'),
+        .option('docker', { type: 'boolean', default: false, describe: 'remove this kx home\'s radar containers from the Docker engine instead' }),
     async (args) => (await import('./commands/clean.ts')).cleanCommand(args),
   )
   .command(

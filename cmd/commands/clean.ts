@@ -10,7 +10,11 @@ import { fail } from './fail.ts';
 import { progressLine } from './init.ts';
 
 export async function cleanCommand(args: { config?: string | undefined; context?: string | undefined; namespace?: string | undefined; docker?: boolean | undefined }): Promise<void> {
-  if (args.docker) return cleanDocker(args);
+  if (args.docker) {
+    // Checked here: yargs counts --docker's default as given, so .conflicts() would refuse every --namespace.
+    if (args.namespace !== undefined) return fail(new Error('--docker removes radar containers from the Docker engine; --namespace is for the cluster: pass one'));
+    return cleanDocker(args);
+  }
   try {
     const { cluster } = await clusterTarget(args);
     const namespace = args.namespace ?? 'kx-system';
