@@ -103,7 +103,7 @@ const WARMUP = 3;
 const TIMEOUT_MS = 20_000;
 
 /** A small project: the three files the edits touch and 200 others, so the tree is not trivially empty. */
-function writeProject(root: string): void {
+export function writeProject(root: string): void {
   for (const d of ['src', 'notes', 'lib']) mkdirSync(join(root, d), { recursive: true });
   writeFileSync(join(root, 'src', 'app.js'), source('initial'));
   writeFileSync(join(root, 'src', 'main.css'), source('initial'));
@@ -138,7 +138,7 @@ function edit(root: string, kind: EditKind, i: number, marker: string): string {
   }
 }
 
-async function measure(
+export async function measure(
   tool: ToolResult['tool'],
   local: string,
   target: string,
@@ -178,14 +178,14 @@ export function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
 }
 
-interface Stats {
+export interface Stats {
   p50: number;
   p95: number;
   max: number;
   mean: number;
 }
 
-function stats(values: readonly number[]): Stats {
+export function stats(values: readonly number[]): Stats {
   const s = [...values].sort((a, b) => a - b);
   return { p50: percentile(s, 50), p95: percentile(s, 95), max: s[s.length - 1] ?? NaN, mean: s.reduce((a, b) => a + b, 0) / (s.length || 1) };
 }
@@ -236,7 +236,7 @@ export function printLatency(results: readonly ToolResult[]): void {
 // --- cleanup --------------------------------------------------------------------------------------------------
 
 /** Closers run last-in first-out, once, on the way out or on SIGINT/SIGTERM. */
-class Cleanup {
+export class Cleanup {
   readonly #closers: (() => Promise<unknown>)[] = [];
   #ran: Promise<void> | null = null;
   readonly #onSignal = (signal: NodeJS.Signals): void => {

@@ -11,6 +11,7 @@ import { RadarProcess } from './peers/radar.ts';
 import { RsyncDaemon } from './peers/rsync.ts';
 import { CountingProxy } from './proxy.ts';
 import { runLatencyBench } from './latency.ts';
+import { runStallBench } from './stall.ts';
 
 interface Row {
   scenario: string;
@@ -142,6 +143,7 @@ async function main(): Promise<void> {
 
 await main();
 await runLatencyBench();
+await runStallBench();
 // radar's fuzz test (test/radar/fuzz.test.ts), for longer than CI gives it: KX_BENCH_FUZZ_MS, default 2 min.
 const fuzzMs = process.env.KX_BENCH_FUZZ_MS ?? '120000';
 console.error(`bench: fuzzing radar's RPCs for ${Number(fuzzMs) / 1000} s`);

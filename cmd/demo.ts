@@ -43,7 +43,9 @@ async function main(): Promise<void> {
     await store.addSpec({ name: 'demo', selector: 'kx.demo=1', local: folder, remote: '/app', reload: 'none', ignore: [], target: 'docker' });
     say(`$ kx create --docker -l kx.demo=1 ${folder} /app`);
     say('$ kx watch');
-    const daemon = await startDaemon({ store, config: (await store.load()).config, statusPort: 0, log: silentLogger });
+    // Quiet, except for the one line that explains a wait: radar's image built on the engine on first use.
+    const log = { ...silentLogger, info: (m: string) => void (m.startsWith('radar image') && say(`(${m})`)) };
+    const daemon = await startDaemon({ store, config: (await store.load()).config, statusPort: 0, log });
     running.push(daemon);
     await daemon.idle();
     say(`$ docker exec ${CONTAINER} cat /app/hello.txt\n${(await run('docker', ['exec', CONTAINER, 'cat', '/app/hello.txt'])).stdout.trimEnd()}`);

@@ -137,8 +137,11 @@ async function main(): Promise<void> {
   )
   .command(
     'clean',
-    'remove what kx init installed',
-    (y) => y.option('namespace', { alias: 'n', type: 'string', describe: 'radar\'s namespace (default kx-system)' }),
+    'remove what kx init installed; with --docker, the radar containers kx started on the Docker engine',
+    (y) =>
+      y
+        .option('namespace', { alias: 'n', type: 'string', describe: 'radar\'s namespace (default kx-system)' })
+        .option('docker', { type: 'boolean', default: false, describe: 'remove this kx home\'s radar containers from the Docker engine instead' }),
     async (args) => (await import('./commands/clean.ts')).cleanCommand(args),
   )
   .command(

@@ -2,6 +2,7 @@
 // the service definition is built here with @grpc/proto-loader's codec semantics (fromObject+encode, decode+toObject
 // with LOADER_OPTIONS): proto-loader itself also builds descriptor protos of every message for reflection, which
 // kx never uses and which cost ~50 ms of every process start (import and load).
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import protobuf from 'protobufjs';
@@ -24,6 +25,12 @@ export interface RadarProto {
   service: grpc.ServiceDefinition;
   /** Client constructor with one method per rpc (Handshake, GetManifest, ...). */
   Client: grpc.ServiceClientConstructor;
+  /**
+   * A message with a long repeated field, encoded a slice at a time with the event loop let through in between
+   * (a ManifestRequest with 50,000 known entries takes hundreds of ms to encode in one go). Pass the result as the
+   * request: the client's serializer sends encoded bytes as they are.
+   */
+  encodeSliced(message: string, head: object, field: string, items: Iterable<object>, sliceMs?: number): Promise<Buffer>;
 }
 
 /** Parse kx.proto. Cheap (milliseconds); callers keep the result for their lifetime. */
@@ -48,11 +55,33 @@ export function loadRadarProto(): RadarProto {
     };
   }
   const Client = grpc.makeClientConstructor(service, SERVICE);
-  return { service, Client };
+  return { service, Client, encodeSliced: (message, head, field, items, sliceMs) => encodeSliced(root.lookupType(message), head, field, items, sliceMs ?? 10) };
+}
+
+async function encodeSliced(type: protobuf.Type, head: object, field: string, items: Iterable<object>, sliceMs: number): Promise<Buffer> {
+  const f = type.fields[field];
+  if (!f?.repeated || !(f.resolvedType instanceof protobuf.Type)) throw new Error(`${type.name}.${field}: not a repeated message field`);
+  const itemType = f.resolvedType;
+  // Fields of a message may come in any order and pieces of it concatenated: the head, then each item as field f.
+  const parts: Uint8Array[] = [type.encode(type.fromObject(head as Record<string, unknown>)).finish()];
+  let writer = protobuf.Writer.create();
+  let sliceStart = performance.now();
+  for (const item of items) {
+    itemType.encode(itemType.fromObject(item as Record<string, unknown>), writer.uint32((f.id << 3) | 2).fork()).ldelim();
+    if (performance.now() - sliceStart >= sliceMs) {
+      parts.push(writer.finish());
+      writer = protobuf.Writer.create();
+      await yieldToEventLoop();
+      sliceStart = performance.now();
+    }
+  }
+  parts.push(writer.finish());
+  return Buffer.concat(parts);
 }
 
 function serializer(type: protobuf.Type): (value: unknown) => Buffer {
   return (value) => {
+    if (Buffer.isBuffer(value)) return value; // encoded already (encodeSliced)
     if (Array.isArray(value)) throw new Error(`Failed to serialize message: expected object with ${type.name} structure, got array instead`);
     return type.encode(type.fromObject(value as Record<string, unknown>)).finish() as Buffer;
   };

@@ -24,3 +24,10 @@ export const KNOWN_SOCKETS: readonly KnownSocket[] = [
   { runtime: 'containerd', path: '/var/snap/microk8s/common/run/containerd.sock', layout: 'MicroK8s' },
   { runtime: 'docker', path: '/var/run/docker.sock', layout: 'Docker, cri-dockerd' },
 ];
+
+/**
+ * What radar's image carries of this repository: radar itself, the wire contract and the parts of pkg/ it runs.
+ * radar/image/stage.ts copies them, kx hashes them to tell whether an image holds this radar, and the architecture
+ * test keeps radar's imports within them.
+ */
+export const RADAR_SOURCE_DIRS = ['radar', 'proto', 'pkg/sync', 'pkg/receiver', 'pkg/runtime', 'pkg/wire', 'pkg/lifecycle'] as const;

@@ -2,6 +2,7 @@
 // SIGINT, then close everything and exit 0. `--help` lists every flag and environment variable.
 //   node radar/main.ts --listen 127.0.0.1:7077                      node mode: the containers on this node
 //   node radar/main.ts --root DIR --listen HOST:PORT --token-file F  one directory (or the token in KX_TOKEN)
+//   node radar/main.ts --docker-target --listen HOST:PORT            one Docker engine's containers, one token
 // Prints "radar listening on HOST:PORT" once it serves. Startup errors are one line on stderr.
 import { readFile } from 'node:fs/promises';
 import { enableCompileCache } from 'node:module';
@@ -36,16 +37,21 @@ async function main(argv: string[]): Promise<void> {
     process.once('SIGTERM', () => resolve());
     process.once('SIGINT', () => resolve());
   });
-  const running = cmd.mode === 'root' ? await serveRoot(cmd) : await serveNode(cmd);
+  const running = cmd.mode === 'root' ? await serveRoot(cmd) : cmd.mode === 'docker' ? await serveDocker(cmd) : await serveNode(cmd);
   process.stdout.write(`radar listening on ${running.address}\n`);
   await stopped;
   await running.close();
   process.exit(0);
 }
 
-async function serveRoot(cmd: Extract<RadarCommand, { mode: 'root' }>): Promise<Running> {
-  const token = cmd.tokenFile !== undefined ? (await readFile(cmd.tokenFile, 'utf8')).trim() : (process.env.KX_TOKEN ?? '').trim();
+async function tokenOf(tokenFile: string | undefined): Promise<string> {
+  const token = tokenFile !== undefined ? (await readFile(tokenFile, 'utf8')).trim() : (process.env.KX_TOKEN ?? '').trim();
   if (!token) throw new KxError(ErrorCode.InvalidConfig, 'no token: pass --token-file FILE or set KX_TOKEN');
+  return token;
+}
+
+async function serveRoot(cmd: Extract<RadarCommand, { mode: 'root' }>): Promise<Running> {
+  const token = await tokenOf(cmd.tokenFile);
   const server = new RadarServer({
     listen: cmd.listen,
     resolver: new StaticRootResolver(resolve(cmd.root), token),
@@ -54,6 +60,17 @@ async function serveRoot(cmd: Extract<RadarCommand, { mode: 'root' }>): Promise<
   });
   const { address } = await server.start();
   return { address, close: () => server.close() };
+}
+
+async function serveDocker(cmd: Extract<RadarCommand, { mode: 'docker' }>): Promise<Running> {
+  const { mode: _, tokenFile, ...opts } = cmd;
+  const token = await tokenOf(tokenFile);
+  // The token stays in this process only: children and later reads of the environment do not see it.
+  delete process.env.KX_TOKEN;
+  const { DockerTargetRadar } = await import('./docker-target.ts');
+  const radar = new DockerTargetRadar({ ...opts, token, hasher: await createHasher(), closeGraceMs: 3000 });
+  const { address } = await radar.start();
+  return { address, close: () => radar.close() };
 }
 
 async function serveNode(cmd: Extract<RadarCommand, { mode: 'node' }>): Promise<Running> {

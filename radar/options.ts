@@ -1,9 +1,10 @@
 // radar's command line: flags over environment variables over defaults, and the --help text that lists them all.
-// Two modes: `--root DIR` serves one directory with one token; without it radar is the node agent that
+// Three modes: `--root DIR` serves one directory with one token; `--docker-target` serves the containers of one
+// Docker engine to the one kx that started radar there (one token); without either radar is the node agent that
 // serves the containers on its node (what the DaemonSet runs).
 import { parseArgs } from 'node:util';
 import { ErrorCode, KxError } from '../pkg/sync/errors.ts';
-import { AUTO_SOCKET, KNOWN_SOCKETS, KUBERNETES_NAMESPACE } from '../pkg/runtime/sockets.ts';
+import { AUTO_SOCKET, DEFAULT_DOCKER_SOCKET, KNOWN_SOCKETS, KUBERNETES_NAMESPACE } from '../pkg/runtime/sockets.ts';
 
 export type RadarCommand =
   | { readonly mode: 'help' }
@@ -13,6 +14,19 @@ export type RadarCommand =
       readonly root: string;
       /** File holding the token; when unset the token comes from KX_TOKEN. */
       readonly tokenFile?: string;
+      readonly fsync: boolean;
+    }
+  | {
+      readonly mode: 'docker';
+      readonly listen: string;
+      /** The engine: a unix socket path, or a tcp:// URL (with TLS material from tlsDir). */
+      readonly dockerSocket: string;
+      readonly dockerHost?: string;
+      /** Directory holding ca.pem, cert.pem and key.pem for a TLS engine (Docker's own layout). */
+      readonly tlsDir?: string;
+      /** File holding the token; when unset the token comes from KX_TOKEN. */
+      readonly tokenFile?: string;
+      readonly restartGraceSeconds: number;
       readonly fsync: boolean;
     }
   | {
@@ -63,6 +77,14 @@ Node mode (no --root):
   A runtime whose socket is missing is left out (one log line); radar needs at least one.
   Clients present the token in Secret kx-token of the target pod's namespace.
 
+Docker target mode (what kx starts as a container on the developer's Docker engine):
+  --docker-target               serve every container of one Docker engine to the holder of one token
+  --docker-socket PATH          the engine's socket (default ${DEFAULT_DOCKER_SOCKET})
+  --docker-host tcp://HOST:PORT the engine over tcp instead of a socket
+  --docker-tls-dir DIR          ca.pem, cert.pem and key.pem for a TLS engine
+  --token-file FILE             file holding the token (else env KX_TOKEN holds the token)
+  --restart-grace SECONDS       as in node mode
+
 Root mode:
   --root DIR                    the directory to serve
   --token-file FILE             file holding the token clients must present (else env KX_TOKEN holds the token)
@@ -91,6 +113,9 @@ export function parseRadarArgs(argv: readonly string[], env: Readonly<Record<str
         'pod-name': { type: 'string' },
         'host-root': { type: 'string' },
         'restart-grace': { type: 'string' },
+        'docker-target': { type: 'boolean', default: false },
+        'docker-host': { type: 'string' },
+        'docker-tls-dir': { type: 'string' },
       },
       allowPositionals: false,
       strict: true,
@@ -99,6 +124,29 @@ export function parseRadarArgs(argv: readonly string[], env: Readonly<Record<str
     throw new KxError(ErrorCode.InvalidConfig, `${(err as Error).message.split('\n')[0]} (see --help)`);
   }
   if (values.help) return { mode: 'help' };
+  if (values['docker-target']) {
+    const other = (['root', 'containerd-socket', 'containerd-namespace', 'kubeconfig', 'node-name', 'pod-namespace', 'pod-name', 'host-root'] as const).find((f) => values[f] !== undefined);
+    if (other) throw new KxError(ErrorCode.InvalidConfig, `--${other} cannot be combined with --docker-target`);
+    if (values['docker-host'] !== undefined && values['docker-socket'] !== undefined) {
+      throw new KxError(ErrorCode.InvalidConfig, '--docker-host and --docker-socket name the engine twice: pass one');
+    }
+    const host = values['docker-host'];
+    if (host !== undefined && !/^tcp:\/\/[^/]+:\d+\/?$/.test(host)) throw new KxError(ErrorCode.InvalidConfig, `--docker-host ${JSON.stringify(host)}: expected tcp://HOST:PORT`);
+    if (values['docker-tls-dir'] !== undefined && host === undefined) throw new KxError(ErrorCode.InvalidConfig, '--docker-tls-dir is for a tcp engine (--docker-host)');
+    return {
+      mode: 'docker',
+      listen: values.listen,
+      dockerSocket: values['docker-socket'] ?? DEFAULT_DOCKER_SOCKET,
+      ...(host === undefined ? {} : { dockerHost: host }),
+      ...(values['docker-tls-dir'] === undefined ? {} : { tlsDir: values['docker-tls-dir'] }),
+      ...(values['token-file'] === undefined ? {} : { tokenFile: values['token-file'] }),
+      restartGraceSeconds: graceOf(values['restart-grace']),
+      fsync: values.fsync,
+    };
+  }
+  if (values['docker-host'] !== undefined || values['docker-tls-dir'] !== undefined) {
+    throw new KxError(ErrorCode.InvalidConfig, `--${values['docker-host'] !== undefined ? 'docker-host' : 'docker-tls-dir'} is for --docker-target mode`);
+  }
   if (values.root !== undefined) {
     const nodeOnly = ['docker-socket', 'containerd-socket', 'containerd-namespace', 'kubeconfig', 'node-name', 'pod-namespace', 'pod-name', 'host-root', 'restart-grace'] as const;
     const stray = nodeOnly.find((f) => values[f] !== undefined);
@@ -112,12 +160,8 @@ export function parseRadarArgs(argv: readonly string[], env: Readonly<Record<str
       fsync: values.fsync,
     };
   }
-  if (values['token-file'] !== undefined) throw new KxError(ErrorCode.InvalidConfig, '--token-file is for --root mode; node mode checks the kx-token Secret of each namespace');
-  const grace = values['restart-grace'] ?? String(DEFAULT_RESTART_GRACE_SECONDS);
-  const graceSeconds = Number(grace);
-  if (grace.trim() === '' || !Number.isInteger(graceSeconds) || graceSeconds < 0) {
-    throw new KxError(ErrorCode.InvalidConfig, `--restart-grace ${JSON.stringify(grace)}: expected whole seconds ≥ 0`);
-  }
+  if (values['token-file'] !== undefined) throw new KxError(ErrorCode.InvalidConfig, '--token-file is for --root and --docker-target modes; node mode checks the kx-token Secret of each namespace');
+  const graceSeconds = graceOf(values['restart-grace']);
   const nodeName = values['node-name'] ?? env.KX_NODE_NAME;
   const podNamespace = values['pod-namespace'] ?? env.KX_POD_NAMESPACE;
   const podName = values['pod-name'] ?? env.KX_POD_NAME;
@@ -137,4 +181,13 @@ export function parseRadarArgs(argv: readonly string[], env: Readonly<Record<str
     restartGraceSeconds: graceSeconds,
     fsync: values.fsync,
   };
+}
+
+function graceOf(flag: string | undefined): number {
+  const grace = flag ?? String(DEFAULT_RESTART_GRACE_SECONDS);
+  const seconds = Number(grace);
+  if (grace.trim() === '' || !Number.isInteger(seconds) || seconds < 0) {
+    throw new KxError(ErrorCode.InvalidConfig, `--restart-grace ${JSON.stringify(grace)}: expected whole seconds ≥ 0`);
+  }
+  return seconds;
 }

@@ -4,14 +4,14 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { SOURCE_DIRS } from '../radar/image/stage.ts';
+import { RADAR_SOURCE_DIRS } from '../proto/radar-pod.ts';
 
 const repo = resolve(import.meta.dirname, '..');
 
 interface Import { from: string; spec: string; target?: string }
 
 /** The parts of pkg/ that radar runs too (and its image carries): they may use each other and proto, nothing else. */
-const SHARED_WITH_RADAR = SOURCE_DIRS.filter((d) => d.startsWith('pkg/'));
+const SHARED_WITH_RADAR: string[] = RADAR_SOURCE_DIRS.filter((d) => d.startsWith('pkg/'));
 /** The typed error: a leaf every layer may use (its codes cross the wire). */
 const ERROR_LEAF = 'pkg/sync/errors.ts';
 

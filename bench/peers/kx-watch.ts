@@ -1,12 +1,12 @@
-// The whole kx daemon as the latency benchmark runs it: `kx watch` as its own process (chokidar, batching, sync and
-// apply into the container through /proc/<pid>/root), configured by a kx.yaml of its own (KX_HOME).
+// The whole kx daemon as the latency benchmark runs it: `kx watch` as its own process (chokidar, batching, sync,
+// and radar's container on the engine applying into the target container), configured by a kx.yaml of its own (KX_HOME).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { statusClient } from '../../cmd/composition/root.ts';
 import { ConfigStore } from '../../pkg/config/store.ts';
-import type { ServiceStatus } from '../../pkg/daemon/status.ts';
+import type { DaemonStatus, ServiceStatus } from '../../pkg/daemon/status.ts';
 import type { StatusClient } from '../../pkg/status/client.ts';
 import { freePort } from '../support/net.ts';
 import { stopChild } from './rsync-module.ts';
@@ -58,6 +58,11 @@ export class KxWatch {
       if (Date.now() > deadline) throw new Error(`kx watch not watching within ${timeoutMs} ms (${row?.state ?? 'no status'}); see ${this.log}`);
       await sleep(50);
     }
+  }
+
+  /** What `kx get` shows: every spec. */
+  status(): Promise<DaemonStatus> {
+    return this.#client!.get();
   }
 
   /** The daemon's own view of its one target: state, and latencyMs of the last batch (first event → landed). */

@@ -6,6 +6,7 @@ import Docker from 'dockerode';
 import { readFile } from 'node:fs/promises';
 import type { KxConfig, SpecConfig } from '../../pkg/config/types.ts';
 import { watchedDirectories } from '../../pkg/daemon/watch-budget.ts';
+import { resolveEngineAddress } from '../../pkg/docker/engine-address.ts';
 import { renderGrid } from '../../pkg/ui/table.ts';
 import { kxHome } from '../../pkg/config/location.ts';
 import { findDaemon } from '../../pkg/status/find-daemon.ts';
@@ -77,12 +78,16 @@ async function daemonCheck(configFile: string): Promise<Check> {
 }
 
 async function dockerCheck(needed: boolean): Promise<Check> {
+  // The engine kx watch uses: DOCKER_HOST, the docker context, else the default socket.
+  let where = DOCKER_SOCKET;
   try {
-    const version = await new Docker({ socketPath: DOCKER_SOCKET }).version();
-    return { name: 'runtime socket found', result: 'pass', detail: `Docker ${version.Version} (API ${version.ApiVersion}) at ${DOCKER_SOCKET}` };
+    const engine = await resolveEngineAddress();
+    where = `${engine.url} (${engine.source})`;
+    const version = await new Docker(engine.options).version();
+    return { name: 'runtime socket found', result: 'pass', detail: `Docker ${version.Version} (API ${version.ApiVersion}) at ${where}` };
   } catch (err) {
-    if (!needed) return { name: 'runtime socket found', result: 'skip', detail: `no Docker engine at ${DOCKER_SOCKET}; no docker specs need one` };
-    return { name: 'runtime socket found', result: 'fail', detail: `${DOCKER_SOCKET}: ${(err as Error).message}`, hint: 'start the Docker engine, or check you may use its socket' };
+    if (!needed) return { name: 'runtime socket found', result: 'skip', detail: `no Docker engine at ${where}; no docker specs need one` };
+    return { name: 'runtime socket found', result: 'fail', detail: `${where}: ${(err as Error).message}`, hint: 'start the Docker engine, or check DOCKER_HOST / the docker context and that you may use its socket' };
   }
 }
 

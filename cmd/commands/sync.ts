@@ -19,6 +19,7 @@ export async function syncCommand(args: { name: string; once: boolean; config?: 
     let lastShown = -Infinity; // the first report always shows, then one a second
     const results = await syncSpecOnce({
       config,
+      configFile: store.file,
       spec,
       log,
       context: args.context,

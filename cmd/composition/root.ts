@@ -20,9 +20,14 @@ import type { LoadedKubeconfig } from '../../pkg/kube/kubeconfig.ts';
 import { StatusClient } from '../../pkg/status/client.ts';
 import type { DaemonIdentity } from '../../pkg/status/identity.ts';
 import { StatusServer } from '../../pkg/status/server.ts';
-import { createHasher, type Hasher } from '../../pkg/sync/hash.ts';
+import { createHasher } from '../../pkg/sync/hash.ts';
+import { ErrorCode, KxError } from '../../pkg/sync/errors.ts';
 import { syncPaths, syncTree } from '../../pkg/sync/push.ts';
 import { DockerDriver } from '../../pkg/docker/driver.ts';
+import { resolveEngineAddress } from '../../pkg/docker/engine-address.ts';
+import { homeHash } from '../../pkg/docker/radar-container.ts';
+import { radarImageName } from '../../pkg/docker/radar-image.ts';
+import { TransportDialer } from '../../pkg/kube/transport-dialer.ts';
 import { closeInOrder, closeTogether } from '../../pkg/lifecycle/close.ts';
 import { LazyDriver } from '../../pkg/daemon/lazy-driver.ts';
 
@@ -64,7 +69,8 @@ export interface DaemonOptions {
   readonly log?: Logger;
   /** Overrides settings.statusPort (0: any free port). */
   readonly statusPort?: number;
-  readonly dockerSocket?: string;
+  /** Where DOCKER_HOST, DOCKER_CONTEXT, KX_RADAR_IMAGE are read; default process.env. */
+  readonly env?: NodeJS.ProcessEnv;
   /** --context: used by Kubernetes specs that name no context, instead of settings.context. */
   readonly context?: string | undefined;
   /** Who this daemon is, in every status reply. */
@@ -82,18 +88,36 @@ export async function kubeconfig(context: string | undefined): Promise<LoadedKub
   return loadKubeconfig(context !== undefined ? { context } : {});
 }
 
-/** One driver per target kind; the Kubernetes one (pkg/kube) loads only when a kubernetes spec starts. */
+/** KX_RADAR_NETWORK=host|published: how the Docker target's radar container is networked (default: by the engine). */
+function radarNetwork(env: NodeJS.ProcessEnv): { radarNetwork?: 'host' | 'published' } {
+  const v = env.KX_RADAR_NETWORK;
+  if (v === undefined || v === '') return {};
+  if (v === 'host' || v === 'published') return { radarNetwork: v };
+  throw new KxError(ErrorCode.InvalidConfig, `KX_RADAR_NETWORK=${v}: expected host or published`);
+}
+
+/** One driver per target kind, each loaded when a spec of its kind starts. */
 function targetDrivers(opts: {
   config: KxConfig;
-  hasher: Hasher;
+  /** The config file: its directory is the kx home the Docker target's radar container is labelled with. */
+  configFile: string;
   log: Logger;
-  dockerSocket?: string | undefined;
+  env?: NodeJS.ProcessEnv | undefined;
   context?: string | undefined;
   tunnels?: TunnelReport;
 }): { drivers: TargetDrivers; close(): Promise<void> } {
   const { settings } = opts.config;
   const { log } = opts;
-  const docker = new DockerDriver({ hasher: opts.hasher, ...(opts.dockerSocket && { socketPath: opts.dockerSocket }) });
+  const env = opts.env ?? process.env;
+  // A broken DOCKER_HOST or docker context then shows on the docker specs only.
+  const docker = new LazyDriver(async () => new DockerDriver({
+    engine: await resolveEngineAddress(env),
+    dialer: new TransportDialer({ clientName: 'kx (docker)' }),
+    home: homeHash(dirname(opts.configFile)),
+    image: radarImageName(env),
+    log: (line) => log.info(line),
+    ...radarNetwork(env),
+  }));
   const context = kubeContext(opts.context, opts.config);
   const kubernetes = new LazyDriver(async () => {
     const [{ KubernetesDriver }, { TransportDialer }, { FirstUseTokens }] = await Promise.all([
@@ -113,9 +137,9 @@ function targetDrivers(opts: {
 }
 
 /** `kx sync NAME --once`: one full sync of one spec into each container it selects now; no daemon. */
-export async function syncSpecOnce(opts: { config: KxConfig; spec: SpecConfig; log: Logger; context?: string | undefined; onProgress?: OnceProgress }): Promise<OnceResult[]> {
+export async function syncSpecOnce(opts: { config: KxConfig; configFile: string; spec: SpecConfig; log: Logger; context?: string | undefined; onProgress?: OnceProgress }): Promise<OnceResult[]> {
   const hasher = await createHasher();
-  const { drivers, close } = targetDrivers({ config: opts.config, hasher, log: opts.log, context: opts.context });
+  const { drivers, close } = targetDrivers({ config: opts.config, configFile: opts.configFile, log: opts.log, context: opts.context });
   try {
     return await syncOnce({ spec: opts.spec, driver: drivers[opts.spec.target], engine: { syncTree, syncPaths }, hasher, ...(opts.onProgress && { onProgress: opts.onProgress }) });
   } finally {
@@ -131,7 +155,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   const hasher = await createHasher();
   const engine: SyncEngine = { syncTree, syncPaths };
   const tunnels = new TunnelReport(log, () => daemon.changed());
-  const { drivers, close: closeDrivers } = targetDrivers({ config: opts.config, hasher, log, dockerSocket: opts.dockerSocket, context: opts.context, tunnels });
+  const { drivers, close: closeDrivers } = targetDrivers({ config: opts.config, configFile: opts.store.file, log, env: opts.env, context: opts.context, tunnels });
   const ancestorStore = new FileAncestorStore(ancestorDir(opts.store), { onError: (m) => log.warn(`ancestor record ${m}`) });
   const claims = new TargetClaims();
   const specs = new SpecList(

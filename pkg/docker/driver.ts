@@ -1,73 +1,88 @@
-// The local Docker engine as a target kind. Radar's code runs in-process: its ContainerRootResolver finds the
-// container's directory through /proc/<pid>/root (confined: the container's symlinks cannot lead out), its
-// LocalTree is the Receiver, and its ContainerReloader restarts or signals through the engine.
+// The local Docker engine as a target kind. kx follows the engine's containers itself (DockerContainerFollower) and
+// writes into them through radar, which it runs as a container on that engine (RadarContainer, started on first
+// use, removed on close) and dials like a Kubernetes node's radar: kx's own process needs neither root nor the
+// engine host's /proc, so it works the same as a docker-group member, on rootless Docker and on VM-based engines.
 
 import Docker from 'dockerode';
-import { parseOwner } from '../config/owner.ts';
 import type { SpecConfig } from '../config/types.ts';
 import type { Connection, Target, TargetDriver, TargetEvents, TargetSource } from '../daemon/target.ts';
+import type { Receiver } from '../sync/types.ts';
 import { DockerContainerFollower } from './container-follower.ts';
-import type { Hasher } from '../sync/hash.ts';
-import { DockerRuntime } from '../runtime/docker.ts';
-import { ContainerReloader } from '../runtime/reload.ts';
-import { ContainerRootResolver } from '../runtime/resolve.ts';
-import { LocalTree } from '../receiver/local-tree.ts';
+import type { EngineAddress } from './engine-address.ts';
+import { RadarContainer, type RadarEndpoint } from './radar-container.ts';
+import { RadarImage } from './radar-image.ts';
+
+/** One dial of radar for one container (pkg/kube's TransportDialer satisfies it). */
+export interface DockerRadarDialer {
+  dial(req: {
+    readonly address: string;
+    readonly token: string;
+    readonly container: { readonly runtime: 'docker'; readonly id: string };
+    readonly remotePath: string;
+    readonly owner?: string | undefined;
+    readonly signal?: AbortSignal | undefined;
+  }): Promise<{ readonly receiver: Receiver; reload(mode: string): Promise<void>; close(): Promise<void> }>;
+}
+
+/** Where radar runs: RadarContainer by default; tests may give an endpoint of their own. */
+export interface RadarEndpoints {
+  endpoint(): Promise<RadarEndpoint>;
+  close(): Promise<void>;
+}
 
 export interface DockerDriverOptions {
-  readonly hasher: Hasher;
-  readonly socketPath?: string;
+  readonly engine: EngineAddress;
+  readonly dialer: DockerRadarDialer;
+  /** homeHash() of the kx home, for radar's container label. */
+  readonly home: string;
+  /** The radar image (kx-radar:<version> or KX_RADAR_IMAGE). */
+  readonly image: string;
+  readonly log: (line: string) => void;
+  /** How radar's container is networked; default chosen by the engine (see RadarContainer). */
+  readonly radarNetwork?: 'host' | 'published';
+  readonly radar?: RadarEndpoints;
 }
 
 export class DockerDriver implements TargetDriver {
   readonly connector = { connect: (spec: SpecConfig, target: Target, signal?: AbortSignal) => this.connect(spec, target, signal) };
-  private readonly hasher: Hasher;
   private readonly docker: Docker;
-  private readonly runtime: DockerRuntime;
-  private readonly resolver: ContainerRootResolver;
-  private readonly reloader: ContainerReloader;
+  private readonly dialer: DockerRadarDialer;
+  private readonly radar: RadarEndpoints;
   private closing: Promise<void> | null = null;
 
   constructor(opts: DockerDriverOptions) {
-    const socketPath = opts.socketPath ?? '/var/run/docker.sock';
-    this.hasher = opts.hasher;
-    this.docker = new Docker({ socketPath });
-    this.runtime = new DockerRuntime({ socketPath });
-    this.resolver = new ContainerRootResolver({ runtimes: { docker: this.runtime }, localDockerTarget: true });
-    this.reloader = new ContainerReloader({ runtimes: { docker: this.runtime } });
+    this.docker = new Docker(opts.engine.options);
+    this.dialer = opts.dialer;
+    const image = new RadarImage({ docker: this.docker, engine: opts.engine, image: opts.image, log: opts.log });
+    this.radar = opts.radar ?? new RadarContainer({ docker: this.docker, engine: opts.engine, image: () => image.ensure(), home: opts.home, log: opts.log,
+      ...(opts.radarNetwork && { network: opts.radarNetwork }) });
   }
 
   follow(spec: SpecConfig, events: TargetEvents): TargetSource {
     return new DockerContainerFollower(this.docker, spec, events);
   }
 
+  /** Removes radar's container; the daemon has closed every connection before. */
   close(): Promise<void> {
-    this.closing ??= this.runtime.close();
+    this.closing ??= this.radar.close();
     return this.closing;
   }
 
   private async connect(spec: SpecConfig, target: Target, signal?: AbortSignal): Promise<Connection> {
-    const ref = { containerId: target.id, runtime: 'docker', remotePath: spec.remote, ...(spec.owner && { owner: parseOwner(spec.owner) }) };
-    const root = await this.resolver.resolve(ref, undefined, signal);
-    // The resolver has already created a missing remote path, confined beneath the container's root.
-    // The root is pinned to the container's process; each batch checks it is still that process.
-    const tree = new LocalTree({ root: root.path, anchor: root.anchor, hasher: this.hasher, owner: root.owner, verify: (s) => root.verify(s) });
-    try {
-      await tree.start(signal);
-    } catch (err) {
-      root.close();
-      throw err;
-    }
-    const reloader = this.reloader;
+    const radar = await this.radar.endpoint();
+    const session = await this.dialer.dial({
+      address: radar.address,
+      token: radar.token,
+      container: { runtime: 'docker', id: target.id },
+      remotePath: spec.remote,
+      owner: spec.owner,
+      signal,
+    });
     return {
-      receiver: tree,
-      reload: async (mode) => {
-        await reloader.reload(ref, mode);
-      },
-      describe: () => `docker container ${target.name} (${target.id.slice(0, 12)}) at ${spec.remote}`,
-      close: async () => {
-        await tree.close();
-        root.close();
-      },
+      receiver: session.receiver,
+      reload: (mode) => session.reload(mode),
+      describe: () => `docker container ${target.name} (${target.id.slice(0, 12)}) at ${spec.remote} via radar ${radar.id.slice(0, 12)}`,
+      close: () => session.close(),
     };
   }
 }

@@ -4,6 +4,7 @@ import type { Hasher } from '../sync/hash.ts';
 import { ErrorCode, KxError } from '../sync/errors.ts';
 import { checkRelPath } from '../sync/paths.ts';
 import { existsSync, lstatSync } from 'node:fs';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { createdSizes, targetFilesToHash } from '../sync/candidates.ts';
 import { hashFile, scanTree } from '../sync/scan.ts';
 import type { ScanOptions } from '../sync/scan.ts';
@@ -126,9 +127,16 @@ export class LocalTree implements Receiver {
       }
     };
     this.#writer.beginBatch(); // the batch's operations share pinned directories
+    let sliceStart = performance.now();
     try {
       for await (const op of ops) {
         signal?.throwIfAborted();
+        // One frame of small files is thousands of synchronous writes, chained by microtasks only: let the event
+        // loop run between slices, so other calls on this radar (another folder's edit) are not held behind it.
+        if (performance.now() - sliceStart >= APPLY_SLICE_MS) {
+          await yieldToEventLoop();
+          sliceStart = performance.now();
+        }
         try {
           // digestAtEnd is asked only after the body was read through (it carries the digest of what was read).
           if (op.op === 'write' && op.basis === 'whole' && op.size <= BUFFERED_WRITE_MAX_BYTES) {
@@ -172,6 +180,8 @@ export class LocalTree implements Receiver {
 
 /** Per-path errors one batch may collect before it fails as a whole (LIMIT). */
 export const MAX_ERRORS_PER_BATCH = 1000;
+/** How long apply writes before it lets other work on the event loop run. */
+const APPLY_SLICE_MS = 10;
 
 /** Signatures of files up to this size are taken with synchronous reads (microseconds; no thread-pool trips). */
 const SYNC_SIGNATURE_MAX_BYTES = 256 * 1024;

@@ -9,6 +9,8 @@ import { DEFAULT_DOCKER_SOCKET } from './sockets.ts';
 export interface DockerRuntimeOptions {
   /** Default /var/run/docker.sock. */
   readonly socketPath?: string;
+  /** An engine reached otherwise (tcp, TLS): dockerode's options, and how messages name it. Wins over socketPath. */
+  readonly engine?: { readonly options: Docker.DockerOptions; readonly shown: string };
 }
 
 export class DockerRuntime implements ContainerInspector, ContainerController {
@@ -18,8 +20,8 @@ export class DockerRuntime implements ContainerInspector, ContainerController {
   #closed: Promise<void> | undefined;
 
   constructor(opts: DockerRuntimeOptions = {}) {
-    this.#socketPath = opts.socketPath ?? DEFAULT_DOCKER_SOCKET;
-    this.#docker = new Docker({ socketPath: this.#socketPath });
+    this.#socketPath = opts.engine?.shown ?? opts.socketPath ?? DEFAULT_DOCKER_SOCKET;
+    this.#docker = new Docker(opts.engine?.options ?? { socketPath: this.#socketPath });
   }
 
   /** Checks that the engine answers. */

@@ -6,7 +6,7 @@ import { ErrorCode, KxError } from '../sync/errors.ts';
 import type { BatchOp, BatchResult, IgnoreRuleSet, Manifest, Receiver, RelPath, Signature } from '../sync/types.ts';
 import type { Entry } from '../sync/types.ts';
 import { entryFromMsg, knownToMsgs, rulesToMsg, signatureFromMsg } from '../wire/convert.ts';
-import { loadRadarProto } from '../../proto/load.ts';
+import { loadRadarProto, type RadarProto } from '../../proto/load.ts';
 import type * as M from '../../proto/messages.ts';
 import { fromServiceError } from '../wire/status.ts';
 import {
@@ -71,7 +71,8 @@ type ServerStream<Req, Res> = (req: Req, md: grpc.Metadata, opts?: grpc.CallOpti
 
 interface RadarStub extends grpc.Client {
   Handshake: Unary<M.HandshakeRequest, M.HandshakeResponse>;
-  GetManifest: ServerStream<M.ManifestRequest, M.ManifestChunk>;
+  /** The request may come encoded already (a Buffer from encodeSliced). */
+  GetManifest: ServerStream<M.ManifestRequest | Buffer, M.ManifestChunk>;
   GetSignatures: ServerStream<M.SignaturesRequest, M.SignatureReply>;
   GetDigests: Unary<M.DigestsRequest, M.DigestsReply>;
   Apply: (md: grpc.Metadata, opts?: grpc.CallOptions) => grpc.ClientDuplexStream<M.ApplyFrame, M.ApplyAck>;
@@ -81,6 +82,7 @@ interface RadarStub extends grpc.Client {
 
 export class RadarClient implements Receiver {
   readonly #stub: RadarStub;
+  readonly #proto: RadarProto;
   readonly #ownsChannel: boolean;
   readonly #opts: RadarClientOptions;
   readonly #target: M.Target;
@@ -94,7 +96,8 @@ export class RadarClient implements Receiver {
 
   constructor(opts: RadarClientOptions) {
     this.#opts = opts;
-    const { Client } = loadRadarProto();
+    this.#proto = loadRadarProto();
+    const { Client } = this.#proto;
     const limits = { 'grpc.max_receive_message_length': MAX_MESSAGE_BYTES, 'grpc.max_send_message_length': MAX_MESSAGE_BYTES };
     if ('channel' in opts) {
       this.#stub = new Client('unused', grpc.credentials.createInsecure(), { ...limits, channelOverride: opts.channel }) as unknown as RadarStub;
@@ -162,7 +165,10 @@ export class RadarClient implements Receiver {
   async manifest(rules: readonly IgnoreRuleSet[], signal?: AbortSignal, known?: Manifest): Promise<Manifest> {
     await this.start(signal);
     const out = new Map<RelPath, Entry>();
-    const req: M.ManifestRequest = { target: this.#target, rules: rulesToMsg(rules), known: known ? knownToMsgs(known) : [] };
+    const head: M.ManifestRequest = { target: this.#target, rules: rulesToMsg(rules), known: [] };
+    // Thousands of known entries are encoded a slice at a time, so the encoding never holds the event loop for long.
+    const req = known && known.size > 0 ? await this.#proto.encodeSliced('kx.v1.ManifestRequest', head, 'known', knownToMsgs(known)) : head;
+    signal?.throwIfAborted();
     for await (const chunk of this.#serverStream(this.#stub.GetManifest, req, signal)) {
       for (const e of chunk.entries) out.set(e.path, entryFromMsg(e));
     }

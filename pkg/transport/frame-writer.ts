@@ -1,6 +1,7 @@
 // The client's half of an Apply stream: BatchOps in, frames out. Small ops and content are packed together
 // into frames of up to FRAME_BYTES (one message per small file would cost more than its bytes); literals are
 // deflated while that pays.
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { ErrorCode, KxError } from '../sync/errors.ts';
 import type { BatchOp } from '../sync/types.ts';
 import { opToMsg } from '../wire/convert.ts';
@@ -10,6 +11,12 @@ import type { CompressionPolicy } from './compression-policy.ts';
 
 /** Flush a frame once its items hold this many bytes. */
 export const FRAME_BYTES = 256 * 1024;
+/**
+ * How long the writer runs before it lets the event loop turn. Reading small files and packing frames is all
+ * synchronous work chained by promises (microtasks), and a wide HTTP/2 window rarely pushes back: without a break,
+ * one folder's initial sync would hold every other folder's edit and the status server for hundreds of ms.
+ */
+const SLICE_MS = 10;
 /** A literal chunk this big that does not compress marks the file incompressible (no more attempts). */
 const PROBE_BYTES = 4096;
 
@@ -53,8 +60,13 @@ export async function writeBatch(ops: AsyncIterable<BatchOp>, opts: FrameWriterO
     if (pending >= FRAME_BYTES) await emit(false);
   };
 
+  let sliceStart = performance.now();
   for await (const op of ops) {
     opts.signal?.throwIfAborted();
+    if (performance.now() - sliceStart >= SLICE_MS) {
+      await yieldToEventLoop();
+      sliceStart = performance.now();
+    }
     await push({ item: 'op', op: opToMsg(op) }, op.path.length + 64);
     if (op.op !== 'write') continue;
     let compress = opts.compress;

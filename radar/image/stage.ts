@@ -7,8 +7,8 @@
 //   node radar/image/stage.ts <repo root> <output app dir>
 import { cp, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
+import { RADAR_SOURCE_DIRS as SOURCE_DIRS } from '../../proto/radar-pod.ts';
 
-export const SOURCE_DIRS = ['radar', 'proto', 'pkg/sync', 'pkg/receiver', 'pkg/runtime', 'pkg/wire', 'pkg/lifecycle'];
 /** Build tooling for the image itself, not needed at run time. */
 const EXCLUDE = ['radar/image', 'radar/Dockerfile'];
 
