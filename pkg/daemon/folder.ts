@@ -21,6 +21,7 @@ import { SafetyLedger, rootProblem } from './safety-ledger.ts';
 import type { FolderState, ServiceStatus, SyncProgress } from './status.ts';
 import type { SyncEngine } from './sync-engine.ts';
 import type { Connection, Target } from './target.ts';
+import { Backoff } from '../lifecycle/backoff.ts';
 
 export interface FolderDeps {
   readonly spec: SpecConfig;
@@ -79,7 +80,7 @@ export class Folder {
   private latencyMs: number | undefined;
   private reloadCount = 0;
   private lastError: string | undefined;
-  private retryDelay: number;
+  private readonly retries: Backoff;
   private retryTimer: NodeJS.Timeout | undefined;
   private loop: Promise<void> | null = null;
   private started: Promise<void> | null = null;
@@ -90,7 +91,7 @@ export class Folder {
     this.batcher = new EventBatcher((b) => this.onBatch(b), deps.timing ?? {});
     this.reloads = new ReloadScheduler(() => this.reload(), { windowMs: deps.timing?.reloadWindowMs });
     this.matcher = new IgnoreMatcher(this.specRules());
-    this.retryDelay = deps.timing?.retryMs ?? 500;
+    this.retries = new Backoff({ baseMs: deps.timing?.retryMs ?? 500, maxMs: 10_000 });
     this.ledger = new SafetyLedger(`${deps.spec.name} → ${deps.target.name}`, deps.spec.name, deps.log);
   }
 
@@ -275,7 +276,7 @@ export class Folder {
         }
         if (this.needFullSync) await this.fullSync();
         else await this.batchSync();
-        this.retryDelay = this.deps.timing?.retryMs ?? 500;
+        this.retries.reset();
       } catch (err) {
         if (signal.aborted) return;
         this.needFullSync = true;
@@ -467,8 +468,7 @@ export class Folder {
   }
 
   private scheduleRetry(): void {
-    const delay = this.retryDelay;
-    this.retryDelay = Math.min(this.retryDelay * 2, 10_000);
+    const delay = this.retries.next();
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
       this.kick();

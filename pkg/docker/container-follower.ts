@@ -7,6 +7,7 @@ import type { Readable } from 'node:stream';
 import { matchesSelector, parseSelector, type LabelSelector } from '../config/selector.ts';
 import type { SpecConfig } from '../config/types.ts';
 import type { TargetEvents, TargetSource } from '../daemon/target.ts';
+import { Backoff } from '../lifecycle/backoff.ts';
 
 /** The engine calls the follower makes (dockerode's Docker satisfies it). */
 export type DockerEngine = Pick<Docker, 'listContainers' | 'getEvents'>;
@@ -20,7 +21,7 @@ export class DockerContainerFollower implements TargetSource {
   private readonly spec: SpecConfig;
   private readonly events: TargetEvents;
   private readonly selector: LabelSelector | null;
-  private readonly retryMs: number;
+  private readonly retries: Backoff;
   private readonly known = new Map<string, string>();
   /** Containers that stopped while a listing was under way: the listing may predate their stop. */
   private readonly stoppedDuringList = new Set<string>();
@@ -35,7 +36,7 @@ export class DockerContainerFollower implements TargetSource {
     this.spec = spec;
     this.events = events;
     this.selector = spec.selector !== undefined ? parseSelector(spec.selector) : null;
-    this.retryMs = opts.retryMs ?? 1000;
+    this.retries = new Backoff({ baseMs: opts.retryMs ?? 1000, maxMs: 30_000 });
   }
 
   /** Resolves once the running containers are listed; an unreachable engine is reported and retried. */
@@ -77,6 +78,7 @@ export class DockerContainerFollower implements TargetSource {
       }
       // After a reconnect: what stopped while we were not listening.
       for (const id of [...this.known.keys()]) if (!ids.has(id)) this.remove(id);
+      this.retries.reset();
       this.events.problem(null);
     } catch (err) {
       this.stream?.destroy();
@@ -153,6 +155,6 @@ export class DockerContainerFollower implements TargetSource {
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
       this.started = this.connect();
-    }, this.retryMs);
+    }, this.retries.next());
   }
 }

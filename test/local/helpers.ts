@@ -51,7 +51,7 @@ export async function removeDir(dir: string): Promise<void> {
   await rm(dir, { recursive: true, force: true });
 }
 
-export function waitFor<T>(what: string, probe: Probe<T>, timeoutMs = 20_000): Promise<T> {
+export function waitFor<T>(what: string, probe: Probe<T>, timeoutMs = 45_000): Promise<T> {
   return poll(what, probe, timeoutMs);
 }
 

@@ -47,8 +47,10 @@ describe('radar --docker-target', () => {
     await expect(resolver.resolve(target, 'guess')).rejects.toMatchObject({ code: ErrorCode.Unauthenticated, message: expect.stringMatching(/not this radar's/) });
     expect(asked).toEqual([]);
     // The right token gets as far as the engine, whatever labels (namespace or none) the container has.
+    // (The resolver asks again after pinning the root, to check the PID is still the container's.)
     await resolver.resolve(target, 's3cret').catch(() => undefined);
-    expect(asked).toEqual(['abc']);
+    expect(asked.length).toBeGreaterThan(0);
+    expect(new Set(asked)).toEqual(new Set(['abc']));
   });
 
   it('refuses to start with an empty token', () => {
