@@ -38,7 +38,7 @@ try {
     }
     await tree.close();
     times.sort((a, b) => a - b);
-    const q = (x: number): string => times[Math.min(times.length - 1, Math.floor(x * times.length))]!.toFixed(2);
+    const q = (x: number): string => times[Math.min(times.length - 1, Math.floor(x * times.length))].toFixed(2);
     results.push(`${mode.padEnd(6)}  ${files} files  syncPaths of one edit: p50 ${q(0.5)} ms, p95 ${q(0.95)} ms (${edits} edits)`);
   }
   console.log(results.join('\n'));

@@ -127,7 +127,7 @@ function printStall(r: StallResult, files: number): void {
   const met = r.during.p50 <= GOAL_RATIO * r.idle.p50 && r.during.p95 <= GOAL_RATIO * r.idle.p95;
   console.log(`  ratio               p50 ${ratio(r.during.p50, r.idle.p50)}  p95 ${ratio(r.during.p95, r.idle.p95)}  goal ≤ ×${GOAL_RATIO}: ${met ? 'met' : 'MISSED'}`);
   console.log(`  kx get during A     ${r.statusCalls.n} calls, p50 ${ms(r.statusCalls.p50)}  max ${ms(r.statusCalls.max)}, ${r.statusCalls.failed} failed; A's progress showed ${r.progressSteps} distinct file counts`);
-  console.log(`machine: ${availableParallelism()} CPUs, load average ${loadavg()[0]!.toFixed(1)} (1 min) at the end of the run`);
+  console.log(`machine: ${availableParallelism()} CPUs, load average ${loadavg()[0].toFixed(1)} (1 min) at the end of the run`);
 }
 
 if (import.meta.main) {

@@ -63,11 +63,11 @@ async function encodeSliced(type: protobuf.Type, head: object, field: string, it
   if (!f?.repeated || !(f.resolvedType instanceof protobuf.Type)) throw new Error(`${type.name}.${field}: not a repeated message field`);
   const itemType = f.resolvedType;
   // Fields of a message may come in any order and pieces of it concatenated: the head, then each item as field f.
-  const parts: Uint8Array[] = [type.encode(type.fromObject(head as Record<string, unknown>)).finish()];
+  const parts: Uint8Array[] = [type.encode(type.fromObject(head)).finish()];
   let writer = protobuf.Writer.create();
   let sliceStart = performance.now();
   for (const item of items) {
-    itemType.encode(itemType.fromObject(item as Record<string, unknown>), writer.uint32((f.id << 3) | 2).fork()).ldelim();
+    itemType.encode(itemType.fromObject(item), writer.uint32((f.id << 3) | 2).fork()).ldelim();
     if (performance.now() - sliceStart >= sliceMs) {
       parts.push(writer.finish());
       writer = protobuf.Writer.create();

@@ -13,7 +13,7 @@ export function parseReloadMode(mode: string): ParsedReloadMode {
   if (mode === 'restart') return { kind: 'restart' };
   const m = /^signal:(.+)$/.exec(mode);
   if (m) {
-    const upper = m[1]!.toUpperCase();
+    const upper = m[1].toUpperCase();
     const name = upper.startsWith('SIG') ? upper : `SIG${upper}`;
     if ((RELOAD_SIGNALS as readonly string[]).includes(name)) return { kind: 'signal', signal: name };
     throw new KxError(ErrorCode.InvalidArgument, `reload mode ${JSON.stringify(mode)}: signal must be one of ${RELOAD_SIGNALS.map((s) => s.slice(3)).join(', ')}`);

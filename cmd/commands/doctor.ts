@@ -134,7 +134,7 @@ async function clusterChecks(args: DoctorArgs, config: KxConfig | null): Promise
     }
     const [first, ...rest] = [...namespaces].map((ns) => ns ?? loaded.namespace);
     const base = { kubeConfig: loaded.kc, context: loaded.context, version, ...(args.radarNamespace && { radarNamespace: args.radarNamespace }) };
-    const results = [...(await runDoctor({ ...base, namespace: first! }))];
+    const results = [...(await runDoctor({ ...base, namespace: first }))];
     // An unreachable cluster answers only the first check; asking again per namespace would repeat it.
     if (results.length > 1) for (const ns of new Set(rest)) if (ns !== first) results.push(...(await checkRbac({ ...base, namespace: ns })));
     for (const c of results) {

@@ -105,7 +105,7 @@ function targetDrivers(opts: {
   env?: NodeJS.ProcessEnv | undefined;
   context?: string | undefined;
   tunnels?: TunnelReport;
-}): { drivers: TargetDrivers; close(): Promise<void> } {
+}): { drivers: TargetDrivers; close: () => Promise<void> } {
   const { settings } = opts.config;
   const { log } = opts;
   const env = opts.env ?? process.env;

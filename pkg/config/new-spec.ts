@@ -93,7 +93,7 @@ export function generateName(local: string, remote: string, what: string, taken:
 /** The telling word of a selector's first requirement: its value when it has letters (app=api → api), else its key's
  *  last segment (kx.demo=1 → demo); a pod name as it is. */
 function nameHint(what: string): string {
-  const [key = '', value = ''] = what.split(',')[0]!.split(/\s*(?:==|!=|=|\s(?:not)?in\s)\s*/);
+  const [key = '', value = ''] = what.split(',')[0].split(/\s*(?:==|!=|=|\s(?:not)?in\s)\s*/);
   if (/[a-z]/i.test(value) && !value.includes('(')) return value;
   return key.replace(/^!/, '').split(/[./]/).pop() ?? '';
 }

@@ -16,7 +16,7 @@ type Placed = Pick<SpecConfig, 'name' | 'target' | 'selector' | 'pod' | 'contain
 /** The first pair (earlier, later) of specs whose remote paths are equal or nested in containers both may select. */
 export function findOverlap<S extends Placed>(specs: readonly S[], defaults: SpecDefaults = {}): [S, S] | null {
   for (let j = 1; j < specs.length; j++) {
-    for (let i = 0; i < j; i++) if (specsOverlap(specs[i]!, specs[j]!, defaults)) return [specs[i]!, specs[j]!];
+    for (let i = 0; i < j; i++) if (specsOverlap(specs[i], specs[j], defaults)) return [specs[i], specs[j]];
   }
   return null;
 }

@@ -34,7 +34,7 @@ export function parseConfig(text: string, file: string): ParsedConfig {
   const syntax = document.errors[0];
   if (syntax) {
     const line = lines.linePos(syntax.pos[0]).line;
-    throw configError(file, line, null, syntax.message.split('\n')[0]!);
+    throw configError(file, line, null, syntax.message.split('\n')[0]);
   }
   const raw: unknown = document.toJS() ?? {};
   const problem = schemaProblem(raw) ?? crossFieldProblem(raw as RawConfig, (path) => lineOf(document, lines, path));
@@ -81,7 +81,7 @@ function schemaProblem(raw: unknown): Problem | null {
   // A fresh Ajv per call: compiling this small schema is cheap, and nothing is cached at module level.
   const validate = new Ajv({ allErrors: false, strict: true }).compile(configSchema);
   if (validate(raw)) return null;
-  return fromAjv(validate.errors![0]!);
+  return fromAjv(validate.errors![0]);
 }
 
 function fromAjv(err: ErrorObject): Problem {

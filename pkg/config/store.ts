@@ -46,7 +46,7 @@ export class ConfigStore {
     if (gone.length === 0) return [];
     const specs = specsSeq(document);
     // config.specs and the seq's items are index-aligned: the config was parsed from this very document.
-    specs.items = specs.items.filter((_, i) => !gone.includes(config.specs[i]!.name));
+    specs.items = specs.items.filter((_, i) => !gone.includes(config.specs[i].name));
     await this.write(document);
     return gone;
   }
@@ -79,7 +79,7 @@ export class ConfigStore {
 }
 
 function specsSeq(document: Document): YAMLSeq {
-  if (document.contents === null) document.contents = document.createNode({}) as never;
+  if (document.contents === null) document.contents = document.createNode({});
   let specs = document.get('specs', true);
   if (!isSeq(specs)) {
     specs = document.createNode([]);

@@ -46,7 +46,7 @@ export class FileAncestorStore implements AncestorStore {
     const names = await readdir(this.dir).catch(() => [] as string[]);
     for (const n of names) {
       const parts = n.split('.');
-      if (parts.length === 3 && parts[2] === 'json' && !keep.has(parts[0]!)) await rm(join(this.dir, n), { force: true });
+      if (parts.length === 3 && parts[2] === 'json' && !keep.has(parts[0])) await rm(join(this.dir, n), { force: true });
     }
   }
 

@@ -29,7 +29,7 @@ export class Daemon implements StatusSource {
   constructor(deps: DaemonDeps) {
     this.deps = deps;
     this.watcher = new ConfigWatcher(deps.loader, {
-      changed: (config) => this.use(config),
+      changed: (config) => void this.use(config),
       invalid: (message) => {
         this.configError = message;
         deps.log.error(`${message} (keeping the last good config)`);

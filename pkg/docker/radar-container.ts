@@ -247,5 +247,5 @@ function tail(text: string): string {
 
 function message(err: unknown): string {
   const e = err as { json?: { message?: string }; message?: string };
-  return (e.json?.message ?? e.message ?? String(err)).split('\n')[0]!;
+  return (e.json?.message ?? e.message ?? String(err)).split('\n')[0];
 }

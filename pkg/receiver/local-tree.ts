@@ -154,7 +154,7 @@ export class LocalTree implements Receiver {
           errors.push(pathError(op.path, err));
           // The list is held until the batch ends: a batch of nothing but refusals must not grow it without bound.
           if (errors.length >= MAX_ERRORS_PER_BATCH) {
-            throw new KxError(ErrorCode.Limit, `batch refused: ${errors.length} paths failed (the first: ${errors[0]!.path}: ${errors[0]!.message}); radar stops at ${MAX_ERRORS_PER_BATCH}`);
+            throw new KxError(ErrorCode.Limit, `batch refused: ${errors.length} paths failed (the first: ${errors[0].path}: ${errors[0].message}); radar stops at ${MAX_ERRORS_PER_BATCH}`);
           }
         }
       }

@@ -55,7 +55,7 @@ export function fdPath(fd: number, name?: string): string {
  */
 export function anchorOf(root: string): string {
   const m = /^(.*?\/proc\/(?:\d+\/root|self\/fd\/\d+))(?=\/|$)/.exec(root);
-  return m ? m[1]! : root;
+  return m ? m[1] : root;
 }
 
 /** Open `root` as a directory: its anchor followed, every component after it opened with O_NOFOLLOW. */

@@ -152,7 +152,7 @@ export class ContainerdRuntime implements ContainerInspector, ContainerControlle
     const options: grpc.CallOptions = {};
     return new Promise<T>((resolve, reject) => {
       if (signal?.aborted) return reject(new KxError(ErrorCode.Cancelled, `containerd ${method} for ${id}: cancelled`));
-      const fn = (client as unknown as Record<string, UnaryMethod>)[method]!;
+      const fn = (client as unknown as Record<string, UnaryMethod>)[method];
       const call = fn.call(client, request, metadata, options, (err, value) => {
         signal?.removeEventListener('abort', onAbort);
         if (err) reject(this.#error(err, id));

@@ -73,7 +73,7 @@ export class ControlClient {
 
   private call(method: 'pause' | 'resume', req: Request, timeoutMs: number): Promise<string> {
     return new Promise((resolve, reject) => {
-      this.client[method]!(req, { deadline: Date.now() + timeoutMs }, (err: ServiceError | null, reply: { message?: string }) => {
+      this.client[method](req, { deadline: Date.now() + timeoutMs }, (err: ServiceError | null, reply: { message?: string }) => {
         if (!err) resolve(reply.message ?? '');
         else if (err.code === grpcStatus.NOT_FOUND) reject(new KxError(ErrorCode.NotFound, err.details));
         else if (err.code === grpcStatus.UNAVAILABLE || err.code === grpcStatus.DEADLINE_EXCEEDED) {

@@ -89,7 +89,7 @@ export function diff(source: Manifest, target: Manifest, opts: DiffOptions = {})
       gone.delete(movable); // moved away, so neither removed nor moved twice
       moves.push({ op: 'move', from: movable, ...reuse });
     } else {
-      copies.push({ op: 'copy', from: candidates[0]!, ...reuse });
+      copies.push({ op: 'copy', from: candidates[0], ...reuse });
     }
   }
   writes.sort(byPath);

@@ -288,7 +288,7 @@ async function* batchOps(batch: readonly Op[], feed: SignatureFeed, wanted: Read
   // Signatures arrive in the order they were asked for, which is the order writes were held in.
   async function* release(all: boolean): AsyncIterable<BatchOp> {
     while (held.length > 0) {
-      const w = held[0]!;
+      const w = held[0];
       const sig = all ? await feed.get(w.path) : feed.peek(w.path);
       if (sig === undefined) return;
       held.shift();
@@ -376,7 +376,10 @@ class ContentHash {
 
 /** The file's bytes, hashed on their way to the delta encoder (which copies what it keeps before the next read). */
 async function* hashedChunks(chunks: AsyncIterable<Uint8Array>, hash: ContentHash | null): AsyncIterable<Uint8Array> {
-  if (hash === null) return yield* chunks;
+  if (hash === null) {
+    yield* chunks;
+    return;
+  }
   for await (const c of chunks) {
     hash.update(c);
     yield c;
@@ -386,7 +389,10 @@ async function* hashedChunks(chunks: AsyncIterable<Uint8Array>, hash: ContentHas
 
 /** A whole file's literal chunks, hashed as they go. */
 async function* hashedLiterals(body: AsyncIterable<DeltaOp>, hash: ContentHash | null): AsyncIterable<DeltaOp> {
-  if (hash === null) return yield* body;
+  if (hash === null) {
+    yield* body;
+    return;
+  }
   for await (const d of body) {
     if (d.kind === 'literal') hash.update(d.data);
     yield d;

@@ -231,6 +231,7 @@ export class RadarClient implements Receiver {
           send: async (frame) => {
             if (failure) throw failure;
             if (!call.write(frame)) await Promise.race([once(call, 'drain'), finished]);
+            // eslint-disable-next-line @typescript-eslint/only-throw-error -- set by the call's error handler while the write waited
             if (failure) throw failure;
           },
         },

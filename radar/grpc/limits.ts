@@ -78,7 +78,7 @@ export function limitRequests(service: grpc.ServiceDefinition): grpc.ServiceDefi
         } catch (err) {
           return new RefusedRequest(err instanceof KxError ? err : new KxError(ErrorCode.Protocol, `${name}: malformed request`));
         }
-        return decode(bytes);
+        return decode(bytes) as unknown;
       },
     };
   }
@@ -145,7 +145,7 @@ export class Slots {
       const onAbort = (): void => {
         const i = this.#waiting.indexOf(entry);
         if (i >= 0) this.#waiting.splice(i, 1);
-        reject(signal?.reason);
+        reject(signal?.reason instanceof Error ? signal.reason : new KxError(ErrorCode.Cancelled, 'call cancelled while it waited for a slot'));
       };
       signal?.addEventListener('abort', onAbort, { once: true });
       this.#waiting.push(entry);
@@ -168,7 +168,7 @@ export class Slots {
       if (n === 0) this.#held.delete(caller);
       else this.#held.set(caller, n);
       const i = this.#waiting.findIndex((w) => this.#free(w.caller));
-      if (i >= 0) this.#waiting.splice(i, 1)[0]!.go();
+      if (i >= 0) this.#waiting.splice(i, 1)[0].go();
     };
   }
 }

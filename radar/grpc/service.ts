@@ -122,7 +122,7 @@ export function createRadarService(deps: RadarServiceDeps): grpc.UntypedServiceI
         call.emit('error', toServiceError(new KxError(ErrorCode.Unavailable, `Apply stream idle for ${LIMITS.streamIdleMs / 1000} s: radar ended it`)));
       };
       const run = async (): Promise<void> => {
-        const reader = new ApplyFrameReader(idleLimited(call[Symbol.asyncIterator](), LIMITS.streamIdleMs, idle));
+        const reader = new ApplyFrameReader(idleLimited(call[Symbol.asyncIterator]() as AsyncIterator<M.ApplyFrame>, LIMITS.streamIdleMs, idle));
         const target = await reader.open();
         await withRoot(call, target, signal, async (root, ref) => {
           const tree = await treeFor(root, ref, signal);

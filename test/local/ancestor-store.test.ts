@@ -46,9 +46,9 @@ describe('FileAncestorStore', () => {
     rec.save(manifest);
     await rec.close();
     const [name] = await readdir(s.dir);
-    await writeFile(join(s.dir, name!), '{"format":1,"entries":[tru');
+    await writeFile(join(s.dir, name), '{"format":1,"entries":[tru');
     expect(await s.open(spec('api'), 'c1').load()).toBeUndefined();
-    expect(messages).toEqual([`${join(s.dir, name!)}: unreadable; starting afresh`]);
+    expect(messages).toEqual([`${join(s.dir, name)}: unreadable; starting afresh`]);
   });
 
   it('keeps only the newest records of a spec', async () => {

@@ -135,8 +135,8 @@ describe('the Docker target as a non-root docker-group member, radar in a contai
     const ids = [`--reuid=${dev.uid}`, `--regid=${dev.gid}`, '--init-groups'];
     const child = spawn('setpriv', [...ids, '--', 'env', '-i', ...envArgs, nodeBin, kxBin, ...args], { cwd: s.home, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
-    child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
-    child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
     return Object.assign(child, { output: () => output });
   }
 
@@ -167,12 +167,12 @@ describe('the Docker target as a non-root docker-group member, radar in a contai
     try {
       await waitFor(what, probe, timeoutMs);
     } catch (err) {
-      throw new Error(`${(err as Error).message}\n--- kx watch ---\n${watch.output().split('\n').slice(-30).join('\n')}`);
+      throw new Error(`${(err as Error).message}\n--- kx watch ---\n${watch.output().split('\n').slice(-30).join('\n')}`, { cause: err });
     }
   }
 
   async function radarContainers(s: Session): Promise<string[]> {
-    const list = await docker.listContainers({ all: true, filters: { label: [`${RADAR_LABEL}=${homeHash(s.env.KX_HOME!)}`] } });
+    const list = await docker.listContainers({ all: true, filters: { label: [`${RADAR_LABEL}=${homeHash(s.env.KX_HOME)}`] } });
     return list.map((c) => c.Id);
   }
 
@@ -194,7 +194,7 @@ describe('the Docker target as a non-root docker-group member, radar in a contai
     // radar runs with what it needs and no more, reachable on the host's loopback only.
     const [id] = await radarContainers(s);
     expect(id).toBeDefined();
-    const info = await docker.getContainer(id!).inspect();
+    const info = await docker.getContainer(id).inspect();
     expect(info.HostConfig).toMatchObject({ Privileged: false, PidMode: 'host', ReadonlyRootfs: true, CapDrop: ['ALL'] });
     expect(info.HostConfig.NetworkMode).not.toBe('host');
     expect([...(info.HostConfig.CapAdd ?? [])].sort()).toEqual([...RADAR_CAPABILITIES].sort());
@@ -203,7 +203,7 @@ describe('the Docker target as a non-root docker-group member, radar in a contai
     expect(published.map((p) => p.HostIp)).toEqual(['127.0.0.1']);
 
     // Another local user on that port without radar's token gets nothing.
-    const intruder = new RadarClient({ address: `127.0.0.1:${published[0]!.HostPort}`, token: 'not-the-token', target: { containerId: `docker://${name}`, runtime: 'docker', remotePath: '/app' } });
+    const intruder = new RadarClient({ address: `127.0.0.1:${published[0].HostPort}`, token: 'not-the-token', target: { containerId: `docker://${name}`, runtime: 'docker', remotePath: '/app' } });
     const refused = await intruder.start().then(() => null, (err: unknown) => err);
     await intruder.close();
     expect(isKxError(refused, ErrorCode.Unauthenticated) || (refused as grpc.ServiceError | null)?.code === grpc.status.UNAUTHENTICATED, String(refused)).toBe(true);
@@ -224,7 +224,7 @@ describe('the Docker target as a non-root docker-group member, radar in a contai
     await writeFile(join(s.src, 'b.txt'), 'b1\n');
     await until('new file', watch, async () => (await catInContainer(name, '/app/b.txt')) === 'b1\n');
     const [id] = await radarContainers(s);
-    const info = await docker.getContainer(id!).inspect();
+    const info = await docker.getContainer(id).inspect();
     expect(info.HostConfig).toMatchObject({ NetworkMode: 'host', Privileged: false });
     expect(info.Config.Cmd).toEqual(expect.arrayContaining(['--docker-host', proxy.url]));
 

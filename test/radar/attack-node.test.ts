@@ -148,8 +148,8 @@ describe('an authorized tenant (node mode)', () => {
     const peers = Array.from({ length: 2 }, () => new RawPeer(radar.address));
     const methods = ['GetManifest', 'GetSignatures', 'GetDigests', 'Apply'];
     const caps: Record<string, number> = { GetManifest: 16 << 20, GetSignatures: 8 << 20, GetDigests: 8 << 20, Apply: 4 << 20 };
-    const bodies = new Map(methods.map((m) => [m, Buffer.concat([grpcPrefix(caps[m]!), Buffer.alloc((caps[m]! * 3) / 4)])]));
-    const flood = peers.flatMap((p) => Array.from({ length: 32 }, (_, i) => p.call(methods[i % 4]!, bodies.get(methods[i % 4]!)!, { token: tokenB, end: false })));
+    const bodies = new Map(methods.map((m) => [m, Buffer.concat([grpcPrefix(caps[m]), Buffer.alloc((caps[m] * 3) / 4)])]));
+    const flood = peers.flatMap((p) => Array.from({ length: 32 }, (_, i) => p.call(methods[i % 4], bodies.get(methods[i % 4])!, { token: tokenB, end: false })));
     try {
       const src = join(work, 'honest');
       await mkdir(join(src, 'sub'), { recursive: true });

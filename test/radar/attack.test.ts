@@ -135,8 +135,8 @@ describe('an authorized client', () => {
     const methods = ['GetManifest', 'GetSignatures', 'GetDigests', 'Apply'];
     const caps: Record<string, number> = { GetManifest: 16 << 20, GetSignatures: 8 << 20, GetDigests: 8 << 20, Apply: 4 << 20 };
     // Each announces its method's cap (the biggest message radar reads) and sends three quarters of it.
-    const bodies = new Map(methods.map((m) => [m, Buffer.concat([grpcPrefix(caps[m]!), Buffer.alloc((caps[m]! * 3) / 4)])]));
-    const calls = peers.flatMap((p) => Array.from({ length: 32 }, (_, i) => p.call(methods[i % 4]!, bodies.get(methods[i % 4]!)!, { token: TOKEN, end: false })));
+    const bodies = new Map(methods.map((m) => [m, Buffer.concat([grpcPrefix(caps[m]), Buffer.alloc((caps[m] * 3) / 4)])]));
+    const calls = peers.flatMap((p) => Array.from({ length: 32 }, (_, i) => p.call(methods[i % 4], bodies.get(methods[i % 4])!, { token: TOKEN, end: false })));
     try {
       // Give radar every byte it will take: it has read what its slots allow once its peak stops growing.
       await settledPeak(radar);

@@ -55,7 +55,7 @@ function rng(seed: number): { int(n: number): number; pick<T>(xs: readonly T[]):
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
-  return { int: (n) => Math.floor(next() * n), pick: (xs) => xs[Math.floor(next() * xs.length)]!, chance: (p) => next() < p };
+  return { int: (n) => Math.floor(next() * n), pick: (xs) => xs[Math.floor(next() * xs.length)], chance: (p) => next() < p };
 }
 type Rng = ReturnType<typeof rng>;
 
@@ -149,7 +149,7 @@ describe('fuzzing every RPC', () => {
     let calls = 0;
     try {
       while (Date.now() < end) {
-        const method = methods[calls % methods.length]!;
+        const method = methods[calls % methods.length];
         const { type, values } = request(method, r);
         const t = root.lookupType(`kx.v1.${type}`);
         const frames = values.map((v) => {

@@ -300,7 +300,7 @@ describe('radar/main.ts', () => {
       const [line] = (await once(child.stdout, 'data')) as [Buffer];
       const m = /radar listening on (\S+)/.exec(line.toString());
       expect(m).not.toBeNull();
-      const c = new RadarClient({ address: m![1]!, token: TOKEN, target: { containerId: '' } });
+      const c = new RadarClient({ address: m![1], token: TOKEN, target: { containerId: '' } });
       clients.push(c);
       await c.apply(ops(write('hello', 'world')));
       expect(await readFile(join(dir, 'hello'), 'utf8')).toBe('world');

@@ -6,7 +6,7 @@ import type { ManifestRequest } from '../../proto/messages.ts';
 
 describe('encodeSliced', () => {
   const proto = loadRadarProto();
-  const method = proto.service.GetManifest!;
+  const method = proto.service.GetManifest;
 
   it('gives the same request as encoding it at once, across many slices', async () => {
     const known = Array.from({ length: 3000 }, (_, i) => ({ path: `d${i % 7}/f${i}.txt`, kind: 'file', mode: 0, size: i * 3, mtimeMs: 1_700_000_000_000 + i, digest: i % 2 ? '0123456789abcdef' : '', linkTarget: '' }));

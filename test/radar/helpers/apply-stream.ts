@@ -62,10 +62,10 @@ export class ApplyStream {
     const want = this.#acks.length + 1;
     this.send({ items, flush: true });
     for (;;) {
-      if (this.#acks.length >= want) return this.#acks[want - 1]!;
+      if (this.#acks.length >= want) return this.#acks[want - 1];
       const ended = await Promise.race([this.#ended, once(this.#call, 'data').then(() => 'data' as const)]);
       if (ended !== 'data') {
-        if (this.#acks.length >= want) return this.#acks[want - 1]!;
+        if (this.#acks.length >= want) return this.#acks[want - 1];
         throw ended ?? new Error('stream ended without an ack');
       }
     }

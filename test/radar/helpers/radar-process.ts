@@ -34,7 +34,7 @@ export async function startRadar(args: readonly string[], opts: { heapMiB?: numb
     child.stdout.on('data', (d: Buffer) => {
       out += d.toString();
       const m = /radar listening on (\S+)\n/.exec(out);
-      if (m) ok(m[1]!);
+      if (m) ok(m[1]);
     });
     child.once('exit', (code) => fail(new Error(`radar exited with ${code}: ${err}`)));
   });
