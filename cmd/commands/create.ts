@@ -22,6 +22,7 @@ export interface CreateArgs {
   owner?: string | undefined;
   force?: boolean | undefined;
   mirror?: boolean | undefined;
+  keepSetIdBits?: boolean | undefined;
   yes?: boolean | undefined;
 }
 

@@ -27,6 +27,7 @@ export interface NewSpecInput {
   readonly force?: boolean | undefined;
   /** Exact replica: delete what only the container has. */
   readonly mirror?: boolean | undefined;
+  readonly keepSetIdBits?: boolean | undefined;
 }
 
 /** Validate a new spec against the file system and the existing specs. Throws KxError INVALID_ARGUMENT naming the flag. */
@@ -71,6 +72,7 @@ export async function buildSpec(input: NewSpecInput, existing: readonly SpecConf
     ignore: [...(input.ignore ?? [])],
     target: input.target,
     ...(input.mirror === true && { mirror: true }),
+    ...(input.keepSetIdBits === true && { keepSetIdBits: true }),
     // Recorded only where it matters, so the spec says why a system directory is allowed.
     ...(input.force === true && remotePathProblem(input.remote, false) !== null && { force: true }),
   };

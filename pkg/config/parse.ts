@@ -65,6 +65,7 @@ interface RawSpec {
   owner?: string;
   mirror?: boolean;
   force?: boolean;
+  keepSetIdBits?: boolean;
 }
 
 interface RawConfig {

@@ -41,6 +41,7 @@ export const configSchema = {
         target: { enum: ['kubernetes', 'docker'] },
         owner: { type: 'string', pattern: OWNER_PATTERN.source },
         mirror: { type: 'boolean' },
+        keepSetIdBits: { type: 'boolean' },
         force: { type: 'boolean' },
       },
     },

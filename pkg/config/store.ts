@@ -101,6 +101,7 @@ function specToPlain(spec: SpecConfig): Record<string, unknown> {
   if (spec.ignore.length > 0) out.ignore = [...spec.ignore];
   if (spec.owner !== undefined) out.owner = spec.owner;
   if (spec.mirror === true) out.mirror = true;
+  if (spec.keepSetIdBits === true) out.keepSetIdBits = true;
   if (spec.force === true) out.force = true;
   return out;
 }

@@ -28,6 +28,8 @@ export interface SpecConfig {
   readonly mirror?: boolean;
   /** Allow `/` or a system directory as the remote path. */
   readonly force?: boolean;
+  /** Keep set-user-ID, set-group-ID and sticky bits of synced files (default: radar strips them). */
+  readonly keepSetIdBits?: boolean;
 }
 
 /** When a sync halts instead of deleting: a batch deleting over `maxDeleteShare` of the files kx manages in a

@@ -20,6 +20,7 @@ export interface DockerRadarDialer {
     readonly container: { readonly runtime: 'docker'; readonly id: string };
     readonly remotePath: string;
     readonly owner?: string | undefined;
+    readonly keepSetIdBits?: boolean;
     readonly signal?: AbortSignal | undefined;
   }): Promise<{ readonly receiver: Receiver; reload(mode: string): Promise<void>; close(): Promise<void> }>;
 }
@@ -76,6 +77,7 @@ export class DockerDriver implements TargetDriver {
       container: { runtime: 'docker', id: target.id },
       remotePath: spec.remote,
       owner: spec.owner,
+      keepSetIdBits: spec.keepSetIdBits === true,
       signal,
     });
     return {

@@ -117,7 +117,7 @@ export class KubernetesDriver implements TargetDriver {
     let session: RadarSession;
     try {
       session = await this.#opts.dialer.dial({ address: tunnel.address, token, container: remote.containerRef,
-        remotePath: spec.remote, owner: spec.owner, signal });
+        remotePath: spec.remote, owner: spec.owner, keepSetIdBits: spec.keepSetIdBits === true, signal });
     } catch (err) {
       await release();
       throw explain(err, tunnel);

@@ -15,6 +15,8 @@ export interface RadarDial {
   readonly remotePath: string;
   /** spec.owner ('uid:gid'), when set. */
   readonly owner?: string;
+  /** spec.keepSetIdBits: radar keeps set-id and sticky bits instead of stripping them. */
+  readonly keepSetIdBits?: boolean;
   readonly signal?: AbortSignal;
 }
 

@@ -31,6 +31,7 @@ export class TransportDialer implements RadarDialer {
         runtime: req.container.runtime,
         remotePath: req.remotePath,
         ...(req.owner ? { owner: parseOwner(req.owner) } : {}),
+        ...(req.keepSetIdBits === true && { keepSetIdBits: true }),
       },
       channelOptions: {
         'grpc.initial_reconnect_backoff_ms': this.#opts.reconnectMinMs ?? 100,

@@ -26,6 +26,12 @@ describe('config validation', () => {
     expect(errorOf(text)).toBe(`${FILE}:6: specs[0].remote: must be string`);
   });
 
+  it('reads keepSetIdBits, and names the field when it is not a boolean', () => {
+    const spec = (extra: string): string => `specs:\n  - name: api\n    pod: p\n    local: /src\n    remote: /app\n${extra}`;
+    expect(parseConfig(spec('    keepSetIdBits: true\n'), FILE).config.specs[0]?.keepSetIdBits).toBe(true);
+    expect(errorOf(spec('    keepSetIdBits: yes please\n'))).toBe(`${FILE}:6: specs[0].keepSetIdBits: must be boolean`);
+  });
+
   it('names the line of an unknown field', () => {
     const text = 'specs:\n  - name: api\n    pod: p\n    local: /src\n    remote: /app\n    colour: red\n';
     expect(errorOf(text)).toBe(`${FILE}:6: specs[0].colour: unknown field`);
