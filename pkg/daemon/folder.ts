@@ -1,20 +1,17 @@
 // One local folder kept in sync with one connected target: an initial sync (manifest diff, with progress), then
 // continuous sync of chokidar's events in coalesced batches, each followed by a reload per the spec's mode.
 
-import { watch, type FSWatcher } from 'chokidar';
-import type { Stats } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import { basename, join, relative, sep } from 'node:path';
+import { basename } from 'node:path';
 import { DEFAULT_SAFETY, type SafetySettings, type SpecConfig } from '../config/types.ts';
 import { ErrorCode, isKxError } from '../sync/errors.ts';
 import type { Hasher } from '../sync/hash.ts';
-import { IGNORE_FILE_NAMES, IgnoreMatcher, parseIgnoreFile } from '../sync/ignore.ts';
-import { repoIgnoreRules } from '../sync/repo-ignore.ts';
+import { IGNORE_FILE_NAMES } from '../sync/ignore.ts';
 import type { PushResult } from '../sync/push.ts';
-import type { IgnoreRuleSet, Manifest, RelPath } from '../sync/types.ts';
+import type { Manifest, RelPath } from '../sync/types.ts';
 import type { AncestorRecord } from './ancestor-store.ts';
-import { EventBatcher, type Batch } from './batcher.ts';
+import type { Batch } from './batcher.ts';
 import { batchLine } from './batch-line.ts';
+import { LocalWatcher, specRules } from './local-watcher.ts';
 import type { Logger } from './logger.ts';
 import { ReloadScheduler } from './reload-scheduler.ts';
 import { SafetyLedger, rootProblem } from './safety-ledger.ts';
@@ -52,10 +49,8 @@ interface Halt {
 export class Folder {
   private readonly deps: FolderDeps;
   private readonly abort = new AbortController();
-  private readonly batcher: EventBatcher;
   private readonly reloads: ReloadScheduler;
-  private watcher: FSWatcher | null = null;
-  private matcher: IgnoreMatcher;
+  private watcher: LocalWatcher | null = null;
   private phase: 'starting' | 'initial-sync' | 'watching' | 'reconnecting' | 'error' = 'starting';
   private halt: Halt | undefined;
   /** The next full sync may delete past the limits and overwrite conflicts: the user said so (kx resume --confirm). */
@@ -88,9 +83,7 @@ export class Folder {
 
   constructor(deps: FolderDeps) {
     this.deps = deps;
-    this.batcher = new EventBatcher((b) => this.onBatch(b), deps.timing ?? {});
     this.reloads = new ReloadScheduler(() => this.reload(), { windowMs: deps.timing?.reloadWindowMs });
-    this.matcher = new IgnoreMatcher(this.specRules());
     this.retries = new Backoff({ baseMs: deps.timing?.retryMs ?? 500, maxMs: 10_000 });
     this.ledger = new SafetyLedger(`${deps.spec.name} → ${deps.target.name}`, deps.spec.name, deps.log);
   }
@@ -192,22 +185,9 @@ export class Folder {
   }
 
   private async startWatcher(): Promise<void> {
-    const { spec } = this.deps;
-    this.matcher = new IgnoreMatcher(await this.watchRules());
-    const watcher = watch(spec.local, {
-      ignoreInitial: true,
-      followSymlinks: false,
-      // kx batches and coalesces itself; chokidar's atomic mode would hold every unlink back by 100 ms.
-      atomic: false,
-      ignored: (path: string, stats?: Stats) => this.ignored(path, stats),
-    });
+    const watcher = new LocalWatcher(this.deps.spec, { batch: (b) => this.onBatch(b), error: (m) => this.fail(m) }, this.deps.timing ?? {});
     this.watcher = watcher;
-    watcher.on('all', (_event, path) => {
-      const rel = this.relPath(path);
-      if (rel) this.batcher.add(rel);
-    });
-    watcher.on('error', (err) => this.fail(`watching ${spec.local}: ${(err as Error).message}`));
-    await new Promise<void>((resolve) => watcher.once('ready', () => resolve()));
+    await watcher.start();
   }
 
   /** The local root is back: watch it afresh (the old watcher may follow the moved folder) and sync it in full. */
@@ -228,7 +208,6 @@ export class Folder {
     this.abort.abort();
     clearTimeout(this.retryTimer);
     this.stopRootPoll();
-    this.batcher.close();
     await this.started?.catch(() => {});
     await this.watcher?.close();
     await this.loop;
@@ -296,7 +275,7 @@ export class Folder {
     // Events arriving from here on are covered by this scan or queued for the next batch.
     this.pending.clear();
     this.needFullSync = false;
-    this.matcher = new IgnoreMatcher(await this.watchRules());
+    await this.watcher?.reloadRules();
     const started = performance.now();
     const logEvery = this.deps.timing?.progressLogMs ?? PROGRESS_LOG_MS;
     // A short sync logs nothing until it is done; a long one says how far it got now and then.
@@ -306,7 +285,7 @@ export class Folder {
         root: spec.local,
         receiver: connection.receiver,
         hasher,
-        rules: this.specRules(),
+        rules: specRules(this.deps.spec),
         signal: this.abort.signal,
         ...(this.local && { previousLocal: this.local }),
         safety: this.safetyOptions(),
@@ -354,7 +333,7 @@ export class Folder {
         receiver: connection.receiver,
         hasher,
         // Per-spec rules only: the scan reads the ignore files of each path's directories afresh.
-        rules: this.specRules(),
+        rules: specRules(this.deps.spec),
         signal: this.abort.signal,
         paths,
         local: this.local!,
@@ -499,37 +478,6 @@ export class Folder {
   private setSyncing(on: boolean): void {
     this.syncing = on;
     this.deps.onChange();
-  }
-
-  private specRules(): IgnoreRuleSet[] {
-    return this.deps.spec.ignore.length > 0 ? [{ base: '', patterns: [...this.deps.spec.ignore] }] : [];
-  }
-
-  /** What the watcher skips, in the scan's order: the enclosing git work tree's rules, the spec's, the root's files. */
-  private async watchRules(): Promise<IgnoreRuleSet[]> {
-    return [...repoIgnoreRules(this.deps.spec.local), ...this.specRules(), ...(await this.rootIgnoreFiles())];
-  }
-
-  /** The root's .gitignore/.kxignore, so the watcher skips what they ignore (nested ones are left to the scan). */
-  private async rootIgnoreFiles(): Promise<IgnoreRuleSet[]> {
-    const sets: IgnoreRuleSet[] = [];
-    for (const name of IGNORE_FILE_NAMES) {
-      const text = await readFile(join(this.deps.spec.local, name), 'utf8').catch(() => null);
-      if (text !== null) sets.push({ base: '', patterns: parseIgnoreFile(text) });
-    }
-    return sets;
-  }
-
-  private ignored(path: string, stats?: Stats): boolean {
-    const rel = this.relPath(path);
-    if (!rel) return false;
-    return this.matcher.ignores(rel, stats?.isDirectory() ?? false);
-  }
-
-  private relPath(path: string): RelPath | null {
-    const rel = relative(this.deps.spec.local, path);
-    if (rel === '' || rel.startsWith('..')) return null;
-    return sep === '/' ? rel : rel.split(sep).join('/');
   }
 }
 
