@@ -1,9 +1,12 @@
 // Reading ../shared/k8s-wire/recordings and comparing our server's answers with them: a raw HTTP/1.1 client
 // that keeps chunk boundaries, and a shape comparison (keys present, key order, value types).
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import net from 'node:net';
+import { resolve } from 'node:path';
 
-export const RECORDINGS_DIR = '/work/shared/k8s-wire/recordings';
+/** shared/ lies beside the checkout (as CI lays it out); a workplace checkout may find it at /work/shared. */
+export const RECORDINGS_DIR = [resolve(import.meta.dirname, '../../../shared/k8s-wire/recordings'), '/work/shared/k8s-wire/recordings']
+  .find((d) => existsSync(d)) ?? resolve(import.meta.dirname, '../../../shared/k8s-wire/recordings');
 
 export interface Exchange {
   id: number;
