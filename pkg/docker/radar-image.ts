@@ -1,16 +1,29 @@
 // radar's image on the user's engine: the same kx-radar:<version> that kx ships for Kubernetes. When the engine has
-// no image of that name built from these sources (label kx.source-hash), it is built offline on first use by
-// radar/image/build-offline.sh (`npm run image:offline`), then reused by every later start.
+// no image of that name built from these sources (label kx.source-hash), it is built offline on first use, then
+// reused by every later start: in a checkout by radar/image/build-offline.sh (`npm run image:offline`), in an
+// installed package from the application staged into it at pack time (build/radar-image-files.ts).
 import type Docker from 'dockerode';
-import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { execFile, spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { delimiter, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { ErrorCode, KxError } from '../sync/errors.ts';
 import type { EngineAddress } from './engine-address.ts';
 import { radarSourceHash, SOURCE_HASH_LABEL } from './radar-source-hash.ts';
 
-/** The package root: radar's sources and its image build script live there. */
-const PACKAGE_ROOT = resolve(import.meta.dirname, '../..');
+/**
+ * The package root: the checkout, or the installed package. Through import.meta.url, which the bundle rewrites to
+ * this file's place in the package (build/asset-urls.ts), so it holds in dist/ as in the checkout.
+ */
+const PACKAGE_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+/** Where an installed package keeps what builds radar's image, and the names of those files. */
+export const STAGED_DIR = 'dist/radar-image';
+export const STAGED_FILES = { app: 'app.tar', build: 'build-staged.sh', sourceHash: 'source-hash' } as const;
+/** The oldest Node the image's radar runs on (it runs its TypeScript by type stripping, as in the repository). */
+const IMAGE_NODE_MAJOR = 24;
 
 /** kx-radar:<package version>, or KX_RADAR_IMAGE. */
 export function radarImageName(env: NodeJS.ProcessEnv = process.env): string {
@@ -47,8 +60,8 @@ export class RadarImage {
 
   async #ensure(): Promise<string> {
     const { docker, image } = this.#opts;
-    const root = this.#opts.root ?? PACKAGE_ROOT;
-    const wanted = await radarSourceHash(root);
+    const recipe = await imageRecipe(this.#opts.root ?? PACKAGE_ROOT, image);
+    const wanted = recipe.sourceHash;
     const labels = await docker.getImage(image).inspect().then(
       (info) => info.Config?.Labels ?? {},
       (err: { statusCode?: number }) => {
@@ -58,11 +71,11 @@ export class RadarImage {
     );
     if (labels?.[SOURCE_HASH_LABEL] === wanted) return image;
     this.#opts.log(`radar image ${image} ${labels ? 'was built from other sources' : 'is not on the engine'}: building it offline (once; about half a minute)`);
-    await this.#build(root);
+    await this.#build(recipe);
     return image;
   }
 
-  #build(root: string): Promise<void> {
+  async #build(recipe: Recipe): Promise<void> {
     const { engine, image } = this.#opts;
     const env: NodeJS.ProcessEnv = { ...process.env, KX_RADAR_IMAGE: image, DOCKER_HOST: engine.url };
     // The docker CLI the script runs must reach the same engine: DOCKER_HOST names it, whatever context is current.
@@ -70,9 +83,9 @@ export class RadarImage {
     delete env.DOCKER_TLS_VERIFY;
     delete env.DOCKER_CERT_PATH;
     if (engine.tls?.dir) Object.assign(env, { DOCKER_TLS_VERIFY: '1', DOCKER_CERT_PATH: engine.tls.dir });
-    const script = join(root, 'radar/image/build-offline.sh');
+    const { script, args, cwd } = await recipe.command(env);
     return new Promise((resolvePromise, reject) => {
-      const child = spawn('bash', [script], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn('bash', [script, ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
       let output = '';
       child.stdout.on('data', (d: Buffer) => (output += d.toString()));
       child.stderr.on('data', (d: Buffer) => (output += d.toString()));
@@ -83,5 +96,67 @@ export class RadarImage {
         reject(new KxError(ErrorCode.Unavailable, `building radar image ${image} with ${script} failed (exit ${code}): ${last}`));
       });
     });
+  }
+}
+
+interface Recipe {
+  readonly sourceHash: string;
+  command(env: NodeJS.ProcessEnv): Promise<{ script: string; args: string[]; cwd: string }>;
+}
+
+/** How the image is built from `root`: from radar's sources in a checkout, else from the package's staged app. */
+async function imageRecipe(root: string, image: string): Promise<Recipe> {
+  const checkoutScript = join(root, 'radar/image/build-offline.sh');
+  if (existsSync(checkoutScript)) {
+    return { sourceHash: await radarSourceHash(root), command: async () => ({ script: checkoutScript, args: [], cwd: root }) };
+  }
+  const staged = join(root, STAGED_DIR);
+  const sourceHash = await readFile(join(staged, STAGED_FILES.sourceHash), 'utf8').then(
+    (text) => text.trim(),
+    (err: unknown) => {
+      throw new KxError(ErrorCode.Unavailable, `cannot build radar image ${image}: ${join(staged, STAGED_FILES.sourceHash)} is missing (${(err as Error).message}); reinstall kx, or build the image from a kx checkout with npm run image:offline`, { cause: err });
+    },
+  );
+  return {
+    sourceHash,
+    async command(env) {
+      const node = await imageNode(env);
+      const { version } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string };
+      return { script: join(staged, STAGED_FILES.build), args: [node, join(staged, STAGED_FILES.app), sourceHash, version, image], cwd: staged };
+    },
+  };
+}
+
+/**
+ * The Node binary copied into the image: KX_NODE_BIN, else the one running kx when it is a plain Node of the
+ * image's major or newer, else the first such `node` on PATH.
+ */
+async function imageNode(env: NodeJS.ProcessEnv): Promise<string> {
+  if (env.KX_NODE_BIN) return env.KX_NODE_BIN;
+  const candidates = [...(await isPlainNode()) ? [process.execPath] : [], ...(env.PATH ?? '').split(delimiter).filter(Boolean).map((dir) => join(dir, 'node'))];
+  const seen: string[] = [];
+  for (const bin of candidates) {
+    const version = await nodeVersion(bin);
+    if (version === null) continue;
+    seen.push(`${bin} is ${version}`);
+    if (Number(version.replace(/^v/, '').split('.')[0]) >= IMAGE_NODE_MAJOR) return bin;
+  }
+  throw new KxError(
+    ErrorCode.Unavailable,
+    `building radar's image needs a Node.js ${IMAGE_NODE_MAJOR} or newer binary to copy into it: set KX_NODE_BIN to one (${seen.length > 0 ? seen.join(', ') : 'no node on PATH'})`,
+  );
+}
+
+/** False inside kx's single executable, whose binary runs kx rather than a script it is given. */
+async function isPlainNode(): Promise<boolean> {
+  const sea = await import('node:sea').catch(() => null);
+  return !(sea?.isSea() ?? false);
+}
+
+async function nodeVersion(bin: string): Promise<string | null> {
+  try {
+    return (await promisify(execFile)(bin, ['--version'], { timeout: 10_000, env: {} })).stdout.trim();
+  } catch {
+    return null;
   }
 }
