@@ -1,12 +1,13 @@
 // What an installed kx builds radar's image from, staged at pack time into <out>: radar's application as
 // radar/image/stage.ts stages it for every image (one reproducible tar, so npm's file filters cannot drop files of
-// the packages inside), the scripts that turn it into an image (build-staged.sh, rootfs.sh), and the hash of the
+// the packages inside; gzipped, so the installed package stays small too), the scripts that turn it into an image (build-staged.sh, rootfs.sh), and the hash of the
 // sources it was staged from, which the image is labelled with (pkg/docker/radar-image.ts reads these names).
 
 import { execFileSync } from 'node:child_process';
-import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { STAGED_FILES } from '../pkg/docker/radar-image.ts';
 import { radarSourceHash } from '../pkg/docker/radar-source-hash.ts';
 
@@ -16,7 +17,9 @@ export async function stageRadarImageFiles(root: string, out: string): Promise<v
   const work = await mkdtemp(join(tmpdir(), 'kx-radar-app-'));
   try {
     execFileSync(process.execPath, [join(root, 'radar/image/stage.ts'), root, join(work, 'app')], { stdio: ['ignore', 'ignore', 'inherit'] });
-    execFileSync('tar', ['-C', join(work, 'app'), '--sort=name', '--mtime=@0', '--owner=0', '--group=0', '--numeric-owner', '-cf', join(out, STAGED_FILES.app), '.']);
+    const tar = join(work, 'app.tar');
+    execFileSync('tar', ['-C', join(work, 'app'), '--sort=name', '--mtime=@0', '--owner=0', '--group=0', '--numeric-owner', '-cf', tar, '.']);
+    await writeFile(join(out, STAGED_FILES.app), gzipSync(await readFile(tar), { level: 9 }));
   } finally {
     await rm(work, { recursive: true, force: true });
   }

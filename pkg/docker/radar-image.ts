@@ -5,7 +5,8 @@
 import type Docker from 'dockerode';
 import { execFile, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -21,7 +22,7 @@ const PACKAGE_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 /** Where an installed package keeps what builds radar's image, and the names of those files. */
 export const STAGED_DIR = 'dist/radar-image';
-export const STAGED_FILES = { app: 'app.tar', build: 'build-staged.sh', sourceHash: 'source-hash' } as const;
+export const STAGED_FILES = { app: 'app.tar.gz', build: 'build-staged.sh', sourceHash: 'source-hash' } as const;
 /** The oldest Node the image's radar runs on (it runs its TypeScript by type stripping, as in the repository). */
 const IMAGE_NODE_MAJOR = 24;
 
@@ -83,7 +84,16 @@ export class RadarImage {
     delete env.DOCKER_TLS_VERIFY;
     delete env.DOCKER_CERT_PATH;
     if (engine.tls?.dir) Object.assign(env, { DOCKER_TLS_VERIFY: '1', DOCKER_CERT_PATH: engine.tls.dir });
-    const { script, args, cwd } = await recipe.command(env);
+    const command = await recipe.command(env);
+    try {
+      await this.#run(command.script, command.args, command.cwd, env);
+    } finally {
+      await command.dispose();
+    }
+  }
+
+  #run(script: string, args: readonly string[], cwd: string, env: NodeJS.ProcessEnv): Promise<void> {
+    const { image } = this.#opts;
     return new Promise((resolvePromise, reject) => {
       const child = spawn('bash', [script, ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
       let output = '';
@@ -101,14 +111,14 @@ export class RadarImage {
 
 interface Recipe {
   readonly sourceHash: string;
-  command(env: NodeJS.ProcessEnv): Promise<{ script: string; args: string[]; cwd: string }>;
+  command(env: NodeJS.ProcessEnv): Promise<{ script: string; args: string[]; cwd: string; dispose(): Promise<void> }>;
 }
 
 /** How the image is built from `root`: from radar's sources in a checkout, else from the package's staged app. */
 async function imageRecipe(root: string, image: string): Promise<Recipe> {
   const checkoutScript = join(root, 'radar/image/build-offline.sh');
   if (existsSync(checkoutScript)) {
-    return { sourceHash: await radarSourceHash(root), command: async () => ({ script: checkoutScript, args: [], cwd: root }) };
+    return { sourceHash: await radarSourceHash(root), command: async () => ({ script: checkoutScript, args: [], cwd: root, dispose: async () => undefined }) };
   }
   const staged = join(root, STAGED_DIR);
   const sourceHash = await readFile(join(staged, STAGED_FILES.sourceHash), 'utf8').then(
@@ -120,37 +130,61 @@ async function imageRecipe(root: string, image: string): Promise<Recipe> {
   return {
     sourceHash,
     async command(env) {
-      const node = await imageNode(env);
       const { version } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string };
-      return { script: join(staged, STAGED_FILES.build), args: [node, join(staged, STAGED_FILES.app), sourceHash, version, image], cwd: staged };
+      const node = await imageNode(env);
+      const args = [node.bin, join(staged, STAGED_FILES.app), sourceHash, version, image];
+      return { script: join(staged, STAGED_FILES.build), args, cwd: staged, dispose: () => node.dispose() };
     },
   };
 }
 
+/** A Node binary to copy into the image, and how to release it once the image is built. */
+interface ImageNode {
+  readonly bin: string;
+  dispose(): Promise<void>;
+}
+
+/** postject's fuse in Node's binary: its last character is 1 in a single executable, 0 in a plain Node. */
+const SEA_FUSE = Buffer.from(`${['NODE_SEA_FUSE', 'fce680ab2cc467b6e072b8b5df1996b2'].join('_')}:`);
+
 /**
- * The Node binary copied into the image: KX_NODE_BIN, else the one running kx when it is a plain Node of the
- * image's major or newer, else the first such `node` on PATH.
+ * The Node binary copied into the image: KX_NODE_BIN; else the one running kx when it is a plain Node of the image's
+ * major or newer; inside kx's single executable, a copy of it with the fuse turned off, which is plain Node 24 again
+ * (so the single executable still needs no Node); else the first such `node` on PATH.
  */
-async function imageNode(env: NodeJS.ProcessEnv): Promise<string> {
-  if (env.KX_NODE_BIN) return env.KX_NODE_BIN;
-  const candidates = [...(await isPlainNode()) ? [process.execPath] : [], ...(env.PATH ?? '').split(delimiter).filter(Boolean).map((dir) => join(dir, 'node'))];
-  const seen: string[] = [];
-  for (const bin of candidates) {
+async function imageNode(env: NodeJS.ProcessEnv): Promise<ImageNode> {
+  const kept = (bin: string): ImageNode => ({ bin, dispose: async () => undefined });
+  if (env.KX_NODE_BIN) return kept(env.KX_NODE_BIN);
+  const recent = (version: string): boolean => Number(version.replace(/^v/, '').split('.')[0]) >= IMAGE_NODE_MAJOR;
+  if (recent(process.versions.node)) {
+    const sea = await import('node:sea').catch(() => null);
+    if (!(sea?.isSea() ?? false)) return kept(process.execPath);
+    const defused = await plainCopyOfSelf();
+    if (defused) return defused;
+  }
+  const seen: string[] = [`this kx runs on Node ${process.versions.node}`];
+  for (const bin of (env.PATH ?? '').split(delimiter).filter(Boolean).map((dir) => join(dir, 'node'))) {
     const version = await nodeVersion(bin);
     if (version === null) continue;
     seen.push(`${bin} is ${version}`);
-    if (Number(version.replace(/^v/, '').split('.')[0]) >= IMAGE_NODE_MAJOR) return bin;
+    if (recent(version)) return kept(bin);
   }
   throw new KxError(
     ErrorCode.Unavailable,
-    `building radar's image needs a Node.js ${IMAGE_NODE_MAJOR} or newer binary to copy into it: set KX_NODE_BIN to one (${seen.length > 0 ? seen.join(', ') : 'no node on PATH'})`,
+    `building radar's image needs a Node.js ${IMAGE_NODE_MAJOR} or newer binary to copy into it: set KX_NODE_BIN to one (${seen.join('; ')}; no node ${IMAGE_NODE_MAJOR}+ on PATH)`,
   );
 }
 
-/** False inside kx's single executable, whose binary runs kx rather than a script it is given. */
-async function isPlainNode(): Promise<boolean> {
-  const sea = await import('node:sea').catch(() => null);
-  return !(sea?.isSea() ?? false);
+/** The single executable's binary with its fuse off, in a private temp folder; null when the fuse is not found. */
+async function plainCopyOfSelf(): Promise<ImageNode | null> {
+  const binary = await readFile(process.execPath);
+  const at = binary.indexOf(SEA_FUSE);
+  if (at < 0) return null;
+  binary[at + SEA_FUSE.length] = 0x30; // '0'
+  const dir = await mkdtemp(join(tmpdir(), 'kx-radar-node-'));
+  const bin = join(dir, 'node');
+  await writeFile(bin, binary, { mode: 0o755 });
+  return { bin, dispose: () => rm(dir, { recursive: true, force: true }) };
 }
 
 async function nodeVersion(bin: string): Promise<string | null> {

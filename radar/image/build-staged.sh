@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# Builds radar's image from an application already staged by radar/image/stage.ts (a folder, or a tar of one) and
-# imports it into the Docker engine the docker CLI reaches, with no registry pull. build-offline.sh runs it on a
-# checkout; an installed kx runs the copy its package carries (build/package.ts stages the app at pack time).
+# Builds radar's image from an application already staged by radar/image/stage.ts (a folder, or a tar of one,
+# gzipped or not) and imports it into the Docker engine the docker CLI reaches, with no registry pull.
+# build-offline.sh runs it on a checkout; an installed kx (npm package or single executable) runs the copy it
+# carries (build/radar-image-files.ts stages the app at pack time).
 # The image carries a kx.content-hash label (its root filesystem) and the given kx.source-hash label (the sources
 # the app was staged from); when the tag already holds identical content from the same sources, nothing is
 # re-imported.
 #
-#   build-staged.sh <node 24 binary> <staged app dir or .tar> <source hash> <version> <image>
+#   build-staged.sh <node 24 binary> <staged app dir or .tar[.gz]> <source hash> <version> <image>
 set -euo pipefail
-[ $# -eq 5 ] || { echo "usage: build-staged.sh <node binary> <staged app dir or .tar> <source hash> <version> <image>" >&2; exit 2; }
+[ $# -eq 5 ] || { echo "usage: build-staged.sh <node binary> <staged app dir or .tar[.gz]> <source hash> <version> <image>" >&2; exit 2; }
 node_bin=$1 app=$2 source_hash=$3 version=$4 image=$5
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 for tool in docker tar sha256sum ldd; do

@@ -3,15 +3,14 @@
 // docker-group member, `kx watch` with a Docker spec, radar's image built on first use from what the package holds.
 // Packed and installed once for the file (npm's cache is warm after `npm ci`).
 
-import { execFile, spawn } from 'node:child_process';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RADAR_LABEL, homeHash } from '../../pkg/docker/radar-container.ts';
-import { SOURCE_HASH_LABEL } from '../../pkg/docker/radar-source-hash.ts';
-import { catInContainer, docker, exitOf, removeContainer, startContainer, suffix, waitFor } from '../local/helpers.ts';
-import { TEST_USER, runAs, testUser, userDir, type User } from './as-user.ts';
+import { docker } from '../local/helpers.ts';
+import { runAs, testUser, userDir, type User } from './as-user.ts';
+import { inDockerGroup, watchOnDocker } from './docker-watch.ts';
 
 const run = promisify(execFile);
 const repo = resolve(import.meta.dirname, '../..');
@@ -66,7 +65,7 @@ describe('the npm package', () => {
     expect(listed).toEqual(expect.arrayContaining(['package.json', 'README.md', 'dist/kx.js', 'dist/main.js', 'proto/kx.proto', 'pkg/status/status.proto']));
     // What builds radar's image on first use: the staged application (one tar), its scripts, the sources' hash.
     expect(listed.filter((p) => p.startsWith('dist/radar-image/')).sort()).toEqual(
-      ['app.tar', 'build-staged.sh', 'rootfs.sh', 'source-hash'].map((f) => `dist/radar-image/${f}`),
+      ['app.tar.gz', 'build-staged.sh', 'rootfs.sh', 'source-hash'].map((f) => `dist/radar-image/${f}`),
     );
     expect(listed.filter((p) => /^(test|bench|build|radar|charts)\//.test(p) || p.endsWith('.ts'))).toEqual([]);
     const bin = await readFile(join(dir, 'prefix/lib/node_modules/kx/dist/kx.js'), 'utf8');
@@ -105,70 +104,21 @@ describe('the npm package', () => {
   }, 120_000);
 });
 
-/** The radar image tag of this test: removed first, so the installed kx must build it from the package's files. */
+/** The radar image tag of this file: removed first, so the installed kx must build it from the package's files. */
 const RADAR_IMAGE = 'kx-radar:installed-test';
-const DOCKER_SLOW = 150_000;
 
 describe('the installed package on the Docker target, as a docker-group member who is not root', () => {
-  const cleanups: (() => Promise<unknown>)[] = [];
-
   beforeAll(async () => {
-    // As root (CI) the test user joins the docker group; otherwise the current user must be in it already.
-    if (process.getuid?.() === 0) await run('usermod', ['-aG', 'docker', TEST_USER]);
-    const groups = (await run('id', ['-nG', String(user.uid)])).stdout.trim().split(/\s+/);
-    expect(groups).toContain('docker');
-    expect(groups).not.toContain('root');
+    await inDockerGroup(user);
     await docker.getImage(RADAR_IMAGE).remove({ force: true }).catch(() => undefined);
   });
 
   afterAll(async () => {
-    for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
     await docker.getImage(RADAR_IMAGE).remove({ force: true }).catch(() => undefined);
   });
 
   it('kx create --docker and kx watch: builds radar\'s image on first use from the package, syncs an edit, and removes radar on exit', async () => {
-    const { cwd, home } = await workspace();
-    await runAs(user, 'sh', ['-c', 'printf "a1\\n" > src/a.txt'], { cwd, env: {} });
-    const label = `t${suffix()}`;
-    const target = await startContainer({ 'kx.test': label });
-    cleanups.push(() => removeContainer(target.name));
-    const env = { HOME: user.home, KX_HOME: home, PATH: `${node24}:/usr/bin:/bin`, DOCKER_HOST: 'unix:///var/run/docker.sock', KX_RADAR_IMAGE: RADAR_IMAGE };
-
-    const created = await runAs(user, kxBin, ['create', '--docker', '-l', `kx.test=${label}`, './src', '/app'], { cwd, env });
-    expect(created, created.stderr).toMatchObject({ code: 0 });
-
-    // setpriv execs kx in place with the user's groups (docker among them): signals reach kx as from a terminal.
-    const ids = [`--reuid=${user.uid}`, `--regid=${user.gid}`, '--init-groups'];
-    const envArgs = Object.entries(env).map(([k, v]) => `${k}=${v}`);
-    const watch = spawn('setpriv', [...ids, '--', 'env', '-i', ...envArgs, kxBin, 'watch', '--status-port', '0'], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    watch.stdout.on('data', (d: Buffer) => (output += d.toString()));
-    watch.stderr.on('data', (d: Buffer) => (output += d.toString()));
-    cleanups.push(async () => {
-      if (watch.exitCode === null && watch.signalCode === null) {
-        watch.kill('SIGKILL');
-        await exitOf(watch);
-      }
-    });
-    const until = (what: string, probe: () => Promise<boolean>, timeoutMs = 20_000): Promise<unknown> =>
-      waitFor(what, probe, timeoutMs).catch((err: unknown) => {
-        throw new Error(`${(err as Error).message}\n--- kx watch ---\n${output.split('\n').slice(-30).join('\n')}`);
-      });
-
-    await until('initial sync', async () => (await catInContainer(target.name, '/app/a.txt')) === 'a1\n', DOCKER_SLOW - 30_000);
-    expect(output).toContain(`radar image ${RADAR_IMAGE} is not on the engine: building it offline`);
-    // Built from the staged application, labelled with the hash the package recorded at pack time.
-    const recorded = (await readFile(join(dir, 'prefix/lib/node_modules/kx/dist/radar-image/source-hash'), 'utf8')).trim();
-    expect((await docker.getImage(RADAR_IMAGE).inspect()).Config.Labels?.[SOURCE_HASH_LABEL]).toBe(recorded);
-
-    await writeFile(join(cwd, 'src/a.txt'), 'a2\n');
-    await until('edit', async () => (await catInContainer(target.name, '/app/a.txt')) === 'a2\n');
-    const radars = async (): Promise<string[]> =>
-      (await docker.listContainers({ all: true, filters: { label: [`${RADAR_LABEL}=${homeHash(home)}`] } })).map((c) => c.Id);
-    expect(await radars()).toHaveLength(1);
-
-    watch.kill('SIGINT');
-    expect(await exitOf(watch), output).toMatchObject({ code: 0 });
-    expect(await radars()).toEqual([]);
-  }, DOCKER_SLOW);
+    const sourceHash = (await readFile(join(dir, 'prefix/lib/node_modules/kx/dist/radar-image/source-hash'), 'utf8')).trim();
+    await watchOnDocker({ user, kx: kxBin, image: RADAR_IMAGE, sourceHash, env: { PATH: `${node24}:/usr/bin:/bin` }, timeoutMs: 150_000 });
+  }, 150_000);
 });
