@@ -8,6 +8,7 @@ import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { STAGED_DIR, STAGED_FILES } from '../../pkg/docker/radar-image.ts';
 import { docker } from '../local/helpers.ts';
 import { runAs, testUser, userDir, type User } from './as-user.ts';
 import { inDockerGroup, watchOnDocker } from './docker-watch.ts';
@@ -64,8 +65,9 @@ describe('the npm package', () => {
     const listed = (await run('tar', ['-tzf', tarball])).stdout.trim().split('\n').map((p) => p.replace(/^package\//, ''));
     expect(listed).toEqual(expect.arrayContaining(['package.json', 'README.md', 'dist/kx.js', 'dist/main.js', 'proto/kx.proto', 'pkg/status/status.proto']));
     // What builds radar's image on first use: the staged application (one tar), its scripts, the sources' hash.
-    expect(listed.filter((p) => p.startsWith('dist/radar-image/')).sort()).toEqual(
-      ['app.tar.gz', 'build-staged.sh', 'rootfs.sh', 'source-hash'].map((f) => `dist/radar-image/${f}`),
+    // build/radar-image-files.ts writes the names pkg/docker/radar-image.ts reads.
+    expect(listed.filter((p) => p.startsWith(`${STAGED_DIR}/`)).sort()).toEqual(
+      [...Object.values(STAGED_FILES), 'rootfs.sh'].sort().map((f) => `${STAGED_DIR}/${f}`),
     );
     expect(listed.filter((p) => /^(test|bench|build|radar|charts)\//.test(p) || p.endsWith('.ts'))).toEqual([]);
     const bin = await readFile(join(dir, 'prefix/lib/node_modules/kx/dist/kx.js'), 'utf8');
@@ -118,7 +120,7 @@ describe('the installed package on the Docker target, as a docker-group member w
   });
 
   it('kx create --docker and kx watch: builds radar\'s image on first use from the package, syncs an edit, and removes radar on exit', async () => {
-    const sourceHash = (await readFile(join(dir, 'prefix/lib/node_modules/kx/dist/radar-image/source-hash'), 'utf8')).trim();
+    const sourceHash = (await readFile(join(dir, 'prefix/lib/node_modules/kx', STAGED_DIR, STAGED_FILES.sourceHash), 'utf8')).trim();
     await watchOnDocker({ user, kx: kxBin, image: RADAR_IMAGE, sourceHash, env: { PATH: `${node24}:/usr/bin:/bin` }, timeoutMs: 150_000 });
   }, 150_000);
 });
