@@ -1,10 +1,12 @@
 // Builds what the npm package runs (npm's prepack runs it): kx bundled to ES modules in dist/, dependencies left
 // for npm to install, and dist/kx.js, the bin: it checks the Node version before anything else loads, so an
-// unsupported Node gets one line instead of a stack trace.
+// unsupported Node gets one line instead of a stack trace. Also dist/radar-image/: what an installed kx needs to
+// build radar's image on first use (radar-image-files.ts).
 
 import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PACKAGE_DIR, bundleKx } from './bundle.ts';
+import { stageRadarImageFiles } from './radar-image-files.ts';
 
 const dist = join(PACKAGE_DIR, 'dist');
 const pkg = JSON.parse(await readFile(join(PACKAGE_DIR, 'package.json'), 'utf8')) as { engines: { node: string } };
@@ -25,3 +27,5 @@ await import('./main.js');
 `;
 await writeFile(join(dist, 'kx.js'), gate);
 await chmod(join(dist, 'kx.js'), 0o755);
+
+await stageRadarImageFiles(PACKAGE_DIR, join(dist, 'radar-image'));

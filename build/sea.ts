@@ -9,6 +9,7 @@ import { chmod, copyFile, readFile, readdir, rm, writeFile } from 'node:fs/promi
 import { createRequire } from 'node:module';
 import { join, relative } from 'node:path';
 import { PACKAGE_DIR, bundleKx } from './bundle.ts';
+import { stageRadarImageFiles } from './radar-image-files.ts';
 
 const out = join(PACKAGE_DIR, 'dist', 'sea');
 const node = join(PACKAGE_DIR, 'node_modules', 'node', 'bin', 'node'); // Node 24, whatever Node runs this script
@@ -34,6 +35,10 @@ await build({
 
 const assets: Record<string, string> = Object.fromEntries(RUNTIME_FILES.map((name) => [name, join(PACKAGE_DIR, name)]));
 for (const name of await readdir(join(app, 'dist'))) assets[`dist/${name}`] = join(app, 'dist', name);
+// What builds radar's image on first use, as in the npm package (the Node it copies in is the executable's own).
+const radarImage = join(app, 'radar-image');
+await stageRadarImageFiles(PACKAGE_DIR, radarImage);
+for (const name of await readdir(radarImage)) assets[`dist/radar-image/${name}`] = join(radarImage, name);
 const hash = createHash('sha256');
 for (const [name, path] of Object.entries(assets)) hash.update(name).update('\0').update(await readFile(path)).update('\0');
 await writeFile(join(out, MANIFEST), JSON.stringify({ hash: hash.digest('hex').slice(0, 20), files: Object.keys(assets) }));

@@ -1,5 +1,6 @@
 // What `npm install -g` of the packed tarball gives a user: the runtime files only, a `kx` that runs on the
-// supported Nodes as a user who is not root, and one line (no stack trace) on a Node that is too old.
+// supported Nodes as a user who is not root, and one line (no stack trace) on a Node that is too old; and, as a
+// docker-group member, `kx watch` with a Docker spec, radar's image built on first use from what the package holds.
 // Packed and installed once for the file (npm's cache is warm after `npm ci`).
 
 import { execFile } from 'node:child_process';
@@ -7,7 +8,10 @@ import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { STAGED_DIR, STAGED_FILES } from '../../pkg/docker/radar-image.ts';
+import { docker } from '../local/helpers.ts';
 import { runAs, testUser, userDir, type User } from './as-user.ts';
+import { inDockerGroup, watchOnDocker } from './docker-watch.ts';
 
 const run = promisify(execFile);
 const repo = resolve(import.meta.dirname, '../..');
@@ -60,6 +64,11 @@ describe('the npm package', () => {
   it('holds the compiled runtime files only: the bin with its shebang, the protos it loads; no sources, tests or benchmarks', async () => {
     const listed = (await run('tar', ['-tzf', tarball])).stdout.trim().split('\n').map((p) => p.replace(/^package\//, ''));
     expect(listed).toEqual(expect.arrayContaining(['package.json', 'README.md', 'dist/kx.js', 'dist/main.js', 'proto/kx.proto', 'pkg/status/status.proto']));
+    // What builds radar's image on first use: the staged application (one tar), its scripts, the sources' hash.
+    // build/radar-image-files.ts writes the names pkg/docker/radar-image.ts reads.
+    expect(listed.filter((p) => p.startsWith(`${STAGED_DIR}/`)).sort()).toEqual(
+      [...Object.values(STAGED_FILES), 'rootfs.sh'].sort().map((f) => `${STAGED_DIR}/${f}`),
+    );
     expect(listed.filter((p) => /^(test|bench|build|radar|charts)\//.test(p) || p.endsWith('.ts'))).toEqual([]);
     const bin = await readFile(join(dir, 'prefix/lib/node_modules/kx/dist/kx.js'), 'utf8');
     expect(bin.startsWith('#!/usr/bin/env node\n')).toBe(true);
@@ -95,4 +104,23 @@ describe('the npm package', () => {
     });
     expect(r.stdout.trim()).toBe(pkg.version);
   }, 120_000);
+});
+
+/** The radar image tag of this file: removed first, so the installed kx must build it from the package's files. */
+const RADAR_IMAGE = 'kx-radar:installed-test';
+
+describe('the installed package on the Docker target, as a docker-group member who is not root', () => {
+  beforeAll(async () => {
+    await inDockerGroup(user);
+    await docker.getImage(RADAR_IMAGE).remove({ force: true }).catch(() => undefined);
+  });
+
+  afterAll(async () => {
+    await docker.getImage(RADAR_IMAGE).remove({ force: true }).catch(() => undefined);
+  });
+
+  it('kx create --docker and kx watch: builds radar\'s image on first use from the package, syncs an edit, and removes radar on exit', async () => {
+    const sourceHash = (await readFile(join(dir, 'prefix/lib/node_modules/kx', STAGED_DIR, STAGED_FILES.sourceHash), 'utf8')).trim();
+    await watchOnDocker({ user, kx: kxBin, image: RADAR_IMAGE, sourceHash, env: { PATH: `${node24}:/usr/bin:/bin` }, timeoutMs: 150_000 });
+  }, 150_000);
 });

@@ -6,7 +6,9 @@ import { chmod, copyFile, mkdir, readFile, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { docker } from '../local/helpers.ts';
 import { runAs, testUser, userDir, type User } from './as-user.ts';
+import { inDockerGroup, watchOnDocker } from './docker-watch.ts';
 
 const run = promisify(execFile);
 const repo = resolve(import.meta.dirname, '../..');
@@ -72,4 +74,29 @@ describe('the single executable', () => {
     expect(head[4]).toBe(2); // 64-bit
     expect(head.readUInt16LE(18)).toBe(62); // x86-64
   });
+});
+
+/** The radar image tag of this file: removed first, so the executable must build it from what it carries. */
+const RADAR_IMAGE = 'kx-radar:sea-test';
+
+describe('the single executable on the Docker target, as a docker-group member who is not root', () => {
+  beforeAll(async () => {
+    await inDockerGroup(user);
+    await docker.getImage(RADAR_IMAGE).remove({ force: true }).catch(() => undefined);
+  });
+
+  afterAll(async () => {
+    await docker.getImage(RADAR_IMAGE).remove({ force: true }).catch(() => undefined);
+  });
+
+  it('kx watch with no Node 24 on the PATH: builds radar\'s image on first use from the executable (its own Node inside), syncs an edit, and removes radar on exit', async () => {
+    const sourceHash = (await readFile(join(repo, 'dist/sea/app/radar-image/source-hash'), 'utf8')).trim();
+    const cache = await userDir(user, 'sea-cache');
+    try {
+      // /usr/bin holds the machine's Node 20 only, too old for radar: the image gets the executable's Node 24.
+      await watchOnDocker({ user, kx: exe, image: RADAR_IMAGE, sourceHash, env: { PATH: '/usr/bin:/bin', XDG_CACHE_HOME: cache }, timeoutMs: 150_000 });
+    } finally {
+      await rm(cache, { recursive: true, force: true });
+    }
+  }, 150_000);
 });

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Builds radar's image from an application already staged by radar/image/stage.ts (a folder, or a tar of one,
+# gzipped or not) and imports it into the Docker engine the docker CLI reaches, with no registry pull.
+# build-offline.sh runs it on a checkout; an installed kx (npm package or single executable) runs the copy it
+# carries (build/radar-image-files.ts stages the app at pack time).
+# The image carries a kx.content-hash label (its root filesystem) and the given kx.source-hash label (the sources
+# the app was staged from); when the tag already holds identical content from the same sources, nothing is
+# re-imported.
+#
+#   build-staged.sh <node 24 binary> <staged app dir or .tar[.gz]> <source hash> <version> <image>
+set -euo pipefail
+[ $# -eq 5 ] || { echo "usage: build-staged.sh <node binary> <staged app dir or .tar[.gz]> <source hash> <version> <image>" >&2; exit 2; }
+node_bin=$1 app=$2 source_hash=$3 version=$4 image=$5
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+for tool in docker tar sha256sum ldd; do
+  command -v "$tool" >/dev/null || { echo "radar image: needs the $tool command on PATH" >&2; exit 1; }
+done
+[ -x "$node_bin" ] || { echo "radar image: no Node binary at $node_bin" >&2; exit 1; }
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+if [ -f "$app" ]; then
+  mkdir "$work/app"
+  tar -C "$work/app" -xf "$app"
+  app=$work/app
+fi
+bash "$here/rootfs.sh" "$node_bin" "$app" "$work/rootfs"
+
+# A reproducible tar (sorted names, fixed times and owners) so the hash names the content, not the build.
+tar -C "$work/rootfs" --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -cf "$work/rootfs.tar" .
+hash=$(sha256sum "$work/rootfs.tar" | cut -c1-64)
+
+current=$(docker image inspect --format '{{ index .Config.Labels "kx.content-hash" }} {{ index .Config.Labels "kx.source-hash" }}' "$image" 2>/dev/null || true)
+if [ "$current" = "$hash $source_hash" ]; then
+  echo "radar image: $image is up to date (content $hash)"
+  exit 0
+fi
+docker import \
+  -c 'WORKDIR /app' \
+  -c 'ENV PATH=/usr/local/bin:/usr/bin:/bin NODE_ENV=production' \
+  -c 'CMD ["node", "radar/main.ts"]' \
+  -c "LABEL kx.content-hash=$hash kx.source-hash=$source_hash org.opencontainers.image.version=$version org.opencontainers.image.title=kx-radar" \
+  "$work/rootfs.tar" "$image" >/dev/null
+echo "radar image: built $image (content $hash)"
