@@ -23,7 +23,7 @@ import { KubernetesDriver } from '../../pkg/kube/driver.ts';
 import { RadarLocator } from '../../pkg/kube/radar-locator.ts';
 import { TransportDialer } from '../../pkg/kube/transport-dialer.ts';
 import { Tunnel } from '../../pkg/kube/tunnel.ts';
-import { ErrorCode, KxError } from '../../pkg/sync/errors.ts';
+import { ErrorCode } from '../../pkg/sync/errors.ts';
 import { createHasher } from '../../pkg/sync/hash.ts';
 import { syncPaths, syncTree } from '../../pkg/sync/push.ts';
 import { NamespaceAuthorizer } from '../../radar/auth/authorize.ts';
@@ -32,6 +32,7 @@ import { RadarServer } from '../../radar/grpc/server.ts';
 import { DockerRuntime } from '../../pkg/runtime/docker.ts';
 import { ContainerRootResolver } from '../../pkg/runtime/resolve.ts';
 import { RADAR_NS, sleeperPod, startKubeHarness, type KubeHarness } from './harness.ts';
+import { refusal } from '../support/refusal.ts';
 
 const run = promisify(execFile);
 const JANE = 'jane-token';
@@ -74,16 +75,6 @@ afterAll(async () => {
 });
 
 const jane = () => h.cluster.kubeConfig({ token: JANE, namespace: 'dev' });
-
-async function refusal(p: Promise<unknown>): Promise<KxError> {
-  return p.then(
-    () => { throw new Error('expected a refusal'); },
-    (err: unknown) => {
-      if (!(err instanceof KxError)) throw err;
-      return err;
-    },
-  );
-}
 
 describe('a developer who owns only their namespace', () => {
   it('has no cluster-wide rights', async () => {

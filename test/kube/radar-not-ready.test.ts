@@ -5,8 +5,9 @@ import type { V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RADAR_NAME, RADAR_SELECTOR } from '../../pkg/kube/radar-names.ts';
 import { RadarLocator, notReadyReason } from '../../pkg/kube/radar-locator.ts';
-import { ErrorCode, KxError } from '../../pkg/sync/errors.ts';
+import { ErrorCode } from '../../pkg/sync/errors.ts';
 import { startFakeApiServer, type FakeCluster } from '../k8s/fake-cluster.ts';
+import { refusal } from '../support/refusal.ts';
 
 let cluster: FakeCluster;
 
@@ -16,16 +17,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await cluster?.close();
 });
-
-async function refusal(p: Promise<unknown>): Promise<KxError> {
-  return p.then(
-    () => { throw new Error('expected a refusal'); },
-    (err: unknown) => {
-      if (!(err instanceof KxError)) throw err;
-      return err;
-    },
-  );
-}
 
 describe('RadarLocator', () => {
   it('says radar is not installed, and to run kx init, when there is no DaemonSet and no radar pod', async () => {

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ErrorCode, KxError } from '../../pkg/sync/errors.ts';
+import { ErrorCode } from '../../pkg/sync/errors.ts';
 import { createHasher, type Hasher } from '../../pkg/sync/hash.ts';
 import { syncTree } from '../../pkg/sync/push.ts';
 import { RadarClient } from '../../pkg/transport/client.ts';
@@ -17,6 +17,7 @@ import { startFakeApiServer, type FakeCluster } from '../k8s/fake-cluster.ts';
 import { docker } from './containers.ts';
 import { RawPeer, grpcPrefix, startRadar, type RadarProcess } from './helpers/radar-process.ts';
 import * as hostile from './helpers/hostile-messages.ts';
+import { refusal } from '../support/refusal.ts';
 
 const RSS_LIMIT = 512 * 1024 * 1024;
 let cluster: FakeCluster;
@@ -32,18 +33,6 @@ function client(token: string | undefined, remotePath: string, containerId = con
   const c = new RadarClient({ address: radar.address, ...(token === undefined ? {} : { token }), target: { containerId, remotePath, ...extra } });
   clients.push(c);
   return c;
-}
-
-async function refusal(p: Promise<unknown>): Promise<KxError> {
-  return p.then(
-    () => {
-      throw new Error('expected a refusal');
-    },
-    (err: unknown) => {
-      if (!(err instanceof KxError)) throw err;
-      return err;
-    },
-  );
 }
 
 beforeAll(async () => {

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { ErrorCode, type KxError } from '../../pkg/sync/errors.ts';
+import { ErrorCode } from '../../pkg/sync/errors.ts';
 import { newToken, tokenNamespace } from '../../proto/kx-token.ts';
 import { NamespaceAuthorizer, REFUSED_TOKEN_MESSAGE, type TokenSource } from '../../radar/auth/authorize.ts';
 import { KubeSecretTokenSource, type SecretReader } from '../../radar/auth/kube-secret-token-source.ts';
+import { refusal } from '../support/refusal.ts';
 
 class MemoryTokens implements TokenSource {
   readonly tokens: Map<string, string>;
@@ -12,15 +13,6 @@ class MemoryTokens implements TokenSource {
   async tokenFor(namespace: string): Promise<string | undefined> {
     return this.tokens.get(namespace);
   }
-}
-
-async function refusal(p: Promise<unknown>): Promise<KxError> {
-  return p.then(
-    () => {
-      throw new Error('expected a refusal');
-    },
-    (err: KxError) => err,
-  );
 }
 
 const tokenA = newToken('team-a');

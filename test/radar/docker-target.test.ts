@@ -2,19 +2,10 @@
 // before the engine is asked anything about the container.
 import { describe, expect, it } from 'vitest';
 import { ContainerRootResolver, type ContainerInspector } from '../../pkg/runtime/resolve.ts';
-import { ErrorCode, KxError } from '../../pkg/sync/errors.ts';
+import { ErrorCode } from '../../pkg/sync/errors.ts';
 import { StaticTokenAuthorizer } from '../../radar/auth/static-token.ts';
 import { parseRadarArgs } from '../../radar/options.ts';
-
-function refusal(f: () => unknown): KxError {
-  try {
-    f();
-  } catch (err) {
-    if (err instanceof KxError) return err;
-    throw err;
-  }
-  throw new Error('expected a refusal');
-}
+import { refusalOf } from '../support/refusal.ts';
 
 describe('radar --docker-target', () => {
   it('parses the flags kx starts radar with: a socket, or a tcp engine with its TLS directory', () => {
@@ -27,10 +18,10 @@ describe('radar --docker-target', () => {
   });
 
   it('refuses flags of other modes, a malformed engine address and TLS without tcp, naming the flag', () => {
-    expect(refusal(() => parseRadarArgs(['--docker-target', '--root', '/x'], {})).message).toBe('--root cannot be combined with --docker-target');
-    expect(refusal(() => parseRadarArgs(['--docker-target', '--docker-host', 'unix:///x'], {})).message).toMatch(/^--docker-host "unix:\/\/\/x": expected tcp:\/\/HOST:PORT/);
-    expect(refusal(() => parseRadarArgs(['--docker-target', '--docker-tls-dir', '/tls'], {})).message).toMatch(/^--docker-tls-dir is for a tcp engine/);
-    expect(refusal(() => parseRadarArgs(['--docker-host', 'tcp://h:1'], {})).message).toBe('--docker-host is for --docker-target mode');
+    expect(refusalOf(() => parseRadarArgs(['--docker-target', '--root', '/x'], {})).message).toBe('--root cannot be combined with --docker-target');
+    expect(refusalOf(() => parseRadarArgs(['--docker-target', '--docker-host', 'unix:///x'], {})).message).toMatch(/^--docker-host "unix:\/\/\/x": expected tcp:\/\/HOST:PORT/);
+    expect(refusalOf(() => parseRadarArgs(['--docker-target', '--docker-tls-dir', '/tls'], {})).message).toMatch(/^--docker-tls-dir is for a tcp engine/);
+    expect(refusalOf(() => parseRadarArgs(['--docker-host', 'tcp://h:1'], {})).message).toBe('--docker-host is for --docker-target mode');
   });
 
   it('refuses a missing or wrong token before asking the engine anything', async () => {
@@ -54,6 +45,6 @@ describe('radar --docker-target', () => {
   });
 
   it('refuses to start with an empty token', () => {
-    expect(refusal(() => new StaticTokenAuthorizer('')).code).toBe(ErrorCode.InvalidConfig);
+    expect(refusalOf(() => new StaticTokenAuthorizer('')).code).toBe(ErrorCode.InvalidConfig);
   });
 });

@@ -1,6 +1,6 @@
 // radar/main.ts in node mode as a real process: the real Docker engine for containers, the test Kubernetes API
 // server for the kx-token Secrets (--kubeconfig), and kx's own client and sync engine on the other end.
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -8,7 +8,7 @@ import { join, resolve } from 'node:path';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultValues, radarObjects } from '../../pkg/cluster/radar-objects.ts';
-import { ErrorCode, KxError } from '../../pkg/sync/errors.ts';
+import { ErrorCode } from '../../pkg/sync/errors.ts';
 import { createHasher } from '../../pkg/sync/hash.ts';
 import { syncTree } from '../../pkg/sync/push.ts';
 import { RadarClient } from '../../pkg/transport/client.ts';
@@ -17,6 +17,8 @@ import { RUNTIME_ANNOTATION } from '../../proto/radar-pod.ts';
 import { KNOWN_SOCKETS } from '../../pkg/runtime/sockets.ts';
 import { startFakeApiServer, type FakeCluster } from '../k8s/fake-cluster.ts';
 import { docker } from './containers.ts';
+import { refusal } from '../support/refusal.ts';
+import { startRadar, type RadarProcess } from './helpers/radar-process.ts';
 
 const MAIN = resolve(import.meta.dirname, '../../radar/main.ts');
 /** radar must not take this test host for a pod, whatever runs the tests. */
@@ -28,31 +30,8 @@ let kubeconfig: string;
 let tokenA: string;
 let tokenB: string;
 let containerA: string; // docker://… of a pod container in namespace team-a
-let radar: Radar;
+let radar: RadarProcess;
 const clients: RadarClient[] = [];
-
-interface Radar {
-  readonly child: ChildProcessWithoutNullStreams;
-  readonly address: string;
-  readonly stderr: () => string;
-}
-
-/** Starts radar/main.ts and waits for its "listening" line (or its exit, which fails the start). */
-async function startRadar(args: readonly string[]): Promise<Radar> {
-  const child = spawn(process.execPath, [MAIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: childEnv });
-  let out = '';
-  let err = '';
-  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-  const address = await new Promise<string>((ok, fail) => {
-    child.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /radar listening on (\S+)\n/.exec(out);
-      if (m) ok(m[1]);
-    });
-    child.once('exit', (code) => fail(new Error(`radar exited with ${code}: ${err}`)));
-  });
-  return { child, address, stderr: () => err };
-}
 
 /** Runs radar/main.ts to its exit. */
 async function runRadar(args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -69,18 +48,6 @@ function client(token: string | undefined, remotePath: string, containerId = con
   const c = new RadarClient({ address: radar.address, ...(token === undefined ? {} : { token }), target: { containerId, remotePath } });
   clients.push(c);
   return c;
-}
-
-async function refusal(p: Promise<unknown>): Promise<KxError> {
-  return p.then(
-    () => {
-      throw new Error('expected a refusal');
-    },
-    (err: unknown) => {
-      if (!(err instanceof KxError)) throw err;
-      return err;
-    },
-  );
 }
 
 beforeAll(async () => {

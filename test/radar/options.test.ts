@@ -1,18 +1,9 @@
 // radar's command line: flags over environment variables over defaults, as the DaemonSet starts it.
 import { describe, expect, it } from 'vitest';
 import { defaultValues, radarObjects } from '../../pkg/cluster/radar-objects.ts';
-import { ErrorCode, KxError } from '../../pkg/sync/errors.ts';
+import { ErrorCode } from '../../pkg/sync/errors.ts';
 import { parseRadarArgs } from '../../radar/options.ts';
-
-function refusal(f: () => unknown): KxError {
-  try {
-    f();
-  } catch (err) {
-    if (err instanceof KxError) return err;
-    throw err;
-  }
-  throw new Error('expected a refusal');
-}
+import { refusalOf } from '../support/refusal.ts';
 
 describe('parseRadarArgs', () => {
   it("takes the DaemonSet's args and env as node mode on its sockets and containerd namespace", () => {
@@ -43,7 +34,7 @@ describe('parseRadarArgs', () => {
   });
 
   it('refuses a relative --host-root, naming the flag', () => {
-    const err = refusal(() => parseRadarArgs(['--host-root', 'host'], {}));
+    const err = refusalOf(() => parseRadarArgs(['--host-root', 'host'], {}));
     expect(err.code).toBe(ErrorCode.InvalidConfig);
     expect(err.message).toBe('--host-root "host": expected an absolute path');
   });
@@ -63,13 +54,13 @@ describe('parseRadarArgs', () => {
   });
 
   it('refuses node-mode flags together with --root, naming the flag', () => {
-    const err = refusal(() => parseRadarArgs(['--root', '/srv', '--kubeconfig', '/k'], {}));
+    const err = refusalOf(() => parseRadarArgs(['--root', '/srv', '--kubeconfig', '/k'], {}));
     expect(err.code).toBe(ErrorCode.InvalidConfig);
     expect(err.message).toContain('--kubeconfig');
   });
 
   it('refuses a restart grace that is not whole seconds', () => {
-    expect(refusal(() => parseRadarArgs(['--restart-grace', '1.5'], {})).message).toContain('--restart-grace');
+    expect(refusalOf(() => parseRadarArgs(['--restart-grace', '1.5'], {})).message).toContain('--restart-grace');
   });
 
   it('answers --help and -h', () => {

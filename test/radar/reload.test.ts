@@ -1,25 +1,17 @@
 // Reload modes against the real engines: Docker through its API, containerd through Docker's own containerd
 // (namespace moby). Each container's PID 1 is a shell that records the signals it gets in a log on a volume.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ErrorCode, type KxError } from '../../pkg/sync/errors.ts';
+import { ErrorCode } from '../../pkg/sync/errors.ts';
 import { ContainerdRuntime } from '../../pkg/runtime/containerd.ts';
 import { DockerRuntime } from '../../pkg/runtime/docker.ts';
 import { ContainerReloader, parseReloadMode } from '../../pkg/runtime/reload.ts';
 import { Containers, DOCKER_CONTAINERD_SOCKET, docker, eventually, recorderScript } from './containers.ts';
+import { refusal } from '../support/refusal.ts';
 
 const containers = new Containers();
 const dockerRt = new DockerRuntime();
 const containerdRt = new ContainerdRuntime({ socketPath: DOCKER_CONTAINERD_SOCKET, namespace: 'moby' });
 const reloader = new ContainerReloader({ runtimes: { docker: dockerRt, containerd: containerdRt }, graceSeconds: 2 });
-
-async function refusal(p: Promise<unknown>): Promise<KxError> {
-  return p.then(
-    () => {
-      throw new Error('expected a refusal');
-    },
-    (err: KxError) => err,
-  );
-}
 
 /** A recorder container with its log at /log/signals on a fresh volume. */
 async function recorder(opts: { ignoreTerm?: boolean; args?: string[] } = {}): Promise<string> {

@@ -5,13 +5,14 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ErrorCode, type KxError } from '../../pkg/sync/errors.ts';
+import { ErrorCode } from '../../pkg/sync/errors.ts';
 import { newToken } from '../../proto/kx-token.ts';
 import { NamespaceAuthorizer, type TokenSource } from '../../radar/auth/authorize.ts';
 import { ContainerdRuntime } from '../../pkg/runtime/containerd.ts';
 import { DockerRuntime } from '../../pkg/runtime/docker.ts';
 import { ContainerRootResolver, mountPointOf, parseMountPoints } from '../../pkg/runtime/resolve.ts';
 import { Containers, DOCKER_CONTAINERD_SOCKET, ctrMoby, docker, testName } from './containers.ts';
+import { refusal } from '../support/refusal.ts';
 
 const containers = new Containers();
 const dockerRt = new DockerRuntime();
@@ -21,15 +22,6 @@ const noCreate = new ContainerRootResolver({ runtimes: { docker: dockerRt, conta
 let bindDir: string;
 let id: string; // a running container with a named volume at /data and a bind mount at /bind
 let probe: string; // a file name unique to this run, for escape checks on the node
-
-async function refusal(p: Promise<unknown>): Promise<KxError> {
-  return p.then(
-    () => {
-      throw new Error('expected a refusal');
-    },
-    (err: KxError) => err,
-  );
-}
 
 beforeAll(async () => {
   await Promise.all([dockerRt.start(), containerdRt.start()]);

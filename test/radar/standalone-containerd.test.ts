@@ -5,7 +5,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ErrorCode, type KxError } from '../../pkg/sync/errors.ts';
+import { ErrorCode } from '../../pkg/sync/errors.ts';
 import { newToken } from '../../proto/kx-token.ts';
 import { ContainerdRuntime } from '../../pkg/runtime/containerd.ts';
 import { ContainerReloader } from '../../pkg/runtime/reload.ts';
@@ -13,6 +13,7 @@ import { ContainerRootResolver } from '../../pkg/runtime/resolve.ts';
 import { NamespaceAuthorizer } from '../../radar/auth/authorize.ts';
 import { eventually, recorderScript, testName } from './containers.ts';
 import { StandaloneContainerd } from './standalone-containerd.ts';
+import { refusal } from '../support/refusal.ts';
 
 const tokenA = newToken('team-a');
 const tokenB = newToken('team-b');
@@ -23,15 +24,6 @@ let resolver: ContainerRootResolver;
 let reloader: ContainerReloader;
 let bind: string;
 let id: string;
-
-async function refusal(p: Promise<unknown>): Promise<KxError> {
-  return p.then(
-    () => {
-      throw new Error('expected a refusal');
-    },
-    (err: KxError) => err,
-  );
-}
 
 async function log(): Promise<string[]> {
   return (await readFile(join(bind, 'signals'), 'utf8')).trim().split('\n');
