@@ -2,25 +2,23 @@
 // tokens per namespace from the test API server. What an unauthenticated caller learns, what a tenant of one
 // namespace can make radar do to another's syncs, and what radar reports. (--root mode: attack.test.ts.)
 import * as grpc from '@grpc/grpc-js';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CoreV1Api } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../pkg/sync/errors.ts';
 import { createHasher, type Hasher } from '../../pkg/sync/hash.ts';
 import { syncTree } from '../../pkg/sync/push.ts';
 import { RadarClient } from '../../pkg/transport/client.ts';
-import { TOKEN_SECRET_KEY, TOKEN_SECRET_NAME, newToken } from '../../proto/kx-token.ts';
+import { newToken } from '../../proto/kx-token.ts';
 import { REFUSED_TOKEN_MESSAGE } from '../../radar/auth/authorize.ts';
-import { startFakeApiServer, type FakeCluster } from '../k8s/fake-cluster.ts';
 import { docker } from './containers.ts';
 import { RawPeer, grpcPrefix, startRadar, type RadarProcess } from './helpers/radar-process.ts';
+import { startTeamCluster, type TeamCluster } from './helpers/team-cluster.ts';
 import * as hostile from './helpers/hostile-messages.ts';
 import { refusal } from '../support/refusal.ts';
 
 const RSS_LIMIT = 512 * 1024 * 1024;
-let cluster: FakeCluster;
+let team: TeamCluster;
 let work: string;
 let hasher: Hasher;
 let tokenA: string;
@@ -37,37 +35,15 @@ function client(token: string | undefined, remotePath: string, containerId = con
 
 beforeAll(async () => {
   hasher = await createHasher();
-  cluster = await startFakeApiServer({ namespaces: ['team-a', 'team-b'] });
-  work = await mkdtemp(join(tmpdir(), 'kx-test-attack-node-'));
-  const kubeconfig = join(work, 'kubeconfig');
-  await writeFile(kubeconfig, cluster.kubeconfigYaml());
-  const api = cluster.kubeConfig().makeApiClient(CoreV1Api);
-  const secret = async (namespace: string): Promise<string> => {
-    const token = newToken(namespace);
-    await api.createNamespacedSecret({
-      namespace,
-      body: { metadata: { name: TOKEN_SECRET_NAME }, type: 'Opaque', data: { [TOKEN_SECRET_KEY]: Buffer.from(token).toString('base64') } },
-    });
-    return token;
-  };
-  [tokenA, tokenB] = await Promise.all([secret('team-a'), secret('team-b')]);
-  cluster.createPod('team-a', {
-    metadata: { name: 'web' },
-    spec: {
-      terminationGracePeriodSeconds: 1,
-      containers: [{ name: 'app', image: 'kx-test-busybox:1', command: ['/bin/busybox', 'sh', '-c', 'mkdir -p /app && exec sleep 3600'] }],
-    },
-  });
-  const pod = await cluster.waitForRunning('team-a', 'web');
-  containerA = String(pod.status.containerStatuses[0].containerID);
-  radar = await startRadar(['--listen', '127.0.0.1:0', '--kubeconfig', kubeconfig, '--containerd-socket', '', '--node-name', 'node-1']);
+  team = await startTeamCluster('kx-test-attack-node-');
+  ({ work, tokenA, tokenB, containerA } = team);
+  radar = await startRadar(['--listen', '127.0.0.1:0', '--kubeconfig', team.kubeconfig, '--containerd-socket', '', '--node-name', 'node-1']);
 }, 120_000);
 
 afterAll(async () => {
   await Promise.all(clients.map((c) => c.close()));
   await radar?.stop();
-  await cluster?.close();
-  if (work) await rm(work, { recursive: true, force: true });
+  await team?.close();
 });
 
 const idOf = (ref: string): string => ref.slice('docker://'.length);

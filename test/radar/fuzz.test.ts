@@ -14,6 +14,7 @@ import { syncTree } from '../../pkg/sync/push.ts';
 import { RadarClient } from '../../pkg/transport/client.ts';
 import { PROTO_FILE } from '../../proto/load.ts';
 import { RawPeer, grpcPrefix, startRadar, type RadarProcess } from './helpers/radar-process.ts';
+import { rng as seeded } from '../sync/helpers/trees.ts';
 
 const TOKEN = 'fuzz-test-token-0123456789';
 const RSS_LIMIT = 512 * 1024 * 1024;
@@ -45,17 +46,10 @@ afterAll(async () => {
   if (work) await rm(work, { recursive: true, force: true });
 });
 
-/** A small seeded PRNG (mulberry32): the same seed, the same run. */
+/** The suite's seeded PRNG (mulberry32: the same seed, the same run), with int(n) meaning 0 ≤ i < n. */
 function rng(seed: number): { int(n: number): number; pick<T>(xs: readonly T[]): T; chance(p: number): boolean } {
-  let a = seed >>> 0;
-  const next = (): number => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  return { int: (n) => Math.floor(next() * n), pick: (xs) => xs[Math.floor(next() * xs.length)], chance: (p) => next() < p };
+  const r = seeded(seed);
+  return { int: (n) => r.int(0, n - 1), pick: (xs) => r.pick(xs), chance: (p) => r.chance(p) };
 }
 type Rng = ReturnType<typeof rng>;
 

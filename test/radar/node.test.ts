@@ -2,28 +2,27 @@
 // server for the kx-token Secrets (--kubeconfig), and kx's own client and sync engine on the other end.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { CoreV1Api } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultValues, radarObjects } from '../../pkg/cluster/radar-objects.ts';
 import { ErrorCode } from '../../pkg/sync/errors.ts';
 import { createHasher } from '../../pkg/sync/hash.ts';
 import { syncTree } from '../../pkg/sync/push.ts';
 import { RadarClient } from '../../pkg/transport/client.ts';
-import { TOKEN_SECRET_KEY, TOKEN_SECRET_NAME, newToken } from '../../proto/kx-token.ts';
 import { RUNTIME_ANNOTATION } from '../../proto/radar-pod.ts';
 import { KNOWN_SOCKETS } from '../../pkg/runtime/sockets.ts';
-import { startFakeApiServer, type FakeCluster } from '../k8s/fake-cluster.ts';
+import type { FakeCluster } from '../k8s/fake-cluster.ts';
 import { docker } from './containers.ts';
 import { refusal } from '../support/refusal.ts';
 import { startRadar, type RadarProcess } from './helpers/radar-process.ts';
+import { startTeamCluster, type TeamCluster } from './helpers/team-cluster.ts';
 
 const MAIN = resolve(import.meta.dirname, '../../radar/main.ts');
 /** radar must not take this test host for a pod, whatever runs the tests. */
 const { KUBERNETES_SERVICE_HOST: _inCluster, ...childEnv } = process.env;
 
+let team: TeamCluster;
 let cluster: FakeCluster;
 let work: string;
 let kubeconfig: string;
@@ -51,38 +50,16 @@ function client(token: string | undefined, remotePath: string, containerId = con
 }
 
 beforeAll(async () => {
-  cluster = await startFakeApiServer({ namespaces: ['team-a', 'team-b'] });
-  work = await mkdtemp(join(tmpdir(), 'kx-test-radar-node-'));
-  kubeconfig = join(work, 'kubeconfig');
-  await writeFile(kubeconfig, cluster.kubeconfigYaml());
-  const api = cluster.kubeConfig().makeApiClient(CoreV1Api);
-  const secret = async (namespace: string): Promise<string> => {
-    const token = newToken(namespace);
-    await api.createNamespacedSecret({
-      namespace,
-      body: { metadata: { name: TOKEN_SECRET_NAME }, type: 'Opaque', data: { [TOKEN_SECRET_KEY]: Buffer.from(token).toString('base64') } },
-    });
-    return token;
-  };
-  [tokenA, tokenB] = await Promise.all([secret('team-a'), secret('team-b')]);
-  cluster.createPod('team-a', {
-    metadata: { name: 'web' },
-    spec: {
-      terminationGracePeriodSeconds: 1,
-      containers: [{ name: 'app', image: 'kx-test-busybox:1', command: ['/bin/busybox', 'sh', '-c', 'mkdir -p /app && exec sleep 3600'] }],
-    },
-  });
-  const pod = await cluster.waitForRunning('team-a', 'web');
-  containerA = String(pod.status.containerStatuses[0].containerID);
+  team = await startTeamCluster('kx-test-radar-node-');
+  ({ cluster, work, kubeconfig, tokenA, tokenB, containerA } = team);
   // Docker only: this host's containerd is Docker's own (namespace moby), which holds no Kubernetes labels.
   radar = await startRadar(['--listen', '127.0.0.1:0', '--kubeconfig', kubeconfig, '--containerd-socket', '', '--node-name', 'node-1']);
 }, 120_000);
 
 afterAll(async () => {
   await Promise.all(clients.map((c) => c.close()));
-  radar?.child.kill('SIGKILL');
-  await cluster?.close();
-  if (work) await rm(work, { recursive: true, force: true });
+  await radar?.stop();
+  await team?.close();
 });
 
 describe('radar node mode', () => {
