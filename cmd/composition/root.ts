@@ -13,6 +13,7 @@ import { streamLogger, type Logger } from '../../pkg/daemon/logger.ts';
 import { Spec } from '../../pkg/daemon/spec.ts';
 import { syncOnce, type OnceProgress, type OnceResult } from '../../pkg/daemon/sync-once.ts';
 import { SpecList } from '../../pkg/daemon/spec-list.ts';
+import { PauseFile } from '../../pkg/daemon/pause-file.ts';
 import { TunnelReport } from '../../pkg/daemon/tunnel-report.ts';
 import type { SyncEngine } from '../../pkg/daemon/sync-engine.ts';
 import type { TargetDrivers } from '../../pkg/daemon/target.ts';
@@ -158,6 +159,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   const { drivers, close: closeDrivers } = targetDrivers({ config: opts.config, configFile: opts.store.file, log, env: opts.env, context: opts.context, tunnels });
   const ancestorStore = new FileAncestorStore(ancestorDir(opts.store), { onError: (m) => log.warn(`ancestor record ${m}`) });
   const claims = new TargetClaims();
+  const pauses = PauseFile.load(join(dirname(opts.store.file), 'paused.json'), (m) => log.warn(m));
   const specs = new SpecList(
     (config) =>
       new Spec({
@@ -169,10 +171,11 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
         onChange: () => daemon.changed(),
         ancestorStore,
         claims,
+        startPaused: pauses.has(config.name),
         ...(settings.safety && { safety: settings.safety }),
       }),
   );
-  const daemon = new Daemon({ loader: opts.store, specs, log, tunnels });
+  const daemon = new Daemon({ loader: opts.store, specs, log, tunnels, pauses });
   const server = new StatusServer(daemon, opts.statusPort ?? settings.statusPort, { ...(opts.identity && { identity: opts.identity }), control: daemon });
   const statusPort = await server.start();
   await ancestorStore.retain(opts.config.specs.map((s) => s.name)).catch((err: unknown) => log.warn(`${ancestorStore.dir}: ${(err as Error).message}`));

@@ -15,6 +15,15 @@ export interface DaemonDeps {
   readonly log: Logger;
   /** Tunnels to radar, when a Kubernetes driver reports them. */
   readonly tunnels?: { statuses(): TunnelStatus[] };
+  /** Where pauses are remembered across restarts; without it a pause lasts as long as the daemon. */
+  readonly pauses?: PauseRecord;
+}
+
+/** The daemon's view of the pause file: set() throws when the record cannot be written. */
+export interface PauseRecord {
+  readonly file: string;
+  set(name: string, paused: boolean): void;
+  retain(configured: readonly string[]): void;
 }
 
 export class Daemon implements StatusSource {
@@ -79,13 +88,24 @@ export class Daemon implements StatusSource {
   /** kx pause NAME. KxError NOT_FOUND when no such spec runs. */
   pause(name: string): string {
     this.spec(name).pause();
-    return `${name}: paused`;
+    return `${name}: paused${this.remember(name, true)}`;
   }
 
   /** kx resume NAME [--confirm]: clears a pause and safety halts. KxError NOT_FOUND when no such spec runs. */
   resume(name: string, confirm: boolean): string {
     this.spec(name).resume(confirm);
-    return `${name}: resumed${confirm ? '; held-back deletions and overwrites confirmed' : ''}`;
+    return `${name}: resumed${confirm ? '; held-back deletions and overwrites confirmed' : ''}${this.remember(name, false)}`;
+  }
+
+  /** Record a pause for the next start; '' when recorded, else the clause saying why it lasts only this run. */
+  private remember(name: string, paused: boolean): string {
+    try {
+      this.deps.pauses?.set(name, paused);
+      return '';
+    } catch (err) {
+      this.deps.log.warn(`${this.deps.pauses?.file ?? 'pause file'}: ${(err as Error).message}`);
+      return ` (until kx watch restarts: ${(err as Error).message})`;
+    }
   }
 
   private spec(name: string): NonNullable<ReturnType<SpecList['get']>> {
@@ -112,6 +132,11 @@ export class Daemon implements StatusSource {
       this.deps.log.warn(`${this.deps.loader.file}: global settings changed; they take effect when kx watch restarts`);
     }
     this.config = config;
+    try {
+      this.deps.pauses?.retain(config.specs.map((s) => s.name));
+    } catch (err) {
+      this.deps.log.warn(`${this.deps.pauses?.file ?? 'pause file'}: ${(err as Error).message}`);
+    }
     await this.deps.specs.apply(config.specs).catch((err: unknown) => this.deps.log.error((err as Error).message));
     this.changed();
   }

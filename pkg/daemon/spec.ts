@@ -23,6 +23,8 @@ export interface SpecDeps {
   readonly ancestorStore?: AncestorStore;
   readonly safety?: SafetySettings;
   readonly claims?: TargetClaims;
+  /** The user paused this spec before kx watch (re)started: its containers are not synced until kx resume. */
+  readonly startPaused?: boolean;
 }
 
 export class Spec {
@@ -31,7 +33,7 @@ export class Spec {
   private readonly services = new ServiceList();
   private source: TargetSource | null = null;
   private problem: string | null = null;
-  private paused = false;
+  private paused: boolean;
   /** Adds and removes run in the order the source reported them. */
   private queue: Promise<void> = Promise.resolve();
   private started: Promise<void> | null = null;
@@ -40,6 +42,7 @@ export class Spec {
   constructor(deps: SpecDeps) {
     this.deps = deps;
     this.config = deps.config;
+    this.paused = deps.startPaused ?? false;
   }
 
   start(): Promise<void> {

@@ -1,7 +1,7 @@
 // kx never deletes or overwrites what it did not write, halts instead of emptying a container, and says what it
 // deleted: the daemon in-process against containers on the real Docker engine.
 import { execFile } from 'node:child_process';
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -257,5 +257,21 @@ describe('one-way-safe sync into docker containers', () => {
     expect(await kx(['resume', 'site', '--config', s.store.file, '--port', String(s.port)], {})).toMatchObject({ code: 0, stdout: 'site: resumed\n' });
     await synced(s, '/app/a.txt', 'while paused\n');
     expect(await kx(['resume', 'nope', '--config', s.store.file, '--port', String(s.port)], {})).toMatchObject({ code: 1, stderr: expect.stringMatching(/^kx: no spec named 'nope' runs/) });
+  });
+
+  it('a pause holds across a restart of kx watch until kx resume, and is kept in KX_HOME/paused.json', async () => {
+    const s = await setup();
+    await synced(s, '/app/a.txt', 'a1\n');
+    expect(await kx(['pause', 'site', '--config', s.store.file, '--port', String(s.port)], {})).toMatchObject({ code: 0, stdout: 'site: paused\n' });
+    expect(JSON.parse(await readFile(join(s.dir, 'paused.json'), 'utf8'))).toEqual(['site']);
+    await s.daemon.close();
+    await writeFile(join(s.src, 'a.txt'), 'while stopped\n');
+    s.daemon = await start(s.store, s.lines);
+    await waitFor('paused again', () => row(s)?.state === 'paused');
+    await s.daemon.idle();
+    expect(await catInContainer(s.name, '/app/a.txt')).toBe('a1\n');
+    expect(await kx(['resume', 'site', '--config', s.store.file, '--port', String(s.port)], {})).toMatchObject({ code: 0, stdout: 'site: resumed\n' });
+    await synced(s, '/app/a.txt', 'while stopped\n');
+    await expect(readFile(join(s.dir, 'paused.json'), 'utf8')).rejects.toMatchObject({ code: 'ENOENT' });
   });
 });
