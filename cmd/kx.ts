@@ -10,6 +10,10 @@ import { fail } from './commands/fail.ts';
 
 module.enableCompileCache?.(); // ~0.1 s less CPU per run for the handlers loaded below (the OS temp dir; read-only: off)
 
+/** Which daemon a command talks to: the same two options on every command that asks one. */
+const HOME_OPTION = { type: 'string', describe: 'the kx home whose daemon to ask (default: $KX_HOME, else ~/.kx)' } as const;
+const PORT_OPTION = { type: 'number', describe: 'ask the daemon on this status port instead of the home\'s' } as const;
+
 // A function rather than top-level await: the single executable's bundle is CommonJS, which has none.
 async function main(): Promise<void> {
   await yargs(hideBin(process.argv))
@@ -59,8 +63,8 @@ async function main(): Promise<void> {
       y
         .option('output', { alias: 'o', choices: ['table', 'json', 'yaml'] as const, default: 'table' as const, describe: 'output format' })
         .option('watch', { alias: 'w', type: 'boolean', default: false, describe: 'live view with progress bars' })
-        .option('home', { type: 'string', describe: 'the kx home whose daemon to ask (default: $KX_HOME, else ~/.kx)' })
-        .option('port', { type: 'number', describe: 'ask the daemon on this status port instead of the home\'s' }),
+        .option('home', HOME_OPTION)
+        .option('port', PORT_OPTION),
     async (args) => (await import('./commands/get.ts')).get(args),
   )
   .command(
@@ -69,8 +73,8 @@ async function main(): Promise<void> {
     (y) =>
       y
         .positional('name', { type: 'string', demandOption: true, describe: 'spec name' })
-        .option('home', { type: 'string', describe: 'the kx home whose daemon to ask (default: $KX_HOME, else ~/.kx)' })
-        .option('port', { type: 'number', describe: 'ask the daemon on this status port instead of the home\'s' }),
+        .option('home', HOME_OPTION)
+        .option('port', PORT_OPTION),
     async (args) => (await import('./commands/resume.ts')).pauseCommand(args),
   )
   .command(
@@ -80,8 +84,8 @@ async function main(): Promise<void> {
       y
         .positional('name', { type: 'string', demandOption: true, describe: 'spec name' })
         .option('confirm', { type: 'boolean', default: false, describe: 'accept the held-back deletions and overwrite conflicting files once' })
-        .option('home', { type: 'string', describe: 'the kx home whose daemon to ask (default: $KX_HOME, else ~/.kx)' })
-        .option('port', { type: 'number', describe: 'ask the daemon on this status port instead of the home\'s' }),
+        .option('home', HOME_OPTION)
+        .option('port', PORT_OPTION),
     async (args) => (await import('./commands/resume.ts')).resumeCommand(args),
   )
   .command(
@@ -93,8 +97,8 @@ async function main(): Promise<void> {
   .command(
     'flush',
     'for scripts: wait until every spec of the running daemon is in sync (exit 1 if one is not, or no daemon runs)',
-    (y) => y.option('home', { type: 'string', describe: 'the kx home whose daemon to ask (default: $KX_HOME, else ~/.kx)' })
-      .option('port', { type: 'number', describe: 'ask the daemon on this status port instead of the home\'s' }),
+    (y) => y.option('home', HOME_OPTION)
+      .option('port', PORT_OPTION),
     async (args) => (await import('./commands/flush.ts')).flushCommand(args),
   )
   .command(
@@ -113,7 +117,9 @@ async function main(): Promise<void> {
     (y) =>
       y
         .option('namespace', { alias: 'n', type: 'string', describe: 'namespace to check RBAC in (default: the specs\' namespaces)' })
-        .option('radar-namespace', { type: 'string', describe: 'where kx init installed radar (default kx-system)' }),
+        .option('radar-namespace', { type: 'string', describe: 'where kx init installed radar (default kx-system)' })
+        .option('home', HOME_OPTION)
+        .option('port', PORT_OPTION),
     async (args) => (await import('./commands/doctor.ts')).doctor(args),
   )
   .command(

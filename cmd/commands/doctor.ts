@@ -4,17 +4,16 @@
 
 import Docker from 'dockerode';
 import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import type { KxConfig, SpecConfig } from '../../pkg/config/types.ts';
 import { watchedDirectories } from '../../pkg/daemon/watch-budget.ts';
 import { resolveEngineAddress } from '../../pkg/docker/engine-address.ts';
 import { renderGrid } from '../../pkg/ui/table.ts';
-import { kxHome } from '../../pkg/config/location.ts';
-import { findDaemon } from '../../pkg/status/find-daemon.ts';
 import { configStore, kubeconfig, kubeContext } from '../composition/root.ts';
+import { daemonOf, type DaemonArgs } from './daemon-of.ts';
 import { fail } from './fail.ts';
 
-export interface DoctorArgs {
-  config?: string | undefined;
+export interface DoctorArgs extends DaemonArgs {
   context?: string | undefined;
   namespace?: string | undefined;
   radarNamespace?: string | undefined;
@@ -33,7 +32,7 @@ const INOTIFY_LIMIT = '/proc/sys/fs/inotify/max_user_watches';
 export async function doctor(args: DoctorArgs): Promise<void> {
   try {
     const checks: Check[] = [];
-    const store = configStore(args);
+    const store = configStore(args, args.home !== undefined ? { KX_HOME: resolve(args.home) } : process.env);
     let config: KxConfig | null = null;
     try {
       config = (await store.load()).config;
@@ -42,7 +41,7 @@ export async function doctor(args: DoctorArgs): Promise<void> {
       checks.push({ name: 'config valid', result: 'fail', detail: (err as Error).message, hint: 'fix the line named, or recreate the spec with kx create' });
     }
     const specs = config?.specs ?? [];
-    checks.push(await daemonCheck(store.file));
+    checks.push(await daemonCheck(args, store.file));
     checks.push(await dockerCheck(specs.some((s) => s.target === 'docker')));
     checks.push(await inotifyCheck(specs));
     checks.push(...(await clusterChecks(args, config)));
@@ -60,9 +59,9 @@ export async function doctor(args: DoctorArgs): Promise<void> {
 }
 
 /** Through the home's daemon.json, so that it is found even when kx.yaml is broken or names another port. */
-async function daemonCheck(configFile: string): Promise<Check> {
+async function daemonCheck(args: DaemonArgs, configFile: string): Promise<Check> {
   const name = 'daemon reachable';
-  const found = await findDaemon({ home: kxHome(process.env), configFile, timeoutMs: 1000 });
+  const found = await daemonOf(args, 1000);
   switch (found.kind) {
     case 'running': {
       const { pid, version } = found.status;

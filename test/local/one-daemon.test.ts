@@ -114,7 +114,7 @@ describe('one daemon per home', () => {
     expect(doctor.stdout).toMatch(/config valid\s+fail/);
   });
 
-  it('kx get names a daemon that serves another config instead of showing its status, and takes --port and --home', async () => {
+  it('kx get names a daemon that serves another config instead of showing its status, and takes --port and --home (kx doctor too)', async () => {
     const { dir, env, port } = await home();
     const daemon = await startWatch(env, dir);
     const other = join(dir, 'other.yaml');
@@ -132,6 +132,9 @@ describe('one daemon per home', () => {
     expect(JSON.parse(byPort.stdout).daemon).toMatchObject({ pid: daemon.pid, port });
     const byHome = await kx(['get', '-o', 'json', '--home', dir], { KX_HOME: elsewhere });
     expect(JSON.parse(byHome.stdout).daemon).toMatchObject({ pid: daemon.pid, port });
+    const doctorByHome = await kx(['doctor', '--home', dir], { KX_HOME: elsewhere });
+    expect(doctorByHome.stdout).toMatch(new RegExp(`config valid\\s+pass\\s+${join(dir, 'kx.yaml')}`));
+    expect(doctorByHome.stdout).toMatch(new RegExp(`daemon reachable\\s+pass\\s+pid ${daemon.pid} on 127\\.0\\.0\\.1:${port}`));
   });
 
   it('says "busy", not "no daemon", when the daemon takes the connection but does not answer in time', async () => {
