@@ -6,12 +6,14 @@ import * as grpc from '@grpc/grpc-js';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { chmod, chown, mkdir, writeFile } from 'node:fs/promises';
 import { createServer, connect, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { RADAR_CAPABILITIES, RADAR_LABEL, homeHash } from '../../pkg/docker/radar-container.ts';
 import { RadarClient } from '../../pkg/transport/client.ts';
 import { ErrorCode, isKxError } from '../../pkg/sync/errors.ts';
+import { mutualTlsPki, type MutualTlsPki } from '../support/x509.ts';
 import { catInContainer, docker, exitOf, removeContainer, removeDir, startContainer, suffix, tempDir, waitFor } from './helpers.ts';
 
 const run = promisify(execFile);
@@ -50,21 +52,24 @@ async function developer(): Promise<Dev> {
   return (await id())!;
 }
 
+/** Pipe one accepted connection to the engine's own socket, both ends tracked in `sockets` until closed. */
+function toEngine(client: Socket, sockets: Set<Socket>): void {
+  const upstream = connect('/var/run/docker.sock');
+  for (const s of [client, upstream]) {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+    s.on('error', () => {
+      client.destroy();
+      upstream.destroy();
+    });
+  }
+  client.pipe(upstream).pipe(client);
+}
+
 /** A byte-for-byte forwarder to the engine's socket, listening on a unix socket path or on 127.0.0.1. */
 async function engineProxy(listen: string | { host: string; port: 0 }): Promise<{ url: string; close(): Promise<void> }> {
   const sockets = new Set<Socket>();
-  const server: Server = createServer((client) => {
-    const upstream = connect('/var/run/docker.sock');
-    for (const s of [client, upstream]) {
-      sockets.add(s);
-      s.on('close', () => sockets.delete(s));
-      s.on('error', () => {
-        client.destroy();
-        upstream.destroy();
-      });
-    }
-    client.pipe(upstream).pipe(client);
-  });
+  const server: Server = createServer((client) => toEngine(client, sockets));
   await new Promise<void>((r) => server.listen(listen, r));
   let url: string;
   if (typeof listen === 'string') {
@@ -78,6 +83,26 @@ async function engineProxy(listen: string | { host: string; port: 0 }): Promise<
   }
   return {
     url,
+    close: () =>
+      new Promise<void>((r) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => r());
+      }),
+  };
+}
+
+/** A TLS engine on 127.0.0.1 as `dockerd --tlsverify` serves one: client certificates signed by the CA required. */
+async function tlsEngineProxy(pki: MutualTlsPki): Promise<{ url: string; clients: string[]; close(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const clients: string[] = [];
+  const server = createTlsServer({ key: pki.serverKey, cert: pki.serverCert, ca: pki.ca, requestCert: true, rejectUnauthorized: true }, (client: TLSSocket) => {
+    clients.push(String(client.getPeerCertificate().subject.CN));
+    toEngine(client, sockets);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `tcp://127.0.0.1:${(server.address() as { port: number }).port}`,
+    clients,
     close: () =>
       new Promise<void>((r) => {
         for (const s of sockets) s.destroy();
@@ -227,6 +252,37 @@ describe('the Docker target as a non-root docker-group member, radar in a contai
     const info = await docker.getContainer(id).inspect();
     expect(info.HostConfig).toMatchObject({ NetworkMode: 'host', Privileged: false });
     expect(info.Config.Cmd).toEqual(expect.arrayContaining(['--docker-host', proxy.url]));
+
+    watch.kill('SIGTERM');
+    expect(await exitOf(watch)).toMatchObject({ code: 0 });
+    expect(await radarContainers(s)).toEqual([]);
+  }, SLOW);
+
+  // DOCKER_TLS_VERIFY: kx and radar both reach the engine with the developer's client certificate, radar reading it
+  // from a read-only bind of DOCKER_CERT_PATH (the developer's own files, key mode 0600).
+  it('over tcp with TLS on 127.0.0.1 (DOCKER_TLS_VERIFY, DOCKER_CERT_PATH): syncs edits with the client certificate', async () => {
+    const pki = mutualTlsPki();
+    const proxy = await tlsEngineProxy(pki);
+    cleanups.push(() => proxy.close());
+    const s = await session(proxy.url);
+    const certs = join(s.home, '.docker');
+    await mkdir(certs);
+    await writeFile(join(certs, 'ca.pem'), pki.ca);
+    await writeFile(join(certs, 'cert.pem'), pki.clientCert);
+    await writeFile(join(certs, 'key.pem'), pki.clientKey, { mode: 0o600 });
+    for (const p of ['', 'ca.pem', 'cert.pem', 'key.pem']) await chown(join(certs, p), dev.uid, dev.gid);
+    Object.assign(s.env, { DOCKER_TLS_VERIFY: '1', DOCKER_CERT_PATH: certs });
+    const { name, watch } = await watching(s);
+
+    await until('initial sync', watch, async () => (await catInContainer(name, '/app/a.txt')) === 'a1\n', SLOW - 30_000);
+    await writeFile(join(s.src, 'a.txt'), 'a2\n');
+    await until('edit', watch, async () => (await catInContainer(name, '/app/a.txt')) === 'a2\n');
+    const [id] = await radarContainers(s);
+    const info = await docker.getContainer(id).inspect();
+    expect(info.Config.Cmd).toEqual(expect.arrayContaining(['--docker-host', proxy.url, '--docker-tls-dir', '/run/kx/engine-tls']));
+    expect(info.HostConfig.Binds).toEqual([`${certs}:/run/kx/engine-tls:ro`]);
+    // Every connection to the engine, kx's and radar's, was made with the developer's certificate.
+    expect(new Set(proxy.clients)).toEqual(new Set(['kx-developer']));
 
     watch.kill('SIGTERM');
     expect(await exitOf(watch)).toMatchObject({ code: 0 });

@@ -1,8 +1,9 @@
 // The test cluster's PKI: a CA, the API server's serving certificate signed by it (for in-cluster clients, which
 // verify the server against the ca.crt of their service-account volume), and the key that signs and verifies
 // service-account tokens (RS256 JWTs with the claims a 1.24 bound token carries).
-import { createPrivateKey, createPublicKey, generateKeyPairSync, randomUUID, sign, verify } from 'node:crypto';
+import { generateKeyPairSync, randomUUID, sign, verify } from 'node:crypto';
 import forge from 'node-forge';
+import { certificate, keyPair } from '../../support/x509.ts';
 
 export interface ServingPki {
   /** PEM of the CA certificate: what pods get as ca.crt and kube-root-ca.crt holds. */
@@ -85,34 +86,4 @@ export class TokenSigner {
 
 function b64(s: string): string {
   return Buffer.from(s).toString('base64url');
-}
-
-// node:crypto makes the RSA keys (fast, native); node-forge only assembles and signs the X.509 certificates.
-function keyPair(): { privateKey: forge.pki.rsa.PrivateKey; publicKey: forge.pki.rsa.PublicKey } {
-  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  const pem = privateKey.export({ type: 'pkcs1', format: 'pem' }).toString();
-  const pub = createPublicKey(createPrivateKey(pem)).export({ type: 'spki', format: 'pem' }).toString();
-  return { privateKey: forge.pki.privateKeyFromPem(pem), publicKey: forge.pki.publicKeyFromPem(pub) };
-}
-
-interface CertInput {
-  subject: forge.pki.CertificateField[];
-  /** undefined: self-signed. */
-  issuer: forge.pki.Certificate | undefined;
-  publicKey: forge.pki.rsa.PublicKey;
-  signingKey: forge.pki.rsa.PrivateKey;
-  extensions: object[];
-}
-
-function certificate(i: CertInput): forge.pki.Certificate {
-  const cert = forge.pki.createCertificate();
-  cert.publicKey = i.publicKey;
-  cert.serialNumber = `01${forge.util.bytesToHex(forge.random.getBytesSync(8))}`;
-  cert.validity.notBefore = new Date(Date.now() - 60_000);
-  cert.validity.notAfter = new Date(Date.now() + 7 * 24 * 3600_000);
-  cert.setSubject(i.subject);
-  cert.setIssuer(i.issuer ? i.issuer.subject.attributes : i.subject);
-  cert.setExtensions(i.extensions);
-  cert.sign(i.signingKey, forge.md.sha256.create());
-  return cert;
 }
