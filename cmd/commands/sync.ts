@@ -4,6 +4,7 @@
 import { batchLine, progressText } from '../../pkg/daemon/batch-line.ts';
 import { streamLogger } from '../../pkg/daemon/logger.ts';
 import { configStore, syncSpecOnce } from '../composition/root.ts';
+import { daemonOf } from './daemon-of.ts';
 import { fail } from './fail.ts';
 
 const PROGRESS_EVERY_MS = 1000;
@@ -15,6 +16,12 @@ export async function syncCommand(args: { name: string; once: boolean; config?: 
     const { config } = await store.load();
     const spec = config.specs.find((s) => s.name === args.name);
     if (!spec) throw new Error(`no spec named ${args.name} in ${store.file} (kx get lists them)`);
+    // Two writers into one container would each hold their own record of what kx wrote there.
+    const daemon = await daemonOf(args, 2000);
+    if (daemon.kind === 'running' || daemon.kind === 'busy') {
+      const pid = daemon.kind === 'running' ? daemon.status.pid : daemon.state?.pid;
+      throw new Error(`the kx daemon${pid !== undefined ? ` (pid ${pid})` : ''} on 127.0.0.1:${daemon.port} already syncs ${store.file}: kx flush waits until it is in sync (or stop it to sync once)`);
+    }
     const log = streamLogger(process.stderr, () => config.settings.logLevel);
     let lastShown = -Infinity; // the first report always shows, then one a second
     const results = await syncSpecOnce({

@@ -76,7 +76,7 @@ describe('kx flush, kx sync --once, batch lines', () => {
     expect(noOnce).toMatchObject({ code: 1, stderr: 'kx: kx sync runs one sync and exits: give --once (kx watch keeps syncing)\n' });
   });
 
-  it('kx flush returns once a save just made is in the container; the daemon logs one line per landed batch', async () => {
+  it('kx flush returns once a save just made is in the container, kx sync --once refuses beside the daemon, one line per landed batch', async () => {
     const { dir, src, env, container } = await setup();
     const noDaemon = await kx(['flush'], env);
     expect(noDaemon).toMatchObject({ code: 1, stderr: `kx: no kx daemon for ${dir} (start one with: kx watch)\n` });
@@ -87,6 +87,11 @@ describe('kx flush, kx sync --once, batch lines', () => {
       await exitOf(daemon);
     });
     await waitFor('the initial sync', async () => (await catInContainer(container, '/app/b.txt')) === 'b\n');
+
+    // A one-shot sync beside the daemon would be a second writer into the same containers.
+    const beside = await kx(['sync', 'site', '--once'], env);
+    expect(beside.code).toBe(1);
+    expect(beside.stderr).toMatch(new RegExp(`^kx: the kx daemon \\(pid ${daemon.pid}\\) on 127\\.0\\.0\\.1:\\d+ already syncs ${join(dir, 'kx.yaml')}: kx flush waits until it is in sync \\(or stop it to sync once\\)\\n$`));
 
     await writeFile(join(src, 'c.txt'), 'saved just now\n');
     const flushed = await kx(['flush'], env);
