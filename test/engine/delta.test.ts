@@ -217,7 +217,7 @@ describe('applyDelta', () => {
     const basisFh = await open(join(dir, 'short'), 'r');
     const outFh = await open(join(dir, 'short.out'), 'w');
     try {
-      await expect(applyDelta(basisFh, 512, replay<DeltaOp>([{ kind: 'copy', index: 2, count: 1 }]), outFh, hasher)).rejects.toMatchObject({ code: 'PROTOCOL' });
+      await expect(applyDelta(basisFh, 512, replay<DeltaOp>([{ kind: 'copy', index: 2, count: 1 }]), outFh, hasher)).rejects.toMatchObject({ code: 'DIGEST_MISMATCH' });
     } finally {
       await basisFh.close();
       await outFh.close();
