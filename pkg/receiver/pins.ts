@@ -3,8 +3,10 @@
 // O_NOFOLLOW inside the one before it, so a symlink there is refused (or resolved by us, never by the kernel).
 import { ErrorCode, KxError, fromFsError } from '../sync/errors.ts';
 import type { RelPath } from '../sync/types.ts';
-import { MAX_SYMLINKS } from './confine.ts';
 import type { Dir } from './dir.ts';
+
+/** Symlinks followed in one resolution before it is refused as a loop (Linux uses 40 too). */
+export const MAX_SYMLINKS = 40;
 
 /** Test seam only: runs between pinning a directory and the operation inside it (to swap it, deterministically). */
 export interface PinHooks {
@@ -19,6 +21,16 @@ export interface PinsOptions {
   /** 'refuse': an absolute symlink target is an escape. 'in-root': it restarts at the root (RESOLVE_IN_ROOT). */
   readonly absoluteLinks: 'refuse' | 'in-root';
   readonly hooks?: PinHooks | undefined;
+}
+
+export interface WalkOptions {
+  /** Create missing component `name` inside `parent` (resolved path `dir`); true: open it then. */
+  readonly onMissing?: (parent: Dir, name: string, dir: string) => boolean;
+  /**
+   * Resolve as far as things exist: a missing component, and everything after it or after a file, is returned as
+   * given; with followFinal false, the final component is not resolved either (a link there stays a link).
+   */
+  readonly lenient?: { readonly followFinal: boolean };
 }
 
 /** A component's parent directory, pinned: operate on `name` through `dir`, never on a path re-walked later. */
@@ -65,20 +77,26 @@ export class DirPins {
 
   /**
    * Resolve the directory `rel` (every component followed, links per absoluteLinks, a trailing link too) to its
-   * resolved components, pinning each directory on the way. `onMissing(parent, name, resolved)` may create a
-   * missing component (return true to open it then); otherwise a missing component throws ENOENT's KxError.
+   * resolved components, pinning each directory on the way. A missing component throws ENOENT's KxError, unless
+   * `onMissing` creates it or the walk is `lenient`.
    */
-  walk(rel: string, shown: string = rel, onMissing?: (parent: Dir, name: string, dir: string) => boolean): string[] {
+  walk(rel: string, shown: string = rel, opts: WalkOptions = {}): string[] {
     if (rel.includes('\0')) throw new KxError(ErrorCode.InvalidPath, `path ${JSON.stringify(shown)} contains a NUL byte`);
     const pending = rel.split('/').reverse();
     const resolved: string[] = [];
+    const { onMissing, lenient } = opts;
     let links = 0;
+    let missing = false; // lenient: once a component is missing (or not a directory), nothing beneath it exists
     while (pending.length > 0) {
       const name = pending.pop()!;
       if (name === '' || name === '.') continue;
       if (name === '..') {
         if (resolved.length === 0) throw escape(shown, `'..' leads above the root`);
         resolved.pop();
+        continue;
+      }
+      if (lenient && (missing || (!lenient.followFinal && !pending.some((n) => n !== '' && n !== '.')))) {
+        resolved.push(name);
         continue;
       }
       const dir = resolved.join('/');
@@ -95,12 +113,22 @@ export class DirPins {
       } catch (err) {
         throw fromFsError(err, shown);
       }
+      if (st === undefined && lenient) {
+        missing = true;
+        resolved.push(name);
+        continue;
+      }
       if (st === undefined) throw fromFsError(Object.assign(new Error(`ENOENT: no such file or directory, ${key}`), { code: 'ENOENT' }), shown);
       if (st.isDirectory()) {
         if (resolved.length >= MAX_PATH_DEPTH) {
           throw new KxError(ErrorCode.Limit, `path ${JSON.stringify(shown.length > 80 ? `${shown.slice(0, 80)}…` : shown)}: deeper than the ${MAX_PATH_DEPTH} directories radar walks`);
         }
         this.#cache.set(key, parent.openDir(name, shown)); // O_NOFOLLOW: a swap since the lstat is refused
+        resolved.push(name);
+        continue;
+      }
+      if (!st.isSymbolicLink() && lenient) {
+        missing = true; // a file: what lies "beneath" it does not exist
         resolved.push(name);
         continue;
       }

@@ -299,7 +299,7 @@ function walkCreating(root: Dir, rel: string, override: { uid: number; gid: numb
   const pins = new DirPins(root, { absoluteLinks: 'in-root', hooks });
   try {
     let newOwner: { uid: number; gid: number } | undefined;
-    const parts = pins.walk(rel, `${what}: /${rel}`, (parent, name, dir) => {
+    const onMissing = (parent: Dir, name: string, dir: string): boolean => {
       hooks?.afterPin?.(dir);
       if (newOwner === undefined) {
         const st = parent.stat();
@@ -312,7 +312,8 @@ function walkCreating(root: Dir, rel: string, override: { uid: number; gid: numb
         throw fromFsError(err, `${what}: /${rel}`);
       }
       return true;
-    });
+    };
+    const parts = pins.walk(rel, `${what}: /${rel}`, { onMissing });
     const st = pins.dir(parts.join('/')).stat();
     if (!st.isDirectory()) throw new KxError(ErrorCode.InvalidPath, `${what}: /${parts.join('/')} is not a directory`);
     return { parts, owner: newOwner ?? { uid: st.uid, gid: st.gid }, created: newOwner !== undefined };

@@ -279,7 +279,7 @@ class Scanner {
     this.#record(path, kind, st, at);
   }
 
-  /** at: where to read path's content (its path, or /proc/self/fd/<parent>/<name> in pinned mode). */
+  /** at: where to read path's content (its path, or its name inside the directory held open: ScanDir.at). */
   #record(path: RelPath, kind: Entry['kind'], st: Stats, at: string = join(this.#root, path)): void {
     const mtimeMs = Math.floor(st.mtimeMs);
     if (kind === 'dir') {
