@@ -3,7 +3,7 @@
 // `/proc/self/fd/<fd>/<name>` is their equivalent on Linux: the kernel resolves /proc/self/fd/<fd> to the inode the
 // fd holds, so a process that swaps the directory for a symlink afterwards cannot redirect the operation, and the
 // final name is never followed (lstat, O_NOFOLLOW, or replaced by rename). Linux only.
-import { closeSync, constants as C, fchownSync, fstatSync, lchownSync, lstatSync, mkdirSync, openSync, readdirSync, readlinkSync, renameSync, rmdirSync, symlinkSync, unlinkSync } from 'node:fs';
+import { closeSync, constants as C, fstatSync, lchownSync, lstatSync, mkdirSync, openSync, readdirSync, readlinkSync, renameSync, rmdirSync, symlinkSync, unlinkSync } from 'node:fs';
 import type { Dirent, Stats } from 'node:fs';
 import { ErrorCode, KxError, fromFsError } from '../sync/errors.ts';
 import type { ScanDir } from '../sync/scan.ts';
@@ -224,11 +224,6 @@ export class Dir implements ScanDir {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
-  }
-
-  /** chown through this directory's own fd. */
-  chown(uid: number, gid: number): void {
-    fchownSync(this.fd, uid, gid);
   }
 
   close(): void {
