@@ -3,16 +3,16 @@
 import type { Hasher } from '../sync/hash.ts';
 import { ErrorCode, KxError } from '../sync/errors.ts';
 import { checkRelPath } from '../sync/paths.ts';
-import { existsSync, lstatSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { createdSizes, targetFilesToHash } from '../sync/candidates.ts';
 import { hashFile, scanTree } from '../sync/scan.ts';
-import type { ScanOptions } from '../sync/scan.ts';
-import { signatureOf, smallSignatureOf } from '../sync/signature.ts';
+import type { ScanDir, ScanOptions } from '../sync/scan.ts';
+import { joinRel } from '../sync/paths.ts';
+import { signatureOf } from '../sync/signature.ts';
 import type { BatchOp, BatchResult, DeltaOp, Entry, IgnoreRuleSet, Manifest, PathError, Receiver, RelPath, Signature, WriteOp } from '../sync/types.ts';
-import { TreeWriter, cleanTemp } from './apply.ts';
-import type { TreeWriterOptions } from './apply.ts';
-import { fdPath } from './pins.ts';
+import { TreeWriter, cleanTemp } from './tree-writer.ts';
+import type { TreeWriterOptions } from './tree-writer.ts';
 import type { PinHooks } from './pins.ts';
 
 /** A LocalTree writes through its TreeWriter, so it takes the writer's options, and a check before each batch. */
@@ -56,14 +56,11 @@ export class LocalTree implements Receiver {
   async manifest(rules: readonly IgnoreRuleSet[], signal?: AbortSignal, known?: Manifest): Promise<Manifest> {
     // The sender's rules decide what is synced; the receiver's own ignore files do not (they may be stale).
     const base = { hasher: this.#hasher, rules, readIgnoreFiles: false, ...(signal ? { signal } : {}) };
-    // Scanned through the pinned root (/proc/self/fd/N), so a component of the root's own path swapped since it
-    // was resolved is not followed, and in pinned mode (each directory beneath it walked through its own fd,
-    // opened with O_NOFOLLOW), so a directory swapped for a symlink mid-scan lists nothing outside the root.
-    // A missing root is scanned by path: an empty manifest, as scanTree gives it.
-    const afterList = this.#hooks?.afterList?.bind(this.#hooks);
-    const pinned = (opts: ScanOptions): ScanOptions => ({ ...opts, pinned: true, ...(afterList ? { afterList } : {}) });
+    // Scanned through the pinned root (its own path's components opened with O_NOFOLLOW), each directory beneath
+    // it entered inside its parent without following a symlink (dir.ts), so a directory swapped for a symlink
+    // mid-scan lists nothing outside the root. A missing root is scanned by path: an empty manifest, as scanTree gives it.
     const scan = (opts: ScanOptions) =>
-      existsSync(this.root) ? this.#writer.pinned((pins) => scanTree(fdPath(pins.rootFd), pinned(opts))) : scanTree(this.root, opts);
+      existsSync(this.root) ? this.#writer.pinned((pins) => scanTree(this.root, { ...opts, dir: hooked(pins.root, this.#hooks) })) : scanTree(this.root, opts);
     if (known === undefined) return (await scan(base)).manifest;
     // Stat only; then hash just the files a rename or copy could reuse (candidates.ts).
     const { manifest } = await scan({ ...base, previous: known, hashFiles: false });
@@ -84,10 +81,10 @@ export class LocalTree implements Receiver {
       for (const path of paths) {
         signal?.throwIfAborted();
         try {
-          const at = pins.parent(checkRelPath(path)).at; // inside the pinned parent: no swapped directory followed
-          const st = lstatSync(at);
-          if (!st.isFile()) continue;
-          const h = hashFile(at, this.#hasher, st.size); // O_NOFOLLOW
+          const p = pins.parent(checkRelPath(path)); // inside the pinned parent: no swapped directory followed
+          const st = p.dir.lstat(p.name);
+          if (st === undefined || !st.isFile()) continue;
+          const h = hashFile(p.dir.at(p.name), this.#hasher, st.size); // O_NOFOLLOW
           if (h !== null) out.set(path, { path, kind: 'file', mode: st.mode & 0o7777, size: h.size, mtimeMs: Math.floor(st.mtimeMs), digest: h.digest });
         } catch (err) {
           if (signal?.aborted) throw err;
@@ -139,10 +136,8 @@ export class LocalTree implements Receiver {
         }
         try {
           // digestAtEnd is asked only after the body was read through (it carries the digest of what was read).
-          if (op.op === 'write' && op.basis === 'whole' && op.size <= BUFFERED_WRITE_MAX_BYTES) {
-            await this.#writer.writeBuffered(op, await literals(countLiterals(op.body), op), op.digestAtEnd);
-          } else if (op.op === 'write' && op.basis === 'delta' && op.size <= BUFFERED_WRITE_MAX_BYTES) {
-            await this.#writer.writeBufferedDelta(op, await deltaOps(countLiterals(op.body), op), op.digestAtEnd);
+          if (op.op === 'write' && op.size <= BUFFERED_WRITE_MAX_BYTES) {
+            await this.#writer.writeBuffered(op, await deltaOps(countLiterals(op.body), op), op.digestAtEnd);
           } else if (op.op === 'write') {
             await this.#writer.apply(op, countLiterals(op.body), signal, op.digestAtEnd);
           } else {
@@ -168,8 +163,8 @@ export class LocalTree implements Receiver {
   async #signature(path: RelPath, signal?: AbortSignal): Promise<Signature | null> {
     try {
       return await this.#writer.pinned(async (pins) => {
-        const at = pins.parent(checkRelPath(path)).at; // inside the pinned parent; the file opened with O_NOFOLLOW
-        return smallSignatureOf(at, this.#hasher, SYNC_SIGNATURE_MAX_BYTES) ?? (await signatureOf(at, this.#hasher, signal));
+        const p = pins.parent(checkRelPath(path)); // inside the pinned parent; the file opened with O_NOFOLLOW
+        return await signatureOf(p.dir.at(p.name), this.#hasher, signal, SYNC_SIGNATURE_MAX_BYTES);
       });
     } catch (err) {
       if (signal?.aborted) throw err;
@@ -186,23 +181,13 @@ const APPLY_SLICE_MS = 10;
 /** Signatures of files up to this size are taken with synchronous reads (microseconds; no thread-pool trips). */
 const SYNC_SIGNATURE_MAX_BYTES = 256 * 1024;
 
-/** Files up to this size are received into memory and written by TreeWriter.writeBuffered(Delta). */
+/** Files up to this size are received into memory and written by TreeWriter.writeBuffered. */
 const BUFFERED_WRITE_MAX_BYTES = 1024 * 1024;
 
-/** A whole write's content, read completely; refuses more than the op announced, so the buffer stays bounded. */
-async function literals(body: AsyncIterable<DeltaOp>, op: WriteOp): Promise<Uint8Array[]> {
-  const out: Uint8Array[] = [];
-  let bytes = 0;
-  for await (const d of body) {
-    if (d.kind !== 'literal') throw new KxError(ErrorCode.Protocol, `${op.path}: copy op in a whole-file write`);
-    bytes += d.data.byteLength;
-    if (bytes > op.size) throw new KxError(ErrorCode.DigestMismatch, `${op.path}: content longer than the announced ${op.size} bytes`);
-    out.push(d.data);
-  }
-  return out;
-}
-
-/** A small delta's ops, read completely; bounded like literals (every op adds at least one byte to the file). */
+/**
+ * A small write's ops, read completely; refuses more than the op announced, so the buffer stays bounded (every op
+ * adds at least one byte to the file).
+ */
 async function deltaOps(body: AsyncIterable<DeltaOp>, op: WriteOp): Promise<DeltaOp[]> {
   const out: DeltaOp[] = [];
   let bytes = 0;
@@ -219,4 +204,23 @@ async function deltaOps(body: AsyncIterable<DeltaOp>, op: WriteOp): Promise<Delt
 export function pathError(path: RelPath, err: unknown): PathError {
   const kx = err instanceof KxError ? err : new KxError(ErrorCode.Internal, err instanceof Error ? err.message : String(err));
   return { path, code: kx.code, message: kx.message };
+}
+
+/**
+ * The root as the scan walks it; with the test hook afterList, one that runs it after a directory was listed and
+ * before each of its subdirectories is entered (where a swap races the scan).
+ */
+function hooked(root: ScanDir, hooks: PinHooks | undefined): ScanDir {
+  if (hooks?.afterList === undefined) return root;
+  const wrap = (dir: ScanDir, path: string): ScanDir => ({
+    at: (name) => dir.at(name),
+    list: () => dir.list(),
+    enter: (name, shown) => {
+      hooks.afterList?.(path);
+      const sub = dir.enter(name, shown);
+      return sub && wrap(sub, joinRel(path, name));
+    },
+    close: () => dir.close(),
+  });
+  return wrap(root, '');
 }

@@ -1,17 +1,17 @@
-// Directories beneath a root held open while radar works in them, so an operation on `<dir>/<name>` happens in
-// the very directory that was checked. Node has no openat/mkdirat/renameat; `/proc/self/fd/<fd>/<name>` is their
-// equivalent on Linux: the kernel resolves /proc/self/fd/<fd> to the inode the fd holds, so a hostile process that
-// swaps a checked directory for a symlink afterwards cannot redirect the operation, and each next component is
-// opened with O_NOFOLLOW|O_DIRECTORY, so a symlink there is refused (or resolved by us, never by the kernel).
-import { closeSync, constants as C, fstatSync, lstatSync, openSync, readlinkSync } from 'node:fs';
+// Directories beneath a root held open (dir.ts) while radar works in them, so an operation on `<dir>/<name>` happens
+// in the very directory that was checked: a path is resolved component by component, each directory opened with
+// O_NOFOLLOW inside the one before it, so a symlink there is refused (or resolved by us, never by the kernel).
 import { ErrorCode, KxError, fromFsError } from '../sync/errors.ts';
 import type { RelPath } from '../sync/types.ts';
-import { MAX_SYMLINKS } from './confine.ts';
+import type { Dir } from './dir.ts';
+
+/** Symlinks followed in one resolution before it is refused as a loop (Linux uses 40 too). */
+export const MAX_SYMLINKS = 40;
 
 /** Test seam only: runs between pinning a directory and the operation inside it (to swap it, deterministically). */
 export interface PinHooks {
   afterPin?(dir: string): void;
-  /** The manifest scan (ScanOptions.afterList): runs after directory `dir` was listed, before its children. */
+  /** The manifest scan (LocalTree.manifest): runs after directory `dir` was listed, before each subdirectory is entered. */
   afterList?(dir: string): void;
   /** The resolver: runs after a container's /proc/<pid>/root was opened, before it is proven to be the container's. */
   afterRootPinned?(pid: number): void;
@@ -23,14 +23,22 @@ export interface PinsOptions {
   readonly hooks?: PinHooks | undefined;
 }
 
-/** A component's parent directory, pinned: operate on `at` (or through `dirFd`), never on a path re-walked later. */
+export interface WalkOptions {
+  /** Create missing component `name` inside `parent` (resolved path `dir`); true: open it then. */
+  readonly onMissing?: (parent: Dir, name: string, dir: string) => boolean;
+  /**
+   * Resolve as far as things exist: a missing component, and everything after it or after a file, is returned as
+   * given; with followFinal false, the final component is not resolved either (a link there stays a link).
+   */
+  readonly lenient?: { readonly followFinal: boolean };
+}
+
+/** A component's parent directory, pinned: operate on `name` through `dir`, never on a path re-walked later. */
 export interface PinnedParent {
-  readonly dirFd: number;
+  readonly dir: Dir;
   /** The parent's path beneath the root with links resolved ('' for the root): the cache key. */
-  readonly dir: string;
+  readonly path: string;
   readonly name: string;
-  /** `/proc/self/fd/<dirFd>/<name>`. */
-  readonly at: string;
 }
 
 /**
@@ -39,63 +47,19 @@ export interface PinnedParent {
  */
 export const MAX_PATH_DEPTH = 128;
 
-/** O_PATH (Linux): a handle for walking and /proc/self/fd lookups that needs no read permission on the directory. */
-export const O_PATH = 0o10000000;
-
-/** `/proc/self/fd/<fd>` or, with a name, that name inside the directory the fd holds. */
-export function fdPath(fd: number, name?: string): string {
-  return name === undefined ? `/proc/self/fd/${fd}` : `/proc/self/fd/${fd}/${name}`;
-}
-
 /**
- * The part of a root path that is trusted to be followed: a /proc/<pid>/root prefix (the kernel's link to a
- * container's root, whose own content is untrusted), a /proc/self/fd/<fd> prefix (that root pinned by radar), or — for any other root — the whole path, which the user
- * chose. What follows the anchor is walked with O_NOFOLLOW: radar resolved it already, so a symlink there now is
- * a swap.
- */
-export function anchorOf(root: string): string {
-  const m = /^(.*?\/proc\/(?:\d+\/root|self\/fd\/\d+))(?=\/|$)/.exec(root);
-  return m ? m[1] : root;
-}
-
-/** Open `root` as a directory: its anchor followed, every component after it opened with O_NOFOLLOW. */
-export function openRoot(root: string, anchor: string = anchorOf(root)): number {
-  if (!(root === anchor || root.startsWith(`${anchor}/`))) {
-    throw new KxError(ErrorCode.InvalidArgument, `root ${root}: does not lie beneath its anchor ${anchor}`);
-  }
-  let fd: number;
-  try {
-    fd = openSync(anchor, O_PATH | C.O_DIRECTORY);
-  } catch (err) {
-    throw fromFsError(err, root);
-  }
-  for (const name of root.slice(anchor.length).split('/')) {
-    if (name === '' || name === '.') continue;
-    try {
-      const next = openDir(fd, name, root);
-      closeSync(fd);
-      fd = next;
-    } catch (err) {
-      closeSync(fd);
-      throw err;
-    }
-  }
-  return fd;
-}
-
-/**
- * Pinned directories beneath one root fd (not owned: the caller closes it after close()), cached by their
- * resolved path. Bounded by trim(), which callers run between operations, never during one (an operation may hold
- * two parents, e.g. a rename).
+ * Pinned directories beneath one root (not owned: the caller closes it after close()), cached by their resolved
+ * path. Bounded by trim(), which callers run between operations, never during one (an operation may hold two
+ * parents, e.g. a rename).
  */
 export class DirPins {
-  readonly rootFd: number;
+  readonly root: Dir;
   readonly #opts: PinsOptions;
-  readonly #cache = new Map<string, number>();
+  readonly #cache = new Map<string, Dir>();
   readonly #max: number;
 
-  constructor(rootFd: number, opts: PinsOptions, maxCached = 256) {
-    this.rootFd = rootFd;
+  constructor(root: Dir, opts: PinsOptions, maxCached = 256) {
+    this.root = root;
     this.#opts = opts;
     this.#max = maxCached;
   }
@@ -105,22 +69,24 @@ export class DirPins {
     const parts = rel.split('/').filter((p) => p !== '' && p !== '.');
     const name = parts.pop();
     if (name === undefined || name === '..') throw new KxError(ErrorCode.InvalidPath, `path ${JSON.stringify(rel)}: names no entry beneath the root`);
-    const dir = this.walk(parts.join('/'), rel).join('/');
-    const dirFd = this.#dirFd(dir, rel);
-    this.#opts.hooks?.afterPin?.(dir);
-    return { dirFd, dir, name, at: fdPath(dirFd, name) };
+    const path = this.walk(parts.join('/'), rel).join('/');
+    const dir = this.#dir(path, rel);
+    this.#opts.hooks?.afterPin?.(path);
+    return { dir, path, name };
   }
 
   /**
    * Resolve the directory `rel` (every component followed, links per absoluteLinks, a trailing link too) to its
-   * resolved components, pinning each directory on the way. `onMissing(parentFd, name, resolved)` may create a
-   * missing component (return true to open it then); otherwise a missing component throws ENOENT's KxError.
+   * resolved components, pinning each directory on the way. A missing component throws ENOENT's KxError, unless
+   * `onMissing` creates it or the walk is `lenient`.
    */
-  walk(rel: string, shown: string = rel, onMissing?: (parentFd: number, name: string, dir: string) => boolean): string[] {
+  walk(rel: string, shown: string = rel, opts: WalkOptions = {}): string[] {
     if (rel.includes('\0')) throw new KxError(ErrorCode.InvalidPath, `path ${JSON.stringify(shown)} contains a NUL byte`);
     const pending = rel.split('/').reverse();
     const resolved: string[] = [];
+    const { onMissing, lenient } = opts;
     let links = 0;
+    let missing = false; // lenient: once a component is missing (or not a directory), nothing beneath it exists
     while (pending.length > 0) {
       const name = pending.pop()!;
       if (name === '' || name === '.') continue;
@@ -129,27 +95,40 @@ export class DirPins {
         resolved.pop();
         continue;
       }
+      if (lenient && (missing || (!lenient.followFinal && !pending.some((n) => n !== '' && n !== '.')))) {
+        resolved.push(name);
+        continue;
+      }
       const dir = resolved.join('/');
       const key = dir === '' ? name : `${dir}/${name}`;
       if (this.#cache.has(key)) {
         resolved.push(name);
         continue;
       }
-      const parentFd = this.#dirFd(dir, shown);
-      const at = fdPath(parentFd, name);
+      const parent = this.#dir(dir, shown);
       let st;
       try {
-        st = lstatSync(at, { throwIfNoEntry: false });
+        st = parent.lstat(name);
+        if (st === undefined && onMissing?.(parent, name, dir)) st = parent.lstat(name);
       } catch (err) {
         throw fromFsError(err, shown);
       }
-      if (st === undefined && onMissing?.(parentFd, name, dir)) st = lstatSync(at);
+      if (st === undefined && lenient) {
+        missing = true;
+        resolved.push(name);
+        continue;
+      }
       if (st === undefined) throw fromFsError(Object.assign(new Error(`ENOENT: no such file or directory, ${key}`), { code: 'ENOENT' }), shown);
       if (st.isDirectory()) {
         if (resolved.length >= MAX_PATH_DEPTH) {
           throw new KxError(ErrorCode.Limit, `path ${JSON.stringify(shown.length > 80 ? `${shown.slice(0, 80)}…` : shown)}: deeper than the ${MAX_PATH_DEPTH} directories radar walks`);
         }
-        this.#cache.set(key, openDir(parentFd, name, shown)); // O_NOFOLLOW: a swap since the lstat is refused
+        this.#cache.set(key, parent.openDir(name, shown)); // O_NOFOLLOW: a swap since the lstat is refused
+        resolved.push(name);
+        continue;
+      }
+      if (!st.isSymbolicLink() && lenient) {
+        missing = true; // a file: what lies "beneath" it does not exist
         resolved.push(name);
         continue;
       }
@@ -157,7 +136,7 @@ export class DirPins {
       if (++links > MAX_SYMLINKS) throw escape(shown, `more than ${MAX_SYMLINKS} symlinks (a loop?)`);
       let target: string;
       try {
-        target = readlinkSync(at);
+        target = parent.readlink(name);
       } catch (err) {
         throw fromFsError(err, shown);
       }
@@ -171,16 +150,16 @@ export class DirPins {
     return resolved;
   }
 
-  /** The pinned fd of an already resolved directory ('' is the root). */
-  dirFd(dir: string): number {
-    return this.#dirFd(dir, dir);
+  /** The pinned directory of an already resolved path ('' is the root). */
+  dir(path: string): Dir {
+    return this.#dir(path, path);
   }
 
   /** Forget `path` and everything pinned beneath it (it was removed or replaced). */
   forget(path: string): void {
-    for (const [key, fd] of this.#cache) {
+    for (const [key, dir] of this.#cache) {
       if (key === path || key.startsWith(`${path}/`)) {
-        closeSync(fd);
+        dir.close();
         this.#cache.delete(key);
       }
     }
@@ -188,48 +167,26 @@ export class DirPins {
 
   /** Close the oldest pins beyond the bound. Run between operations only. */
   trim(): void {
-    for (const [key, fd] of this.#cache) {
+    for (const [key, dir] of this.#cache) {
       if (this.#cache.size <= this.#max) return;
-      closeSync(fd);
+      dir.close();
       this.#cache.delete(key);
     }
   }
 
   close(): void {
-    for (const fd of this.#cache.values()) closeSync(fd);
+    for (const dir of this.#cache.values()) dir.close();
     this.#cache.clear();
   }
 
-  #dirFd(dir: string, shown: string): number {
-    if (dir === '') return this.rootFd;
-    const fd = this.#cache.get(dir);
-    if (fd !== undefined) return fd;
+  #dir(path: string, shown: string): Dir {
+    if (path === '') return this.root;
+    const dir = this.#cache.get(path);
+    if (dir !== undefined) return dir;
     // Evicted: pin it again the same way (its components were real directories when resolved).
-    this.walk(dir, shown);
-    return this.#cache.get(dir) ?? this.#dirFd(dir, shown);
+    this.walk(path, shown);
+    return this.#cache.get(path) ?? this.#dir(path, shown);
   }
-}
-
-/** Open directory `name` inside the pinned `parentFd`, refusing a symlink or non-directory there. */
-export function openDir(parentFd: number, name: string, shown: string): number {
-  let fd: number;
-  try {
-    fd = openSync(fdPath(parentFd, name), O_PATH | C.O_DIRECTORY | C.O_NOFOLLOW);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ELOOP' || code === 'ENOTDIR') {
-      if (lstatSync(fdPath(parentFd, name), { throwIfNoEntry: false })?.isSymbolicLink()) {
-        throw new KxError(ErrorCode.PathEscape, `path ${JSON.stringify(shown)}: ${name} is a symlink; refuses to follow it`);
-      }
-    }
-    throw fromFsError(err, shown);
-  }
-  // O_PATH|O_NOFOLLOW would hold a symlink itself rather than fail: make sure it is a directory.
-  if (!fstatSync(fd).isDirectory()) {
-    closeSync(fd);
-    throw new KxError(ErrorCode.PathEscape, `path ${JSON.stringify(shown)}: ${name} is not a directory; refuses to follow it`);
-  }
-  return fd;
 }
 
 function escape(rel: string, why: string): KxError {

@@ -2,14 +2,15 @@
 // /proc/<pid>/root (the container's own mount namespace, so volumes, emptyDirs and bind mounts at the remote path
 // are what gets written), then the remote path resolved component by component INSIDE that root: the container's
 // filesystem is untrusted, and an absolute symlink in it must mean the container's `/`, never the node's.
-import { closeSync, constants as C, fstatSync, lchownSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { lstat, readFile, stat } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { ErrorCode, KxError, fromFsError } from '../sync/errors.ts';
 import { parseContainerRef, type ContainerRuntime } from '../../proto/container-ref.ts';
 import { POD_NAMESPACE_LABEL, type ResolvedRoot, type RootResolver, type TargetRef } from './ports.ts';
 import { resolveBeneath } from '../receiver/confine.ts';
-import { DirPins, O_PATH, fdPath } from '../receiver/pins.ts';
+import { Dir } from '../receiver/dir.ts';
+import { DirPins } from '../receiver/pins.ts';
 import type { PinHooks } from '../receiver/pins.ts';
 
 /** What a runtime reports about a running container. */
@@ -131,12 +132,12 @@ export class ContainerRootResolver implements RootResolver {
 
     const procDir = join(this.#procRoot, String(container.pid));
     const pin = await this.#pinRoot(runtime, container, procDir, signal);
-    const anchor = fdPath(pin.fd);
+    const anchor = pin.dir.at();
     const what = `container ${container.name}`;
     const override = target.owner ?? undefined;
     try {
       // Walked through pinned directories, creating what is missing in the very directory that was checked.
-      const walked = this.#createMissing ? await this.#guard(container, () => Promise.resolve(walkCreating(pin.fd, rel, override, what, this.#hooks))) : undefined;
+      const walked = this.#createMissing ? await this.#guard(container, () => Promise.resolve(walkCreating(pin.dir, rel, override, what, this.#hooks))) : undefined;
       let path: string;
       let found: { dir: string; owner: { uid: number; gid: number } };
       let missing: boolean;
@@ -177,11 +178,11 @@ export class ContainerRootResolver implements RootResolver {
         close: () => {
           if (closed) return;
           closed = true;
-          closeSync(pin.fd);
+          pin.dir.close();
         },
       };
     } catch (err) {
-      closeSync(pin.fd);
+      pin.dir.close();
       throw err;
     }
   }
@@ -191,23 +192,23 @@ export class ContainerRootResolver implements RootResolver {
    * stat) is the same before and after the open, and the runtime still reports that PID afterwards. A container
    * that exited and left its PID to another process in between fails here with NOT_FOUND.
    */
-  async #pinRoot(runtime: ContainerInspector, container: RuntimeContainer, procDir: string, signal?: AbortSignal): Promise<{ fd: number; startTime: string }> {
+  async #pinRoot(runtime: ContainerInspector, container: RuntimeContainer, procDir: string, signal?: AbortSignal): Promise<{ dir: Dir; startTime: string }> {
     const stopped = (cause?: unknown): KxError => new KxError(ErrorCode.NotFound, `container ${container.name} (${container.id}) stopped while radar resolved it`, { cause });
     const before = readStartTime(procDir);
     if (before === undefined) throw stopped();
-    let fd: number;
+    let dir: Dir;
     try {
-      fd = openSync(join(procDir, 'root'), O_PATH | C.O_DIRECTORY);
+      dir = Dir.openRoot(join(procDir, 'root')); // the magic link followed: it is the anchor
     } catch (err) {
-      throw readStartTime(procDir) === undefined ? stopped(err) : fromFsError(err, `container ${container.name}`);
+      throw readStartTime(procDir) === undefined ? stopped(err) : fromFsError((err as KxError).cause ?? err, `container ${container.name}`);
     }
     try {
       this.#hooks?.afterRootPinned?.(container.pid);
       const again = await runtime.inspect(container.id, signal);
       if (readStartTime(procDir) !== before || again.pid !== container.pid || again.id !== container.id) throw stopped();
-      return { fd, startTime: before };
+      return { dir, startTime: before };
     } catch (err) {
-      closeSync(fd);
+      dir.close();
       throw err;
     }
   }
@@ -294,26 +295,26 @@ function containerRelPath(remotePath: string): string {
  * for a symlink meanwhile cannot redirect the mkdir onto the node. New directories get `override`, else the owner
  * of their nearest existing ancestor; the owner returned is the target's (or the one new directories got).
  */
-function walkCreating(rootFd: number, rel: string, override: { uid: number; gid: number } | undefined, what: string, hooks: PinHooks | undefined): { parts: string[]; owner: { uid: number; gid: number }; created: boolean } {
-  const pins = new DirPins(rootFd, { absoluteLinks: 'in-root', hooks });
+function walkCreating(root: Dir, rel: string, override: { uid: number; gid: number } | undefined, what: string, hooks: PinHooks | undefined): { parts: string[]; owner: { uid: number; gid: number }; created: boolean } {
+  const pins = new DirPins(root, { absoluteLinks: 'in-root', hooks });
   try {
     let newOwner: { uid: number; gid: number } | undefined;
-    const parts = pins.walk(rel, `${what}: /${rel}`, (parentFd, name, dir) => {
+    const onMissing = (parent: Dir, name: string, dir: string): boolean => {
       hooks?.afterPin?.(dir);
       if (newOwner === undefined) {
-        const st = fstatSync(parentFd);
+        const st = parent.stat();
         newOwner = override ?? { uid: st.uid, gid: st.gid };
       }
-      const at = fdPath(parentFd, name);
       try {
-        mkdirSync(at, { mode: 0o755 });
-        lchownSync(at, newOwner.uid, newOwner.gid); // lchown: a symlink swapped in meanwhile is not followed
+        // lchown: a symlink swapped in meanwhile is not followed
+        if (parent.mkdir(name, 0o755)) parent.lchown(name, newOwner.uid, newOwner.gid);
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw fromFsError(err, `${what}: /${rel}`);
+        throw fromFsError(err, `${what}: /${rel}`);
       }
       return true;
-    });
-    const st = fstatSync(pins.dirFd(parts.join('/')));
+    };
+    const parts = pins.walk(rel, `${what}: /${rel}`, { onMissing });
+    const st = pins.dir(parts.join('/')).stat();
     if (!st.isDirectory()) throw new KxError(ErrorCode.InvalidPath, `${what}: /${parts.join('/')} is not a directory`);
     return { parts, owner: newOwner ?? { uid: st.uid, gid: st.gid }, created: newOwner !== undefined };
   } catch (err) {

@@ -1,20 +1,34 @@
 // The receiver's half of the block delta: rebuild a file from copy-block ops against the basis and literal bytes,
 // writing sequentially and hashing what was written so the caller can check it against the promised digest.
-import type { FileHandle } from 'node:fs/promises';
+// One implementation for both ends of the size range: the basis and the output may answer synchronously (a small
+// file rebuilt in memory with synchronous reads, where a thread-pool round trip costs more than the read) or with
+// promises (a file handle, streamed).
 import { ErrorCode, KxError } from './errors.ts';
 import type { Hasher } from './hash.ts';
 import type { DeltaOp } from './types.ts';
 
+/** Where copy ops read the basis from (a FileHandle is one). */
+export interface DeltaBasis {
+  read(buffer: Uint8Array, offset: number, length: number, position: number): Promise<{ bytesRead: number }> | { bytesRead: number };
+}
+
+/** Where the rebuilt content is written, at increasing positions (a FileHandle is one). */
+export interface DeltaOut {
+  write(buffer: Uint8Array, offset: number, length: number, position: number): Promise<{ bytesWritten: number }> | { bytesWritten: number };
+}
+
 /**
  * Rebuild a file: copy ops read blocks (offset index*blockSize, length count*blockSize clipped to EOF) from basis.
- * With `maxSize`, content past it fails with DIGEST_MISMATCH before it is written: a delta of a million copies of
- * one block is refused at its first byte too many, not after filling the disk.
+ * A copy op without a basis (a whole-file write) is PROTOCOL; a copy op the basis cannot serve (an invalid block
+ * range, a block past its end) is DIGEST_MISMATCH: the basis differs from the signature the delta was made against,
+ * so the sender resends the file whole. With `maxSize`, content past it fails with DIGEST_MISMATCH before it is
+ * written: a delta of a million copies of one block is refused at its first byte too many, not after filling the disk.
  */
 export async function applyDelta(
-  basis: FileHandle | null,
+  basis: DeltaBasis | null,
   blockSize: number,
-  ops: AsyncIterable<DeltaOp>,
-  out: FileHandle,
+  ops: AsyncIterable<DeltaOp> | Iterable<DeltaOp>,
+  out: DeltaOut,
   hasher: Hasher,
   maxSize: number = Number.MAX_SAFE_INTEGER,
 ): Promise<{ size: number; digest: string }> {
@@ -22,49 +36,45 @@ export async function applyDelta(
   const hash = hasher.stream();
   let size = 0;
   let copyBuf: Uint8Array | null = null;
-  for await (const op of ops) {
-    if (op.kind === 'literal') {
-      if (size + op.data.length > maxSize) throw tooLong();
-      await writeAll(out, op.data, op.data.length, size);
-      hash.update(op.data);
-      size += op.data.length;
-      continue;
+  const write = async (data: Uint8Array, length: number): Promise<void> => {
+    if (size + length > maxSize) throw tooLong();
+    for (let done = 0; done < length; ) {
+      const w = out.write(data, done, length - done, size + done);
+      done += (w instanceof Promise ? await w : w).bytesWritten;
     }
+    hash.update(length === data.length ? data : data.subarray(0, length));
+    size += length;
+  };
+  const apply = async (op: DeltaOp): Promise<void> => {
+    if (op.kind === 'literal') return write(op.data, op.data.length);
     if (basis === null) throw new KxError(ErrorCode.Protocol, `copy op for block ${op.index} without a basis file`);
-    if (!(Number.isSafeInteger(op.index) && op.index >= 0 && Number.isSafeInteger(op.count) && op.count > 0)) {
-      throw new KxError(ErrorCode.Protocol, `copy op with invalid block range ${op.index}+${op.count}`);
+    if (!(Number.isSafeInteger(op.index) && op.index >= 0 && Number.isSafeInteger(op.count) && op.count > 0) || blockSize <= 0) {
+      throw new KxError(ErrorCode.DigestMismatch, `basis changed: copy op with invalid block range ${op.index}+${op.count}`);
     }
-    // Sized to the copy (up to COPY_CHUNK): a fresh 1 MiB per small file was most of the receiver's GC.
-    const span = Math.min(COPY_CHUNK, op.count * blockSize);
+    // Sized to the copy (up to COPY_CHUNK), and to what may still be written: a fresh 1 MiB per small file was most
+    // of the receiver's GC.
+    const span = Math.min(COPY_CHUNK, op.count * blockSize, Math.max(1, maxSize - size + 1));
     if (copyBuf === null || copyBuf.length < span) copyBuf = new Uint8Array(span);
     let from = op.index * blockSize;
     let left = op.count * blockSize;
     let copied = 0;
     while (left > 0) {
-      const want = Math.min(left, copyBuf.length);
-      const { bytesRead } = await basis.read(copyBuf, 0, want, from);
-      if (bytesRead === 0) break; // EOF: the last block is short
-      if (size + bytesRead > maxSize) throw tooLong();
-      const chunk = copyBuf.subarray(0, bytesRead);
-      await writeAll(out, chunk, bytesRead, size);
-      hash.update(chunk);
-      size += bytesRead;
-      copied += bytesRead;
-      from += bytesRead;
-      left -= bytesRead;
+      const r = basis.read(copyBuf, 0, Math.min(left, copyBuf.length), from);
+      const n = (r instanceof Promise ? await r : r).bytesRead;
+      if (n === 0) break; // EOF: the last block is short
+      await write(copyBuf, n);
+      copied += n;
+      from += n;
+      left -= n;
     }
-    if (copied === 0) {
-      throw new KxError(ErrorCode.Protocol, `copy op for block ${op.index} lies past the end of the basis file`);
-    }
+    if (copied === 0) throw new KxError(ErrorCode.DigestMismatch, `basis changed: copy op for block ${op.index} lies past its end`);
+  };
+  if (Symbol.iterator in ops) {
+    for (const op of ops) await apply(op);
+  } else {
+    for await (const op of ops) await apply(op);
   }
   return { size, digest: hash.digest() };
 }
 
 const COPY_CHUNK = 1024 * 1024;
-
-async function writeAll(out: FileHandle, data: Uint8Array, length: number, position: number): Promise<void> {
-  for (let done = 0; done < length; ) {
-    const { bytesWritten } = await out.write(data, done, length - done, position + done);
-    done += bytesWritten;
-  }
-}

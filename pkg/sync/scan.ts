@@ -14,6 +14,19 @@ import { repoIgnoreRules } from './repo-ignore.ts';
 import { checkRelPath, isAtOrBeneath, isAtOrBeneathAny, isTempName, joinRel, parentOf, sortPaths } from './paths.ts';
 import type { Entry, IgnoreRuleSet, Manifest, RelPath } from './types.ts';
 
+/**
+ * A directory held open (scanTree's `dir`): every name is looked up inside it, whatever happened to its path since
+ * it was opened. The receiver's Dir is one (Linux, /proc/self/fd); the scan by path needs none.
+ */
+export interface ScanDir {
+  /** A path the kernel resolves inside this directory: the directory itself, or its entry `name` (never to be followed). */
+  at(name?: string): string;
+  list(): string[];
+  /** Subdirectory `name`, opened without following a symlink; undefined when it is gone or no longer a directory. */
+  enter(name: string, shown?: string): ScanDir | undefined;
+  close(): void;
+}
+
 export interface ScanProgress {
   files: number;
   dirs: number;
@@ -43,14 +56,12 @@ export interface ScanOptions {
   onProgress?: (p: ScanProgress) => void;
   signal?: AbortSignal;
   /**
-   * scanTree only; default false. True: walk beneath the root through directory fds (each directory opened as
-   * /proc/self/fd/<parent>/<name> with O_NOFOLLOW, its children listed, lstat'ed and opened through its own fd), so a
-   * directory swapped for a symlink mid-scan is never followed out of the tree (radar, scanning a container's
-   * files as root). Linux only. At most one fd open per level of depth.
+   * scanTree only: the root, held open (not closed by the scan). The tree beneath it is walked through it, each
+   * subdirectory entered without following a symlink and its children listed, lstat'ed and read inside it, so a
+   * directory swapped for a symlink mid-scan is never followed out of the tree (radar, scanning a container's files
+   * as root). At most one directory held open per level of depth.
    */
-  pinned?: boolean;
-  /** Tests only: runs after directory `dir` ('' is the root) was listed, before its children are visited. */
-  afterList?: (dir: RelPath | '') => void;
+  dir?: ScanDir;
 }
 
 export interface ScanResult {
@@ -65,15 +76,10 @@ export const PROGRESS_INTERVAL_MS = 100;
 export async function scanTree(root: string, opts: ScanOptions): Promise<ScanResult> {
   checkAborted(opts.signal, `scan of ${root}`);
   const scanner = new Scanner(root, opts);
-  if (!rootExists(root)) return { manifest: scanner.entries, rules: scanner.rules };
-  const rootFd = opts.pinned === true ? openDirFd(root, constants.O_RDONLY | constants.O_DIRECTORY, root) : undefined;
-  if (opts.pinned === true && rootFd === undefined) return { manifest: scanner.entries, rules: scanner.rules };
-  try {
-    const sets = await scanner.enterDir('', scanner.given, rootFd);
-    await scanner.walkDir('', sets, rootFd);
-  } finally {
-    if (rootFd !== undefined) closeSync(rootFd);
-  }
+  if (opts.dir === undefined && !rootExists(root)) return { manifest: scanner.entries, rules: scanner.rules };
+  const dir = opts.dir ?? new PathDir(root);
+  const sets = await scanner.enterDir('', scanner.given, dir);
+  await scanner.walkDir('', sets, dir);
   await scanner.done();
   return { manifest: scanner.entries, rules: scanner.rules };
 }
@@ -89,7 +95,7 @@ export async function scanPaths(
   opts: ScanOptions & { rules: readonly IgnoreRuleSet[] },
 ): Promise<Map<RelPath, Entry | null>> {
   checkAborted(opts.signal, `scan of ${root}`);
-  if (opts.pinned === true) throw new KxError(ErrorCode.InvalidArgument, `scan of ${root}: scanPaths has no pinned mode`);
+  if (opts.dir !== undefined) throw new KxError(ErrorCode.InvalidArgument, `scan of ${root}: scanPaths scans by path only`);
   const scanner = new Scanner(root, opts);
   const result = new Map<RelPath, Entry | null>();
   const wanted = sortPaths(new Set(paths.map(checkRelPath)));
@@ -102,7 +108,7 @@ export async function scanPaths(
   const setsFor = (dir: RelPath | ''): Promise<CompiledRuleSet[] | null> => {
     let sets = dirSets.get(dir);
     if (sets === undefined) {
-      sets = dir === '' ? scanner.enterDir('', scanner.given) : enterChild(dir);
+      sets = dir === '' ? scanner.enterDir('', scanner.given, new PathDir(root)) : enterChild(dir);
       dirSets.set(dir, sets);
     }
     return sets;
@@ -112,7 +118,7 @@ export async function scanPaths(
     if (parentSets === null) return null;
     const st = lstatOrNull(join(root, dir));
     if (st === null || !st.isDirectory() || decideIgnored(parentSets, dir, true)) return null;
-    return scanner.enterDir(dir, parentSets);
+    return scanner.enterDir(dir, parentSets, new PathDir(join(root, dir)));
   };
   const covered: RelPath[] = [];
   for (const p of wanted) {
@@ -180,15 +186,12 @@ class Scanner {
     }
   }
 
-  /**
-   * The rule sets in force inside dir: the parent's plus dir's own ignore files (unless identical to known ones).
-   * With dirFd (pinned mode), the ignore files are read through it.
-   */
-  async enterDir(dir: RelPath | '', parentSets: CompiledRuleSet[], dirFd?: number): Promise<CompiledRuleSet[]> {
+  /** The rule sets in force inside dir (held open as `at`): the parent's plus dir's own ignore files (unless identical to known ones). */
+  async enterDir(dir: RelPath | '', parentSets: CompiledRuleSet[], at: ScanDir): Promise<CompiledRuleSet[]> {
     if (!this.#readIgnoreFiles) return parentSets;
     let sets = parentSets;
     for (const name of IGNORE_FILE_NAMES) {
-      const text = readIgnoreFile(dirFd === undefined ? join(this.#root, dir, name) : fdChild(dirFd, name));
+      const text = readIgnoreFile(at.at(name));
       if (text === null) continue;
       const set: IgnoreRuleSet = { base: dir, patterns: parseIgnoreFile(text) };
       if (set.patterns.length === 0 || !this.#addRules(set)) continue;
@@ -198,26 +201,24 @@ class Scanner {
   }
 
   /**
-   * Scan everything inside dir (whose own entry, if any, is already recorded). With dirFd (pinned mode), dir is
-   * listed and its children reached through that fd, each subdirectory opened with O_NOFOLLOW and closed when
-   * its walk ends.
+   * Scan everything inside dir (whose own entry, if any, is already recorded), held open as `at`: its children are
+   * listed, lstat'ed and read through it, each subdirectory entered without following a symlink and closed when its
+   * walk ends.
    */
-  async walkDir(dir: RelPath | '', sets: CompiledRuleSet[], dirFd?: number): Promise<void> {
+  async walkDir(dir: RelPath | '', sets: CompiledRuleSet[], at: ScanDir): Promise<void> {
     await this.#maybeYield();
-    const abs = join(this.#root, dir);
-    const at = dirFd === undefined ? abs : fdChild(dirFd);
     let names: string[];
     try {
-      names = readdirSync(at);
+      names = at.list();
     } catch (err) {
       if (isGone(err)) return; // removed while scanning
-      throw fromFsError(err, abs);
+      throw fromFsError(err, join(this.#root, dir));
     }
     names.sort();
     const subdirs: { path: RelPath; name: string }[] = [];
     for (const name of names) {
       if (isTempName(name)) continue;
-      const child = dirFd === undefined ? join(abs, name) : fdChild(dirFd, name);
+      const child = at.at(name);
       const st = lstatOrNull(child);
       if (st === null) continue;
       const path = joinRel(dir, name);
@@ -227,21 +228,16 @@ class Scanner {
       if (kind === 'dir') subdirs.push({ path, name });
       await this.#maybeYield();
     }
-    this.#opts.afterList?.(dir);
     for (const { path, name } of subdirs) {
-      if (dirFd === undefined) {
-        await this.walkDir(path, await this.enterDir(path, sets));
-        continue;
-      }
-      const subFd = openDirFd(fdChild(dirFd, name), constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW, path);
-      if (subFd === undefined) {
-        this.#rerecord(path, fdChild(dirFd, name), sets); // swapped (or removed) since listed: record what is there now
+      const sub = at.enter(name, path);
+      if (sub === undefined) {
+        this.#rerecord(path, at.at(name), sets); // swapped (or removed) since listed: record what is there now
         continue;
       }
       try {
-        await this.walkDir(path, await this.enterDir(path, sets, subFd), subFd);
+        await this.walkDir(path, await this.enterDir(path, sets, sub), sub);
       } finally {
-        closeSync(subFd);
+        sub.close();
       }
     }
   }
@@ -253,7 +249,10 @@ class Scanner {
     const kind = kindOf(st);
     if (kind === null || decideIgnored(sets, path, kind === 'dir')) return null;
     this.#record(path, kind, st);
-    if (kind === 'dir') await this.walkDir(path, await this.enterDir(path, sets));
+    if (kind === 'dir') {
+      const at = new PathDir(join(this.#root, path));
+      await this.walkDir(path, await this.enterDir(path, sets, at), at);
+    }
     return this.entries.get(path) ?? null;
   }
 
@@ -280,7 +279,7 @@ class Scanner {
     this.#record(path, kind, st, at);
   }
 
-  /** at: where to read path's content (its path, or /proc/self/fd/<parent>/<name> in pinned mode). */
+  /** at: where to read path's content (its path, or its name inside the directory held open: ScanDir.at). */
   #record(path: RelPath, kind: Entry['kind'], st: Stats, at: string = join(this.#root, path)): void {
     const mtimeMs = Math.floor(st.mtimeMs);
     if (kind === 'dir') {
@@ -399,18 +398,31 @@ function rootExists(root: string): boolean {
   return true;
 }
 
-/** `/proc/self/fd/<fd>`, or the entry `name` inside the directory that fd holds (Linux's openat equivalent). */
-function fdChild(fd: number, name?: string): string {
-  return name === undefined ? `/proc/self/fd/${fd}` : `/proc/self/fd/${fd}/${name}`;
-}
+/**
+ * A directory by its path: the sender's scan, on the developer's own files, and scanPaths. A subdirectory is
+ * entered by joining its name (its lstat just said it is a directory; nothing to hold open).
+ */
+class PathDir implements ScanDir {
+  readonly #abs: string;
 
-/** Open a directory; undefined when it is gone or (with O_NOFOLLOW) is no longer a directory (e.g. now a symlink). */
-function openDirFd(at: string, flags: number, shown: string): number | undefined {
-  try {
-    return openSync(at, flags);
-  } catch (err) {
-    if (isGone(err) || (err as NodeJS.ErrnoException).code === 'ELOOP') return undefined;
-    throw fromFsError(err, shown);
+  constructor(abs: string) {
+    this.#abs = abs;
+  }
+
+  at(name?: string): string {
+    return name === undefined ? this.#abs : join(this.#abs, name);
+  }
+
+  list(): string[] {
+    return readdirSync(this.#abs);
+  }
+
+  enter(name: string): ScanDir {
+    return new PathDir(join(this.#abs, name));
+  }
+
+  close(): void {
+    // nothing held
   }
 }
 

@@ -1,8 +1,8 @@
 // The receiver's block signature of a file: per block a rolling weak checksum and an xxh64 strong hash.
-import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, read, readSync } from 'node:fs';
 import { ErrorCode, KxError, fromFsError } from './errors.ts';
 import type { Hasher } from './hash.ts';
-import { checkAborted, openRegularFile, readFull } from './fileio.ts';
+import { checkAborted } from './fileio.ts';
 import { weakChecksum } from './rolling.ts';
 import type { Signature } from './types.ts';
 
@@ -18,11 +18,24 @@ export function blockSizeFor(fileSize: number): number {
   return Math.min(MAX_BLOCK_SIZE, Math.max(MIN_BLOCK_SIZE, raw));
 }
 
-/** Stream the file at path (a final symlink is refused) into its signature. */
-export async function signatureOf(path: string, hasher: Hasher, signal?: AbortSignal): Promise<Signature> {
-  const fh = await openRegularFile(path);
+/**
+ * The signature of the file at path (a final symlink is refused), streamed block by block. Files up to
+ * `syncMaxBytes` are read with synchronous calls: for a small file the thread-pool round trip of each async read
+ * costs more than the read itself (the receiver signs thousands of them per batch).
+ */
+export async function signatureOf(path: string, hasher: Hasher, signal?: AbortSignal, syncMaxBytes = 0): Promise<Signature> {
+  let fd: number;
   try {
-    const expected = (await fh.stat()).size;
+    // O_NONBLOCK: opening a FIFO put where a file was must not hang (it is refused just below).
+    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (err) {
+    throw fromFsError(err, path);
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw new KxError(ErrorCode.InvalidArgument, `${path}: not a regular file`);
+    const expected = st.size;
+    const fill = expected <= syncMaxBytes ? readFullSync : readFullAsync;
     const blockSize = blockSizeFor(expected);
     // Whole blocks per read so no block straddles two reads; no bigger than the file (and a block to see its end
     // in one read): a small file needs no 1 MiB buffer, whose allocation and GC cost more than the read.
@@ -34,7 +47,8 @@ export async function signatureOf(path: string, hasher: Hasher, signal?: AbortSi
     let size = 0;
     for (;;) {
       checkAborted(signal, `signature of ${path}`);
-      const n = await readFull(fh, buf, buf.length, size);
+      const r = fill(fd, buf, size);
+      const n = typeof r === 'number' ? r : await r;
       for (let off = 0; off < n; off += blockSize) {
         const end = Math.min(n, off + blockSize);
         if (blocks === weak.length) [weak, strong] = grow(weak, strong);
@@ -51,45 +65,28 @@ export async function signatureOf(path: string, hasher: Hasher, signal?: AbortSi
       strong = strong.slice(0, blocks);
     }
     return { blockSize, fileSize: size, weak, strong };
-  } finally {
-    await fh.close();
-  }
-}
-
-/**
- * The signature of a small file with synchronous calls (thread-pool round trips cost more than such reads), or
- * null when the file is larger than maxBytes (use signatureOf). A final symlink is refused.
- */
-export function smallSignatureOf(path: string, hasher: Hasher, maxBytes: number): Signature | null {
-  let fd: number;
-  try {
-    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-  } catch (err) {
-    throw fromFsError(err, path);
-  }
-  try {
-    const st = fstatSync(fd);
-    if (!st.isFile()) throw new KxError(ErrorCode.InvalidArgument, `${path}: not a regular file`);
-    if (st.size > maxBytes) return null;
-    const buf = new Uint8Array(st.size + 1);
-    let n = 0;
-    for (let r = -1; n < buf.length && r !== 0; n += r) r = readSync(fd, buf, n, buf.length - n, n);
-    if (n > st.size) return null; // grew since fstat: the streaming path reads it whole
-    const blockSize = blockSizeFor(n);
-    const blocks = Math.ceil(n / blockSize);
-    const weak = new Uint32Array(blocks);
-    const strong = new BigUint64Array(blocks);
-    for (let i = 0, off = 0; i < blocks; i++, off += blockSize) {
-      const end = Math.min(n, off + blockSize);
-      weak[i] = weakChecksum(buf, off, end);
-      strong[i] = hasher.h64(buf.subarray(off, end));
-    }
-    return { blockSize, fileSize: n, weak, strong };
   } catch (err) {
     throw fromFsError(err, path);
   } finally {
     closeSync(fd);
   }
+}
+
+/** Read into buf from position until it is full or the file ends; returns the bytes read. */
+function readFullSync(fd: number, buf: Uint8Array, position: number): number {
+  let n = 0;
+  for (let r = -1; n < buf.length && r !== 0; n += r) r = readSync(fd, buf, n, buf.length - n, position + n);
+  return n;
+}
+
+async function readFullAsync(fd: number, buf: Uint8Array, position: number): Promise<number> {
+  let n = 0;
+  for (let r = -1; n < buf.length && r !== 0; n += r) r = await readAsync(fd, buf, n, buf.length - n, position + n);
+  return n;
+}
+
+function readAsync(fd: number, buf: Uint8Array, offset: number, length: number, position: number): Promise<number> {
+  return new Promise((resolve, reject) => read(fd, buf, offset, length, position, (err, n) => (err ? reject(err) : resolve(n))));
 }
 
 const READ_SIZE = 1024 * 1024;

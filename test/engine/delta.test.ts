@@ -203,6 +203,37 @@ describe('wholeFile', () => {
 });
 
 describe('applyDelta', () => {
+  it('rebuilds the same bytes from synchronous reads into memory (the receiver\'s small-file path) as from file handles', async () => {
+    const basis = randomBytes(50_000, 31);
+    const next = concat(basis.subarray(0, 20_000), randomBytes(777, 32), basis.subarray(20_000));
+    const rt = await roundTrip(hasher, dir, basis, next);
+    expect(rt.copiedBlocks).toBeGreaterThan(0);
+    const out = new Uint8Array(next.length);
+    const read = (buf: Uint8Array, off: number, len: number, pos: number) => {
+      const part = basis.subarray(pos, pos + len);
+      buf.set(part, off);
+      return { bytesRead: part.length };
+    };
+    const write = (data: Uint8Array, off: number, len: number, pos: number) => {
+      out.set(data.subarray(off, off + len), pos);
+      return { bytesWritten: len };
+    };
+    const r = await applyDelta({ read }, rt.sig.blockSize, rt.ops, { write }, hasher, next.length);
+    expect(r).toEqual({ size: rt.size, digest: rt.digest });
+    expect(Buffer.from(out).equals(Buffer.from(rt.result))).toBe(true);
+  });
+
+  it('refuses content past the announced size before writing it', async () => {
+    const written: number[] = [];
+    const ops: DeltaOp[] = [{ kind: 'literal', data: new Uint8Array(3) }, { kind: 'literal', data: new Uint8Array(3) }];
+    const write = (_data: Uint8Array, _off: number, len: number, pos: number) => {
+      written.push(pos + len);
+      return { bytesWritten: len };
+    };
+    await expect(applyDelta(null, 0, ops, { write }, hasher, 4)).rejects.toMatchObject({ code: 'DIGEST_MISMATCH' });
+    expect(written).toEqual([3]);
+  });
+
   it('refuses a copy op without a basis', async () => {
     const outFh = await open(join(dir, 'nobasis.out'), 'w');
     try {
@@ -217,7 +248,7 @@ describe('applyDelta', () => {
     const basisFh = await open(join(dir, 'short'), 'r');
     const outFh = await open(join(dir, 'short.out'), 'w');
     try {
-      await expect(applyDelta(basisFh, 512, replay<DeltaOp>([{ kind: 'copy', index: 2, count: 1 }]), outFh, hasher)).rejects.toMatchObject({ code: 'PROTOCOL' });
+      await expect(applyDelta(basisFh, 512, replay<DeltaOp>([{ kind: 'copy', index: 2, count: 1 }]), outFh, hasher)).rejects.toMatchObject({ code: 'DIGEST_MISMATCH' });
     } finally {
       await basisFh.close();
       await outFh.close();

@@ -7,7 +7,8 @@ import { createHasher, digestHex } from '../../pkg/sync/hash.ts';
 import type { Hasher } from '../../pkg/sync/hash.ts';
 import { IgnoreMatcher } from '../../pkg/sync/ignore.ts';
 import { hashFile, scanPaths, scanTree, updateManifest } from '../../pkg/sync/scan.ts';
-import type { ScanProgress } from '../../pkg/sync/scan.ts';
+import type { ScanDir, ScanProgress } from '../../pkg/sync/scan.ts';
+import { Dir } from '../../pkg/receiver/dir.ts';
 import type { Entry } from '../../pkg/sync/types.ts';
 import { makeTempDir, randomBytes } from './helpers.ts';
 
@@ -196,7 +197,31 @@ describe('scanTree', () => {
   });
 });
 
-describe('pinned scan (ScanOptions.pinned: each directory walked through its own fd)', () => {
+describe('scan through a directory held open (ScanOptions.dir: each directory entered inside its parent)', () => {
+  /** Scan root through the receiver's Dir; `onEnter(dir)` runs before each subdirectory of dir is entered, `onList(dir)` after dir is listed. */
+  async function scanHeld(hooks: { onEnter?: (dir: string) => void; onList?: (dir: string) => void } = {}) {
+    const wrap = (d: ScanDir, path: string): ScanDir => ({
+      at: (name) => d.at(name),
+      list: () => {
+        const names = d.list();
+        hooks.onList?.(path);
+        return names;
+      },
+      enter: (name, shown) => {
+        hooks.onEnter?.(path);
+        const sub = d.enter(name, shown);
+        return sub && wrap(sub, path === '' ? name : `${path}/${name}`);
+      },
+      close: () => d.close(),
+    });
+    const held = Dir.openRoot(root);
+    try {
+      return await scanTree(root, { hasher, dir: wrap(held, '') });
+    } finally {
+      held.close();
+    }
+  }
+
   /** Open fds of this process that hold a directory at or beneath root. */
   function dirFdsInRoot(): number {
     let n = 0;
@@ -223,7 +248,7 @@ describe('pinned scan (ScanOptions.pinned: each directory walked through its own
       'empty/': '',
     });
     const byPath = await scanTree(root, { hasher });
-    const pinned = await scanTree(root, { hasher, pinned: true });
+    const pinned = await scanHeld();
     expect([...pinned.manifest.entries()].sort()).toEqual([...byPath.manifest.entries()].sort());
     expect(pinned.rules).toEqual(byPath.rules);
     expect([...pinned.manifest.keys()].sort()).toEqual(['.gitignore', 'a.txt', 'd', 'd/.kxignore', 'd/e', 'd/e/f.txt', 'd/link', 'empty']);
@@ -235,13 +260,13 @@ describe('pinned scan (ScanOptions.pinned: each directory walked through its own
       await writeFile(join(outside.dir, 'secret'), 'node secret');
       await tree({ 'sub/inner.txt': 'in', 'z.txt': 'z' });
       let swapped = false;
-      const afterList = (dir: string) => {
-        if (dir !== '') return;
+      const onEnter = (dir: string) => {
+        if (dir !== '' || swapped) return;
         renameSync(join(root, 'sub'), join(root, 'moved-away'));
         symlinkSync(outside.dir, join(root, 'sub'));
         swapped = true;
       };
-      const { manifest } = await scanTree(root, { hasher, pinned: true, afterList });
+      const { manifest } = await scanHeld({ onEnter });
       expect(swapped).toBe(true);
       const secretDigest = digestHex(hasher.h64(new TextEncoder().encode('node secret')));
       expect([...manifest.keys()].sort()).toEqual(['sub', 'z.txt']);
@@ -255,13 +280,18 @@ describe('pinned scan (ScanOptions.pinned: each directory walked through its own
   it('holds one directory fd per level of depth while walking, and none once done', async () => {
     await tree({ 'a/b/c/f': 'x', 'a/b2/g': 'y', 'h/i': 'z' });
     const held = new Map<string, number>();
-    await scanTree(root, { hasher, pinned: true, afterList: (dir) => held.set(dir, dirFdsInRoot()) });
+    await scanHeld({ onList: (dir) => held.set(dir, dirFdsInRoot()) });
     expect(Object.fromEntries(held)).toEqual({ '': 1, a: 2, 'a/b': 3, 'a/b/c': 4, 'a/b2': 3, h: 2 });
     expect(dirFdsInRoot()).toBe(0);
   });
 
   it('is not offered by scanPaths', async () => {
-    await expect(scanPaths(root, ['a'], { hasher, rules: [], pinned: true })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    const held = Dir.openRoot(root);
+    try {
+      await expect(scanPaths(root, ['a'], { hasher, rules: [], dir: held })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    } finally {
+      held.close();
+    }
   });
 });
 

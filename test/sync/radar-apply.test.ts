@@ -8,7 +8,7 @@ import { createHasher } from '../../pkg/sync/hash.ts';
 import type { Hasher } from '../../pkg/sync/hash.ts';
 import type { BatchOp, DeltaOp } from '../../pkg/sync/types.ts';
 import { LocalTree } from '../../pkg/receiver/local-tree.ts';
-import { cleanTemp } from '../../pkg/receiver/apply.ts';
+import { cleanTemp } from '../../pkg/receiver/tree-writer.ts';
 
 let root: string;
 let hasher: Hasher;

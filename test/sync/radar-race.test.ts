@@ -10,7 +10,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createHasher } from '../../pkg/sync/hash.ts';
 import type { Hasher } from '../../pkg/sync/hash.ts';
 import type { BatchOp, DeltaOp, WriteOp } from '../../pkg/sync/types.ts';
-import { TreeWriter } from '../../pkg/receiver/apply.ts';
+import { TreeWriter } from '../../pkg/receiver/tree-writer.ts';
 import { LocalTree } from '../../pkg/receiver/local-tree.ts';
 import type { PinHooks } from '../../pkg/receiver/pins.ts';
 import { swapAfterPin as swap } from './helpers/swap.ts';

@@ -1,0 +1,84 @@
+// A write's content rebuilt from what the sender streamed (literal bytes, and for a delta copy ops against the
+// file already there) and verified against the size and digest it promised: in memory for a small file, into a
+// file for a large one, by the one engine function (applyDelta) either way.
+import { closeSync } from 'node:fs';
+import { ErrorCode, KxError, fromFsError } from '../sync/errors.ts';
+import type { Hasher } from '../sync/hash.ts';
+import { applyDelta } from '../sync/patch.ts';
+import type { DeltaBasis, DeltaOut } from '../sync/patch.ts';
+import { MAX_BLOCK_SIZE } from '../sync/signature.ts';
+import type { DeltaOp, RelPath, WriteOp } from '../sync/types.ts';
+import type { Dir } from './dir.ts';
+import { asyncIo, memoryOut, syncIo } from './file-io.ts';
+
+/**
+ * Rebuild op's content from `body` into `out`, against `basis` for a delta; throws DIGEST_MISMATCH naming the path
+ * when it is not what the op promised (the sender then resends the file whole). `digestAtEnd` is asked only once
+ * the body was read through.
+ */
+export async function rebuild(op: WriteOp, basis: DeltaBasis | null, body: AsyncIterable<DeltaOp> | Iterable<DeltaOp>, out: DeltaOut, hasher: Hasher, digestAtEnd?: () => string): Promise<void> {
+  const blockSize = checkBlockSize(op);
+  let result;
+  try {
+    result = await applyDelta(basis, blockSize, body, out, hasher, op.size);
+  } catch (err) {
+    throw err instanceof KxError ? new KxError(err.code, `${op.path}: ${err.message}`, { cause: err }) : fromFsError(err, op.path);
+  }
+  const expected = expectedDigest(op, digestAtEnd);
+  if (result.digest !== expected || result.size !== op.size) {
+    throw mismatch(op.path, `rebuilt ${result.size} bytes with digest ${result.digest}, expected ${op.size} bytes with ${expected}`);
+  }
+}
+
+/**
+ * A small write's content rebuilt in memory (a delta's basis read synchronously: openBasis 'sync') and verified,
+ * before anything is written. The basis is closed.
+ */
+export async function rebuildInMemory(op: WriteOp, basis: (DeltaBasis & { close(): void }) | null, ops: readonly DeltaOp[], hasher: Hasher, digestAtEnd?: () => string): Promise<Uint8Array> {
+  const out = Buffer.allocUnsafe(op.size);
+  try {
+    await rebuild(op, basis, ops, memoryOut(out), hasher, digestAtEnd);
+  } finally {
+    basis?.close();
+  }
+  return out;
+}
+
+/**
+ * The basis of a delta: entry `name` of `dir`, read synchronously or on the thread pool. Gone, a symlink or not a
+ * regular file, it is a basis that changed since its signature: its first read fails with DIGEST_MISMATCH (rebuild
+ * names the path), so a delta of literals only still applies.
+ */
+export function openBasis(dir: Dir, name: string, path: RelPath, speed: 'sync' | 'async'): DeltaBasis & { close(): void } {
+  const fd = dir.openFile(name, path);
+  if (fd === null) {
+    return {
+      read: () => {
+        throw new KxError(ErrorCode.DigestMismatch, 'basis changed: gone, a symlink or not a regular file');
+      },
+      close: () => undefined,
+    };
+  }
+  const io = speed === 'sync' ? syncIo(fd) : asyncIo(fd);
+  return { read: (buffer, offset, length, position) => io.read(buffer, offset, length, position), close: () => closeSync(fd) };
+}
+
+/** A delta's block size, refused (DIGEST_MISMATCH: the sender resends whole) beyond what a signature ever uses. */
+function checkBlockSize(op: WriteOp): number {
+  const b = op.blockSize ?? 0;
+  if (op.basis === 'delta' && !(Number.isSafeInteger(b) && b >= 0 && b <= MAX_BLOCK_SIZE)) {
+    throw mismatch(op.path, `block size ${b} is not one radar's signatures use (1..${MAX_BLOCK_SIZE})`);
+  }
+  return b;
+}
+
+/** The digest a write must rebuild to: the op's, or (op digest '') the one sent after the content; never ''. */
+function expectedDigest(op: WriteOp, digestAtEnd?: () => string): string {
+  const d = op.digest !== '' ? op.digest : (digestAtEnd?.() ?? '');
+  if (d === '') throw mismatch(op.path, 'no digest to verify the content against (none in the op, none after the content)');
+  return d;
+}
+
+export function mismatch(path: RelPath, why: string): KxError {
+  return new KxError(ErrorCode.DigestMismatch, `${path}: ${why}`);
+}
