@@ -39,7 +39,11 @@ export class OnSyncRunner {
    */
   async run(changed: readonly string[], signal?: AbortSignal): Promise<boolean> {
     const due = commandsFor(this.#deps.commands, changed);
-    if (due.length === 0) return true;
+    if (due.length === 0) {
+      // A batch that lands and reloads without a command clears an earlier failure too.
+      this.#failure = undefined;
+      return true;
+    }
     for (const command of due) {
       if (signal?.aborted) return false;
       const failure = await this.#runOne(command, signal);
