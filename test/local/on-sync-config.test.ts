@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { commandsFor, splitCommand } from '../../pkg/config/on-sync.ts';
 import { buildSpec } from '../../pkg/config/new-spec.ts';
 import { parseConfig } from '../../pkg/config/parse.ts';
+import { ConfigStore } from '../../pkg/config/store.ts';
 
 const FILE = '/home/u/.kx/kx.yaml';
 const spec = (onSync: string): string => `specs:\n  - name: api\n    pod: p\n    local: /src\n    remote: /app\n    onSync:\n${onSync}`;
@@ -73,6 +74,10 @@ describe('kx create --on-sync', () => {
   it('adds each --on-sync as a command run after every batch, and names the flag when one is broken', async () => {
     const made = await buildSpec({ target: 'docker', pod: 'web', local: dir, remote: '/app', onSync: ['npm ci', 'make assets'] }, [], '/');
     expect(made.onSync).toEqual([{ run: ['npm', 'ci'] }, { run: ['make', 'assets'] }]);
+    // Written to kx.yaml and read back as it was made.
+    const store = new ConfigStore(join(dir, 'kx.yaml'));
+    await store.addSpec({ ...made, onSync: [...made.onSync!, { when: ['package.json'], run: ['npm', 'ci'], workdir: '/app/web' }] });
+    expect((await store.load()).config.specs[0]?.onSync).toEqual([{ run: ['npm', 'ci'] }, { run: ['make', 'assets'] }, { when: ['package.json'], run: ['npm', 'ci'], workdir: '/app/web' }]);
     await expect(buildSpec({ target: 'docker', pod: 'web', local: dir, remote: '/app', onSync: ['sh -c "x'] }, [], '/')).rejects.toThrow('--on-sync sh -c "x: unclosed " quote');
   });
 });
