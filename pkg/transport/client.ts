@@ -182,6 +182,10 @@ export class RadarClient implements Receiver {
 
   /** Runs argv in the target container through radar; output as it comes, then the exit code. */
   async exec(argv: readonly string[], opts: ExecOptions = {}): Promise<ExecInfo> {
+    await this.start(opts.signal);
+    if (!this.#capabilities.includes(Capability.Exec)) {
+      throw new KxError(ErrorCode.InvalidArgument, `radar at ${this.#where} cannot run commands (an older radar): upgrade it (kx init) to use onSync`);
+    }
     const req: M.ExecRequest = { target: this.#target, argv: [...argv], workdir: opts.workdir ?? '', timeoutMs: opts.timeoutMs ?? 0 };
     for await (const m of this.#serverStream(this.#stub.Exec, req, opts.signal)) {
       if (m.stdout.byteLength > 0) opts.onOutput?.('stdout', m.stdout);
