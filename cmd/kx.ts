@@ -40,6 +40,7 @@ async function main(): Promise<void> {
         .option('owner', { type: 'string', describe: 'UID:GID for synced files inside the container' })
         .option('keep-set-id-bits', { type: 'boolean', default: false, describe: 'keep set-uid/set-gid/sticky bits of synced files (radar strips them by default)' })
         .option('force', { type: 'boolean', default: false, describe: 'replace a spec of the same name; allow / or a system directory as REMOTE' })
+        .option('on-sync', { type: 'array', string: true, describe: "command run in the container after each batch, before the reload (repeatable; split on spaces, quotes group; no shell: 'sh -c \"…\"' for one)" })
         .option('mirror', { type: 'boolean', default: false, describe: 'exact replica: also delete files only the container has (asks to confirm)' })
         .option('yes', { alias: 'y', type: 'boolean', default: false, describe: 'confirm --mirror without asking (needed when stdin is not a terminal)' })
         .conflicts('selector', 'pod')

@@ -83,3 +83,6 @@ export interface DescribeResponse {
 
 export interface ReloadRequest { target: Target | null; mode: string }
 export interface ReloadResponse { action: string; newContainerId: string; message: string; filesKept?: boolean }
+
+export interface ExecRequest { target: Target | null; argv: string[]; workdir: string; timeoutMs: number }
+export interface ExecOutput { stdout: Buffer; stderr: Buffer; exited: boolean; exitCode: number; timedOut: boolean; truncated: boolean }

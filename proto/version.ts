@@ -15,6 +15,8 @@ export const Capability = {
   DigestAtEnd: 'digest-at-end',
   /** GetDigests: digests of the receiver's files at given paths. */
   Digests: 'digests',
+  /** Exec: run a command in the target container. */
+  Exec: 'exec',
 } as const;
 export type Capability = (typeof Capability)[keyof typeof Capability];
 

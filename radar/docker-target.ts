@@ -7,6 +7,7 @@ import { ErrorCode, KxError } from '../pkg/sync/errors.ts';
 import type { Hasher } from '../pkg/sync/hash.ts';
 import { CoalescingReloader } from '../pkg/runtime/coalesce.ts';
 import { DockerRuntime } from '../pkg/runtime/docker.ts';
+import { ContainerExecutor } from '../pkg/runtime/exec.ts';
 import { ContainerReloader } from '../pkg/runtime/reload.ts';
 import { ContainerRootResolver } from '../pkg/runtime/resolve.ts';
 import { StaticTokenAuthorizer } from './auth/static-token.ts';
@@ -70,6 +71,7 @@ export class DockerTargetRadar {
       listen: o.listen,
       resolver: new ContainerRootResolver({ runtimes: { docker: this.#runtime }, authorizer }),
       reloader: this.#reloader,
+      executor: new ContainerExecutor({ runtimes: { docker: this.#runtime } }),
       hasher: o.hasher,
       name: 'radar@docker',
       fsync: o.fsync ?? false,

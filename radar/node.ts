@@ -13,6 +13,7 @@ import { RadarServer } from './grpc/server.ts';
 import { CoalescingReloader } from '../pkg/runtime/coalesce.ts';
 import { ContainerdRuntime } from '../pkg/runtime/containerd.ts';
 import { DockerRuntime } from '../pkg/runtime/docker.ts';
+import { ContainerExecutor, type ContainerExecRuntime } from '../pkg/runtime/exec.ts';
 import { ContainerReloader, type ContainerController } from '../pkg/runtime/reload.ts';
 import { ContainerRootResolver, type ContainerInspector } from '../pkg/runtime/resolve.ts';
 import { socketCandidates, type SocketCandidate } from '../pkg/runtime/sockets.ts';
@@ -98,9 +99,11 @@ export class RadarNode {
     await this.#annotate(api, this.#runtimes.map((r) => r.describe).join('; '));
     const inspectors: Partial<Record<ContainerRuntime, ContainerInspector>> = {};
     const controllers: Partial<Record<ContainerRuntime, ContainerController>> = {};
+    const executors: Partial<Record<ContainerRuntime, ContainerExecRuntime>> = {};
     for (const { name, runtime } of this.#runtimes) {
       inspectors[name] = runtime;
       controllers[name] = runtime;
+      executors[name] = runtime;
     }
     const tokens = new KubeSecretTokenSource({ api, ...(o.tokenTtlMs === undefined ? {} : { ttlMs: o.tokenTtlMs }) });
     this.#reloader = new CoalescingReloader({
@@ -110,6 +113,7 @@ export class RadarNode {
       listen: o.listen,
       resolver: new ContainerRootResolver({ runtimes: inspectors, authorizer: new NamespaceAuthorizer({ tokens }) }),
       reloader: this.#reloader,
+      executor: new ContainerExecutor({ runtimes: executors }),
       hasher: o.hasher,
       name: o.nodeName ? `radar@${o.nodeName}` : 'radar',
       fsync: o.fsync ?? false,
@@ -204,7 +208,7 @@ export class RadarNode {
   }
 }
 
-type NodeRuntime = ContainerInspector & ContainerController & { start(): Promise<void>; close(): Promise<void> };
+type NodeRuntime = ContainerInspector & ContainerController & ContainerExecRuntime & { start(): Promise<void>; close(): Promise<void> };
 
 /** Why `path` is not a usable socket, or undefined when it is one. */
 async function socketProblem(path: string): Promise<string | undefined> {

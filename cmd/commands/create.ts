@@ -23,6 +23,7 @@ export interface CreateArgs {
   force?: boolean | undefined;
   mirror?: boolean | undefined;
   keepSetIdBits?: boolean | undefined;
+  onSync?: string[] | undefined;
   yes?: boolean | undefined;
 }
 

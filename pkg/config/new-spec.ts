@@ -1,5 +1,6 @@
 // The checks `kx create` makes before a spec is written, and the readable name it gets when none is given.
 
+import { splitCommand } from './on-sync.ts';
 import { stat } from 'node:fs/promises';
 import { basename, isAbsolute, resolve } from 'node:path';
 import { ErrorCode, KxError } from '../sync/errors.ts';
@@ -28,6 +29,8 @@ export interface NewSpecInput {
   /** Exact replica: delete what only the container has. */
   readonly mirror?: boolean | undefined;
   readonly keepSetIdBits?: boolean | undefined;
+  /** `--on-sync 'CMD'` (repeatable): commands run after every batch, split into argv by splitCommand. */
+  readonly onSync?: readonly string[] | undefined;
 }
 
 /** Validate a new spec against the file system and the existing specs. Throws KxError INVALID_ARGUMENT naming the flag. */
@@ -48,6 +51,16 @@ export async function buildSpec(input: NewSpecInput, existing: readonly SpecConf
     throw invalid(`--reload ${reload}: ${(err as Error).message.replace(/^reload mode "[^"]*": /, '')}`);
   }
   if (input.owner !== undefined && !OWNER_PATTERN.test(input.owner)) throw invalid(`--owner ${input.owner}: must be UID:GID (numbers)`);
+  const onSync = (input.onSync ?? []).map((line) => {
+    let run: string[];
+    try {
+      run = splitCommand(line);
+    } catch (err) {
+      throw invalid(`--on-sync ${line}: ${(err as Error).message}`);
+    }
+    if (run.length === 0) throw invalid('--on-sync: must name a command');
+    return { run };
+  });
 
   const taken = new Set(existing.map((s) => s.name));
   let name: string;
@@ -73,6 +86,7 @@ export async function buildSpec(input: NewSpecInput, existing: readonly SpecConf
     target: input.target,
     ...(input.mirror === true && { mirror: true }),
     ...(input.keepSetIdBits === true && { keepSetIdBits: true }),
+    ...(onSync.length > 0 && { onSync }),
     // Recorded only where it matters, so the spec says why a system directory is allowed.
     ...(input.force === true && remotePathProblem(input.remote, false) !== null && { force: true }),
   };

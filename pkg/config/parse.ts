@@ -5,6 +5,7 @@ import { isAbsolute, dirname, resolve } from 'node:path';
 import { LineCounter, parseDocument, type Document } from 'yaml';
 import { ErrorCode, KxError } from '../sync/errors.ts';
 import { parseReloadMode } from '../../proto/reload-mode.ts';
+import { onSyncProblem, type OnSyncCommand } from './on-sync.ts';
 import { findOverlap } from './overlap.ts';
 import { remotePathProblem } from './remote-path.ts';
 import { configSchema } from './schema.ts';
@@ -66,6 +67,7 @@ interface RawSpec {
   mirror?: boolean;
   force?: boolean;
   keepSetIdBits?: boolean;
+  onSync?: OnSyncCommand[];
 }
 
 interface RawConfig {
@@ -136,6 +138,8 @@ function crossFieldProblem(raw: RawConfig, lineAt: (path: readonly (string | num
         return { path: ['specs', i, 'selector'], message: (err as Error).message };
       }
     }
+    const onSync = onSyncProblem(spec.onSync);
+    if (onSync !== null) return { path: ['specs', i, 'onSync', ...onSync.path], message: onSync.message };
     const remote = remotePathProblem(spec.remote, spec.force === true);
     if (remote !== null) return { path: ['specs', i, 'remote'], message: `${spec.remote}: ${remote}` };
     if (spec.reload !== undefined) {

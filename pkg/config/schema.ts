@@ -43,6 +43,8 @@ export const configSchema = {
         mirror: { type: 'boolean' },
         keepSetIdBits: { type: 'boolean' },
         force: { type: 'boolean' },
+        // Each entry is checked by onSyncProblem (on-sync.ts), which names the field that is wrong.
+        onSync: { type: 'array' },
       },
     },
   },

@@ -103,5 +103,6 @@ function specToPlain(spec: SpecConfig): Record<string, unknown> {
   if (spec.mirror === true) out.mirror = true;
   if (spec.keepSetIdBits === true) out.keepSetIdBits = true;
   if (spec.force === true) out.force = true;
+  if (spec.onSync !== undefined && spec.onSync.length > 0) out.onSync = spec.onSync.map((c) => ({ ...c }));
   return out;
 }

@@ -1,4 +1,5 @@
 // What kx.yaml holds, as the rest of kx sees it after validation.
+import type { OnSyncCommand } from './on-sync.ts';
 
 export type TargetKind = 'kubernetes' | 'docker';
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
@@ -30,6 +31,8 @@ export interface SpecConfig {
   readonly force?: boolean;
   /** Keep set-user-ID, set-group-ID and sticky bits of synced files (default: radar strips them). */
   readonly keepSetIdBits?: boolean;
+  /** Commands run in the container after a batch lands, before the reload (see on-sync.ts). */
+  readonly onSync?: readonly OnSyncCommand[];
 }
 
 /** When a sync halts instead of deleting: a batch deleting over `maxDeleteShare` of the files kx manages in a

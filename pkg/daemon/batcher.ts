@@ -6,7 +6,7 @@
 // (each step its own event-loop turn) arrive as 1–3 events with gaps of p50 0.9 ms, p95 3.7 ms, max 5.5 ms on an
 // idle 2-core machine. 6 ms is the smallest whole delay above that max; every millisecond of it is latency on each
 // save (bench/latency.ts: 10 ms gave p50 13 ms save→visible, 5 ms gave 9 ms). A save split by a stalled machine costs only
-// an extra batch: content is read when the batch is sent, and reloads are coalesced separately (ReloadScheduler).
+// an extra batch: content is read when the batch is sent, and reloads are coalesced separately (pkg/lifecycle/coalescer.ts).
 
 import type { RelPath } from '../sync/types.ts';
 

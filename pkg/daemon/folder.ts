@@ -13,7 +13,8 @@ import type { Batch } from './batcher.ts';
 import { batchLine } from './batch-line.ts';
 import { LocalWatcher, specRules } from './local-watcher.ts';
 import type { Logger } from './logger.ts';
-import { ReloadScheduler } from './reload-scheduler.ts';
+import { Coalescer } from '../lifecycle/coalescer.ts';
+import { OnSyncRunner } from './on-sync.ts';
 import { SafetyLedger, rootProblem } from './safety-ledger.ts';
 import type { FolderState, ServiceStatus, SyncProgress } from './status.ts';
 import type { SyncEngine } from './sync-engine.ts';
@@ -49,7 +50,9 @@ interface Halt {
 export class Folder {
   private readonly deps: FolderDeps;
   private readonly abort = new AbortController();
-  private readonly reloads: ReloadScheduler;
+  /** After batches land: their onSync commands, then the reload (one coalescing policy, shared with radar). */
+  private readonly reloads: Coalescer<readonly RelPath[], void>;
+  private readonly onSync: OnSyncRunner | undefined;
   private watcher: LocalWatcher | null = null;
   private phase: 'starting' | 'initial-sync' | 'watching' | 'reconnecting' | 'error' = 'starting';
   private halt: Halt | undefined;
@@ -83,7 +86,13 @@ export class Folder {
 
   constructor(deps: FolderDeps) {
     this.deps = deps;
-    this.reloads = new ReloadScheduler(() => this.reload(), { windowMs: deps.timing?.reloadWindowMs });
+    this.reloads = new Coalescer((batches) => this.afterBatches(batches.flat()), {
+      ...(deps.timing?.reloadWindowMs !== undefined && { windowMs: deps.timing.reloadWindowMs }),
+      what: `reload of ${deps.target.name}`,
+    });
+    this.onSync = deps.spec.onSync?.length
+      ? new OnSyncRunner({ commands: deps.spec.onSync, connection: deps.connection, log: deps.log, who: `${deps.spec.name}/${deps.target.name}` })
+      : undefined;
     this.retries = new Backoff({ baseMs: deps.timing?.retryMs ?? 500, maxMs: 10_000 });
     this.ledger = new SafetyLedger(`${deps.spec.name} → ${deps.target.name}`, deps.spec.name, deps.log);
   }
@@ -112,6 +121,7 @@ export class Folder {
       ...(this.lastError !== undefined && { lastError: this.lastError }),
       ...(this.halt !== undefined && { haltReason: this.halt.reason }),
       ...this.ledger.status(),
+      ...(this.onSync?.failure() && { onSyncFailure: this.onSync.failure() }),
     };
   }
 
@@ -352,7 +362,7 @@ export class Folder {
       }
       this.landed(result, since, paths);
       if (result.ops > 0) this.deps.log.info(batchLine(spec.name, this.deps.target.name, result, this.latencyMs ?? 0));
-      if (result.ops > result.errors.length && spec.reload !== 'none') this.reloads.request();
+      if (result.ops > result.errors.length && (spec.reload !== 'none' || this.onSync)) this.reloads.request(paths).catch(() => undefined);
     } finally {
       this.setSyncing(false);
     }
@@ -371,6 +381,16 @@ export class Folder {
     this.lastError = failed ? `${failed.path}: ${failed.message}${result.errors.length > 1 ? ` (and ${result.errors.length - 1} more)` : ''}` : undefined;
     if (failed) this.deps.log.warn(`${this.deps.spec.name} → ${this.deps.target.name}: ${this.lastError}`);
     this.deps.onChange();
+  }
+
+  /** onSync commands the batches' paths trigger, then the reload unless one of them failed. */
+  private async afterBatches(changed: readonly RelPath[]): Promise<void> {
+    if (this.onSync && !this.abort.signal.aborted) {
+      const ok = await this.onSync.run(changed, this.abort.signal);
+      this.deps.onChange();
+      if (!ok) return;
+    }
+    await this.reload();
   }
 
   private async reload(): Promise<void> {

@@ -33,6 +33,20 @@ export interface ServiceStatus {
   readonly conflicts?: number;
   /** The first conflicts, with both sides. */
   readonly conflictList?: readonly ConflictStatus[];
+  /** The onSync command that failed last (its batch was not reloaded); cleared when the commands next succeed. */
+  readonly onSyncFailure?: OnSyncFailure;
+}
+
+export interface OnSyncFailure {
+  /** The command as written (argv joined by spaces). */
+  readonly command: string;
+  /** -1: killed (timeout), or it could not run at all (output says why). */
+  readonly exitCode: number;
+  readonly timedOut?: boolean;
+  /** The first line of its stderr, else the last line of its output, else why it could not run. */
+  readonly output?: string;
+  /** Epoch ms. */
+  readonly at: number;
 }
 
 export interface ConflictStatus {

@@ -30,6 +30,8 @@ export interface TargetSource {
 export interface Connection {
   readonly receiver: Receiver;
   reload(mode: Exclude<ReloadMode, 'none'>): Promise<void>;
+  /** Runs a command in the container (onSync); absent where the target cannot. */
+  exec?(argv: readonly string[], opts: ExecRun): Promise<ExecOutcome>;
   /** One line for status and logs, e.g. `docker container api-1 (3f2a…) at /proc/4242/root/app`. */
   describe(): string;
   close(): Promise<void>;
@@ -46,3 +48,18 @@ export interface TargetDriver {
 
 /** One driver per target kind; a kind without support yet gets a driver that reports why. */
 export type TargetDrivers = Readonly<Record<SpecConfig['target'], TargetDriver>>;
+
+/** How one onSync command runs. */
+export interface ExecRun {
+  /** Absolute directory in the container; default the spec's remote path. */
+  readonly workdir?: string;
+  readonly timeoutMs?: number;
+  readonly onOutput: (stream: 'stdout' | 'stderr', chunk: Buffer) => void;
+  readonly signal?: AbortSignal;
+}
+
+export interface ExecOutcome {
+  /** -1 when the command was killed (timeout) or its status is unknown. */
+  readonly exitCode: number;
+  readonly timedOut: boolean;
+}

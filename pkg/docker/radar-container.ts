@@ -19,9 +19,10 @@ export const RADAR_OWNER_LABEL = 'kx.radar.owner';
  * What radar needs, and nothing else: SYS_PTRACE to open /proc/<pid>/root of another container's process;
  * DAC_OVERRIDE and DAC_READ_SEARCH to write into directories and files owned by the container's users; CHOWN and
  * FOWNER to give written files the owner, mode and mtime the container expects. Reloads go through the engine
- * (restart, kill), so no KILL.
+ * (restart, kill); KILL only to stop an onSync command at its timeout or when kx cancels it (the engine has no call
+ * to kill an exec'd process, which runs as the container's user).
  */
-export const RADAR_CAPABILITIES = ['SYS_PTRACE', 'DAC_OVERRIDE', 'DAC_READ_SEARCH', 'CHOWN', 'FOWNER'];
+export const RADAR_CAPABILITIES = ['SYS_PTRACE', 'DAC_OVERRIDE', 'DAC_READ_SEARCH', 'CHOWN', 'FOWNER', 'KILL'];
 const RADAR_PORT = 7077;
 const TLS_DIR_IN_RADAR = '/run/kx/engine-tls';
 

@@ -1,6 +1,6 @@
 // One synced container's link: the radar session dialed through its node's tunnel, released with it, and a
 // receiver whose failures say why the tunnel cannot come back.
-import type { Connection } from '../daemon/target.ts';
+import type { Connection, ExecOutcome, ExecRun } from '../daemon/target.ts';
 import { ErrorCode, KxError, isKxError } from '../sync/errors.ts';
 import type { BatchOp, BatchResult, IgnoreRuleSet, Manifest, Receiver, RelPath, Signature } from '../sync/types.ts';
 import { formatContainerRef } from '../../proto/container-ref.ts';
@@ -27,6 +27,11 @@ export class KubeConnection implements Connection {
 
   reload(mode: Parameters<Connection['reload']>[0]): Promise<void> {
     return this.#session.reload(mode);
+  }
+
+  exec(argv: readonly string[], opts: ExecRun): Promise<ExecOutcome> {
+    if (!this.#session.exec) return Promise.reject(new KxError(ErrorCode.InvalidArgument, 'onSync: this radar connection cannot run commands'));
+    return this.#session.exec(argv, opts);
   }
 
   describe(): string {

@@ -1,7 +1,7 @@
 // The seams of the Kubernetes target: how the driver asks pkg/transport for a radar client (wired in
 // cmd/composition, so pkg/kube has no gRPC in it), where per-namespace tokens come from, and what a Target is here.
 import type { Receiver } from '../sync/types.ts';
-import type { Target } from '../daemon/target.ts';
+import type { ExecOutcome, ExecRun, Target } from '../daemon/target.ts';
 import type { ContainerRef } from '../../proto/container-ref.ts';
 import type { RemoteContainer } from './remote-container.ts';
 
@@ -24,6 +24,7 @@ export interface RadarDial {
 export interface RadarSession {
   readonly receiver: Receiver;
   reload(mode: string): Promise<void>;
+  exec?(argv: readonly string[], opts: ExecRun): Promise<ExecOutcome>;
   close(): Promise<void>;
 }
 

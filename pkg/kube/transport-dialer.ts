@@ -50,6 +50,7 @@ export class TransportDialer implements RadarDialer {
       reload: async (mode) => {
         await client.reload(mode);
       },
+      exec: (argv, opts) => client.exec(argv, opts),
       close: () => client.close(),
     };
   }

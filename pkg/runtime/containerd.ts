@@ -1,7 +1,10 @@
 // containerd as a container runtime, through its gRPC API on its socket. Kubernetes' containers live in the
 // `k8s.io` namespace (k3s and others use their own socket path); the `containerd-namespace` metadata header picks it.
-import { constants } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { constants, tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { ContainerdOutputFiles } from './containerd-output.ts';
+import type { ContainerExecRuntime, ExecCommand, ExecResult, ExecSink } from './exec.ts';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { ErrorCode, KxError } from '../sync/errors.ts';
@@ -16,13 +19,16 @@ export interface ContainerdRuntimeOptions {
   readonly namespace?: string;
   /** After SIGKILL, how long to wait for the task to be gone. Default 10 s. */
   readonly killWaitSeconds?: number;
+  /** Where exec output files are made (radar's own writable directory); default the OS temp directory. */
+  readonly execDir?: string;
 }
 
-export class ContainerdRuntime implements ContainerInspector, ContainerController {
+export class ContainerdRuntime implements ContainerInspector, ContainerController, ContainerExecRuntime {
   readonly runtime = 'containerd';
   readonly #socketPath: string;
   readonly #namespace: string;
   readonly #killWaitSeconds: number;
+  readonly #execDir: string;
   #clients: Clients | undefined;
   #closed: Promise<void> | undefined;
 
@@ -30,6 +36,7 @@ export class ContainerdRuntime implements ContainerInspector, ContainerControlle
     this.#socketPath = opts.socketPath ?? DEFAULT_CONTAINERD_SOCKET;
     this.#namespace = opts.namespace ?? KUBERNETES_NAMESPACE;
     this.#killWaitSeconds = opts.killWaitSeconds ?? 10;
+    this.#execDir = opts.execDir ?? tmpdir();
   }
 
   /** Loads the API definitions and connects; fails with UNAVAILABLE when containerd does not answer. */
@@ -85,6 +92,58 @@ export class ContainerdRuntime implements ContainerInspector, ContainerControlle
       throw new KxError(ErrorCode.Unavailable, `container containerd://${id} did not exit within ${this.#killWaitSeconds} s of SIGKILL`);
     }
     return { action: 'killed', filesKept: false };
+  }
+
+  /**
+   * containerd's task exec: the container's own process spec (user, environment, capabilities) with the command's
+   * argv and cwd, no terminal. The shim writes stdout and stderr into files radar made (`file://` stdio, which the
+   * runc shim opens on the node: the path goes through /proc/<radar's pid>/root, so it works from radar's pod too);
+   * radar reads them as they grow. Aborting kills the process (SIGKILL to its exec id).
+   */
+  async exec(id: string, command: ExecCommand, sink: ExecSink, signal: AbortSignal): Promise<ExecResult> {
+    const { containers, tasks } = this.#connect();
+    const got = await this.#call<GetContainerResponse>(containers, 'Get', { id }, id, signal);
+    const base = processSpecOf(got.container?.spec, id);
+    const proc: Record<string, unknown> = { ...base, args: [...command.argv], cwd: command.workdir, terminal: false };
+    delete proc.consoleSize;
+    const execId = `kx-exec-${randomBytes(6).toString('hex')}`;
+    const files = await ContainerdOutputFiles.create(this.#execDir, sink);
+    let added = false;
+    try {
+      await this.#call(tasks, 'Exec', {
+        containerId: id,
+        execId,
+        stdin: '',
+        stdout: files.uri('stdout'),
+        stderr: files.uri('stderr'),
+        terminal: false,
+        spec: { typeUrl: PROCESS_TYPE_URL, value: Buffer.from(JSON.stringify(proc)) },
+      }, id, signal);
+      added = true;
+      // Wait is bound to the process that exists when it is called: start it before the process runs.
+      const waited = this.#call<{ exitStatus: number }>(tasks, 'Wait', { containerId: id, execId }, id);
+      waited.catch(() => undefined);
+      const kill = (): void => {
+        void this.#call(tasks, 'Kill', { containerId: id, execId, signal: signalNumber('SIGKILL'), all: false }, id).catch(() => undefined);
+      };
+      signal.addEventListener('abort', kill, { once: true });
+      try {
+        await this.#call(tasks, 'Start', { containerId: id, execId }, id, signal);
+        const stopReading = files.follow(() => kill());
+        try {
+          const exit = await waited;
+          if (signal.aborted) throw signal.reason;
+          return { exitCode: exit.exitStatus };
+        } finally {
+          await stopReading();
+        }
+      } finally {
+        signal.removeEventListener('abort', kill);
+      }
+    } finally {
+      if (added) await this.#call(tasks, 'DeleteProcess', { containerId: id, execId }, id).catch(() => undefined);
+      await files.close();
+    }
   }
 
   close(): Promise<void> {
@@ -188,6 +247,19 @@ function kubernetesName(labels: Readonly<Record<string, string>>): string | unde
   return pod === undefined ? container : `${pod}/${container}`;
 }
 
+const PROCESS_TYPE_URL = 'types.containerd.io/opencontainers/runtime-spec/1/Process';
+
+/** The `process` of the container's OCI spec, which an exec'd process inherits (user, env, capabilities). */
+function processSpecOf(spec: { value?: Buffer | Uint8Array } | null | undefined, id: string): Record<string, unknown> {
+  try {
+    const parsed = JSON.parse(Buffer.from(spec?.value ?? []).toString('utf8')) as { process?: Record<string, unknown> };
+    if (parsed.process && typeof parsed.process === 'object') return { ...parsed.process };
+  } catch {
+    // reported below
+  }
+  throw new KxError(ErrorCode.NotFound, `container containerd://${id} has no OCI process spec to run a command with`);
+}
+
 /** Linux signal number of a name like SIGHUP, as containerd's Kill wants it. */
 function signalNumber(name: string): number {
   const n = (constants.signals as Record<string, number | undefined>)[name];
@@ -211,7 +283,7 @@ type UnaryMethod = (
 interface Clients { containers: grpc.Client; tasks: grpc.Client }
 interface TaskProcess { pid: number; status: string }
 interface GetTaskResponse { process: TaskProcess | null }
-interface GetContainerResponse { container: { id: string; labels: Record<string, string> } | null }
+interface GetContainerResponse { container: { id: string; labels: Record<string, string>; spec?: { typeUrl: string; value: Buffer } | null } | null }
 interface ApiPackage {
   containerd: {
     services: {

@@ -1,7 +1,10 @@
 // The Docker engine as a container runtime, through dockerode on its socket. Used for the local Docker target and
 // for Kubernetes nodes that still run dockershim/cri-dockerd (container IDs `docker://…`).
 import Docker from 'dockerode';
+import { Writable } from 'node:stream';
 import { ErrorCode, KxError } from '../sync/errors.ts';
+import type { ContainerExecRuntime, ExecCommand, ExecResult, ExecSink } from './exec.ts';
+import { killTree } from './kill-tree.ts';
 import type { ContainerController, RestartOutcome } from './reload.ts';
 import type { ContainerInspector, RuntimeContainer } from './resolve.ts';
 import { DEFAULT_DOCKER_SOCKET } from './sockets.ts';
@@ -13,7 +16,7 @@ export interface DockerRuntimeOptions {
   readonly engine?: { readonly options: Docker.DockerOptions; readonly shown: string };
 }
 
-export class DockerRuntime implements ContainerInspector, ContainerController {
+export class DockerRuntime implements ContainerInspector, ContainerController, ContainerExecRuntime {
   readonly runtime = 'docker';
   readonly #socketPath: string;
   readonly #docker: Docker;
@@ -65,6 +68,51 @@ export class DockerRuntime implements ContainerInspector, ContainerController {
       throw this.#error(err, id);
     }
     return { action: 'restarted', filesKept: true };
+  }
+
+  /**
+   * The engine's exec API (output demultiplexed from the hijacked stream). The engine cannot kill an exec'd
+   * process, so on abort radar kills it by its PID on the node (radar shares the node's PID namespace).
+   */
+  async exec(id: string, command: ExecCommand, sink: ExecSink, signal: AbortSignal): Promise<ExecResult> {
+    let exec: Docker.Exec;
+    let stream: NodeJS.ReadWriteStream;
+    try {
+      exec = await this.#docker.getContainer(id).exec({
+        Cmd: [...command.argv],
+        WorkingDir: command.workdir,
+        AttachStdin: false,
+        AttachStdout: true,
+        AttachStderr: true,
+        Tty: false,
+      });
+      stream = await exec.start({ hijack: true, stdin: false });
+    } catch (err) {
+      throw this.#error(err, id);
+    }
+    const kill = async (): Promise<void> => {
+      const info = await exec.inspect().catch(() => undefined);
+      if (info?.Running && info.Pid > 0) killTree(info.Pid);
+    };
+    const onAbort = (): void => void kill();
+    signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const out = (write: (b: Buffer) => void): Writable => new Writable({ write: (chunk: Buffer, _enc, done) => { write(chunk); done(); } });
+        this.#docker.modem.demuxStream(stream, out((b) => sink.stdout(b)), out((b) => sink.stderr(b)));
+        stream.on('end', resolve);
+        stream.on('close', resolve);
+        stream.on('error', reject);
+      });
+      if (signal.aborted) throw signal.reason;
+      const info = await exec.inspect();
+      return { exitCode: typeof info.ExitCode === 'number' ? info.ExitCode : -1 };
+    } catch (err) {
+      if (signal.aborted) throw signal.reason;
+      throw this.#error(err, id);
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+    }
   }
 
   close(): Promise<void> {

@@ -127,6 +127,15 @@ function serviceFromWire(s: Wire<ServiceStatus>): ServiceStatus {
     ...(s.deletedFiles != null && { deletedFiles: s.deletedFiles }),
     ...(s.foreignFiles != null && { foreignFiles: s.foreignFiles }),
     ...(s.conflicts != null && { conflicts: s.conflicts }),
+    ...(s.onSyncFailure != null && {
+      onSyncFailure: {
+        command: s.onSyncFailure.command ?? '',
+        exitCode: s.onSyncFailure.exitCode ?? -1,
+        ...(s.onSyncFailure.timedOut != null && { timedOut: s.onSyncFailure.timedOut }),
+        ...(s.onSyncFailure.output != null && { output: s.onSyncFailure.output }),
+        at: s.onSyncFailure.at ?? 0,
+      },
+    }),
     ...(s.conflictList != null && s.conflictList.length > 0 && {
       conflictList: s.conflictList.map((c) => ({
         path: c.path ?? '',

@@ -66,6 +66,23 @@ export interface ReloadInfo {
   readonly filesKept?: boolean;
 }
 
+export interface ExecInfo {
+  /** -1 when the command was killed (timeout) or its status is unknown. */
+  readonly exitCode: number;
+  readonly timedOut: boolean;
+  /** radar dropped output past its cap. */
+  readonly truncated: boolean;
+}
+
+export interface ExecOptions {
+  /** Absolute directory in the container; default the target's remote path. */
+  readonly workdir?: string;
+  /** 0 or absent: radar's default. */
+  readonly timeoutMs?: number;
+  readonly onOutput?: (stream: 'stdout' | 'stderr', chunk: Buffer) => void;
+  readonly signal?: AbortSignal;
+}
+
 type Unary<Req, Res> = (req: Req, md: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: Res) => void) => grpc.ClientUnaryCall;
 type ServerStream<Req, Res> = (req: Req, md: grpc.Metadata, opts?: grpc.CallOptions) => grpc.ClientReadableStream<Res>;
 
@@ -78,6 +95,7 @@ interface RadarStub extends grpc.Client {
   Apply: (md: grpc.Metadata, opts?: grpc.CallOptions) => grpc.ClientDuplexStream<M.ApplyFrame, M.ApplyAck>;
   Describe: Unary<M.DescribeRequest, M.DescribeResponse>;
   Reload: Unary<M.ReloadRequest, M.ReloadResponse>;
+  Exec: ServerStream<M.ExecRequest, M.ExecOutput>;
 }
 
 export class RadarClient implements Receiver {
@@ -160,6 +178,21 @@ export class RadarClient implements Receiver {
       ...(r.newContainerId ? { newContainerId: r.newContainerId } : {}),
       ...(typeof r.filesKept === 'boolean' ? { filesKept: r.filesKept } : {}),
     };
+  }
+
+  /** Runs argv in the target container through radar; output as it comes, then the exit code. */
+  async exec(argv: readonly string[], opts: ExecOptions = {}): Promise<ExecInfo> {
+    await this.start(opts.signal);
+    if (!this.#capabilities.includes(Capability.Exec)) {
+      throw new KxError(ErrorCode.InvalidArgument, `radar at ${this.#where} cannot run commands (an older radar): upgrade it (kx init) to use onSync`);
+    }
+    const req: M.ExecRequest = { target: this.#target, argv: [...argv], workdir: opts.workdir ?? '', timeoutMs: opts.timeoutMs ?? 0 };
+    for await (const m of this.#serverStream(this.#stub.Exec, req, opts.signal)) {
+      if (m.stdout.byteLength > 0) opts.onOutput?.('stdout', m.stdout);
+      if (m.stderr.byteLength > 0) opts.onOutput?.('stderr', m.stderr);
+      if (m.exited) return { exitCode: m.exitCode, timedOut: m.timedOut, truncated: m.truncated };
+    }
+    throw new KxError(ErrorCode.Protocol, `radar at ${this.#where} ended an Exec call without an exit code`);
   }
 
   async manifest(rules: readonly IgnoreRuleSet[], signal?: AbortSignal, known?: Manifest): Promise<Manifest> {

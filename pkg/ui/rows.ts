@@ -65,9 +65,17 @@ function serviceRow(spec: SpecStatus, s: ServiceStatus, now: number): Row {
     files: String(s.files),
     lastSync: s.lastSyncAt !== undefined ? ago(now - s.lastSyncAt) : '',
     latency: s.latencyMs !== undefined ? `${s.latencyMs}ms` : '',
-    error: s.haltReason ?? s.lastError ?? conflictNote(s),
+    error: s.haltReason ?? onSyncNote(s) ?? s.lastError ?? conflictNote(s),
     ...(fraction !== undefined && { progress: fraction }),
   };
+}
+
+/** `onSync npm ci: exit 1 (npm ERR! …); not reloaded`. */
+function onSyncNote(s: ServiceStatus): string | undefined {
+  const f = s.onSyncFailure;
+  if (f === undefined) return undefined;
+  const why = f.timedOut === true ? 'timed out' : f.exitCode >= 0 ? `exit ${f.exitCode}` : 'failed';
+  return `onSync ${f.command}: ${why}${f.output ? ` (${f.output})` : ''}; not reloaded`;
 }
 
 /** `2 conflicting files kept: a.txt, b.txt` (see kx get -o json for both sides). */

@@ -30,6 +30,7 @@ export const LIMITS = {
     GetSignatures: { perCaller: 4, total: 12 },
     GetDigests: { perCaller: 4, total: 12 },
     Apply: { perCaller: 4, total: 48 },
+    Exec: { perCaller: 2, total: 8 },
   },
   /** A request message not complete this long after radar started reading it is refused (its slot freed). */
   requestReadMs: 30_000,
@@ -37,6 +38,14 @@ export const LIMITS = {
   slotQueue: 64,
   /** An Apply stream on which the client sends nothing this long is ended (UNAVAILABLE, idle). */
   streamIdleMs: 60_000,
+  /** Exec: arguments per command, bytes per argument and of the workdir. */
+  execArgs: 256,
+  execArgBytes: 4096,
+  /** Exec: run time when the client names none, and the most it may ask for. */
+  execDefaultTimeoutMs: 10 * 60_000,
+  execMaxTimeoutMs: 30 * 60_000,
+  /** Exec: output bytes (stdout and stderr together) forwarded per command; the rest is dropped, the command runs on. */
+  execOutputBytes: 1024 * 1024,
 } as const;
 
 const SMALL = 64 * 1024;
@@ -46,6 +55,7 @@ export const METHOD_LIMITS: Readonly<Record<string, MethodLimit>> = {
   Handshake: { maxBytes: SMALL },
   Describe: { maxBytes: SMALL },
   Reload: { maxBytes: SMALL },
+  Exec: { maxBytes: SMALL, maxRepeated: { 2: { name: 'arguments', max: LIMITS.execArgs } } },
   GetManifest: { maxBytes: MAX_REQUEST_BYTES, maxRepeated: { 2: { name: 'rules', max: 4096 }, 3: { name: 'known', max: LIMITS.knownEntries } } },
   GetSignatures: { maxBytes: 8 * 1024 * 1024, maxRepeated: { 2: { name: 'paths', max: LIMITS.paths } } },
   GetDigests: { maxBytes: 8 * 1024 * 1024, maxRepeated: { 2: { name: 'paths', max: LIMITS.paths } } },

@@ -9,6 +9,7 @@ import { ErrorCode, KxError } from '../../pkg/sync/errors.ts';
 import { loadRadarProto } from '../../proto/load.ts';
 import { MAX_MESSAGE_BYTES, MAX_REQUEST_BYTES } from '../../proto/version.ts';
 import type { Reloader, RootResolver } from '../../pkg/runtime/ports.ts';
+import type { Executor } from '../../pkg/runtime/exec.ts';
 import { CallGate } from './gate.ts';
 import { limitRequests } from './limits.ts';
 import { createRadarService } from './service.ts';
@@ -18,6 +19,8 @@ export interface RadarServerOptions {
   readonly listen: string;
   readonly resolver: RootResolver;
   readonly reloader?: Reloader;
+  /** Runs commands in containers (Exec); absent: Exec is refused. */
+  readonly executor?: Executor;
   readonly hasher: Hasher;
   /** Server name reported in Handshake. */
   readonly name?: string;
@@ -57,6 +60,7 @@ export class RadarServer {
     this.#server.addService(limitRequests(proto.service), createRadarService({
       resolver: opts.resolver,
       reloader: opts.reloader,
+      ...(opts.executor ? { executor: opts.executor } : {}),
       hasher: opts.hasher,
       name: opts.name ?? 'radar',
       fsync: opts.fsync ?? false,

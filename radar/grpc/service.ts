@@ -16,10 +16,14 @@ import { ApplyFrameReader } from './apply-stream.ts';
 import { bearer } from './gate.ts';
 import { LIMITS } from './limits.ts';
 import type { Reloader, ResolvedRoot, RootResolver, TargetRef } from '../../pkg/runtime/ports.ts';
+import type { Executor } from '../../pkg/runtime/exec.ts';
+import { runExec } from './exec-call.ts';
 
 export interface RadarServiceDeps {
   readonly resolver: RootResolver;
   readonly reloader?: Reloader;
+  /** Runs commands in containers (Exec); absent when radar serves a directory. */
+  readonly executor?: Executor;
   readonly hasher: Hasher;
   readonly name: string;
   readonly fsync: boolean;
@@ -77,7 +81,7 @@ export function createRadarService(deps: RadarServiceDeps): grpc.UntypedServiceI
     }
   };
 
-  const capabilities = [Capability.Zlib, Capability.Delta, Capability.Describe, Capability.DigestAtEnd, Capability.Digests, ...(deps.reloader ? [Capability.Reload] : [])];
+  const capabilities = [Capability.Zlib, Capability.Delta, Capability.Describe, Capability.DigestAtEnd, Capability.Digests, ...(deps.reloader ? [Capability.Reload] : []), ...(deps.executor ? [Capability.Exec] : [])];
 
   return {
     Handshake: unary<M.HandshakeRequest, M.HandshakeResponse>(async (call, signal) => {
@@ -162,6 +166,11 @@ export function createRadarService(deps: RadarServiceDeps): grpc.UntypedServiceI
       const r = await deps.reloader.reload(target, mode, signal);
       return { action: r.action, newContainerId: r.newContainerId ?? '', message: r.message ?? '', ...(r.filesKept === undefined ? {} : { filesKept: r.filesKept }) };
     }),
+
+    Exec: serverStream<M.ExecRequest, M.ExecOutput>((call, signal, write) => withRoot(call, call.request.target, signal, async (root, ref) => {
+      if (!deps.executor) throw new KxError(ErrorCode.InvalidArgument, 'exec: this radar serves a directory, not a container: it cannot run commands');
+      await runExec(deps.executor, call.request, { ref, workdir: root.containerPath ?? ref.remotePath }, signal, write);
+    })),
   };
 }
 

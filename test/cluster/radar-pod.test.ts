@@ -9,6 +9,7 @@ import { promisify } from 'node:util';
 import { AppsV1Api, CoreV1Api, type V1DaemonSet } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultValues, radarObjects } from '../../pkg/cluster/radar-objects.ts';
+import { ConfigStore } from '../../pkg/config/store.ts';
 import { RADAR_NAME, RADAR_SELECTOR } from '../../pkg/kube/radar-names.ts';
 import { startFakeApiServer, type FakeCluster, type KubeObject } from '../k8s/fake-cluster.ts';
 import { sleeperPod } from '../kube/harness.ts';
@@ -93,6 +94,36 @@ describe('radar as kx init deploys it', () => {
       const replacement = cluster.listPods(RADAR_NS, SELECTOR).find((p) => p.spec.nodeName === 'node-a')!;
       expect(replacement.metadata.name).not.toBe(old.metadata.name);
       expect(daemon.output()).toMatch(/tunnel to node node-a resumed after \d+ ms/);
+    } finally {
+      daemon.kill('SIGTERM');
+      expect((await exitOf(daemon)).code, daemon.output()).toBe(0);
+    }
+  });
+
+  it("onSync runs in the pod's container through radar's pod (no pods/exec), only when its paths change", async () => {
+    // The pods web-a and web-b of the test above; a spec of its own, beside that test's, with a command for package.json.
+    const src = join(home, 'src-deps');
+    await mkdir(src);
+    await writeFile(join(src, 'index.js'), 'v1\n');
+    await writeFile(join(src, 'package.json'), '{"v":1}\n');
+    await new ConfigStore(join(home, 'kx.yaml')).addSpec({
+      name: 'deps', selector: 'app=web', namespace: NS, local: src, remote: '/deps', reload: 'none', ignore: [], target: 'kubernetes',
+      onSync: [{ when: ['package.json'], run: ['sh', '-c', 'echo "$(cat package.json) in $(pwd)" >> /tmp/deps.log'] }],
+    });
+    const daemon = kxSpawn(['watch'], env);
+    try {
+      await waitFor('the initial sync in web-a', async () => (await readInPod('web-a', '/deps/index.js')) === 'v1\n', 60_000);
+      await writeFile(join(src, 'index.js'), 'v2\n');
+      await waitFor('the edit in web-a', async () => (await readInPod('web-a', '/deps/index.js')) === 'v2\n', 30_000);
+      await writeFile(join(src, 'package.json'), '{"v":2}\n');
+      for (const p of ['web-a', 'web-b']) {
+        await waitFor(`the command in ${p}`, async () => (await readInPod(p, '/tmp/deps.log')) !== null, 30_000).catch((err: unknown) => {
+          throw new Error(`${(err as Error).message}\n--- kx watch ---\n${daemon.output().split('\n').slice(-30).join('\n')}`, { cause: err });
+        });
+        // One line: the index.js batch ran nothing, the package.json batch ran the command once, in the remote path.
+        expect(await readInPod(p, '/tmp/deps.log')).toBe('{"v":2} in /deps\n');
+      }
+      expect(daemon.output()).toMatch(/\[deps\/web-a\/app onSync\] sh -c .*: done in \d+ ms/);
     } finally {
       daemon.kill('SIGTERM');
       expect((await exitOf(daemon)).code, daemon.output()).toBe(0);

@@ -1,7 +1,6 @@
-// The daemon's debouncers under fake timers: what is emitted, and when, follows from the windows alone.
+// The daemon's event batcher under fake timers (the reload coalescer: test/lifecycle/coalescer.test.ts): what is emitted, and when, follows from the windows alone.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { EventBatcher, MAX_WAIT_MS, QUIET_MS, type Batch } from '../../pkg/daemon/batcher.ts';
-import { ReloadScheduler } from '../../pkg/daemon/reload-scheduler.ts';
 
 beforeEach(() => {
   vi.useFakeTimers();
@@ -39,49 +38,5 @@ describe('event batching', () => {
     b.close();
     await vi.advanceTimersByTimeAsync(MAX_WAIT_MS * 2);
     expect(batches).toEqual([]);
-  });
-});
-
-describe('reload coalescing', () => {
-  it('runs one reload for requests within the window', async () => {
-    let runs = 0;
-    const s = new ReloadScheduler(async () => void runs++, { windowMs: 50 });
-    s.request();
-    await vi.advanceTimersByTimeAsync(30);
-    s.request();
-    s.request();
-    expect(runs).toBe(0);
-    await vi.advanceTimersByTimeAsync(50);
-    await s.idle();
-    expect(runs).toBe(1);
-    await s.close();
-  });
-
-  it('runs exactly one more reload for requests that arrive during a reload', async () => {
-    let runs = 0;
-    let release!: () => void;
-    const s = new ReloadScheduler(() => {
-      runs++;
-      return runs === 1 ? new Promise<void>((r) => (release = r)) : Promise.resolve();
-    }, { windowMs: 1 });
-    s.request();
-    await vi.advanceTimersByTimeAsync(1);
-    expect(runs).toBe(1);
-    s.request();
-    s.request();
-    release();
-    await vi.advanceTimersByTimeAsync(10);
-    await s.idle();
-    expect(runs).toBe(2);
-    await s.close();
-  });
-
-  it('drops a pending reload on close', async () => {
-    let runs = 0;
-    const s = new ReloadScheduler(async () => void runs++, { windowMs: 50 });
-    s.request();
-    await s.close();
-    await vi.advanceTimersByTimeAsync(100);
-    expect(runs).toBe(0);
   });
 });

@@ -35,7 +35,7 @@ const target: M.Target = { containerId: 'containerd://abc', runtime: 'containerd
 
 describe('kx.proto and proto/messages.ts', () => {
   it('declares the Radar service with its six calls', () => {
-    expect(Object.keys(proto.service).sort()).toEqual(['Apply', 'Describe', 'GetDigests', 'GetManifest', 'GetSignatures', 'Handshake', 'Reload']);
+    expect(Object.keys(proto.service).sort()).toEqual(['Apply', 'Describe', 'Exec', 'GetDigests', 'GetManifest', 'GetSignatures', 'Handshake', 'Reload']);
   });
 
   it('carries Handshake request and response unchanged', () => {
@@ -117,6 +117,15 @@ describe('kx.proto and proto/messages.ts', () => {
     expect(roundTrip('Describe', 'response', desc)).toEqual(plain(desc));
     expect(roundTrip('Reload', 'request', rel)).toEqual(plain(rel));
     expect(roundTrip('Reload', 'response', relRes)).toEqual(plain(relRes));
+  });
+
+  it('carries exec messages unchanged', () => {
+    const req: M.ExecRequest = { target, argv: ['npm', 'ci', ''], workdir: '/app', timeoutMs: 60_000 };
+    const out: M.ExecOutput = { stdout: Buffer.from('added 3 packages\n'), stderr: Buffer.from([0xff, 0]), exited: false, exitCode: 0, timedOut: false, truncated: false };
+    const last: M.ExecOutput = { stdout: Buffer.alloc(0), stderr: Buffer.alloc(0), exited: true, exitCode: -1, timedOut: true, truncated: true };
+    expect(roundTrip('Exec', 'request', req)).toEqual(plain(req));
+    expect(roundTrip('Exec', 'response', out)).toEqual(plain(out));
+    expect(roundTrip('Exec', 'response', last)).toEqual(plain(last));
   });
 
   it('converts entries both ways', () => {
