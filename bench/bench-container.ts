@@ -16,9 +16,17 @@ export class BenchContainer {
   #pid = 0;
   #closing: Promise<void> | null = null;
 
-  /** `mounts`: absolute directories in the container, each a tmpfs of its own. */
-  constructor(mounts: readonly string[]) {
+  readonly #binds: readonly (readonly [host: string, inContainer: string])[];
+
+  /** `mounts`: absolute directories in the container, each a tmpfs of its own; `binds`: host directories mounted in. */
+  constructor(mounts: readonly string[], binds: readonly (readonly [host: string, inContainer: string])[] = []) {
     this.#mounts = mounts;
+    this.#binds = binds;
+  }
+
+  /** The container's main process on the host. */
+  get pid(): number {
+    return this.#pid;
   }
 
   async start(): Promise<void> {
@@ -26,7 +34,8 @@ export class BenchContainer {
       throw new Error(`image ${IMAGE} missing: build it with: bash test/setup/host.sh`);
     });
     const tmpfs = this.#mounts.flatMap((m) => ['--tmpfs', m]);
-    await run('docker', ['run', '-d', '--name', this.name, '--label', this.label, ...tmpfs, IMAGE, 'sleep', '3600']);
+    const binds = this.#binds.flatMap(([host, path]) => ['-v', `${host}:${path}`]);
+    await run('docker', ['run', '-d', '--name', this.name, '--label', this.label, ...tmpfs, ...binds, IMAGE, 'sleep', '7200']);
     const { stdout } = await run('docker', ['inspect', '-f', '{{.State.Pid}}', this.name]);
     this.#pid = Number(stdout.trim());
     if (!(this.#pid > 0)) throw new Error(`container ${this.name}: no pid (${stdout.trim()})`);

@@ -42,13 +42,18 @@ export interface LatencyOptions {
   readonly lsyncd?: boolean;
   /** The daemon's command before `watch --status-port N`; default: this repo's kx. */
   readonly kxCommand?: readonly string[];
+  /** Progress lines (default: stderr). */
+  readonly say?: (line: string) => void;
 }
+
+const stderrSay = (line: string): void => void process.stderr.write(`bench: ${line}\n`);
 
 /** Runs the benchmark and prints its table to stdout (progress to stderr). */
 export async function runLatencyBench(opts: LatencyOptions = {}): Promise<ToolResult[]> {
   const edits = Math.max(opts.edits ?? 36, 30);
   const spacingMs = opts.spacingMs ?? 300;
   const withLsyncd = opts.lsyncd ?? true;
+  const say = opts.say ?? stderrSay;
   if (withLsyncd) ensureLsyncd();
   const cleanup = new Cleanup();
   try {
@@ -64,11 +69,11 @@ export async function runLatencyBench(opts: LatencyOptions = {}): Promise<ToolRe
     const results: ToolResult[] = [];
 
     // What measuring itself costs: edits written straight into the container, no sync tool in between.
-    process.stderr.write('bench: latency floor (writes straight into the container)\n');
+    say('latency floor (writes straight into the container)');
     writeProject(container.hostPath('/probe'));
     results.push(await measure('floor', container.hostPath('/probe'), container.hostPath('/probe'), edits, spacingMs));
 
-    process.stderr.write(`bench: latency of kx watch, ${edits} edits ${spacingMs} ms apart\n`);
+    say(`latency of kx watch, ${edits} edits ${spacingMs} ms apart`);
     const kx = new KxWatch({ local: dirs.kx, remote: '/app', selector: container.label, home: dirs.kxHome, ...(opts.kxCommand && { command: opts.kxCommand }) });
     cleanup.add(() => kx.close());
     await kx.start();
@@ -76,7 +81,7 @@ export async function runLatencyBench(opts: LatencyOptions = {}): Promise<ToolRe
     await kx.close();
 
     if (withLsyncd) {
-      process.stderr.write(`bench: latency of lsyncd (delay 0, rsync daemon on 127.0.0.1), ${edits} edits ${spacingMs} ms apart\n`);
+      say(`latency of lsyncd (delay 0, rsync daemon on 127.0.0.1), ${edits} edits ${spacingMs} ms apart`);
       const module = new RsyncModule(container.hostPath('/app2'), dirs.lsyncdWork);
       cleanup.add(() => module.close());
       await module.start();
@@ -240,7 +245,7 @@ export class Cleanup {
   readonly #closers: (() => Promise<unknown>)[] = [];
   #ran: Promise<void> | null = null;
   readonly #onSignal = (signal: NodeJS.Signals): void => {
-    process.stderr.write(`bench: ${signal}, cleaning up\n`);
+    stderrSay(`${signal}, cleaning up`);
     void this.run().finally(() => process.exit(130));
   };
 
@@ -257,7 +262,7 @@ export class Cleanup {
     this.#ran ??= (async () => {
       process.off('SIGINT', this.#onSignal);
       process.off('SIGTERM', this.#onSignal);
-      for (const close of this.#closers.reverse()) await close().catch((err) => process.stderr.write(`bench: cleanup: ${(err as Error).message}\n`));
+      for (const close of this.#closers.reverse()) await close().catch((err) => stderrSay(`cleanup: ${(err as Error).message}`));
     })();
     return this.#ran;
   }
@@ -267,7 +272,7 @@ if (import.meta.main) {
   try {
     await runLatencyBench();
   } catch (err) {
-    process.stderr.write(`bench: ${(err as Error).message}\n`);
+    stderrSay((err as Error).message);
     process.exitCode = 1;
   }
 }

@@ -31,7 +31,10 @@ export interface StallResult {
   readonly syncS: number;
 }
 
-export async function runStallBench(opts: { files?: number; edits?: number; spacingMs?: number; kxCommand?: readonly string[] } = {}): Promise<StallResult> {
+export async function runStallBench(
+  opts: { files?: number; edits?: number; spacingMs?: number; kxCommand?: readonly string[]; say?: (line: string) => void } = {},
+): Promise<StallResult> {
+  const say = opts.say ?? ((line: string): void => void process.stderr.write(`bench: ${line}\n`));
   const files = opts.files ?? 50_000;
   const edits = opts.edits ?? 30;
   const spacingMs = opts.spacingMs ?? 300;
@@ -47,17 +50,17 @@ export async function runStallBench(opts: { files?: number; edits?: number; spac
     const home = join(work, 'kx-home');
     for (const d of [small, big, home]) await mkdir(d, { recursive: true });
     writeProject(small);
-    process.stderr.write(`bench: stall: writing ${files} files for spec A\n`);
+    say(`stall: writing ${files} files for spec A`);
     writeBigTree(big, files);
 
     const kx = new KxWatch({ local: small, remote: '/app', selector: container.label, home, ...(opts.kxCommand && { command: opts.kxCommand }) });
     cleanup.add(() => kx.close());
     // The first start may build radar's image.
     await kx.start(300_000);
-    process.stderr.write(`bench: stall: spec B idle, ${edits} edits ${spacingMs} ms apart\n`);
+    say(`stall: spec B idle, ${edits} edits ${spacingMs} ms apart`);
     const idle = await measure('kx', small, container.hostPath('/app'), edits, spacingMs);
 
-    process.stderr.write(`bench: stall: adding spec A (${files} files) and measuring spec B during its initial sync\n`);
+    say(`stall: adding spec A (${files} files) and measuring spec B during its initial sync`);
     const added = performance.now();
     await new ConfigStore(join(home, 'kx.yaml')).addSpec({ name: 'big', selector: container.label, local: big, remote: '/big', reload: 'none', ignore: [], target: 'docker' });
     const bigSpec = async (): Promise<SpecStatus | undefined> => (await kx.status()).specs.find((s) => s.name === 'big');
