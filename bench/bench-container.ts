@@ -10,8 +10,8 @@ const IMAGE = 'kx-test-busybox:1';
 
 export class BenchContainer {
   readonly name = `kx-bench-${randomBytes(4).toString('hex')}`;
-  /** The label the container carries, `key=value`, for a kx spec's selector. */
-  readonly label = `kx.bench=${this.name}`;
+  /** The label the container carries, `key=value`, for a kx spec's selector (its own, unless given one to share). */
+  readonly label: string;
   readonly #mounts: readonly string[];
   #pid = 0;
   #closing: Promise<void> | null = null;
@@ -19,9 +19,10 @@ export class BenchContainer {
   readonly #binds: readonly (readonly [host: string, inContainer: string])[];
 
   /** `mounts`: absolute directories in the container, each a tmpfs of its own; `binds`: host directories mounted in. */
-  constructor(mounts: readonly string[], binds: readonly (readonly [host: string, inContainer: string])[] = []) {
+  constructor(mounts: readonly string[], binds: readonly (readonly [host: string, inContainer: string])[] = [], label?: string) {
     this.#mounts = mounts;
     this.#binds = binds;
+    this.label = label ?? `kx.bench=${this.name}`;
   }
 
   /** The container's main process on the host. */

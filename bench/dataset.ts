@@ -1,4 +1,5 @@
 // Deterministic benchmark trees: the same seed gives the same bytes on every run and machine.
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { mkdir, open, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
@@ -167,4 +168,13 @@ export async function burst(root: string, shape: TreeShape, count: number, seed:
 export function deletedPaths(shape: TreeShape, count: number): string[] {
   const step = Math.floor(shape.smallFiles / count);
   return Array.from({ length: count }, (_, k) => smallPath(k * step + 1));
+}
+
+/** `files` small files (72 bytes), 100 to a directory: a tree that is many files and few bytes. */
+export function writeManyFiles(root: string, files: number): void {
+  for (let i = 0; i < files; i++) {
+    const dir = join(root, `d${Math.floor(i / 100)}`);
+    if (i % 100 === 0) mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, `f${i}.txt`), `file ${i}\n`.repeat(8));
+  }
 }

@@ -4,7 +4,6 @@
 // call is timed every 200 ms and A's progress is recorded. Goal: B's p50 and p95 during A's sync within 2× idle.
 //
 // Run alone with `node bench/stall.ts [files]`; `npm run bench` runs it last. Not a test: numbers vary with the machine.
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ConfigStore } from '../pkg/config/store.ts';
 import type { SpecStatus } from '../pkg/daemon/status.ts';
 import { BenchContainer } from './bench-container.ts';
+import { writeManyFiles } from './dataset.ts';
 import { Cleanup, measure, stats, writeProject, type Stats } from './latency.ts';
 import { KxWatch } from './peers/kx-watch.ts';
 
@@ -51,7 +51,7 @@ export async function runStallBench(
     for (const d of [small, big, home]) await mkdir(d, { recursive: true });
     writeProject(small);
     say(`stall: writing ${files} files for spec A`);
-    writeBigTree(big, files);
+    writeManyFiles(big, files);
 
     const kx = new KxWatch({ local: small, remote: '/app', selector: container.label, home, ...(opts.kxCommand && { command: opts.kxCommand }) });
     cleanup.add(() => kx.close());
@@ -111,14 +111,6 @@ export async function runStallBench(
   }
 }
 
-/** `files` small files, 100 to a directory. */
-function writeBigTree(root: string, files: number): void {
-  for (let i = 0; i < files; i++) {
-    const dir = join(root, `d${Math.floor(i / 100)}`);
-    if (i % 100 === 0) mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, `f${i}.txt`), `file ${i}\n`.repeat(8));
-  }
-}
 
 function printStall(r: StallResult, files: number): void {
   const ms = (n: number): string => `${n.toFixed(1)} ms`;
