@@ -182,12 +182,12 @@ export async function runCluster(opts: { quick: boolean; say: (line: string) => 
 
     await kx.addSpec({ name: 'edit', selector: 'app=web', namespace: NS, local: project, remote: '/edit', reload: 'none', ignore: [], target: 'kubernetes' });
     await kx.waitWatching(120_000, 2);
-    const edits = opts.quick ? 30 : 60;
+    const edits = opts.quick ? 20 : 60;
     say(`cluster: save → visible through the port-forward, ${edits} edits`);
     kxUse.begin();
     radarUse.begin();
     const ownView = async (): Promise<number | undefined> => (await kx.status()).specs.find((x) => x.name === 'edit')?.services[0]?.latencyMs;
-    const r = await measure('kx', project, await bc.podPath('web', '/edit'), edits, opts.quick ? 150 : 250, ownView);
+    const r = await measure('kx', project, await bc.podPath('web', '/edit'), edits, opts.quick ? 100 : 250, ownView);
     const own = stats(r.samples.flatMap((x) => (x.daemonMs === undefined ? [] : [x.daemonMs])));
     const latencyUse = { kx: kxUse.end(), radar: radarUse.end() };
     const s = stats(r.samples.map((x) => x.ms));

@@ -15,6 +15,7 @@ import { watchForMarker, type Sighting, type WatchCost } from './marker-watch.ts
 import { KxWatch } from './peers/kx-watch.ts';
 import { Lsyncd, ensureLsyncd } from './peers/lsyncd.ts';
 import { RsyncModule } from './peers/rsync-module.ts';
+import { containerPid, containersByLabel, UsageSampler, type SideUsage } from './support/proc.ts';
 
 export const TARGET = { p50Ms: 15, p95Ms: 50 } as const;
 
@@ -32,10 +33,12 @@ export interface ToolResult {
   readonly tool: 'kx' | 'lsyncd' | 'floor';
   readonly samples: readonly Sample[];
   readonly cost: WatchCost;
+  /** kx only: peak RSS and CPU of `kx watch` and of radar's container while the edits ran. */
+  readonly usage?: { readonly kx: SideUsage; readonly radar: SideUsage };
 }
 
 export interface LatencyOptions {
-  /** Edits per tool (at least 30; default 36), after 3 warm-up edits that are not counted. */
+  /** Edits per tool (at least 10; default 36), after 3 warm-up edits that are not counted. */
   readonly edits?: number;
   readonly spacingMs?: number;
   /** Default true; false measures kx alone (for profiling runs). */
@@ -50,7 +53,7 @@ const stderrSay = (line: string): void => void process.stderr.write(`bench: ${li
 
 /** Runs the benchmark and prints its table to stdout (progress to stderr). */
 export async function runLatencyBench(opts: LatencyOptions = {}): Promise<ToolResult[]> {
-  const edits = Math.max(opts.edits ?? 36, 30);
+  const edits = Math.max(opts.edits ?? 36, 10);
   const spacingMs = opts.spacingMs ?? 300;
   const withLsyncd = opts.lsyncd ?? true;
   const say = opts.say ?? stderrSay;
@@ -77,7 +80,16 @@ export async function runLatencyBench(opts: LatencyOptions = {}): Promise<ToolRe
     const kx = new KxWatch({ local: dirs.kx, remote: '/app', selector: container.label, home: dirs.kxHome, ...(opts.kxCommand && { command: opts.kxCommand }) });
     cleanup.add(() => kx.close());
     await kx.start();
-    results.push(await measure('kx', dirs.kx, container.hostPath('/app'), edits, spacingMs, async () => (await kx.row())?.latencyMs));
+    const [radarId] = await containersByLabel(kx.radarLabel);
+    const radarPids = radarId ? [await containerPid(radarId)] : [];
+    const kxUse = new UsageSampler(() => [kx.pid]);
+    const radarUse = new UsageSampler(() => radarPids);
+    kxUse.begin();
+    radarUse.begin();
+    const kxResult = await measure('kx', dirs.kx, container.hostPath('/app'), edits, spacingMs, async () => (await kx.row())?.latencyMs);
+    results.push({ ...kxResult, usage: { kx: kxUse.end(), radar: radarUse.end() } });
+    kxUse.close();
+    radarUse.close();
     await kx.close();
 
     if (withLsyncd) {

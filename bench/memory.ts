@@ -75,7 +75,7 @@ async function twoContainers(cleanup: Cleanup, files: number, say: (line: string
 
 export async function runMemory(opts: { quick: boolean; say: (line: string) => void }): Promise<Row[]> {
   const { say } = opts;
-  const files = opts.quick ? 20_000 : 100_000;
+  const files = opts.quick ? 10_000 : 100_000;
   const cleanup = new Cleanup();
   try {
     const s = await twoContainers(cleanup, files, say);

@@ -56,7 +56,7 @@ export function formatValue(v: number | undefined, unit: Unit): string {
     case 'ms':
       return `${v.toFixed(1)} ms`;
     case 'MB':
-      return `${v.toFixed(0)} MB`;
+      return `${v.toFixed(v < 10 ? 1 : 0)} MB`;
     case 'bytes':
       return formatBytes(v);
   }
