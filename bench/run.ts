@@ -28,7 +28,7 @@ type Runner = (opts: BenchOptions) => Promise<Row[]>;
 const RUNNERS: Record<CaseName, Runner> = {
   throughput: (o) => runThroughput({ quick: o.quick, say }),
   latency: async (o) => {
-    const results = await runLatencyBench({ edits: o.quick ? 20 : 60, spacingMs: o.quick ? 100 : 250, say });
+    const results = await runLatencyBench({ edits: o.quick ? 20 : 60, spacingMs: 300, say });
     const of = (tool: string) => stats(results.find((r) => r.tool === tool)?.samples.map((s) => s.ms) ?? []);
     const kx = of('kx');
     const ls = of('lsyncd');

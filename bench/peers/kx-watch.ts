@@ -3,6 +3,7 @@
 // configured by a kx.yaml of its own (KX_HOME).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { statusClient } from '../../cmd/composition/root.ts';
@@ -109,6 +110,16 @@ export class KxWatch {
       }
       await sleep(20);
     }
+  }
+
+  /**
+   * Epoch ms of the daemon's first "syncing <local> → <target>" log line: the moment it had its target and radar
+   * and began the initial sync (what came before is process start, the config, radar's container or tunnel).
+   */
+  async syncStartedAt(): Promise<number | undefined> {
+    const text = await readFile(this.log, 'utf8').catch(() => '');
+    const m = /^(\S+)\s+info\s+[^\n]*?: syncing /m.exec(text);
+    return m ? Date.parse(m[1]) : undefined;
   }
 
   /** What `kx get` shows: every spec. */
