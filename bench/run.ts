@@ -58,7 +58,7 @@ const RUNNERS: Record<CaseName, Runner> = {
     return [];
   },
   engine: (o) => runEngine({ quick: o.quick, say }),
-  soak: (o) => runSoak({ minutes: o.soakMinutes, say }),
+  soak: (o) => runSoak({ minutes: o.soakMinutes, ...(o.quick && { files: 10_000 }), say }),
 };
 
 function gitCommit(): string {

@@ -85,7 +85,9 @@ export class KxWatch {
     const port = await freePort();
     this.#statusPort = port;
     const log = createWriteStream(this.log);
-    const [cmd, ...args] = this.#opts.command ?? [process.execPath, KX];
+    // KX_BENCH_CPU_PROF=DIR: every daemon the bench starts writes a V8 CPU profile there when it exits.
+    const prof = process.env.KX_BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.KX_BENCH_CPU_PROF}`] : [];
+    const [cmd, ...args] = this.#opts.command ?? [process.execPath, ...prof, KX];
     const spawned = performance.now();
     const proc = spawn(cmd, [...args, 'watch', '--status-port', String(port)], { env: { ...process.env, KX_HOME: home, ...this.#opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
     proc.stdout.pipe(log);
@@ -96,7 +98,7 @@ export class KxWatch {
     return spawned;
   }
 
-  /** Resolves once at least `rows` rows exist and all are 'watching'. */
+  /** Resolves once at least `rows` rows exist and all are 'watching' (asked every 50 ms: each ask costs the daemon a turn). */
   async waitWatching(timeoutMs: number, rows: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
@@ -108,7 +110,7 @@ export class KxWatch {
         const states = all.map((r) => r.state).join(', ') || 'no rows';
         throw new Error(`kx watch not watching ${rows} row(s) within ${timeoutMs} ms (${states}); see ${this.log}`);
       }
-      await sleep(20);
+      await sleep(50);
     }
   }
 
