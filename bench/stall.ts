@@ -14,6 +14,7 @@ import { BenchContainer } from './bench-container.ts';
 import { writeManyFiles } from './dataset.ts';
 import { Cleanup, measure, stats, writeProject, type Stats } from './latency.ts';
 import { KxWatch } from './peers/kx-watch.ts';
+import { containerPid, containersByLabel, UsageSampler, type SideUsage } from './support/proc.ts';
 
 export const GOAL_RATIO = 2;
 
@@ -29,6 +30,8 @@ export interface StallResult {
   readonly progressSteps: number;
   /** A's initial sync, from its spec's appearance to watching. */
   readonly syncS: number;
+  /** Peak RSS and CPU of `kx watch` and radar's container from adding A until A was watching and B's edits ended. */
+  readonly usage: { readonly kx: SideUsage; readonly radar: SideUsage };
 }
 
 export async function runStallBench(
@@ -61,6 +64,16 @@ export async function runStallBench(
     const idle = await measure('kx', small, container.hostPath('/app'), edits, spacingMs);
 
     say(`stall: adding spec A (${files} files) and measuring spec B during its initial sync`);
+    const [radarId] = await containersByLabel(kx.radarLabel);
+    const radarPids = radarId ? [await containerPid(radarId)] : [];
+    const kxUse = new UsageSampler(() => [kx.pid]);
+    const radarUse = new UsageSampler(() => radarPids);
+    cleanup.add(async () => {
+      kxUse.close();
+      radarUse.close();
+    });
+    kxUse.begin();
+    radarUse.begin();
     const added = performance.now();
     await new ConfigStore(join(home, 'kx.yaml')).addSpec({ name: 'big', selector: container.label, local: big, remote: '/big', reload: 'none', ignore: [], target: 'docker' });
     const bigSpec = async (): Promise<SpecStatus | undefined> => (await kx.status()).specs.find((s) => s.name === 'big');
@@ -90,6 +103,7 @@ export async function runStallBench(
     const editsEnd = performance.now();
     while (doneAt === 0) await sleep(100);
     probing = false;
+    const usage = { kx: kxUse.end(), radar: radarUse.end() };
     await prober;
 
     // Each edit takes about spacingMs plus its latency: count those that started before A was watching.
@@ -103,6 +117,7 @@ export async function runStallBench(
       statusCalls: { ...stats(calls), n: calls.length, failed },
       progressSteps: steps.size,
       syncS: (doneAt - added) / 1000,
+      usage,
     };
     printStall(result, files);
     return result;
