@@ -10,15 +10,24 @@ const IMAGE = 'kx-test-busybox:1';
 
 export class BenchContainer {
   readonly name = `kx-bench-${randomBytes(4).toString('hex')}`;
-  /** The label the container carries, `key=value`, for a kx spec's selector. */
-  readonly label = `kx.bench=${this.name}`;
+  /** The label the container carries, `key=value`, for a kx spec's selector (its own, unless given one to share). */
+  readonly label: string;
   readonly #mounts: readonly string[];
   #pid = 0;
   #closing: Promise<void> | null = null;
 
-  /** `mounts`: absolute directories in the container, each a tmpfs of its own. */
-  constructor(mounts: readonly string[]) {
+  readonly #binds: readonly (readonly [host: string, inContainer: string])[];
+
+  /** `mounts`: absolute directories in the container, each a tmpfs of its own; `binds`: host directories mounted in. */
+  constructor(mounts: readonly string[], binds: readonly (readonly [host: string, inContainer: string])[] = [], label?: string) {
     this.#mounts = mounts;
+    this.#binds = binds;
+    this.label = label ?? `kx.bench=${this.name}`;
+  }
+
+  /** The container's main process on the host. */
+  get pid(): number {
+    return this.#pid;
   }
 
   async start(): Promise<void> {
@@ -26,7 +35,8 @@ export class BenchContainer {
       throw new Error(`image ${IMAGE} missing: build it with: bash test/setup/host.sh`);
     });
     const tmpfs = this.#mounts.flatMap((m) => ['--tmpfs', m]);
-    await run('docker', ['run', '-d', '--name', this.name, '--label', this.label, ...tmpfs, IMAGE, 'sleep', '3600']);
+    const binds = this.#binds.flatMap(([host, path]) => ['-v', `${host}:${path}`]);
+    await run('docker', ['run', '-d', '--name', this.name, '--label', this.label, ...tmpfs, ...binds, IMAGE, 'sleep', '7200']);
     const { stdout } = await run('docker', ['inspect', '-f', '{{.State.Pid}}', this.name]);
     this.#pid = Number(stdout.trim());
     if (!(this.#pid > 0)) throw new Error(`container ${this.name}: no pid (${stdout.trim()})`);

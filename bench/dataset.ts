@@ -1,4 +1,5 @@
 // Deterministic benchmark trees: the same seed gives the same bytes on every run and machine.
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { mkdir, open, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
@@ -116,5 +117,64 @@ export async function flipByte(path: string, offset: number): Promise<void> {
     await fh.write(b, 0, 1, offset);
   } finally {
     await fh.close();
+  }
+}
+
+/** A smaller tree of the same kind for --quick: 1,000 files, ~20 MB. */
+export const QUICK_TREE: TreeShape = { smallFiles: 995, smallMin: 1_024, smallMax: 16_384, binaries: 5, binMin: 1 << 20, binMax: 5 << 20 };
+
+/** A file the benchmark changed, and text that is in it once the change has landed. */
+export interface Marked {
+  readonly rel: string;
+  readonly marker: string;
+}
+
+/**
+ * A `git checkout`: `count` files change at once, nine in ten of them existing sources edited in place (a line
+ * changed in the middle, the mtime moved on), one in ten new files in a new directory `src/feature` (created with
+ * at least `newFiles` files).
+ */
+export async function burst(root: string, shape: TreeShape, count: number, seed: number, newFiles = Math.round(count / 10)): Promise<Marked[]> {
+  const rand = prng(seed);
+  const edits = count - newFiles;
+  const step = Math.max(1, Math.floor(shape.smallFiles / edits));
+  const out: Marked[] = [];
+  const later = new Date(Date.now() + 5_000);
+  for (let k = 0; k < edits; k++) {
+    const rel = smallPath((k * step) % shape.smallFiles);
+    const marker = `burst-${seed}-${k}-${rand().toString(36)}`;
+    const fh = await open(join(root, rel), 'r+');
+    try {
+      const { size } = await fh.stat();
+      await fh.write(Buffer.from(`// ${marker}\n`), 0, undefined, Math.floor(size / 2));
+      // Same size: the mtime must move on, or a quick check (rsync's) could skip the edit.
+      await fh.utimes(later, later);
+    } finally {
+      await fh.close();
+    }
+    out.push({ rel, marker });
+  }
+  await mkdir(join(root, 'src', 'feature'), { recursive: true });
+  for (let k = 0; k < newFiles; k++) {
+    const rel = `src/feature/new${k}.ts`;
+    const marker = `new-${seed}-${k}`;
+    await writeFile(join(root, rel), Buffer.concat([Buffer.from(`// ${marker}\n`), sourceText(2_048 + (rand() % 4_096), rand)]));
+    out.push({ rel, marker });
+  }
+  return out;
+}
+
+/** The files `deleteSome` removes: `count` sources spread over the tree, none of them in src/feature. */
+export function deletedPaths(shape: TreeShape, count: number): string[] {
+  const step = Math.floor(shape.smallFiles / count);
+  return Array.from({ length: count }, (_, k) => smallPath(k * step + 1));
+}
+
+/** `files` small files (72 bytes), 100 to a directory: a tree that is many files and few bytes. */
+export function writeManyFiles(root: string, files: number): void {
+  for (let i = 0; i < files; i++) {
+    const dir = join(root, `d${Math.floor(i / 100)}`);
+    if (i % 100 === 0) mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, `f${i}.txt`), `file ${i}\n`.repeat(8));
   }
 }

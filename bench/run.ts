@@ -1,150 +1,121 @@
-// npm run bench: kx's engine over real gRPC on loopback beside rsync (a daemon on 127.0.0.1), same data, one run.
-// Prints wall time, CPU (client + server), peak RSS and bytes on the wire for each, and the ratio kx/rsync.
-// Not a test: numbers vary with the machine; CI does not run this.
+// npm run bench [-- --quick] [--only a,b] [--soak MINUTES]: every case the performance goals name, measured in one
+// run — kx beside rsync and lsyncd where they do the same job, kx/best, the goal and whether this run met it, and
+// RSS/CPU of kx's client and radar. Progress goes to stderr; the report (markdown) to stdout and to
+// bench/results/latest.md. Not a test: numbers vary with the machine and its load; CI does not run this.
 import { execFileSync } from 'node:child_process';
-import { mkdir, mkdtemp, rm, utimes } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { SOURCE_TREE, editSmallFiles, flipByte, writeLargeFile, writeTree } from './dataset.ts';
-import type { Usage } from './support/measure.ts';
-import { RadarProcess } from './peers/radar.ts';
-import { RsyncDaemon } from './peers/rsync.ts';
-import { CountingProxy } from './proxy.ts';
-import { runLatencyBench } from './latency.ts';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { availableParallelism, loadavg, totalmem } from 'node:os';
+import { dirname, join } from 'node:path';
+import { runCluster } from './cluster.ts';
+import { runEngine } from './engine.ts';
+import { runMemory, runSoak } from './memory.ts';
+import { runScale } from './scale.ts';
+import { runThroughput } from './throughput.ts';
+import { TARGET, runLatencyBench, stats } from './latency.ts';
+import { CASES, EXTRA_CASES, USAGE, parseBenchArgs, type BenchOptions, type CaseName } from './options.ts';
 import { runStallBench } from './stall.ts';
+import { report, type Row } from './summary.ts';
+import { ensureRadarImage } from './support/radar-image.ts';
 
-interface Row {
-  scenario: string;
-  tool: 'kx' | 'rsync';
-  wallS: number;
-  cpuS: number;
-  clientRssMb: number;
-  serverRssMb: number;
-  wireBytes: number;
-}
+const started = performance.now();
+const say = (line: string): void => {
+  const s = Math.round((performance.now() - started) / 1000);
+  process.stderr.write(`bench [${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}]: ${line}\n`);
+};
 
-interface Peer {
-  port: number;
-  start(): Promise<void>;
-  push(src: string, port: number): Promise<Usage>;
-  close(): Promise<Usage | undefined>;
-}
+type Runner = (opts: BenchOptions) => Promise<Row[]>;
 
-const LARGE_FILE = 200 * 1024 * 1024;
+const RUNNERS: Record<CaseName, Runner> = {
+  throughput: (o) => runThroughput({ quick: o.quick, say }),
+  latency: async (o) => {
+    const results = await runLatencyBench({ edits: o.quick ? 20 : 60, spacingMs: 300, say });
+    const of = (tool: string) => stats(results.find((r) => r.tool === tool)?.samples.map((s) => s.ms) ?? []);
+    const kx = of('kx');
+    const ls = of('lsyncd');
+    const usage = results.find((r) => r.tool === 'kx')?.usage;
+    return [
+      { case: 'save → visible p50, Docker target', unit: 'ms', kx: kx.p50, lsyncd: ls.p50, goal: { kind: 'at-most', max: TARGET.p50Ms }, ...(usage && { usage }) },
+      { case: 'save → visible p95, Docker target', unit: 'ms', kx: kx.p95, lsyncd: ls.p95, goal: { kind: 'at-most', max: TARGET.p95Ms } },
+    ];
+  },
+  stall: async (o) => {
+    const files = o.quick ? 5_000 : 50_000;
+    const r = await runStallBench({ files, edits: o.quick ? 15 : 30, ...(o.quick && { spacingMs: 150 }), say });
+    const note = `spec A: ${files.toLocaleString('en')} files, ${r.syncS.toFixed(1)} s; idle p50 ${r.idle.p50.toFixed(1)} / p95 ${r.idle.p95.toFixed(1)} ms`;
+    return [
+      { case: "spec B's save → visible p50 during spec A's initial sync", unit: 'ms', kx: r.during.p50, goal: { kind: 'at-most', max: 2 * r.idle.p50 }, usage: r.usage, note },
+      { case: "spec B's save → visible p95 during spec A's initial sync", unit: 'ms', kx: r.during.p95, goal: { kind: 'at-most', max: 2 * r.idle.p95 } },
+    ];
+  },
+  cluster: (o) => runCluster({ quick: o.quick, say }),
+  memory: (o) => runMemory({ quick: o.quick, say }),
+  scale: (o) => runScale({ quick: o.quick, say }),
+  fuzz: async (o) => {
+    // radar's fuzz test (test/radar/fuzz.test.ts), for longer than CI gives it: KX_BENCH_FUZZ_MS, default 2 min.
+    const ms = process.env.KX_BENCH_FUZZ_MS ?? (o.quick ? '10000' : '120000');
+    say(`fuzz: radar's RPCs for ${Number(ms) / 1000} s`);
+    execFileSync('npx', ['vitest', 'run', 'test/radar/fuzz.test.ts'], { stdio: ['ignore', process.stderr, 'inherit'], env: { ...process.env, KX_FUZZ_MS: ms } });
+    return [];
+  },
+  engine: (o) => runEngine({ quick: o.quick, say }),
+  soak: (o) => runSoak({ minutes: o.soakMinutes, ...(o.quick && { files: 10_000 }), say }),
+};
 
-async function measure(scenario: string, tool: Row['tool'], peer: Peer, src: string): Promise<Row> {
-  // Flush what the previous step wrote (the generated tree, the other tool's copy), so neither tool pays for the
-  // other's writeback.
-  execFileSync('sync');
-  await peer.start();
-  const proxy = new CountingProxy(peer.port);
-  await proxy.start();
+function gitCommit(): string {
   try {
-    const client = await peer.push(src, proxy.port);
-    const wire = proxy.take();
-    const server = await peer.close();
-    return {
-      scenario,
-      tool,
-      wallS: client.wallS,
-      cpuS: client.cpuS + (server?.cpuS ?? 0),
-      clientRssMb: client.maxRssKb / 1024,
-      serverRssMb: (server?.maxRssKb ?? 0) / 1024,
-      wireBytes: wire.up + wire.down,
-    };
-  } finally {
-    await peer.close();
-    await proxy.close();
+    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+  } catch {
+    return 'unknown';
   }
 }
 
-/** The two trees must be equal after every run, or the numbers mean nothing. */
-function assertSame(src: string, dest: string): void {
+async function main(): Promise<number> {
+  let opts: BenchOptions;
   try {
-    execFileSync('diff', ['-rq', '--no-dereference', src, dest], { stdio: 'pipe' });
+    opts = parseBenchArgs(process.argv.slice(2), join(import.meta.dirname, 'results', 'latest.md'));
   } catch (err) {
-    throw new Error(`bench: ${dest} differs from ${src} after the run: ${String((err as { stdout?: Buffer }).stdout ?? err).trim()}`, { cause: err });
+    process.stderr.write(`bench: ${(err as Error).message}\n${USAGE}\n`);
+    return 2;
   }
-}
-
-const fmtBytes = (n: number): string => (n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(1)} MiB` : n >= 1024 ? `${(n / 1024).toFixed(1)} KiB` : `${n} B`);
-
-function print(rows: readonly Row[]): void {
-  const head = ['scenario', 'tool', 'wall', 'CPU', 'RSS client', 'RSS server', 'wire'];
-  const body = rows.map((r) => [r.scenario, r.tool, `${r.wallS.toFixed(2)} s`, `${r.cpuS.toFixed(2)} s`, `${r.clientRssMb.toFixed(0)} MiB`, `${r.serverRssMb.toFixed(0)} MiB`, fmtBytes(r.wireBytes)]);
-  const ratios: string[][] = [];
-  for (const scenario of new Set(rows.map((r) => r.scenario))) {
-    const kx = rows.find((r) => r.scenario === scenario && r.tool === 'kx');
-    const rs = rows.find((r) => r.scenario === scenario && r.tool === 'rsync');
-    if (!kx || !rs) continue;
-    const q = (a: number, b: number): string => (b > 0 ? `×${(a / b).toFixed(2)}` : '-');
-    ratios.push([scenario, 'kx/rsync', q(kx.wallS, rs.wallS), q(kx.cpuS, rs.cpuS), q(kx.clientRssMb, rs.clientRssMb), q(kx.serverRssMb, rs.serverRssMb), q(kx.wireBytes, rs.wireBytes)]);
+  if (opts.list) {
+    process.stdout.write(`${CASES.join('\n')}\n${EXTRA_CASES.map((c) => `${c} (only when named)`).join('\n')}\n`);
+    return 0;
   }
-  const all = [head, ...body, ...ratios];
-  const widths = head.map((_, i) => Math.max(...all.map((r) => r[i].length)));
-  const line = (r: string[]): string => r.map((c, i) => c.padEnd(widths[i])).join('  ');
-  console.log(line(head));
-  for (const r of body) console.log(line(r));
-  console.log('');
-  for (const r of ratios) console.log(line(r));
-}
-
-async function main(): Promise<void> {
-  const work = await mkdtemp(join(tmpdir(), 'kx-bench-'));
+  const loadAtStart = loadavg()[0];
+  say(`cases: ${opts.cases.join(', ')}${opts.quick ? ' (quick)' : ''}`);
+  if (opts.cases.some((c) => c !== 'engine' && c !== 'fuzz')) await ensureRadarImage(say);
   const rows: Row[] = [];
-  try {
-    const src = join(work, 'src');
-    const dests = { kx: join(work, 'dest-kx'), rsync: join(work, 'dest-rsync') };
-    await Promise.all([mkdir(src), mkdir(dests.kx), mkdir(dests.rsync)]);
-    const peers = (): Record<Row['tool'], Peer> => ({
-      kx: new RadarProcess(dests.kx, work),
-      rsync: new RsyncDaemon(dests.rsync, work),
-    });
-
-    const tree = await writeTree(src, SOURCE_TREE, 42);
-    const initial = `initial sync: ${tree.files} files, ${fmtBytes(tree.bytes)}`;
-    console.error(`bench: ${initial}`);
-    for (const [tool, peer] of Object.entries(peers()) as [Row['tool'], Peer][]) {
-      rows.push(await measure(initial, tool, peer, src));
-      assertSame(src, dests[tool]);
+  const notes: string[] = [];
+  let failed = 0;
+  for (const name of opts.cases) {
+    const t0 = performance.now();
+    say(`${name}: start`);
+    try {
+      rows.push(...(await RUNNERS[name](opts)));
+      say(`${name}: done in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+    } catch (err) {
+      failed++;
+      const msg = (err as Error).message.split('\n')[0];
+      notes.push(`case ${name} FAILED: ${msg}`);
+      say(`${name}: FAILED: ${(err as Error).stack ?? msg}`);
     }
-
-    await editSmallFiles(src, SOURCE_TREE, 1_000, 7);
-    const edits = '1,000 small files changed';
-    console.error(`bench: ${edits}`);
-    for (const [tool, peer] of Object.entries(peers()) as [Row['tool'], Peer][]) {
-      rows.push(await measure(edits, tool, peer, src));
-      assertSame(src, dests[tool]);
-    }
-
-    // The large file lives in a tree of its own, so the scenario measures that file and nothing else.
-    const bigSrc = join(work, 'big');
-    await mkdir(bigSrc);
-    await writeLargeFile(join(bigSrc, 'big.bin'), LARGE_FILE, 9);
-    for (const d of Object.values(dests)) {
-      await rm(d, { recursive: true, force: true });
-      execFileSync('cp', ['-a', bigSrc, d]);
-    }
-    await flipByte(join(bigSrc, 'big.bin'), LARGE_FILE / 2);
-    // Same size and, within one second, the same mtime: rsync's quick check would skip the file. Move mtime on.
-    const later = new Date(Date.now() + 5_000);
-    await utimes(join(bigSrc, 'big.bin'), later, later);
-    const big = '1 byte changed in a 200 MiB file';
-    console.error(`bench: ${big}`);
-    for (const [tool, peer] of Object.entries(peers()) as [Row['tool'], Peer][]) {
-      rows.push(await measure(big, tool, peer, bigSrc));
-      assertSame(bigSrc, dests[tool]);
-    }
-    print(rows);
-  } finally {
-    await rm(work, { recursive: true, force: true });
   }
+  const minutes = (performance.now() - started) / 60_000;
+  const text = report({
+    title: `npm run bench${opts.quick ? ' --quick' : ''}${opts.cases.length < CASES.length ? ` (${opts.cases.join(', ')})` : ''}`,
+    context: [
+      `${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, commit ${gitCommit()}, Node ${process.version}; ${availableParallelism()} CPUs, ` +
+        `${(totalmem() / 2 ** 30).toFixed(0)} GiB; load average ${loadAtStart.toFixed(1)} at the start, ${loadavg()[0].toFixed(1)} at the end; the run took ${minutes.toFixed(1)} min.`,
+      'kx/best: kx over the better of rsync and lsyncd (ratio goals); absolute goals compare kx\'s own value. Numbers vary with the machine and its load.',
+    ],
+    rows,
+    notes,
+  });
+  process.stdout.write(`\n${text}`);
+  mkdirSync(dirname(opts.out), { recursive: true });
+  writeFileSync(opts.out, text);
+  say(`report written to ${opts.out}`);
+  return failed > 0 ? 1 : 0;
 }
 
-await main();
-await runLatencyBench();
-await runStallBench();
-// radar's fuzz test (test/radar/fuzz.test.ts), for longer than CI gives it: KX_BENCH_FUZZ_MS, default 2 min.
-const fuzzMs = process.env.KX_BENCH_FUZZ_MS ?? '120000';
-console.error(`bench: fuzzing radar's RPCs for ${Number(fuzzMs) / 1000} s`);
-execFileSync('npx', ['vitest', 'run', 'test/radar/fuzz.test.ts'], { stdio: 'inherit', env: { ...process.env, KX_FUZZ_MS: fuzzMs } });
+process.exitCode = await main();

@@ -4,7 +4,6 @@
 // call is timed every 200 ms and A's progress is recorded. Goal: B's p50 and p95 during A's sync within 2× idle.
 //
 // Run alone with `node bench/stall.ts [files]`; `npm run bench` runs it last. Not a test: numbers vary with the machine.
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,8 +11,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ConfigStore } from '../pkg/config/store.ts';
 import type { SpecStatus } from '../pkg/daemon/status.ts';
 import { BenchContainer } from './bench-container.ts';
+import { writeManyFiles } from './dataset.ts';
 import { Cleanup, measure, stats, writeProject, type Stats } from './latency.ts';
 import { KxWatch } from './peers/kx-watch.ts';
+import { containerPid, containersByLabel, UsageSampler, type SideUsage } from './support/proc.ts';
 
 export const GOAL_RATIO = 2;
 
@@ -29,9 +30,14 @@ export interface StallResult {
   readonly progressSteps: number;
   /** A's initial sync, from its spec's appearance to watching. */
   readonly syncS: number;
+  /** Peak RSS and CPU of `kx watch` and radar's container from adding A until A was watching and B's edits ended. */
+  readonly usage: { readonly kx: SideUsage; readonly radar: SideUsage };
 }
 
-export async function runStallBench(opts: { files?: number; edits?: number; spacingMs?: number; kxCommand?: readonly string[] } = {}): Promise<StallResult> {
+export async function runStallBench(
+  opts: { files?: number; edits?: number; spacingMs?: number; kxCommand?: readonly string[]; say?: (line: string) => void } = {},
+): Promise<StallResult> {
+  const say = opts.say ?? ((line: string): void => void process.stderr.write(`bench: ${line}\n`));
   const files = opts.files ?? 50_000;
   const edits = opts.edits ?? 30;
   const spacingMs = opts.spacingMs ?? 300;
@@ -47,17 +53,27 @@ export async function runStallBench(opts: { files?: number; edits?: number; spac
     const home = join(work, 'kx-home');
     for (const d of [small, big, home]) await mkdir(d, { recursive: true });
     writeProject(small);
-    process.stderr.write(`bench: stall: writing ${files} files for spec A\n`);
-    writeBigTree(big, files);
+    say(`stall: writing ${files} files for spec A`);
+    writeManyFiles(big, files);
 
     const kx = new KxWatch({ local: small, remote: '/app', selector: container.label, home, ...(opts.kxCommand && { command: opts.kxCommand }) });
     cleanup.add(() => kx.close());
     // The first start may build radar's image.
     await kx.start(300_000);
-    process.stderr.write(`bench: stall: spec B idle, ${edits} edits ${spacingMs} ms apart\n`);
+    say(`stall: spec B idle, ${edits} edits ${spacingMs} ms apart`);
     const idle = await measure('kx', small, container.hostPath('/app'), edits, spacingMs);
 
-    process.stderr.write(`bench: stall: adding spec A (${files} files) and measuring spec B during its initial sync\n`);
+    say(`stall: adding spec A (${files} files) and measuring spec B during its initial sync`);
+    const [radarId] = await containersByLabel(kx.radarLabel);
+    const radarPids = radarId ? [await containerPid(radarId)] : [];
+    const kxUse = new UsageSampler(() => [kx.pid]);
+    const radarUse = new UsageSampler(() => radarPids);
+    cleanup.add(async () => {
+      kxUse.close();
+      radarUse.close();
+    });
+    kxUse.begin();
+    radarUse.begin();
     const added = performance.now();
     await new ConfigStore(join(home, 'kx.yaml')).addSpec({ name: 'big', selector: container.label, local: big, remote: '/big', reload: 'none', ignore: [], target: 'docker' });
     const bigSpec = async (): Promise<SpecStatus | undefined> => (await kx.status()).specs.find((s) => s.name === 'big');
@@ -87,6 +103,7 @@ export async function runStallBench(opts: { files?: number; edits?: number; spac
     const editsEnd = performance.now();
     while (doneAt === 0) await sleep(100);
     probing = false;
+    const usage = { kx: kxUse.end(), radar: radarUse.end() };
     await prober;
 
     // Each edit takes about spacingMs plus its latency: count those that started before A was watching.
@@ -100,6 +117,7 @@ export async function runStallBench(opts: { files?: number; edits?: number; spac
       statusCalls: { ...stats(calls), n: calls.length, failed },
       progressSteps: steps.size,
       syncS: (doneAt - added) / 1000,
+      usage,
     };
     printStall(result, files);
     return result;
@@ -108,14 +126,6 @@ export async function runStallBench(opts: { files?: number; edits?: number; spac
   }
 }
 
-/** `files` small files, 100 to a directory. */
-function writeBigTree(root: string, files: number): void {
-  for (let i = 0; i < files; i++) {
-    const dir = join(root, `d${Math.floor(i / 100)}`);
-    if (i % 100 === 0) mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, `f${i}.txt`), `file ${i}\n`.repeat(8));
-  }
-}
 
 function printStall(r: StallResult, files: number): void {
   const ms = (n: number): string => `${n.toFixed(1)} ms`;

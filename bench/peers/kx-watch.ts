@@ -1,11 +1,15 @@
-// The whole kx daemon as the latency benchmark runs it: `kx watch` as its own process (chokidar, batching, sync,
-// and radar's container on the engine applying into the target container), configured by a kx.yaml of its own (KX_HOME).
+// The whole kx daemon as the benchmark runs it: `kx watch` as its own process (chokidar, batching, sync, and radar
+// — its container on the engine, or radar's pods through a port-forward — applying into the target containers),
+// configured by a kx.yaml of its own (KX_HOME).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { statusClient } from '../../cmd/composition/root.ts';
+import type { SpecConfig } from '../../pkg/config/types.ts';
 import { ConfigStore } from '../../pkg/config/store.ts';
+import { homeHash, RADAR_LABEL } from '../../pkg/docker/radar-container.ts';
 import type { DaemonStatus, ServiceStatus } from '../../pkg/daemon/status.ts';
 import type { StatusClient } from '../../pkg/status/client.ts';
 import { freePort } from '../support/net.ts';
@@ -16,12 +20,18 @@ const KX = join(import.meta.dirname, '..', '..', 'cmd', 'kx.ts');
 export interface KxWatchOptions {
   readonly local: string;
   readonly remote: string;
-  /** Label selector of the docker container(s) to sync into. */
+  /** Label selector of the container(s) or pods to sync into. */
   readonly selector: string;
   /** KX_HOME: kx.yaml and the daemon's log go here. */
   readonly home: string;
   /** The daemon's command before `watch --status-port N`; default: this repo's kx. For profiling variants. */
   readonly command?: readonly string[];
+  /** Fields of the first spec besides the above (default: the Docker target, no reload). */
+  readonly spec?: Partial<SpecConfig>;
+  /** More variables for the daemon (KUBECONFIG for a cluster). */
+  readonly env?: Readonly<Record<string, string>>;
+  /** How many rows (synced containers) the daemon must show before it counts as started (default 1). */
+  readonly rows?: number;
 }
 
 export class KxWatch {
@@ -29,6 +39,7 @@ export class KxWatch {
   #proc: ChildProcess | undefined;
   #client: StatusClient | undefined;
   #closing: Promise<void> | null = null;
+  #statusPort = 0;
 
   constructor(opts: KxWatchOptions) {
     this.#opts = opts;
@@ -38,26 +49,79 @@ export class KxWatch {
     return join(this.#opts.home, 'kx-watch.log');
   }
 
-  /** Starts `kx watch` and resolves once its one row is 'watching' (watcher ready, initial sync landed). */
-  async start(timeoutMs = 30_000): Promise<void> {
+  /** The daemon's process id (0 before start). */
+  get pid(): number {
+    return this.#proc?.pid ?? 0;
+  }
+
+  /** The port of the daemon's status server (its sockets are not sync traffic). */
+  get statusPort(): number {
+    return this.#statusPort;
+  }
+
+  /** The label of the radar container the daemon starts on the engine for this kx home (Docker target). */
+  get radarLabel(): string {
+    return `${RADAR_LABEL}=${homeHash(this.#opts.home)}`;
+  }
+
+  /** Writes the first spec to kx.yaml (start() does it too when not done before). */
+  async configure(): Promise<void> {
     const { local, remote, selector, home } = this.#opts;
-    await new ConfigStore(join(home, 'kx.yaml')).addSpec({ name: 'bench', selector, local, remote, reload: 'none', ignore: [], target: 'docker' });
+    await new ConfigStore(join(home, 'kx.yaml')).addSpec({ name: 'bench', selector, local, remote, reload: 'none', ignore: [], target: 'docker', ...this.#opts.spec }, { replace: true });
+  }
+
+  /** Adds another spec to the daemon's kx.yaml (it follows the file). */
+  addSpec(spec: SpecConfig): Promise<void> {
+    return new ConfigStore(join(this.#opts.home, 'kx.yaml')).addSpec(spec);
+  }
+
+  /**
+   * Starts `kx watch` and resolves once every row is 'watching' (watcher ready, initial sync landed), with
+   * performance.now() of the moment the process was spawned.
+   */
+  async start(timeoutMs = 30_000): Promise<number> {
+    const { home } = this.#opts;
+    await this.configure();
     const port = await freePort();
+    this.#statusPort = port;
     const log = createWriteStream(this.log);
-    const [cmd, ...args] = this.#opts.command ?? [process.execPath, KX];
-    const proc = spawn(cmd, [...args, 'watch', '--status-port', String(port)], { env: { ...process.env, KX_HOME: home }, stdio: ['ignore', 'pipe', 'pipe'] });
+    // KX_BENCH_CPU_PROF=DIR: every daemon the bench starts writes a V8 CPU profile there when it exits.
+    const prof = process.env.KX_BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.KX_BENCH_CPU_PROF}`] : [];
+    const [cmd, ...args] = this.#opts.command ?? [process.execPath, ...prof, KX];
+    const spawned = performance.now();
+    const proc = spawn(cmd, [...args, 'watch', '--status-port', String(port)], { env: { ...process.env, KX_HOME: home, ...this.#opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
     proc.stdout.pipe(log);
     proc.stderr.pipe(log);
     this.#proc = proc;
     this.#client = statusClient(port);
+    await this.waitWatching(timeoutMs, this.#opts.rows ?? 1);
+    return spawned;
+  }
+
+  /** Resolves once at least `rows` rows exist and all are 'watching' (asked every 50 ms: each ask costs the daemon a turn). */
+  async waitWatching(timeoutMs: number, rows: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      if (proc.exitCode !== null) throw new Error(`kx watch exited ${proc.exitCode}; see ${this.log}`);
-      const row = await this.row().catch(() => undefined);
-      if (row?.state === 'watching') return;
-      if (Date.now() > deadline) throw new Error(`kx watch not watching within ${timeoutMs} ms (${row?.state ?? 'no status'}); see ${this.log}`);
+      const proc = this.#proc;
+      if (proc && proc.exitCode !== null) throw new Error(`kx watch exited ${proc.exitCode}; see ${this.log}`);
+      const all = await this.rows().catch(() => []);
+      if (all.length >= rows && all.every((r) => r.state === 'watching')) return;
+      if (Date.now() > deadline) {
+        const states = all.map((r) => r.state).join(', ') || 'no rows';
+        throw new Error(`kx watch not watching ${rows} row(s) within ${timeoutMs} ms (${states}); see ${this.log}`);
+      }
       await sleep(50);
     }
+  }
+
+  /**
+   * Epoch ms of the daemon's first "syncing <local> → <target>" log line: the moment it had its target and radar
+   * and began the initial sync (what came before is process start, the config, radar's container or tunnel).
+   */
+  async syncStartedAt(): Promise<number | undefined> {
+    const text = await readFile(this.log, 'utf8').catch(() => '');
+    const m = /^(\S+)\s+info\s+[^\n]*?: syncing /m.exec(text);
+    return m ? Date.parse(m[1]) : undefined;
   }
 
   /** What `kx get` shows: every spec. */
@@ -65,10 +129,16 @@ export class KxWatch {
     return this.#client!.get();
   }
 
-  /** The daemon's own view of its one target: state, and latencyMs of the last batch (first event → landed). */
+  /** The daemon's own view of its first target: state, and latencyMs of the last batch (first event → landed). */
   async row(): Promise<ServiceStatus | undefined> {
     const status = await this.#client!.get();
     return status.specs[0]?.services[0];
+  }
+
+  /** Every row of every spec. */
+  async rows(): Promise<ServiceStatus[]> {
+    const status = await this.#client!.get();
+    return status.specs.flatMap((s) => s.services);
   }
 
   close(): Promise<void> {

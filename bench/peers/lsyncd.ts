@@ -34,6 +34,10 @@ export class Lsyncd {
     this.#work = work;
   }
 
+  get pid(): number {
+    return this.#proc?.pid ?? 0;
+  }
+
   get log(): string {
     return join(this.#work, 'lsyncd.log');
   }

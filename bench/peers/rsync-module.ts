@@ -20,6 +20,10 @@ export class RsyncModule {
     this.#work = work;
   }
 
+  get pid(): number {
+    return this.#proc?.pid ?? 0;
+  }
+
   /** rsync's URL of the module's root. */
   get url(): string {
     return `rsync://127.0.0.1:${this.port}/bench/`;

@@ -3,6 +3,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { measured, run, stopMeasured, type Measured, type Usage } from '../support/measure.ts';
 import { freePort, waitForPort } from '../support/net.ts';
+import { CountingProxy } from '../support/proxy.ts';
 
 /** An rsyncd.conf in `work` for one writable module `bench` at `path`, listening on 127.0.0.1:port only. */
 export async function writeRsyncdConf(work: string, port: number, path: string, opts: { chroot: boolean }): Promise<string> {
@@ -52,5 +53,22 @@ export class RsyncDaemon {
     const proc = this.#proc;
     this.#proc = undefined;
     return stopMeasured(proc);
+  }
+}
+
+/** One rsync client run into a fresh daemon, through a counting proxy: the client's and the daemon's usage, the wire. */
+export async function rsyncOnce(src: string, dest: string, work: string): Promise<{ client: Usage; server: Usage | undefined; wireBytes: number }> {
+  const daemon = new RsyncDaemon(dest, work);
+  await daemon.start();
+  const proxy = new CountingProxy(daemon.port);
+  await proxy.start();
+  try {
+    const client = await daemon.push(src, proxy.port);
+    const wire = proxy.take();
+    const server = await daemon.close();
+    return { client, server, wireBytes: wire.up + wire.down };
+  } finally {
+    await daemon.close();
+    await proxy.close();
   }
 }
