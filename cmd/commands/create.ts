@@ -23,6 +23,7 @@ export interface CreateArgs {
   force?: boolean | undefined;
   mirror?: boolean | undefined;
   keepSetIdBits?: boolean | undefined;
+  port?: (string | number)[] | undefined;
   yes?: boolean | undefined;
 }
 

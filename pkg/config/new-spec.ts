@@ -5,6 +5,7 @@ import { basename, isAbsolute, resolve } from 'node:path';
 import { ErrorCode, KxError } from '../sync/errors.ts';
 import { OWNER_PATTERN } from './owner.ts';
 import { parseReloadMode } from '../../proto/reload-mode.ts';
+import { parsePortForward, portsProblem } from './port-forwards.ts';
 import { specsOverlap, type SpecDefaults } from './overlap.ts';
 import { remotePathProblem } from './remote-path.ts';
 import { parseSelector } from './selector.ts';
@@ -28,6 +29,8 @@ export interface NewSpecInput {
   /** Exact replica: delete what only the container has. */
   readonly mirror?: boolean | undefined;
   readonly keepSetIdBits?: boolean | undefined;
+  /** --port, repeatable: LOCAL[:REMOTE] or ADDRESS:LOCAL:REMOTE. */
+  readonly port?: readonly (string | number)[] | undefined;
 }
 
 /** Validate a new spec against the file system and the existing specs. Throws KxError INVALID_ARGUMENT naming the flag. */
@@ -48,6 +51,15 @@ export async function buildSpec(input: NewSpecInput, existing: readonly SpecConf
     throw invalid(`--reload ${reload}: ${(err as Error).message.replace(/^reload mode "[^"]*": /, '')}`);
   }
   if (input.owner !== undefined && !OWNER_PATTERN.test(input.owner)) throw invalid(`--owner ${input.owner}: must be UID:GID (numbers)`);
+
+  const ports = (input.port ?? []).map(String);
+  for (const entry of ports) {
+    try {
+      parsePortForward(entry);
+    } catch (err) {
+      throw invalid(`--port ${(err as Error).message}`);
+    }
+  }
 
   const taken = new Set(existing.map((s) => s.name));
   let name: string;
@@ -73,9 +85,12 @@ export async function buildSpec(input: NewSpecInput, existing: readonly SpecConf
     target: input.target,
     ...(input.mirror === true && { mirror: true }),
     ...(input.keepSetIdBits === true && { keepSetIdBits: true }),
+    ...(ports.length > 0 && { ports }),
     // Recorded only where it matters, so the spec says why a system directory is allowed.
     ...(input.force === true && remotePathProblem(input.remote, false) !== null && { force: true }),
   };
+  const clash = portsProblem([...existing.filter((s) => s.name !== name), spec]);
+  if (clash !== null) throw invalid(`--port ${clash.message}`);
   const other = existing.find((s) => s.name !== name && specsOverlap(s, spec, defaults));
   if (other !== undefined) {
     throw invalid(`REMOTE ${spec.remote}: overlaps spec '${other.name}' (${other.remote}) in the same containers: give each spec its own remote path`);

@@ -6,6 +6,7 @@ import { LineCounter, parseDocument, type Document } from 'yaml';
 import { ErrorCode, KxError } from '../sync/errors.ts';
 import { parseReloadMode } from '../../proto/reload-mode.ts';
 import { findOverlap } from './overlap.ts';
+import { portsProblem } from './port-forwards.ts';
 import { remotePathProblem } from './remote-path.ts';
 import { configSchema } from './schema.ts';
 import { parseSelector } from './selector.ts';
@@ -66,6 +67,7 @@ interface RawSpec {
   mirror?: boolean;
   force?: boolean;
   keepSetIdBits?: boolean;
+  ports?: (string | number)[];
 }
 
 interface RawConfig {
@@ -80,7 +82,7 @@ interface RawConfig {
 
 function schemaProblem(raw: unknown): Problem | null {
   // A fresh Ajv per call: compiling this small schema is cheap, and nothing is cached at module level.
-  const validate = new Ajv({ allErrors: false, strict: true }).compile(configSchema);
+  const validate = new Ajv({ allErrors: false, strict: true, allowUnionTypes: true }).compile(configSchema);
   if (validate(raw)) return null;
   return fromAjv(validate.errors![0]);
 }
@@ -146,6 +148,8 @@ function crossFieldProblem(raw: RawConfig, lineAt: (path: readonly (string | num
       }
     }
   }
+  const ports = portsProblem(raw.specs ?? []);
+  if (ports !== null) return { path: ['specs', ports.spec, 'ports', ports.entry], message: ports.message };
   const specs = (raw.specs ?? []).map((s) => ({ ...s, target: s.target ?? ('kubernetes' as const) }));
   const pair = findOverlap(specs, { namespace: raw.namespace, context: raw.context });
   if (pair !== null) {
@@ -169,13 +173,14 @@ function normalize(raw: RawConfig, baseDir: string): KxConfig {
       logLevel: raw.logLevel ?? DEFAULT_LOG_LEVEL,
       safety: { ...DEFAULT_SAFETY, ...raw.safety },
     },
-    specs: (raw.specs ?? []).map((s): SpecConfig => ({
+    specs: (raw.specs ?? []).map(({ ports, ...s }): SpecConfig => ({
       ...s,
       // A relative local path means relative to the config file, not to wherever kx happens to run.
       local: isAbsolute(s.local) ? s.local : resolve(baseDir, s.local),
       reload: (s.reload ?? 'none') as ReloadMode,
       ignore: s.ignore ?? [],
       target: s.target ?? 'kubernetes',
+      ...(ports !== undefined && { ports: ports.map(String) }),
     })),
   };
 }

@@ -43,6 +43,8 @@ export const configSchema = {
         mirror: { type: 'boolean' },
         keepSetIdBits: { type: 'boolean' },
         force: { type: 'boolean' },
+        // Port forwards: LOCAL[:REMOTE] or ADDRESS:LOCAL:REMOTE, a bare number allowed; checked in parse.ts.
+        ports: { type: 'array', items: { type: ['string', 'integer'] } },
       },
     },
   },

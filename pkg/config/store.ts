@@ -103,5 +103,6 @@ function specToPlain(spec: SpecConfig): Record<string, unknown> {
   if (spec.mirror === true) out.mirror = true;
   if (spec.keepSetIdBits === true) out.keepSetIdBits = true;
   if (spec.force === true) out.force = true;
+  if (spec.ports !== undefined && spec.ports.length > 0) out.ports = [...spec.ports];
   return out;
 }

@@ -30,6 +30,8 @@ export interface SpecConfig {
   readonly force?: boolean;
   /** Keep set-user-ID, set-group-ID and sticky bits of synced files (default: radar strips them). */
   readonly keepSetIdBits?: boolean;
+  /** Port forwards for the life of `kx watch`: `LOCAL[:REMOTE]` or `ADDRESS:LOCAL:REMOTE` (see port-forwards.ts). */
+  readonly ports?: readonly string[];
 }
 
 /** When a sync halts instead of deleting: a batch deleting over `maxDeleteShare` of the files kx manages in a

@@ -1,6 +1,9 @@
 // One configured spec running: follows its targets through the driver and keeps a Service per target.
 
 import { closeInOrder } from '../lifecycle/close.ts';
+import type { BackoffPolicy } from '../lifecycle/backoff.ts';
+import { parsePortForward } from '../config/port-forwards.ts';
+import { PortForwards } from './port-forwards.ts';
 import type { SafetySettings, SpecConfig } from '../config/types.ts';
 import type { Hasher } from '../sync/hash.ts';
 import type { AncestorStore } from './ancestor-store.ts';
@@ -23,6 +26,8 @@ export interface SpecDeps {
   readonly ancestorStore?: AncestorStore;
   readonly safety?: SafetySettings;
   readonly claims?: TargetClaims;
+  /** Back-off of a port forward whose local port is in use (tests shorten it). */
+  readonly portBindBackoff?: BackoffPolicy;
 }
 
 export class Spec {
@@ -30,6 +35,7 @@ export class Spec {
   private readonly deps: SpecDeps;
   private readonly services = new ServiceList();
   private source: TargetSource | null = null;
+  private ports: PortForwards | null = null;
   private problem: string | null = null;
   private paused = false;
   /** Adds and removes run in the order the source reported them. */
@@ -46,9 +52,12 @@ export class Spec {
     this.started ??= (async () => {
       const { config, driver, log } = this.deps;
       log.info(`${config.name}: started (${config.target}, ${config.selector !== undefined ? `selector ${config.selector}` : `name ${config.pod}`})`);
+      this.ports = this.portForwards();
+      const ports = this.ports;
       this.source = driver.follow(config, {
         added: (target) => {
           this.problem = null;
+          ports?.added(target);
           this.enqueue(() =>
             this.services.has(target.id)
               ? Promise.resolve()
@@ -57,13 +66,18 @@ export class Spec {
                 ),
           );
         },
-        removed: (id) => this.enqueue(() => this.services.remove(id)),
+        removed: (id) => {
+          ports?.removed(id);
+          this.enqueue(() => this.services.remove(id));
+        },
+        ready: (id, ready) => ports?.ready(id, ready),
         problem: (reason) => {
           this.problem = reason;
           if (reason) log.warn(`${config.name}: ${reason}`);
           this.deps.onChange();
         },
       });
+      await ports?.start();
       try {
         await this.source.start();
       } catch (err) {
@@ -78,7 +92,7 @@ export class Spec {
   close(): Promise<void> {
     this.closing ??= (async () => {
       await this.started?.catch(() => {});
-      await closeInOrder([() => this.source?.close(), () => this.queue, () => this.services.close()]);
+      await closeInOrder([() => this.source?.close(), () => this.ports?.close(), () => this.queue, () => this.services.close()]);
       this.deps.log.info(`${this.config.name}: stopped`);
       this.deps.onChange();
     })();
@@ -96,6 +110,7 @@ export class Spec {
       remote: config.remote,
       ...(problem !== null && { problem }),
       services,
+      ...(this.ports && { ports: this.ports.status() }),
     };
   }
 
@@ -122,6 +137,24 @@ export class Spec {
   async flush(): Promise<void> {
     await this.queue;
     await this.services.flush();
+  }
+
+  /** The spec's port forwards, when it has any and its target kind can forward. */
+  private portForwards(): PortForwards | null {
+    const { config, driver, log } = this.deps;
+    if (!config.ports || config.ports.length === 0) return null;
+    if (!driver.ports) {
+      this.problem = `${config.target} targets cannot forward ports`;
+      return null;
+    }
+    return new PortForwards({
+      spec: config,
+      forwards: config.ports.map((p) => parsePortForward(p)),
+      dialer: driver.ports,
+      log,
+      onChange: this.deps.onChange,
+      ...(this.deps.portBindBackoff && { bindBackoff: this.deps.portBindBackoff }),
+    });
   }
 
   private enqueue(step: () => Promise<void>): void {
