@@ -35,7 +35,7 @@ async function main(): Promise<void> {
         .option('docker', { type: 'boolean', default: false, describe: 'target the local Docker engine instead of Kubernetes' })
         .option('owner', { type: 'string', describe: 'UID:GID for synced files inside the container' })
         .option('keep-set-id-bits', { type: 'boolean', default: false, describe: 'keep set-uid/set-gid/sticky bits of synced files (radar strips them by default)' })
-        .option('port', { type: 'array', string: true, describe: 'forward a local port to the container while kx watch runs: LOCAL[:REMOTE] (repeatable)' })
+        .option('port', { type: 'array', string: true, nargs: 1, describe: 'forward a local port to the container while kx watch runs: LOCAL[:REMOTE] (repeatable)' })
         .option('force', { type: 'boolean', default: false, describe: 'replace a spec of the same name; allow / or a system directory as REMOTE' })
         .option('mirror', { type: 'boolean', default: false, describe: 'exact replica: also delete files only the container has (asks to confirm)' })
         .option('yes', { alias: 'y', type: 'boolean', default: false, describe: 'confirm --mirror without asking (needed when stdin is not a terminal)' })
