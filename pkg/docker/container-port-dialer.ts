@@ -21,8 +21,8 @@ export interface ContainerPortDialerOptions {
 
 export class ContainerPortDialer implements PortDialer {
   readonly #opts: ContainerPortDialerOptions;
-  /** Container IDs whose addresses did not answer: later connections go straight to the published port. */
-  readonly #unreachable = new Set<string>();
+  /** A container address did not answer: the engine runs elsewhere (a VM), so later connections go to published ports. */
+  #addressesUnreachable = false;
 
   constructor(opts: ContainerPortDialerOptions) {
     this.#opts = opts;
@@ -34,7 +34,7 @@ export class ContainerPortDialer implements PortDialer {
     });
     const { addresses, published } = endpointsOf(info, port, this.#opts.publishedHost);
     let unreachable: string | undefined;
-    if (!this.#unreachable.has(target.id)) {
+    if (!this.#addressesUnreachable) {
       for (const host of addresses) {
         const outcome = await this.#connect(host, port);
         if ('conn' in outcome) return bridge(socket, outcome.conn);
@@ -42,7 +42,7 @@ export class ContainerPortDialer implements PortDialer {
         if (outcome.refused) throw new KxError(ErrorCode.Unavailable, `nothing listens on ${host}:${port} in container ${target.name}`);
         unreachable = host;
       }
-      if (unreachable !== undefined) this.#unreachable.add(target.id);
+      if (unreachable !== undefined) this.#addressesUnreachable = true;
     }
     if (published !== undefined) {
       const outcome = await this.#connect(published.host, published.port);

@@ -3,7 +3,7 @@
 // line while the other works, and `kx get`'s status (over the status service, as -o json prints it) carries them.
 import Docker from 'dockerode';
 import { mkdir, writeFile } from 'node:fs/promises';
-import type { Server } from 'node:net';
+import { connect, type Server } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startDaemon, type RunningDaemon } from '../../cmd/composition/root.ts';
@@ -91,7 +91,7 @@ describe('port forwards to Docker containers', () => {
     expect(forwards()[0]).toMatchObject({ state: 'ok', target: second.name });
   });
 
-  it('closes its listeners with the daemon', async () => {
+  it('closes its listeners and open connections with the daemon', async () => {
     const label = `t${suffix()}`;
     const c = await webContainer(label);
     const port = await freePort();
@@ -99,7 +99,14 @@ describe('port forwards to Docker containers', () => {
       name: 'web', selector: `kx.test=${label}`, local, remote: '/app', reload: 'none', ignore: [], target: 'docker', ports: [`${port}:${HTTP_PORT}`],
     }));
     expect((await waitFor('forward', async () => (await httpGet(port).catch(() => '')).trim() || null))).toBe(c.name);
+    // A connection left open through the forward is closed with it.
+    const held = connect(port, '127.0.0.1');
+    held.on('error', () => undefined);
+    const heldClosed = new Promise<void>((resolve) => held.once('close', () => resolve()));
+    await new Promise<void>((resolve) => held.once('connect', () => resolve()));
+    await waitFor('the held connection counted', () => (daemon.daemon.status().specs[0]?.ports?.[0]?.connections ?? 0) >= 1);
     await daemon.close();
+    await heldClosed;
     await daemon.close(); // idempotent
     const again = await listening(port); // the port is free again
     await new Promise((r) => again.close(r));
