@@ -105,12 +105,14 @@ describe('port forwards to Docker containers', () => {
     const heldClosed = new Promise<void>((resolve) => held.once('close', () => resolve()));
     await new Promise<void>((resolve) => held.once('connect', () => resolve()));
     await waitFor('the held connection counted', () => (daemon.daemon.status().specs[0]?.ports?.[0]?.connections ?? 0) >= 1);
-    await daemon.close();
+    // The forwards close before the spec's containers' connections; closing those may wait for radar's first start.
+    const closing = daemon.close();
     await heldClosed;
+    await closing;
     await daemon.close(); // idempotent
     const again = await listening(port); // the port is free again
     await new Promise((r) => again.close(r));
-  });
+  }, 240_000);
 });
 
 describe('ContainerPortDialer on an engine whose container addresses cannot be reached (as on VM-based engines)', () => {
