@@ -15,7 +15,7 @@ import type { PortForwardStatus } from '../../pkg/daemon/status.ts';
 import { StatusClient } from '../../pkg/status/client.ts';
 import { formatStatus } from '../../pkg/ui/output.ts';
 import { freePort, httpGet, listening } from '../support/http-get.ts';
-import { IMAGE, docker, removeContainer, removeDir, suffix, tempDir, waitFor } from './helpers.ts';
+import { IMAGE, docker, exitOf, kx, kxSpawn, removeContainer, removeDir, suffix, tempDir, waitFor } from './helpers.ts';
 
 const HTTP_PORT = 8080;
 
@@ -172,4 +172,54 @@ describe('ContainerPortDialer on an engine whose container addresses cannot be r
     const err = await dialer.forward({} as SpecConfig, c, HTTP_PORT, new PassThrough() as never).then(() => null, (e: Error) => e);
     expect(err?.message).toBe(`container ${c.name} port ${HTTP_PORT}: it has no address on a network this machine can reach, and it publishes no port for ${HTTP_PORT}/tcp (docker run -p ${HTTP_PORT}:${HTTP_PORT})`);
   });
+});
+
+describe('kx create --port, kx watch and kx get, as a user runs them', () => {
+  const cleanups: (() => Promise<unknown>)[] = [];
+  afterEach(async () => {
+    for (const c of cleanups.splice(0).reverse()) await c();
+  });
+
+  it('serves the container on the forwarded port, shows the forwards in kx get, and exits cleanly on SIGTERM', async () => {
+    const dir = await tempDir('ports-cli');
+    cleanups.push(() => removeDir(dir));
+    const env = { KX_HOME: dir };
+    await writeFile(join(dir, 'kx.yaml'), `statusPort: ${await freePort()}\n`);
+    await mkdir(join(dir, 'src'));
+    const label = `t${suffix()}`;
+    const name = `kx-test-web-${suffix()}`;
+    const c = await docker.createContainer({
+      name, Image: IMAGE, Labels: { 'kx.test': label },
+      Cmd: ['sh', '-c', `mkdir -p /www && echo ${name} > /www/index.html && exec httpd -f -p ${HTTP_PORT} -h /www`],
+    });
+    cleanups.push(() => removeContainer(name));
+    await c.start();
+    const [port, busyPort] = [await freePort(), await freePort()];
+    const busy = await listening(busyPort);
+    cleanups.push(() => new Promise((r) => busy.close(r)));
+    const created = await kx(['create', '--docker', '-l', `kx.test=${label}`, '--name', 'web', '--port', `${port}:${HTTP_PORT}`, '--port', `${busyPort}:${HTTP_PORT}`, join(dir, 'src'), '/app'], env);
+    expect(created.stderr).toBe('');
+    expect(created.stdout).toContain(`ports ${port}:${HTTP_PORT} ${busyPort}:${HTTP_PORT}`);
+
+    const daemon = kxSpawn(['watch'], env);
+    cleanups.push(async () => {
+      daemon.kill('SIGKILL');
+    });
+    expect(await waitFor('the container through kx watch\'s forward', async () => (await httpGet(port).catch(() => '')).trim() || null)).toBe(name);
+    const table = await waitFor('kx get to show the forwards', async () => {
+      const out = await kx(['get'], env);
+      return out.stdout.includes('web ports:') ? out.stdout : null;
+    });
+    expect(table).toContain(`web ports: ${port}→${HTTP_PORT} ok (${name}), ${busyPort}→${HTTP_PORT} in use: 127.0.0.1:${busyPort} is in use by another program; retrying`);
+    const json = JSON.parse((await kx(['get', '-o', 'json'], env)).stdout) as { specs: { ports: PortForwardStatus[] }[] };
+    expect(json.specs[0].ports.map((p) => ({ local: p.local, remote: p.remote, state: p.state }))).toEqual([
+      { local: port, remote: HTTP_PORT, state: 'ok' },
+      { local: busyPort, remote: HTTP_PORT, state: 'in-use' },
+    ]);
+    expect(daemon.output()).toContain(`web: port forward ${busyPort}:${HTTP_PORT}: 127.0.0.1:${busyPort} is in use by another program; retrying`);
+
+    daemon.kill('SIGTERM');
+    // Exiting at all proves the listeners and connections were closed: kx watch never calls process.exit on a clean stop.
+    expect(await exitOf(daemon)).toEqual({ code: 0, signal: null });
+  }, 240_000);
 });
