@@ -39,13 +39,15 @@ async function main(): Promise<void> {
         .option('docker', { type: 'boolean', default: false, describe: 'target the local Docker engine instead of Kubernetes' })
         .option('owner', { type: 'string', describe: 'UID:GID for synced files inside the container' })
         .option('keep-set-id-bits', { type: 'boolean', default: false, describe: 'keep set-uid/set-gid/sticky bits of synced files (radar strips them by default)' })
+        .option('port', { type: 'array', string: true, nargs: 1, describe: 'forward a local port to the container while kx watch runs: LOCAL[:REMOTE] (repeatable)' })
         .option('force', { type: 'boolean', default: false, describe: 'replace a spec of the same name; allow / or a system directory as REMOTE' })
         .option('on-sync', { type: 'array', string: true, describe: "command run in the container after each batch, before the reload (repeatable; split on spaces, quotes group; no shell: 'sh -c \"…\"' for one)" })
         .option('mirror', { type: 'boolean', default: false, describe: 'exact replica: also delete files only the container has (asks to confirm)' })
         .option('yes', { alias: 'y', type: 'boolean', default: false, describe: 'confirm --mirror without asking (needed when stdin is not a terminal)' })
         .conflicts('selector', 'pod')
         .example('$0 create -l app=api ./src /app', 'sync ./src into /app of every pod labelled app=api')
-        .example('$0 create --docker -l kx.demo=1 --reload restart ./site /app', 'sync into local Docker containers'),
+        .example('$0 create --docker -l kx.demo=1 --reload restart ./site /app', 'sync into local Docker containers')
+        .example('$0 create -l app=api --port 8080 --port 9229:9229 ./src /app', 'also forward localhost:8080 and :9229 to the pod'),
     async (args) => (await import('./commands/create.ts')).create(args),
   )
   .command(

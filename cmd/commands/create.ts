@@ -24,6 +24,7 @@ export interface CreateArgs {
   mirror?: boolean | undefined;
   keepSetIdBits?: boolean | undefined;
   onSync?: string[] | undefined;
+  port?: (string | number)[] | undefined;
   yes?: boolean | undefined;
 }
 
@@ -48,7 +49,7 @@ export async function create(args: CreateArgs, confirm: Confirm = terminalConfir
       if (!(await confirm.ask(`${what}. Continue? [y/N] `))) throw new KxError(ErrorCode.Cancelled, 'not created: --mirror was not confirmed');
     }
     await store.addSpec(spec, { replace: args.force ?? false });
-    process.stdout.write(`spec ${spec.name} created: ${spec.local} → ${spec.remote} (${spec.target}${spec.mirror ? ', mirror' : ''}) in ${store.file}\n`);
+    process.stdout.write(`spec ${spec.name} created: ${spec.local} → ${spec.remote} (${spec.target}${spec.mirror ? ', mirror' : ''}${spec.ports ? `, ports ${spec.ports.join(' ')}` : ''}) in ${store.file}\n`);
   } catch (err) {
     fail(err);
   }

@@ -6,6 +6,7 @@ import { basename, isAbsolute, resolve } from 'node:path';
 import { ErrorCode, KxError } from '../sync/errors.ts';
 import { OWNER_PATTERN } from './owner.ts';
 import { parseReloadMode } from '../../proto/reload-mode.ts';
+import { parsePortForward, portsProblem } from './port-forwards.ts';
 import { specsOverlap, type SpecDefaults } from './overlap.ts';
 import { remotePathProblem } from './remote-path.ts';
 import { parseSelector } from './selector.ts';
@@ -31,6 +32,8 @@ export interface NewSpecInput {
   readonly keepSetIdBits?: boolean | undefined;
   /** `--on-sync 'CMD'` (repeatable): commands run after every batch, split into argv by splitCommand. */
   readonly onSync?: readonly string[] | undefined;
+  /** --port, repeatable: LOCAL[:REMOTE] or ADDRESS:LOCAL:REMOTE. */
+  readonly port?: readonly (string | number)[] | undefined;
 }
 
 /** Validate a new spec against the file system and the existing specs. Throws KxError INVALID_ARGUMENT naming the flag. */
@@ -62,6 +65,15 @@ export async function buildSpec(input: NewSpecInput, existing: readonly SpecConf
     return { run };
   });
 
+  const ports = (input.port ?? []).map(String);
+  for (const entry of ports) {
+    try {
+      parsePortForward(entry);
+    } catch (err) {
+      throw invalid(`--port ${(err as Error).message}`);
+    }
+  }
+
   const taken = new Set(existing.map((s) => s.name));
   let name: string;
   if (input.name !== undefined) {
@@ -87,9 +99,12 @@ export async function buildSpec(input: NewSpecInput, existing: readonly SpecConf
     ...(input.mirror === true && { mirror: true }),
     ...(input.keepSetIdBits === true && { keepSetIdBits: true }),
     ...(onSync.length > 0 && { onSync }),
+    ...(ports.length > 0 && { ports }),
     // Recorded only where it matters, so the spec says why a system directory is allowed.
     ...(input.force === true && remotePathProblem(input.remote, false) !== null && { force: true }),
   };
+  const clash = portsProblem([...existing.filter((s) => s.name !== name), spec]);
+  if (clash !== null) throw invalid(`--port ${clash.message}`);
   const other = existing.find((s) => s.name !== name && specsOverlap(s, spec, defaults));
   if (other !== undefined) {
     throw invalid(`REMOTE ${spec.remote}: overlaps spec '${other.name}' (${other.remote}) in the same containers: give each spec its own remote path`);

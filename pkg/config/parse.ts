@@ -7,6 +7,7 @@ import { ErrorCode, KxError } from '../sync/errors.ts';
 import { parseReloadMode } from '../../proto/reload-mode.ts';
 import { onSyncProblem, type OnSyncCommand } from './on-sync.ts';
 import { findOverlap } from './overlap.ts';
+import { portsProblem } from './port-forwards.ts';
 import { remotePathProblem } from './remote-path.ts';
 import { configSchema } from './schema.ts';
 import { parseSelector } from './selector.ts';
@@ -68,6 +69,7 @@ interface RawSpec {
   force?: boolean;
   keepSetIdBits?: boolean;
   onSync?: OnSyncCommand[];
+  ports?: (string | number)[];
 }
 
 interface RawConfig {
@@ -82,7 +84,7 @@ interface RawConfig {
 
 function schemaProblem(raw: unknown): Problem | null {
   // A fresh Ajv per call: compiling this small schema is cheap, and nothing is cached at module level.
-  const validate = new Ajv({ allErrors: false, strict: true }).compile(configSchema);
+  const validate = new Ajv({ allErrors: false, strict: true, allowUnionTypes: true }).compile(configSchema);
   if (validate(raw)) return null;
   return fromAjv(validate.errors![0]);
 }
@@ -150,6 +152,8 @@ function crossFieldProblem(raw: RawConfig, lineAt: (path: readonly (string | num
       }
     }
   }
+  const ports = portsProblem(raw.specs ?? []);
+  if (ports !== null) return { path: ['specs', ports.spec, 'ports', ports.entry], message: ports.message };
   const specs = (raw.specs ?? []).map((s) => ({ ...s, target: s.target ?? ('kubernetes' as const) }));
   const pair = findOverlap(specs, { namespace: raw.namespace, context: raw.context });
   if (pair !== null) {
@@ -173,13 +177,14 @@ function normalize(raw: RawConfig, baseDir: string): KxConfig {
       logLevel: raw.logLevel ?? DEFAULT_LOG_LEVEL,
       safety: { ...DEFAULT_SAFETY, ...raw.safety },
     },
-    specs: (raw.specs ?? []).map((s): SpecConfig => ({
+    specs: (raw.specs ?? []).map(({ ports, ...s }): SpecConfig => ({
       ...s,
       // A relative local path means relative to the config file, not to wherever kx happens to run.
       local: isAbsolute(s.local) ? s.local : resolve(baseDir, s.local),
       reload: (s.reload ?? 'none') as ReloadMode,
       ignore: s.ignore ?? [],
       target: s.target ?? 'kubernetes',
+      ...(ports !== undefined && { ports: ports.map(String) }),
     })),
   };
 }

@@ -45,6 +45,8 @@ export const configSchema = {
         force: { type: 'boolean' },
         // Each entry is checked by onSyncProblem (on-sync.ts), which names the field that is wrong.
         onSync: { type: 'array' },
+        // Port forwards: LOCAL[:REMOTE] or ADDRESS:LOCAL:REMOTE, a bare number allowed; checked in parse.ts.
+        ports: { type: 'array', items: { type: ['string', 'integer'] } },
       },
     },
   },

@@ -104,5 +104,6 @@ function specToPlain(spec: SpecConfig): Record<string, unknown> {
   if (spec.keepSetIdBits === true) out.keepSetIdBits = true;
   if (spec.force === true) out.force = true;
   if (spec.onSync !== undefined && spec.onSync.length > 0) out.onSync = spec.onSync.map((c) => ({ ...c }));
+  if (spec.ports !== undefined && spec.ports.length > 0) out.ports = [...spec.ports];
   return out;
 }

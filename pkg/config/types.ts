@@ -33,6 +33,8 @@ export interface SpecConfig {
   readonly keepSetIdBits?: boolean;
   /** Commands run in the container after a batch lands, before the reload (see on-sync.ts). */
   readonly onSync?: readonly OnSyncCommand[];
+  /** Port forwards for the life of `kx watch`: `LOCAL[:REMOTE]` or `ADDRESS:LOCAL:REMOTE` (see port-forwards.ts). */
+  readonly ports?: readonly string[];
 }
 
 /** When a sync halts instead of deleting: a batch deleting over `maxDeleteShare` of the files kx manages in a

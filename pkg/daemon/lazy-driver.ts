@@ -1,13 +1,21 @@
 // A TargetDriver loaded on first use, so `kx watch` with only Docker specs never loads the Kubernetes client.
 
 import type { SpecConfig } from '../config/types.ts';
-import type { Connection, Target, TargetDriver, TargetEvents, TargetSource } from './target.ts';
+import { ErrorCode, KxError } from '../sync/errors.ts';
+import type { Connection, PortDialer, Target, TargetDriver, TargetEvents, TargetSource } from './target.ts';
 
 export type ClosableDriver = TargetDriver & { close?(): Promise<void> };
 
 export class LazyDriver implements TargetDriver {
   readonly connector = {
     connect: async (spec: SpecConfig, target: Target, signal?: AbortSignal): Promise<Connection> => (await this.driver()).connector.connect(spec, target, signal),
+  };
+  readonly ports: PortDialer = {
+    forward: async (spec, target, port, socket) => {
+      const inner = (await this.driver()).ports;
+      if (!inner) throw new KxError(ErrorCode.InvalidConfig, `${spec.name}: ${spec.target} targets cannot forward ports`);
+      return inner.forward(spec, target, port, socket);
+    },
   };
   private readonly load: () => Promise<ClosableDriver>;
   private loaded: Promise<ClosableDriver> | null = null;

@@ -1,6 +1,9 @@
 // One configured spec running: follows its targets through the driver and keeps a Service per target.
 
 import { closeInOrder } from '../lifecycle/close.ts';
+import type { BackoffPolicy } from '../lifecycle/backoff.ts';
+import { parsePortForward } from '../config/port-forwards.ts';
+import { PortForwards } from './port-forwards.ts';
 import type { SafetySettings, SpecConfig } from '../config/types.ts';
 import type { Hasher } from '../sync/hash.ts';
 import type { AncestorStore } from './ancestor-store.ts';
@@ -25,6 +28,8 @@ export interface SpecDeps {
   readonly claims?: TargetClaims;
   /** The user paused this spec before kx watch (re)started: its containers are not synced until kx resume. */
   readonly startPaused?: boolean;
+  /** Back-off of a port forward whose local port is in use (tests shorten it). */
+  readonly portBindBackoff?: BackoffPolicy;
 }
 
 export class Spec {
@@ -32,6 +37,7 @@ export class Spec {
   private readonly deps: SpecDeps;
   private readonly services = new ServiceList();
   private source: TargetSource | null = null;
+  private ports: PortForwards | null = null;
   private problem: string | null = null;
   private paused: boolean;
   /** Adds and removes run in the order the source reported them. */
@@ -49,9 +55,12 @@ export class Spec {
     this.started ??= (async () => {
       const { config, driver, log } = this.deps;
       log.info(`${config.name}: started (${config.target}, ${config.selector !== undefined ? `selector ${config.selector}` : `name ${config.pod}`})`);
+      this.ports = this.portForwards();
+      const ports = this.ports;
       this.source = driver.follow(config, {
         added: (target) => {
           this.problem = null;
+          ports?.added(target);
           this.enqueue(() =>
             this.services.has(target.id)
               ? Promise.resolve()
@@ -60,13 +69,18 @@ export class Spec {
                 ),
           );
         },
-        removed: (id) => this.enqueue(() => this.services.remove(id)),
+        removed: (id) => {
+          ports?.removed(id);
+          this.enqueue(() => this.services.remove(id));
+        },
+        ready: (id, ready) => ports?.ready(id, ready),
         problem: (reason) => {
           this.problem = reason;
           if (reason) log.warn(`${config.name}: ${reason}`);
           this.deps.onChange();
         },
       });
+      await ports?.start();
       try {
         await this.source.start();
       } catch (err) {
@@ -81,7 +95,7 @@ export class Spec {
   close(): Promise<void> {
     this.closing ??= (async () => {
       await this.started?.catch(() => {});
-      await closeInOrder([() => this.source?.close(), () => this.queue, () => this.services.close()]);
+      await closeInOrder([() => this.source?.close(), () => this.ports?.close(), () => this.queue, () => this.services.close()]);
       this.deps.log.info(`${this.config.name}: stopped`);
       this.deps.onChange();
     })();
@@ -99,6 +113,7 @@ export class Spec {
       remote: config.remote,
       ...(problem !== null && { problem }),
       services,
+      ...(this.ports && { ports: this.ports.status() }),
     };
   }
 
@@ -125,6 +140,24 @@ export class Spec {
   async flush(): Promise<void> {
     await this.queue;
     await this.services.flush();
+  }
+
+  /** The spec's port forwards, when it has any and its target kind can forward. */
+  private portForwards(): PortForwards | null {
+    const { config, driver, log } = this.deps;
+    if (!config.ports || config.ports.length === 0) return null;
+    if (!driver.ports) {
+      this.problem = `${config.target} targets cannot forward ports`;
+      return null;
+    }
+    return new PortForwards({
+      spec: config,
+      forwards: config.ports.map((p) => parsePortForward(p)),
+      dialer: driver.ports,
+      log,
+      onChange: this.deps.onChange,
+      ...(this.deps.portBindBackoff && { bindBackoff: this.deps.portBindBackoff }),
+    });
   }
 
   private enqueue(step: () => Promise<void>): void {

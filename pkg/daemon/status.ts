@@ -68,6 +68,26 @@ export interface SpecStatus {
   /** Why there are no rows, or what is wrong with following targets. */
   readonly problem?: string;
   readonly services: readonly ServiceStatus[];
+  /** The spec's port forwards (absent when it has none). */
+  readonly ports?: readonly PortForwardStatus[];
+}
+
+/** One port forward of a spec: where it listens, where it goes, and whether it works. */
+export interface PortForwardStatus {
+  /** The listening address, 127.0.0.1 unless the spec names another loopback address. */
+  readonly address: string;
+  readonly local: number;
+  readonly remote: number;
+  /**
+   * ok: listening, connections go to `target`; waiting: listening, no ready target yet; in-use: the local port is
+   * taken (retried with back-off); error: the last connection could not reach the container (see message).
+   */
+  readonly state: 'ok' | 'waiting' | 'in-use' | 'error';
+  /** The pod/container (or Docker container) new connections go to. */
+  readonly target?: string;
+  readonly message?: string;
+  /** Connections open now. */
+  readonly connections: number;
 }
 
 /** A tunnel to one node's radar (Kubernetes targets only). */

@@ -2,6 +2,7 @@
 // provides a TargetDriver: it follows the containers a spec selects and connects to one of them. The daemon only
 // sees Targets, Connections and Receivers; concrete drivers are wired in cmd/composition (the composition root).
 
+import type { Socket } from 'node:net';
 import type { ReloadMode, SpecConfig } from '../config/types.ts';
 import type { Receiver } from '../sync/types.ts';
 
@@ -18,6 +19,8 @@ export interface TargetEvents {
   removed(id: string): void;
   /** Trouble following targets at all (engine unreachable, forbidden); cleared by the next added/removed/ok. */
   problem(reason: string | null): void;
+  /** An added target stopped or started being ready (a pod's Ready condition); targets start out ready. */
+  ready?(id: string, ready: boolean): void;
 }
 
 /** Follows what a spec selects as it starts and stops, reporting through TargetEvents. */
@@ -41,9 +44,26 @@ export interface TargetConnector {
   connect(spec: SpecConfig, target: Target, signal?: AbortSignal): Promise<Connection>;
 }
 
+/** A link a PortDialer opened for one forwarded connection. */
+export interface ForwardedLink {
+  /** Settles when the link is closed, with the far side's reason when it gave one (nothing listens there, …). */
+  readonly closed: Promise<string | null>;
+}
+
+/** Reaches a port of one target for a spec's port forward (pkg/daemon/port-forwards.ts). */
+export interface PortDialer {
+  /**
+   * Joins `socket`, an accepted local connection, to `port` of `target`: resolves once the link is open (it destroys
+   * the socket when the far side ends); rejects with a one-line KxError when the port cannot be reached at all.
+   */
+  forward(spec: SpecConfig, target: Target, port: number, socket: Socket): Promise<ForwardedLink>;
+}
+
 export interface TargetDriver {
   follow(spec: SpecConfig, events: TargetEvents): TargetSource;
   readonly connector: TargetConnector;
+  /** How port forwards reach a target; absent when the kind cannot forward ports. */
+  readonly ports?: PortDialer;
 }
 
 /** One driver per target kind; a kind without support yet gets a driver that reports why. */

@@ -5,9 +5,10 @@
 
 import Docker from 'dockerode';
 import type { SpecConfig } from '../config/types.ts';
-import type { Connection, ExecOutcome, ExecRun, Target, TargetDriver, TargetEvents, TargetSource } from '../daemon/target.ts';
+import type { Connection, ExecOutcome, ExecRun, PortDialer, Target, TargetDriver, TargetEvents, TargetSource } from '../daemon/target.ts';
 import type { Receiver } from '../sync/types.ts';
 import { DockerContainerFollower } from './container-follower.ts';
+import { ContainerPortDialer } from './container-port-dialer.ts';
 import type { EngineAddress } from './engine-address.ts';
 import { RadarContainer, type RadarEndpoint } from './radar-container.ts';
 import { RadarImage } from './radar-image.ts';
@@ -46,6 +47,7 @@ export interface DockerDriverOptions {
 
 export class DockerDriver implements TargetDriver {
   readonly connector = { connect: (spec: SpecConfig, target: Target, signal?: AbortSignal) => this.connect(spec, target, signal) };
+  readonly ports: PortDialer;
   private readonly docker: Docker;
   private readonly dialer: DockerRadarDialer;
   private readonly radar: RadarEndpoints;
@@ -53,6 +55,9 @@ export class DockerDriver implements TargetDriver {
 
   constructor(opts: DockerDriverOptions) {
     this.docker = new Docker(opts.engine.options);
+    // Published ports are on the engine's host: this machine for a unix socket, the tcp:// engine's host otherwise.
+    const engineHost = opts.engine.socketPath === undefined ? opts.engine.options.host : undefined;
+    this.ports = new ContainerPortDialer({ docker: this.docker, publishedHost: engineHost ?? '127.0.0.1' });
     this.dialer = opts.dialer;
     const image = new RadarImage({ docker: this.docker, engine: opts.engine, image: opts.image, log: opts.log });
     this.radar = opts.radar ?? new RadarContainer({ docker: this.docker, engine: opts.engine, image: () => image.ensure(), home: opts.home, log: opts.log,

@@ -3,11 +3,13 @@
 // tunnel with the namespace's token → KubeConnection). The radar client itself comes from pkg/transport through
 // the RadarDialer seam (radar-dial.ts), wired in cmd/composition, so pkg/kube has no gRPC in it.
 import type { SpecConfig } from '../config/types.ts';
-import type { Connection, Target, TargetConnector, TargetDriver, TargetEvents, TargetSource } from '../daemon/target.ts';
+import { PortForward } from '@kubernetes/client-node';
+import type { Connection, PortDialer, Target, TargetConnector, TargetDriver, TargetEvents, TargetSource } from '../daemon/target.ts';
 import type { BackoffPolicy } from '../lifecycle/backoff.ts';
 import { ErrorCode, KxError } from '../sync/errors.ts';
 import { KubeConnection, explain } from './connection.ts';
 import { loadKubeconfig } from './kubeconfig.ts';
+import { PodPortDialer } from './pod-port-dialer.ts';
 import type { LoadedKubeconfig } from './kubeconfig.ts';
 import type { KubeTarget, NamespaceTokens, RadarDialer, RadarSession } from './radar-dial.ts';
 import { RadarLocator } from './radar-locator.ts';
@@ -37,6 +39,7 @@ export interface KubernetesDriverOptions {
 
 export class KubernetesDriver implements TargetDriver {
   readonly connector: TargetConnector;
+  readonly ports: PortDialer;
   readonly #opts: KubernetesDriverOptions;
   readonly #clusters = new Map<string, Cluster>();
   readonly #targets = new Map<string, { target: KubeTarget; refs: number }>();
@@ -46,6 +49,12 @@ export class KubernetesDriver implements TargetDriver {
   constructor(opts: KubernetesDriverOptions) {
     this.#opts = opts;
     this.connector = { connect: (spec, target, signal) => this.#connect(spec, target, signal) };
+    this.ports = new PodPortDialer({
+      cluster: (spec) => {
+        const { loaded } = this.#cluster(spec);
+        return { forwarder: this.#opts.forwarder?.(loaded) ?? new PortForward(loaded.kc), context: loaded.context };
+      },
+    });
   }
 
   follow(spec: SpecConfig, events: TargetEvents): TargetSource {

@@ -15,6 +15,8 @@ export interface PodWatchListener {
   added(target: RemoteContainer): void;
   /** The container is no longer a target: pod deleted or terminating, stopped matching, container stopped or replaced. */
   removed(target: RemoteContainer, reason: string): void;
+  /** An added container's pod became ready or not ready (its Ready condition); added ones start out ready. */
+  readiness?(target: RemoteContainer, ready: boolean): void;
   /** Something the user should see until `resolved(subject)`: subject '' is the watch itself, else a pod name. */
   problem(subject: string, err: KxError): void;
   resolved(subject: string): void;
@@ -143,7 +145,15 @@ export class PodWatch {
         this.#opts.listener.problem(name, e);
       }
     }
+    slot.podReady = podReady(pod);
     this.#reconcile(slot, desired, reasonFor(pod));
+    this.#tellReadiness(slot);
+  }
+
+  #tellReadiness(slot: Slot): void {
+    if (!slot.emitted || slot.toldReady === slot.podReady) return;
+    slot.toldReady = slot.podReady;
+    this.#opts.listener.readiness?.(slot.emitted, slot.podReady);
   }
 
   #onGone(pod: V1Pod, reason: string): void {
@@ -166,7 +176,7 @@ export class PodWatch {
   #slot(name: string): Slot {
     let slot = this.#slots.get(name);
     if (!slot) {
-      slot = { emitted: undefined, pending: undefined, flaps: 0, lastAddAt: undefined, problem: undefined,
+      slot = { emitted: undefined, pending: undefined, flaps: 0, lastAddAt: undefined, problem: undefined, podReady: true, toldReady: true,
         backoff: new Backoff(this.#opts.crashBackoff ?? { baseMs: 1000, maxMs: 30_000 }) };
       this.#slots.set(name, slot);
     }
@@ -207,7 +217,9 @@ export class PodWatch {
   #emit(slot: Slot, target: RemoteContainer): void {
     slot.emitted = target;
     slot.lastAddAt = Date.now();
+    slot.toldReady = true;
     this.#opts.listener.added(target);
+    this.#tellReadiness(slot);
   }
 }
 
@@ -218,6 +230,15 @@ interface Slot {
   lastAddAt: number | undefined;
   problem: string | undefined;
   backoff: Backoff;
+  /** The pod's Ready condition as last seen, and as last told to the listener for `emitted`. */
+  podReady: boolean;
+  toldReady: boolean;
+}
+
+/** The pod's Ready condition (all its containers pass their readiness probes); true when it reports none. */
+function podReady(pod: V1Pod): boolean {
+  const ready = pod.status?.conditions?.find((c) => c.type === 'Ready');
+  return ready === undefined || ready.status === 'True';
 }
 
 function reasonFor(pod: V1Pod): string {

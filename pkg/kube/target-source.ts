@@ -61,6 +61,10 @@ export class KubeTargetSource implements TargetSource {
         listener: {
           added: (remote) => this.#added(remote),
           removed: (remote) => this.#removed(remote),
+          readiness: (remote, ready) => {
+            const id = instanceKey(remote);
+            if (this.#live.has(id) && !this.#closed) this.#events.ready?.(id, ready);
+          },
           problem: (subject, err) => this.#problem(subject, err.message),
           resolved: (subject) => this.#resolved(subject),
         },

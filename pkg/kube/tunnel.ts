@@ -5,18 +5,14 @@
 import { closeTogether } from '../lifecycle/close.ts';
 import { createServer } from 'node:net';
 import type { AddressInfo, Server, Socket } from 'node:net';
-import { Writable } from 'node:stream';
 import { PortForward } from '@kubernetes/client-node';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { ErrorCode, KxError } from '../sync/errors.ts';
 import { apiError, httpStatusOf } from './api-errors.ts';
+import { forwardSocket, type PortForwarder } from './forward-socket.ts';
 import type { RadarEndpoint } from './radar-locator.ts';
 
-/** The part of client-node's PortForward the tunnel uses. */
-export interface PortForwarder {
-  portForward(namespace: string, pod: string, ports: number[], output: Writable, err: Writable | null,
-    input: Socket): Promise<unknown>;
-}
+export type { PortForwarder } from './forward-socket.ts';
 
 export type TunnelEvent =
   /** A WebSocket carrying traffic was closed by the far side (radar pod gone, API server or network dropped). */
@@ -137,40 +133,24 @@ export class Tunnel {
 
   async #open(socket: Socket): Promise<void> {
     let ep: RadarEndpoint | undefined;
-    const errText: string[] = [];
-    const errStream = new Writable({
-      write(chunk: Buffer, _enc, cb) {
-        if (chunk.length > 0) errText.push(chunk.toString('utf8'));
-        cb();
-      },
-    });
     try {
       ep = await this.#locate();
-      const result = await this.#forwarder.portForward(ep.namespace, ep.pod, [ep.port], socket, errStream, socket);
-      const ws = result as WsLike;
+      const forwarded = await forwardSocket(this.#forwarder, ep.namespace, ep.pod, ep.port, socket);
       this.#forwards++;
-      if (socket.closed || socket.destroyed || this.#closed) {
-        ws.close();
+      if (forwarded.abandoned) return;
+      if (this.#closed) {
+        socket.destroy();
         return;
       }
       this.#opened();
-      let localEnd = false;
-      socket.once('close', () => {
-        localEnd = true;
-        ws.close();
-      });
-      ws.on('close', () => {
-        // Whoever closed it, the radar pod may be on its way out (a graceful radar shutdown makes gRPC close first):
-        // the next connection asks where radar is again.
-        this.#endpoint = undefined;
-        if (!localEnd && !this.#closed) {
-          const text = errText.join('').trim();
-          if (text !== '') this.#fail(new KxError(ErrorCode.Unavailable, `radar port-forward to pod "${ep?.pod}": ${text}`));
-          this.#dropped();
-        }
-        socket.destroy();
-      });
-      ws.on('error', () => socket.destroy());
+      const { byFarEnd, errorText } = await forwarded.closed;
+      // Whoever closed it, the radar pod may be on its way out (a graceful radar shutdown makes gRPC close first):
+      // the next connection asks where radar is again.
+      this.#endpoint = undefined;
+      if (byFarEnd && !this.#closed) {
+        if (errorText !== '') this.#fail(new KxError(ErrorCode.Unavailable, `radar port-forward to pod "${ep.pod}": ${errorText}`));
+        this.#dropped();
+      }
     } catch (err) {
       // The endpoint may be stale (radar pod replaced): find it again on the next connection.
       this.#endpoint = undefined;
@@ -267,9 +247,4 @@ export class TunnelPool {
     })();
     return this.#closed;
   }
-}
-
-interface WsLike {
-  close(): void;
-  on(event: 'close' | 'error', listener: () => void): void;
 }

@@ -1,7 +1,7 @@
 // `kx get`'s side of the status service.
 
 import { credentials, status as grpcStatus, type Client, type ClientReadableStream, type ServiceError } from '@grpc/grpc-js';
-import type { DaemonStatus, ServiceStatus, SpecStatus, TunnelStatus } from '../daemon/status.ts';
+import type { DaemonStatus, PortForwardStatus, ServiceStatus, SpecStatus, TunnelStatus } from '../daemon/status.ts';
 import { ErrorCode, KxError } from '../sync/errors.ts';
 import { statusService } from './definition.ts';
 import type { StatusReply } from './identity.ts';
@@ -106,6 +106,19 @@ function specFromWire(s: Wire<SpecStatus>): SpecStatus {
     remote: s.remote ?? '',
     ...(s.problem != null && { problem: s.problem }),
     services: (s.services ?? []).map(serviceFromWire),
+    ...(s.ports != null && s.ports.length > 0 && { ports: s.ports.map(portFromWire) }),
+  };
+}
+
+function portFromWire(p: Wire<PortForwardStatus>): PortForwardStatus {
+  return {
+    address: p.address ?? '127.0.0.1',
+    local: p.local ?? 0,
+    remote: p.remote ?? 0,
+    state: p.state ?? 'waiting',
+    ...(p.target != null && { target: p.target }),
+    ...(p.message != null && { message: p.message }),
+    connections: p.connections ?? 0,
   };
 }
 

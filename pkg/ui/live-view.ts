@@ -6,6 +6,7 @@ import { createElement as h, useEffect, useState, type ReactElement } from 'reac
 import type { DaemonStatus } from '../daemon/status.ts';
 import { statusRows, type Row } from './rows.ts';
 import { tunnelLine } from './output.ts';
+import { portLines } from './ports.ts';
 import { renderTable } from './table.ts';
 
 /** Where the view gets its updates: the status client's watch, in practice. */
@@ -38,6 +39,7 @@ function LiveView(props: { feed: StatusFeed; onEnd: (err: Error | null) => void 
     status.configError ? h(Text, { color: 'red' }, `config: ${status.configError}`) : null,
     h(Text, { bold: true, wrap: 'truncate-end' }, lines[0]),
     ...rows.flatMap((row, i) => rowElements(row, lines[i + 1], i)),
+    ...portLines(status.specs).map((l, i) => h(Text, { key: `f${i}`, color: l.healthy ? 'gray' : 'yellow', wrap: 'truncate-end' }, l.text)),
     ...(status.tunnels ?? []).map((t) => h(Text, { key: `t${t.node}`, color: t.state === 'up' ? 'gray' : 'yellow', wrap: 'truncate-end' }, tunnelLine(t))),
   );
 }

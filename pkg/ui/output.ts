@@ -2,6 +2,7 @@
 
 import { stringify } from 'yaml';
 import type { DaemonStatus, TunnelStatus } from '../daemon/status.ts';
+import { portLines } from './ports.ts';
 import { statusRows } from './rows.ts';
 import { renderTable } from './table.ts';
 
@@ -17,6 +18,7 @@ export function formatStatus(status: DaemonStatus, format: OutputFormat, now: nu
       const lines = [];
       if (status.configError) lines.push(`config: ${status.configError} (the daemon runs on the last good config)`);
       lines.push(status.specs.length === 0 ? `no specs in ${status.configFile} (add one with: kx create)` : renderTable(statusRows(status, now)));
+      lines.push(...portLines(status.specs).map((l) => l.text));
       for (const t of status.tunnels ?? []) lines.push(tunnelLine(t));
       return lines.join('\n');
     }
