@@ -23,7 +23,8 @@ fi
 if ! docker version >/dev/null 2>&1; then
   log "starting dockerd"
   mkdir -p /var/log
-  as_root sh -c 'nohup dockerd >/var/log/kx-dockerd.log 2>&1 &'
+  # In a session of its own: stopping the job that ran the tests must not take the engine down with it.
+  as_root sh -c 'setsid nohup dockerd >>/var/log/kx-dockerd.log 2>&1 </dev/null &'
   for _ in $(seq 1 120); do docker version >/dev/null 2>&1 && break; sleep 0.5; done
   docker version >/dev/null 2>&1 || { log "dockerd did not answer; see /var/log/kx-dockerd.log"; exit 1; }
 fi
