@@ -97,6 +97,7 @@ describe('one-way-safe sync into docker containers', () => {
     await inContainer(s.name, 'mkdir -p /app/__pycache__ /app/node_modules/x && echo pyc > /app/__pycache__/a.pyc && echo m > /app/node_modules/x/i.js');
 
     // kx watch restarts; meanwhile the user deletes a file kx wrote and the container makes another.
+    await s.daemon.idle(); // the last batch's record is saved once it is acknowledged
     await s.daemon.close();
     await rm(join(s.src, 'old.txt'));
     await inContainer(s.name, 'echo up > /app/uploads.txt');
@@ -167,6 +168,8 @@ describe('one-way-safe sync into docker containers', () => {
     for (let i = 0; i < 150; i++) files[`f${i}.txt`] = `${i}\n`;
     const s = await setup({ files });
     await synced(s, '/app/f149.txt', '149\n');
+    // The batch's record of what kx wrote is saved once the batch is acknowledged: wait for that before stopping.
+    await s.daemon.idle();
     // Deleted while kx watch is down (a branch switch, say): the whole deletion is one plan when it comes back.
     await s.daemon.close();
     for (let i = 0; i < 120; i++) await rm(join(s.src, `f${i}.txt`));
@@ -189,6 +192,7 @@ describe('one-way-safe sync into docker containers', () => {
   it('honours the delete thresholds set in kx.yaml', async () => {
     const s = await setup({ files: { 'a.txt': '1', 'b.txt': '2', 'c.txt': '3' }, yaml: 'safety:\n  maxDeleteShare: 0.5\n  maxDeleteFiles: 1\n' });
     await synced(s, '/app/c.txt', '3');
+    await s.daemon.idle();
     await s.daemon.close();
     await rm(join(s.src, 'a.txt'));
     await rm(join(s.src, 'b.txt'));
@@ -200,6 +204,7 @@ describe('one-way-safe sync into docker containers', () => {
   it('reports a file the container changed after kx wrote it and does not overwrite it; --confirm does', async () => {
     const s = await setup();
     await synced(s, '/app/a.txt', 'a1\n');
+    await s.daemon.idle(); // the last batch's record is saved once it is acknowledged
     await s.daemon.close();
     await inContainer(s.name, 'echo container-edit > /app/a.txt');
     await writeFile(join(s.src, 'a.txt'), 'local edit\n');
@@ -264,6 +269,7 @@ describe('one-way-safe sync into docker containers', () => {
     await synced(s, '/app/a.txt', 'a1\n');
     expect(await kx(['pause', 'site', '--config', s.store.file, '--port', String(s.port)], {})).toMatchObject({ code: 0, stdout: 'site: paused\n' });
     expect(JSON.parse(await readFile(join(s.dir, 'paused.json'), 'utf8'))).toEqual(['site']);
+    await s.daemon.idle(); // the last batch's record is saved once it is acknowledged
     await s.daemon.close();
     await writeFile(join(s.src, 'a.txt'), 'while stopped\n');
     s.daemon = await start(s.store, s.lines);
