@@ -8,7 +8,7 @@ import { parseReloadMode } from '../../proto/reload-mode.ts';
 import { specsOverlap, type SpecDefaults } from './overlap.ts';
 import { remotePathProblem } from './remote-path.ts';
 import { parseSelector } from './selector.ts';
-import type { ReloadMode, SpecConfig, TargetKind } from './types.ts';
+import type { PersistMode, ReloadMode, SpecConfig, TargetKind } from './types.ts';
 
 export interface NewSpecInput {
   readonly name?: string | undefined;
@@ -28,6 +28,9 @@ export interface NewSpecInput {
   /** Exact replica: delete what only the container has. */
   readonly mirror?: boolean | undefined;
   readonly keepSetIdBits?: boolean | undefined;
+  /** Persist the remote path in the pods' workload: true, or 'session' (undone when kx watch exits). */
+  readonly persist?: PersistMode | undefined;
+  readonly persistClaim?: string | undefined;
 }
 
 /** Validate a new spec against the file system and the existing specs. Throws KxError INVALID_ARGUMENT naming the flag. */
@@ -48,6 +51,12 @@ export async function buildSpec(input: NewSpecInput, existing: readonly SpecConf
     throw invalid(`--reload ${reload}: ${(err as Error).message.replace(/^reload mode "[^"]*": /, '')}`);
   }
   if (input.owner !== undefined && !OWNER_PATTERN.test(input.owner)) throw invalid(`--owner ${input.owner}: must be UID:GID (numbers)`);
+  const persist = input.persist === true || input.persist === 'session';
+  if (persist && input.target === 'docker') throw invalid('--persist is for Kubernetes workloads; on the docker target give the container a volume at the remote path (docker run -v)');
+  if (input.persistClaim !== undefined && !persist) throw invalid(`--persist-claim ${input.persistClaim}: needs --persist`);
+  if (input.persistClaim !== undefined && !/^[a-z0-9]([-.a-z0-9]{0,251}[a-z0-9])?$/.test(input.persistClaim)) {
+    throw invalid(`--persist-claim ${input.persistClaim}: must be a PersistentVolumeClaim name (lowercase letters, digits, dashes and dots)`);
+  }
 
   const taken = new Set(existing.map((s) => s.name));
   let name: string;
@@ -73,6 +82,8 @@ export async function buildSpec(input: NewSpecInput, existing: readonly SpecConf
     target: input.target,
     ...(input.mirror === true && { mirror: true }),
     ...(input.keepSetIdBits === true && { keepSetIdBits: true }),
+    ...(persist && { persist: input.persist }),
+    ...(input.persistClaim !== undefined && { persistClaim: input.persistClaim }),
     // Recorded only where it matters, so the spec says why a system directory is allowed.
     ...(input.force === true && remotePathProblem(input.remote, false) !== null && { force: true }),
   };

@@ -43,6 +43,8 @@ export const configSchema = {
         mirror: { type: 'boolean' },
         keepSetIdBits: { type: 'boolean' },
         force: { type: 'boolean' },
+        persist: { enum: [true, false, 'session'] },
+        persistClaim: { type: 'string', pattern: '^[a-z0-9]([-.a-z0-9]{0,251}[a-z0-9])?$' },
       },
     },
   },

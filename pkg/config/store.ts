@@ -103,5 +103,7 @@ function specToPlain(spec: SpecConfig): Record<string, unknown> {
   if (spec.mirror === true) out.mirror = true;
   if (spec.keepSetIdBits === true) out.keepSetIdBits = true;
   if (spec.force === true) out.force = true;
+  if (spec.persist === true || spec.persist === 'session') out.persist = spec.persist;
+  if (spec.persistClaim !== undefined) out.persistClaim = spec.persistClaim;
   return out;
 }

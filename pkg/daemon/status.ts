@@ -54,6 +54,19 @@ export interface SpecStatus {
   /** Why there are no rows, or what is wrong with following targets. */
   readonly problem?: string;
   readonly services: readonly ServiceStatus[];
+  /** Whether the remote path is persisted in the pods' workload (specs with persist only). */
+  readonly persist?: PersistStatus;
+}
+
+/**
+ * A persisted path: seeded (the volume started with the image's content), empty (the image cannot copy: kx's
+ * initial sync fills it), seeding (the init container has not finished yet), volume (already a volume of the
+ * user's), waiting (no pod to find the workload by yet), off (kx cannot patch the workload: detail says why).
+ */
+export interface PersistStatus {
+  readonly state: 'seeded' | 'empty' | 'seeding' | 'volume' | 'waiting' | 'off';
+  /** One line: which workloads, or why not. */
+  readonly detail: string;
 }
 
 /** A tunnel to one node's radar (Kubernetes targets only). */

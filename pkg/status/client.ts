@@ -106,6 +106,7 @@ function specFromWire(s: Wire<SpecStatus>): SpecStatus {
     remote: s.remote ?? '',
     ...(s.problem != null && { problem: s.problem }),
     services: (s.services ?? []).map(serviceFromWire),
+    ...(s.persist != null && { persist: { state: s.persist.state ?? 'off', detail: s.persist.detail ?? '' } }),
   };
 }
 
