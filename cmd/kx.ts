@@ -55,8 +55,15 @@ async function main(): Promise<void> {
     (y) =>
       y
         .positional('names', { type: 'string', array: true, describe: 'spec names' })
-        .option('all', { type: 'boolean', default: false, describe: 'remove every spec' }),
+        .option('all', { type: 'boolean', default: false, describe: 'remove every spec' })
+        .option('keep-persist', { type: 'boolean', default: false, describe: 'leave persisted paths in the workloads (default: undo them first)' }),
     async (args) => (await import('./commands/delete.ts')).deleteSpecs(args),
+  )
+  .command(
+    'reset <names..>',
+    'undo persist: remove the volumes kx added to the specs\' workloads (the specs stay)',
+    (y) => y.positional('names', { type: 'string', array: true, demandOption: true, describe: 'spec names' }),
+    async (args) => (await import('./commands/reset.ts')).reset({ ...args, names: args.names }),
   )
   .command(
     'get',

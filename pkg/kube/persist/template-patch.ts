@@ -122,7 +122,7 @@ export function undoOps(workload: JsonObject, spec: string): PatchOp[] {
 export function dropSeedOps(workload: JsonObject, spec: string): PatchOp[] {
   const record = recordOf(workload);
   const entry = record[spec];
-  if (!entry) return [];
+  if (!entry || (entry.init === undefined && entry.seeding === 'empty')) return [];
   const ops: PatchOp[] = [];
   if (entry.init !== undefined) {
     const inits = listAt(workload, 'initContainers');
@@ -169,10 +169,10 @@ function recordOps(workload: JsonObject, record: PersistRecord): PatchOp[] {
   const key = `/metadata/annotations/${PERSIST_ANNOTATION.replace(/~/g, '~0').replace(/\//g, '~1')}`;
   const empty = Object.keys(record).length === 0;
   const has = annotations?.[PERSIST_ANNOTATION] !== undefined;
-  const guard: PatchOp[] = has ? [{ op: 'test', path: key, value: annotations![PERSIST_ANNOTATION] }] : [];
+  const guard: PatchOp[] = has ? [{ op: 'test', path: key, value: annotations[PERSIST_ANNOTATION] }] : [];
   if (empty) {
     if (!has) return [];
-    if (Object.keys(annotations!).length === 1) return [...guard, { op: 'remove', path: '/metadata/annotations' }];
+    if (Object.keys(annotations).length === 1) return [...guard, { op: 'remove', path: '/metadata/annotations' }];
     return [...guard, { op: 'remove', path: key }];
   }
   if (annotations === undefined) return [{ op: 'add', path: '/metadata/annotations', value: { [PERSIST_ANNOTATION]: writeRecord(record) } }];
