@@ -40,7 +40,7 @@ async function logsOf(pod: string): Promise<string> {
 
 describe('test cluster: workloads', () => {
   it('serves the ReplicaSet a Deployment owns, and its pods are owned by it', async () => {
-    await apps.createNamespacedDeployment({ namespace: NS, body: deployment('web', { containers: [sleeper()] }) as never });
+    await apps.createNamespacedDeployment({ namespace: NS, body: deployment('web', { containers: [sleeper()] }) });
     const pod = await eventually(() => cluster.listPods(NS, 'app=web').find(running), 60_000, 'a running web pod');
     const owner = pod.metadata.ownerReferences[0];
     expect(owner).toMatchObject({ apiVersion: 'apps/v1', kind: 'ReplicaSet', controller: true });
