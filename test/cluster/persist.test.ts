@@ -85,7 +85,7 @@ async function makeSrc(name: string, content: string): Promise<string> {
   return src;
 }
 
-describe('hot reload on Kubernetes with persist', () => {
+describe('hot reload on Kubernetes with persist', { timeout: 300_000 }, () => {
   it('save → restart runs the saved file; kx delete leaves the pod template as it was and keeps another user\'s label', async () => {
     await apps.createNamespacedDeployment({ namespace: NS, body: printer('api') });
     await waitFor('the api pod', thePod('api', () => true), 60_000);

@@ -38,7 +38,7 @@ async function logsOf(pod: string): Promise<string> {
   return id ? run('docker', ['logs', id]).then((r) => r.stdout + r.stderr) : '';
 }
 
-describe('test cluster: workloads', () => {
+describe('test cluster: workloads', { timeout: 180_000 }, () => {
   it('serves the ReplicaSet a Deployment owns, and its pods are owned by it', async () => {
     await apps.createNamespacedDeployment({ namespace: NS, body: deployment('web', { containers: [sleeper()] }) });
     const pod = await eventually(() => cluster.listPods(NS, 'app=web').find(running), 60_000, 'a running web pod');
@@ -88,6 +88,43 @@ describe('test cluster: workloads', () => {
     const next = await eventually(() => cluster.listPods(NS, 'app=bare').find(running), 60_000, 'the replacement pod');
     // Only a pod made after the change has it; the one running at the change was left alone until deleted.
     expect(next.spec.containers[0].env).toEqual([{ name: 'V', value: '2' }]);
+  });
+
+  it('a StatefulSet makes NAME-0, NAME-1 in order with their claims, and rolls them from the highest ordinal on a template change', async () => {
+    await apps.createNamespacedStatefulSet({ namespace: NS, body: {
+      metadata: { name: 'db' },
+      spec: { replicas: 2, serviceName: 'db', selector: { matchLabels: { app: 'db' } },
+        template: { metadata: { labels: { app: 'db' } }, spec: { terminationGracePeriodSeconds: 0, containers: [sleeper({ volumeMounts: [{ name: 'data', mountPath: '/data' }] })] } },
+        volumeClaimTemplates: [{ metadata: { name: 'data' }, spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } } }] },
+    } as never });
+    const pods = await eventually(() => {
+      const list = cluster.listPods(NS, 'app=db');
+      return list.length === 2 && list.every(running) ? list : undefined;
+    }, 60_000, 'db-0 and db-1 running');
+    expect(pods.map((p) => p.metadata.name).sort()).toEqual(['db-0', 'db-1']);
+    expect(pods[0].metadata.ownerReferences[0]).toMatchObject({ kind: 'StatefulSet', name: 'db', controller: true });
+    expect(pods.find((p) => p.metadata.name === 'db-1')!.spec.volumes[0]).toEqual({ name: 'data', persistentVolumeClaim: { claimName: 'data-db-1' } });
+    expect((await core.readNamespacedPersistentVolumeClaim({ namespace: NS, name: 'data-db-0' })).status?.phase).toBe('Bound');
+    const oldRevision = pods[0].metadata.labels['controller-revision-hash'];
+
+    const uids = new Map(pods.map((p) => [p.metadata.name as string, p.metadata.uid as string]));
+    const deleted: string[] = [];
+    const seen = setInterval(() => {
+      for (const [name, uid] of uids) if (cluster.getPod(NS, name)?.metadata.uid !== uid && !deleted.includes(name)) deleted.push(name);
+    }, 20);
+    try {
+      await apps.patchNamespacedStatefulSet({ namespace: NS, name: 'db', body: [{ op: 'add', path: '/spec/template/spec/containers/0/env', value: [{ name: 'V', value: '2' }] }] }, jsonPatch);
+      await eventually(() => {
+        const list = cluster.listPods(NS, 'app=db');
+        return list.length === 2 && list.every((p) => running(p) && p.metadata.labels['controller-revision-hash'] !== oldRevision);
+      }, 90_000, 'both pods on the new revision');
+    } finally {
+      clearInterval(seen);
+    }
+    expect(deleted).toEqual(['db-1', 'db-0']);
+    const sts = await apps.readNamespacedStatefulSet({ namespace: NS, name: 'db' });
+    expect(sts.status).toMatchObject({ replicas: 2, readyReplicas: 2, updatedReplicas: 2 });
+    expect(sts.status?.updateRevision).not.toBe(oldRevision);
   });
 
   it('runs init containers to completion, in order, before the containers; they share the pod\'s volumes', async () => {

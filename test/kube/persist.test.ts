@@ -2,7 +2,7 @@
 // Deployment found from its pods through the ReplicaSet, the volume seeded from the image (or empty when the
 // image has no cp), the record on the workload, undo that removes exactly kx's entries while keeping other
 // edits (also when they land between kx's read and its patch), idempotence, a changed path, and the workloads
-// kx cannot patch (bare pod, an operator's, RBAC) reported in one line.
+// kx cannot patch (bare pod, an operator's, RBAC, a Deployment's pod named by the spec) reported in one line.
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { AppsV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
@@ -86,7 +86,7 @@ async function createDeployment(name: string, image: string, extra: Json = {}): 
   return onePodWith(name, () => true);
 }
 
-describe('persisted paths in a workload', () => {
+describe('persisted paths in a workload', { timeout: 180_000 }, () => {
   it('finds the Deployment through the ReplicaSet, mounts a volume at the path and seeds it with the image\'s content', async () => {
     await createDeployment('seeded', images.withCp);
     const { p, lines } = persistence();
@@ -194,6 +194,21 @@ describe('persisted paths in a workload', () => {
     expect(d.spec.template.spec.volumes.filter((v: KubeObject) => v.name === 'kx-seeded')).toHaveLength(1);
   });
 
+  it('a StatefulSet and a DaemonSet are patched directly (their pods\' owners)', async () => {
+    const template = (app: string) => ({ metadata: { labels: { app } }, spec: { terminationGracePeriodSeconds: 0, containers: [{ name: 'app', image: images.withCp, command: ['/bin/busybox', 'sleep', '3600'] }] } });
+    await apps.createNamespacedStatefulSet({ namespace: NS, body: { metadata: { name: 'sts' }, spec: { replicas: 1, serviceName: 'sts', selector: { matchLabels: { app: 'sts' } }, template: template('sts') } } });
+    await apps.createNamespacedDaemonSet({ namespace: NS, body: { metadata: { name: 'ds' }, spec: { selector: { matchLabels: { app: 'ds' } }, template: template('ds') } } });
+    await onePodWith('sts', () => true);
+    await onePodWith('ds', () => true);
+    const { p } = persistence();
+    expect((await applyAndSettle(p, spec('sts'))).at(-1)).toEqual({ state: 'seeded', detail: 'seeded: statefulset/sts' });
+    expect((await applyAndSettle(p, spec('ds'))).at(-1)).toEqual({ state: 'seeded', detail: 'seeded: daemonset/ds' });
+    for (const app of ['sts', 'ds']) expect(await ls(await onePodWith(app, mountsApp), '/app')).toBe('from-image.txt');
+    expect(await p.undo(spec('sts'))).toEqual(['statefulset/sts']);
+    expect(await p.undo(spec('ds'))).toEqual(['daemonset/ds']);
+    await onePodWith('sts', (x) => !mountsApp(x));
+  });
+
   it('persistClaim mounts the claim instead of an emptyDir', async () => {
     await cluster.kubeConfig().makeApiClient((await import('@kubernetes/client-node')).CoreV1Api).createNamespacedPersistentVolumeClaim({
       namespace: NS, body: { metadata: { name: 'code' }, spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } } },
@@ -206,7 +221,7 @@ describe('persisted paths in a workload', () => {
     expect(await ls(pod, '/app')).toBe('from-image.txt');
   });
 
-  it('a bare pod, a pod an operator manages, and a workload RBAC forbids patching each get one line, and no patch', async () => {
+  it('a bare pod, a pod an operator manages, a Deployment\'s pod named by the spec, and a workload RBAC forbids patching each get one line, and no patch', async () => {
     cluster.createPod(NS, { metadata: { name: 'bare', labels: { app: 'bare' } }, spec: { containers: [{ name: 'app', image: images.withCp, command: ['/bin/busybox', 'sleep', '3600'] }] } });
     const { p, lines } = persistence();
     const bare = await applyAndSettle(p, spec('bare'));
@@ -218,6 +233,12 @@ describe('persisted paths in a workload', () => {
     const op = await applyAndSettle(p, spec('op'));
     expect(op.at(-1)?.state).toBe('off');
     expect(op.at(-1)?.detail).toBe('pod op is managed by Rollout/op (argoproj.io/v1alpha1), which would undo a change kx made to it; persist the path in that resource instead');
+
+    // A spec naming a Deployment's pod: the rollout would replace it by a pod of another name.
+    await createDeployment('named', images.withCp);
+    const podName = cluster.listPods(NS, 'app=named')[0].metadata.name as string;
+    const named = await applyAndSettle(p, spec('named', { selector: undefined, pod: podName }));
+    expect(named.at(-1)).toEqual({ state: 'off', detail: `pod ${podName} belongs to deployment/named, whose rollout replaces it by a pod of another name: select the pods with a label selector to persist` });
 
     await createDeployment('forbidden', images.withCp);
     const before = await rawDeployment('forbidden');

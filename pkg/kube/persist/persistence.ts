@@ -52,8 +52,10 @@ export class KubePersistence {
     for (const pod of pods) {
       try {
         const o = await ownerOf(pod, api);
-        if ('ref' in o) refs.set(describeRef(o.ref), o.ref);
-        else refused.add(o.refused);
+        if (!('ref' in o)) refused.add(o.refused);
+        // Only a StatefulSet brings a pod back under its name; others would leave a spec that names the pod with none.
+        else if (spec.pod !== undefined && o.ref.kind !== 'StatefulSet') refused.add(`pod ${spec.pod} belongs to ${describeRef(o.ref)}, whose rollout replaces it by a pod of another name: select the pods with a label selector to persist`);
+        else refs.set(describeRef(o.ref), o.ref);
       } catch (err) {
         refused.add(`cannot read the owner of pod ${String((pod.metadata as JsonObject).name)}: ${apiMessageOf(err)}`);
       }

@@ -1,11 +1,13 @@
 // The controller-manager stand-in: a DaemonSet controller (one pod per simulated node, rolling update with
 // maxUnavailable 1, status as recorded in README §6) and the Deployment and ReplicaSet controllers
-// (replica-controller.ts: a ReplicaSet per template, rollout on a template change, replicas, scale).
+// (replica-controller.ts: a ReplicaSet per template, rollout on a template change, replicas, scale), and the
+// StatefulSet controller (statefulset-controller.ts: ordered pods, rolling update, per-pod claims).
 import { createHash } from 'node:crypto';
 import type { NodeRegistry } from './nodes.ts';
 import { DS_STATUS_ORDER, META_ORDER, getPath, meta, ordered } from './objects.ts';
 import { labelSelectorFromMatchLabels } from './selectors.ts';
 import { ReplicaController, controllerRef, podReady } from './replica-controller.ts';
+import { syncStatefulSet } from './statefulset-controller.ts';
 import type { PodOps } from './replica-controller.ts';
 import type { ObjectStore, StoreEvent } from './store.ts';
 import type { Json } from './wire.ts';
@@ -50,10 +52,11 @@ export class Controllers {
     for (const ds of this.o.store.list('daemonsets')) this.mark('daemonsets', ds);
     for (const d of this.o.store.list('deployments')) this.mark('deployments', d);
     for (const rs of this.o.store.list('replicasets')) this.mark('replicasets', rs);
+    for (const sts of this.o.store.list('statefulsets')) this.mark('statefulsets', sts);
   }
 
   private onEvent(e: StoreEvent): void {
-    if (e.resource === 'daemonsets' || e.resource === 'deployments' || e.resource === 'replicasets') {
+    if (e.resource === 'daemonsets' || e.resource === 'deployments' || e.resource === 'replicasets' || e.resource === 'statefulsets') {
       if (e.type === 'DELETED') this.cascade(e.resource, e.object);
       else this.mark(e.resource, e.object);
       const owner = e.resource === 'replicasets' ? controllerRef(e.object) : undefined;
@@ -62,6 +65,7 @@ export class Controllers {
       const owner = controllerRef(e.object);
       if (!owner) return;
       if (owner.kind === 'DaemonSet') this.markName('daemonsets', e.namespace, String(owner.name));
+      if (owner.kind === 'StatefulSet') this.markName('statefulsets', e.namespace, String(owner.name));
       if (owner.kind === 'ReplicaSet') {
         this.markName('replicasets', e.namespace, String(owner.name));
         const dep = this.replicas.deploymentOf(e.namespace, String(owner.name));
@@ -88,6 +92,7 @@ export class Controllers {
         const [resource, ns, n] = k.split('/') as [string, string, string];
         if (resource === 'daemonsets') this.syncDaemonSet(ns, n);
         else if (resource === 'replicasets') this.replicas.syncReplicaSet(ns, n);
+        else if (resource === 'statefulsets') syncStatefulSet(this.o.store, this.o.pods, ns, n);
         else this.replicas.syncDeployment(ns, n);
       }
     });

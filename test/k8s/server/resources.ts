@@ -118,6 +118,18 @@ function replicaSetDefaults(o: Json): void {
   o.status = o.status ?? { replicas: 0 };
 }
 
+function statefulSetDefaults(o: Json): void {
+  const spec = { ...((o.spec as Json | undefined) ?? {}) };
+  spec.replicas = spec.replicas ?? 1;
+  spec.template = templateDefaults(spec.template as Json | undefined);
+  spec.podManagementPolicy = spec.podManagementPolicy ?? 'OrderedReady';
+  spec.updateStrategy = spec.updateStrategy ?? { type: 'RollingUpdate', rollingUpdate: { partition: 0 } };
+  spec.revisionHistoryLimit = spec.revisionHistoryLimit ?? 10;
+  o.spec = ordered(spec, ['replicas', 'selector', 'template', 'volumeClaimTemplates', 'serviceName', 'podManagementPolicy',
+    'updateStrategy', 'revisionHistoryLimit', 'minReadySeconds', 'persistentVolumeClaimRetentionPolicy', 'ordinals']);
+  o.status = o.status ?? { replicas: 0, availableReplicas: 0 };
+}
+
 function claimDefaults(o: Json): void {
   const spec = { ...((o.spec as Json | undefined) ?? {}) };
   spec.volumeMode = spec.volumeMode ?? 'Filesystem';
@@ -155,6 +167,7 @@ export const RESOURCE_TYPES: readonly ResourceType[] = [
     bookmarkBody: { spec: { selector: null, template: { metadata: { creationTimestamp: null }, spec: { containers: null } } }, status: { currentNumberScheduled: 0, numberMisscheduled: 0, desiredNumberScheduled: 0, numberReady: 0 } },
   }),
   define({ resource: 'deployments', group: 'apps', kind: 'Deployment', generation: true, keepsStatus: true, defaults: deploymentDefaults }),
+  define({ resource: 'statefulsets', group: 'apps', kind: 'StatefulSet', generation: true, keepsStatus: true, defaults: statefulSetDefaults }),
   define({ resource: 'replicasets', group: 'apps', kind: 'ReplicaSet', generation: true, keepsStatus: true, defaults: replicaSetDefaults }),
   define({ resource: 'persistentvolumeclaims', kind: 'PersistentVolumeClaim', keepsStatus: true, defaults: claimDefaults }),
   ...(['clusterroles', 'roles'] as const).map((r) => define({
