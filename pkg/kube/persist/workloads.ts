@@ -1,6 +1,6 @@
 // The workload kinds kx persists paths in, read and patched through client-node's typed AppsV1Api. Objects are
 // handled as plain JSON (what the API server sent), so a patch is computed against exactly what is stored.
-import { AppsV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { AppsV1Api, CoreV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { JsonObject, PatchOp } from './template-patch.ts';
 
@@ -28,11 +28,11 @@ export function describeRef(ref: WorkloadRef): string {
 
 export class WorkloadApi implements Workloads {
   readonly #apps: AppsV1Api;
-  readonly #kc: KubeConfig;
+  readonly #core: CoreV1Api;
 
   constructor(kc: KubeConfig) {
-    this.#kc = kc;
     this.#apps = kc.makeApiClient(AppsV1Api);
+    this.#core = kc.makeApiClient(CoreV1Api);
   }
 
   async read(ref: WorkloadRef): Promise<JsonObject> {
@@ -72,9 +72,7 @@ export class WorkloadApi implements Workloads {
   }
 
   async pods(namespace: string, selector: { labelSelector?: string | undefined; name?: string | undefined }): Promise<JsonObject[]> {
-    const { CoreV1Api } = await import('@kubernetes/client-node');
-    const core = this.#kc.makeApiClient(CoreV1Api);
-    const list = await core.listNamespacedPod({
+    const list = await this.#core.listNamespacedPod({
       namespace,
       ...(selector.labelSelector !== undefined && { labelSelector: selector.labelSelector }),
       ...(selector.name !== undefined && { fieldSelector: `metadata.name=${selector.name}` }),
