@@ -5,17 +5,15 @@
 import type { SpecConfig } from '../../config/types.ts';
 import { apiMessageOf, httpStatusOf } from '../api-errors.ts';
 import { ownerOf } from './owner.ts';
+import { cannot, seedOutcome, summary } from './report.ts';
+import type { PersistReport, WorkloadResult } from './report.ts';
 import type { PersistEntry } from './record.ts';
 import { TemplateProblem, applyOps, dropSeedOps, existingMount, recordOf, seedingOps, undoOps } from './template-patch.ts';
+export type { PersistReport } from './report.ts';
 import type { JsonObject, PatchOp } from './template-patch.ts';
 import { WORKLOAD_KINDS, describeRef } from './workloads.ts';
 import type { WorkloadRef, Workloads } from './workloads.ts';
 
-/** Per spec: the state `kx get` shows (see PersistStatus in pkg/daemon/status.ts). */
-export interface PersistReport {
-  readonly state: 'seeded' | 'empty' | 'seeding' | 'volume' | 'waiting' | 'off';
-  readonly detail: string;
-}
 
 export interface PersistenceDeps {
   /** The API for a spec's cluster, and the namespace its pods are in. */
@@ -60,7 +58,7 @@ export class KubePersistence {
         refused.add(`cannot read the owner of pod ${String((pod.metadata as JsonObject).name)}: ${apiMessageOf(err)}`);
       }
     }
-    const results = new Map<string, { state: PersistReport['state']; note: string }>();
+    const results = new Map<string, WorkloadResult>();
     for (const [label, ref] of refs) {
       try {
         results.set(label, await this.#persistOne(ref, spec));
@@ -114,7 +112,7 @@ export class KubePersistence {
   }
 
   /** Patch one workload for the spec (or find it already done); its state and a note for the summary. */
-  async #persistOne(ref: WorkloadRef, spec: SpecConfig): Promise<{ state: PersistReport['state']; note: string }> {
+  async #persistOne(ref: WorkloadRef, spec: SpecConfig): Promise<WorkloadResult> {
     const { api } = this.#d.cluster(spec);
     const plan = { spec: spec.name, container: spec.container, mountPath: spec.remote, claim: spec.persistClaim, seed: true };
     let entry: PersistEntry | undefined;
@@ -141,7 +139,7 @@ export class KubePersistence {
   }
 
   /** Wait for a pod of the new template to run the seed init container: seeded when it completed, empty when it failed. */
-  async #followSeed(api: Workloads, ref: WorkloadRef, spec: SpecConfig, signal: AbortSignal): Promise<{ state: PersistReport['state']; note: string } | undefined> {
+  async #followSeed(api: Workloads, ref: WorkloadRef, spec: SpecConfig, signal: AbortSignal): Promise<WorkloadResult | undefined> {
     const deadline = Date.now() + (this.#d.seedTimeoutMs ?? 300_000);
     const label = describeRef(ref);
     while (!signal.aborted && Date.now() < deadline) {
@@ -197,42 +195,6 @@ export class KubePersistence {
 
 function matches(e: PersistEntry, plan: { container?: string | undefined; mountPath: string; claim?: string | undefined }): boolean {
   return e.mountPath === plan.mountPath && e.claim === plan.claim && (plan.container === undefined || plan.container === e.container);
-}
-
-/** The seed's outcome on the pods that have the init container: ok, failed (why), or not known yet. */
-function seedOutcome(pods: JsonObject[], init: string): { ok: true } | { ok: false; why: string } | undefined {
-  for (const pod of pods) {
-    const statuses = ((pod.status as JsonObject | undefined)?.initContainerStatuses as JsonObject[] | undefined) ?? [];
-    const s = statuses.find((x) => x.name === init);
-    if (!s) continue;
-    const state = s.state as JsonObject | undefined;
-    const done = state?.terminated as JsonObject | undefined;
-    if (done && Number(done.exitCode ?? 0) === 0) return { ok: true };
-    const failed = done ?? ((s.lastState as JsonObject | undefined)?.terminated as JsonObject | undefined);
-    if (failed && Number(failed.exitCode ?? 0) !== 0) {
-      const text = failed.message ?? failed.reason;
-      const why = (typeof text === 'string' ? text : `exit ${Number(failed.exitCode)}`).split('\n')[0];
-      return { ok: false, why };
-    }
-  }
-  return undefined;
-}
-
-function summary(results: ReadonlyMap<string, { state: PersistReport['state']; note: string }>, refused: ReadonlySet<string>): PersistReport {
-  const states = [...results.values()];
-  if (states.length === 0) return { state: 'off', detail: [...refused].join('; ') || 'no workload found' };
-  // The least settled state speaks for the spec: seeding until every seed is known.
-  const order: PersistReport['state'][] = ['seeding', 'empty', 'seeded', 'volume'];
-  const state = order.find((s) => states.some((r) => r.state === s)) ?? states[0].state;
-  const detail = [...states.map((r) => `${r.state}: ${r.note}`), ...[...refused].map((r) => `not persisted: ${r}`)].join('; ');
-  return { state, detail };
-}
-
-function cannot(what: string, err: unknown): string {
-  if (err instanceof TemplateProblem) return `cannot ${what}: ${err.message}`;
-  const status = httpStatusOf(err);
-  if (status === 403) return `cannot ${what}: RBAC forbids it (${apiMessageOf(err)})`;
-  return `cannot ${what}: ${apiMessageOf(err)}`;
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
