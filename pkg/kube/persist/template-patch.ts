@@ -70,9 +70,9 @@ export function applyOps(workload: JsonObject, plan: PersistPlan): { ops: PatchO
     appendTo(ops, workload, TEMPLATE, 'initContainers', {
       name: init,
       image: container.image,
-      // No shell: an image without cp fails this at once, and kx then lets the volume start empty. A claim outlives
-      // pods and holds what kx synced: the image's files only fill what is missing there (-n), never replace.
-      command: ['cp', '-a', ...(plan.claim !== undefined ? ['-n'] : []), `${plan.mountPath.replace(/\/+$/, '')}/.`, `${SEED_MOUNT}/`],
+      // No shell: an image without cp fails this at once, and kx then lets the volume start empty. (No -n for
+      // claims: busybox's cp -n skips the whole tree when the target directory exists.)
+      command: ['cp', '-a', `${plan.mountPath.replace(/\/+$/, '')}/.`, `${SEED_MOUNT}/`],
       volumeMounts: [{ name: volume, mountPath: SEED_MOUNT }],
       // The copy runs as the app would (same user, same limits), so it is admitted where the app is.
       ...(container.securityContext !== undefined && { securityContext: container.securityContext }),
