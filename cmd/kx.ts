@@ -7,6 +7,7 @@ import module from 'node:module';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { fail } from './commands/fail.ts';
+import { rewritePersistFlag } from './commands/persist-flag.ts';
 
 module.enableCompileCache?.(); // ~0.1 s less CPU per run for the handlers loaded below (the OS temp dir; read-only: off)
 
@@ -16,7 +17,7 @@ const PORT_OPTION = { type: 'number', describe: 'ask the daemon on this status p
 
 // A function rather than top-level await: the single executable's bundle is CommonJS, which has none.
 async function main(): Promise<void> {
-  await yargs(hideBin(process.argv))
+  await yargs(rewritePersistFlag(hideBin(process.argv)))
   .scriptName('kx')
   .usage('$0 <command> [options]')
   .option('config', { type: 'string', describe: 'config file (default: $KX_HOME/kx.yaml, else ~/.kx/kx.yaml)', global: true })
@@ -44,10 +45,15 @@ async function main(): Promise<void> {
         .option('on-sync', { type: 'array', string: true, describe: "command run in the container after each batch, before the reload (repeatable; split on spaces, quotes group; no shell: 'sh -c \"…\"' for one)" })
         .option('mirror', { type: 'boolean', default: false, describe: 'exact replica: also delete files only the container has (asks to confirm)' })
         .option('yes', { alias: 'y', type: 'boolean', default: false, describe: 'confirm --mirror without asking (needed when stdin is not a terminal)' })
+        .option('persist', { type: 'boolean', describe: 'make REMOTE a volume of the pods\' Deployment/StatefulSet/DaemonSet so a restarted container starts on the synced files (--persist=session: undone when kx watch exits)' })
+        .option('persist-session', { type: 'boolean', hidden: true })
+        .option('persist-value', { type: 'string', hidden: true })
+        .option('persist-claim', { type: 'string', describe: 'with --persist: a PersistentVolumeClaim for REMOTE instead of an emptyDir' })
         .conflicts('selector', 'pod')
         .example('$0 create -l app=api ./src /app', 'sync ./src into /app of every pod labelled app=api')
         .example('$0 create --docker -l kx.demo=1 --reload restart ./site /app', 'sync into local Docker containers')
-        .example('$0 create -l app=api --port 8080 --port 9229:9229 ./src /app', 'also forward localhost:8080 and :9229 to the pod'),
+        .example('$0 create -l app=api --port 8080 --port 9229:9229 ./src /app', 'also forward localhost:8080 and :9229 to the pod')
+        .example('$0 create -l app=api --persist --reload restart ./src /app', 'hot reload on Kubernetes: /app becomes a volume, restarts run the saved code'),
     async (args) => (await import('./commands/create.ts')).create(args),
   )
   .command(
@@ -56,8 +62,15 @@ async function main(): Promise<void> {
     (y) =>
       y
         .positional('names', { type: 'string', array: true, describe: 'spec names' })
-        .option('all', { type: 'boolean', default: false, describe: 'remove every spec' }),
+        .option('all', { type: 'boolean', default: false, describe: 'remove every spec' })
+        .option('keep-persist', { type: 'boolean', default: false, describe: 'leave persisted paths in the workloads (default: undo them first)' }),
     async (args) => (await import('./commands/delete.ts')).deleteSpecs(args),
+  )
+  .command(
+    'reset <names..>',
+    'undo persist: remove the volumes kx added to the specs\' workloads (the specs stay)',
+    (y) => y.positional('names', { type: 'string', array: true, demandOption: true, describe: 'spec names' }),
+    async (args) => (await import('./commands/reset.ts')).reset({ ...args, names: args.names }),
   )
   .command(
     'get',

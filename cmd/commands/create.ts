@@ -5,6 +5,7 @@ import { buildSpec } from '../../pkg/config/new-spec.ts';
 import { ErrorCode, KxError } from '../../pkg/sync/errors.ts';
 import { configStore } from '../composition/root.ts';
 import { fail } from './fail.ts';
+import { persistFromFlags } from './persist-flag.ts';
 
 export interface CreateArgs {
   config?: string | undefined;
@@ -26,6 +27,10 @@ export interface CreateArgs {
   onSync?: string[] | undefined;
   port?: (string | number)[] | undefined;
   yes?: boolean | undefined;
+  persist?: boolean | undefined;
+  persistSession?: boolean | undefined;
+  persistValue?: string | undefined;
+  persistClaim?: string | undefined;
 }
 
 /** How `--mirror` is confirmed: injected so tests can answer; the default asks on the terminal. */
@@ -39,7 +44,13 @@ export async function create(args: CreateArgs, confirm: Confirm = terminalConfir
     const store = configStore(args);
     const { config } = await store.load();
     const { settings } = config;
-    const spec = await buildSpec({ ...args, target: args.docker ? 'docker' : 'kubernetes' }, config.specs, process.cwd(), {
+    let persist: true | 'session' | undefined;
+    try {
+      persist = persistFromFlags(args);
+    } catch (err) {
+      throw new KxError(ErrorCode.InvalidArgument, (err as Error).message);
+    }
+    const spec = await buildSpec({ ...args, persist, target: args.docker ? 'docker' : 'kubernetes' }, config.specs, process.cwd(), {
       namespace: settings.namespace,
       context: settings.context,
     });
@@ -49,7 +60,8 @@ export async function create(args: CreateArgs, confirm: Confirm = terminalConfir
       if (!(await confirm.ask(`${what}. Continue? [y/N] `))) throw new KxError(ErrorCode.Cancelled, 'not created: --mirror was not confirmed');
     }
     await store.addSpec(spec, { replace: args.force ?? false });
-    process.stdout.write(`spec ${spec.name} created: ${spec.local} → ${spec.remote} (${spec.target}${spec.mirror ? ', mirror' : ''}${spec.ports ? `, ports ${spec.ports.join(' ')}` : ''}) in ${store.file}\n`);
+    const persisted = spec.persist === 'session' ? ', persisted while kx watch runs' : spec.persist ? ', persisted' : '';
+    process.stdout.write(`spec ${spec.name} created: ${spec.local} → ${spec.remote} (${spec.target}${spec.mirror ? ', mirror' : ''}${persisted}${spec.ports ? `, ports ${spec.ports.join(' ')}` : ''}) in ${store.file}\n`);
   } catch (err) {
     fail(err);
   }

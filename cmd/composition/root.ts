@@ -11,6 +11,7 @@ import type { KxConfig, SpecConfig } from '../../pkg/config/types.ts';
 import { Daemon } from '../../pkg/daemon/daemon.ts';
 import { streamLogger, type Logger } from '../../pkg/daemon/logger.ts';
 import { Spec } from '../../pkg/daemon/spec.ts';
+import type { SpecPersistence } from '../../pkg/daemon/spec.ts';
 import { syncOnce, type OnceProgress, type OnceResult } from '../../pkg/daemon/sync-once.ts';
 import { SpecList } from '../../pkg/daemon/spec-list.ts';
 import { PauseFile } from '../../pkg/daemon/pause-file.ts';
@@ -137,6 +138,27 @@ function targetDrivers(opts: {
   return { drivers: { docker, kubernetes }, close: () => closeTogether([docker, kubernetes]) };
 }
 
+/** Persisted paths on Kubernetes (loaded with client-node when a spec first asks). */
+export interface Persistence extends SpecPersistence {
+  /** Undo what kx recorded for the spec on its namespace's workloads; returns the workloads changed. */
+  undo(spec: SpecConfig): Promise<string[]>;
+}
+
+export function persistence(opts: { config: KxConfig; log: Logger; context?: string | undefined }): Persistence {
+  const { settings } = opts.config;
+  const context = kubeContext(opts.context, opts.config);
+  let real: ReturnType<typeof load> | undefined;
+  const load = async () => (await import('../../pkg/kube/persist/clusters.ts')).kubePersistence({
+    defaults: { context, namespace: settings.namespace },
+    log: (level, line) => (level === 'warn' ? opts.log.warn(line) : opts.log.info(line)),
+  });
+  const get = () => (real ??= load());
+  return {
+    apply: async (spec, report, signal) => (await get()).apply(spec, report, signal),
+    undo: async (spec) => (await get()).undo(spec),
+  };
+}
+
 /** `kx sync NAME --once`: one full sync of one spec into each container it selects now; no daemon. */
 export async function syncSpecOnce(opts: { config: KxConfig; configFile: string; spec: SpecConfig; log: Logger; context?: string | undefined; onProgress?: OnceProgress }): Promise<OnceResult[]> {
   const hasher = await createHasher();
@@ -160,6 +182,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   const ancestorStore = new FileAncestorStore(ancestorDir(opts.store), { onError: (m) => log.warn(`ancestor record ${m}`) });
   const claims = new TargetClaims();
   const pauses = PauseFile.load(join(dirname(opts.store.file), 'paused.json'), (m) => log.warn(m));
+  const persisted = persistence({ config: opts.config, log, context: opts.context });
   const specs = new SpecList(
     (config) =>
       new Spec({
@@ -173,6 +196,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
         claims,
         startPaused: pauses.has(config.name),
         ...(settings.safety && { safety: settings.safety }),
+        ...(config.target === 'kubernetes' && { persistence: persisted }),
       }),
   );
   const daemon = new Daemon({ loader: opts.store, specs, log, tunnels, pauses });
@@ -193,7 +217,20 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
     idle: () => daemon.idle(),
     close: () =>
       (closing ??= (async () => {
-        await closeInOrder([() => server.close(), () => daemon.close(), closeDrivers]);
+        // persist: session is undone when kx watch exits, after its sync stopped (the specs running at exit).
+        const session = specs.names().map((n) => specs.get(n)?.config).filter((c): c is SpecConfig => c?.persist === 'session');
+        await closeInOrder([() => server.close(), () => daemon.close(), closeDrivers, () => undoSession(persisted, session, log)]);
       })()),
   };
+}
+
+async function undoSession(persisted: Persistence, specs: readonly SpecConfig[], log: Logger): Promise<void> {
+  for (const spec of specs) {
+    try {
+      const undone = await persisted.undo(spec);
+      if (undone.length > 0) log.info(`${spec.name}: persist (session) undone in ${undone.join(', ')}`);
+    } catch (err) {
+      log.warn(`${spec.name}: could not undo persist (session): ${(err as Error).message}; run kx reset ${spec.name}`);
+    }
+  }
 }

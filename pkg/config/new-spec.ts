@@ -10,7 +10,7 @@ import { parsePortForward, portsProblem } from './port-forwards.ts';
 import { specsOverlap, type SpecDefaults } from './overlap.ts';
 import { remotePathProblem } from './remote-path.ts';
 import { parseSelector } from './selector.ts';
-import type { ReloadMode, SpecConfig, TargetKind } from './types.ts';
+import type { PersistMode, ReloadMode, SpecConfig, TargetKind } from './types.ts';
 
 export interface NewSpecInput {
   readonly name?: string | undefined;
@@ -34,6 +34,9 @@ export interface NewSpecInput {
   readonly onSync?: readonly string[] | undefined;
   /** --port, repeatable: LOCAL[:REMOTE] or ADDRESS:LOCAL:REMOTE. */
   readonly port?: readonly (string | number)[] | undefined;
+  /** Persist the remote path in the pods' workload: true, or 'session' (undone when kx watch exits). */
+  readonly persist?: PersistMode | undefined;
+  readonly persistClaim?: string | undefined;
 }
 
 /** Validate a new spec against the file system and the existing specs. Throws KxError INVALID_ARGUMENT naming the flag. */
@@ -73,6 +76,12 @@ export async function buildSpec(input: NewSpecInput, existing: readonly SpecConf
       throw invalid(`--port ${(err as Error).message}`);
     }
   }
+  const persist = input.persist === true || input.persist === 'session';
+  if (persist && input.target === 'docker') throw invalid('--persist is for Kubernetes workloads; on the docker target give the container a volume at the remote path (docker run -v)');
+  if (input.persistClaim !== undefined && !persist) throw invalid(`--persist-claim ${input.persistClaim}: needs --persist`);
+  if (input.persistClaim !== undefined && !/^[a-z0-9]([-.a-z0-9]{0,251}[a-z0-9])?$/.test(input.persistClaim)) {
+    throw invalid(`--persist-claim ${input.persistClaim}: must be a PersistentVolumeClaim name (lowercase letters, digits, dashes and dots)`);
+  }
 
   const taken = new Set(existing.map((s) => s.name));
   let name: string;
@@ -100,6 +109,8 @@ export async function buildSpec(input: NewSpecInput, existing: readonly SpecConf
     ...(input.keepSetIdBits === true && { keepSetIdBits: true }),
     ...(onSync.length > 0 && { onSync }),
     ...(ports.length > 0 && { ports }),
+    ...(persist && { persist: input.persist }),
+    ...(input.persistClaim !== undefined && { persistClaim: input.persistClaim }),
     // Recorded only where it matters, so the spec says why a system directory is allowed.
     ...(input.force === true && remotePathProblem(input.remote, false) !== null && { force: true }),
   };

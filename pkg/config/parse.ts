@@ -70,6 +70,8 @@ interface RawSpec {
   keepSetIdBits?: boolean;
   onSync?: OnSyncCommand[];
   ports?: (string | number)[];
+  persist?: boolean | 'session';
+  persistClaim?: string;
 }
 
 interface RawConfig {
@@ -120,6 +122,8 @@ function patternHint(path: readonly (string | number)[]): string | null {
       return 'must be none, restart or signal:NAME (e.g. signal:HUP)';
     case 'owner':
       return 'must be UID:GID (numbers)';
+    case 'persistClaim':
+      return 'must be a PersistentVolumeClaim name (lowercase letters, digits, dashes and dots)';
     default:
       return null;
   }
@@ -144,6 +148,8 @@ function crossFieldProblem(raw: RawConfig, lineAt: (path: readonly (string | num
     if (onSync !== null) return { path: ['specs', i, 'onSync', ...onSync.path], message: onSync.message };
     const remote = remotePathProblem(spec.remote, spec.force === true);
     if (remote !== null) return { path: ['specs', i, 'remote'], message: `${spec.remote}: ${remote}` };
+    const persistProblem = persistFieldProblem(spec);
+    if (persistProblem !== null) return { path: ['specs', i, persistProblem.field], message: persistProblem.message };
     if (spec.reload !== undefined) {
       try {
         parseReloadMode(spec.reload);
@@ -166,6 +172,17 @@ function crossFieldProblem(raw: RawConfig, lineAt: (path: readonly (string | num
   }
   return null;
 }
+
+/** persist is for Kubernetes workloads; persistClaim needs persist. */
+function persistFieldProblem(spec: RawSpec): { field: 'persist' | 'persistClaim'; message: string } | null {
+  const on = spec.persist === true || spec.persist === 'session';
+  if (on && spec.target === 'docker') return { field: 'persist', message: PERSIST_DOCKER };
+  if (spec.persistClaim !== undefined && !on) return { field: 'persistClaim', message: 'needs persist: true or persist: session' };
+  return null;
+}
+
+/** Why the docker target refuses persist (kx create says the same). */
+export const PERSIST_DOCKER = 'is for Kubernetes workloads; on the docker target give the container a volume at the remote path (docker run -v)';
 
 function normalize(raw: RawConfig, baseDir: string): KxConfig {
   return {

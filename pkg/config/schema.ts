@@ -47,6 +47,8 @@ export const configSchema = {
         onSync: { type: 'array' },
         // Port forwards: LOCAL[:REMOTE] or ADDRESS:LOCAL:REMOTE, a bare number allowed; checked in parse.ts.
         ports: { type: 'array', items: { type: ['string', 'integer'] } },
+        persist: { enum: [true, false, 'session'] },
+        persistClaim: { type: 'string', pattern: '^[a-z0-9]([-.a-z0-9]{0,251}[a-z0-9])?$' },
       },
     },
   },

@@ -105,5 +105,7 @@ function specToPlain(spec: SpecConfig): Record<string, unknown> {
   if (spec.force === true) out.force = true;
   if (spec.onSync !== undefined && spec.onSync.length > 0) out.onSync = spec.onSync.map((c) => ({ ...c }));
   if (spec.ports !== undefined && spec.ports.length > 0) out.ports = [...spec.ports];
+  if (spec.persist === true || spec.persist === 'session') out.persist = spec.persist;
+  if (spec.persistClaim !== undefined) out.persistClaim = spec.persistClaim;
   return out;
 }

@@ -35,6 +35,20 @@ export interface SpecConfig {
   readonly onSync?: readonly OnSyncCommand[];
   /** Port forwards for the life of `kx watch`: `LOCAL[:REMOTE]` or `ADDRESS:LOCAL:REMOTE` (see port-forwards.ts). */
   readonly ports?: readonly string[];
+  /**
+   * Make the remote path a volume of the pods' workload (Kubernetes), so a restarted container starts on the synced
+   * files; undone by kx delete / kx reset, and also when kx watch exits with 'session'.
+   */
+  readonly persist?: PersistMode;
+  /** With persist: a PersistentVolumeClaim to use instead of an emptyDir. */
+  readonly persistClaim?: string;
+}
+
+export type PersistMode = boolean | 'session';
+
+/** True when the spec asks for a persisted path (true or 'session'). */
+export function persists(spec: Pick<SpecConfig, 'persist'>): boolean {
+  return spec.persist === true || spec.persist === 'session';
 }
 
 /** When a sync halts instead of deleting: a batch deleting over `maxDeleteShare` of the files kx manages in a

@@ -4,6 +4,7 @@ import { closeInOrder } from '../lifecycle/close.ts';
 import type { BackoffPolicy } from '../lifecycle/backoff.ts';
 import { parsePortForward } from '../config/port-forwards.ts';
 import { PortForwards } from './port-forwards.ts';
+import { persists } from '../config/types.ts';
 import type { SafetySettings, SpecConfig } from '../config/types.ts';
 import type { Hasher } from '../sync/hash.ts';
 import type { AncestorStore } from './ancestor-store.ts';
@@ -11,7 +12,7 @@ import type { TargetClaims } from './target-claims.ts';
 import type { Logger } from './logger.ts';
 import { Service } from './service.ts';
 import { ServiceList } from './service-list.ts';
-import type { SpecStatus } from './status.ts';
+import type { PersistStatus, SpecStatus } from './status.ts';
 import type { SyncEngine } from './sync-engine.ts';
 import type { TargetDriver, TargetSource } from './target.ts';
 
@@ -30,6 +31,14 @@ export interface SpecDeps {
   readonly startPaused?: boolean;
   /** Back-off of a port forward whose local port is in use (tests shorten it). */
   readonly portBindBackoff?: BackoffPolicy;
+  /** Persisted paths, for the target kind that has them (Kubernetes); a spec with persist and none syncs without. */
+  readonly persistence?: SpecPersistence;
+}
+
+/** Makes a spec's remote path a volume of its pods' workload (pkg/kube/persist implements it). */
+export interface SpecPersistence {
+  /** Resolves once the workloads are patched (or refused); `settled` once the seeds' outcomes are known. */
+  apply(spec: SpecConfig, report: (s: PersistStatus) => void, signal: AbortSignal): Promise<{ settled: Promise<void> }>;
 }
 
 export class Spec {
@@ -44,6 +53,11 @@ export class Spec {
   private queue: Promise<void> = Promise.resolve();
   private started: Promise<void> | null = null;
   private closing: Promise<void> | null = null;
+  private persist: PersistStatus | undefined;
+  private readonly persistAbort = new AbortController();
+  /** Persisting, then following (specs with persist); the seeds' outcomes after that. */
+  private persisting: Promise<void> = Promise.resolve();
+  private seeds: Promise<void> = Promise.resolve();
 
   constructor(deps: SpecDeps) {
     this.deps = deps;
@@ -53,49 +67,74 @@ export class Spec {
 
   start(): Promise<void> {
     this.started ??= (async () => {
-      const { config, driver, log } = this.deps;
+      const { config, log, persistence } = this.deps;
       log.info(`${config.name}: started (${config.target}, ${config.selector !== undefined ? `selector ${config.selector}` : `name ${config.pod}`})`);
       this.ports = this.portForwards();
-      const ports = this.ports;
-      this.source = driver.follow(config, {
-        added: (target) => {
-          this.problem = null;
-          ports?.added(target);
-          this.enqueue(() =>
-            this.services.has(target.id)
-              ? Promise.resolve()
-              : this.services.add(
-                  new Service({ ...this.deps, spec: config, target, connector: driver.connector, onChange: this.deps.onChange, isPaused: () => this.paused }),
-                ),
-          );
-        },
-        removed: (id) => {
-          ports?.removed(id);
-          this.enqueue(() => this.services.remove(id));
-        },
-        ready: (id, ready) => ports?.ready(id, ready),
-        problem: (reason) => {
-          this.problem = reason;
-          if (reason) log.warn(`${config.name}: ${reason}`);
-          this.deps.onChange();
-        },
-      });
-      await ports?.start();
-      try {
-        await this.source.start();
-      } catch (err) {
-        // The source retries on its own; the spec stays, showing why nothing syncs yet.
-        this.problem = (err as Error).message;
-        log.warn(`${config.name}: ${this.problem}`);
+      await this.ports?.start();
+      if (persists(config) && persistence) {
+        // In the background: finding the workload waits for a pod to exist, and the spec list must not wait for that.
+        this.persisting = this.persistThenFollow(persistence);
+        return;
       }
+      await this.follow();
     })();
     return this.started;
   }
 
+  /** The rollout the patch causes replaces the pods; following starts after it, so the new pods are what it finds. */
+  private async persistThenFollow(persistence: SpecPersistence): Promise<void> {
+    const { config, log } = this.deps;
+    try {
+      const { settled } = await persistence.apply(config, (s) => { this.persist = s; this.deps.onChange(); }, this.persistAbort.signal);
+      this.seeds = settled.catch(() => {});
+    } catch (err) {
+      this.persist = { state: 'off', detail: (err as Error).message };
+      log.warn(`${config.name}: not persisted: ${(err as Error).message}; syncing without it`);
+      this.deps.onChange();
+    }
+    if (!this.persistAbort.signal.aborted) await this.follow();
+  }
+
+  private async follow(): Promise<void> {
+    const { config, driver, log } = this.deps;
+    const ports = this.ports;
+    this.source = driver.follow(config, {
+      added: (target) => {
+        this.problem = null;
+        ports?.added(target);
+        this.enqueue(() =>
+          this.services.has(target.id)
+            ? Promise.resolve()
+            : this.services.add(
+                new Service({ ...this.deps, spec: config, target, connector: driver.connector, onChange: this.deps.onChange, isPaused: () => this.paused }),
+              ),
+        );
+      },
+      removed: (id) => {
+        ports?.removed(id);
+        this.enqueue(() => this.services.remove(id));
+      },
+      ready: (id, ready) => ports?.ready(id, ready),
+      problem: (reason) => {
+        this.problem = reason;
+        if (reason) log.warn(`${config.name}: ${reason}`);
+        this.deps.onChange();
+      },
+    });
+    try {
+      await this.source.start();
+    } catch (err) {
+      // The source retries on its own; the spec stays, showing why nothing syncs yet.
+      this.problem = (err as Error).message;
+      log.warn(`${config.name}: ${this.problem}`);
+    }
+  }
+
   close(): Promise<void> {
     this.closing ??= (async () => {
+      this.persistAbort.abort();
       await this.started?.catch(() => {});
-      await closeInOrder([() => this.source?.close(), () => this.ports?.close(), () => this.queue, () => this.services.close()]);
+      await closeInOrder([() => this.persisting, () => this.seeds, () => this.source?.close(), () => this.ports?.close(), () => this.queue, () => this.services.close()]);
       this.deps.log.info(`${this.config.name}: stopped`);
       this.deps.onChange();
     })();
@@ -114,6 +153,7 @@ export class Spec {
       ...(problem !== null && { problem }),
       services,
       ...(this.ports && { ports: this.ports.status() }),
+      ...(persists(config) && { persist: this.persist ?? { state: 'waiting' as const, detail: 'not started' } }),
     };
   }
 

@@ -70,6 +70,8 @@ export interface SpecStatus {
   readonly services: readonly ServiceStatus[];
   /** The spec's port forwards (absent when it has none). */
   readonly ports?: readonly PortForwardStatus[];
+  /** Whether the remote path is persisted in the pods' workload (specs with persist only). */
+  readonly persist?: PersistStatus;
 }
 
 /** One port forward of a spec: where it listens, where it goes, and whether it works. */
@@ -88,6 +90,17 @@ export interface PortForwardStatus {
   readonly message?: string;
   /** Connections open now. */
   readonly connections: number;
+}
+
+/**
+ * A persisted path: seeded (the volume started with the image's content), empty (the image cannot copy: kx's
+ * initial sync fills it), seeding (the init container has not finished yet), volume (already a volume of the
+ * user's), waiting (no pod to find the workload by yet), off (kx cannot patch the workload: detail says why).
+ */
+export interface PersistStatus {
+  readonly state: 'seeded' | 'empty' | 'seeding' | 'volume' | 'waiting' | 'off';
+  /** One line: which workloads, or why not. */
+  readonly detail: string;
 }
 
 /** A tunnel to one node's radar (Kubernetes targets only). */

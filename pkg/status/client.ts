@@ -107,6 +107,7 @@ function specFromWire(s: Wire<SpecStatus>): SpecStatus {
     ...(s.problem != null && { problem: s.problem }),
     services: (s.services ?? []).map(serviceFromWire),
     ...(s.ports != null && s.ports.length > 0 && { ports: s.ports.map(portFromWire) }),
+    ...(s.persist != null && { persist: { state: s.persist.state ?? 'off', detail: s.persist.detail ?? '' } }),
   };
 }
 

@@ -43,13 +43,13 @@ function specRow(spec: SpecStatus): Row {
   return {
     name: spec.name,
     local: shortPath(spec.local),
-    remote: spec.remote,
+    remote: remoteColumn(spec),
     status: 'waiting',
     target: '-',
     files: '',
     lastSync: '',
     latency: '',
-    error: spec.problem ?? '',
+    error: spec.problem ?? persistProblem(spec),
   };
 }
 
@@ -59,13 +59,13 @@ function serviceRow(spec: SpecStatus, s: ServiceStatus, now: number): Row {
   return {
     name: spec.name,
     local: shortPath(spec.local),
-    remote: spec.remote,
+    remote: remoteColumn(spec),
     status: s.state === 'initial-sync' && fraction !== undefined ? `initial-sync ${Math.floor(fraction * 100)}%` : s.state,
     target: s.target,
     files: String(s.files),
     lastSync: s.lastSyncAt !== undefined ? ago(now - s.lastSyncAt) : '',
     latency: s.latencyMs !== undefined ? `${s.latencyMs}ms` : '',
-    error: s.haltReason ?? onSyncNote(s) ?? s.lastError ?? conflictNote(s),
+    error: s.haltReason ?? onSyncNote(s) ?? s.lastError ?? (conflictNote(s) || persistProblem(spec)),
     ...(fraction !== undefined && { progress: fraction }),
   };
 }
@@ -76,6 +76,19 @@ function onSyncNote(s: ServiceStatus): string | undefined {
   if (f === undefined) return undefined;
   const why = f.timedOut === true ? 'timed out' : f.exitCode >= 0 ? `exit ${f.exitCode}` : 'failed';
   return `onSync ${f.command}: ${why}${f.output ? ` (${f.output})` : ''}; not reloaded`;
+}
+
+/** The remote path, marked when the spec persists it: `/app [persisted, seeded]`, `/app [not persisted]`. */
+function remoteColumn(spec: SpecStatus): string {
+  const p = spec.persist;
+  if (!p) return spec.remote;
+  if (p.state === 'off' || p.state === 'waiting') return `${spec.remote} [not persisted]`;
+  return `${spec.remote} [persisted, ${p.state}]`;
+}
+
+/** Why a spec with persist syncs unpersisted. */
+function persistProblem(spec: SpecStatus): string {
+  return spec.persist?.state === 'off' ? spec.persist.detail : '';
 }
 
 /** `2 conflicting files kept: a.txt, b.txt` (see kx get -o json for both sides). */

@@ -28,7 +28,10 @@ const ctx: ContainerContext = {
 
 describe('the test kubelet and a pod spec', () => {
   it.each([
-    [{ initContainers: [c()], containers: [c()] }, 'spec.initContainers is not implemented by the test kubelet'],
+    [{ ephemeralContainers: [c()], containers: [c()] }, 'spec.ephemeralContainers is not implemented by the test kubelet'],
+    [{ initContainers: [c({ readinessProbe: { exec: { command: ['true'] } } })], containers: [c()] }, 'spec.initContainers[0].readinessProbe must not be set for init containers'],
+    [{ initContainers: [c({ envFrom: [{ secretRef: { name: 's' } }] })], containers: [c()] }, 'spec.initContainers[0].envFrom is not implemented by the test kubelet'],
+    [{ volumes: [{ name: 'v', persistentVolumeClaim: { claimName: 'c', readOnly: true } }], containers: [c()] }, 'spec.volumes[0].persistentVolumeClaim.readOnly is not implemented by the test kubelet'],
     [{ hostIPC: true, containers: [c()] }, 'spec.hostIPC is not implemented by the test kubelet'],
     [{ securityContext: { fsGroup: 2000 }, containers: [c()] }, 'spec.securityContext.fsGroup is not implemented by the test kubelet'],
     [{ containers: [c({ envFrom: [{ secretRef: { name: 's' } }] })] }, 'spec.containers[0].envFrom is not implemented by the test kubelet'],

@@ -6,7 +6,7 @@ import type { Attributes, Authenticator, UserSpec } from './auth.ts';
 import { scaleOf } from './controllers.ts';
 import type { Kubelet } from './kubelet.ts';
 import { getPath, meta } from './objects.ts';
-import { UnsupportedPatch, applyPatch } from './patch.ts';
+import { PatchFailed, UnsupportedPatch, applyPatch } from './patch.ts';
 import type { PortForwarder } from './portforward.ts';
 import { rbacRules } from './rbac.ts';
 import { RESOURCE_TYPES, apiVersionOf, findType } from './resources.ts';
@@ -107,6 +107,8 @@ export class ApiHandler {
     } catch (err) {
       if (err instanceof UnsupportedPatch) return sendJson(res, 415, statusBody(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml`), flow);
       if (err instanceof BadInput) return sendJson(res, 400, badRequest(err.message), flow);
+      // As the apiserver's applyJSPatch: the patch library's error, 422 with no reason.
+      if (err instanceof PatchFailed) return sendJson(res, 422, statusBody(422, '', err.message), flow);
       throw err;
     }
   }

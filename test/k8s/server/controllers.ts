@@ -1,16 +1,19 @@
 // The controller-manager stand-in: a DaemonSet controller (one pod per simulated node, rolling update with
-// maxUnavailable 1, status as recorded in README §6) and a Deployment controller (replicas, scale).
+// maxUnavailable 1, status as recorded in README §6) and the Deployment and ReplicaSet controllers
+// (replica-controller.ts: a ReplicaSet per template, rollout on a template change, replicas, scale), and the
+// StatefulSet controller (statefulset-controller.ts: ordered pods, rolling update, per-pod claims).
 import { createHash } from 'node:crypto';
 import type { NodeRegistry } from './nodes.ts';
 import { DS_STATUS_ORDER, META_ORDER, getPath, meta, ordered } from './objects.ts';
 import { labelSelectorFromMatchLabels } from './selectors.ts';
+import { ReplicaController, controllerRef, podReady } from './replica-controller.ts';
+import { syncStatefulSet } from './statefulset-controller.ts';
+import type { PodOps } from './replica-controller.ts';
 import type { ObjectStore, StoreEvent } from './store.ts';
 import type { Json } from './wire.ts';
 
-export interface PodOps {
-  create(namespace: string, body: Json, writer: string): Json;
-  delete(namespace: string, name: string): void;
-}
+export type { PodOps } from './replica-controller.ts';
+export { podReady } from './replica-controller.ts';
 
 export interface ControllerOptions { store: ObjectStore; nodes: NodeRegistry; pods: PodOps }
 
@@ -25,12 +28,14 @@ const DS_TOLERATIONS = [
 
 export class Controllers {
   private readonly o: ControllerOptions;
+  private readonly replicas: ReplicaController;
   private readonly dirty = new Set<string>();
   private scheduled = false;
   private unsubscribe = () => {};
 
   constructor(opts: ControllerOptions) {
     this.o = opts;
+    this.replicas = new ReplicaController(opts.store, opts.pods);
   }
 
   start(): void {
@@ -46,19 +51,25 @@ export class Controllers {
   resyncAll(): void {
     for (const ds of this.o.store.list('daemonsets')) this.mark('daemonsets', ds);
     for (const d of this.o.store.list('deployments')) this.mark('deployments', d);
+    for (const rs of this.o.store.list('replicasets')) this.mark('replicasets', rs);
+    for (const sts of this.o.store.list('statefulsets')) this.mark('statefulsets', sts);
   }
 
   private onEvent(e: StoreEvent): void {
-    if (e.resource === 'daemonsets' || e.resource === 'deployments') {
-      if (e.type === 'DELETED') this.cascade(e.object);
+    if (e.resource === 'daemonsets' || e.resource === 'deployments' || e.resource === 'replicasets' || e.resource === 'statefulsets') {
+      if (e.type === 'DELETED') this.cascade(e.resource, e.object);
       else this.mark(e.resource, e.object);
+      const owner = e.resource === 'replicasets' ? controllerRef(e.object) : undefined;
+      if (owner?.kind === 'Deployment') this.markName('deployments', e.namespace, String(owner.name));
     } else if (e.resource === 'pods') {
-      const owner = controllerOf(e.object);
+      const owner = controllerRef(e.object);
       if (!owner) return;
       if (owner.kind === 'DaemonSet') this.markName('daemonsets', e.namespace, String(owner.name));
+      if (owner.kind === 'StatefulSet') this.markName('statefulsets', e.namespace, String(owner.name));
       if (owner.kind === 'ReplicaSet') {
-        const dep = String(owner.name).replace(/-[^-]+$/, '');
-        this.markName('deployments', e.namespace, dep);
+        this.markName('replicasets', e.namespace, String(owner.name));
+        const dep = this.replicas.deploymentOf(e.namespace, String(owner.name));
+        if (dep) this.markName('deployments', e.namespace, dep);
       }
     } else if (e.resource === 'nodes') {
       this.resyncAll();
@@ -80,7 +91,9 @@ export class Controllers {
       for (const k of keys) {
         const [resource, ns, n] = k.split('/') as [string, string, string];
         if (resource === 'daemonsets') this.syncDaemonSet(ns, n);
-        else this.syncDeployment(ns, n);
+        else if (resource === 'replicasets') this.replicas.syncReplicaSet(ns, n);
+        else if (resource === 'statefulsets') syncStatefulSet(this.o.store, this.o.pods, ns, n);
+        else this.replicas.syncDeployment(ns, n);
       }
     });
   }
@@ -89,16 +102,19 @@ export class Controllers {
     return this.o.store.list('pods', namespace).filter((p) => ((meta(p).ownerReferences as Json[] | undefined) ?? []).some((r) => r.uid === uid));
   }
 
-  private cascade(owner: Json): void {
+  /** Garbage collection of what the deleted object controlled: a Deployment's ReplicaSets, a set's pods. */
+  private cascade(resource: string, owner: Json): void {
     const m = meta(owner);
     const uid = String(m.uid);
     const ns = String(m.namespace);
-    for (const p of this.o.store.list('pods', ns)) {
-      const refs = (meta(p).ownerReferences as Json[] | undefined) ?? [];
-      // Deployment pods are owned by their ReplicaSet, whose uid we derive from the Deployment's.
-      if (refs.some((r) => r.uid === uid || r.uid === replicaSetUid(uid)) && !meta(p).deletionTimestamp) {
-        this.o.pods.delete(ns, String(meta(p).name));
+    if (resource === 'deployments') {
+      for (const rs of this.o.store.list('replicasets', ns)) {
+        if (controllerRef(rs)?.uid === uid) this.o.store.remove('replicasets', ns, String(meta(rs).name));
       }
+      return;
+    }
+    for (const p of this.o.store.list('pods', ns)) {
+      if (controllerRef(p)?.uid === uid && !meta(p).deletionTimestamp) this.o.pods.delete(ns, String(meta(p).name));
     }
   }
 
@@ -159,46 +175,6 @@ export class Controllers {
       spec,
     };
   }
-
-  // ---- Deployment (its ReplicaSet is implied, not served)
-
-  private syncDeployment(namespace: string, name: string): void {
-    const d = this.o.store.get('deployments', namespace, name);
-    if (!d) return;
-    const m = meta(d);
-    const template = getPath(d, ['spec', 'template']) as Json;
-    const hash = templateHash(template);
-    const rsUid = replicaSetUid(String(m.uid));
-    const pods = this.o.store.list('pods', namespace).filter((p) => ((meta(p).ownerReferences as Json[] | undefined) ?? []).some((r) => r.uid === rsUid));
-    const live = pods.filter((p) => !meta(p).deletionTimestamp);
-    const want = Number(getPath(d, ['spec', 'replicas']) ?? 1);
-    const current = live.filter((p) => ((meta(p).labels as Json | undefined) ?? {})['pod-template-hash'] === hash);
-    for (const p of live) if (!current.includes(p)) this.o.pods.delete(namespace, String(meta(p).name));
-    for (let i = current.length; i < want; i++) {
-      const tm = (template.metadata as Json | undefined) ?? {};
-      this.o.pods.create(namespace, {
-        metadata: ordered({
-          generateName: `${name}-${hash}-`,
-          labels: { ...((tm.labels) ?? {}), 'pod-template-hash': hash },
-          annotations: tm.annotations,
-          ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: `${name}-${hash}`, uid: rsUid, controller: true, blockOwnerDeletion: true }],
-        }, META_ORDER),
-        spec: template.spec,
-      }, 'kube-controller-manager');
-    }
-    // Scale down: the newest pods go first.
-    const extra = current.sort((a, b) => String(meta(b).creationTimestamp).localeCompare(String(meta(a).creationTimestamp))).slice(0, Math.max(0, current.length - want));
-    for (const p of extra) this.o.pods.delete(namespace, String(meta(p).name));
-    const ready = live.filter(podReady).length;
-    const status = ordered({
-      observedGeneration: m.generation, replicas: live.length || undefined, updatedReplicas: current.length || undefined,
-      readyReplicas: ready || undefined, availableReplicas: ready || undefined,
-      unavailableReplicas: want - ready > 0 ? want - ready : undefined,
-    }, ['observedGeneration', 'replicas', 'updatedReplicas', 'readyReplicas', 'availableReplicas', 'unavailableReplicas', 'conditions', 'collisionCount']);
-    if (JSON.stringify(status) !== JSON.stringify(d.status)) {
-      this.o.store.mutate('deployments', namespace, name, (x) => { x.status = status; });
-    }
-  }
 }
 
 /** The autoscaling/v1 Scale view of a Deployment (README §2: spec.replicas 0 is left out). */
@@ -215,15 +191,6 @@ export function scaleOf(d: Json): Json {
   };
 }
 
-export function podReady(p: Json): boolean {
-  const conds = (getPath(p, ['status', 'conditions']) as Json[] | undefined) ?? [];
-  return conds.some((c) => c.type === 'Ready' && c.status === 'True');
-}
-
-function controllerOf(p: Json): Json | undefined {
-  return ((meta(p).ownerReferences as Json[] | undefined) ?? []).find((r) => r.controller === true);
-}
-
 function pinned(p: Json): string | undefined {
   const terms = getPath(p, ['spec', 'affinity', 'nodeAffinity', 'requiredDuringSchedulingIgnoredDuringExecution', 'nodeSelectorTerms']) as Json[] | undefined;
   return ((terms?.[0]?.matchFields as Json[] | undefined)?.[0]?.values as string[] | undefined)?.[0];
@@ -234,7 +201,3 @@ function templateHash(template: Json): string {
   return createHash('sha256').update(JSON.stringify(template)).digest('hex').slice(0, 10);
 }
 
-function replicaSetUid(deploymentUid: string): string {
-  const h = createHash('sha256').update(`rs:${deploymentUid}`).digest('hex');
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
-}

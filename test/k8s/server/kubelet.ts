@@ -3,7 +3,7 @@
 // context, exec probes; see pod-spec.ts for what it implements and refuses), reports status transitions as the
 // 1.24 kubelet does, replaces containers that die (restartCount+1, new ID), and carries out graceful deletion.
 import { randomBytes } from 'node:crypto';
-import { mkdir, rm, stat } from 'node:fs/promises';
+import { chmod, mkdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DockerRuntime } from './docker-runtime.ts';
 import { SANDBOX_IMAGE } from './docker-runtime.ts';
@@ -15,6 +15,7 @@ import {
   backoffStatus, conditions, creatingStatus, exitedStatus, normalizeImage, rfc3339, runningStatus, terminated,
 } from './pod-status.ts';
 import type { TerminatedInput } from './pod-status.ts';
+import { notInitialized, runInitContainers, waitingInit } from './init-containers.ts';
 import { ContainerProbes } from './probes.ts';
 import { typeOf } from './resources.ts';
 import { AGENT_API_DIR, AGENT_POD_DIR, AGENT_SCRIPT, API_IN_POD_PORT, PORTFORWARD_SOCKET_NAME } from './sandbox-agent.ts';
@@ -68,6 +69,8 @@ interface PodRec {
   uid: string;
   node?: string;
   sandboxId?: string;
+  /** The init container running now, if any. */
+  initId?: string;
   podIP?: string;
   volumes?: Map<string, PreparedVolume>;
   containers: ContainerRec[];
@@ -151,6 +154,8 @@ export class Kubelet {
       d.metadata = ordered(dm, META_ORDER);
     });
     rec.deleting = true;
+    // An init container still running would hold up the queue the deletion waits in.
+    if (rec.initId) void this.o.runtime.kill(rec.initId).catch(() => undefined);
     this.enqueue(rec, () => this.finishDelete(rec, grace, requested));
     return marked;
   }
@@ -164,6 +169,7 @@ export class Kubelet {
       rec.gone = true;
       for (const c of rec.containers) c.probes?.close();
       for (const c of rec.containers) if (c.id) ids.push(c.id);
+      if (rec.initId) ids.push(rec.initId);
       if (rec.sandboxId) ids.push(rec.sandboxId);
     }
     await Promise.all(ids.map((id) => this.o.runtime.remove(id)));
@@ -243,14 +249,19 @@ export class Kubelet {
       });
     }
     const names = rec.containers.map((c) => c.name);
+    const inits = (spec.initContainers as Json[] | undefined) ?? [];
     this.updateStatus(rec, (s) => {
       const t = now();
       s.phase = 'Pending';
       s.conditions = conditions(s.conditions as Json[] | undefined,
-        { Initialized: true, Ready: false, ContainersReady: false, PodScheduled: true }, names, t);
+        { Initialized: inits.length === 0, Ready: false, ContainersReady: false, PodScheduled: true }, names, t);
+      if (inits.length) s.conditions = notInitialized(s.conditions as Json[], inits.map((c) => String(c.name)));
       s.hostIP = this.o.nodes.hostIP(rec.node!);
       s.startTime = t;
-      s.containerStatuses = rec.containers.map((c) => creatingStatus(c.name, String(c.spec.image)));
+      if (inits.length) s.initContainerStatuses = inits.map((c) => waitingInit(String(c.name), String(c.image), 'PodInitializing'));
+      s.containerStatuses = rec.containers.map((c) => inits.length
+        ? { ...creatingStatus(c.name, String(c.spec.image)), state: { waiting: { reason: 'PodInitializing' } } }
+        : creatingStatus(c.name, String(c.spec.image)));
     });
     try {
       checkPodSpec(pod);
@@ -260,6 +271,7 @@ export class Kubelet {
         secret: (name) => this.secretData(rec.namespace, name),
         configMap: (name) => this.configMapData(rec.namespace, name),
         token: (seconds) => this.o.issueToken(this.o.store.get('pods', rec.namespace, rec.name) ?? pod, seconds),
+        claim: (name) => this.claimDir(rec.namespace, name),
       });
     } catch (err) {
       if (!(err instanceof PodSpecError)) throw err;
@@ -280,6 +292,7 @@ export class Kubelet {
       ] } } : {}),
     });
     if (agent) await this.agentListening(rec);
+    if (!(await this.runInitContainers(rec))) return this.teardownIfDeleted(rec);
     const started = new Map<string, Json>();
     for (const c of rec.containers) {
       if (!this.alive(rec)) return this.teardownIfDeleted(rec);
@@ -301,6 +314,53 @@ export class Kubelet {
       this.setReadyConditions(s);
     });
     for (const c of rec.containers) if (c.id) { this.watchExit(rec, c, c.id); this.startProbes(rec, c); }
+  }
+
+  /** Runs the pod's init containers in order (init-containers.ts); false when the pod cannot go on. */
+  private runInitContainers(rec: PodRec): Promise<boolean> {
+    return runInitContainers({
+      runtime: this.o.runtime,
+      pod: () => this.o.store.get('pods', rec.namespace, rec.name),
+      context: this.containerContext(rec),
+      run: async (index, plan, image) => {
+        if (!(await this.o.runtime.hasImage(image))) throw new Error(`image ${JSON.stringify(image)} is not present (the test kubelet pulls nothing)`);
+        const spec = ((this.o.store.get('pods', rec.namespace, rec.name)?.spec as Json | undefined)?.initContainers as Json[] | undefined)?.[index];
+        return this.o.runtime.runContainer({
+          name: `kx-test-${rec.name}-${String(spec?.name ?? 'init')}-${rand()}`, labels: this.labels(rec, 'container', String(spec?.name ?? '')),
+          sandboxId: rec.sandboxId!, image, entrypoint: plan.entrypoint, cmd: plan.cmd, env: plan.env, workingDir: plan.workingDir,
+          mounts: plan.mounts, user: plan.user, capAdd: plan.capAdd, capDrop: plan.capDrop, readonlyRootfs: plan.readonlyRootfs,
+          securityOpt: plan.securityOpt, hostPid: plan.hostPid, privileged: plan.privileged, memoryBytes: plan.memoryBytes,
+          nanoCpus: plan.nanoCpus,
+        });
+      },
+      track: (id) => { rec.initId = id; },
+      updateStatus: (change) => this.updateStatus(rec, (s) => {
+        change(s);
+        const pending = ((s.initContainerStatuses as Json[] | undefined) ?? []).filter((cs) => !getPath(cs, ['state', 'terminated']) || cs.ready !== true);
+        if (pending.length) s.conditions = notInitialized(s.conditions as Json[], pending.map((cs) => String(cs.name)));
+      }),
+      event: (type, reason, message, container) => this.event(rec, type, reason, message, container, 'initContainers'),
+      alive: () => this.alive(rec),
+      restartBackoffMs: this.o.restartBackoffMs,
+    });
+  }
+
+  /** A PersistentVolumeClaim's directory on the node, as a local-path provisioner makes it: bound on first use, kept after pods go. */
+  private async claimDir(namespace: string, name: string): Promise<string | undefined> {
+    const pvc = this.o.store.get('persistentvolumeclaims', namespace, name);
+    if (!pvc) return undefined;
+    const uid = String(meta(pvc).uid);
+    const dir = join(this.o.stateDir, 'claims', namespace, `pvc-${uid}`);
+    await mkdir(dir, { recursive: true });
+    await chmod(dir, 0o777);
+    if (getPath(pvc, ['status', 'phase']) !== 'Bound') {
+      this.o.store.mutate('persistentvolumeclaims', namespace, name, (p) => {
+        p.spec = { ...(p.spec as Json), volumeName: `pvc-${uid}` };
+        p.status = { phase: 'Bound', accessModes: getPath(p, ['spec', 'accessModes']) ?? ['ReadWriteOnce'],
+          capacity: getPath(p, ['spec', 'resources', 'requests']) ?? {} };
+      });
+    }
+    return dir;
   }
 
   /** Pod conditions from the container statuses: Ready when every container is. */
@@ -396,7 +456,7 @@ export class Kubelet {
   }
 
   /** An Event about the pod (or one of its containers), as the kubelet records them. */
-  private event(rec: PodRec, type: 'Normal' | 'Warning', reason: string, message: string, container?: string): void {
+  private event(rec: PodRec, type: 'Normal' | 'Warning', reason: string, message: string, container?: string, list = 'containers'): void {
     if (this.closed) return;
     const now = timestamp(new Date());
     const pod = this.o.store.get('pods', rec.namespace, rec.name);
@@ -405,7 +465,7 @@ export class Kubelet {
       metadata: { name: `${rec.name}.${randomBytes(8).toString('hex')}` },
       involvedObject: {
         kind: 'Pod', namespace: rec.namespace, name: rec.name, uid: rec.uid, apiVersion: 'v1',
-        resourceVersion: meta(pod).resourceVersion, ...(container ? { fieldPath: `spec.containers{${container}}` } : {}),
+        resourceVersion: meta(pod).resourceVersion, ...(container ? { fieldPath: `spec.${list}{${container}}` } : {}),
       },
       reason, message, source: { component: 'kubelet', host: rec.node ?? '' },
       firstTimestamp: now, lastTimestamp: now, count: 1, type, eventTime: null, reportingComponent: '', reportingInstance: '',
@@ -592,7 +652,8 @@ export class Kubelet {
     for (const c of rec.containers) c.probes?.close();
     const ids = rec.containers.map((c) => c.id).filter((x): x is string => !!x);
     if (grace > 0) await Promise.all(ids.map((id) => this.o.runtime.stop(id, grace)));
-    await Promise.all([...ids, ...(rec.sandboxId ? [rec.sandboxId] : [])].map((id) => this.o.runtime.remove(id)));
+    await Promise.all([...ids, ...(rec.initId ? [rec.initId] : []), ...(rec.sandboxId ? [rec.sandboxId] : [])].map((id) => this.o.runtime.remove(id)));
+    rec.initId = undefined;
     for (const c of rec.containers) c.id = undefined;
     rec.sandboxId = undefined;
     await rm(this.podDir(rec), { recursive: true, force: true }).catch(() => undefined);

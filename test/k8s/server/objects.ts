@@ -93,6 +93,7 @@ function containerDefaults(c: Json, extraMounts: Json[]): Json {
 export function templateSpecDefaults(spec: Json): Json {
   const out: Json = {
     ...spec,
+    ...(Array.isArray(spec.initContainers) && { initContainers: (spec.initContainers as Json[]).map((c) => containerDefaults(c, [])) }),
     containers: ((spec.containers as Json[] | undefined) ?? []).map((c) => containerDefaults(c, [])),
     restartPolicy: spec.restartPolicy ?? 'Always',
     terminationGracePeriodSeconds: spec.terminationGracePeriodSeconds ?? 30,
@@ -124,6 +125,8 @@ export function podSpecDefaults(spec: Json): Json {
   const out: Json = {
     ...spec,
     volumes: volumes.length ? volumes : undefined,
+    // Admission mounts the token volume into init containers too.
+    ...(Array.isArray(spec.initContainers) && { initContainers: (spec.initContainers as Json[]).map((c) => containerDefaults(c, mounts)) }),
     containers: ((spec.containers as Json[] | undefined) ?? []).map((c) => containerDefaults(c, mounts)),
     restartPolicy: spec.restartPolicy ?? 'Always',
     terminationGracePeriodSeconds: spec.terminationGracePeriodSeconds ?? 30,

@@ -15,6 +15,9 @@ export function applyPatch(target: Json, contentType: string, raw: string): Json
 
 export class UnsupportedPatch extends Error {}
 
+/** A JSON patch that cannot be applied (a failed `test`, a missing path): the apiserver answers 422. */
+export class PatchFailed extends Error {}
+
 export function mergePatch(target: unknown, patch: unknown): unknown {
   if (!isObject(patch)) return patch;
   const out: Json = isObject(target) ? { ...target } : {};
@@ -34,9 +37,9 @@ function jsonPatch(target: Json, ops: Json[]): Json {
       case 'replace': doc = setAt(doc, path, op.value, false); break;
       case 'remove': doc = removeAt(doc, path); break;
       case 'test':
-        if (JSON.stringify(getAt(doc, path)) !== JSON.stringify(op.value)) throw new Error(`testing value ${String(op.path)} failed`);
+        if (JSON.stringify(getAt(doc, path)) !== JSON.stringify(op.value)) throw new PatchFailed(`testing value ${String(op.path)} failed`);
         break;
-      default: throw new Error(`Unexpected kind: ${String(op.op)}`);
+      default: throw new PatchFailed(`Unexpected kind: ${String(op.op)}`);
     }
   }
   return doc as Json;
@@ -63,7 +66,7 @@ function setAt(doc: unknown, path: string[], value: unknown, insert: boolean): u
   } else if (isObject(parent)) {
     parent[last] = value;
   } else {
-    throw new Error(`doc is missing path: ${path.join('/')}`);
+    throw new PatchFailed(`doc is missing path: ${path.join('/')}`);
   }
   return doc;
 }
@@ -71,6 +74,7 @@ function setAt(doc: unknown, path: string[], value: unknown, insert: boolean): u
 function removeAt(doc: unknown, path: string[]): unknown {
   const parent = getAt(doc, path.slice(0, -1));
   const last = path[path.length - 1];
+  if (getAt(doc, path) === undefined) throw new PatchFailed(`Unable to remove nonexistent key: ${last}: missing value`);
   if (Array.isArray(parent)) parent.splice(Number(last), 1);
   else if (isObject(parent)) delete parent[last];
   return doc;

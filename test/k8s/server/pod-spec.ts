@@ -18,7 +18,7 @@ export const UNSUPPORTED = 'CreateContainerConfigError';
 
 /** Fields with no effect on a single simulated node (scheduling, registry, DNS) are accepted as no-ops. */
 const POD_FIELDS = new Set([
-  'containers', 'volumes', 'restartPolicy', 'terminationGracePeriodSeconds', 'dnsPolicy', 'serviceAccountName',
+  'containers', 'initContainers', 'volumes', 'restartPolicy', 'terminationGracePeriodSeconds', 'dnsPolicy', 'serviceAccountName',
   'serviceAccount', 'automountServiceAccountToken', 'nodeName', 'nodeSelector', 'affinity', 'tolerations',
   'schedulerName', 'priority', 'priorityClassName', 'enableServiceLinks', 'preemptionPolicy', 'securityContext',
   'hostPID', 'hostname', 'imagePullSecrets',
@@ -31,7 +31,9 @@ const PROBE_FIELDS = new Set(['exec', 'initialDelaySeconds', 'periodSeconds', 't
 const CONTAINER_SECURITY = new Set(['runAsUser', 'runAsGroup', 'runAsNonRoot', 'privileged', 'allowPrivilegeEscalation',
   'readOnlyRootFilesystem', 'capabilities', 'seccompProfile', 'appArmorProfile']);
 const POD_SECURITY = new Set(['runAsUser', 'runAsGroup', 'runAsNonRoot', 'seccompProfile', 'appArmorProfile']);
-const VOLUME_KINDS = new Set(['hostPath', 'emptyDir', 'projected', 'secret', 'configMap']);
+const VOLUME_KINDS = new Set(['hostPath', 'emptyDir', 'projected', 'secret', 'configMap', 'persistentVolumeClaim']);
+/** What an init container may not have (the API server's validation rejects these on init containers). */
+const NOT_FOR_INIT = new Set(['readinessProbe', 'livenessProbe', 'startupProbe', 'lifecycle']);
 const DOWNWARD_PATHS = ['metadata.name', 'metadata.namespace', 'metadata.uid', 'spec.nodeName', 'spec.serviceAccountName',
   'status.hostIP', 'status.podIP', 'status.podIPs'];
 export const APPARMOR_ANNOTATION = 'container.apparmor.security.beta.kubernetes.io/';
@@ -56,6 +58,9 @@ export function checkPodSpec(pod: Json): void {
     const kind = kinds[0];
     if (kinds.length !== 1 || !kind || !VOLUME_KINDS.has(kind)) refuse(`spec.volumes[${i}].${kind ?? '(no source)'}`);
     if (kind === 'emptyDir' && ((v.emptyDir as Json).sizeLimit !== undefined)) refuse(`spec.volumes[${i}].emptyDir.sizeLimit`);
+    if (kind === 'persistentVolumeClaim') {
+      for (const k of Object.keys(v.persistentVolumeClaim as Json)) if (k !== 'claimName') refuse(`spec.volumes[${i}].persistentVolumeClaim.${k}`);
+    }
     if (kind === 'projected') {
       ((v.projected as Json).sources as Json[] ?? []).forEach((s, j) => {
         const k = Object.keys(s)[0];
@@ -66,9 +71,15 @@ export function checkPodSpec(pod: Json): void {
     }
   });
   const names = new Set(((spec.volumes as Json[] | undefined) ?? []).map((v) => String(v.name)));
-  ((spec.containers as Json[] | undefined) ?? []).forEach((c, i) => {
-    const at = `spec.containers[${i}]`;
-    for (const [k, v] of Object.entries(c)) if (!CONTAINER_FIELDS.has(k) && !isEmpty(v)) refuse(`${at}.${k}`);
+  const containers = [
+    ...((spec.initContainers as Json[] | undefined) ?? []).map((c, i) => ({ c, at: `spec.initContainers[${i}]`, init: true })),
+    ...((spec.containers as Json[] | undefined) ?? []).map((c, i) => ({ c, at: `spec.containers[${i}]`, init: false })),
+  ];
+  containers.forEach(({ c, at, init }) => {
+    for (const [k, v] of Object.entries(c)) {
+      if (init && NOT_FOR_INIT.has(k) && !isEmpty(v)) refuse(`${at}.${k}`, 'must not be set for init containers');
+      if (!CONTAINER_FIELDS.has(k) && !isEmpty(v)) refuse(`${at}.${k}`);
+    }
     ((c.ports as Json[] | undefined) ?? []).forEach((p, j) => {
       if (p.hostPort !== undefined || p.hostIP !== undefined) refuse(`${at}.ports[${j}].hostPort`, 'is refused: test pods publish nothing on the host network');
     });
@@ -144,11 +155,11 @@ export interface ContainerPlan {
   nanoCpus?: number;
 }
 
-/** Docker settings for container `index` of a pod checkPodSpec accepted. */
-export function containerPlan(pod: Json, index: number, ctx: ContainerContext): ContainerPlan {
+/** Docker settings for container `index` of a pod checkPodSpec accepted (of its init containers with `list`). */
+export function containerPlan(pod: Json, index: number, ctx: ContainerContext, list: 'containers' | 'initContainers' = 'containers'): ContainerPlan {
   const spec = pod.spec as Json;
-  const c = (spec.containers as Json[])[index];
-  const at = `spec.containers[${index}]`;
+  const c = (spec[list] as Json[])[index];
+  const at = `spec.${list}[${index}]`;
   const env: Array<[string, string]> = Object.entries(ctx.serviceEnv);
   for (const e of (c.env as Json[] | undefined) ?? []) {
     const name = String(e.name);

@@ -110,6 +110,35 @@ function deploymentDefaults(o: Json): void {
   o.status = o.status ?? {};
 }
 
+function replicaSetDefaults(o: Json): void {
+  const spec = { ...((o.spec as Json | undefined) ?? {}) };
+  spec.replicas = spec.replicas ?? 1;
+  spec.template = templateDefaults(spec.template as Json | undefined);
+  o.spec = ordered(spec, ['replicas', 'minReadySeconds', 'selector', 'template']);
+  o.status = o.status ?? { replicas: 0 };
+}
+
+function statefulSetDefaults(o: Json): void {
+  const spec = { ...((o.spec as Json | undefined) ?? {}) };
+  spec.replicas = spec.replicas ?? 1;
+  spec.template = templateDefaults(spec.template as Json | undefined);
+  spec.podManagementPolicy = spec.podManagementPolicy ?? 'OrderedReady';
+  spec.updateStrategy = spec.updateStrategy ?? { type: 'RollingUpdate', rollingUpdate: { partition: 0 } };
+  spec.revisionHistoryLimit = spec.revisionHistoryLimit ?? 10;
+  o.spec = ordered(spec, ['replicas', 'selector', 'template', 'volumeClaimTemplates', 'serviceName', 'podManagementPolicy',
+    'updateStrategy', 'revisionHistoryLimit', 'minReadySeconds', 'persistentVolumeClaimRetentionPolicy', 'ordinals']);
+  o.status = o.status ?? { replicas: 0, availableReplicas: 0 };
+}
+
+function claimDefaults(o: Json): void {
+  const spec = { ...((o.spec as Json | undefined) ?? {}) };
+  spec.volumeMode = spec.volumeMode ?? 'Filesystem';
+  // The local-path provisioner's class binds on first use (WaitForFirstConsumer): Pending until a pod mounts it.
+  spec.storageClassName = spec.storageClassName ?? 'local-path';
+  o.spec = ordered(spec, ['accessModes', 'selector', 'resources', 'volumeName', 'storageClassName', 'volumeMode', 'dataSource', 'dataSourceRef']);
+  o.status = o.status ?? { phase: 'Pending' };
+}
+
 export const RESOURCE_TYPES: readonly ResourceType[] = [
   define({
     resource: 'pods', kind: 'Pod', keepsStatus: true, defaultsOnCreateOnly: true, bookmarkBody: { spec: { containers: null }, status: {} },
@@ -138,6 +167,9 @@ export const RESOURCE_TYPES: readonly ResourceType[] = [
     bookmarkBody: { spec: { selector: null, template: { metadata: { creationTimestamp: null }, spec: { containers: null } } }, status: { currentNumberScheduled: 0, numberMisscheduled: 0, desiredNumberScheduled: 0, numberReady: 0 } },
   }),
   define({ resource: 'deployments', group: 'apps', kind: 'Deployment', generation: true, keepsStatus: true, defaults: deploymentDefaults }),
+  define({ resource: 'statefulsets', group: 'apps', kind: 'StatefulSet', generation: true, keepsStatus: true, defaults: statefulSetDefaults }),
+  define({ resource: 'replicasets', group: 'apps', kind: 'ReplicaSet', generation: true, keepsStatus: true, defaults: replicaSetDefaults }),
+  define({ resource: 'persistentvolumeclaims', kind: 'PersistentVolumeClaim', keepsStatus: true, defaults: claimDefaults }),
   ...(['clusterroles', 'roles'] as const).map((r) => define({
     resource: r, group: 'rbac.authorization.k8s.io', kind: r === 'roles' ? 'Role' : 'ClusterRole', namespaced: r === 'roles',
     order: ['rules', 'aggregationRule'],

@@ -1,5 +1,6 @@
 // A pod's volumes on the host, as the kubelet sets them up before starting containers: hostPath (with its type
-// check), emptyDir (a directory of the pod, or tmpfs for medium Memory), Secret and ConfigMap volumes, and
+// check), persistentVolumeClaim (a directory per claim that outlives pods, as a local-path provisioner gives),
+// emptyDir (a directory of the pod, or tmpfs for medium Memory), Secret and ConfigMap volumes, and
 // projected volumes (service-account token, ConfigMap, Secret, downward API) — the service-account volume
 // admission adds is one of those.
 import { chmod, mkdir, open, stat, writeFile } from 'node:fs/promises';
@@ -13,6 +14,8 @@ export interface VolumeSources {
   configMap(name: string): Record<string, string> | undefined;
   /** A token for the pod's service account, valid `expirationSeconds`. */
   token(expirationSeconds: number): string;
+  /** The node directory of a PersistentVolumeClaim (bound on first use), undefined when the claim does not exist. */
+  claim(name: string): Promise<string | undefined>;
 }
 
 export interface PreparedVolume { source?: string; tmpfs?: boolean }
@@ -30,6 +33,10 @@ export async function prepareVolumes(spec: Json, podDir: string, src: VolumeSour
     };
     if (v.hostPath) {
       out.set(name, { source: await hostPath(v.hostPath as Json, fail) });
+    } else if (v.persistentVolumeClaim) {
+      const claim = String((v.persistentVolumeClaim as Json).claimName);
+      const dir = await src.claim(claim);
+      out.set(name, { source: dir ?? fail(`persistentvolumeclaim ${JSON.stringify(claim)} not found`) });
     } else if (v.emptyDir) {
       if ((v.emptyDir as Json).medium === 'Memory') { out.set(name, { tmpfs: true }); continue; }
       const dir = join(podDir, 'volumes', 'kubernetes.io~empty-dir', name);
