@@ -9,6 +9,7 @@ import { ConfigStore } from '../../pkg/config/store.ts';
 import { configFilePath } from '../../pkg/config/location.ts';
 import type { KxConfig, SpecConfig } from '../../pkg/config/types.ts';
 import { Daemon } from '../../pkg/daemon/daemon.ts';
+import { prioritized } from '../../pkg/daemon/foreground.ts';
 import { streamLogger, type Logger } from '../../pkg/daemon/logger.ts';
 import { Spec } from '../../pkg/daemon/spec.ts';
 import { syncOnce, type OnceProgress, type OnceResult } from '../../pkg/daemon/sync-once.ts';
@@ -153,7 +154,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   // The level is read once: settings changes take effect on restart (the daemon says so in the log).
   const log = opts.log ?? streamLogger(process.stderr, () => settings.logLevel);
   const hasher = await createHasher();
-  const engine: SyncEngine = { syncTree, syncPaths };
+  // Saves of one folder go before another folder's full sync (see foreground.ts).
+  const engine: SyncEngine = prioritized({ syncTree, syncPaths });
   const tunnels = new TunnelReport(log, () => daemon.changed());
   const { drivers, close: closeDrivers } = targetDrivers({ config: opts.config, configFile: opts.store.file, log, env: opts.env, context: opts.context, tunnels });
   const ancestorStore = new FileAncestorStore(ancestorDir(opts.store), { onError: (m) => log.warn(`ancestor record ${m}`) });

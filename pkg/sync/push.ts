@@ -24,6 +24,11 @@ export interface PushOptions {
   signal?: AbortSignal;
   /** What the sync may change (see reconcile.ts); absent: mirror with no halts. */
   safety?: SafetyOptions;
+  /**
+   * Asked between phases and before each op sent: a promise to wait for when more urgent work (another folder's
+   * save) should go first, undefined otherwise. How a bulk sync gives way; absent: never waits.
+   */
+  pace?: () => Promise<void> | undefined;
 }
 export interface SafetyOptions {
   mode: SyncMode;
@@ -94,11 +99,13 @@ export async function syncTree(opts: PushOptions & { previousLocal?: Manifest })
     ...(signal ? { signal } : {}),
   });
   progress('compare', 0, 0, 0, 0);
+  await opts.pace?.();
   // The receiver must leave out what the sender ignores, ignore files included, or the plan would delete it.
   // (syncPaths takes the per-spec rules only: scanPaths reads the ignore files above each path afresh.)
   // Our files tell the receiver what not to read (same size and mtime) and which of its files may serve a rename.
   const remote = await opts.receiver.manifest(scanned.rules, signal, scanned.manifest);
   const local = new Map(scanned.manifest);
+  await opts.pace?.();
   hashCandidates(opts.root, local, remote, hasher, null);
   return planAndSend(local, remote, null, opts);
 }
@@ -154,6 +161,7 @@ async function planAndSend(local: Map<RelPath, Entry>, remote: Manifest, scopes:
     hasher: opts.hasher,
     ...(opts.wholeFileBelow !== undefined && { wholeFileBelow: opts.wholeFileBelow }),
     ...(opts.signal && { signal: opts.signal }),
+    ...(opts.pace && { pace: opts.pace }),
     onProgress: (files, totalFiles, bytes, totalBytes) => progress('send', files, totalFiles, bytes, totalBytes),
   });
   const failed = new Set(sent.errors.map((e) => e.path));

@@ -19,6 +19,8 @@ export interface SendOptions {
   wholeFileBelow?: number;
   signal?: AbortSignal;
   onProgress?: (files: number, totalFiles: number, bytes: number, totalBytes: number) => void;
+  /** Waited for (when it returns a promise) before each op: see PushOptions.pace. */
+  pace?: () => Promise<void> | undefined;
 }
 
 /** A batch is acknowledged as a unit; bounded so one ack (and its signature request) stays small. */
@@ -107,6 +109,8 @@ async function* batchOps(batch: readonly Op[], feed: SignatureFeed, wanted: Read
   }
   for (const op of batch) {
     ctx.opts.signal?.throwIfAborted();
+    const wait = ctx.opts.pace?.();
+    if (wait) await wait;
     if (op.op !== 'write') {
       yield* release(true);
       yield* sendOp(op, null, ctx);
