@@ -10,6 +10,7 @@ import { configFilePath } from '../../pkg/config/location.ts';
 import type { KxConfig, SpecConfig } from '../../pkg/config/types.ts';
 import { Daemon } from '../../pkg/daemon/daemon.ts';
 import { prioritized } from '../../pkg/daemon/foreground.ts';
+import { inWorkers } from '../../pkg/daemon/sync-worker.ts';
 import { streamLogger, type Logger } from '../../pkg/daemon/logger.ts';
 import { Spec } from '../../pkg/daemon/spec.ts';
 import { syncOnce, type OnceProgress, type OnceResult } from '../../pkg/daemon/sync-once.ts';
@@ -154,8 +155,9 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   // The level is read once: settings changes take effect on restart (the daemon says so in the log).
   const log = opts.log ?? streamLogger(process.stderr, () => settings.logLevel);
   const hasher = await createHasher();
-  // Saves of one folder go before another folder's full sync (see foreground.ts).
-  const engine: SyncEngine = prioritized({ syncTree, syncPaths });
+  // Full syncs run in worker threads (sync-worker.ts); saves go before full syncs run here (foreground.ts).
+  const workers = inWorkers({ syncTree, syncPaths });
+  const engine: SyncEngine = prioritized(workers);
   const tunnels = new TunnelReport(log, () => daemon.changed());
   const { drivers, close: closeDrivers } = targetDrivers({ config: opts.config, configFile: opts.store.file, log, env: opts.env, context: opts.context, tunnels });
   const ancestorStore = new FileAncestorStore(ancestorDir(opts.store), { onError: (m) => log.warn(`ancestor record ${m}`) });
@@ -192,7 +194,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
     idle: () => daemon.idle(),
     close: () =>
       (closing ??= (async () => {
-        await closeInOrder([() => server.close(), () => daemon.close(), closeDrivers]);
+        await closeInOrder([() => server.close(), () => daemon.close(), () => workers.close(), closeDrivers]);
       })()),
   };
 }

@@ -292,6 +292,7 @@ export class Folder {
       const result = await engine.syncTree({
         root: spec.local,
         receiver: connection.receiver,
+        ...(connection.bulk && { bulk: connection.bulk }),
         hasher,
         rules: specRules(this.deps.spec),
         signal: this.abort.signal,
