@@ -14,7 +14,8 @@ export async function bundleKx(outdir: string, opts: { dependencies: 'external' 
   const bundled = opts.dependencies === 'bundled';
   await build({
     absWorkingDir: PACKAGE_DIR,
-    entryPoints: { main: 'cmd/kx.ts' },
+    // The daemon's full syncs run in worker threads from their own entry (pkg/daemon/sync-worker.ts finds it).
+    entryPoints: { main: 'cmd/kx.ts', 'sync-worker': 'pkg/daemon/sync-worker-main.ts' },
     outdir,
     bundle: true,
     splitting: true, // each command's handler stays a chunk loaded when that command runs

@@ -9,6 +9,8 @@ import { ConfigStore } from '../../pkg/config/store.ts';
 import { configFilePath } from '../../pkg/config/location.ts';
 import type { KxConfig, SpecConfig } from '../../pkg/config/types.ts';
 import { Daemon } from '../../pkg/daemon/daemon.ts';
+import { prioritized } from '../../pkg/daemon/foreground.ts';
+import { inWorkers } from '../../pkg/daemon/sync-worker.ts';
 import { streamLogger, type Logger } from '../../pkg/daemon/logger.ts';
 import { Spec } from '../../pkg/daemon/spec.ts';
 import type { SpecPersistence } from '../../pkg/daemon/spec.ts';
@@ -176,7 +178,9 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   // The level is read once: settings changes take effect on restart (the daemon says so in the log).
   const log = opts.log ?? streamLogger(process.stderr, () => settings.logLevel);
   const hasher = await createHasher();
-  const engine: SyncEngine = { syncTree, syncPaths };
+  // Full syncs run in worker threads (sync-worker.ts); saves go before full syncs run here (foreground.ts).
+  const workers = inWorkers({ syncTree, syncPaths });
+  const engine: SyncEngine = prioritized(workers);
   const tunnels = new TunnelReport(log, () => daemon.changed());
   const { drivers, close: closeDrivers } = targetDrivers({ config: opts.config, configFile: opts.store.file, log, env: opts.env, context: opts.context, tunnels });
   const ancestorStore = new FileAncestorStore(ancestorDir(opts.store), { onError: (m) => log.warn(`ancestor record ${m}`) });
@@ -219,7 +223,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
       (closing ??= (async () => {
         // persist: session is undone when kx watch exits, after its sync stopped (the specs running at exit).
         const session = specs.names().map((n) => specs.get(n)?.config).filter((c): c is SpecConfig => c?.persist === 'session');
-        await closeInOrder([() => server.close(), () => daemon.close(), closeDrivers, () => undoSession(persisted, session, log)]);
+        await closeInOrder([() => server.close(), () => daemon.close(), () => workers.close(), closeDrivers, () => undoSession(persisted, session, log)]);
       })()),
   };
 }

@@ -70,6 +70,8 @@ export class Folder {
   private reloading = false;
   private progress: SyncProgress | undefined;
   private local: Manifest | undefined;
+  /** Files in `local`, counted when status asks after a batch landed (not per save: the tree may be large). */
+  private files: number | undefined;
   private remote: Manifest | undefined;
   private pending = new Set<RelPath>();
   private pendingSince = 0;
@@ -114,7 +116,7 @@ export class Folder {
       target: this.deps.target.name,
       state: this.state(),
       ...(this.progress && this.phase === 'initial-sync' && { progress: this.progress }),
-      files: this.local ? countFiles(this.local) : 0,
+      files: this.fileCount(),
       ...(this.lastSyncAt !== undefined && { lastSyncAt: this.lastSyncAt }),
       ...(this.latencyMs !== undefined && { latencyMs: this.latencyMs }),
       reloads: this.reloadCount,
@@ -172,6 +174,12 @@ export class Folder {
       this.kick();
     }
     await this.idle();
+  }
+
+  private fileCount(): number {
+    if (this.local === undefined) return 0;
+    this.files ??= countFiles(this.local);
+    return this.files;
   }
 
   private state(): FolderState {
@@ -294,6 +302,7 @@ export class Folder {
       const result = await engine.syncTree({
         root: spec.local,
         receiver: connection.receiver,
+        ...(connection.bulk && { bulk: connection.bulk }),
         hasher,
         rules: specRules(this.deps.spec),
         signal: this.abort.signal,
@@ -370,6 +379,7 @@ export class Folder {
 
   private landed(result: PushResult, since: number, scope: readonly RelPath[] | null): void {
     this.local = result.local;
+    this.files = undefined;
     this.remote = result.remote;
     this.ancestor = result.ancestor;
     this.deps.ancestors?.save(result.ancestor);

@@ -3,8 +3,10 @@
 
 import type { PushOptions, PushResult } from '../sync/push.ts';
 import type { Manifest, RelPath } from '../sync/types.ts';
+import type { BulkChannel } from './target.ts';
 
 export interface SyncEngine {
-  syncTree(opts: PushOptions & { previousLocal?: Manifest }): Promise<PushResult>;
+  /** bulk: the connection's channel for another thread (an engine may then run the sync off the event loop). */
+  syncTree(opts: PushOptions & { previousLocal?: Manifest; bulk?: BulkChannel }): Promise<PushResult>;
   syncPaths(opts: PushOptions & { paths: readonly RelPath[]; local: Manifest; remote: Manifest }): Promise<PushResult>;
 }

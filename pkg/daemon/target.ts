@@ -29,9 +29,29 @@ export interface TargetSource {
   close(): Promise<void>;
 }
 
+/**
+ * How another thread of this process reaches the same receiver, as plain (structured-cloneable) data: a full sync
+ * runs in a worker thread with a radar client of its own, so its work never holds the daemon's event loop.
+ */
+export interface BulkChannel {
+  readonly address: string;
+  readonly token: string;
+  readonly clientName: string;
+  readonly target: {
+    readonly containerId: string;
+    readonly runtime?: string;
+    readonly remotePath?: string;
+    readonly owner?: { readonly uid: number; readonly gid: number };
+    readonly keepSetIdBits?: boolean;
+  };
+  readonly channelOptions?: Readonly<Record<string, number>>;
+}
+
 /** A live link to one target: where files go, and how to reload what runs there. */
 export interface Connection {
   readonly receiver: Receiver;
+  /** Set when a full sync may run in a worker thread (its own client to the same receiver). */
+  readonly bulk?: BulkChannel;
   reload(mode: Exclude<ReloadMode, 'none'>): Promise<void>;
   /** Runs a command in the container (onSync); absent where the target cannot. */
   exec?(argv: readonly string[], opts: ExecRun): Promise<ExecOutcome>;

@@ -5,7 +5,7 @@
 
 import Docker from 'dockerode';
 import type { SpecConfig } from '../config/types.ts';
-import type { Connection, ExecOutcome, ExecRun, PortDialer, Target, TargetDriver, TargetEvents, TargetSource } from '../daemon/target.ts';
+import type { BulkChannel, Connection, ExecOutcome, ExecRun, PortDialer, Target, TargetDriver, TargetEvents, TargetSource } from '../daemon/target.ts';
 import type { Receiver } from '../sync/types.ts';
 import { DockerContainerFollower } from './container-follower.ts';
 import { ContainerPortDialer } from './container-port-dialer.ts';
@@ -23,7 +23,7 @@ export interface DockerRadarDialer {
     readonly owner?: string | undefined;
     readonly keepSetIdBits?: boolean;
     readonly signal?: AbortSignal | undefined;
-  }): Promise<{ readonly receiver: Receiver; reload(mode: string): Promise<void>; exec?(argv: readonly string[], opts: ExecRun): Promise<ExecOutcome>; close(): Promise<void> }>;
+  }): Promise<{ readonly receiver: Receiver; readonly bulk?: BulkChannel; reload(mode: string): Promise<void>; exec?(argv: readonly string[], opts: ExecRun): Promise<ExecOutcome>; close(): Promise<void> }>;
 }
 
 /** Where radar runs: RadarContainer by default; tests may give an endpoint of their own. */
@@ -87,6 +87,7 @@ export class DockerDriver implements TargetDriver {
     });
     return {
       receiver: session.receiver,
+      ...(session.bulk && { bulk: session.bulk }),
       reload: (mode) => session.reload(mode),
       ...(session.exec && { exec: session.exec.bind(session) }),
       describe: () => `docker container ${target.name} (${target.id.slice(0, 12)}) at ${spec.remote} via radar ${radar.id.slice(0, 12)}`,

@@ -1,7 +1,7 @@
 // The seams of the Kubernetes target: how the driver asks pkg/transport for a radar client (wired in
 // cmd/composition, so pkg/kube has no gRPC in it), where per-namespace tokens come from, and what a Target is here.
 import type { Receiver } from '../sync/types.ts';
-import type { ExecOutcome, ExecRun, Target } from '../daemon/target.ts';
+import type { BulkChannel, ExecOutcome, ExecRun, Target } from '../daemon/target.ts';
 import type { ContainerRef } from '../../proto/container-ref.ts';
 import type { RemoteContainer } from './remote-container.ts';
 
@@ -23,6 +23,8 @@ export interface RadarDial {
 /** A handshaken radar client for one container. */
 export interface RadarSession {
   readonly receiver: Receiver;
+  /** How a worker thread dials the same radar for the same container (see Connection.bulk). */
+  readonly bulk?: BulkChannel;
   reload(mode: string): Promise<void>;
   exec?(argv: readonly string[], opts: ExecRun): Promise<ExecOutcome>;
   close(): Promise<void>;

@@ -4,6 +4,7 @@
 // takes a fraction of a second rather than gRPC's default of up to two minutes.
 import { parseOwner } from '../config/owner.ts';
 import { RadarClient } from '../transport/client.ts';
+import type { BulkChannel } from '../daemon/target.ts';
 import type { RadarDial, RadarDialer, RadarSession } from './radar-dial.ts';
 
 export interface TransportDialerOptions {
@@ -22,7 +23,7 @@ export class TransportDialer implements RadarDialer {
   }
 
   async dial(req: RadarDial): Promise<RadarSession> {
-    const client = new RadarClient({
+    const bulk: BulkChannel = {
       address: req.address,
       token: req.token,
       clientName: this.#opts.clientName ?? 'kx',
@@ -38,7 +39,8 @@ export class TransportDialer implements RadarDialer {
         'grpc.min_reconnect_backoff_ms': this.#opts.reconnectMinMs ?? 100,
         'grpc.max_reconnect_backoff_ms': this.#opts.reconnectMaxMs ?? 5000,
       },
-    });
+    };
+    const client = new RadarClient(bulk);
     try {
       await client.start(req.signal);
     } catch (err) {
@@ -47,6 +49,7 @@ export class TransportDialer implements RadarDialer {
     }
     return {
       receiver: client,
+      bulk,
       reload: async (mode) => {
         await client.reload(mode);
       },

@@ -1,7 +1,7 @@
 // Which digests a stat-only sync still needs. Unchanged files are decided by size and mtime alone (rsync's quick
 // check); a digest matters only where diff looks for content the receiver already holds: a file the sender
 // created (no file at its path on the receiver) and a receiver file of the same size. Pure: no I/O.
-import type { Manifest, RelPath } from './types.ts';
+import type { Entry, Manifest, RelPath } from './types.ts';
 
 /** Sizes (> 0) of the source's files that have no file at their path in the target: what a move or copy could serve. */
 export function createdSizes(source: Manifest, target: Manifest, within?: (p: RelPath) => boolean): Set<number> {
@@ -23,13 +23,18 @@ export function targetFilesToHash(target: Manifest, sizes: ReadonlySet<number>):
 
 /** The source's created files without a digest that a target file of the same size (with a digest) may hold. */
 export function createdFilesToHash(source: Manifest, target: Manifest, within?: (p: RelPath) => boolean): RelPath[] {
-  const held = new Set<number>();
-  for (const t of target.values()) if (t.kind === 'file' && t.size > 0 && t.digest !== undefined) held.add(t.size);
-  const out: RelPath[] = [];
-  if (held.size === 0) return out;
+  // The source's candidates first: a continuous sync passes a handful, and most have none (an edit in place).
+  const created: Entry[] = [];
   for (const s of source.values()) {
-    if (s.kind !== 'file' || s.digest !== undefined || !held.has(s.size) || (within && !within(s.path))) continue;
-    if (target.get(s.path)?.kind !== 'file') out.push(s.path);
+    if (s.kind !== 'file' || s.digest !== undefined || s.size === 0 || (within && !within(s.path))) continue;
+    if (target.get(s.path)?.kind !== 'file') created.push(s);
   }
-  return out;
+  if (created.length === 0) return [];
+  const sizes = new Set(created.map((s) => s.size));
+  const held = new Set<number>();
+  for (const t of target.values()) {
+    if (t.kind === 'file' && t.digest !== undefined && sizes.has(t.size)) held.add(t.size);
+    if (held.size === sizes.size) break;
+  }
+  return created.filter((s) => held.has(s.size)).map((s) => s.path);
 }

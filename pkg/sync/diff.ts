@@ -1,6 +1,7 @@
 // Plan the ops that make a receiver's tree (target) equal the sender's (source), in an order the receiver can apply
 // one by one: clear kind changes, create directories, reuse content already there (move/copy), send content,
 // link, fix metadata, and finally remove what is gone.
+import { keysWithin } from './manifest-scope.ts';
 import { comparePaths, isAtOrBeneath, parentOf } from './paths.ts';
 import type { Entry, Manifest, Op, RelPath } from './types.ts';
 
@@ -29,7 +30,8 @@ export function diff(source: Manifest, target: Manifest, opts: DiffOptions = {})
   const symlinks: Op[] = [];
   const metas: Op[] = [];
 
-  for (const path of sortedKeys(source)) {
+  // A limited plan looks at the scoped paths only (and their ancestors): a save costs what it touched.
+  for (const path of scope === null ? sortedKeys(source) : scope.sortedKeys(source, target, true)) {
     const s = source.get(path)!;
     let t = target.get(path);
     if (!inScope(path)) {
@@ -62,19 +64,12 @@ export function diff(source: Manifest, target: Manifest, opts: DiffOptions = {})
   // Target paths that are gone, except those a kind-change remove takes with it.
   const cleared = (p: RelPath): boolean => kindRemoves.some((k) => isAtOrBeneath(p, k));
   const gone = new Set<RelPath>();
-  for (const path of sortedKeys(target)) {
+  for (const path of scope === null ? sortedKeys(target) : scope.sortedKeys(target, source, false)) {
     if (!source.has(path) && inScope(path) && !cleared(path)) gone.add(path);
   }
 
   // Reuse content the receiver already holds. Copies run before moves, so a copy may read a path moved later.
-  const byDigest = new Map<string, RelPath[]>();
-  for (const path of sortedKeys(target)) {
-    const t = target.get(path)!;
-    if (t.kind !== 'file' || t.digest === undefined || t.size === 0 || cleared(path)) continue;
-    const list = byDigest.get(t.digest);
-    if (list === undefined) byDigest.set(t.digest, [path]);
-    else list.push(path);
-  }
+  const byDigest = holdersOf(newFiles, target, cleared);
   const copies: Op[] = [];
   const moves: Op[] = [];
   for (const s of newFiles) {
@@ -127,6 +122,22 @@ function sortedKeys(m: Manifest): RelPath[] {
   return [...m.keys()].sort(comparePaths);
 }
 
+/** The target's files (in path order) by digest, for the digests of the created files only; none known: no walk. */
+function holdersOf(created: readonly Entry[], target: Manifest, cleared: (p: RelPath) => boolean): Map<string, RelPath[]> {
+  const byDigest = new Map<string, RelPath[]>();
+  const wanted = new Set<string>();
+  for (const s of created) if (s.digest !== undefined && s.size > 0) wanted.add(s.digest);
+  if (wanted.size === 0) return byDigest;
+  for (const [path, t] of target) {
+    if (t.kind !== 'file' || t.digest === undefined || t.size === 0 || !wanted.has(t.digest) || cleared(path)) continue;
+    const list = byDigest.get(t.digest);
+    if (list === undefined) byDigest.set(t.digest, [path]);
+    else list.push(path);
+  }
+  for (const list of byDigest.values()) list.sort(comparePaths);
+  return byDigest;
+}
+
 function byPath(a: Op, b: Op): number {
   return comparePaths(a.path, b.path);
 }
@@ -150,5 +161,12 @@ class Scope {
 
   isAncestor(p: RelPath): boolean {
     return this.#ancestors.has(p);
+  }
+
+  /** The manifest's paths this plan covers, with (for the source) the scopes' ancestors it holds, in path order. */
+  sortedKeys(m: Manifest, other: Manifest, withAncestors: boolean): RelPath[] {
+    const keys = new Set(keysWithin(m, this.#roots, other));
+    if (withAncestors) for (const a of this.#ancestors) if (m.has(a)) keys.add(a);
+    return [...keys].sort(comparePaths);
   }
 }

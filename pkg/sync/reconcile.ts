@@ -2,6 +2,7 @@
 // kx changes and deletes only what it put there itself; in mirror mode the receiver becomes an exact replica.
 // Pure: manifests in, a plan out; the caller decides whether to send it (see safetyHalt).
 import { diff, sameContent } from './diff.ts';
+import { keysWithin } from './manifest-scope.ts';
 import { comparePaths, parentOf } from './paths.ts';
 import type { Entry, Manifest, Op, RelPath } from './types.ts';
 
@@ -92,7 +93,7 @@ export function reconcile(source: Manifest, target: Manifest, opts: ReconcileOpt
   };
 
   // Children before their directories, so a directory knows whether something beneath it is kept.
-  const paths = inScopeKeys(target, scope).sort(comparePaths).reverse();
+  const paths = inScopeKeys(target, scope, source).sort(comparePaths).reverse();
   for (const p of paths) {
     const t = target.get(p)!;
     const s = source.get(p);
@@ -131,6 +132,8 @@ export function safetyHalt(plan: Plan, source: Manifest, target: Manifest, manag
   if (source.size === 0 && [...managed.keys()].some((p) => target.get(p)?.kind === 'file')) {
     return 'the local folder is empty while the container holds files kx synced there';
   }
+  // Within the minimum no share can halt: spare the count of a large tree (a save that deletes a file).
+  if (plan.deletedFiles <= limits.deleteMin) return null;
   let managedFiles = 0;
   for (const [p, e] of managed) if (e.kind !== 'dir' && target.has(p)) managedFiles++;
   if (plan.deletedFiles > limits.deleteMin && plan.deletedFiles > limits.deleteShare * managedFiles) {
@@ -162,8 +165,8 @@ export function nextAncestor(
   }
   // A continuous sync touches a few paths: update those in place (no copy or walk of the whole tree per save).
   const out = ancestor instanceof Map ? (ancestor as Map<RelPath, Entry>) : new Map<RelPath, Entry>(ancestor ?? []);
-  for (const p of inScopeKeys(ancestor ?? out, scopes)) if (fresh(p)) out.delete(p);
-  for (const p of inScopeKeys(plan.effective, scopes)) if (fresh(p)) out.set(p, local.get(p) ?? plan.effective.get(p)!);
+  for (const p of inScopeKeys(ancestor ?? out, scopes, plan.effective)) if (fresh(p)) out.delete(p);
+  for (const p of inScopeKeys(plan.effective, scopes, ancestor)) if (fresh(p)) out.set(p, local.get(p) ?? plan.effective.get(p)!);
   return out;
 }
 
@@ -171,10 +174,8 @@ export function nextAncestor(
  * The manifest's paths at or beneath the scopes. When no scope is a directory there, those are the scopes
  * themselves (the common case of a save), found without walking the manifest.
  */
-function inScopeKeys(m: Manifest, scopes: ReadonlySet<RelPath> | null): RelPath[] {
-  if (scopes === null) return [...m.keys()];
-  if (![...scopes].some((p) => m.get(p)?.kind === 'dir')) return [...scopes].filter((p) => m.has(p));
-  return [...m.keys()].filter((p) => within(p, scopes));
+function inScopeKeys(m: Manifest, scopes: ReadonlySet<RelPath> | null, other?: Manifest): RelPath[] {
+  return scopes === null ? [...m.keys()] : keysWithin(m, scopes, other);
 }
 
 // ---- internals ----
@@ -221,7 +222,7 @@ function deletions(ops: readonly Op[], target: Manifest): { deletedFiles: number
   if (removed.length === 0) return { deletedFiles: 0, removed };
   const set = new Set(removed);
   let deletedFiles = 0;
-  for (const [p, e] of target) if (e.kind !== 'dir' && within(p, set)) deletedFiles++;
+  for (const p of keysWithin(target, set)) if (target.get(p)!.kind !== 'dir') deletedFiles++;
   return { deletedFiles, removed };
 }
 

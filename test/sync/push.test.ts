@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, open, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createHasher } from '../../pkg/sync/hash.ts';
 import type { Hasher } from '../../pkg/sync/hash.ts';
 import { syncPaths, syncTree } from '../../pkg/sync/push.ts';
@@ -123,6 +123,36 @@ describe('syncPaths', () => {
 });
 
 describe('syncTree', () => {
+  it('gives way when pace says so: sends no op while it holds, then everything', async () => {
+    await seedTree();
+    const rec = new Recording(client);
+    let release: () => void = () => {};
+    let held = false;
+    let sendStarted = false;
+    const sync = syncTree({
+      root: src,
+      receiver: rec,
+      hasher,
+      rules: [],
+      // Held at the first op of the send (the compare phase asks twice before).
+      pace: () => {
+        if (held || rec.ops.length > 0 || !sendStarted) return undefined;
+        held = true;
+        return new Promise<void>((r) => (release = r));
+      },
+      onProgress: (p) => {
+        if (p.phase === 'send') sendStarted = true;
+      },
+    });
+    await vi.waitFor(() => expect(held).toBe(true));
+    expect(rec.ops).toEqual([]);
+    release();
+    const res = await sync;
+    expect(res.errors).toEqual([]);
+    expect(rec.ops.length).toBe(55);
+    expect(await readFile(join(dst, 'd4/f9.txt'), 'utf8')).toBe('file 4/9\n'.repeat(50));
+  });
+
   it('resends a file whole when its delta no longer fits the changed basis', async () => {
     const size = 256 * 1024;
     await writeFile(join(src, 'f'), randomBytes(size));

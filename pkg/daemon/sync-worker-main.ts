@@ -1,0 +1,64 @@
+// The worker thread of the daemon's full syncs (see sync-worker.ts): for each job, dials the receiver through its
+// bulk channel, runs the engine's syncTree, and posts progress (at most every PROGRESS_MS) and the result or the
+// error back. Jobs run concurrently; an abort message aborts one.
+
+import { parentPort, type MessagePort } from 'node:worker_threads';
+import { ErrorCode, KxError } from '../sync/errors.ts';
+import { createHasher, type Hasher } from '../sync/hash.ts';
+import { syncTree, type PushProgress } from '../sync/push.ts';
+import { RadarClient } from '../transport/client.ts';
+import type { WorkerJob, WorkerMessage, WorkerRequest } from './sync-worker.ts';
+
+/** Progress reports are throttled: a sync of many small files reports per file. */
+const PROGRESS_MS = 50;
+
+async function run(id: number, job: WorkerJob, hasher: Hasher, signal: AbortSignal, post: (m: WorkerMessage) => void): Promise<void> {
+  const { bulk, ...opts } = job;
+  if (bulk === undefined) throw new KxError(ErrorCode.Internal, 'sync worker: a job without a bulk channel');
+  const client = new RadarClient(bulk);
+  let last = 0;
+  let pending: PushProgress | undefined;
+  try {
+    await client.start(signal);
+    const result = await syncTree({
+      ...opts,
+      receiver: client,
+      hasher,
+      signal,
+      onProgress: (p) => {
+        const now = performance.now();
+        pending = p;
+        if (now - last < PROGRESS_MS && p.phase === 'send' && p.files < p.totalFiles) return;
+        last = now;
+        pending = undefined;
+        post({ type: 'progress', id, progress: p });
+      },
+    });
+    if (pending !== undefined) post({ type: 'progress', id, progress: pending });
+    post({ type: 'done', id, result });
+  } finally {
+    await client.close();
+  }
+}
+
+function serve(port: MessagePort, hasher: Hasher): void {
+  const running = new Map<number, AbortController>();
+  const post = (m: WorkerMessage): void => port.postMessage(m);
+  port.on('message', (m: WorkerRequest) => {
+    if (m.type === 'abort') {
+      running.get(m.id)?.abort();
+      return;
+    }
+    const abort = new AbortController();
+    running.set(m.id, abort);
+    run(m.id, m.job, hasher, abort.signal, post)
+      .catch((err: unknown) => {
+        const kx = err instanceof KxError ? err : null;
+        post({ type: 'error', id: m.id, code: kx?.code ?? ErrorCode.Internal, message: (err as Error)?.message ?? String(err) });
+      })
+      .finally(() => running.delete(m.id));
+  });
+}
+
+const port = parentPort;
+if (port !== null) serve(port, await createHasher());

@@ -1,0 +1,209 @@
+// The push pipeline: a plan's ops in bounded batches, each write's content read and encoded as it goes — a block
+// delta against the receiver's signature when it has a file there, whole otherwise — with one signature stream
+// per batch, and content that did not rebuild sent once more, whole. Pure: the engine and a Receiver.
+import { join } from 'node:path';
+import { createDelta, wholeFile } from './delta.ts';
+import { ErrorCode } from './errors.ts';
+import type { Hasher } from './hash.ts';
+import { ContentHash, SMALL_FILE_BYTES, hashedChunks, hashedLiterals, reusedChunks, smallFile } from './local-content.ts';
+import { hashFile } from './scan.ts';
+import { SignatureFeed } from './signature-feed.ts';
+import { WHOLE_FILE_BELOW } from './threshold.ts';
+import type { BatchOp, BatchWrite, DeltaOp, Entry, Manifest, Op, PathError, Receiver, RelPath, Signature, WriteOp } from './types.ts';
+
+export interface SendOptions {
+  root: string;
+  receiver: Receiver;
+  hasher: Hasher;
+  /** Files smaller than this go whole even when the receiver has a basis (default WHOLE_FILE_BELOW, measured). */
+  wholeFileBelow?: number;
+  signal?: AbortSignal;
+  onProgress?: (files: number, totalFiles: number, bytes: number, totalBytes: number) => void;
+  /** Waited for (when it returns a promise) before each op: see PushOptions.pace. */
+  pace?: () => Promise<void> | undefined;
+}
+
+/** A batch is acknowledged as a unit; bounded so one ack (and its signature request) stays small. */
+export const BATCH_MAX_OPS = 2000;
+export const BATCH_MAX_BYTES = 64 * 1024 * 1024;
+
+export interface Sent { bytesSent: number; errors: PathError[] }
+
+/**
+ * Send the plan. Writes whose digest is unknown get it as their content is read (digest at end) when the receiver
+ * takes that, else by hashing the file first; either way `local` learns the digests of the files that landed.
+ */
+export async function sendPlan(ops: readonly Op[], local: Map<RelPath, Entry>, opts: SendOptions): Promise<Sent> {
+  const total = { files: ops.length, bytes: ops.reduce((n, op) => n + (op.op === 'write' ? op.size : 0), 0) };
+  const done = { files: 0, bytes: 0 };
+  const report = (): void => opts.onProgress?.(done.files, total.files, done.bytes, total.bytes);
+  const learned = new Map<RelPath, string>();
+  const ctx: SendContext = { opts, done, report, digestAtEnd: opts.receiver.acceptsDigestAtEnd?.() ?? false, learned };
+  report();
+  let bytesSent = 0;
+  const errors: PathError[] = [];
+  for (const batch of batches(ops)) {
+    const r = await sendBatch(batch, ctx, true);
+    bytesSent += r.bytesSent;
+    // Content that did not rebuild to its digest (the receiver's basis or source changed under us): once more, whole.
+    const retry = new Set(r.errors.filter((e) => e.code === ErrorCode.DigestMismatch).map((e) => e.path));
+    const again = batch.filter((op) => retry.has(op.path)).map((op) => asWholeWrite(op, local)).filter((op) => op !== null);
+    const kept = r.errors.filter((e) => !again.some((op) => op.path === e.path));
+    errors.push(...kept);
+    if (again.length > 0) {
+      const r2 = await sendBatch(again, ctx, false);
+      bytesSent += r2.bytesSent;
+      errors.push(...r2.errors);
+    }
+  }
+  const failed = new Set(errors.map((e) => e.path));
+  for (const [p, digest] of learned) {
+    const e = local.get(p);
+    if (e?.kind === 'file' && e.digest === undefined && !failed.has(p)) local.set(p, { ...e, digest });
+  }
+  return { bytesSent, errors };
+}
+
+interface SendContext {
+  opts: SendOptions;
+  done: { files: number; bytes: number };
+  report: () => void;
+  /** The receiver takes a write's digest after its content. */
+  digestAtEnd: boolean;
+  /** Digests of written files, computed as they were read. */
+  learned: Map<RelPath, string>;
+}
+
+async function sendBatch(batch: readonly Op[], ctx: SendContext, allowDelta: boolean): Promise<{ bytesSent: number; errors: readonly PathError[] }> {
+  const { opts } = ctx;
+  const threshold = opts.wholeFileBelow ?? WHOLE_FILE_BELOW;
+  const wantDelta = allowDelta
+    ? batch.filter((op): op is WriteOp => op.op === 'write' && op.basis === 'delta' && op.size >= threshold).map((op) => op.path)
+    : [];
+  // One signature stream for the whole batch (one round trip, not one per file), read while the batch is sent.
+  const feed = new SignatureFeed(opts.receiver, wantDelta, opts.signal);
+  try {
+    const res = await opts.receiver.apply(batchOps(batch, feed, new Set(wantDelta), ctx), opts.signal);
+    return { bytesSent: res.bytesSent, errors: res.errors };
+  } finally {
+    await feed.close();
+  }
+}
+
+/**
+ * The batch's ops with their content. A write that waits for its signature is held back while the ops after it
+ * go out, and sent as soon as the signature is in — but before the next op that is not a write: writes to
+ * distinct paths may pass one another, nothing else may (the plan's order matters for mkdir, move and remove).
+ */
+async function* batchOps(batch: readonly Op[], feed: SignatureFeed, wanted: ReadonlySet<RelPath>, ctx: SendContext): AsyncIterable<BatchOp> {
+  const held: WriteOp[] = [];
+  // Signatures arrive in the order they were asked for, which is the order writes were held in.
+  async function* release(all: boolean): AsyncIterable<BatchOp> {
+    while (held.length > 0) {
+      const w = held[0];
+      const sig = all ? await feed.get(w.path) : feed.peek(w.path);
+      if (sig === undefined) return;
+      held.shift();
+      yield* sendOp(w, sig, ctx);
+    }
+  }
+  for (const op of batch) {
+    ctx.opts.signal?.throwIfAborted();
+    const wait = ctx.opts.pace?.();
+    if (wait) await wait;
+    if (op.op !== 'write') {
+      yield* release(true);
+      yield* sendOp(op, null, ctx);
+      continue;
+    }
+    yield* release(false);
+    if (!wanted.has(op.path)) {
+      yield* sendOp(op, null, ctx);
+      continue;
+    }
+    const sig = held.length === 0 ? feed.peek(op.path) : undefined;
+    if (sig === undefined) held.push(op);
+    else yield* sendOp(op, sig, ctx);
+  }
+  yield* release(true);
+}
+
+async function* sendOp(op: Op, sig: Signature | null, ctx: SendContext): AsyncIterable<BatchOp> {
+  const { opts, done } = ctx;
+  if (op.op !== 'write') {
+    yield op;
+    done.files++;
+    ctx.report();
+    return;
+  }
+  const abs = join(opts.root, op.path);
+  let write: WriteOp = sig ? { ...op, basis: 'delta', blockSize: sig.blockSize } : { ...op, basis: 'whole' };
+  let hashing: ContentHash | null = null;
+  if (write.digest === '' && ctx.digestAtEnd) hashing = new ContentHash(opts.hasher);
+  else if (write.digest === '') {
+    // The receiver wants the digest first: read the file twice.
+    const h = hashFile(abs, opts.hasher, op.size);
+    write = { ...write, digest: h?.digest ?? '' };
+    if (h) ctx.learned.set(op.path, h.digest);
+  }
+  const content = sig
+    ? createDelta(sig, hashedChunks(reusedChunks(abs, op.size, opts.signal), hashing), opts.hasher)
+    : hashedLiterals(op.size <= SMALL_FILE_BYTES ? smallFile(abs, opts.signal) : wholeFile(abs, opts.signal), hashing);
+  const out: BatchWrite = { ...stripBlockSize(write), body: counted(content, op.size, sig?.blockSize ?? 0, ctx) };
+  if (hashing) {
+    const h = hashing;
+    const path = op.path;
+    yield {
+      ...out,
+      digestAtEnd: () => {
+        const d = h.result();
+        if (d !== '') ctx.learned.set(path, d);
+        return d;
+      },
+    };
+  } else yield out;
+  done.files++;
+  ctx.report();
+}
+
+
+/** Progress follows the sender's position in the file, not what crossed the wire. */
+async function* counted(body: AsyncIterable<DeltaOp>, size: number, blockSize: number, ctx: SendContext): AsyncIterable<DeltaOp> {
+  const start = ctx.done.bytes;
+  for await (const d of body) {
+    ctx.done.bytes = Math.min(start + size, ctx.done.bytes + (d.kind === 'literal' ? d.data.byteLength : d.count * blockSize));
+    yield d;
+  }
+  ctx.done.bytes = start + size;
+}
+
+function stripBlockSize(w: WriteOp): WriteOp {
+  if (w.basis === 'delta') return w;
+  const { blockSize: _unused, ...rest } = w;
+  return rest;
+}
+
+function asWholeWrite(op: Op, local: Manifest): WriteOp | null {
+  const e = local.get(op.path);
+  if (op.op === 'write') return { ...stripBlockSize(op), basis: 'whole' };
+  if ((op.op === 'move' || op.op === 'copy') && e?.kind === 'file' && e.digest !== undefined) {
+    return { op: 'write', path: op.path, mode: e.mode, mtimeMs: e.mtimeMs, size: e.size, digest: e.digest, basis: 'whole' };
+  }
+  return null;
+}
+
+function* batches(ops: readonly Op[]): Iterable<Op[]> {
+  let batch: Op[] = [];
+  let bytes = 0;
+  for (const op of ops) {
+    batch.push(op);
+    if (op.op === 'write') bytes += op.size;
+    if (batch.length >= BATCH_MAX_OPS || bytes >= BATCH_MAX_BYTES) {
+      yield batch;
+      batch = [];
+      bytes = 0;
+    }
+  }
+  if (batch.length > 0) yield batch;
+}
+

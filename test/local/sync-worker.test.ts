@@ -1,0 +1,114 @@
+// A full sync in the worker thread: the worker dials radar through the bulk channel with a client of its own, the
+// tree lands as with the in-process engine, progress and the result come back, and the daemon's receiver is not
+// used; errors keep their codes; an abort ends that sync, and the worker serves the next.
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { inWorkers, type WorkerEngine } from '../../pkg/daemon/sync-worker.ts';
+import type { BulkChannel } from '../../pkg/daemon/target.ts';
+import { ErrorCode, isKxError } from '../../pkg/sync/errors.ts';
+import { createHasher, type Hasher } from '../../pkg/sync/hash.ts';
+import { syncPaths, syncTree, type PushProgress } from '../../pkg/sync/push.ts';
+import type { Receiver } from '../../pkg/sync/types.ts';
+import { RadarServer } from '../../radar/grpc/server.ts';
+import { StaticRootResolver } from '../../radar/grpc/static-resolver.ts';
+
+const TOKEN = 'sync-worker-test-token';
+let hasher: Hasher;
+let base: string;
+let src: string;
+let dst: string;
+let server: RadarServer;
+let bulk: BulkChannel;
+let engine: WorkerEngine;
+
+/** The daemon's own client: a full sync with a bulk channel must not touch it. */
+const untouched = new Proxy({} as Receiver, {
+  get: (_t, name) => {
+    throw new Error(`the in-process receiver was used (${String(name)})`);
+  },
+});
+
+beforeAll(async () => {
+  hasher = await createHasher();
+});
+beforeEach(async () => {
+  base = await mkdtemp(join(tmpdir(), 'kx-sync-worker-'));
+  src = join(base, 'src');
+  dst = join(base, 'dst');
+  await mkdir(src);
+  await mkdir(dst);
+  server = new RadarServer({ listen: '127.0.0.1:0', resolver: new StaticRootResolver(dst, TOKEN), hasher, closeGraceMs: 500 });
+  bulk = { address: (await server.start()).address, token: TOKEN, clientName: 'kx (test worker)', target: { containerId: '' } };
+  engine = inWorkers({ syncTree, syncPaths });
+});
+afterEach(async () => {
+  await engine.close();
+  await server.close();
+  await rm(base, { recursive: true, force: true });
+});
+
+async function seed(): Promise<void> {
+  for (let d = 0; d < 4; d++) {
+    await mkdir(join(src, `d${d}`));
+    for (let f = 0; f < 25; f++) await writeFile(join(src, `d${d}/f${f}.txt`), `file ${d}/${f}\n`.repeat(20));
+  }
+}
+
+describe('full sync in a worker thread', () => {
+  it('lands the tree through its own client, reports progress and returns the manifests', async () => {
+    await seed();
+    const progress: PushProgress[] = [];
+    const result = await engine.syncTree({ root: src, receiver: untouched, hasher, rules: [], bulk, onProgress: (p) => progress.push(p), safety: { mode: 'safe', ancestor: undefined } });
+    expect(result.errors).toEqual([]);
+    expect(result.counts.files).toBe(100);
+    expect(result.local.get('d3/f24.txt')?.kind).toBe('file');
+    expect(result.remote.get('d3/f24.txt')?.size).toBe(result.local.get('d3/f24.txt')?.size);
+    expect(result.ancestor.has('d0/f0.txt')).toBe(true);
+    expect(await readFile(join(dst, 'd2/f7.txt'), 'utf8')).toBe('file 2/7\n'.repeat(20));
+    expect(progress.map((p) => p.phase)).toContain('send');
+    expect(progress.at(-1)).toMatchObject({ phase: 'send', files: 100 + 4, totalFiles: 100 + 4 });
+  });
+
+  it('runs a sync without a bulk channel in this thread, through the given receiver', async () => {
+    await seed();
+    let used = false;
+    const here = inWorkers({
+      syncPaths,
+      syncTree: (o) => {
+        used = true;
+        return syncTree(o);
+      },
+    });
+    await expect(here.syncTree({ root: src, receiver: untouched, hasher, rules: [] })).rejects.toThrow(/in-process receiver was used/);
+    expect(used).toBe(true);
+    await here.close();
+  });
+
+  it("keeps the error's code (a refused token is UNAUTHENTICATED, not an internal error)", async () => {
+    await seed();
+    const err: unknown = await engine.syncTree({ root: src, receiver: untouched, hasher, rules: [], bulk: { ...bulk, token: 'wrong' } }).catch((e: unknown) => e);
+    expect(isKxError(err, ErrorCode.Unauthenticated)).toBe(true);
+  });
+
+  it('ends an aborted sync as CANCELLED, and the worker serves the next', async () => {
+    await seed();
+    const abort = new AbortController();
+    const sync = engine.syncTree({ root: src, receiver: untouched, hasher, rules: [], bulk, signal: abort.signal });
+    abort.abort();
+    const err: unknown = await sync.catch((e: unknown) => e);
+    expect(isKxError(err, ErrorCode.Cancelled)).toBe(true);
+    const next = await engine.syncTree({ root: src, receiver: untouched, hasher, rules: [], bulk });
+    expect(next.errors).toEqual([]);
+    expect(await readFile(join(dst, 'd3/f3.txt'), 'utf8')).toBe('file 3/3\n'.repeat(20));
+  });
+
+  it('fails the syncs in flight when it is closed, and refuses new ones', async () => {
+    await seed();
+    const sync = engine.syncTree({ root: src, receiver: untouched, hasher, rules: [], bulk }).catch((e: unknown) => e);
+    await engine.close();
+    expect(isKxError(await sync, ErrorCode.Cancelled)).toBe(true);
+    expect(isKxError(await engine.syncTree({ root: src, receiver: untouched, hasher, rules: [], bulk }).catch((e: unknown) => e), ErrorCode.Cancelled)).toBe(true);
+  });
+});
