@@ -3,82 +3,73 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../pkg/config/parse.ts';
+import { CONFIG_FILE, configErrorOf } from '../support/config-error.ts';
 import { ConfigStore } from '../../pkg/config/store.ts';
 import { buildSpec, generateName } from '../../pkg/config/new-spec.ts';
 import { configFilePath } from '../../pkg/config/location.ts';
 import { matchesSelector, parseSelector } from '../../pkg/config/selector.ts';
 import type { SpecConfig } from '../../pkg/config/types.ts';
 
-const FILE = '/home/u/.kx/kx.yaml';
-
-function errorOf(text: string): string {
-  try {
-    parseConfig(text, FILE);
-  } catch (err) {
-    return (err as Error).message;
-  }
-  throw new Error('expected a config error');
-}
 
 describe('config validation', () => {
   it('names file, line and field for a wrong type', () => {
     const text = 'statusPort: 7000\nspecs:\n  - name: api\n    selector: app=api\n    local: /src\n    remote: 5\n';
-    expect(errorOf(text)).toBe(`${FILE}:6: specs[0].remote: must be string`);
+    expect(configErrorOf(text)).toBe(`${CONFIG_FILE}:6: specs[0].remote: must be string`);
   });
 
   it('reads keepSetIdBits, and names the field when it is not a boolean', () => {
     const spec = (extra: string): string => `specs:\n  - name: api\n    pod: p\n    local: /src\n    remote: /app\n${extra}`;
-    expect(parseConfig(spec('    keepSetIdBits: true\n'), FILE).config.specs[0]?.keepSetIdBits).toBe(true);
-    expect(errorOf(spec('    keepSetIdBits: yes please\n'))).toBe(`${FILE}:6: specs[0].keepSetIdBits: must be boolean`);
+    expect(parseConfig(spec('    keepSetIdBits: true\n'), CONFIG_FILE).config.specs[0]?.keepSetIdBits).toBe(true);
+    expect(configErrorOf(spec('    keepSetIdBits: yes please\n'))).toBe(`${CONFIG_FILE}:6: specs[0].keepSetIdBits: must be boolean`);
   });
 
   it('names the line of an unknown field', () => {
     const text = 'specs:\n  - name: api\n    pod: p\n    local: /src\n    remote: /app\n    colour: red\n';
-    expect(errorOf(text)).toBe(`${FILE}:6: specs[0].colour: unknown field`);
+    expect(configErrorOf(text)).toBe(`${CONFIG_FILE}:6: specs[0].colour: unknown field`);
   });
 
   it('names a missing required field at its spec', () => {
     const text = '# mine\nspecs:\n  - name: api\n    pod: p\n    local: /src\n';
-    expect(errorOf(text)).toBe(`${FILE}:3: specs[0]: missing required field 'remote'`);
+    expect(configErrorOf(text)).toBe(`${CONFIG_FILE}:3: specs[0]: missing required field 'remote'`);
   });
 
   it('rejects a relative remote path with a hint', () => {
     const text = 'specs:\n  - name: api\n    pod: p\n    local: /src\n    remote: app\n';
-    expect(errorOf(text)).toBe(`${FILE}:5: specs[0].remote: must be an absolute path`);
+    expect(configErrorOf(text)).toBe(`${CONFIG_FILE}:5: specs[0].remote: must be an absolute path`);
   });
 
   it('rejects a bad reload mode', () => {
     const text = 'specs:\n  - name: api\n    pod: p\n    local: /src\n    remote: /app\n    reload: bounce\n';
-    expect(errorOf(text)).toMatch(/^\/home\/u\/\.kx\/kx\.yaml:6: specs\[0\]\.reload: must be none, restart or signal:NAME/);
+    expect(configErrorOf(text)).toMatch(/^\/home\/u\/\.kx\/kx\.yaml:6: specs\[0\]\.reload: must be none, restart or signal:NAME/);
   });
 
   it('rejects duplicate spec names at the second one', () => {
     const spec = (n: number) => `  - name: api\n    pod: p${n}\n    local: /src\n    remote: /app\n`;
-    expect(errorOf(`specs:\n${spec(1)}${spec(2)}`)).toBe(`${FILE}:6: specs[1].name: duplicate spec name 'api'`);
+    expect(configErrorOf(`specs:\n${spec(1)}${spec(2)}`)).toBe(`${CONFIG_FILE}:6: specs[1].name: duplicate spec name 'api'`);
   });
 
   it('rejects bad selector syntax', () => {
     const text = 'specs:\n  - name: api\n    selector: "app in (a"\n    local: /src\n    remote: /app\n';
-    expect(errorOf(text)).toMatch(/^\/home\/u\/\.kx\/kx\.yaml:3: specs\[0\]\.selector: selector 'app in \(a'/);
+    expect(configErrorOf(text)).toMatch(/^\/home\/u\/\.kx\/kx\.yaml:3: specs\[0\]\.selector: selector 'app in \(a'/);
   });
 
   it('reports YAML syntax errors with their line', () => {
-    expect(errorOf('logLevel: info\nspecs: [\n  - a\n')).toMatch(/^\/home\/u\/\.kx\/kx\.yaml:\d+: /);
+    expect(configErrorOf('logLevel: info\nspecs: [\n  - a\n')).toMatch(/^\/home\/u\/\.kx\/kx\.yaml:\d+: /);
   });
 
   it('fills defaults and resolves a relative local path against the config directory', () => {
-    const { config } = parseConfig('specs:\n  - name: api\n    pod: p\n    local: src\n    remote: /app\n', FILE);
+    const { config } = parseConfig('specs:\n  - name: api\n    pod: p\n    local: src\n    remote: /app\n', CONFIG_FILE);
     expect(config.settings).toEqual({ statusPort: 7341, logLevel: 'info', safety: { maxDeleteShare: 0.5, maxDeleteFiles: 100 } });
     expect(config.specs[0]).toMatchObject({ local: '/home/u/.kx/src', reload: 'none', ignore: [], target: 'kubernetes' });
   });
 
   it('reads where radar is installed, and names the field when it is not a namespace name', () => {
-    expect(parseConfig('radarNamespace: dev-tools\n', FILE).config.settings.radarNamespace).toBe('dev-tools');
-    expect(errorOf('logLevel: info\nradarNamespace: Dev_Tools\n')).toMatch(/^\/home\/u\/\.kx\/kx\.yaml:2: radarNamespace: /);
+    expect(parseConfig('radarNamespace: dev-tools\n', CONFIG_FILE).config.settings.radarNamespace).toBe('dev-tools');
+    expect(configErrorOf('logLevel: info\nradarNamespace: Dev_Tools\n')).toMatch(/^\/home\/u\/\.kx\/kx\.yaml:2: radarNamespace: /);
   });
 
   it('treats an empty file as an empty config', () => {
-    expect(parseConfig('', FILE).config.specs).toEqual([]);
+    expect(parseConfig('', CONFIG_FILE).config.specs).toEqual([]);
   });
 });
 

@@ -7,24 +7,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { commandsFor, splitCommand } from '../../pkg/config/on-sync.ts';
 import { buildSpec } from '../../pkg/config/new-spec.ts';
 import { parseConfig } from '../../pkg/config/parse.ts';
+import { CONFIG_FILE, configErrorOf } from '../support/config-error.ts';
 import { ConfigStore } from '../../pkg/config/store.ts';
 
-const FILE = '/home/u/.kx/kx.yaml';
 const spec = (onSync: string): string => `specs:\n  - name: api\n    pod: p\n    local: /src\n    remote: /app\n    onSync:\n${onSync}`;
-
-function errorOf(text: string): string {
-  try {
-    parseConfig(text, FILE);
-  } catch (err) {
-    return (err as Error).message;
-  }
-  throw new Error('expected a config error');
-}
 
 describe('onSync in kx.yaml', () => {
   it('reads commands with when, run and workdir', () => {
     const text = spec('      - when: ["package.json", "package-lock.json"]\n        run: [npm, ci]\n      - run: [make, assets]\n        workdir: /app/web\n        via: radar\n');
-    expect(parseConfig(text, FILE).config.specs[0]?.onSync).toEqual([
+    expect(parseConfig(text, CONFIG_FILE).config.specs[0]?.onSync).toEqual([
       { when: ['package.json', 'package-lock.json'], run: ['npm', 'ci'] },
       { run: ['make', 'assets'], workdir: '/app/web', via: 'radar' },
     ]);
@@ -39,7 +30,7 @@ describe('onSync in kx.yaml', () => {
     ['      - run: [make]\n        shell: true\n', 8, 'specs[0].onSync[0].shell: unknown field (one of when, run, workdir, via)'],
     ['      - make\n', 7, 'specs[0].onSync[0]: must be a map with run: [command, args...]'],
   ])('refuses %j with one line naming the field', (entries, line, message) => {
-    expect(errorOf(spec(entries))).toBe(`${FILE}:${line}: ${message}`);
+    expect(configErrorOf(spec(entries))).toBe(`${CONFIG_FILE}:${line}: ${message}`);
   });
 });
 

@@ -4,32 +4,23 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../pkg/config/parse.ts';
+import { CONFIG_FILE, configErrorOf } from '../support/config-error.ts';
 import { kx, randomPort, removeDir, tempDir } from './helpers.ts';
 
-const FILE = '/home/u/.kx/kx.yaml';
 const spec = (extra: string): string => `specs:\n  - name: api\n    selector: app=api\n    local: /src\n    remote: /app\n${extra}`;
-
-function errorOf(text: string): string {
-  try {
-    parseConfig(text, FILE);
-  } catch (err) {
-    return (err as Error).message;
-  }
-  throw new Error('expected a config error');
-}
 
 describe('persist in kx.yaml', () => {
   it('reads true, session and false, with a claim', () => {
-    expect(parseConfig(spec('    persist: true\n'), FILE).config.specs[0]?.persist).toBe(true);
-    expect(parseConfig(spec('    persist: session\n    persistClaim: code-pvc\n'), FILE).config.specs[0]).toMatchObject({ persist: 'session', persistClaim: 'code-pvc' });
-    expect(parseConfig(spec('    persist: false\n'), FILE).config.specs[0]?.persist).toBe(false);
+    expect(parseConfig(spec('    persist: true\n'), CONFIG_FILE).config.specs[0]?.persist).toBe(true);
+    expect(parseConfig(spec('    persist: session\n    persistClaim: code-pvc\n'), CONFIG_FILE).config.specs[0]).toMatchObject({ persist: 'session', persistClaim: 'code-pvc' });
+    expect(parseConfig(spec('    persist: false\n'), CONFIG_FILE).config.specs[0]?.persist).toBe(false);
   });
 
   it('names the field of a wrong value, a claim without persist, a bad claim name, and persist on the docker target', () => {
-    expect(errorOf(spec('    persist: always\n'))).toBe(`${FILE}:6: specs[0].persist: must be one of true, false, session`);
-    expect(errorOf(spec('    persistClaim: code\n'))).toBe(`${FILE}:6: specs[0].persistClaim: needs persist: true or persist: session`);
-    expect(errorOf(spec('    persist: true\n    persistClaim: Code_PVC\n'))).toBe(`${FILE}:7: specs[0].persistClaim: must be a PersistentVolumeClaim name (lowercase letters, digits, dashes and dots)`);
-    expect(errorOf(spec('    target: docker\n    persist: true\n'))).toBe(`${FILE}:7: specs[0].persist: is for Kubernetes workloads; on the docker target give the container a volume at the remote path (docker run -v)`);
+    expect(configErrorOf(spec('    persist: always\n'))).toBe(`${CONFIG_FILE}:6: specs[0].persist: must be one of true, false, session`);
+    expect(configErrorOf(spec('    persistClaim: code\n'))).toBe(`${CONFIG_FILE}:6: specs[0].persistClaim: needs persist: true or persist: session`);
+    expect(configErrorOf(spec('    persist: true\n    persistClaim: Code_PVC\n'))).toBe(`${CONFIG_FILE}:7: specs[0].persistClaim: must be a PersistentVolumeClaim name (lowercase letters, digits, dashes and dots)`);
+    expect(configErrorOf(spec('    target: docker\n    persist: true\n'))).toBe(`${CONFIG_FILE}:7: specs[0].persist: is for Kubernetes workloads; on the docker target give the container a volume at the remote path (docker run -v)`);
   });
 });
 

@@ -4,20 +4,11 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildSpec } from '../../pkg/config/new-spec.ts';
 import { parseConfig } from '../../pkg/config/parse.ts';
+import { CONFIG_FILE, configErrorOf } from '../support/config-error.ts';
 import { parsePortForward } from '../../pkg/config/port-forwards.ts';
 import type { SpecConfig } from '../../pkg/config/types.ts';
 import { kx, removeDir, tempDir } from './helpers.ts';
 
-const FILE = '/home/u/.kx/kx.yaml';
-
-function errorOf(text: string): string {
-  try {
-    parseConfig(text, FILE);
-  } catch (err) {
-    return (err as Error).message;
-  }
-  throw new Error('expected a config error');
-}
 
 const spec = (name: string, ports: string): string => `  - name: ${name}\n    pod: ${name}\n    local: /src\n    remote: /${name}\n    ports: ${ports}\n`;
 
@@ -43,21 +34,21 @@ describe('port forward entries', () => {
 
 describe('ports in kx.yaml', () => {
   it('keeps the entries as text, numbers included', () => {
-    const { config } = parseConfig(`specs:\n${spec('api', '[8080, "9229:9229"]')}`, FILE);
+    const { config } = parseConfig(`specs:\n${spec('api', '[8080, "9229:9229"]')}`, CONFIG_FILE);
     expect(config.specs[0].ports).toEqual(['8080', '9229:9229']);
   });
 
   it('names the file, line and entry of one that does not parse', () => {
-    expect(errorOf(`specs:\n${spec('api', '\n      - 8080\n      - "http"')}`)).toBe(`${FILE}:8: specs[0].ports[1]: "http": local port "http" is not a number`);
-    expect(errorOf(`specs:\n${spec('api', '[true]')}`)).toBe(`${FILE}:6: specs[0].ports[0]: must be string,integer`);
+    expect(configErrorOf(`specs:\n${spec('api', '\n      - 8080\n      - "http"')}`)).toBe(`${CONFIG_FILE}:8: specs[0].ports[1]: "http": local port "http" is not a number`);
+    expect(configErrorOf(`specs:\n${spec('api', '[true]')}`)).toBe(`${CONFIG_FILE}:6: specs[0].ports[0]: must be string,integer`);
   });
 
   it('refuses a local port two specs forward, naming both', () => {
-    expect(errorOf(`specs:\n${spec('api', '["8080"]')}${spec('web', '["9000", "8080:80"]')}`))
-      .toBe(`${FILE}:11: specs[1].ports[1]: "8080:80": local port 127.0.0.1:8080 is already forwarded by spec 'api' ("8080")`);
-    expect(errorOf(`specs:\n${spec('api', '["8080", "8080:81"]')}`)).toBe(`${FILE}:6: specs[0].ports[1]: "8080:81": local port 127.0.0.1:8080 is already forwarded in this spec`);
+    expect(configErrorOf(`specs:\n${spec('api', '["8080"]')}${spec('web', '["9000", "8080:80"]')}`))
+      .toBe(`${CONFIG_FILE}:11: specs[1].ports[1]: "8080:80": local port 127.0.0.1:8080 is already forwarded by spec 'api' ("8080")`);
+    expect(configErrorOf(`specs:\n${spec('api', '["8080", "8080:81"]')}`)).toBe(`${CONFIG_FILE}:6: specs[0].ports[1]: "8080:81": local port 127.0.0.1:8080 is already forwarded in this spec`);
     // Another loopback address is another socket.
-    expect(parseConfig(`specs:\n${spec('api', '["8080"]')}${spec('web', '["127.0.0.2:8080:80"]')}`, FILE).config.specs).toHaveLength(2);
+    expect(parseConfig(`specs:\n${spec('api', '["8080"]')}${spec('web', '["127.0.0.2:8080:80"]')}`, CONFIG_FILE).config.specs).toHaveLength(2);
   });
 });
 
