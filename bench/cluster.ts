@@ -12,7 +12,7 @@ import { RADAR_SELECTOR } from '../pkg/kube/radar-names.ts';
 import { QUICK_TREE, SOURCE_TREE, writeTree } from './dataset.ts';
 import { Cleanup, measure, stats, writeProject } from './latency.ts';
 import { KxWatch } from './peers/kx-watch.ts';
-import { containerPid, UsageSampler } from './support/proc.ts';
+import { containerPid, sideSamplers } from './support/proc.ts';
 import { radarImageName } from '../pkg/docker/radar-image.ts';
 import { formatBytes, type Row } from './summary.ts';
 import { assertSame, syncPart } from './throughput.ts';
@@ -165,12 +165,7 @@ export async function runCluster(opts: { quick: boolean; say: (line: string) => 
     const kx = new KxWatch({ local: tree, remote: '/app', selector: 'app=web', home: bc.home, env: bc.env, spec: { target: 'kubernetes', namespace: NS, name: 'tree' } });
     cleanup.add(() => kx.close());
     const radarPids = await bc.radarPids();
-    const kxUse = new UsageSampler(() => (kx.pid ? [kx.pid] : []));
-    const radarUse = new UsageSampler(() => radarPids);
-    cleanup.add(async () => {
-      kxUse.close();
-      radarUse.close();
-    });
+    const { kxUse, radarUse } = sideSamplers(kx, () => radarPids, (c) => cleanup.add(c));
     say(`cluster: initial sync of ${written.files} files through the port-forward`);
     kxUse.begin();
     radarUse.begin();

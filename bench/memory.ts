@@ -13,7 +13,7 @@ import { prng, writeManyFiles } from './dataset.ts';
 import { Cleanup } from './latency.ts';
 import { KxWatch } from './peers/kx-watch.ts';
 import { run } from './support/measure.ts';
-import { containerPid, containersByLabel, UsageSampler, type SideUsage } from './support/proc.ts';
+import { containerPid, containersByLabel, sideSamplers, type UsageSampler, type SideUsage } from './support/proc.ts';
 import type { Row } from './summary.ts';
 import { assertSame } from './throughput.ts';
 
@@ -47,12 +47,7 @@ async function twoContainers(cleanup: Cleanup, files: number, say: (line: string
   await mkdir(join(work, 'home'));
   cleanup.add(() => kx.close());
   const radarPids: number[] = [];
-  const kxUse = new UsageSampler(() => (kx.pid ? [kx.pid] : []));
-  const radarUse = new UsageSampler(() => radarPids);
-  cleanup.add(async () => {
-    kxUse.close();
-    radarUse.close();
-  });
+  const { kxUse, radarUse } = sideSamplers(kx, () => radarPids, (c) => cleanup.add(c));
   say(`memory: kx watch syncing ${files.toLocaleString('en')} files into two containers`);
   kxUse.begin();
   radarUse.begin();

@@ -11,7 +11,7 @@ import { writeManyFiles } from './dataset.ts';
 import { Cleanup, writeProject } from './latency.ts';
 import { KxWatch } from './peers/kx-watch.ts';
 import { converged, present, type Check } from './support/converge.ts';
-import { UsageSampler, type SideUsage } from './support/proc.ts';
+import { sideSamplers, type SideUsage } from './support/proc.ts';
 import type { Row } from './summary.ts';
 
 export async function runScale(opts: { quick: boolean; say: (line: string) => void }): Promise<Row[]> {
@@ -45,13 +45,8 @@ export async function runScale(opts: { quick: boolean; say: (line: string) => vo
     cleanup.add(() => kx.close());
     await kx.configure();
     for (let s = 1; s < specs; s++) await kx.addSpec({ name: `s${s}`, selector: `app=s${s}`, namespace: NS, local: locals[s], remote: '/app', reload: 'none', ignore: [], target: 'kubernetes' });
-    const kxUse = new UsageSampler(() => (kx.pid ? [kx.pid] : []));
     const radarPids = await bc.radarPids();
-    const radarUse = new UsageSampler(() => radarPids);
-    cleanup.add(async () => {
-      kxUse.close();
-      radarUse.close();
-    });
+    const { kxUse, radarUse } = sideSamplers(kx, () => radarPids, (c) => cleanup.add(c));
     say(`scale: kx watch with ${specs} specs`);
     await kx.start(600_000);
     // Rows appear as specs come up: wait for all of them.

@@ -23,7 +23,7 @@ import { Lsyncd, ensureLsyncd } from './peers/lsyncd.ts';
 import { RsyncModule } from './peers/rsync-module.ts';
 import { rsyncOnce } from './peers/rsync.ts';
 import { absent, byteIs, converged, hasText, type Check } from './support/converge.ts';
-import { containerPid, containersByLabel, UsageSampler } from './support/proc.ts';
+import { containerPid, containersByLabel, sideSamplers } from './support/proc.ts';
 import { wireDelta, wireOf } from './support/wire.ts';
 import { formatBytes, type Row, type SideUsage } from './summary.ts';
 
@@ -62,12 +62,7 @@ export async function runThroughput(opts: ThroughputOptions): Promise<Row[]> {
     const kx = new KxWatch({ local: src.kx, remote: '/app', selector: container.label, home: scratch.kx });
     cleanup.add(() => kx.close());
     const radarPids: number[] = [];
-    const kxUse = new UsageSampler(() => (kx.pid ? [kx.pid] : []));
-    const radarUse = new UsageSampler(() => radarPids);
-    cleanup.add(async () => {
-      kxUse.close();
-      radarUse.close();
-    });
+    const { kxUse, radarUse } = sideSamplers(kx, () => radarPids, (c) => cleanup.add(c));
     const module = new RsyncModule(dest.lsyncd, scratch.lsyncd);
     cleanup.add(() => module.close());
     await module.start();

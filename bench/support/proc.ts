@@ -122,3 +122,17 @@ export class UsageSampler {
     this.#timer = undefined;
   }
 }
+
+/**
+ * A sampler for `kx watch` and one for radar's processes, both closed through `onClose`: every case reports the
+ * two sides.
+ */
+export function sideSamplers(kx: { readonly pid?: number | undefined }, radarPids: () => readonly number[], onClose: (close: () => Promise<void>) => void): { kxUse: UsageSampler; radarUse: UsageSampler } {
+  const kxUse = new UsageSampler(() => (kx.pid ? [kx.pid] : []));
+  const radarUse = new UsageSampler(radarPids);
+  onClose(async () => {
+    kxUse.close();
+    radarUse.close();
+  });
+  return { kxUse, radarUse };
+}
