@@ -130,13 +130,18 @@ export class ContainerdRuntime implements ContainerInspector, ContainerControlle
       try {
         await this.#call(tasks, 'Start', { containerId: id, execId }, id, signal);
         const stopReading = files.follow(() => kill());
+        let exit: { exitStatus: number };
         try {
-          const exit = await waited;
-          if (signal.aborted) throw signal.reason;
-          return { exitCode: exit.exitStatus };
+          exit = await waited;
         } finally {
+          // The shim copies the process's output into the files until the exec is deleted (DeleteProcess waits
+          // for that copy): delete it first, then read what is left, or the last lines can be missed.
+          await this.#call(tasks, 'DeleteProcess', { containerId: id, execId }, id).catch(() => undefined);
+          added = false;
           await stopReading();
         }
+        if (signal.aborted) throw signal.reason;
+        return { exitCode: exit.exitStatus };
       } finally {
         signal.removeEventListener('abort', kill);
       }
