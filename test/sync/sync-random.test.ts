@@ -28,18 +28,24 @@ beforeAll(async () => {
 });
 afterAll(() => rm(base, { recursive: true, force: true }));
 
+/** A random tree of 40 entries, an empty destination, radar serving it on 127.0.0.1, and a client to it. */
+async function randomPair(name: string, seed: number) {
+  const src = join(base, `src-${name}`);
+  const dst = join(base, `dst-${name}`);
+  const r = rng(seed);
+  const tree = new RandomTree(src, r);
+  await tree.build(40);
+  await mkdir(dst);
+  const server = new RadarServer({ listen: '127.0.0.1:0', resolver: new StaticRootResolver(dst, TOKEN), hasher, closeGraceMs: 500 });
+  const { address } = await server.start();
+  const receiver = new RadarClient({ address, token: TOKEN, target: { containerId: '' } });
+  return { src, dst, r, tree, server, receiver };
+}
+
 describe('randomized sync over gRPC', () => {
   for (const seed of SEEDS) {
     it(`makes the destination identical after every round (seed ${seed})`, async () => {
-      const src = join(base, `src-${seed}`);
-      const dst = join(base, `dst-${seed}`);
-      const r = rng(seed);
-      const tree = new RandomTree(src, r);
-      await tree.build(40);
-      await mkdir(dst);
-      const server = new RadarServer({ listen: '127.0.0.1:0', resolver: new StaticRootResolver(dst, TOKEN), hasher, closeGraceMs: 500 });
-      const { address } = await server.start();
-      const receiver = new RadarClient({ address, token: TOKEN, target: { containerId: '' } });
+      const { src, dst, r, tree, server, receiver } = await randomPair(`${seed}`, seed);
       try {
         let result = await syncTree({ root: src, receiver, hasher, rules: [] });
         expect(result.errors).toEqual([]);
@@ -76,15 +82,7 @@ describe('randomized sync while the container also writes', () => {
   for (const seed of SEEDS) {
     for (const mode of ['safe', 'mirror'] as const) {
       it(`${mode}: ${mode === 'safe' ? 'no container file is lost, everything else matches' : 'the destination equals the source'} (seed ${seed})`, async () => {
-        const src = join(base, `src-c-${mode}-${seed}`);
-        const dst = join(base, `dst-c-${mode}-${seed}`);
-        const r = rng(seed * 7919);
-        const tree = new RandomTree(src, r);
-        await tree.build(40);
-        await mkdir(dst);
-        const server = new RadarServer({ listen: '127.0.0.1:0', resolver: new StaticRootResolver(dst, TOKEN), hasher, closeGraceMs: 500 });
-        const { address } = await server.start();
-        const receiver = new RadarClient({ address, token: TOKEN, target: { containerId: '' } });
+        const { src, dst, r, tree, server, receiver } = await randomPair(`c-${mode}-${seed}`, seed * 7919);
         /** What the container wrote: path → content (base64). */
         const written = new Map<string, string>();
         const protectedPaths = new Set<string>();
