@@ -6,6 +6,7 @@ import { DEFAULT_SAFETY, type SafetySettings, type SpecConfig } from '../config/
 import { ErrorCode, isKxError } from '../sync/errors.ts';
 import type { Hasher } from '../sync/hash.ts';
 import { IGNORE_FILE_NAMES } from '../sync/ignore.ts';
+import { sameContent } from '../sync/diff.ts';
 import type { PushResult } from '../sync/push.ts';
 import type { Manifest, RelPath } from '../sync/types.ts';
 import type { AncestorRecord } from './ancestor-store.ts';
@@ -288,6 +289,8 @@ export class Folder {
   private async fullSync(): Promise<void> {
     const { spec, connection, engine, hasher, log } = this.deps;
     const first = this.local === undefined;
+    // What kx had synced into this container before: undefined when kx meets it for the first time.
+    const before = this.ancestor;
     if (first) this.setPhase('initial-sync');
     else this.setSyncing(true);
     // Events arriving from here on are covered by this scan or queued for the next batch.
@@ -332,8 +335,13 @@ export class Folder {
         this.downSince = undefined;
       }
       this.progress = undefined;
-      // No reload after a full sync: a new container started with these files anyway, and reloading it here would
-      // restart every container kx meets (and loop, when the restart makes a new target with writes that fail).
+      // A container kx meets for the first time gets no reload: it started with these files anyway, and reloading
+      // it would restart every container kx meets. One kx synced before (a reconnect, a restarted container, kx watch
+      // restarted) gets what a batch gets for the files this sync changed since: edits saved while it restarted
+      // must not run stale, and their onSync commands must run. A failed write is not in the new ancestor, so it
+      // cannot make a reload loop.
+      const changed = before === undefined ? [] : changedSince(before, result.ancestor);
+      if (changed.length > 0 && (spec.reload !== 'none' || this.onSync)) this.reloads.request(changed).catch(() => undefined);
       this.setPhase('watching');
     } finally {
       this.setSyncing(false);
@@ -530,4 +538,16 @@ function describeProgress(p: SyncProgress): string {
   const mib = (n: number): string => (n / (1 << 20)).toFixed(1);
   const pct = p.totalBytes > 0 ? Math.floor((100 * p.bytes) / p.totalBytes) : Math.floor((100 * p.files) / p.totalFiles);
   return `${pct}% (${p.files}/${p.totalFiles} files, ${mib(p.bytes)}/${mib(p.totalBytes)} MiB)`;
+}
+
+/** Files and links whose synced version differs between two ancestors, and paths kx removed. */
+function changedSince(before: Manifest, after: Manifest): RelPath[] {
+  const changed: RelPath[] = [];
+  for (const [path, entry] of after) {
+    if (entry.kind === 'dir') continue;
+    const old = before.get(path);
+    if (old === undefined || old.kind !== entry.kind || (entry.kind === 'file' ? !sameContent(old, entry) : old.target !== entry.target)) changed.push(path);
+  }
+  for (const [path, entry] of before) if (entry.kind !== 'dir' && !after.has(path)) changed.push(path);
+  return changed;
 }

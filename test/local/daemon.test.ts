@@ -165,6 +165,27 @@ describe('kx watch daemon with docker targets', () => {
     expect(rows(s).map((r) => r.target)).toEqual([name]);
   });
 
+  it('reloads for edits saved while kx watch was stopped, but not a container it meets for the first time', async () => {
+    let name = '';
+    const since = Math.floor(Date.now() / 1000) - 1;
+    const s = await setup(async (p) => {
+      name = await container(p as Setup);
+      await p.store.addSpec(spec(p as Setup, { reload: 'restart' }));
+    });
+    const id = (await docker.getContainer(name).inspect()).Id;
+    await waitFor('initial sync', async () => (await catInContainer(name, '/app/a.txt')) === 'a1\n');
+    await s.daemon.idle();
+    await s.daemon.close();
+    const stopped = Math.ceil(Date.now() / 1000) + 1;
+    expect(await countEvents(id, 'restart', since, stopped)).toBe(0);
+
+    await writeFile(join(s.src, 'a.txt'), 'saved while stopped\n');
+    const again = await startDaemon({ store: s.store, config: (await s.store.load()).config, statusPort: 0, log: silentLogger });
+    cleanups.push(() => again.close());
+    await waitFor('the edit synced', async () => (await catInContainer(name, '/app/a.txt')) === 'saved while stopped\n');
+    await waitFor('the reload', async () => (await countEvents(id, 'restart', since, Math.ceil(Date.now() / 1000) + 1)) >= 1);
+  });
+
   it('sends nothing when kx watch restarts on an unchanged tree', async () => {
     let name = '';
     const s = await setup(async (p) => {
