@@ -54,7 +54,10 @@ export interface OpMsg {
   basis: string;
   blockSize: number;
   linkTarget: string;
+  /** Decoded as null when unset. */
+  expect?: ExpectMsg | null;
 }
+export interface ExpectMsg { absent: boolean; kind: string; size: number; mtimeMs: number }
 export interface CopyBlocksMsg { index: number; count: number }
 export interface LiteralMsg { data: Uint8Array; deflated: boolean; rawSize: number }
 export interface FileEndMsg { abort: boolean; reason: string; code: string; digest: string }

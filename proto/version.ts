@@ -17,6 +17,8 @@ export const Capability = {
   Digests: 'digests',
   /** Exec: run a command in the target container. */
   Exec: 'exec',
+  /** Ops may carry `expect`, the entry the sender last knew at their path; radar refuses a mismatch (CHANGED). */
+  Expect: 'expect',
 } as const;
 export type Capability = (typeof Capability)[keyof typeof Capability];
 

@@ -378,6 +378,9 @@ export class Folder {
         return;
       }
       this.landed(result, since, paths);
+      // The container changed a path since kx last saw it, and radar left it alone: a full sync rescans the
+      // container and reports it as a conflict with both sides, as it does for changes made while kx was away.
+      if (result.errors.some((e) => e.code === ErrorCode.Changed)) this.needFullSync = true;
       if (result.ops > 0) this.deps.log.info(batchLine(spec.name, this.deps.target.name, result, this.latencyMs ?? 0));
       if (result.ops > result.errors.length && (spec.reload !== 'none' || this.onSync)) this.reloads.request(paths).catch(() => undefined);
     } finally {

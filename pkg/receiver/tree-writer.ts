@@ -7,7 +7,7 @@ import { closeSync, constants as C, fchmodSync, fchownSync, fstatSync, futimesSy
 import { ErrorCode, KxError, fromFsError } from '../sync/errors.ts';
 import type { Hasher } from '../sync/hash.ts';
 import { checkRelPath } from '../sync/paths.ts';
-import type { DeltaOp, Op, RelPath, WriteOp } from '../sync/types.ts';
+import type { DeltaOp, Op, Prior, RelPath, WriteOp } from '../sync/types.ts';
 import { Dir } from './dir.ts';
 import { asyncIo, copyHashing, fileTimes } from './file-io.ts';
 import { Placement } from './place.ts';
@@ -126,11 +126,11 @@ export class TreeWriter {
       case 'copy':
         return this.moveOrCopy(op, signal);
       case 'symlink':
-        return this.symlink(op.path, op.target);
+        return this.symlink(op.path, op.target, op.expect);
       case 'meta':
         return this.meta(op.path, op.mode, op.mtimeMs);
       case 'remove':
-        return this.remove(op.path);
+        return this.remove(op.path, op.expect);
     }
   }
 
@@ -161,6 +161,7 @@ export class TreeWriter {
   write(op: WriteOp, body: AsyncIterable<DeltaOp>, signal?: AbortSignal, digestAtEnd?: () => string): Promise<void> {
     return this.pinned(async (pins) => {
       const p = this.#parent(pins, op.path);
+      checkPrior(p, op.path, op.expect);
       const basis = op.basis === 'delta' ? openBasis(p.dir, p.name, op.path, 'async') : null;
       try {
         await this.#place.file(p.dir, p.name, op.path, op.mode, op.mtimeMs, (fd) =>
@@ -182,6 +183,7 @@ export class TreeWriter {
     const whole = op.basis === 'delta' ? undefined : await rebuildInMemory(op, null, ops, this.#hasher, digestAtEnd);
     return this.pinned(async (pins) => {
       const p = this.#parent(pins, op.path);
+      checkPrior(p, op.path, op.expect);
       const content = whole ?? (await rebuildInMemory(op, openBasis(p.dir, p.name, op.path, 'sync'), ops, this.#hasher, digestAtEnd));
       await this.#place.file(p.dir, p.name, op.path, op.mode, op.mtimeMs, (fd) => {
         for (let off = 0; off < content.byteLength; ) off += writeSync(fd, content, off);
@@ -194,6 +196,7 @@ export class TreeWriter {
     return this.pinned(async (pins) => {
       const from = this.#parent(pins, checkRelPath(op.from));
       const to = this.#parent(pins, op.path);
+      checkPrior(to, op.path, op.expect);
       const src = from.dir.open(from.name, C.O_RDONLY, op.from);
       try {
         if (!fstatSync(src).isFile()) throw new KxError(ErrorCode.InvalidArgument, `${op.op} ${op.from}: not a regular file`);
@@ -221,12 +224,13 @@ export class TreeWriter {
     });
   }
 
-  async symlink(path: RelPath, target: string): Promise<void> {
+  async symlink(path: RelPath, target: string, expect?: Prior | null): Promise<void> {
     if (target === '' || target.includes('\0')) {
       throw new KxError(ErrorCode.InvalidArgument, `symlink ${path}: link text is empty or contains a NUL byte`);
     }
     return this.pinned((pins) => {
       const p = this.#parent(pins, path);
+      checkPrior(p, path, expect);
       this.#place.symlink(p.dir, p.name, path, target);
     });
   }
@@ -247,7 +251,7 @@ export class TreeWriter {
   }
 
   /** Remove a file, link or whole directory; a path already gone is not an error. Links are removed, not followed. */
-  remove(path: RelPath): Promise<void> {
+  remove(path: RelPath, expect?: Prior | null): Promise<void> {
     return this.pinned((pins) => {
       let p: PinnedParent;
       try {
@@ -256,6 +260,7 @@ export class TreeWriter {
         if (err instanceof KxError && err.code === ErrorCode.NotFound) return; // its parent is gone: so is it
         throw err;
       }
+      checkPrior(p, path, expect);
       removeEntry(pins, p, path);
     });
   }
@@ -267,6 +272,23 @@ export class TreeWriter {
   #openPins(): DirPins {
     return new DirPins(Dir.openRoot(this.#root, this.#anchor), { absoluteLinks: 'refuse', hooks: this.#hooks });
   }
+}
+
+/**
+ * An op's precondition: the entry at its path must still be the one the sender last knew (one lstat), or the
+ * container changed it since and it is left alone. Files compare kind, size and whole-ms mtime; directories and
+ * links their kind only (their mtimes move with their contents and their creation).
+ */
+function checkPrior(p: PinnedParent, path: RelPath, prior: Prior | null | undefined): void {
+  if (prior === undefined) return;
+  const st = p.dir.lstat(p.name);
+  const kind = st === undefined ? null : st.isFile() ? 'file' : st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : 'other';
+  const same = prior === null
+    ? st === undefined
+    : st !== undefined && kind === prior.kind && (kind !== 'file' || (st.size === prior.size && Math.floor(st.mtimeMs) === prior.mtimeMs));
+  if (same) return;
+  const now = st === undefined ? 'it is gone' : kind === 'file' ? `now ${st.size} B, modified ${new Date(st.mtimeMs).toISOString()}` : `now a ${kind}`;
+  throw new KxError(ErrorCode.Changed, `${path}: changed in the container since kx last synced it (${now}); left as it is`);
 }
 
 function closePins(pins: DirPins): void {

@@ -23,6 +23,8 @@ export const ErrorCode = {
   /** A request goes beyond one of the receiver's limits (path depth, message size, calls at once, ...). */
   Limit: 'LIMIT',
   Internal: 'INTERNAL',
+  /** The receiver's entry is not what the sender last knew (an op's `expect`): the container changed it since. */
+  Changed: 'CHANGED',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

@@ -155,7 +155,10 @@ async function planAndSend(local: Map<RelPath, Entry>, remote: Manifest, scopes:
     return { ...unsent(plan, local, remote), ancestor: safety.ancestor ?? new Map(), halt };
   }
   const progress = progressOf(opts);
-  const sent = await sendPlan(plan.ops, local, {
+  // Between full syncs `remote` is kx's last view, not a fresh scan: each op carries that view of its path, so a
+  // file the container changed since is left alone (CHANGED) rather than overwritten or deleted.
+  const ops = scopes === null ? plan.ops : withPriors(plan.ops, remote);
+  const sent = await sendPlan(ops, local, {
     root: opts.root,
     receiver: opts.receiver,
     hasher: opts.hasher,
@@ -186,6 +189,26 @@ async function planAndSend(local: Map<RelPath, Entry>, remote: Manifest, scopes:
     removed: plan.removed.filter((p) => !failed.has(p)),
     deletedFiles: plan.deletedFiles,
   };
+}
+
+/**
+ * Each op with the entry `remote` holds at its path as its precondition. Only the first op at a path (or beneath a
+ * directory an earlier op removed or moved) is checked: later ones meet what the plan itself made there.
+ */
+function withPriors(ops: readonly Op[], remote: Manifest): Op[] {
+  const touched = new Set<RelPath>();
+  const touchedAbove = (p: RelPath): boolean => {
+    for (let q = p; q !== ''; q = parentOf(q)) if (touched.has(q)) return true;
+    return false;
+  };
+  return ops.map((op) => {
+    const checked = op.op !== 'mkdir' && op.op !== 'meta' && !touchedAbove(op.path);
+    touched.add(op.path);
+    if (op.op === 'move') touched.add(op.from);
+    if (!checked) return op;
+    const e = remote.get(op.path);
+    return { ...op, expect: e === undefined ? null : { kind: e.kind, size: e.size, mtimeMs: e.mtimeMs } };
+  });
 }
 
 function unsent(plan: Plan, local: Manifest, remote: Manifest): Omit<PushResult, 'ancestor'> {

@@ -187,7 +187,7 @@ function asWholeWrite(op: Op, local: Manifest): WriteOp | null {
   const e = local.get(op.path);
   if (op.op === 'write') return { ...stripBlockSize(op), basis: 'whole' };
   if ((op.op === 'move' || op.op === 'copy') && e?.kind === 'file' && e.digest !== undefined) {
-    return { op: 'write', path: op.path, mode: e.mode, mtimeMs: e.mtimeMs, size: e.size, digest: e.digest, basis: 'whole' };
+    return { op: 'write', path: op.path, mode: e.mode, mtimeMs: e.mtimeMs, size: e.size, digest: e.digest, basis: 'whole', ...(op.expect !== undefined && { expect: op.expect }) };
   }
   return null;
 }

@@ -27,6 +27,17 @@ export interface Entry {
 /** A scanned tree keyed by path. A directory's entry precedes nothing in particular; use sortPaths when order matters. */
 export type Manifest = ReadonlyMap<RelPath, Entry>;
 
+/**
+ * What the receiver's entry at an op's path must still be for the op to go ahead (null: nothing there): the entry
+ * kx last knew. Files compare kind, size and mtime; directories and links their kind (a link's mtime is its
+ * creation). A mismatch means the container changed it since, and the receiver leaves it alone (CHANGED).
+ */
+export interface Prior {
+  readonly kind: EntryKind;
+  readonly size: number;
+  readonly mtimeMs: number;
+}
+
 /** One change the receiver makes so its tree equals the sender's. Ops of a plan are in a safe order. */
 export type Op =
   | { readonly op: 'mkdir'; readonly path: RelPath; readonly mode: number }
@@ -42,14 +53,15 @@ export type Op =
       readonly basis: 'whole' | 'delta';
       /** basis 'delta': the block size of the receiver's signature the delta was made against. */
       readonly blockSize?: number;
+      readonly expect?: Prior | null;
     }
   /** The receiver already holds this content at `from` (same digest): rename it (move) or copy it, no data sent. */
-  | { readonly op: 'move' | 'copy'; readonly from: RelPath; readonly path: RelPath; readonly mode: number; readonly mtimeMs: number; readonly digest: string }
-  | { readonly op: 'symlink'; readonly path: RelPath; readonly target: string }
+  | { readonly op: 'move' | 'copy'; readonly from: RelPath; readonly path: RelPath; readonly mode: number; readonly mtimeMs: number; readonly digest: string; readonly expect?: Prior | null }
+  | { readonly op: 'symlink'; readonly path: RelPath; readonly target: string; readonly expect?: Prior | null }
   /** Metadata only: content already equal. */
   | { readonly op: 'meta'; readonly path: RelPath; readonly mode: number; readonly mtimeMs?: number }
   /** Remove a file, symlink, or a directory with everything in it. */
-  | { readonly op: 'remove'; readonly path: RelPath };
+  | { readonly op: 'remove'; readonly path: RelPath; readonly expect?: Prior | null };
 
 export type WriteOp = Extract<Op, { op: 'write' }>;
 

@@ -1,8 +1,8 @@
 // Engine values ↔ wire messages. Decoders validate what the peer sent (radar treats the client as untrusted)
 // and throw KxError PROTOCOL for a malformed message; path checks are the receiver's job, not the codec's.
 import { ErrorCode, KxError } from '../sync/errors.ts';
-import type { Entry, EntryKind, IgnoreRuleSet, Manifest, Op, PathError, Signature } from '../sync/types.ts';
-import type { EntryMsg, IgnoreRuleSetMsg, OpMsg, PathErrorMsg, SignatureReply } from '../../proto/messages.ts';
+import type { Entry, EntryKind, IgnoreRuleSet, Manifest, Op, PathError, Prior, Signature } from '../sync/types.ts';
+import type { EntryMsg, ExpectMsg, IgnoreRuleSetMsg, OpMsg, PathErrorMsg, SignatureReply } from '../../proto/messages.ts';
 
 export function entryToMsg(e: Entry): EntryMsg {
   return {
@@ -69,7 +69,7 @@ export function rulesFromMsg(rules: readonly IgnoreRuleSetMsg[]): IgnoreRuleSet[
 }
 
 export function opToMsg(op: Op): OpMsg {
-  const m: OpMsg = { op: op.op, path: op.path, from: '', mode: 0, size: 0, digest: '', basis: '', blockSize: 0, linkTarget: '' };
+  const m: OpMsg = { op: op.op, path: op.path, from: '', mode: 0, size: 0, digest: '', basis: '', blockSize: 0, linkTarget: '', expect: 'expect' in op && op.expect !== undefined ? expectToMsg(op.expect) : null };
   switch (op.op) {
     case 'mkdir':
       return { ...m, mode: op.mode };
@@ -95,6 +95,19 @@ export function opToMsg(op: Op): OpMsg {
   }
 }
 
+function expectToMsg(prior: Prior | null): ExpectMsg {
+  return prior === null ? { absent: true, kind: '', size: 0, mtimeMs: 0 } : { absent: false, kind: prior.kind, size: prior.size, mtimeMs: prior.mtimeMs };
+}
+
+/** The op's precondition, when it has one (unset: undefined; "nothing there": null). */
+function expectFromMsg(m: OpMsg): { expect?: Prior | null } {
+  const e = m.expect;
+  if (e === undefined || e === null) return {};
+  if (e.absent) return { expect: null };
+  if (e.kind !== 'file' && e.kind !== 'dir' && e.kind !== 'symlink') throw protocol(`${m.op} ${m.path}: unknown expected kind '${e.kind}'`);
+  return { expect: { kind: e.kind, size: e.size, mtimeMs: e.mtimeMs } };
+}
+
 export function opFromMsg(m: OpMsg): Op {
   const mtime = (): number => {
     if (m.mtimeMs === undefined || m.mtimeMs === null) throw protocol(`${m.op} ${m.path}: missing mtime_ms`);
@@ -105,20 +118,20 @@ export function opFromMsg(m: OpMsg): Op {
       return { op: 'mkdir', path: m.path, mode: m.mode };
     case 'write': {
       if (m.basis !== 'whole' && m.basis !== 'delta') throw protocol(`write ${m.path}: unknown basis '${m.basis}'`);
-      const base = { op: 'write', path: m.path, mode: m.mode, mtimeMs: mtime(), size: m.size, digest: m.digest } as const;
+      const base = { op: 'write', path: m.path, mode: m.mode, mtimeMs: mtime(), size: m.size, digest: m.digest, ...expectFromMsg(m) } as const;
       return m.basis === 'delta' ? { ...base, basis: 'delta', blockSize: m.blockSize } : { ...base, basis: 'whole' };
     }
     case 'move':
     case 'copy':
-      return { op: m.op, from: m.from, path: m.path, mode: m.mode, mtimeMs: mtime(), digest: m.digest };
+      return { op: m.op, from: m.from, path: m.path, mode: m.mode, mtimeMs: mtime(), digest: m.digest, ...expectFromMsg(m) };
     case 'symlink':
-      return { op: 'symlink', path: m.path, target: m.linkTarget };
+      return { op: 'symlink', path: m.path, target: m.linkTarget, ...expectFromMsg(m) };
     case 'meta':
       return m.mtimeMs === undefined || m.mtimeMs === null
         ? { op: 'meta', path: m.path, mode: m.mode }
         : { op: 'meta', path: m.path, mode: m.mode, mtimeMs: m.mtimeMs };
     case 'remove':
-      return { op: 'remove', path: m.path };
+      return { op: 'remove', path: m.path, ...expectFromMsg(m) };
     default:
       throw protocol(`op on ${m.path}: unknown op '${m.op}'`);
   }

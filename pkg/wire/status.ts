@@ -20,6 +20,7 @@ const TO_STATUS: Readonly<Record<ErrorCode, grpc.status>> = {
   CANCELLED: grpc.status.CANCELLED,
   LIMIT: grpc.status.RESOURCE_EXHAUSTED,
   INTERNAL: grpc.status.INTERNAL,
+  CHANGED: grpc.status.FAILED_PRECONDITION,
 };
 
 /** For a status without kx metadata (a proxy, an older peer, grpc-js itself). */

@@ -229,6 +229,22 @@ describe('one-way-safe sync into docker containers', () => {
     await waitFor('conflict cleared', () => current()?.conflicts === 0);
   });
 
+  it('leaves alone a file the container changed while kx watch runs, when the user then edits or deletes it', async () => {
+    const s = await setup({ files: { 'a.txt': 'a1\n', 'b.txt': 'b1\n' } });
+    await synced(s, '/app/b.txt', 'b1\n');
+    await s.daemon.idle();
+    // kx's last view of the container is its own writes; the container changes both files after them.
+    await inContainer(s.name, 'echo container-edit > /app/a.txt && echo container-edit > /app/b.txt');
+    await writeFile(join(s.src, 'a.txt'), 'local edit\n');
+    await rm(join(s.src, 'b.txt'));
+    const conflicted = await waitFor('conflicts reported', () => (row(s)?.conflicts === 2 ? row(s) : null));
+    expect(conflicted.conflictList?.map((c) => [c.path, c.reason])).toEqual([['a.txt', 'changed'], ['b.txt', 'changed']]);
+    expect(await catInContainer(s.name, '/app/a.txt')).toBe('container-edit\n');
+    expect(await catInContainer(s.name, '/app/b.txt')).toBe('container-edit\n');
+    expect(s.lines.some((l) => /a\.txt: changed in the container since kx last synced it \(now 15 B, modified .*\); left as it is/.test(l))).toBe(true);
+    expect(s.lines.some((l) => l.includes('left 2 conflicting container file(s) alone: a.txt (local 11 B'))).toBe(true);
+  });
+
   it('mirror: true makes an exact replica, deleting what only the container had', async () => {
     const s = await setup({ before: 'mkdir -p /app && echo image > /app/server.conf', spec: { mirror: true } });
     await synced(s, '/app/a.txt', 'a1\n');

@@ -88,6 +88,11 @@ describe('kx.proto and proto/messages.ts', () => {
       { op: 'meta', path: 'm', mode: 0o700 },
       { op: 'meta', path: 'm', mode: 0o700, mtimeMs: 0 },
       { op: 'remove', path: 'r' },
+      { op: 'write', path: 'e/f', mode: 0o644, mtimeMs: 3, size: 4, digest: '', basis: 'whole', expect: { kind: 'file', size: 9, mtimeMs: 1_700_000_000_123 } },
+      { op: 'write', path: 'e/g', mode: 0o644, mtimeMs: 3, size: 4, digest: '', basis: 'whole', expect: null },
+      { op: 'move', from: 'a', path: 'e/h', mode: 0o644, mtimeMs: 7, digest: '1111111111111111', expect: null },
+      { op: 'symlink', path: 'e/l', target: 't', expect: { kind: 'symlink', size: 0, mtimeMs: 0 } },
+      { op: 'remove', path: 'e/d', expect: { kind: 'dir', size: 0, mtimeMs: 0 } },
     ];
     const frame: M.ApplyFrame = {
       open: { target },
@@ -150,6 +155,10 @@ describe('kx.proto and proto/messages.ts', () => {
       ['a', { path: 'a', kind: 'file', mode: 0, size: 3, mtimeMs: 9, digest: 'aaaaaaaaaaaaaaaa' }],
       ['b', { path: 'b', kind: 'file', mode: 0, size: 4, mtimeMs: 8 }],
     ]));
+  });
+
+  it('refuses an op whose precondition names an unknown kind', () => {
+    expect(() => opFromMsg({ ...opToMsg({ op: 'remove', path: 'x' }), expect: { absent: false, kind: 'fifo', size: 0, mtimeMs: 0 } })).toThrow(/remove x: unknown expected kind 'fifo'/);
   });
 
   it('refuses an unknown op name as a protocol error', () => {

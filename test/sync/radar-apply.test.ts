@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createHasher } from '../../pkg/sync/hash.ts';
 import type { Hasher } from '../../pkg/sync/hash.ts';
-import type { BatchOp, DeltaOp } from '../../pkg/sync/types.ts';
+import type { BatchOp, BatchWrite, DeltaOp, Prior } from '../../pkg/sync/types.ts';
 import { LocalTree } from '../../pkg/receiver/local-tree.ts';
 import { cleanTemp } from '../../pkg/receiver/tree-writer.ts';
 
@@ -28,7 +28,7 @@ function digestOf(text: string): string {
 async function* ops(...list: BatchOp[]): AsyncIterable<BatchOp> {
   yield* list;
 }
-function write(path: string, text: string, body: AsyncIterable<DeltaOp> = (async function* () { yield { kind: 'literal' as const, data: enc(text) }; })()): BatchOp {
+function write(path: string, text: string, body: AsyncIterable<DeltaOp> = (async function* () { yield { kind: 'literal' as const, data: enc(text) }; })()): BatchWrite {
   return { op: 'write', path, mode: 0o640, mtimeMs: 1_600_000_000_123, size: text.length, digest: digestOf(text), basis: 'whole', body };
 }
 const tempFiles = async (dir: string): Promise<string[]> => (await readdir(dir, { recursive: true })).filter((n) => n.split('/').pop()!.startsWith('.kx-tmp-'));
@@ -120,6 +120,61 @@ describe('LocalTree.apply', () => {
       const st = await lstat(join(root, p));
       expect([p, st.uid, st.gid]).toEqual([p, 4242, 4343]);
     }
+  });
+});
+
+describe('an op\'s precondition (expect: the entry the sender last knew)', () => {
+  /** The file as kx last knew it: its size and whole-ms mtime. */
+  async function prior(path: string): Promise<Prior> {
+    const st = await lstat(join(root, path));
+    return { kind: 'file', size: st.size, mtimeMs: Math.floor(st.mtimeMs) };
+  }
+
+  it('replaces and removes files that are still what the sender last knew', async () => {
+    await writeFile(join(root, 'f'), 'old');
+    await writeFile(join(root, 'g'), 'gone soon');
+    const tree = new LocalTree({ root, hasher });
+    const res = await tree.apply(ops({ ...write('f', 'new'), expect: await prior('f') }, { op: 'remove', path: 'g', expect: await prior('g') }, { ...write('h', 'fresh'), expect: null }));
+    expect(res.errors).toEqual([]);
+    expect(await readFile(join(root, 'f'), 'utf8')).toBe('new');
+    await expect(lstat(join(root, 'g'))).rejects.toThrow(/ENOENT/);
+    expect(await readFile(join(root, 'h'), 'utf8')).toBe('fresh');
+  });
+
+  it('leaves alone (CHANGED) a file changed, created or replaced by a directory since, and goes on with the rest', async () => {
+    await writeFile(join(root, 'f'), 'old');
+    await writeFile(join(root, 'g'), 'kx wrote this');
+    await mkdir(join(root, 'd'));
+    const known = { f: await prior('f'), g: await prior('g') };
+    await writeFile(join(root, 'f'), 'container edit'); // changed since
+    await writeFile(join(root, 'g'), 'container edit');
+    await writeFile(join(root, 'new'), 'container made this'); // created since
+    const tree = new LocalTree({ root, hasher });
+    const res = await tree.apply(ops(
+      { ...write('f', 'local edit'), expect: known.f },
+      { op: 'remove', path: 'g', expect: known.g },
+      { ...write('new', 'local'), expect: null },
+      { op: 'symlink', path: 'd', target: 'x', expect: { kind: 'file', size: 1, mtimeMs: 0 } },
+      write('other', 'still written'),
+    ));
+    expect(res.errors.map((e) => [e.path, e.code])).toEqual([['f', 'CHANGED'], ['g', 'CHANGED'], ['new', 'CHANGED'], ['d', 'CHANGED']]);
+    expect(res.errors[0].message).toMatch(/^f: changed in the container since kx last synced it \(now 14 B, modified .*\); left as it is$/);
+    expect(await readFile(join(root, 'f'), 'utf8')).toBe('container edit');
+    expect(await readFile(join(root, 'g'), 'utf8')).toBe('container edit');
+    expect(await readFile(join(root, 'new'), 'utf8')).toBe('container made this');
+    expect((await lstat(join(root, 'd'))).isDirectory()).toBe(true);
+    expect(await readFile(join(root, 'other'), 'utf8')).toBe('still written');
+    expect(await tempFiles(root)).toEqual([]);
+  });
+
+  it('leaves alone a file the sender last knew that the container removed since', async () => {
+    await writeFile(join(root, 'f'), 'old');
+    const known = await prior('f');
+    await rm(join(root, 'f'));
+    const tree = new LocalTree({ root, hasher });
+    const res = await tree.apply(ops({ ...write('f', 'local edit'), expect: known }));
+    expect(res.errors).toEqual([expect.objectContaining({ path: 'f', code: 'CHANGED', message: expect.stringContaining('(it is gone)') })]);
+    await expect(lstat(join(root, 'f'))).rejects.toThrow(/ENOENT/);
   });
 });
 
