@@ -1,6 +1,6 @@
 // A spec's `ports`: `LOCAL[:REMOTE]` or `ADDRESS:LOCAL:REMOTE`, as kubectl port-forward writes them. kx listens on
-// ADDRESS:LOCAL (127.0.0.1 unless given; loopback only, so a forward never exposes a pod beyond this machine) and
-// forwards each connection to REMOTE in the spec's container.
+// ADDRESS:LOCAL (127.0.0.1 unless given; loopback only, so a forward never exposes a pod beyond this machine: an
+// address in 127.0.0.0/8, localhost, or IPv6's [::1]) and forwards each connection to REMOTE in the spec's container.
 
 export interface PortForwardSpec {
   /** The entry as written, for messages. */
@@ -15,10 +15,12 @@ export const DEFAULT_FORWARD_ADDRESS = '127.0.0.1';
 /** Parses one entry; throws Error with what is wrong (callers prefix the file and field, or the flag). */
 export function parsePortForward(entry: string | number): PortForwardSpec {
   const text = String(entry).trim();
-  const parts = text.split(':');
-  if (parts.length > 3 || text === '') throw new Error(`"${text}": expected LOCAL, LOCAL:REMOTE or ADDRESS:LOCAL:REMOTE (e.g. 8080, 9229:9229)`);
+  // An IPv6 address is written in brackets, as in a URL: [::1]:8080:80.
+  const v6 = /^\[([^\]]*)\]:(.*)$/.exec(text);
+  const parts = v6 ? [v6[1], ...v6[2].split(':')] : text.split(':');
+  if (parts.length > 3 || text === '' || (v6 && parts.length !== 3)) throw new Error(`"${text}": expected LOCAL, LOCAL:REMOTE or ADDRESS:LOCAL:REMOTE (e.g. 8080, 9229:9229, [::1]:8080:80)`);
   const address = parts.length === 3 ? parts[0] : DEFAULT_FORWARD_ADDRESS;
-  if (!isLoopback(address)) throw new Error(`"${text}": ${address} is not a loopback address (127.0.0.0/8 or localhost): kx listens on this machine only`);
+  if (!isLoopback(address)) throw new Error(`"${text}": ${v6 ? `[${address}]` : address} is not a loopback address (127.0.0.0/8, localhost or [::1]): kx listens on this machine only`);
   const numbers = parts.length === 3 ? parts.slice(1) : parts;
   const local = portNumber(numbers[0], text, 'local');
   const remote = numbers.length > 1 ? portNumber(numbers[1], text, 'remote') : local;
@@ -27,13 +29,13 @@ export function parsePortForward(entry: string | number): PortForwardSpec {
 
 /** `8080→80`, or `8080` when both sides are the same; with the address when it is not 127.0.0.1. */
 export function forwardLabel(f: Pick<PortForwardSpec, 'address' | 'local' | 'remote'>): string {
-  const local = f.address === DEFAULT_FORWARD_ADDRESS ? String(f.local) : `${f.address}:${f.local}`;
+  const local = f.address === DEFAULT_FORWARD_ADDRESS ? String(f.local) : listenKey(f);
   return f.local === f.remote ? local : `${local}→${f.remote}`;
 }
 
 /** The listening socket a forward takes: two forwards with the same key cannot both listen. */
 export function listenKey(f: Pick<PortForwardSpec, 'address' | 'local'>): string {
-  return `${f.address}:${f.local}`;
+  return f.address.includes(':') ? `[${f.address}]:${f.local}` : `${f.address}:${f.local}`;
 }
 
 /**
@@ -71,7 +73,7 @@ function portNumber(text: string, entry: string, side: 'local' | 'remote'): numb
 }
 
 function isLoopback(address: string): boolean {
-  if (address === 'localhost') return true;
+  if (address === 'localhost' || address === '::1') return true;
   const octets = address.split('.');
   return octets.length === 4 && octets[0] === '127' && octets.every((o) => /^\d{1,3}$/.test(o) && Number(o) <= 255);
 }

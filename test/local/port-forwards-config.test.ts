@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { buildSpec } from '../../pkg/config/new-spec.ts';
 import { parseConfig } from '../../pkg/config/parse.ts';
 import { CONFIG_FILE, configErrorOf } from '../support/config-error.ts';
-import { parsePortForward } from '../../pkg/config/port-forwards.ts';
+import { forwardLabel, parsePortForward } from '../../pkg/config/port-forwards.ts';
 import type { SpecConfig } from '../../pkg/config/types.ts';
 import { kx, removeDir, tempDir } from './helpers.ts';
 
@@ -19,14 +19,23 @@ describe('port forward entries', () => {
     expect(parsePortForward('3000:80')).toEqual({ text: '3000:80', address: '127.0.0.1', local: 3000, remote: 80 });
     expect(parsePortForward('127.0.0.2:3000:3000')).toEqual({ text: '127.0.0.2:3000:3000', address: '127.0.0.2', local: 3000, remote: 3000 });
     expect(parsePortForward('localhost:3000:3000').address).toBe('127.0.0.1');
+    expect(parsePortForward('[::1]:3000:80')).toEqual({ text: '[::1]:3000:80', address: '::1', local: 3000, remote: 80 });
+  });
+
+  it('labels a forward by its socket, IPv6 in brackets', () => {
+    expect(forwardLabel(parsePortForward('8080'))).toBe('8080');
+    expect(forwardLabel(parsePortForward('127.0.0.2:3000:80'))).toBe('127.0.0.2:3000→80');
+    expect(forwardLabel(parsePortForward('[::1]:3000:3000'))).toBe('[::1]:3000');
   });
 
   it.each([
     ['0', '"0": local port 0 is out of range (1-65535)'],
     ['8080:70000', '"8080:70000": remote port 70000 is out of range (1-65535)'],
     ['http', '"http": local port "http" is not a number'],
-    ['1:2:3:4', '"1:2:3:4": expected LOCAL, LOCAL:REMOTE or ADDRESS:LOCAL:REMOTE (e.g. 8080, 9229:9229)'],
-    ['0.0.0.0:80:80', '"0.0.0.0:80:80": 0.0.0.0 is not a loopback address (127.0.0.0/8 or localhost): kx listens on this machine only'],
+    ['1:2:3:4', '"1:2:3:4": expected LOCAL, LOCAL:REMOTE or ADDRESS:LOCAL:REMOTE (e.g. 8080, 9229:9229, [::1]:8080:80)'],
+    ['[::1]:80', '"[::1]:80": expected LOCAL, LOCAL:REMOTE or ADDRESS:LOCAL:REMOTE (e.g. 8080, 9229:9229, [::1]:8080:80)'],
+    ['0.0.0.0:80:80', '"0.0.0.0:80:80": 0.0.0.0 is not a loopback address (127.0.0.0/8, localhost or [::1]): kx listens on this machine only'],
+    ['[::]:80:80', '"[::]:80:80": [::] is not a loopback address (127.0.0.0/8, localhost or [::1]): kx listens on this machine only'],
   ])('refuses %s', (entry, message) => {
     expect(() => parsePortForward(entry)).toThrow(message);
   });
@@ -47,6 +56,8 @@ describe('ports in kx.yaml', () => {
     expect(configErrorOf(`specs:\n${spec('api', '["8080"]')}${spec('web', '["9000", "8080:80"]')}`))
       .toBe(`${CONFIG_FILE}:11: specs[1].ports[1]: "8080:80": local port 127.0.0.1:8080 is already forwarded by spec 'api' ("8080")`);
     expect(configErrorOf(`specs:\n${spec('api', '["8080", "8080:81"]')}`)).toBe(`${CONFIG_FILE}:6: specs[0].ports[1]: "8080:81": local port 127.0.0.1:8080 is already forwarded in this spec`);
+    expect(configErrorOf(`specs:\n${spec('api', '["[::1]:8080"]')}`)).toContain('expected LOCAL');
+    expect(configErrorOf(`specs:\n${spec('api', '["[::1]:8080:80", "[::1]:8080:81"]')}`)).toBe(`${CONFIG_FILE}:6: specs[0].ports[1]: "[::1]:8080:81": local port [::1]:8080 is already forwarded in this spec`);
     // Another loopback address is another socket.
     expect(parseConfig(`specs:\n${spec('api', '["8080"]')}${spec('web', '["127.0.0.2:8080:80"]')}`, CONFIG_FILE).config.specs).toHaveLength(2);
   });

@@ -91,6 +91,18 @@ describe('port forwards to Docker containers', () => {
     expect(forwards()[0]).toMatchObject({ state: 'ok', target: second.name });
   });
 
+  it('listens on the IPv6 loopback when the entry says [::1], and only there', async () => {
+    const label = `t${suffix()}`;
+    const c = await webContainer(label);
+    const port = await freePort();
+    const { forwards } = await daemonWith((local) => ({
+      name: 'web', selector: `kx.test=${label}`, local, remote: '/app', reload: 'none', ignore: [], target: 'docker', ports: [`[::1]:${port}:${HTTP_PORT}`],
+    }));
+    expect(await waitFor('the container through [::1]', async () => (await httpGet(port, '::1').catch(() => '')).trim() || null)).toBe(c.name);
+    expect(forwards()[0]).toMatchObject({ local: port, remote: HTTP_PORT, state: 'ok', target: c.name });
+    await expect(httpGet(port)).rejects.toThrow(/ECONNREFUSED/);
+  });
+
   it('closes its listeners and open connections with the daemon', async () => {
     const label = `t${suffix()}`;
     const c = await webContainer(label);

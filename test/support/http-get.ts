@@ -4,10 +4,10 @@ import http from 'node:http';
 import { createServer } from 'node:net';
 import type { AddressInfo, Server } from 'node:net';
 
-/** The body of GET / on 127.0.0.1:port; rejects on any error or after 5 s. */
-export function httpGet(port: number): Promise<string> {
+/** The body of GET / on host:port (default 127.0.0.1); rejects on any error or after 5 s. */
+export function httpGet(port: number, host = '127.0.0.1'): Promise<string> {
   return new Promise((resolve, reject) => {
-    const req = http.get({ host: '127.0.0.1', port, path: '/', agent: false }, (res) => {
+    const req = http.get({ host, port, path: '/', agent: false }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (d: string) => (body += d));
