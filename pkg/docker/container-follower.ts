@@ -1,6 +1,7 @@
 // Follows the local Docker engine's running containers that a spec selects (by label selector, or by container
 // name or ID), as they start and stop: a list, then the engine's event stream. Subscribes before listing so a
 // container starting in between is not missed; reports each container once (added) until it stops (removed).
+// A container with a HEALTHCHECK is ready (for port forwards, as a pod's Ready condition is) only while healthy.
 
 import type Docker from 'dockerode';
 import type { Readable } from 'node:stream';
@@ -10,7 +11,7 @@ import type { TargetEvents, TargetSource } from '../daemon/target.ts';
 import { Backoff } from '../lifecycle/backoff.ts';
 
 /** The engine calls the follower makes (dockerode's Docker satisfies it). */
-export type DockerEngine = Pick<Docker, 'listContainers' | 'getEvents'>;
+export type DockerEngine = Pick<Docker, 'listContainers' | 'getEvents' | 'getContainer'>;
 
 export interface DockerFollowerOptions {
   readonly retryMs?: number;
@@ -55,7 +56,7 @@ export class DockerContainerFollower implements TargetSource {
 
   private async connect(): Promise<void> {
     try {
-      const stream = (await this.docker.getEvents({ filters: { type: ['container'], event: ['start', 'die', 'destroy'] } })) as Readable;
+      const stream = (await this.docker.getEvents({ filters: { type: ['container'], event: ['start', 'die', 'destroy', 'health_status'] } })) as Readable;
       if (this.closed) {
         stream.destroy();
         return;
@@ -75,6 +76,8 @@ export class DockerContainerFollower implements TargetSource {
         if (!this.matches(c.Labels ?? {}, c.Names.map((n) => n.replace(/^\//, '')), c.Id)) continue;
         ids.add(c.Id);
         this.add(c.Id, c.Names[0]?.replace(/^\//, '') ?? c.Id.slice(0, 12));
+        // "Up 3 seconds (health: starting)", "Up 1 minute (unhealthy)": not ready until healthy.
+        if (/\((health: starting|unhealthy)\)/.test(c.Status)) this.events.ready?.(c.Id, false);
       }
       // After a reconnect: what stopped while we were not listening.
       for (const id of [...this.known.keys()]) if (!ids.has(id)) this.remove(id);
@@ -124,11 +127,28 @@ export class DockerContainerFollower implements TargetSource {
       this.remove(id);
       return;
     }
+    if (action?.startsWith('health_status')) {
+      if (this.known.has(id)) this.events.ready?.(id, action === 'health_status: healthy');
+      return;
+    }
     if (action !== 'start') return;
     // Event attributes carry the container's labels and its name: enough to match without an inspect.
     const { name = id.slice(0, 12), ...rest } = ev.Actor?.Attributes ?? {};
     const { image: _image, ...labels } = rest;
-    if (this.matches(labels, [name], id)) this.add(id, name);
+    if (!this.matches(labels, [name], id)) return;
+    this.add(id, name);
+    void this.checkHealth(id);
+  }
+
+  /** A container just started: with a HEALTHCHECK it is not ready until its first healthy check (an event). */
+  private async checkHealth(id: string): Promise<void> {
+    try {
+      const info = await this.docker.getContainer(id).inspect();
+      const health = info.State.Health?.Status;
+      if (health !== undefined && health !== 'healthy' && this.known.has(id)) this.events.ready?.(id, false);
+    } catch {
+      // Gone already: its die event follows.
+    }
   }
 
   private matches(labels: Readonly<Record<string, string>>, names: readonly string[], id: string): boolean {

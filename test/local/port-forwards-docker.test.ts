@@ -26,7 +26,7 @@ describe('port forwards to Docker containers', () => {
   });
 
   /** A container whose busybox httpd answers GET / with its own name; optionally publishing its port on loopback. */
-  async function webContainer(label: string, opts: { publish?: boolean } = {}): Promise<{ id: string; name: string }> {
+  async function webContainer(label: string, opts: { publish?: boolean; healthy?: string } = {}): Promise<{ id: string; name: string }> {
     const name = `kx-test-web-${suffix()}`;
     const c = await docker.createContainer({
       name,
@@ -34,6 +34,8 @@ describe('port forwards to Docker containers', () => {
       Cmd: ['sh', '-c', `mkdir -p /www /app && echo ${name} > /www/index.html && exec httpd -f -p ${HTTP_PORT} -h /www`],
       Labels: { 'kx.test': label },
       ExposedPorts: { [`${HTTP_PORT}/tcp`]: {} },
+      // Healthy while the file `healthy` names exists, checked every 100 ms.
+      ...(opts.healthy !== undefined && { Healthcheck: { Test: ['CMD', 'test', '-f', opts.healthy], Interval: 100_000_000, Timeout: 1_000_000_000, Retries: 1 } }),
       ...(opts.publish && { HostConfig: { PortBindings: { [`${HTTP_PORT}/tcp`]: [{ HostIp: '127.0.0.1', HostPort: '' }] } } }),
     });
     cleanups.push(() => removeContainer(name));
@@ -101,6 +103,26 @@ describe('port forwards to Docker containers', () => {
     expect(await waitFor('the container through [::1]', async () => (await httpGet(port, '::1').catch(() => '')).trim() || null)).toBe(c.name);
     expect(forwards()[0]).toMatchObject({ local: port, remote: HTTP_PORT, state: 'ok', target: c.name });
     await expect(httpGet(port)).rejects.toThrow(/ECONNREFUSED/);
+  });
+
+  it('forwards to a container with a HEALTHCHECK only while it is healthy, as to a pod while it is Ready', async () => {
+    const label = `t${suffix()}`;
+    const c = await webContainer(label, { healthy: '/tmp/ok' });
+    const port = await freePort();
+    const { daemon, forwards } = await daemonWith((local) => ({
+      name: 'web', selector: `kx.test=${label}`, local, remote: '/app', reload: 'none', ignore: [], target: 'docker', ports: [`${port}:${HTTP_PORT}`],
+    }));
+    // Synced, yet not forwarded to: the container is not healthy yet.
+    await waitFor('synced', () => daemon.daemon.status().specs[0]?.services[0]?.state === 'watching');
+    expect(forwards()[0]).toMatchObject({ state: 'waiting', message: 'no ready container to forward to yet' });
+    await expect(httpGet(port)).rejects.toThrow();
+
+    await docker.getContainer(c.id).exec({ Cmd: ['touch', '/tmp/ok'] }).then((e) => e.start({ hijack: true, stdin: false }));
+    expect(await waitFor('forwarded once healthy', async () => (await httpGet(port).catch(() => '')).trim() || null)).toBe(c.name);
+    expect(forwards()[0]).toMatchObject({ state: 'ok', target: c.name });
+
+    await docker.getContainer(c.id).exec({ Cmd: ['rm', '/tmp/ok'] }).then((e) => e.start({ hijack: true, stdin: false }));
+    await waitFor('waiting again once unhealthy', () => forwards()[0]?.state === 'waiting');
   });
 
   it('closes its listeners and open connections with the daemon', async () => {
