@@ -1,7 +1,9 @@
 // A spec's port forwards for the life of `kx watch`: one loopback listener per `ports` entry, each accepted
 // connection joined (through the target kind's PortDialer) to the spec's first ready target. When that target goes
-// away its connections close and new ones go to the next ready target (the pod that replaced it). A local port that
-// is taken is one status line and a warning, retried with back-off; the spec keeps syncing either way.
+// away its connections close and new ones go to the next ready target (the pod that replaced it). A connection made
+// while no target is ready (a pod restarting after a save) is held until one is, up to holdMs, rather than refused:
+// the browser refresh that races a reload waits for it. A local port that is taken is one status line and a warning,
+// retried with back-off; the spec keeps syncing either way.
 import { createServer } from 'node:net';
 import type { Server, Socket } from 'node:net';
 import { forwardLabel, listenKey, type PortForwardSpec } from '../config/port-forwards.ts';
@@ -20,7 +22,11 @@ export interface PortForwardsDeps {
   readonly onChange: () => void;
   /** Retrying a local port that is in use. Default 1 s … 30 s. */
   readonly bindBackoff?: BackoffPolicy;
+  /** How long a connection waits for a ready target before it is closed. Default 30 s. */
+  readonly holdMs?: number;
 }
+
+export const HOLD_MS = 30_000;
 
 export class PortForwards {
   readonly #deps: PortForwardsDeps;
@@ -102,6 +108,8 @@ class PortListener {
   readonly #abort = new AbortController();
   readonly #sockets = new Map<Socket, string>();
   readonly #opening = new Set<Promise<void>>();
+  /** Connections waiting for a ready target, with the timer that gives up on each. */
+  readonly #held = new Map<Socket, NodeJS.Timeout>();
   #server: Server | undefined;
   /** Why the port could not be bound, while it cannot. */
   #bindError: { code: string | undefined; message: string } | undefined;
@@ -125,15 +133,26 @@ class PortListener {
 
   status(current: Target | undefined): PortForwardStatus {
     const f = this.#forward;
-    const base = { address: f.address, local: f.local, remote: f.remote, connections: this.#sockets.size, ...(current && { target: current.name }) };
+    const base = { address: f.address, local: f.local, remote: f.remote, connections: this.#sockets.size + this.#held.size, ...(current && { target: current.name }) };
     if (this.#bindError) return { ...base, state: 'in-use', message: this.#bindError.message };
-    if (!current) return { ...base, state: 'waiting', message: 'no ready container to forward to yet' };
+    if (!current) {
+      const held = this.#held.size > 0 ? ` (${this.#held.size} connection${this.#held.size === 1 ? '' : 's'} held)` : '';
+      return { ...base, state: 'waiting', message: `no ready container to forward to yet${held}` };
+    }
     if (this.#linkError) return { ...base, state: 'error', message: this.#linkError };
     return { ...base, state: 'ok' };
   }
 
+  /** A new target (or none): held connections go to it. */
   targetChanged(): void {
     this.#linkError = undefined;
+    const target = this.#owner.current;
+    if (!target || this.#closed) return;
+    for (const [socket, timer] of this.#held) {
+      clearTimeout(timer);
+      this.#held.delete(socket);
+      if (!socket.destroyed) this.#connect(socket, target);
+    }
   }
 
   dropTarget(id: string): void {
@@ -147,7 +166,7 @@ class PortListener {
       await closeInOrder([
         () => this.#retrying,
         // Connections before the listener: server.close() waits for every connection to end.
-        () => Promise.all([...this.#sockets.keys()].map(destroyed)),
+        () => Promise.all([...this.#held.keys(), ...this.#sockets.keys()].map(destroyed)),
         () => Promise.all(this.#opening),
         server && (() => new Promise<void>((resolve) => server.close(() => resolve()))),
       ]);
@@ -198,10 +217,30 @@ class PortListener {
   #accept(socket: Socket): void {
     socket.on('error', () => undefined); // resets from either end: 'close' cleans up
     const target = this.#owner.current;
-    if (this.#closed || !target) {
+    if (this.#closed) {
       socket.destroy();
       return;
     }
+    if (target) this.#connect(socket, target);
+    else this.#hold(socket);
+  }
+
+  /** No ready target: the connection waits (what it sends stays buffered) until one is, or holdMs passes. */
+  #hold(socket: Socket): void {
+    const timer = setTimeout(() => {
+      this.#held.delete(socket);
+      socket.destroy();
+      this.#deps.onChange();
+    }, this.#deps.holdMs ?? HOLD_MS);
+    this.#held.set(socket, timer);
+    socket.once('close', () => {
+      clearTimeout(timer);
+      if (this.#held.delete(socket)) this.#deps.onChange();
+    });
+    this.#deps.onChange();
+  }
+
+  #connect(socket: Socket, target: Target): void {
     this.#sockets.set(socket, target.id);
     socket.once('close', () => {
       this.#sockets.delete(socket);
