@@ -12,6 +12,7 @@ import type { Reloader, RootResolver } from '../../pkg/runtime/ports.ts';
 import type { Executor } from '../../pkg/runtime/exec.ts';
 import { CallGate } from './gate.ts';
 import { limitRequests } from './limits.ts';
+import { RootCache } from './root-cache.ts';
 import { createRadarService } from './service.ts';
 
 export interface RadarServerOptions {
@@ -36,6 +37,7 @@ export class RadarServer {
   readonly #opts: RadarServerOptions;
   readonly #server: grpc.Server;
   readonly #gate: CallGate;
+  readonly #roots: RootCache;
   #started: Promise<{ address: string; port: number }> | undefined;
   #closed: Promise<void> | undefined;
 
@@ -57,8 +59,9 @@ export class RadarServer {
       interceptors: [this.#gate.interceptor],
     });
     const proto = loadRadarProto();
+    this.#roots = new RootCache(opts.resolver);
     this.#server.addService(limitRequests(proto.service), createRadarService({
-      resolver: opts.resolver,
+      roots: this.#roots,
       reloader: opts.reloader,
       ...(opts.executor ? { executor: opts.executor } : {}),
       hasher: opts.hasher,
@@ -97,7 +100,7 @@ export class RadarServer {
         clearTimeout(timer);
         resolve();
       });
-    });
+    }).finally(() => this.#roots.close());
     return this.#closed;
   }
 }
