@@ -4,6 +4,7 @@
 import * as grpc from '@grpc/grpc-js';
 import type { EventEmitter } from 'node:events';
 import type { Http2Session } from 'node:http2';
+import type { Socket } from 'node:net';
 import type { Hasher } from '../../pkg/sync/hash.ts';
 import { ErrorCode, KxError } from '../../pkg/sync/errors.ts';
 import { loadRadarProto } from '../../proto/load.ts';
@@ -81,6 +82,7 @@ export class RadarServer {
         for (const h2 of http2Servers(this.#server)) {
           this.#gate.watch(h2);
           widenFlowControl(h2);
+          sendAtOnce(h2);
         }
         const host = this.#opts.listen.slice(0, this.#opts.listen.lastIndexOf(':'));
         resolve({ address: `${host}:${port}`, port });
@@ -118,6 +120,17 @@ export const MAX_CONCURRENT_STREAMS = 32;
 function http2Servers(server: grpc.Server): EventEmitter[] {
   const servers = (server as unknown as { http2Servers?: Map<EventEmitter, unknown> }).http2Servers;
   return servers instanceof Map ? [...servers.keys()] : [];
+}
+
+/**
+ * No Nagle on radar's connections: an ack (or a manifest chunk) written while an earlier small segment is not yet
+ * acknowledged would otherwise wait for that ACK, which the peer may delay. grpc-js does this for its client
+ * sockets only.
+ */
+function sendAtOnce(h2: EventEmitter): void {
+  h2.on('connection', (socket: Socket) => {
+    if (typeof socket.setNoDelay === 'function') socket.setNoDelay(true);
+  });
 }
 
 /**
