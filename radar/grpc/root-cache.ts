@@ -6,7 +6,7 @@
 // anything else, or a call that failed with it, sends the next call through a fresh resolve. Keyed by the caller's
 // token (hashed) and the whole target, so no caller ever reuses another's resolution.
 import { createHash } from 'node:crypto';
-import { lstat } from 'node:fs/promises';
+import { lstatSync } from 'node:fs';
 import type { ResolvedRoot, RootResolver, TargetRef } from '../../pkg/runtime/ports.ts';
 
 export interface RootCacheOptions {
@@ -123,7 +123,8 @@ export class RootCache {
 async function stillGood(root: ResolvedRoot, signal?: AbortSignal): Promise<boolean> {
   try {
     await root.verify?.(signal);
-    return (await lstat(root.path)).isDirectory();
+    // One stat of a directory: cheaper done here than handed to the thread pool and waited for.
+    return lstatSync(root.path).isDirectory();
   } catch {
     return false;
   }
