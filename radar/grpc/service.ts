@@ -7,6 +7,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { once } from 'node:events';
 import type { Hasher } from '../../pkg/sync/hash.ts';
+import type { BatchResult } from '../../pkg/sync/types.ts';
 import { ErrorCode, KxError } from '../../pkg/sync/errors.ts';
 import { entryToMsg, knownFromMsgs, pathErrorToMsg, rulesFromMsg, signatureToMsg } from '../../pkg/wire/convert.ts';
 import type * as M from '../../proto/messages.ts';
@@ -17,6 +18,7 @@ import { ApplyFrameReader } from './apply-stream.ts';
 import { bearer } from './gate.ts';
 import { LIMITS } from './limits.ts';
 import type { RootCache } from './root-cache.ts';
+import { Urgency, type Lane } from './urgency.ts';
 import type { Reloader, ResolvedRoot, TargetRef } from '../../pkg/runtime/ports.ts';
 import type { Executor } from '../../pkg/runtime/exec.ts';
 import { runExec } from './exec-call.ts';
@@ -48,8 +50,12 @@ export function createRadarService(deps: RadarServiceDeps): grpc.UntypedServiceI
   // Roots whose stale temp files were removed, per server instance (each root once).
   const cleaned = new Map<string, Promise<void>>();
 
-  const treeFor = async (root: ResolvedRoot, target: TargetRef, signal: AbortSignal): Promise<LocalTree> => {
+  // Saves before bulk work: batches of Apply calls take turns by urgency.ts.
+  const urgency = new Urgency();
+
+  const treeFor = async (root: ResolvedRoot, target: TargetRef, signal: AbortSignal, pace?: () => Promise<void> | undefined): Promise<LocalTree> => {
     const tree = new LocalTree({
+      ...(pace && { pace }),
       root: root.path,
       anchor: root.anchor,
       hasher: deps.hasher,
@@ -143,9 +149,16 @@ export function createRadarService(deps: RadarServiceDeps): grpc.UntypedServiceI
         const reader = new ApplyFrameReader(idleLimited(call[Symbol.asyncIterator]() as AsyncIterator<M.ApplyFrame>, LIMITS.streamIdleMs, idle));
         const target = await reader.open();
         await withRoot(call, target, signal, async (root, ref, taint) => {
-          const tree = await treeFor(root, ref, signal);
+          let lane: Lane | undefined;
+          const tree = await treeFor(root, ref, signal, () => lane?.pace());
           while (!(await reader.atEnd())) {
-            const result = await tree.apply(reader.batch(), signal);
+            lane = urgency.begin();
+            let result: BatchResult;
+            try {
+              result = await tree.apply(reader.batch(), signal);
+            } finally {
+              lane.end();
+            }
             if (result.errors.length > 0) taint();
             const ack: M.ApplyAck = { applied: result.applied, bytesReceived: reader.takeWireBytes(), errors: result.errors.map(pathErrorToMsg) };
             if (!call.write(ack)) await once(call, 'drain', { signal });
