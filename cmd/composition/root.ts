@@ -9,7 +9,7 @@ import { ConfigStore } from '../../pkg/config/store.ts';
 import { configFilePath } from '../../pkg/config/location.ts';
 import type { KxConfig, SpecConfig } from '../../pkg/config/types.ts';
 import { Daemon } from '../../pkg/daemon/daemon.ts';
-import { prioritized } from '../../pkg/daemon/foreground.ts';
+import { Foreground, prioritized } from '../../pkg/daemon/foreground.ts';
 import { inWorkers } from '../../pkg/daemon/sync-worker.ts';
 import { streamLogger, type Logger } from '../../pkg/daemon/logger.ts';
 import { Spec } from '../../pkg/daemon/spec.ts';
@@ -179,8 +179,9 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   const log = opts.log ?? streamLogger(process.stderr, () => settings.logLevel);
   const hasher = await createHasher();
   // Full syncs run in worker threads (sync-worker.ts); saves go before full syncs run here (foreground.ts).
-  const workers = inWorkers({ syncTree, syncPaths });
-  const engine: SyncEngine = prioritized(workers);
+  const foreground = new Foreground();
+  const workers = inWorkers({ syncTree, syncPaths }, { pace: foreground.flag });
+  const engine: SyncEngine = prioritized(workers, foreground);
   const tunnels = new TunnelReport(log, () => daemon.changed());
   const { drivers, close: closeDrivers } = targetDrivers({ config: opts.config, configFile: opts.store.file, log, env: opts.env, context: opts.context, tunnels });
   const ancestorStore = new FileAncestorStore(ancestorDir(opts.store), { onError: (m) => log.warn(`ancestor record ${m}`) });

@@ -1,12 +1,23 @@
-// Coalesces file events into batches. A batch closes after QUIET_MS without events (or MAX_WAIT_MS after its first
-// event, so a steady stream still flows).
+// Coalesces file events into batches. The first event after a quiet spell is sent at once (on the next turn of the
+// event loop, with whatever else that turn reported); the events that follow it within QUIET_MS of each other form
+// the next batch, which closes after QUIET_MS without events (or MAX_WAIT_MS after its first event, so a steady
+// stream still flows).
 //
-// Why 6 ms: test/local/measure-save-gaps.ts replays editors' save patterns against chokidar 6 on Linux. Synchronous
-// saves (write-temp-then-rename, truncate-then-write, vim's backup-rename) arrive as ONE event; async ones
-// (each step its own event-loop turn) arrive as 1–3 events with gaps of p50 0.9 ms, p95 3.7 ms, max 5.5 ms on an
-// idle 2-core machine. 6 ms is the smallest whole delay above that max; every millisecond of it is latency on each
-// save (bench/latency.ts: 10 ms gave p50 13 ms save→visible, 5 ms gave 9 ms). A save split by a stalled machine costs only
-// an extra batch: content is read when the batch is sent, and reloads are coalesced separately (pkg/lifecycle/coalescer.ts).
+// Why leading-edge: every millisecond of waiting is latency on each save, and test/local/measure-save-gaps.ts shows
+// most saves need no waiting. It replays editors' save patterns against chokidar 6 on Linux: synchronous saves
+// (write-temp-then-rename, truncate-then-write, vim's backup-rename) arrive as ONE event; async ones (each step its
+// own event-loop turn) arrive as 1–3 events with gaps of p50 0.9 ms, p95 3.7 ms, max 5.5 ms on an idle 2-core
+// machine (chokidar itself holds a truncated-to-empty file's event until its data lands). An async save split
+// across batches costs an extra batch, never a wrong file: content is read when a batch is sent, so the last batch
+// carries the final content, and reloads and onSync are coalesced separately (pkg/lifecycle/coalescer.ts, 50 ms),
+// so they run once, after it. Events that come while a batch is in flight wait in the Folder for the next one.
+//
+// A removal is never sent at once: it is often the first step of a save (vim renames the file away, then writes
+// it anew), and sending it alone would make the file vanish in the container until the next batch; it waits
+// QUIET_MS like the rest of a burst, so such a save still lands as one batch. That also keeps a bulk delete
+// (rm -r, git checkout) in whole batches, which the bulk-delete halt judges.
+//
+// Why 6 ms within a burst: the smallest whole delay above the largest gap measured within one save.
 
 import type { RelPath } from '../sync/types.ts';
 
@@ -19,41 +30,66 @@ export interface Batch {
   readonly firstEventAt: number;
 }
 
+export interface BatcherTiming {
+  /** Default QUIET_MS. */
+  readonly quietMs?: number;
+  /** Default MAX_WAIT_MS. */
+  readonly maxWaitMs?: number;
+  /** Send the first event of a burst at once (default true); false waits QUIET_MS for every batch. */
+  readonly leading?: boolean;
+}
+
 export class EventBatcher {
   private readonly flush: (batch: Batch) => void;
   private readonly quietMs: number;
   private readonly maxWaitMs: number;
+  private readonly leading: boolean;
   private paths = new Set<RelPath>();
   private firstEventAt = 0;
+  /** Armed while a burst lasts: fires QUIET_MS after its last event. */
   private quietTimer: NodeJS.Timeout | undefined;
   private maxTimer: NodeJS.Timeout | undefined;
+  private immediate: NodeJS.Immediate | undefined;
 
-  constructor(flush: (batch: Batch) => void, opts: { quietMs?: number; maxWaitMs?: number } = {}) {
+  constructor(flush: (batch: Batch) => void, opts: BatcherTiming = {}) {
     this.flush = flush;
     this.quietMs = opts.quietMs ?? QUIET_MS;
     this.maxWaitMs = opts.maxWaitMs ?? MAX_WAIT_MS;
+    this.leading = opts.leading ?? true;
   }
 
-  add(path: RelPath): void {
+  /** `removal`: the event says the path is gone (unlink, unlinkDir). */
+  add(path: RelPath, removal = false): void {
+    const burstStarts = this.quietTimer === undefined;
     if (this.paths.size === 0) {
       this.firstEventAt = performance.now();
       this.maxTimer = setTimeout(() => this.emit(), this.maxWaitMs);
     }
     this.paths.add(path);
+    if (burstStarts && this.leading && !removal) this.immediate ??= setImmediate(() => this.emit());
     clearTimeout(this.quietTimer);
-    this.quietTimer = setTimeout(() => this.emit(), this.quietMs);
+    this.quietTimer = setTimeout(() => {
+      this.quietTimer = undefined;
+      this.emit();
+    }, this.quietMs);
   }
 
   /** Drop what is pending without emitting it. */
   close(): void {
     clearTimeout(this.quietTimer);
     clearTimeout(this.maxTimer);
+    clearImmediate(this.immediate);
+    this.quietTimer = undefined;
+    this.maxTimer = undefined;
+    this.immediate = undefined;
     this.paths = new Set();
   }
 
   private emit(): void {
-    clearTimeout(this.quietTimer);
     clearTimeout(this.maxTimer);
+    clearImmediate(this.immediate);
+    this.maxTimer = undefined;
+    this.immediate = undefined;
     if (this.paths.size === 0) return;
     const batch: Batch = { paths: [...this.paths], firstEventAt: this.firstEventAt };
     this.paths = new Set();

@@ -1,7 +1,8 @@
-// Saves go before bulk work. One daemon runs every folder's sync on one event loop and one radar applies them: a
-// folder's full sync (tens of thousands of files) would otherwise hold another folder's save behind its frames on
-// both. While any continuous batch is in flight, full syncs wait between the ops they send — for a bounded time at
-// once, so that a steady stream of saves slows a full sync down but never starves it.
+// Saves go before bulk work. One daemon runs every folder's sync and one radar applies them: a folder's full sync
+// (tens of thousands of files) would otherwise hold another folder's save behind its frames, in the daemon and in
+// radar. While any continuous batch is in flight, full syncs wait between the ops they send — for a bounded time at
+// once, so that a steady stream of saves slows a full sync down but never starves it. Full syncs run in a worker
+// thread (sync-worker.ts): the count of saves in flight is shared with it through `flag` (sharedPace).
 
 import type { SyncEngine } from './sync-engine.ts';
 
@@ -16,11 +17,13 @@ export function prioritized(engine: SyncEngine, foreground = new Foreground()): 
   };
 }
 
-/** Counts the urgent work in flight; bulk work asks pace() whether to wait. */
+/** Counts the urgent work in flight; bulk work asks pace() (or, in another thread, sharedPace) whether to wait. */
 export class Foreground {
   #inFlight = 0;
   readonly #waiting = new Set<() => void>();
   readonly #maxDeferMs: number;
+  /** The urgent work in flight, for bulk work in other threads (sharedPace). */
+  readonly flag = new Int32Array(new SharedArrayBuffer(4));
 
   constructor(opts: { maxDeferMs?: number } = {}) {
     this.#maxDeferMs = opts.maxDeferMs ?? MAX_DEFER_MS;
@@ -29,10 +32,13 @@ export class Foreground {
   /** Runs urgent work; bulk work waits while it runs. */
   async run<T>(work: () => Promise<T>): Promise<T> {
     this.#inFlight++;
+    Atomics.store(this.flag, 0, this.#inFlight);
     try {
       return await work();
     } finally {
-      if (--this.#inFlight === 0) this.#release();
+      Atomics.store(this.flag, 0, --this.#inFlight);
+      Atomics.notify(this.flag, 0);
+      if (this.#inFlight === 0) this.#release();
     }
   }
 
@@ -58,4 +64,24 @@ export class Foreground {
   #release(): void {
     for (const done of [...this.#waiting]) done();
   }
+}
+
+/**
+ * pace() for bulk work in another thread, over a Foreground's `flag`: undefined while nothing urgent runs (one
+ * atomic read); else resolves when nothing does, or after maxDeferMs.
+ */
+export function sharedPace(flag: Int32Array, maxDeferMs = MAX_DEFER_MS): () => Promise<void> | undefined {
+  return () => {
+    const first = Atomics.load(flag, 0);
+    if (first === 0) return undefined;
+    return (async () => {
+      const until = performance.now() + maxDeferMs;
+      for (let n = first; n !== 0; n = Atomics.load(flag, 0)) {
+        const left = until - performance.now();
+        if (left <= 0) return;
+        const waited = Atomics.waitAsync(flag, 0, n, left);
+        if (waited.async) await waited.value;
+      }
+    })();
+  };
 }

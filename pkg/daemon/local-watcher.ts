@@ -8,7 +8,7 @@ import type { SpecConfig } from '../config/types.ts';
 import { IGNORE_FILE_NAMES, IgnoreMatcher, parseIgnoreFile } from '../sync/ignore.ts';
 import { repoIgnoreRules } from '../sync/repo-ignore.ts';
 import type { IgnoreRuleSet, RelPath } from '../sync/types.ts';
-import { EventBatcher, type Batch } from './batcher.ts';
+import { EventBatcher, type Batch, type BatcherTiming } from './batcher.ts';
 
 export interface LocalWatcherEvents {
   batch(batch: Batch): void;
@@ -23,7 +23,7 @@ export class LocalWatcher {
   #watcher: FSWatcher | undefined;
   #closed: Promise<void> | undefined;
 
-  constructor(spec: SpecConfig, events: LocalWatcherEvents, timing: { quietMs?: number; maxWaitMs?: number } = {}) {
+  constructor(spec: SpecConfig, events: LocalWatcherEvents, timing: BatcherTiming = {}) {
     this.#spec = spec;
     this.#events = events;
     this.#batcher = new EventBatcher((b) => this.#events.batch(b), timing);
@@ -42,9 +42,9 @@ export class LocalWatcher {
       ignored: (path: string, stats?: Stats) => this.#ignored(path, stats),
     });
     this.#watcher = watcher;
-    watcher.on('all', (_event, path) => {
+    watcher.on('all', (event, path) => {
       const rel = this.#relPath(path);
-      if (rel) this.#batcher.add(rel);
+      if (rel) this.#batcher.add(rel, event === 'unlink' || event === 'unlinkDir');
     });
     watcher.on('error', (err) => this.#events.error(`watching ${this.#spec.local}: ${(err as Error).message}`));
     await new Promise<void>((resolve) => watcher.once('ready', () => resolve()));

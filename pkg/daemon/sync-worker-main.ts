@@ -2,15 +2,19 @@
 // bulk channel, runs the engine's syncTree, and posts progress (at most every PROGRESS_MS) and the result or the
 // error back. Jobs run concurrently; an abort message aborts one.
 
-import { parentPort, type MessagePort } from 'node:worker_threads';
+import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { ErrorCode, KxError } from '../sync/errors.ts';
 import { createHasher, type Hasher } from '../sync/hash.ts';
 import { syncTree, type PushProgress } from '../sync/push.ts';
 import { RadarClient } from '../transport/client.ts';
+import { sharedPace } from './foreground.ts';
 import type { WorkerJob, WorkerMessage, WorkerRequest } from './sync-worker.ts';
 
 /** Progress reports are throttled: a sync of many small files reports per file. */
 const PROGRESS_MS = 50;
+
+/** Saves in flight in the daemon's thread hold this thread's full syncs between ops (foreground.ts). */
+const pace = (workerData as { pace?: unknown } | null)?.pace instanceof Int32Array ? sharedPace((workerData as { pace: Int32Array }).pace) : undefined;
 
 async function run(id: number, job: WorkerJob, hasher: Hasher, signal: AbortSignal, post: (m: WorkerMessage) => void): Promise<void> {
   const { bulk, ...opts } = job;
@@ -25,6 +29,7 @@ async function run(id: number, job: WorkerJob, hasher: Hasher, signal: AbortSign
       receiver: client,
       hasher,
       signal,
+      ...(pace && { pace }),
       onProgress: (p) => {
         const now = performance.now();
         pending = p;

@@ -30,9 +30,12 @@ export interface WorkerEngine extends SyncEngine {
   close(): Promise<void>;
 }
 
-/** The engine with full syncs that have a bulk channel run in the worker thread. */
-export function inWorkers(engine: SyncEngine, opts: { entry?: URL } = {}): WorkerEngine {
-  const pool = new SyncWorker(opts.entry ?? workerEntry());
+/**
+ * The engine with full syncs that have a bulk channel run in the worker thread. `pace`: a Foreground's flag, so
+ * those syncs wait for saves in flight as the daemon's own would (foreground.ts).
+ */
+export function inWorkers(engine: SyncEngine, opts: { entry?: URL; pace?: Int32Array } = {}): WorkerEngine {
+  const pool = new SyncWorker(opts.entry ?? workerEntry(), opts.pace);
   return {
     syncPaths: (o) => engine.syncPaths(o),
     syncTree: (o) => (o.bulk === undefined ? engine.syncTree(o) : pool.run(o)),
@@ -48,13 +51,15 @@ interface Pending {
 
 class SyncWorker {
   readonly #entry: URL;
+  readonly #pace: Int32Array | undefined;
   #worker: Worker | undefined;
   readonly #jobs = new Map<number, Pending>();
   #nextId = 1;
   #closed = false;
 
-  constructor(entry: URL) {
+  constructor(entry: URL, pace: Int32Array | undefined) {
     this.#entry = entry;
+    this.#pace = pace;
   }
 
   run(o: Parameters<SyncEngine['syncTree']>[0]): Promise<PushResult> {
@@ -89,7 +94,7 @@ class SyncWorker {
 
   #started(): Worker {
     if (this.#worker !== undefined) return this.#worker;
-    const worker = new Worker(this.#entry);
+    const worker = new Worker(this.#entry, { workerData: { pace: this.#pace } });
     // The daemon's lifetime is its own: an idle worker does not keep the process alive.
     worker.unref();
     worker.on('message', (m: WorkerMessage) => {

@@ -22,6 +22,8 @@ export type LocalTreeOptions = TreeWriterOptions & {
    * the process whose root was pinned, and that the token still grants it (ResolvedRoot.verify).
    */
   readonly verify?: (signal?: AbortSignal) => Promise<void>;
+  /** Asked at each slice break of apply; a promise holds the batch until it settles (radar/grpc/urgency.ts). */
+  readonly pace?: () => Promise<void> | undefined;
 };
 
 export class LocalTree implements Receiver {
@@ -31,6 +33,7 @@ export class LocalTree implements Receiver {
   readonly #anchor: string | undefined;
   readonly #hooks: PinHooks | undefined;
   readonly #verify: ((signal?: AbortSignal) => Promise<void>) | undefined;
+  readonly #pace: (() => Promise<void> | undefined) | undefined;
   #started: Promise<void> | undefined;
 
   constructor(opts: LocalTreeOptions) {
@@ -40,6 +43,7 @@ export class LocalTree implements Receiver {
     this.#anchor = opts.anchor;
     this.#hooks = opts.hooks;
     this.#verify = opts.verify;
+    this.#pace = opts.pace;
   }
 
   /** Remove temp files a crashed earlier run left behind. Idempotent. */
@@ -132,6 +136,7 @@ export class LocalTree implements Receiver {
         // loop run between slices, so other calls on this radar (another folder's edit) are not held behind it.
         if (performance.now() - sliceStart >= APPLY_SLICE_MS) {
           await yieldToEventLoop();
+          await this.#pace?.();
           sliceStart = performance.now();
         }
         try {

@@ -4,6 +4,7 @@
 import * as grpc from '@grpc/grpc-js';
 import type { EventEmitter } from 'node:events';
 import type { Http2Session } from 'node:http2';
+import type { Socket } from 'node:net';
 import type { Hasher } from '../../pkg/sync/hash.ts';
 import { ErrorCode, KxError } from '../../pkg/sync/errors.ts';
 import { loadRadarProto } from '../../proto/load.ts';
@@ -12,6 +13,7 @@ import type { Reloader, RootResolver } from '../../pkg/runtime/ports.ts';
 import type { Executor } from '../../pkg/runtime/exec.ts';
 import { CallGate } from './gate.ts';
 import { limitRequests } from './limits.ts';
+import { RootCache } from './root-cache.ts';
 import { createRadarService } from './service.ts';
 
 export interface RadarServerOptions {
@@ -36,6 +38,7 @@ export class RadarServer {
   readonly #opts: RadarServerOptions;
   readonly #server: grpc.Server;
   readonly #gate: CallGate;
+  readonly #roots: RootCache;
   #started: Promise<{ address: string; port: number }> | undefined;
   #closed: Promise<void> | undefined;
 
@@ -57,8 +60,9 @@ export class RadarServer {
       interceptors: [this.#gate.interceptor],
     });
     const proto = loadRadarProto();
+    this.#roots = new RootCache(opts.resolver);
     this.#server.addService(limitRequests(proto.service), createRadarService({
-      resolver: opts.resolver,
+      roots: this.#roots,
       reloader: opts.reloader,
       ...(opts.executor ? { executor: opts.executor } : {}),
       hasher: opts.hasher,
@@ -78,6 +82,7 @@ export class RadarServer {
         for (const h2 of http2Servers(this.#server)) {
           this.#gate.watch(h2);
           widenFlowControl(h2);
+          sendAtOnce(h2);
         }
         const host = this.#opts.listen.slice(0, this.#opts.listen.lastIndexOf(':'));
         resolve({ address: `${host}:${port}`, port });
@@ -97,7 +102,7 @@ export class RadarServer {
         clearTimeout(timer);
         resolve();
       });
-    });
+    }).finally(() => this.#roots.close());
     return this.#closed;
   }
 }
@@ -115,6 +120,17 @@ export const MAX_CONCURRENT_STREAMS = 32;
 function http2Servers(server: grpc.Server): EventEmitter[] {
   const servers = (server as unknown as { http2Servers?: Map<EventEmitter, unknown> }).http2Servers;
   return servers instanceof Map ? [...servers.keys()] : [];
+}
+
+/**
+ * No Nagle on radar's connections: an ack (or a manifest chunk) written while an earlier small segment is not yet
+ * acknowledged would otherwise wait for that ACK, which the peer may delay. grpc-js does this for its client
+ * sockets only.
+ */
+function sendAtOnce(h2: EventEmitter): void {
+  h2.on('connection', (socket: Socket) => {
+    if (typeof socket.setNoDelay === 'function') socket.setNoDelay(true);
+  });
 }
 
 /**

@@ -2,10 +2,12 @@
 // checked, target resolved and authorized (nothing is read or written before the resolver accepted the caller),
 // KxErrors turned into gRPC status at this edge. A call holds its resolved target (the container's pinned root)
 // until it ends; an Apply stream proves before each batch that the container is still the same process and the
-// token still grants it.
+// token still grants it. Resolutions are kept between one caller's calls to one target and proven the same way
+// before each reuse (root-cache.ts): a save then costs no round trip to the container runtime.
 import * as grpc from '@grpc/grpc-js';
 import { once } from 'node:events';
 import type { Hasher } from '../../pkg/sync/hash.ts';
+import type { BatchResult } from '../../pkg/sync/types.ts';
 import { ErrorCode, KxError } from '../../pkg/sync/errors.ts';
 import { entryToMsg, knownFromMsgs, pathErrorToMsg, rulesFromMsg, signatureToMsg } from '../../pkg/wire/convert.ts';
 import type * as M from '../../proto/messages.ts';
@@ -15,12 +17,15 @@ import { LocalTree } from '../../pkg/receiver/local-tree.ts';
 import { ApplyFrameReader } from './apply-stream.ts';
 import { bearer } from './gate.ts';
 import { LIMITS } from './limits.ts';
-import type { Reloader, ResolvedRoot, RootResolver, TargetRef } from '../../pkg/runtime/ports.ts';
+import type { RootCache } from './root-cache.ts';
+import { Urgency, type Lane } from './urgency.ts';
+import type { Reloader, ResolvedRoot, TargetRef } from '../../pkg/runtime/ports.ts';
 import type { Executor } from '../../pkg/runtime/exec.ts';
 import { runExec } from './exec-call.ts';
 
 export interface RadarServiceDeps {
-  readonly resolver: RootResolver;
+  /** Resolves each call's target (kept between calls; see root-cache.ts). */
+  readonly roots: RootCache;
   readonly reloader?: Reloader;
   /** Runs commands in containers (Exec); absent when radar serves a directory. */
   readonly executor?: Executor;
@@ -45,8 +50,12 @@ export function createRadarService(deps: RadarServiceDeps): grpc.UntypedServiceI
   // Roots whose stale temp files were removed, per server instance (each root once).
   const cleaned = new Map<string, Promise<void>>();
 
-  const treeFor = async (root: ResolvedRoot, target: TargetRef, signal: AbortSignal): Promise<LocalTree> => {
+  // Saves before bulk work: batches of Apply calls take turns by urgency.ts.
+  const urgency = new Urgency();
+
+  const treeFor = async (root: ResolvedRoot, target: TargetRef, signal: AbortSignal, pace?: () => Promise<void> | undefined): Promise<LocalTree> => {
     const tree = new LocalTree({
+      ...(pace && { pace }),
       root: root.path,
       anchor: root.anchor,
       hasher: deps.hasher,
@@ -69,15 +78,26 @@ export function createRadarService(deps: RadarServiceDeps): grpc.UntypedServiceI
     return tree;
   };
 
-  /** Resolve the call's target, run `fn` with it, release it (its pinned root) however `fn` ends. */
-  const withRoot = async <T>(call: SurfaceCall, target: M.Target | null, signal: AbortSignal, fn: (root: ResolvedRoot, ref: TargetRef) => Promise<T>): Promise<T> => {
+  /**
+   * Resolve the call's target, run `fn` with it, release it (its pinned root) however `fn` ends. A call that failed,
+   * or whose batch had paths refused (`taint`), leaves the next call a fresh resolution.
+   */
+  const withRoot = async <T>(
+    call: SurfaceCall,
+    target: M.Target | null,
+    signal: AbortSignal,
+    fn: (root: ResolvedRoot, ref: TargetRef, taint: () => void) => Promise<T>,
+  ): Promise<T> => {
     checkVersionHeader(call.metadata);
     const ref = targetRef(target);
-    const root = await deps.resolver.resolve(ref, bearer(call.metadata), signal);
+    const lease = await deps.roots.acquire(ref, bearer(call.metadata), signal);
     try {
-      return await fn(root, ref);
+      return await fn(lease.root, ref, () => lease.taint());
+    } catch (err) {
+      lease.taint();
+      throw err;
     } finally {
-      root.close?.();
+      lease.release();
     }
   };
 
@@ -128,10 +148,18 @@ export function createRadarService(deps: RadarServiceDeps): grpc.UntypedServiceI
       const run = async (): Promise<void> => {
         const reader = new ApplyFrameReader(idleLimited(call[Symbol.asyncIterator]() as AsyncIterator<M.ApplyFrame>, LIMITS.streamIdleMs, idle));
         const target = await reader.open();
-        await withRoot(call, target, signal, async (root, ref) => {
-          const tree = await treeFor(root, ref, signal);
+        await withRoot(call, target, signal, async (root, ref, taint) => {
+          let lane: Lane | undefined;
+          const tree = await treeFor(root, ref, signal, () => lane?.pace());
           while (!(await reader.atEnd())) {
-            const result = await tree.apply(reader.batch(), signal);
+            lane = urgency.begin();
+            let result: BatchResult;
+            try {
+              result = await tree.apply(reader.batch(), signal);
+            } finally {
+              lane.end();
+            }
+            if (result.errors.length > 0) taint();
             const ack: M.ApplyAck = { applied: result.applied, bytesReceived: reader.takeWireBytes(), errors: result.errors.map(pathErrorToMsg) };
             if (!call.write(ack)) await once(call, 'drain', { signal });
           }

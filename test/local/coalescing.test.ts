@@ -1,42 +1,111 @@
-// The daemon's event batcher under fake timers (the reload coalescer: test/lifecycle/coalescer.test.ts): what is emitted, and when, follows from the windows alone.
+// The daemon's event batcher under fake timers (the reload coalescer: test/lifecycle/coalescer.test.ts): what is emitted,
+// and when, follows from the windows alone. The first event of a burst goes at once, the rest of the burst waits for a
+// quiet spell, removals never go alone at once, and a steady stream still flows.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { EventBatcher, MAX_WAIT_MS, QUIET_MS, type Batch } from '../../pkg/daemon/batcher.ts';
 
-beforeEach(() => {
-  vi.useFakeTimers();
-});
-afterEach(() => {
-  vi.useRealTimers();
-});
+describe('EventBatcher', () => {
+  let batches: Batch[];
+  let batcher: EventBatcher;
 
-describe('event batching', () => {
-  it('coalesces a burst of events into one batch of distinct paths, once the burst is quiet', async () => {
-    const batches: Batch[] = [];
-    const b = new EventBatcher((x) => batches.push(x));
-    for (const p of ['a.txt', '.a.txt.swp', 'a.txt', 'dir/b.txt']) b.add(p);
-    await vi.advanceTimersByTimeAsync(QUIET_MS - 1);
-    expect(batches).toEqual([]);
-    await vi.advanceTimersByTimeAsync(1);
-    expect(batches.map((x) => x.paths)).toEqual([['a.txt', '.a.txt.swp', 'dir/b.txt']]);
+  beforeEach(() => {
+    vi.useFakeTimers();
+    batches = [];
+    batcher = new EventBatcher((b) => batches.push(b));
   });
 
-  it('lets a steady stream flow: a batch closes MAX_WAIT_MS after its first event', async () => {
-    const batches: Batch[] = [];
-    const b = new EventBatcher((x) => batches.push(x));
-    for (let t = 0; t < MAX_WAIT_MS; t += QUIET_MS - 1) {
-      b.add(`f${t}`);
-      await vi.advanceTimersByTimeAsync(QUIET_MS - 1);
-    }
+  afterEach(() => {
+    batcher.close();
+    vi.useRealTimers();
+  });
+
+  const paths = (): string[][] => batches.map((b) => [...b.paths]);
+
+  it('sends the first event after a quiet spell on the next turn, not after the quiet window', async () => {
+    const start = performance.now();
+    batcher.add('src/app.js');
+    expect(batches).toHaveLength(0); // not synchronously: the same turn's other events join it
+    await vi.advanceTimersToNextTimerAsync();
+    expect(paths()).toEqual([['src/app.js']]);
+    expect(performance.now() - start).toBeLessThan(QUIET_MS);
+  });
+
+  it("takes the events of the first event's turn into the same batch", async () => {
+    batcher.add('a');
+    batcher.add('b');
+    batcher.add('a');
+    await vi.advanceTimersToNextTimerAsync();
+    expect(paths()).toEqual([['a', 'b']]);
+  });
+
+  it('coalesces the rest of a burst into one batch once it is quiet, with its own first-event time', async () => {
+    batcher.add('a.txt.tmp~');
+    await vi.advanceTimersToNextTimerAsync();
+    expect(paths()).toEqual([['a.txt.tmp~']]);
+    vi.advanceTimersByTime(1);
+    const secondAt = performance.now();
+    batcher.add('a.txt.tmp~');
+    vi.advanceTimersByTime(QUIET_MS - 1);
+    batcher.add('a.txt');
+    vi.advanceTimersByTime(QUIET_MS - 1);
     expect(batches).toHaveLength(1);
-    b.close();
+    vi.advanceTimersByTime(1);
+    expect(paths()).toEqual([['a.txt.tmp~'], ['a.txt.tmp~', 'a.txt']]);
+    expect(batches[1].firstEventAt).toBe(secondAt);
   });
 
-  it('emits nothing after close', async () => {
-    const batches: Batch[] = [];
-    const b = new EventBatcher((x) => batches.push(x));
-    b.add('a.txt');
-    b.close();
-    await vi.advanceTimersByTimeAsync(MAX_WAIT_MS * 2);
-    expect(batches).toEqual([]);
+  it('sends at once again once a burst has ended', async () => {
+    batcher.add('a');
+    await vi.advanceTimersToNextTimerAsync();
+    vi.advanceTimersByTime(QUIET_MS);
+    batcher.add('b');
+    await vi.advanceTimersToNextTimerAsync();
+    expect(paths()).toEqual([['a'], ['b']]);
+    expect(vi.getTimerCount()).toBe(1); // only the quiet timer of b's burst
+  });
+
+  it('holds a removal for the quiet window, so a save that renames the file away first lands as one batch', async () => {
+    batcher.add('a.txt', true); // vim: a.txt → a.txt~
+    await vi.advanceTimersByTimeAsync(QUIET_MS - 2);
+    expect(batches).toHaveLength(0);
+    batcher.add('a.txt~');
+    batcher.add('a.txt'); // written anew
+    await vi.advanceTimersByTimeAsync(QUIET_MS - 1);
+    expect(batches).toHaveLength(0);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(paths()).toEqual([['a.txt', 'a.txt~']]);
+  });
+
+  it('keeps a bulk delete together', async () => {
+    for (let i = 0; i < 100; i++) batcher.add(`lib/m${i}.js`, true);
+    await vi.advanceTimersByTimeAsync(QUIET_MS);
+    expect(batches.map((b) => b.paths.length)).toEqual([100]);
+  });
+
+  it('lets a steady stream flow every MAX_WAIT_MS', () => {
+    batcher = new EventBatcher((b) => batches.push(b), { leading: false });
+    for (let t = 0; t < MAX_WAIT_MS * 2.5; t++) {
+      batcher.add(`f${t}`);
+      vi.advanceTimersByTime(1);
+    }
+    expect(batches.map((b) => b.paths.length)).toEqual([MAX_WAIT_MS, MAX_WAIT_MS]);
+  });
+
+  it('waits the quiet window for every batch when leading is off', () => {
+    batcher = new EventBatcher((b) => batches.push(b), { leading: false });
+    batcher.add('a');
+    vi.advanceTimersByTime(QUIET_MS - 1);
+    expect(batches).toHaveLength(0);
+    vi.advanceTimersByTime(1);
+    expect(paths()).toEqual([['a']]);
+  });
+
+  it('close() drops what is pending and leaves no timer behind', () => {
+    batcher.add('a');
+    batcher.add('b', true);
+    batcher.close();
+    vi.advanceTimersByTime(MAX_WAIT_MS * 2);
+    expect(batches).toHaveLength(0);
+    expect(vi.getTimerCount()).toBe(0);
   });
 });

@@ -1,7 +1,7 @@
 // Saves before bulk work: while a continuous batch is in flight, a full sync's pace() holds it, for at most
 // MAX_DEFER_MS at a time; with nothing urgent in flight it costs nothing (no promise at all).
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { Foreground, MAX_DEFER_MS, prioritized } from '../../pkg/daemon/foreground.ts';
+import { Foreground, MAX_DEFER_MS, prioritized, sharedPace } from '../../pkg/daemon/foreground.ts';
 import type { SyncEngine } from '../../pkg/daemon/sync-engine.ts';
 import type { PushResult } from '../../pkg/sync/push.ts';
 
@@ -88,5 +88,58 @@ describe('prioritized engine', () => {
     save.resolve();
     await batch;
     expect(await settled(wait!)).toBe(true);
+  });
+});
+
+// Full syncs run in a worker thread: they see the saves in flight through shared memory. Real timers here (Atomics
+// waits are not fake-timer driven); the worker's side runs in this thread, which is the same atomics either way.
+describe('sharedPace (full syncs in another thread)', () => {
+  beforeEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('asks nothing while no save is in flight, and holds bulk work until the save is done', async () => {
+    const fg = new Foreground();
+    const pace = sharedPace(fg.flag);
+    expect(pace()).toBeUndefined();
+    const save = deferred();
+    const running = fg.run(() => save.promise);
+    const wait = pace();
+    expect(wait).toBeInstanceOf(Promise);
+    let done = false;
+    void wait!.then(() => (done = true));
+    await new Promise((r) => setImmediate(r));
+    expect(done).toBe(false);
+    save.resolve();
+    await running;
+    await wait;
+    expect(fg.flag[0]).toBe(0);
+    expect(pace()).toBeUndefined();
+  });
+
+  it('waits for every save in flight, not only the first to finish', async () => {
+    const fg = new Foreground();
+    const pace = sharedPace(fg.flag);
+    const [a, b] = [deferred(), deferred()];
+    const runs = [fg.run(() => a.promise), fg.run(() => b.promise)];
+    const wait = pace()!;
+    let done = false;
+    void wait.then(() => (done = true));
+    a.resolve();
+    await runs[0];
+    await new Promise((r) => setImmediate(r));
+    expect(done).toBe(false);
+    b.resolve();
+    await Promise.all([...runs, wait]);
+  });
+
+  it('lets bulk work go after maxDeferMs even while the save is still in flight', async () => {
+    const fg = new Foreground();
+    const save = deferred();
+    const running = fg.run(() => save.promise);
+    await sharedPace(fg.flag, 5)();
+    expect(fg.inFlight).toBe(1);
+    save.resolve();
+    await running;
   });
 });

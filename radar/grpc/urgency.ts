@@ -1,0 +1,68 @@
+// Saves before bulk work, in radar: one event loop applies every caller's batches, and a full sync's stream of small
+// files is written in synchronous slices (LocalTree yields every 10 ms). A save arriving meanwhile needs a few turns
+// of the loop (frames, apply), each behind another slice of the bulk work. A batch counts as urgent until its apply
+// needed a slice break (a save's batch never does) or URGENT_MAX_MS passed (a slow or idle sender holds nobody for
+// long); while any urgent batch is in flight, bulk batches wait at their slice breaks — at most MAX_HOLD_MS at once,
+// so saves slow bulk work but never starve it. The daemon does the same on its side (pkg/daemon/foreground.ts).
+
+/** The longest a bulk batch waits at once for urgent batches in flight. */
+export const MAX_HOLD_MS = 250;
+/** The longest a batch counts as urgent. */
+export const URGENT_MAX_MS = 100;
+
+export class Urgency {
+  #urgent = 0;
+  readonly #waiting = new Set<() => void>();
+  readonly #maxHoldMs: number;
+  readonly #urgentMaxMs: number;
+
+  constructor(opts: { maxHoldMs?: number; urgentMaxMs?: number } = {}) {
+    this.#maxHoldMs = opts.maxHoldMs ?? MAX_HOLD_MS;
+    this.#urgentMaxMs = opts.urgentMaxMs ?? URGENT_MAX_MS;
+  }
+
+  /** A batch starts: urgent until its first slice break or URGENT_MAX_MS. end() it however it ends. */
+  begin(): Lane {
+    this.#urgent++;
+    let urgent = true;
+    const leave = (): void => {
+      if (!urgent) return;
+      urgent = false;
+      clearTimeout(timer);
+      if (--this.#urgent === 0) for (const done of [...this.#waiting]) done();
+    };
+    const timer = setTimeout(leave, this.#urgentMaxMs);
+    return {
+      pace: () => {
+        // A slice break: this call is bulk work from now on.
+        leave();
+        return this.#hold();
+      },
+      end: leave,
+    };
+  }
+
+  /** Urgent batches in flight (for tests). */
+  get urgent(): number {
+    return this.#urgent;
+  }
+
+  #hold(): Promise<void> | undefined {
+    if (this.#urgent === 0) return undefined;
+    return new Promise<void>((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.#waiting.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, this.#maxHoldMs);
+      this.#waiting.add(done);
+    });
+  }
+}
+
+export interface Lane {
+  /** Called by the batch's apply at each slice break: undefined (go on) unless urgent batches are in flight. */
+  pace(): Promise<void> | undefined;
+  end(): void;
+}
