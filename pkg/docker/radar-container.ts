@@ -95,13 +95,11 @@ export class RadarContainer {
     const { docker, engine, home } = this.#opts;
     // Each step's time goes into the log line below: where a start's second goes, seen without a profiler.
     const phases = new Phases();
-    const image = await this.#opts.image();
-    phases.mark('image');
-    await removeAbandoned(docker, home);
+    // Independent questions to the engine, asked together: each is a round trip, and this is kx watch's start.
+    const [image, , { hostNetwork, socketOnHost }] = await Promise.all([this.#opts.image(), removeAbandoned(docker, home), this.#placement()]);
+    phases.mark('image+engine');
     const token = randomBytes(32).toString('base64url');
     const tcp = engine.socketPath === undefined;
-    const { hostNetwork, socketOnHost } = await this.#placement();
-    phases.mark('engine');
     const flags = [
       '--listen', hostNetwork ? '127.0.0.1:0' : `0.0.0.0:${RADAR_PORT}`,
       ...(tcp ? ['--docker-host', engine.url, ...(engine.tls?.dir ? ['--docker-tls-dir', TLS_DIR_IN_RADAR] : [])] : ['--docker-socket', DEFAULT_ENGINE_SOCKET]),
