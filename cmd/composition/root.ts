@@ -172,6 +172,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   const hasher = await createHasher();
   // Full syncs run in worker threads (sync-worker.ts); saves go before full syncs run here (foreground.ts).
   const workers = inWorkers({ syncTree, syncPaths });
+  // Docker specs' full syncs run in the worker: its start-up then overlaps radar's instead of following it.
+  if (opts.config.specs.some((s) => s.target === 'docker')) workers.start();
   const engine: SyncEngine = prioritized(workers);
   const tunnels = new TunnelReport(log, () => daemon.changed());
   const { drivers, close: closeDrivers } = targetDrivers({ config: opts.config, configFile: opts.store.file, log, env: opts.env, context: opts.context, tunnels, radar: opts.radar });
@@ -197,12 +199,15 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   );
   const daemon = new Daemon({ loader: opts.store, specs, log, tunnels, pauses });
   const server = new StatusServer(daemon, opts.statusPort ?? settings.statusPort, { ...(opts.identity && { identity: opts.identity }), control: daemon });
-  const statusPort = await server.start();
-  await ancestorStore.retain(opts.config.specs.map((s) => s.name)).catch((err: unknown) => log.warn(`${ancestorStore.dir}: ${(err as Error).message}`));
+  let statusPort: number;
   try {
+    statusPort = await server.start();
+    await ancestorStore.retain(opts.config.specs.map((s) => s.name)).catch((err: unknown) => log.warn(`${ancestorStore.dir}: ${(err as Error).message}`));
     await daemon.start(opts.config);
   } catch (err) {
-    await server.close();
+    // What started before the failure goes with it: the worker thread (started ahead for Docker specs) would
+    // otherwise keep the process alive, radar's container would outlive it.
+    await closeInOrder([() => server.close(), () => workers.close(), closeDrivers]);
     throw err;
   }
   log.info(`kx watch: ${opts.config.specs.length} spec(s) from ${opts.store.file}; status on 127.0.0.1:${statusPort}; ${startupTimes(opts.startup)}`);
