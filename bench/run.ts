@@ -3,7 +3,7 @@
 // RSS/CPU of kx's client and radar. Progress goes to stderr; the report (markdown) to stdout and to
 // bench/results/latest.md. Not a test: numbers vary with the machine and its load; CI does not run this.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { runCluster } from './cluster.ts';
@@ -15,6 +15,7 @@ import { TARGET, runLatencyBench, stats } from './latency.ts';
 import { CASES, EXTRA_CASES, USAGE, parseBenchArgs, type BenchOptions, type CaseName } from './options.ts';
 import { runStallBench } from './stall.ts';
 import { report, type Row } from './summary.ts';
+import { installKx } from './support/installed-kx.ts';
 import { ensureRadarImage } from './support/radar-image.ts';
 
 const started = performance.now();
@@ -84,6 +85,9 @@ async function main(): Promise<number> {
   const loadAtStart = loadavg()[0];
   say(`cases: ${opts.cases.join(', ')}${opts.quick ? ' (quick)' : ''}`);
   if (opts.cases.some((c) => c !== 'engine' && c !== 'fuzz')) await ensureRadarImage(say);
+  // kx watch as users run it (the installed package), unless KX_BENCH_KX names another entry ('checkout': cmd/kx.ts).
+  const installed = process.env.KX_BENCH_KX === undefined && opts.cases.some((c) => c !== 'engine' && c !== 'fuzz') ? await installKx(say) : undefined;
+  if (installed) process.env.KX_BENCH_KX = installed.entry;
   const rows: Row[] = [];
   const notes: string[] = [];
   let failed = 0;
@@ -100,6 +104,7 @@ async function main(): Promise<number> {
       say(`${name}: FAILED: ${(err as Error).stack ?? msg}`);
     }
   }
+  if (installed) rmSync(installed.prefix, { recursive: true, force: true });
   const minutes = (performance.now() - started) / 60_000;
   const text = report({
     title: `npm run bench${opts.quick ? ' --quick' : ''}${opts.cases.length < CASES.length ? ` (${opts.cases.join(', ')})` : ''}`,

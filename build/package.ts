@@ -23,6 +23,9 @@ if (major < ${minimum[1]} || (major === ${minimum[1]} && minor < ${minimum[2]}))
   process.stderr.write('kx: needs Node.js ${minimum[1]}.${minimum[2]} or newer (this is Node.js ' + process.versions.node + '); or use the kx single executable, which needs no Node\\n');
   process.exit(1);
 }
+// V8's compile cache from here on (the OS temp directory; off where it cannot be written): main.js and the chunks
+// it loads then start from cached code on every run after the first.
+(await import('node:module')).enableCompileCache?.();
 await import('./main.js');
 `;
 await writeFile(join(dist, 'kx.js'), gate);

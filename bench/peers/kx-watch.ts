@@ -15,7 +15,16 @@ import type { StatusClient } from '../../pkg/status/client.ts';
 import { freePort } from '../support/net.ts';
 import { stopChild } from './rsync-module.ts';
 
-const KX = join(import.meta.dirname, '..', '..', 'cmd', 'kx.ts');
+const CHECKOUT_KX = join(import.meta.dirname, '..', '..', 'cmd', 'kx.ts');
+
+/**
+ * The kx entry the bench runs: KX_BENCH_KX (bench/run.ts sets it to the package it installed, what users run;
+ * `checkout` for cmd/kx.ts), else this checkout's cmd/kx.ts (the scripts run on their own).
+ */
+export function kxEntry(env: NodeJS.ProcessEnv = process.env): string {
+  const named = env.KX_BENCH_KX;
+  return named === undefined || named === '' || named === 'checkout' ? CHECKOUT_KX : named;
+}
 
 export interface KxWatchOptions {
   readonly local: string;
@@ -32,6 +41,25 @@ export interface KxWatchOptions {
   readonly env?: Readonly<Record<string, string>>;
   /** How many rows (synced containers) the daemon must show before it counts as started (default 1). */
   readonly rows?: number;
+}
+
+/**
+ * When each step of `kx watch`'s start was reached, in seconds after its spawn (steps overlap: radar's container
+ * starts while the daemon loads): the daemon up (modules, config, status server), radar ready (Docker target),
+ * the initial sync's first op under way ("syncing"), every row watching.
+ */
+export interface StartupPhases {
+  readonly upS: number;
+  readonly radarS?: number;
+  readonly syncingS: number;
+  readonly doneS: number;
+}
+
+/** `daemon up 0.55 s, radar ready 1.30 s, syncing 1.35 s, done 3.40 s (the sync itself 2.05 s)`. */
+export function formatPhases(p: StartupPhases): string {
+  const at = (s: number): string => `${s.toFixed(2)} s`;
+  const radar = p.radarS !== undefined ? `, radar ready ${at(p.radarS)}` : '';
+  return `daemon up ${at(p.upS)}${radar}, syncing ${at(p.syncingS)}, done ${at(p.doneS)} (the sync itself ${at(p.doneS - p.syncingS)})`;
 }
 
 export class KxWatch {
@@ -87,7 +115,7 @@ export class KxWatch {
     const log = createWriteStream(this.log);
     // KX_BENCH_CPU_PROF=DIR: every daemon the bench starts writes a V8 CPU profile there when it exits.
     const prof = process.env.KX_BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.KX_BENCH_CPU_PROF}`] : [];
-    const [cmd, ...args] = this.#opts.command ?? [process.execPath, ...prof, KX];
+    const [cmd, ...args] = this.#opts.command ?? [process.execPath, ...prof, kxEntry()];
     const spawned = performance.now();
     const proc = spawn(cmd, [...args, 'watch', '--status-port', String(port)], { env: { ...process.env, KX_HOME: home, ...this.#opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
     proc.stdout.pipe(log);
@@ -122,6 +150,24 @@ export class KxWatch {
     const text = await readFile(this.log, 'utf8').catch(() => '');
     const m = /^(\S+)\s+info\s+[^\n]*?: syncing /m.exec(text);
     return m ? Date.parse(m[1]) : undefined;
+  }
+
+  /**
+   * When each step of the start was reached (StartupPhases), read from the daemon's log: "kx watch: N spec(s)",
+   * radar's container "serves the docker target" (absent for a cluster), the first "syncing" line; `spawned` and
+   * `watchingAt` are performance.now() of the spawn (as start() returned it) and of every row watching.
+   */
+  async startupPhases(spawned: number, watchingAt: number): Promise<StartupPhases | undefined> {
+    const text = await readFile(this.log, 'utf8').catch(() => '');
+    const at = (re: RegExp): number | undefined => {
+      const m = re.exec(text);
+      return m ? Math.max(0, Date.parse(m[1]) - performance.timeOrigin - spawned) / 1000 : undefined;
+    };
+    const upS = at(/^(\S+)\s+info\s+kx watch: \d+ spec\(s\)/m);
+    const radarS = at(/^(\S+)\s+info\s+radar: container \S+ \(.*?\) serves the docker target/m);
+    const syncingS = at(/^(\S+)\s+info\s+[^\n]*?: syncing /m);
+    if (upS === undefined || syncingS === undefined) return undefined;
+    return { upS, ...(radarS !== undefined && { radarS }), syncingS, doneS: (watchingAt - spawned) / 1000 };
   }
 
   /** What `kx get` shows: every spec. */

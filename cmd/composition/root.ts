@@ -5,8 +5,7 @@ import { dirname, join } from 'node:path';
 import { FileAncestorStore } from '../../pkg/daemon/ancestor-store.ts';
 import { TargetClaims } from '../../pkg/daemon/target-claims.ts';
 import { ControlClient } from '../../pkg/status/control.ts';
-import { ConfigStore } from '../../pkg/config/store.ts';
-import { configFilePath } from '../../pkg/config/location.ts';
+import type { ConfigStore } from '../../pkg/config/store.ts';
 import type { KxConfig, SpecConfig } from '../../pkg/config/types.ts';
 import { Daemon } from '../../pkg/daemon/daemon.ts';
 import { Foreground, prioritized } from '../../pkg/daemon/foreground.ts';
@@ -25,25 +24,17 @@ import { StatusClient } from '../../pkg/status/client.ts';
 import type { DaemonIdentity } from '../../pkg/status/identity.ts';
 import { StatusServer } from '../../pkg/status/server.ts';
 import { createHasher } from '../../pkg/sync/hash.ts';
-import { ErrorCode, KxError } from '../../pkg/sync/errors.ts';
 import { syncPaths, syncTree } from '../../pkg/sync/push.ts';
-import { DockerDriver } from '../../pkg/docker/driver.ts';
+import { DockerDriver, type RadarEndpoints } from '../../pkg/docker/driver.ts';
 import { resolveEngineAddress } from '../../pkg/docker/engine-address.ts';
 import { homeHash } from '../../pkg/docker/radar-container.ts';
 import { radarImageName } from '../../pkg/docker/radar-image.ts';
 import { TransportDialer } from '../../pkg/kube/transport-dialer.ts';
 import { closeInOrder, closeTogether } from '../../pkg/lifecycle/close.ts';
 import { LazyDriver } from '../../pkg/daemon/lazy-driver.ts';
+import { radarNetwork } from './docker-radar.ts';
 
-export interface GlobalOptions {
-  readonly config?: string | undefined;
-  /** --context: the kubeconfig context for specs that name none (over kx.yaml's context). */
-  readonly context?: string | undefined;
-}
-
-export function configStore(opts: GlobalOptions, env: NodeJS.ProcessEnv = process.env): ConfigStore {
-  return new ConfigStore(configFilePath({ flag: opts.config, env }));
-}
+export { configStore, type GlobalOptions } from './config.ts';
 
 export function statusClient(port: number): StatusClient {
   return new StatusClient(port);
@@ -79,6 +70,10 @@ export interface DaemonOptions {
   readonly context?: string | undefined;
   /** Who this daemon is, in every status reply. */
   readonly identity?: DaemonIdentity;
+  /** radar's container for the Docker target, started before the daemon (docker-radar.ts); the daemon closes it. */
+  readonly radar?: RadarEndpoints;
+  /** performance.now() when kx watch's handler began (its modules loaded) and when its config was read. */
+  readonly startup?: { readonly handler: number; readonly config: number };
 }
 
 /** The kubeconfig context kx acts on: --context, else kx.yaml's context, else the kubeconfig's current one. */
@@ -92,14 +87,6 @@ export async function kubeconfig(context: string | undefined): Promise<LoadedKub
   return loadKubeconfig(context !== undefined ? { context } : {});
 }
 
-/** KX_RADAR_NETWORK=host|published: how the Docker target's radar container is networked (default: by the engine). */
-function radarNetwork(env: NodeJS.ProcessEnv): { radarNetwork?: 'host' | 'published' } {
-  const v = env.KX_RADAR_NETWORK;
-  if (v === undefined || v === '') return {};
-  if (v === 'host' || v === 'published') return { radarNetwork: v };
-  throw new KxError(ErrorCode.InvalidConfig, `KX_RADAR_NETWORK=${v}: expected host or published`);
-}
-
 /** One driver per target kind, each loaded when a spec of its kind starts. */
 function targetDrivers(opts: {
   config: KxConfig;
@@ -109,6 +96,8 @@ function targetDrivers(opts: {
   env?: NodeJS.ProcessEnv | undefined;
   context?: string | undefined;
   tunnels?: TunnelReport;
+  /** radar's container, when kx watch started it already (closed with the drivers). */
+  radar?: RadarEndpoints | undefined;
 }): { drivers: TargetDrivers; close: () => Promise<void> } {
   const { settings } = opts.config;
   const { log } = opts;
@@ -121,6 +110,7 @@ function targetDrivers(opts: {
     image: radarImageName(env),
     log: (line) => log.info(line),
     ...radarNetwork(env),
+    ...(opts.radar && { radar: opts.radar }),
   }));
   const context = kubeContext(opts.context, opts.config);
   const kubernetes = new LazyDriver(async () => {
@@ -137,7 +127,9 @@ function targetDrivers(opts: {
       onTunnelEvent: (node, e) => opts.tunnels?.event(node, e),
     });
   });
-  return { drivers: { docker, kubernetes }, close: () => closeTogether([docker, kubernetes]) };
+  // The docker driver closes radar's container when it was loaded; an early one is closed here in any case.
+  const radar = opts.radar;
+  return { drivers: { docker, kubernetes }, close: () => closeInOrder([() => closeTogether([docker, kubernetes]), async () => radar?.close()]) };
 }
 
 /** Persisted paths on Kubernetes (loaded with client-node when a spec first asks). */
@@ -181,9 +173,11 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   // Full syncs run in worker threads (sync-worker.ts); saves go before full syncs run here (foreground.ts).
   const foreground = new Foreground();
   const workers = inWorkers({ syncTree, syncPaths }, { pace: foreground.flag });
+  // Docker specs' full syncs run in the worker: its start-up then overlaps radar's instead of following it.
+  if (opts.config.specs.some((s) => s.target === 'docker')) workers.start();
   const engine: SyncEngine = prioritized(workers, foreground);
   const tunnels = new TunnelReport(log, () => daemon.changed());
-  const { drivers, close: closeDrivers } = targetDrivers({ config: opts.config, configFile: opts.store.file, log, env: opts.env, context: opts.context, tunnels });
+  const { drivers, close: closeDrivers } = targetDrivers({ config: opts.config, configFile: opts.store.file, log, env: opts.env, context: opts.context, tunnels, radar: opts.radar });
   const ancestorStore = new FileAncestorStore(ancestorDir(opts.store), { onError: (m) => log.warn(`ancestor record ${m}`) });
   const claims = new TargetClaims();
   const pauses = PauseFile.load(join(dirname(opts.store.file), 'paused.json'), (m) => log.warn(m));
@@ -206,15 +200,18 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   );
   const daemon = new Daemon({ loader: opts.store, specs, log, tunnels, pauses });
   const server = new StatusServer(daemon, opts.statusPort ?? settings.statusPort, { ...(opts.identity && { identity: opts.identity }), control: daemon });
-  const statusPort = await server.start();
-  await ancestorStore.retain(opts.config.specs.map((s) => s.name)).catch((err: unknown) => log.warn(`${ancestorStore.dir}: ${(err as Error).message}`));
+  let statusPort: number;
   try {
+    statusPort = await server.start();
+    await ancestorStore.retain(opts.config.specs.map((s) => s.name)).catch((err: unknown) => log.warn(`${ancestorStore.dir}: ${(err as Error).message}`));
     await daemon.start(opts.config);
   } catch (err) {
-    await server.close();
+    // What started before the failure goes with it: the worker thread (started ahead for Docker specs) would
+    // otherwise keep the process alive, radar's container would outlive it.
+    await closeInOrder([() => server.close(), () => workers.close(), closeDrivers]);
     throw err;
   }
-  log.info(`kx watch: ${opts.config.specs.length} spec(s) from ${opts.store.file}; status on 127.0.0.1:${statusPort}`);
+  log.info(`kx watch: ${opts.config.specs.length} spec(s) from ${opts.store.file}; status on 127.0.0.1:${statusPort}; ${startupTimes(opts.startup)}`);
   let closing: Promise<void> | null = null;
   return {
     daemon,
@@ -227,6 +224,14 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
         await closeInOrder([() => server.close(), () => daemon.close(), () => workers.close(), closeDrivers, () => undoSession(persisted, session, log)]);
       })()),
   };
+}
+
+/** How long the process took to get here (performance.now() counts from the process's start). */
+function startupTimes(startup: DaemonOptions['startup']): string {
+  const now = performance.now();
+  const ms = (n: number): string => `${Math.round(n)} ms`;
+  if (!startup) return `up ${ms(now)} after the process started`;
+  return `up ${ms(now)} after the process started (modules ${ms(startup.handler)}, config ${ms(startup.config - startup.handler)}, daemon ${ms(now - startup.config)})`;
 }
 
 async function undoSession(persisted: Persistence, specs: readonly SpecConfig[], log: Logger): Promise<void> {

@@ -26,6 +26,8 @@ export type WorkerMessage =
   | { readonly type: 'error'; readonly id: number; readonly code: string; readonly message: string };
 
 export interface WorkerEngine extends SyncEngine {
+  /** Starts the worker thread now, so that its modules load while the daemon waits on other things (radar). */
+  start(): void;
   /** Ends the worker (failing any sync still in it). Idempotent. */
   close(): Promise<void>;
 }
@@ -39,6 +41,7 @@ export function inWorkers(engine: SyncEngine, opts: { entry?: URL; pace?: Int32A
   return {
     syncPaths: (o) => engine.syncPaths(o),
     syncTree: (o) => (o.bulk === undefined ? engine.syncTree(o) : pool.run(o)),
+    start: () => pool.start(),
     close: () => pool.close(),
   };
 }
@@ -82,6 +85,10 @@ class SyncWorker {
       signal?.addEventListener('abort', onAbort, { once: true });
       worker.postMessage({ type: 'run', id, job } satisfies WorkerRequest);
     });
+  }
+
+  start(): void {
+    if (!this.#closed) this.#started();
   }
 
   async close(): Promise<void> {

@@ -41,4 +41,21 @@ docker import \
   -c 'CMD ["node", "radar/main.ts"]' \
   -c "LABEL kx.content-hash=$hash kx.source-hash=$source_hash org.opencontainers.image.version=$version org.opencontainers.image.title=kx-radar" \
   "$work/rootfs.tar" "$image" >/dev/null
+
+# V8's compile cache of radar's modules, made by the image's own Node at the paths it runs them from and committed
+# into the image: radar's root is read-only, so it could never write one itself, and starting from it halves the
+# CPU radar spends before it listens (measured ~0.5 s -> ~0.25 s). It covers what radar loads before it serves,
+# in each mode. Without it (the run fails) the image works the same, only slower to start.
+cache=/app/.compile-cache
+warm='process.argv = [process.argv[0], "/app/radar/main.ts", "--help"];
+for (const m of ["/app/radar/docker-target.ts", "/app/radar/node.ts", "/app/radar/main.ts"]) await import(m);'
+if warmer=$(docker create -e "NODE_COMPILE_CACHE=$cache" "$image" node --input-type=module -e "$warm" 2>/dev/null); then
+  if docker start -a "$warmer" >/dev/null 2>&1; then
+    docker commit -c "ENV NODE_COMPILE_CACHE=$cache" -c 'CMD ["node", "radar/main.ts"]' "$warmer" "$image" >/dev/null ||
+      echo "radar image: could not add the compile cache to $image (it starts a little slower)" >&2
+  else
+    echo "radar image: could not make the compile cache for $image (it starts a little slower)" >&2
+  fi
+  docker rm -f "$warmer" >/dev/null 2>&1 || true
+fi
 echo "radar image: built $image (content $hash)"

@@ -289,6 +289,35 @@ describe('the Docker target as a non-root docker-group member, radar in a contai
     expect(await radarContainers(s)).toEqual([]);
   }, SLOW);
 
+  it('starts radar as kx watch starts, before any target container exists; removes it on exit, and when kx watch cannot start', async () => {
+    const s = await session('unix:///var/run/docker.sock');
+    const created = await kxOnce(s, ['create', '--docker', '-l', `kx.test=${s.label}`, s.src, '/app']);
+    expect(created, created.output).toMatchObject({ code: 0 });
+
+    // No container carries the label: radar starts anyway, since the config has a Docker spec.
+    const watch = asDeveloper(s, ['watch', '--status-port', '0']);
+    cleanups.push(async () => {
+      if (watch.exitCode === null && watch.signalCode === null) {
+        watch.kill('SIGKILL');
+        await exitOf(watch);
+      }
+    });
+    await until('radar container started with no target', watch, async () => (await radarContainers(s)).length === 1 && /serves the docker target/.test(watch.output()), SLOW - 60_000);
+    watch.kill('SIGTERM');
+    expect((await exitOf(watch)).code).toBe(0);
+    expect(await radarContainers(s)).toEqual([]);
+
+    // The status port is taken: kx watch fails after radar's container started, and removes it before exiting 1.
+    const taken = createServer();
+    await new Promise<void>((ok) => taken.listen(0, '127.0.0.1', ok));
+    cleanups.push(() => new Promise<void>((ok) => taken.close(() => ok())));
+    const port = (taken.address() as { port: number }).port;
+    const failed = await kxOnce(s, ['watch', '--status-port', String(port)]);
+    expect(failed.code, failed.output).toBe(1);
+    expect(failed.output).toMatch(/radar: container \S+ \(.*\) serves the docker target/);
+    expect(await radarContainers(s)).toEqual([]);
+  }, SLOW);
+
   it('the next kx watch, and kx clean --docker, remove the radar container a killed kx watch left behind', async () => {
     const s = await session('unix:///var/run/docker.sock');
     const { name, watch } = await watching(s);

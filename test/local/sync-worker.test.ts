@@ -4,7 +4,8 @@
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { pathToFileURL } from 'node:url';
+import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { inWorkers, type WorkerEngine } from '../../pkg/daemon/sync-worker.ts';
 import type { BulkChannel } from '../../pkg/daemon/target.ts';
 import { ErrorCode, isKxError } from '../../pkg/sync/errors.ts';
@@ -102,6 +103,16 @@ describe('full sync in a worker thread', () => {
     const next = await engine.syncTree({ root: src, receiver: untouched, hasher, rules: [], bulk });
     expect(next.errors).toEqual([]);
     expect(await readFile(join(dst, 'd3/f3.txt'), 'utf8')).toBe('file 3/3\n'.repeat(20));
+  });
+
+  it('start() starts the worker thread before any sync asks for it (its entry loads)', async () => {
+    const marker = join(base, 'loaded');
+    const entry = join(base, 'entry.mjs');
+    await writeFile(entry, `import { writeFileSync } from 'node:fs';\nwriteFileSync(${JSON.stringify(marker)}, 'loaded');\n`);
+    const early = inWorkers({ syncTree, syncPaths }, { entry: pathToFileURL(entry) });
+    early.start();
+    await vi.waitFor(async () => expect(await readFile(marker, 'utf8')).toBe('loaded'));
+    await early.close();
   });
 
   it('fails the syncs in flight when it is closed, and refuses new ones', async () => {

@@ -39,6 +39,15 @@ describe('radar image built offline', () => {
     expect(help).toMatch(/--listen/); // the flag the DaemonSet starts radar with
   });
 
+  it("starts radar from the V8 compile cache it carries, on a read-only root as radar's pod and container run it", async () => {
+    // Node's own debug output of its compile cache: each module's stripped TypeScript and code read from the image.
+    const out = await run('docker', ['run', '--rm', '--read-only', '-e', 'NODE_DEBUG_NATIVE=COMPILE_CACHE', image, 'node', 'radar/main.ts', '--help'], { maxBuffer: 1 << 24 });
+    const log = out.stdout + out.stderr;
+    expect(log).toMatch(/--listen/);
+    expect(log).toMatch(/retrieving transpile cache for StrippedTypeScript file:\/\/\/app\/radar\/main\.ts\.\.\.success/);
+    expect(log).toMatch(/V8 code cache for ESM file:\/\/\/app\/radar\/main\.ts was accepted/);
+  });
+
   it("holds radar's production dependencies and none of the CLI's or the test tooling", async () => {
     const out = await docker('run', '--rm', image, 'node', '-e',
       "const r = (m) => { try { require.resolve(m); return 'yes' } catch { return 'no' } };" +
