@@ -49,8 +49,8 @@ export function inWorkers(engine: SyncEngine, opts: { entry?: URL; idleMs?: numb
 const IDLE_MS = 2_000;
 
 /**
- * The worker's young generation, in MiB. V8 sizes it from the machine's memory (up to 3 × 64 MiB semi-spaces on a
- * large machine), and a full sync's allocations grow it to that; capped, a sync runs more scavenges (measured on
+ * The worker's young generation, in MiB. V8 sizes it from the machine's memory (two 64 MiB semi-spaces on a 24 GiB
+ * machine), and a full sync's allocations grow it to that; capped, a sync runs more scavenges (measured on
  * 20,000 files, three pairs: no slower) and the worker's heap stays at a third of its size.
  */
 const YOUNG_GENERATION_MB = 12;
