@@ -16,7 +16,7 @@ import type {
   V1VolumeMount,
 } from '@kubernetes/client-node';
 import { TOKEN_SECRET_NAME } from '../../proto/kx-token.ts';
-import { AUTO_SOCKET, KNOWN_SOCKETS, type SocketRuntime } from '../../proto/radar-pod.ts';
+import { AUTO_SOCKET, KNOWN_SOCKETS, RADAR_COMMAND, type SocketRuntime } from '../../proto/radar-pod.ts';
 import { RADAR_NAME, RADAR_PORT_NAME, RADAR_SELECTOR } from '../kube/radar-names.ts';
 
 export interface RadarSockets {
@@ -307,7 +307,7 @@ export function radarObjects(v: RadarValues, ops: ValueOps = renderOps()): Radar
                 name: 'radar',
                 image: v.image,
                 imagePullPolicy: v.imagePullPolicy,
-                command: ['node', 'radar/main.ts'],
+                command: [...RADAR_COMMAND],
                 // Loopback only: a port-forward connects to 127.0.0.1 inside the pod, and nothing else can, not
                 // even other pods through the pod IP. That is why the probes below exec instead of tcpSocket/grpc
                 // (the kubelet probes the pod IP).

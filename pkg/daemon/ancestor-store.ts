@@ -136,10 +136,13 @@ class FileRecord implements AncestorRecord {
 
   private async write(m: Manifest): Promise<void> {
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
-    const rows: Row[] = [...m.values()].map(toRow);
+    // Entries are values (replaced, never changed): holding them is a snapshot, even if the manifest changes while
+    // this writes. The JSON goes out a slice of rows at a time: one string of a large tree's record (and the array
+    // of rows it is made from) would be tens of MB allocated per save, a peak the daemon's heap would keep.
+    const entries = [...m.values()];
     const temp = join(this.dir, `.${this.name}.${randomBytes(6).toString('hex')}.tmp`);
     try {
-      await writeFile(temp, JSON.stringify({ format: FORMAT, entries: rows }), { mode: 0o600 });
+      await writeFile(temp, recordText(entries), { mode: 0o600 });
       await rename(temp, join(this.dir, this.name));
     } catch (err) {
       await rm(temp, { force: true });
@@ -157,6 +160,19 @@ class FileRecord implements AncestorRecord {
     dated.sort((a, b) => b.t - a.t);
     for (const { n } of dated.slice(keep)) if (n !== this.name) await rm(join(this.dir, n), { force: true });
   }
+}
+
+/** Rows written per piece of the record's text. */
+const ROWS_PER_PIECE = 2048;
+
+/** `{"format":1,"entries":[row,…]}` in pieces: what JSON.stringify of the whole record gives, joined. */
+function* recordText(entries: readonly Entry[]): Generator<string> {
+  yield `{"format":${FORMAT},"entries":[`;
+  for (let i = 0; i < entries.length; i += ROWS_PER_PIECE) {
+    const piece = entries.slice(i, i + ROWS_PER_PIECE).map((e) => JSON.stringify(toRow(e)));
+    yield (i === 0 ? '' : ',') + piece.join(',');
+  }
+  yield ']}';
 }
 
 function toRow(e: Entry): Row {

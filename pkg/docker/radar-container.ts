@@ -9,6 +9,7 @@ import type Docker from 'dockerode';
 import { createHash, randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
+import { RADAR_COMMAND } from '../../proto/radar-pod.ts';
 import { ErrorCode, KxError } from '../sync/errors.ts';
 import { DEFAULT_ENGINE_SOCKET, type EngineAddress } from './engine-address.ts';
 
@@ -112,7 +113,7 @@ export class RadarContainer {
       created = await docker.createContainer({
         name: `kx-radar-${home.slice(0, 8)}-${randomBytes(3).toString('hex')}`,
         Image: image,
-        Cmd: ['node', 'radar/main.ts', '--docker-target', ...flags],
+        Cmd: [...RADAR_COMMAND, '--docker-target', ...flags],
         Env: [`KX_TOKEN=${token}`],
         Labels: { [RADAR_LABEL]: home, [RADAR_OWNER_LABEL]: `${hostname()}/${process.pid}` },
         ...(hostNetwork ? {} : { ExposedPorts: { [`${RADAR_PORT}/tcp`]: {} } }),

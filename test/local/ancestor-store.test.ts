@@ -1,5 +1,5 @@
 // The ancestor records on disk: what a restart of kx watch reads back, written atomically, bounded per spec.
-import { readdir, utimes, writeFile } from 'node:fs/promises';
+import { readdir, readFile, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FileAncestorStore } from '../../pkg/daemon/ancestor-store.ts';
@@ -37,6 +37,20 @@ describe('FileAncestorStore', () => {
     expect(await s.open(spec('api'), 'c2').load()).toBeUndefined();
     expect(await s.open(spec('api', '/srv'), 'c1').load()).toBeUndefined();
     expect((await readdir(s.dir)).filter((n) => n.endsWith('.tmp'))).toEqual([]);
+  });
+
+  it('writes a large record in the same format as one JSON document, and reads every entry back', async () => {
+    const s = await store();
+    const rec = s.open(spec('api'), 'big');
+    const many: Entry[] = Array.from({ length: 5000 }, (_, i) => ({ path: `d${i % 7}/f${i}.txt`, kind: 'file', mode: 0o644, size: i, mtimeMs: 1_700_000_000_000 + i, ...(i % 3 === 0 && { digest: i.toString(16).padStart(16, '0') }) }));
+    const big: Manifest = new Map([...manifest, ...many.map((e) => [e.path, e] as const)]);
+    rec.save(big);
+    await rec.close();
+    const [name] = await readdir(s.dir);
+    const text = await readFile(join(s.dir, name), 'utf8');
+    expect(text).toBe(JSON.stringify({ format: 1, entries: JSON.parse(text).entries }));
+    expect(JSON.parse(text).entries).toHaveLength(big.size);
+    expect(await s.open(spec('api'), 'big').load()).toEqual(big);
   });
 
   it('treats a damaged record as none and says so', async () => {

@@ -1,6 +1,6 @@
 // A full sync in the worker thread: the worker dials radar through the bulk channel with a client of its own, the
 // tree lands as with the in-process engine, progress and the result come back, and the daemon's receiver is not
-// used; errors keep their codes; an abort ends that sync, and the worker serves the next.
+// used; errors keep their codes; an abort ends that sync, and the worker serves the next; an idle worker ends.
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -113,6 +113,25 @@ describe('full sync in a worker thread', () => {
     early.start();
     await vi.waitFor(async () => expect(await readFile(marker, 'utf8')).toBe('loaded'));
     await early.close();
+  });
+
+  it('ends the worker once idle, and starts another for the next sync', async () => {
+    await seed();
+    const brief = inWorkers({ syncTree, syncPaths }, { idleMs: 20 });
+    try {
+      expect(brief.running()).toBe(false);
+      const first = brief.syncTree({ root: src, receiver: untouched, hasher, rules: [], bulk });
+      expect(brief.running()).toBe(true);
+      expect((await first).errors).toEqual([]);
+      await expect.poll(() => brief.running()).toBe(false);
+      await writeFile(join(src, 'd1/f1.txt'), 'changed while no worker ran\n');
+      const next = await brief.syncTree({ root: src, receiver: untouched, hasher, rules: [], bulk });
+      expect(next.errors).toEqual([]);
+      expect(await readFile(join(dst, 'd1/f1.txt'), 'utf8')).toBe('changed while no worker ran\n');
+    } finally {
+      await brief.close();
+    }
+    expect(brief.running()).toBe(false);
   });
 
   it('fails the syncs in flight when it is closed, and refuses new ones', async () => {
