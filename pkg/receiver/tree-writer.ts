@@ -3,7 +3,7 @@
 // swapped for a symlink after the check cannot redirect the operation), and the operation done inside that pinned
 // directory (dir.ts): the final component is opened with O_NOFOLLOW or replaced by rename, so no write ever follows
 // a symlink. Content is rebuilt by rebuild.ts, put in place by place.ts, removed by remove.ts.
-import { closeSync, constants as C, fchmodSync, fchownSync, fstatSync, futimesSync, writeSync } from 'node:fs';
+import { closeSync, constants as C, fchmodSync, fchownSync, fstatSync, futimesSync } from 'node:fs';
 import { ErrorCode, KxError, fromFsError } from '../sync/errors.ts';
 import type { Hasher } from '../sync/hash.ts';
 import { checkRelPath } from '../sync/paths.ts';
@@ -173,9 +173,9 @@ export class TreeWriter {
 
   /**
    * A small file whose content (literals, and for a delta copy ops) is already in memory: rebuilt in memory with
-   * synchronous reads of its basis and verified before anything touches the disk, then written with synchronous
-   * calls. For small files the thread-pool round trip of each async call costs more than the call itself (rsync's
-   * receiver is synchronous for the same reason); a file this size blocks for microseconds.
+   * synchronous reads of its basis (microseconds for a file this size) and verified before anything touches the
+   * disk, then placed with the filesystem's slow calls on the thread pool (Placement.fileFrom): a caller may run
+   * several at once (LocalTree.apply does), so file creation overlaps with receiving and verifying the next files.
    */
   async writeBuffered(op: WriteOp, ops: readonly DeltaOp[], digestAtEnd?: () => string): Promise<void> {
     // A whole file is verified before its parent is even pinned; a delta needs its basis, beside it, first.
@@ -183,9 +183,7 @@ export class TreeWriter {
     return this.pinned(async (pins) => {
       const p = this.#parent(pins, op.path);
       const content = whole ?? (await rebuildInMemory(op, openBasis(p.dir, p.name, op.path, 'sync'), ops, this.#hasher, digestAtEnd));
-      await this.#place.file(p.dir, p.name, op.path, op.mode, op.mtimeMs, (fd) => {
-        for (let off = 0; off < content.byteLength; ) off += writeSync(fd, content, off);
-      });
+      await this.#place.fileFrom(p.dir, p.name, op.path, op.mode, op.mtimeMs, content);
     });
   }
 
