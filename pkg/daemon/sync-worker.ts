@@ -33,6 +33,10 @@ export interface WorkerEngine extends SyncEngine {
 /** The engine with full syncs that have a bulk channel run in the worker thread. */
 export function inWorkers(engine: SyncEngine, opts: { entry?: URL } = {}): WorkerEngine {
   const pool = new SyncWorker(opts.entry ?? workerEntry());
+  // Started now, not at the first full sync: loading the worker's modules (gRPC, the engine, the hasher's wasm)
+  // takes a few hundred ms of its own thread, which then overlaps the daemon's start (radar, the target) instead of
+  // delaying the initial sync. Only `kx watch` builds this engine, and it runs full syncs.
+  pool.warm();
   return {
     syncPaths: (o) => engine.syncPaths(o),
     syncTree: (o) => (o.bulk === undefined ? engine.syncTree(o) : pool.run(o)),
@@ -77,6 +81,11 @@ class SyncWorker {
       signal?.addEventListener('abort', onAbort, { once: true });
       worker.postMessage({ type: 'run', id, job } satisfies WorkerRequest);
     });
+  }
+
+  /** Start the worker thread if it is not running (it loads its modules before it takes its first job). */
+  warm(): void {
+    if (!this.#closed) this.#started();
   }
 
   async close(): Promise<void> {
