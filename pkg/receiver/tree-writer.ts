@@ -9,7 +9,7 @@ import type { Hasher } from '../sync/hash.ts';
 import { checkRelPath } from '../sync/paths.ts';
 import type { DeltaOp, Op, RelPath, WriteOp } from '../sync/types.ts';
 import { Dir } from './dir.ts';
-import { asyncIo, copyHashing, fileTimes } from './file-io.ts';
+import { asyncIo, copyHashing, fileTimes, syncIo } from './file-io.ts';
 import { Placement } from './place.ts';
 import type { Owner } from './place.ts';
 import { DirPins, MAX_PATH_DEPTH } from './pins.ts';
@@ -41,6 +41,9 @@ export interface TreeWriterOptions {
   /** Tests only: runs between pinning a parent directory and the operation inside it. */
   readonly hooks?: PinHooks;
 }
+
+/** Files up to this size are read synchronously to verify a move or copy (microseconds each). */
+const SYNC_READ_MAX_BYTES = 256 * 1024;
 
 /** The path, unless it is deeper than MAX_PATH_DEPTH (LIMIT naming it). */
 export function checkDepth(path: RelPath): RelPath {
@@ -194,15 +197,20 @@ export class TreeWriter {
       const to = this.#parent(pins, op.path);
       const src = from.dir.open(from.name, C.O_RDONLY, op.from);
       try {
-        if (!fstatSync(src).isFile()) throw new KxError(ErrorCode.InvalidArgument, `${op.op} ${op.from}: not a regular file`);
+        const st = fstatSync(src);
+        if (!st.isFile()) throw new KxError(ErrorCode.InvalidArgument, `${op.op} ${op.from}: not a regular file`);
+        // A small file is read in one synchronous call: two thread-pool round trips cost more (a renamed
+        // directory of source files is hundreds of these). The digest is checked either way.
+        const small = st.size <= SYNC_READ_MAX_BYTES;
+        const io = small ? syncIo : asyncIo;
         if (op.op === 'copy') {
           await this.#place.file(to.dir, to.name, op.path, op.mode, op.mtimeMs, async (out) => {
-            const digest = await copyHashing(asyncIo(src), asyncIo(out), this.#hasher, signal);
+            const digest = await copyHashing(io(src), io(out), this.#hasher, signal, st.size);
             if (digest !== op.digest) throw mismatch(op.from, `holds digest ${digest}, expected ${op.digest}`);
           });
           return;
         }
-        const digest = await copyHashing(asyncIo(src), null, this.#hasher, signal);
+        const digest = await copyHashing(io(src), null, this.#hasher, signal, st.size);
         if (digest !== op.digest) throw mismatch(op.from, `holds digest ${digest}, expected ${op.digest}`);
         try {
           from.dir.rename(from.name, to.dir, to.name);
