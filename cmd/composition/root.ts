@@ -105,7 +105,7 @@ function targetDrivers(opts: {
   // A broken DOCKER_HOST or docker context then shows on the docker specs only.
   const docker = new LazyDriver(async () => new DockerDriver({
     engine: await resolveEngineAddress(env),
-    dialer: new TransportDialer({ clientName: 'kx (docker)' }),
+    dialer: new TransportDialer({ clientName: 'kx (docker)', compress: false }), // radar is on this machine: deflate never pays
     home: homeHash(dirname(opts.configFile)),
     image: radarImageName(env),
     log: (line) => log.info(line),

@@ -45,6 +45,8 @@ export interface BulkChannel {
     readonly keepSetIdBits?: boolean;
   };
   readonly channelOptions?: Readonly<Record<string, number>>;
+  /** Allow deflating literals (RadarClientOptions.compress); false where the link is local. */
+  readonly compress?: boolean;
 }
 
 /** A live link to one target: where files go, and how to reload what runs there. */

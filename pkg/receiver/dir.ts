@@ -3,7 +3,7 @@
 // `/proc/self/fd/<fd>/<name>` is their equivalent on Linux: the kernel resolves /proc/self/fd/<fd> to the inode the
 // fd holds, so a process that swaps the directory for a symlink afterwards cannot redirect the operation, and the
 // final name is never followed (lstat, O_NOFOLLOW, or replaced by rename). Linux only.
-import { closeSync, constants as C, fstatSync, lchownSync, lstatSync, mkdirSync, openSync, readdirSync, readlinkSync, renameSync, rmdirSync, symlinkSync, unlinkSync } from 'node:fs';
+import { closeSync, constants as C, fstatSync, lchownSync, lstatSync, mkdirSync, open, openSync, readdirSync, readlinkSync, rename, renameSync, rmdirSync, symlinkSync, unlinkSync } from 'node:fs';
 import type { Dirent, Stats } from 'node:fs';
 import { ErrorCode, KxError, fromFsError } from '../sync/errors.ts';
 import type { ScanDir } from '../sync/scan.ts';
@@ -149,6 +149,15 @@ export class Dir implements ScanDir {
     return openSync(this.at(name), C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, mode);
   }
 
+  /**
+   * createFile on the thread pool: creating a file is the costliest call of a small write (the filesystem allocates
+   * an inode and a directory entry), and several of them run at once while the event loop reads the next content.
+   */
+  createFileAsync(name: string, mode: number): Promise<number> {
+    return new Promise((resolve, reject) =>
+      open(this.at(name), C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, mode, (err, fd) => (err ? reject(err) : resolve(fd))));
+  }
+
   /** mkdir; false when something is there already (the caller checks what, opening it without following). */
   mkdir(name: string, mode: number): boolean {
     try {
@@ -172,6 +181,11 @@ export class Dir implements ScanDir {
   /** Rename entry `from` of this directory to `to` in `toDir` (the same directory or another one held open). */
   rename(from: string, toDir: Dir, to: string): void {
     renameSync(this.at(from), toDir.at(to));
+  }
+
+  /** rename on the thread pool (see createFileAsync). */
+  renameAsync(from: string, toDir: Dir, to: string): Promise<void> {
+    return new Promise((resolve, reject) => rename(this.at(from), toDir.at(to), (err) => (err ? reject(err) : resolve())));
   }
 
   unlink(name: string): void {

@@ -35,10 +35,13 @@ export function memoryOut(buf: Uint8Array): DeltaOut {
   };
 }
 
-/** Copy `src` to `out` (or just read it, out null), hashing what was read; returns the digest. */
-export async function copyHashing(src: DeltaBasis, out: DeltaOut | null, hasher: Hasher, signal?: AbortSignal): Promise<string> {
+/**
+ * Copy `src` to `out` (or just read it, out null), hashing what was read; returns the digest. `sizeHint` (the
+ * file's size when opened) sizes the buffer: a small file's end is then seen in its first read.
+ */
+export async function copyHashing(src: DeltaBasis, out: DeltaOut | null, hasher: Hasher, signal?: AbortSignal, sizeHint = COPY_BUFFER_BYTES): Promise<string> {
   const h = hasher.stream();
-  const buf = Buffer.allocUnsafe(256 * 1024);
+  const buf = Buffer.allocUnsafe(Math.min(COPY_BUFFER_BYTES, Math.max(4096, sizeHint + 1)));
   let pos = 0;
   for (;;) {
     signal?.throwIfAborted();
@@ -51,6 +54,8 @@ export async function copyHashing(src: DeltaBasis, out: DeltaOut | null, hasher:
   }
   return h.digest();
 }
+
+const COPY_BUFFER_BYTES = 256 * 1024;
 
 /**
  * utimes takes seconds as a double and the kernel truncates its fraction; half a microsecond more keeps the

@@ -128,22 +128,67 @@ export class LocalTree implements Receiver {
       }
     };
     this.#writer.beginBatch(); // the batch's operations share pinned directories
+    // Small writes run WRITE_CONCURRENCY at a time (their filesystem calls on the thread pool) while the next ops
+    // are received; any other op waits until they are all done, so the plan's order holds for mkdir (a directory
+    // before its files), move, copy, symlink, meta and remove. Writes to distinct paths may finish in any order
+    // (as the sender may send them in any order); a second write to a path in flight waits for the first.
+    const running = new Map<RelPath, Promise<void>>();
+    let sinceDrain = 0;
+    const failed = (path: RelPath, err: unknown): void => {
+      errors.push(pathError(path, err));
+    };
+    const drain = async (): Promise<void> => {
+      sinceDrain = 0;
+      while (running.size > 0) await Promise.all(running.values());
+    };
+    // The list is held until the batch ends: a batch of nothing but refusals must not grow it without bound.
+    const checkErrors = (): void => {
+      if (errors.length >= MAX_ERRORS_PER_BATCH) {
+        throw new KxError(ErrorCode.Limit, `batch refused: ${errors.length} paths failed (the first: ${errors[0].path}: ${errors[0].message}); radar stops at ${MAX_ERRORS_PER_BATCH}`);
+      }
+    };
     let sliceStart = performance.now();
     try {
       for await (const op of ops) {
         signal?.throwIfAborted();
-        // One frame of small files is thousands of synchronous writes, chained by microtasks only: let the event
-        // loop run between slices, so other calls on this radar (another folder's edit) are not held behind it.
+        // One frame of small files is thousands of writes chained by microtasks: let the event loop run between
+        // slices, so other calls on this radar (another folder's edit) are not held behind it.
         if (performance.now() - sliceStart >= APPLY_SLICE_MS) {
           await yieldToEventLoop();
           await this.#pace?.();
           sliceStart = performance.now();
         }
+        checkErrors();
+        if (op.op === 'write' && op.size <= BUFFERED_WRITE_MAX_BYTES) {
+          let content: DeltaOp[];
+          let digest: string | undefined;
+          try {
+            content = await deltaOps(countLiterals(op.body), op);
+            // Asked now, right after the body was read through: the next write's content replaces it.
+            digest = op.digestAtEnd?.();
+          } catch (err) {
+            if (signal?.aborted) throw signal.reason;
+            failed(op.path, err);
+            continue;
+          }
+          // Directories pinned meanwhile are trimmed only between calls: drain now and then to let that happen.
+          if (running.has(op.path) || sinceDrain >= DRAIN_EVERY_WRITES) await drain();
+          while (running.size >= WRITE_CONCURRENCY) await Promise.race(running.values());
+          sinceDrain++;
+          const path = op.path;
+          const task = this.#writer.writeBuffered(op, content, digest === undefined ? undefined : () => digest).then(
+            () => {
+              applied++;
+            },
+            (err: unknown) => failed(path, err),
+          ).finally(() => running.delete(path));
+          running.set(path, task);
+          continue;
+        }
+        await drain();
+        checkErrors();
         try {
-          // digestAtEnd is asked only after the body was read through (it carries the digest of what was read).
-          if (op.op === 'write' && op.size <= BUFFERED_WRITE_MAX_BYTES) {
-            await this.#writer.writeBuffered(op, await deltaOps(countLiterals(op.body), op), op.digestAtEnd);
-          } else if (op.op === 'write') {
+          if (op.op === 'write') {
             await this.#writer.apply(op, countLiterals(op.body), signal, op.digestAtEnd);
           } else {
             await this.#writer.apply(op, undefined, signal);
@@ -151,14 +196,14 @@ export class LocalTree implements Receiver {
           applied++;
         } catch (err) {
           if (signal?.aborted) throw signal.reason;
-          errors.push(pathError(op.path, err));
-          // The list is held until the batch ends: a batch of nothing but refusals must not grow it without bound.
-          if (errors.length >= MAX_ERRORS_PER_BATCH) {
-            throw new KxError(ErrorCode.Limit, `batch refused: ${errors.length} paths failed (the first: ${errors[0].path}: ${errors[0].message}); radar stops at ${MAX_ERRORS_PER_BATCH}`);
-          }
+          failed(op.path, err);
         }
       }
+      await drain();
+      checkErrors();
     } finally {
+      // Nothing may still run in the batch's pinned directories when they are closed.
+      await Promise.allSettled(running.values());
       this.#writer.endBatch();
     }
     if (signal?.aborted) throw signal.reason;
@@ -180,6 +225,13 @@ export class LocalTree implements Receiver {
 
 /** Per-path errors one batch may collect before it fails as a whole (LIMIT). */
 export const MAX_ERRORS_PER_BATCH = 1000;
+/**
+ * Small writes one batch places at once. The thread pool has 4 threads (UV_THREADPOOL_SIZE); a few more in flight
+ * keep them busy while the event loop verifies the next file.
+ */
+const WRITE_CONCURRENCY = 8;
+/** Small writes between two points where none runs (so the pinned directories can be trimmed). */
+const DRAIN_EVERY_WRITES = 512;
 /** How long apply writes before it lets other work on the event loop run. */
 const APPLY_SLICE_MS = 10;
 

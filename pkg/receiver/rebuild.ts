@@ -35,6 +35,14 @@ export async function rebuild(op: WriteOp, basis: DeltaBasis | null, body: Async
  * before anything is written. The basis is closed.
  */
 export async function rebuildInMemory(op: WriteOp, basis: (DeltaBasis & { close(): void }) | null, ops: readonly DeltaOp[], hasher: Hasher, digestAtEnd?: () => string): Promise<Uint8Array> {
+  const only = ops.length === 1 ? ops[0] : undefined;
+  if (basis === null && only?.kind === 'literal' && only.data.byteLength === op.size) {
+    // The whole file in one literal (a small file sent whole): verified and written as it came, not copied first.
+    // Every literal's producer (the frame reader, wholeFile, smallFile, the delta encoder) hands over a buffer of its
+    // own that it never reuses, so what was verified is what gets written.
+    await rebuild(op, null, ops, DISCARD, hasher, digestAtEnd);
+    return only.data;
+  }
   const out = Buffer.allocUnsafe(op.size);
   try {
     await rebuild(op, basis, ops, memoryOut(out), hasher, digestAtEnd);
@@ -43,6 +51,9 @@ export async function rebuildInMemory(op: WriteOp, basis: (DeltaBasis & { close(
   }
   return out;
 }
+
+/** Counts what it is given and keeps nothing: rebuild's verification of content the caller already holds. */
+const DISCARD: DeltaOut = { write: (_data, _offset, length) => ({ bytesWritten: length }) };
 
 /**
  * The basis of a delta: entry `name` of `dir`, read synchronously or on the thread pool. Gone, a symlink or not a

@@ -3,13 +3,13 @@
 // swapped for a symlink after the check cannot redirect the operation), and the operation done inside that pinned
 // directory (dir.ts): the final component is opened with O_NOFOLLOW or replaced by rename, so no write ever follows
 // a symlink. Content is rebuilt by rebuild.ts, put in place by place.ts, removed by remove.ts.
-import { closeSync, constants as C, fchmodSync, fchownSync, fstatSync, futimesSync, writeSync } from 'node:fs';
+import { closeSync, constants as C, fchmodSync, fchownSync, fstatSync, futimesSync } from 'node:fs';
 import { ErrorCode, KxError, fromFsError } from '../sync/errors.ts';
 import type { Hasher } from '../sync/hash.ts';
 import { checkRelPath } from '../sync/paths.ts';
 import type { DeltaOp, Op, Prior, RelPath, WriteOp } from '../sync/types.ts';
 import { Dir } from './dir.ts';
-import { asyncIo, copyHashing, fileTimes } from './file-io.ts';
+import { asyncIo, copyHashing, fileTimes, syncIo } from './file-io.ts';
 import { Placement } from './place.ts';
 import type { Owner } from './place.ts';
 import { DirPins, MAX_PATH_DEPTH } from './pins.ts';
@@ -41,6 +41,9 @@ export interface TreeWriterOptions {
   /** Tests only: runs between pinning a parent directory and the operation inside it. */
   readonly hooks?: PinHooks;
 }
+
+/** Files up to this size are read synchronously to verify a move or copy (microseconds each). */
+const SYNC_READ_MAX_BYTES = 256 * 1024;
 
 /** The path, unless it is deeper than MAX_PATH_DEPTH (LIMIT naming it). */
 export function checkDepth(path: RelPath): RelPath {
@@ -174,9 +177,9 @@ export class TreeWriter {
 
   /**
    * A small file whose content (literals, and for a delta copy ops) is already in memory: rebuilt in memory with
-   * synchronous reads of its basis and verified before anything touches the disk, then written with synchronous
-   * calls. For small files the thread-pool round trip of each async call costs more than the call itself (rsync's
-   * receiver is synchronous for the same reason); a file this size blocks for microseconds.
+   * synchronous reads of its basis (microseconds for a file this size) and verified before anything touches the
+   * disk, then placed with the filesystem's slow calls on the thread pool (Placement.fileFrom): a caller may run
+   * several at once (LocalTree.apply does), so file creation overlaps with receiving and verifying the next files.
    */
   async writeBuffered(op: WriteOp, ops: readonly DeltaOp[], digestAtEnd?: () => string): Promise<void> {
     // A whole file is verified before its parent is even pinned; a delta needs its basis, beside it, first.
@@ -185,9 +188,7 @@ export class TreeWriter {
       const p = this.#parent(pins, op.path);
       checkPrior(p, op.path, op.expect);
       const content = whole ?? (await rebuildInMemory(op, openBasis(p.dir, p.name, op.path, 'sync'), ops, this.#hasher, digestAtEnd));
-      await this.#place.file(p.dir, p.name, op.path, op.mode, op.mtimeMs, (fd) => {
-        for (let off = 0; off < content.byteLength; ) off += writeSync(fd, content, off);
-      });
+      await this.#place.fileFrom(p.dir, p.name, op.path, op.mode, op.mtimeMs, content);
     });
   }
 
@@ -199,15 +200,20 @@ export class TreeWriter {
       checkPrior(to, op.path, op.expect);
       const src = from.dir.open(from.name, C.O_RDONLY, op.from);
       try {
-        if (!fstatSync(src).isFile()) throw new KxError(ErrorCode.InvalidArgument, `${op.op} ${op.from}: not a regular file`);
+        const st = fstatSync(src);
+        if (!st.isFile()) throw new KxError(ErrorCode.InvalidArgument, `${op.op} ${op.from}: not a regular file`);
+        // A small file is read in one synchronous call: two thread-pool round trips cost more (a renamed
+        // directory of source files is hundreds of these). The digest is checked either way.
+        const small = st.size <= SYNC_READ_MAX_BYTES;
+        const io = small ? syncIo : asyncIo;
         if (op.op === 'copy') {
           await this.#place.file(to.dir, to.name, op.path, op.mode, op.mtimeMs, async (out) => {
-            const digest = await copyHashing(asyncIo(src), asyncIo(out), this.#hasher, signal);
+            const digest = await copyHashing(io(src), io(out), this.#hasher, signal, st.size);
             if (digest !== op.digest) throw mismatch(op.from, `holds digest ${digest}, expected ${op.digest}`);
           });
           return;
         }
-        const digest = await copyHashing(asyncIo(src), null, this.#hasher, signal);
+        const digest = await copyHashing(io(src), null, this.#hasher, signal, st.size);
         if (digest !== op.digest) throw mismatch(op.from, `holds digest ${digest}, expected ${op.digest}`);
         try {
           from.dir.rename(from.name, to.dir, to.name);
