@@ -4,6 +4,7 @@
 // once, so that a steady stream of saves slows a full sync down but never starves it. Full syncs run in a worker
 // thread (sync-worker.ts): the count of saves in flight is shared with it through `flag` (sharedPace).
 
+import { BoundedWaiters } from '../lifecycle/bounded-waiters.ts';
 import type { SyncEngine } from './sync-engine.ts';
 
 /** The longest a full sync waits at once for saves in flight (then sends at least one op). */
@@ -20,13 +21,12 @@ export function prioritized(engine: SyncEngine, foreground = new Foreground()): 
 /** Counts the urgent work in flight; bulk work asks pace() (or, in another thread, sharedPace) whether to wait. */
 export class Foreground {
   #inFlight = 0;
-  readonly #waiting = new Set<() => void>();
-  readonly #maxDeferMs: number;
+  readonly #bulk: BoundedWaiters;
   /** The urgent work in flight, for bulk work in other threads (sharedPace). */
   readonly flag = new Int32Array(new SharedArrayBuffer(4));
 
   constructor(opts: { maxDeferMs?: number } = {}) {
-    this.#maxDeferMs = opts.maxDeferMs ?? MAX_DEFER_MS;
+    this.#bulk = new BoundedWaiters(opts.maxDeferMs ?? MAX_DEFER_MS);
   }
 
   /** Runs urgent work; bulk work waits while it runs. */
@@ -38,31 +38,18 @@ export class Foreground {
     } finally {
       Atomics.store(this.flag, 0, --this.#inFlight);
       Atomics.notify(this.flag, 0);
-      if (this.#inFlight === 0) this.#release();
+      if (this.#inFlight === 0) this.#bulk.release();
     }
   }
 
   /** Undefined when nothing urgent runs (no wait, not even a microtask); else resolves when it is done or after maxDeferMs. */
   pace(): Promise<void> | undefined {
-    if (this.#inFlight === 0) return undefined;
-    return new Promise<void>((resolve) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        this.#waiting.delete(done);
-        resolve();
-      };
-      const timer = setTimeout(done, this.#maxDeferMs);
-      this.#waiting.add(done);
-    });
+    return this.#inFlight === 0 ? undefined : this.#bulk.wait();
   }
 
   /** Work in flight (for tests and status). */
   get inFlight(): number {
     return this.#inFlight;
-  }
-
-  #release(): void {
-    for (const done of [...this.#waiting]) done();
   }
 }
 

@@ -5,6 +5,8 @@
 // long); while any urgent batch is in flight, bulk batches wait at their slice breaks — at most MAX_HOLD_MS at once,
 // so saves slow bulk work but never starve it. The daemon does the same on its side (pkg/daemon/foreground.ts).
 
+import { BoundedWaiters } from '../../pkg/lifecycle/bounded-waiters.ts';
+
 /** The longest a bulk batch waits at once for urgent batches in flight. */
 export const MAX_HOLD_MS = 250;
 /** The longest a batch counts as urgent. */
@@ -12,12 +14,11 @@ export const URGENT_MAX_MS = 100;
 
 export class Urgency {
   #urgent = 0;
-  readonly #waiting = new Set<() => void>();
-  readonly #maxHoldMs: number;
+  readonly #bulk: BoundedWaiters;
   readonly #urgentMaxMs: number;
 
   constructor(opts: { maxHoldMs?: number; urgentMaxMs?: number } = {}) {
-    this.#maxHoldMs = opts.maxHoldMs ?? MAX_HOLD_MS;
+    this.#bulk = new BoundedWaiters(opts.maxHoldMs ?? MAX_HOLD_MS);
     this.#urgentMaxMs = opts.urgentMaxMs ?? URGENT_MAX_MS;
   }
 
@@ -29,14 +30,14 @@ export class Urgency {
       if (!urgent) return;
       urgent = false;
       clearTimeout(timer);
-      if (--this.#urgent === 0) for (const done of [...this.#waiting]) done();
+      if (--this.#urgent === 0) this.#bulk.release();
     };
     const timer = setTimeout(leave, this.#urgentMaxMs);
     return {
       pace: () => {
         // A slice break: this call is bulk work from now on.
         leave();
-        return this.#hold();
+        return this.#urgent === 0 ? undefined : this.#bulk.wait();
       },
       end: leave,
     };
@@ -45,19 +46,6 @@ export class Urgency {
   /** Urgent batches in flight (for tests). */
   get urgent(): number {
     return this.#urgent;
-  }
-
-  #hold(): Promise<void> | undefined {
-    if (this.#urgent === 0) return undefined;
-    return new Promise<void>((resolve) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        this.#waiting.delete(done);
-        resolve();
-      };
-      const timer = setTimeout(done, this.#maxHoldMs);
-      this.#waiting.add(done);
-    });
   }
 }
 
