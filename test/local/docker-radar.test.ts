@@ -171,12 +171,8 @@ describe('the Docker target as a non-root docker-group member, radar in a contai
     return { code, output: child.output() };
   }
 
-  /** A target container, a spec for it made with `kx create`, and `kx watch` running as the developer. */
-  async function watching(s: Session): Promise<{ name: string; watch: ChildProcess & { output(): string } }> {
-    const c = await startContainer({ 'kx.test': s.label });
-    cleanups.push(() => removeContainer(c.name));
-    const created = await kxOnce(s, ['create', '--docker', '-l', `kx.test=${s.label}`, s.src, '/app']);
-    expect(created, created.output).toMatchObject({ code: 0 });
+  /** `kx watch` as the developer, killed at cleanup if it still runs. */
+  function kxWatch(s: Session): ChildProcess & { output(): string } {
     const watch = asDeveloper(s, ['watch', '--status-port', '0']);
     cleanups.push(async () => {
       if (watch.exitCode === null && watch.signalCode === null) {
@@ -184,6 +180,16 @@ describe('the Docker target as a non-root docker-group member, radar in a contai
         await exitOf(watch);
       }
     });
+    return watch;
+  }
+
+  /** A target container, a spec for it made with `kx create`, and `kx watch` running as the developer. */
+  async function watching(s: Session): Promise<{ name: string; watch: ChildProcess & { output(): string } }> {
+    const c = await startContainer({ 'kx.test': s.label });
+    cleanups.push(() => removeContainer(c.name));
+    const created = await kxOnce(s, ['create', '--docker', '-l', `kx.test=${s.label}`, s.src, '/app']);
+    expect(created, created.output).toMatchObject({ code: 0 });
+    const watch = kxWatch(s);
     return { name: c.name, watch };
   }
 
@@ -295,13 +301,7 @@ describe('the Docker target as a non-root docker-group member, radar in a contai
     expect(created, created.output).toMatchObject({ code: 0 });
 
     // No container carries the label: radar starts anyway, since the config has a Docker spec.
-    const watch = asDeveloper(s, ['watch', '--status-port', '0']);
-    cleanups.push(async () => {
-      if (watch.exitCode === null && watch.signalCode === null) {
-        watch.kill('SIGKILL');
-        await exitOf(watch);
-      }
-    });
+    const watch = kxWatch(s);
     await until('radar container started with no target', watch, async () => (await radarContainers(s)).length === 1 && /serves the docker target/.test(watch.output()), SLOW - 60_000);
     watch.kill('SIGTERM');
     expect((await exitOf(watch)).code).toBe(0);
@@ -328,13 +328,7 @@ describe('the Docker target as a non-root docker-group member, radar in a contai
     expect(left).toBeDefined();
 
     // A new kx watch on the same home replaces the abandoned radar (its kx process is gone) and syncs.
-    const again = asDeveloper(s, ['watch', '--status-port', '0']);
-    cleanups.push(async () => {
-      if (again.exitCode === null && again.signalCode === null) {
-        again.kill('SIGKILL');
-        await exitOf(again);
-      }
-    });
+    const again = kxWatch(s);
     await writeFile(join(s.src, 'a.txt'), 'a2\n');
     await until('sync after restart', again, async () => (await catInContainer(name, '/app/a.txt')) === 'a2\n', SLOW - 60_000);
     const now = await radarContainers(s);
