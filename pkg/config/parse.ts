@@ -1,6 +1,6 @@
 // Turn kx.yaml text into a validated KxConfig, or one error line naming the file, the line and the field.
 
-import { Ajv, type ErrorObject } from 'ajv';
+import type { ErrorObject } from 'ajv';
 import { isAbsolute, dirname, resolve } from 'node:path';
 import { LineCounter, parseDocument, type Document } from 'yaml';
 import { ErrorCode, KxError } from '../sync/errors.ts';
@@ -9,7 +9,7 @@ import { onSyncProblem, type OnSyncCommand } from './on-sync.ts';
 import { findOverlap } from './overlap.ts';
 import { portsProblem } from './port-forwards.ts';
 import { remotePathProblem } from './remote-path.ts';
-import { configSchema } from './schema.ts';
+import { validate as generatedValidator } from './config-validator.generated.ts';
 import { parseSelector } from './selector.ts';
 import {
   DEFAULT_LOG_LEVEL,
@@ -84,11 +84,12 @@ interface RawConfig {
   specs?: RawSpec[];
 }
 
+/** schema.ts compiled by ajv ahead of time (validator-source.ts): no ajv to load and no schema to compile per start. */
+const validateSchema = generatedValidator as unknown as ((data: unknown) => boolean) & { errors?: ErrorObject[] | null };
+
 function schemaProblem(raw: unknown): Problem | null {
-  // A fresh Ajv per call: compiling this small schema is cheap, and nothing is cached at module level.
-  const validate = new Ajv({ allErrors: false, strict: true, allowUnionTypes: true }).compile(configSchema);
-  if (validate(raw)) return null;
-  return fromAjv(validate.errors![0]);
+  if (validateSchema(raw)) return null;
+  return fromAjv(validateSchema.errors![0]);
 }
 
 function fromAjv(err: ErrorObject): Problem {

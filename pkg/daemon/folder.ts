@@ -12,7 +12,7 @@ import type { Manifest, RelPath } from '../sync/types.ts';
 import type { AncestorRecord } from './ancestor-store.ts';
 import type { Batch } from './batcher.ts';
 import { batchLine } from './batch-line.ts';
-import { LocalWatcher, specRules } from './local-watcher.ts';
+import { LocalWatcher, specRules, type LocalWatcherEvents } from './local-watcher.ts';
 import type { Logger } from './logger.ts';
 import { Coalescer } from '../lifecycle/coalescer.ts';
 import { OnSyncRunner } from './on-sync.ts';
@@ -39,7 +39,55 @@ export interface FolderDeps {
   readonly isPaused?: () => boolean;
   /** progressLogMs: how often a long full sync logs how far it got (default 2 s; 0 = at every progress report). */
   /** rootPollMs: how often a halted folder looks whether its local root is back (default 1 s). */
-  readonly timing?: { quietMs?: number; maxWaitMs?: number; reloadWindowMs?: number; retryMs?: number; progressLogMs?: number; rootPollMs?: number };
+  readonly timing?: FolderTiming;
+  /** The folder's watcher, started before the connection was (watchAhead()); the folder owns it from here. */
+  readonly ahead?: WatchAhead;
+}
+
+export type FolderTiming = { quietMs?: number; maxWaitMs?: number; reloadWindowMs?: number; retryMs?: number; progressLogMs?: number; rootPollMs?: number };
+
+/**
+ * A folder's watcher started before its target is connected, so that chokidar's walk of the local tree (about 0.3 s
+ * of a 10,000-file tree) overlaps radar's start and the connection instead of delaying the initial sync after it.
+ * Events before a Folder adopts it are dropped: that folder's first full sync scans the tree after they happened.
+ * A watcher error is kept and reported to the folder that adopts it. close() when no folder took it.
+ */
+export class WatchAhead {
+  readonly watcher: LocalWatcher;
+  /** Resolves with how long chokidar took to walk the tree (ms); never rejects. */
+  readonly ready: Promise<number>;
+  #events: LocalWatcherEvents | undefined;
+  #error: string | undefined;
+
+  constructor(spec: SpecConfig, timing: FolderTiming = {}) {
+    this.watcher = new LocalWatcher(
+      spec,
+      {
+        batch: (b) => this.#events?.batch(b),
+        error: (m) => (this.#events ? this.#events.error(m) : (this.#error ??= m)),
+      },
+      timing,
+    );
+    const started = performance.now();
+    this.ready = this.watcher.start().then(
+      () => performance.now() - started,
+      (err: unknown) => {
+        this.#error ??= `watching ${spec.local}: ${(err as Error).message}`;
+        return performance.now() - started;
+      },
+    );
+  }
+
+  /** From now on its events go to `events`; resolves once the watcher is ready (an earlier error is reported then). */
+  async adopt(events: LocalWatcherEvents): Promise<void> {
+    this.#events = events;
+    await this.ready;
+    if (this.#error !== undefined) events.error(this.#error);
+  }
+
+  close(): Promise<void> {
+    return this.watcher.close();
+  }
 }
 
 /** Why a folder does not sync: the user paused it, its local root is gone or empty, or a batch would delete too much. */
@@ -55,6 +103,8 @@ export class Folder {
   private readonly reloads: Coalescer<readonly RelPath[], void>;
   private readonly onSync: OnSyncRunner | undefined;
   private watcher: LocalWatcher | null = null;
+  /** A watcher started ahead (deps.ahead), until the folder's start adopts it. */
+  private ahead: WatchAhead | undefined;
   private phase: 'starting' | 'initial-sync' | 'watching' | 'reconnecting' | 'error' = 'starting';
   private halt: Halt | undefined;
   /** The next full sync may delete past the limits and overwrite conflicts: the user said so (kx resume --confirm). */
@@ -89,6 +139,7 @@ export class Folder {
 
   constructor(deps: FolderDeps) {
     this.deps = deps;
+    this.ahead = deps.ahead;
     this.reloads = new Coalescer((batches) => this.afterBatches(batches.flat()), {
       ...(deps.timing?.reloadWindowMs !== undefined && { windowMs: deps.timing.reloadWindowMs }),
       what: `reload of ${deps.target.name}`,
@@ -196,6 +247,7 @@ export class Folder {
     if (this.deps.isPaused?.()) this.halt = { kind: 'paused', reason: 'paused by the user (kx resume to continue)' };
     const problem = rootProblem(this.deps.spec.local);
     if (problem !== null) {
+      await this.dropAhead();
       this.haltOnRoot(problem);
       return;
     }
@@ -204,7 +256,15 @@ export class Folder {
   }
 
   private async startWatcher(): Promise<void> {
-    const watcher = new LocalWatcher(this.deps.spec, { batch: (b) => this.onBatch(b), error: (m) => this.fail(m) }, this.deps.timing ?? {});
+    const events: LocalWatcherEvents = { batch: (b) => this.onBatch(b), error: (m) => this.fail(m) };
+    const ahead = this.ahead;
+    this.ahead = undefined;
+    if (ahead) {
+      this.watcher = ahead.watcher;
+      await ahead.adopt(events);
+      return;
+    }
+    const watcher = new LocalWatcher(this.deps.spec, events, this.deps.timing ?? {});
     this.watcher = watcher;
     await watcher.start();
   }
@@ -228,11 +288,19 @@ export class Folder {
     clearTimeout(this.retryTimer);
     this.stopRootPoll();
     await this.started?.catch(() => {});
+    await this.dropAhead();
     await this.watcher?.close();
     await this.loop;
     await this.reloads.close();
     if (this.ancestor !== undefined) this.deps.ancestors?.save(this.ancestor);
     await this.deps.ancestors?.close();
+  }
+
+  /** A watcher started ahead that this folder will not use (its root is gone, or it closes before starting). */
+  private async dropAhead(): Promise<void> {
+    const ahead = this.ahead;
+    this.ahead = undefined;
+    await ahead?.close();
   }
 
   private onBatch(batch: Batch): void {

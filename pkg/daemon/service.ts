@@ -6,8 +6,9 @@ import { closeInOrder } from '../lifecycle/close.ts';
 import type { Hasher } from '../sync/hash.ts';
 import type { AncestorStore } from './ancestor-store.ts';
 import type { TargetClaims } from './target-claims.ts';
-import { Folder } from './folder.ts';
+import { Folder, WatchAhead, type FolderTiming } from './folder.ts';
 import type { Logger } from './logger.ts';
+import { rootProblem } from './safety-ledger.ts';
 import type { ServiceStatus } from './status.ts';
 import type { SyncEngine } from './sync-engine.ts';
 import type { Connection, Target, TargetConnector } from './target.ts';
@@ -29,14 +30,14 @@ export interface ServiceDeps {
   readonly claims?: TargetClaims;
 }
 
-type FolderTiming = NonNullable<ConstructorParameters<typeof Folder>[0]['timing']>;
-
 export class Service {
   readonly target: Target;
   private readonly deps: ServiceDeps;
   private readonly abort = new AbortController();
   private connection: Connection | null = null;
   private folder: Folder | null = null;
+  /** The folder's watcher, walking the local tree while the connection is made; handed to the folder. */
+  private ahead: WatchAhead | undefined;
   private connectError: string | undefined;
   /** Another spec syncs into the same or a nested directory of this container: this one waits. */
   private blockedBy: string | undefined;
@@ -67,6 +68,7 @@ export class Service {
       await this.retrying;
       await closeInOrder([
         () => this.folder?.close(),
+        () => this.ahead?.close(),
         () => this.connection?.close(),
         () => { if (this.claimed) this.deps.claims?.release(this.target.id, this.deps.spec.name); },
       ]);
@@ -132,6 +134,7 @@ export class Service {
       this.claimed = true;
       this.blockedBy = undefined;
     }
+    this.watchAhead();
     try {
       const connection = await connector.connect(spec, target, signal);
       if (signal.aborted) {
@@ -141,7 +144,9 @@ export class Service {
       this.connection = connection;
       log.info(`${spec.name}: syncing ${spec.local} → ${connection.describe()}`);
       const ancestors = this.deps.ancestorStore?.open(spec, target.id);
-      this.folder = new Folder({ ...this.deps, connection, ...(ancestors && { ancestors }) });
+      const ahead = this.ahead;
+      this.ahead = undefined;
+      this.folder = new Folder({ ...this.deps, connection, ...(ancestors && { ancestors }), ...(ahead && { ahead }) });
       this.connectError = undefined;
       await this.folder.start();
       this.deps.onChange();
@@ -159,6 +164,18 @@ export class Service {
       this.deps.onChange();
       return false;
     }
+  }
+
+  /**
+   * Starts the folder's watcher now, before connecting: the walk of the local tree then overlaps radar's start and
+   * the connection (a missing root is left to the folder, which halts on it). Kept across failed attempts.
+   */
+  private watchAhead(): void {
+    const { spec, target, log } = this.deps;
+    if (this.ahead !== undefined || rootProblem(spec.local) !== null) return;
+    const ahead = new WatchAhead(spec, this.deps.timing);
+    this.ahead = ahead;
+    void ahead.ready.then((ms) => log.debug(`${spec.name} → ${target.name}: watching ${spec.local} (ready in ${Math.round(ms)} ms, ahead of the connection)`));
   }
 
   private async retryLoop(): Promise<void> {
