@@ -2,10 +2,11 @@
 // run time (protos, package.json) are found one level up (asset-urls.ts). Used by the npm package (dependencies
 // left to npm) and by the single executable (everything inside).
 
-import { build } from 'esbuild';
+import { build, type Plugin } from 'esbuild';
 import { rm } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { relative, resolve } from 'node:path';
 import { PACKAGE_ROOT, assetUrls } from './asset-urls.ts';
+import { LAZY_MODULES, lazyStub } from './lazy-modules.ts';
 
 export const PACKAGE_DIR = resolve(import.meta.dirname, '..');
 
@@ -25,7 +26,9 @@ export async function bundleKx(outdir: string, opts: { dependencies: 'external' 
     chunkNames: '[name]-[hash]',
     legalComments: 'none',
     logLevel: 'warning',
-    plugins: [assetUrls(PACKAGE_DIR, PACKAGE_ROOT)],
+    // Bundled dependencies: the rarely used modules of lazy-modules.ts are stand-ins that load them on first call
+    // (the npm package's bin does the same for node_modules with module hooks).
+    plugins: [assetUrls(PACKAGE_DIR, PACKAGE_ROOT), ...(bundled ? [lazyModules()] : [])],
     ...(bundled
       ? {
           // CommonJS dependencies use require() (for Node's built-ins) and __dirname; an ES module has neither.
@@ -47,4 +50,22 @@ export async function bundleKx(outdir: string, opts: { dependencies: 'external' 
         }
       : { packages: 'external' as const }),
   });
+}
+
+/** esbuild's side of lazy-modules.ts: a require of one of LAZY_MODULES gets a stand-in whose first call loads it. */
+function lazyModules(): Plugin {
+  return {
+    name: 'kx-lazy-modules',
+    setup(b) {
+      b.onResolve({ filter: /^\.\/(ssh|session)$/ }, async (args) => {
+        if (args.pluginData === 'lazy-stub') return undefined;
+        const real = await b.resolve(args.path, { kind: args.kind, importer: args.importer, resolveDir: args.resolveDir, pluginData: 'lazy-stub' });
+        if (real.errors.length > 0 || !LAZY_MODULES.test(real.path)) return undefined;
+        // Relative: the bundle names its modules, and must not carry the build machine's paths.
+        return { path: relative(PACKAGE_DIR, real.path), namespace: 'kx-lazy' };
+      });
+      // The stand-in's require of the real file is bundled as usual; esbuild runs a CommonJS module only when required.
+      b.onLoad({ filter: /.*/, namespace: 'kx-lazy' }, (args) => ({ contents: lazyStub(resolve(PACKAGE_DIR, args.path)), loader: 'js', resolveDir: PACKAGE_DIR }));
+    },
+  };
 }

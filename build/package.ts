@@ -3,6 +3,7 @@
 // unsupported Node gets one line instead of a stack trace. Also dist/radar-image/: what an installed kx needs to
 // build radar's image on first use (radar-image-files.ts).
 
+import { build } from 'esbuild';
 import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PACKAGE_DIR, bundleKx } from './bundle.ts';
@@ -14,6 +15,8 @@ const minimum = /^>=\s*(\d+)\.(\d+)/.exec(pkg.engines.node);
 if (!minimum) throw new Error(`package.json engines.node must start with ">=MAJOR.MINOR", not ${pkg.engines.node}`);
 
 await bundleKx(dist, { dependencies: 'external' });
+// Module hooks the bin installs before kx loads: rarely used parts of dependencies load on first use (lazy-modules.ts).
+await build({ absWorkingDir: PACKAGE_DIR, entryPoints: ['build/lazy-deps.ts'], outfile: join(dist, 'lazy-deps.js'), bundle: true, format: 'esm', platform: 'node', target: 'node22', logLevel: 'warning' });
 
 // Plain syntax and no imports before the check: this must run on any Node that can start an ES module.
 const gate = `#!/usr/bin/env node
@@ -26,6 +29,7 @@ if (major < ${minimum[1]} || (major === ${minimum[1]} && minor < ${minimum[2]}))
 // V8's compile cache from here on (the OS temp directory; off where it cannot be written): main.js and the chunks
 // it loads then start from cached code on every run after the first.
 (await import('node:module')).enableCompileCache?.();
+await import('./lazy-deps.js');
 await import('./main.js');
 `;
 await writeFile(join(dist, 'kx.js'), gate);

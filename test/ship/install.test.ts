@@ -78,6 +78,25 @@ describe('the npm package', () => {
     await createAndGet(node24);
   });
 
+  it('loads ssh2 (engines over ssh://) and dockerode\'s BuildKit session only when used, not with dockerode', async () => {
+    // What kx's bin installs before kx loads (dist/lazy-deps.js), then dockerode from the package's own
+    // node_modules: a unix-socket engine answers, and ssh2 is loaded the moment an ssh:// engine is dialled.
+    const root = join(dir, 'prefix/lib/node_modules/kx');
+    const script = `
+      await import(${JSON.stringify(join(root, 'dist/lazy-deps.js'))});
+      const require = (await import('node:module')).createRequire(${JSON.stringify(join(root, 'dist/main.js'))});
+      const loaded = (re) => Object.keys(require.cache).filter((k) => re.test(k)).length;
+      const Docker = require('dockerode');
+      const out = { ssh2AtLoad: loaded(/node_modules[/]ssh2[/]/), sessionAtLoad: loaded(/dockerode[/]lib[/]session[.]js$/) };
+      out.api = (await new Docker({ socketPath: '/var/run/docker.sock' }).version()).ApiVersion;
+      out.ssh2AfterUnix = loaded(/node_modules[/]ssh2[/]/);
+      out.sshError = await new Docker({ protocol: 'ssh', host: '127.0.0.1', port: 1, username: 'nobody' }).version().then(() => 'answered', (e) => e.code ?? e.message);
+      out.ssh2AfterSsh = loaded(/node_modules[/]ssh2[/]/) > 0;
+      console.log(JSON.stringify(out));`;
+    const { stdout } = await run(join(node24, 'node'), ['--no-deprecation', '--input-type=module', '-e', script]);
+    expect(JSON.parse(stdout)).toMatchObject({ ssh2AtLoad: 0, sessionAtLoad: 0, api: expect.any(String), ssh2AfterUnix: 0, sshError: 'ECONNREFUSED', ssh2AfterSsh: true });
+  });
+
   it('runs on Node 22 (from the npm package node@22)', async () => {
     const prefix = join(dir, 'node22');
     await mkdir(prefix);
