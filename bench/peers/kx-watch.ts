@@ -115,7 +115,9 @@ export class KxWatch {
     const log = createWriteStream(this.log);
     // KX_BENCH_CPU_PROF=DIR: every daemon the bench starts writes a V8 CPU profile there when it exits.
     const prof = process.env.KX_BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.KX_BENCH_CPU_PROF}`] : [];
-    const [cmd, ...args] = this.#opts.command ?? [process.execPath, ...prof, kxEntry()];
+    // KX_BENCH_NODE_FLAGS="--max-semi-space-size=16 …": Node flags for the daemon, to compare launch settings.
+    const flags = (process.env.KX_BENCH_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean);
+    const [cmd, ...args] = this.#opts.command ?? [process.execPath, ...flags, ...prof, kxEntry()];
     const spawned = performance.now();
     const proc = spawn(cmd, [...args, 'watch', '--status-port', String(port)], { env: { ...process.env, KX_HOME: home, ...this.#opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
     proc.stdout.pipe(log);
