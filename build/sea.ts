@@ -9,6 +9,7 @@ import { chmod, copyFile, readFile, readdir, rm, writeFile } from 'node:fs/promi
 import { createRequire } from 'node:module';
 import { join, relative } from 'node:path';
 import { PACKAGE_DIR, bundleKx } from './bundle.ts';
+import { WATCH_NODE_FLAGS } from './node-flags.ts';
 import { stageRadarImageFiles } from './radar-image-files.ts';
 
 const out = join(PACKAGE_DIR, 'dist', 'sea');
@@ -48,6 +49,8 @@ const config = {
   main: join(out, 'sea-main.cjs'),
   output: join(out, 'kx.blob'),
   disableExperimentalSEAWarning: true,
+  // For every command (the executable cannot choose per command); the short-lived ones never grow a young generation.
+  execArgv: WATCH_NODE_FLAGS,
   assets,
 };
 await writeFile(join(out, 'sea-config.json'), JSON.stringify(config, null, 2));

@@ -211,7 +211,9 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
     await closeInOrder([() => server.close(), () => workers.close(), closeDrivers]);
     throw err;
   }
-  log.info(`kx watch: ${opts.config.specs.length} spec(s) from ${opts.store.file}; status on 127.0.0.1:${statusPort}; ${startupTimes(opts.startup)}`);
+  // The Node flags it runs with (the package's bin and the single executable add the young generation's size).
+  const flags = process.execArgv.length > 0 ? `; node ${process.execArgv.join(' ')}` : '';
+  log.info(`kx watch: ${opts.config.specs.length} spec(s) from ${opts.store.file}; status on 127.0.0.1:${statusPort}; ${startupTimes(opts.startup)}${flags}`);
   let closing: Promise<void> | null = null;
   return {
     daemon,
