@@ -30,645 +30,645 @@ const pattern3 = new RegExp("^([0-9]+):([0-9]+)$", "u");
 const pattern4 = new RegExp("^[a-z0-9]([-.a-z0-9]{0,251}[a-z0-9])?$", "u");
 
 function validate10(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
-let vErrors = null;
-let errors = 0;
-if(errors === 0){
-if(data && typeof data == "object" && !Array.isArray(data)){
-const _errs1 = errors;
-for(const key0 in data){
-if(!(((((((key0 === "context") || (key0 === "namespace")) || (key0 === "radarNamespace")) || (key0 === "statusPort")) || (key0 === "logLevel")) || (key0 === "safety")) || (key0 === "specs"))){
-validate10.errors = [{instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"}];
-return false;
-break;
-}
-}
-if(_errs1 === errors){
-if(data.context !== undefined){
-let data0 = data.context;
-const _errs2 = errors;
-if(errors === _errs2){
-if(typeof data0 === "string"){
-if(func2(data0) < 1){
-validate10.errors = [{instancePath:instancePath+"/context",schemaPath:"#/properties/context/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
-return false;
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/context",schemaPath:"#/properties/context/type",keyword:"type",params:{type: "string"},message:"must be string"}];
-return false;
-}
-}
-var valid0 = _errs2 === errors;
-}
-else {
-var valid0 = true;
-}
-if(valid0){
-if(data.namespace !== undefined){
-let data1 = data.namespace;
-const _errs4 = errors;
-if(errors === _errs4){
-if(typeof data1 === "string"){
-if(func2(data1) < 1){
-validate10.errors = [{instancePath:instancePath+"/namespace",schemaPath:"#/properties/namespace/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
-return false;
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/namespace",schemaPath:"#/properties/namespace/type",keyword:"type",params:{type: "string"},message:"must be string"}];
-return false;
-}
-}
-var valid0 = _errs4 === errors;
-}
-else {
-var valid0 = true;
-}
-if(valid0){
-if(data.radarNamespace !== undefined){
-let data2 = data.radarNamespace;
-const _errs6 = errors;
-if(errors === _errs6){
-if(typeof data2 === "string"){
-if(!pattern0.test(data2)){
-validate10.errors = [{instancePath:instancePath+"/radarNamespace",schemaPath:"#/properties/radarNamespace/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"},message:"must match pattern \""+"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"+"\""}];
-return false;
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/radarNamespace",schemaPath:"#/properties/radarNamespace/type",keyword:"type",params:{type: "string"},message:"must be string"}];
-return false;
-}
-}
-var valid0 = _errs6 === errors;
-}
-else {
-var valid0 = true;
-}
-if(valid0){
-if(data.statusPort !== undefined){
-let data3 = data.statusPort;
-const _errs8 = errors;
-if(!(((typeof data3 == "number") && (!(data3 % 1) && !isNaN(data3))) && (isFinite(data3)))){
-validate10.errors = [{instancePath:instancePath+"/statusPort",schemaPath:"#/properties/statusPort/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
-return false;
-}
-if(errors === _errs8){
-if((typeof data3 == "number") && (isFinite(data3))){
-if(data3 > 65535 || isNaN(data3)){
-validate10.errors = [{instancePath:instancePath+"/statusPort",schemaPath:"#/properties/statusPort/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535"}];
-return false;
-}
-else {
-if(data3 < 1 || isNaN(data3)){
-validate10.errors = [{instancePath:instancePath+"/statusPort",schemaPath:"#/properties/statusPort/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
-return false;
-}
-}
-}
-}
-var valid0 = _errs8 === errors;
-}
-else {
-var valid0 = true;
-}
-if(valid0){
-if(data.logLevel !== undefined){
-let data4 = data.logLevel;
-const _errs10 = errors;
-if(!((((data4 === "error") || (data4 === "warn")) || (data4 === "info")) || (data4 === "debug"))){
-validate10.errors = [{instancePath:instancePath+"/logLevel",schemaPath:"#/properties/logLevel/enum",keyword:"enum",params:{allowedValues: schema11.properties.logLevel.enum},message:"must be equal to one of the allowed values"}];
-return false;
-}
-var valid0 = _errs10 === errors;
-}
-else {
-var valid0 = true;
-}
-if(valid0){
-if(data.safety !== undefined){
-let data5 = data.safety;
-const _errs11 = errors;
-if(errors === _errs11){
-if(data5 && typeof data5 == "object" && !Array.isArray(data5)){
-const _errs13 = errors;
-for(const key1 in data5){
-if(!((key1 === "maxDeleteShare") || (key1 === "maxDeleteFiles"))){
-validate10.errors = [{instancePath:instancePath+"/safety",schemaPath:"#/properties/safety/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"}];
-return false;
-break;
-}
-}
-if(_errs13 === errors){
-if(data5.maxDeleteShare !== undefined){
-let data6 = data5.maxDeleteShare;
-const _errs14 = errors;
-if(errors === _errs14){
-if((typeof data6 == "number") && (isFinite(data6))){
-if(data6 > 1 || isNaN(data6)){
-validate10.errors = [{instancePath:instancePath+"/safety/maxDeleteShare",schemaPath:"#/properties/safety/properties/maxDeleteShare/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
-return false;
-}
-else {
-if(data6 < 0 || isNaN(data6)){
-validate10.errors = [{instancePath:instancePath+"/safety/maxDeleteShare",schemaPath:"#/properties/safety/properties/maxDeleteShare/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
-return false;
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/safety/maxDeleteShare",schemaPath:"#/properties/safety/properties/maxDeleteShare/type",keyword:"type",params:{type: "number"},message:"must be number"}];
-return false;
-}
-}
-var valid1 = _errs14 === errors;
-}
-else {
-var valid1 = true;
-}
-if(valid1){
-if(data5.maxDeleteFiles !== undefined){
-let data7 = data5.maxDeleteFiles;
-const _errs16 = errors;
-if(!(((typeof data7 == "number") && (!(data7 % 1) && !isNaN(data7))) && (isFinite(data7)))){
-validate10.errors = [{instancePath:instancePath+"/safety/maxDeleteFiles",schemaPath:"#/properties/safety/properties/maxDeleteFiles/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
-return false;
-}
-if(errors === _errs16){
-if((typeof data7 == "number") && (isFinite(data7))){
-if(data7 < 0 || isNaN(data7)){
-validate10.errors = [{instancePath:instancePath+"/safety/maxDeleteFiles",schemaPath:"#/properties/safety/properties/maxDeleteFiles/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
-return false;
-}
-}
-}
-var valid1 = _errs16 === errors;
-}
-else {
-var valid1 = true;
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/safety",schemaPath:"#/properties/safety/type",keyword:"type",params:{type: "object"},message:"must be object"}];
-return false;
-}
-}
-var valid0 = _errs11 === errors;
-}
-else {
-var valid0 = true;
-}
-if(valid0){
-if(data.specs !== undefined){
-let data8 = data.specs;
-const _errs18 = errors;
-if(errors === _errs18){
-if(Array.isArray(data8)){
-var valid2 = true;
-const len0 = data8.length;
-for(let i0=0; i0<len0; i0++){
-let data9 = data8[i0];
-const _errs20 = errors;
-const _errs21 = errors;
-if(errors === _errs21){
-if(data9 && typeof data9 == "object" && !Array.isArray(data9)){
-let missing0;
-if((((data9.name === undefined) && (missing0 = "name")) || ((data9.local === undefined) && (missing0 = "local"))) || ((data9.remote === undefined) && (missing0 = "remote"))){
-validate10.errors = [{instancePath:instancePath+"/specs/" + i0,schemaPath:"#/$defs/spec/required",keyword:"required",params:{missingProperty: missing0},message:"must have required property '"+missing0+"'"}];
-return false;
-}
-else {
-const _errs23 = errors;
-for(const key2 in data9){
-if(!(func4.call(schema12.properties, key2))){
-validate10.errors = [{instancePath:instancePath+"/specs/" + i0,schemaPath:"#/$defs/spec/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties"}];
-return false;
-break;
-}
-}
-if(_errs23 === errors){
-if(data9.name !== undefined){
-let data10 = data9.name;
-const _errs24 = errors;
-if(errors === _errs24){
-if(typeof data10 === "string"){
-if(!pattern0.test(data10)){
-validate10.errors = [{instancePath:instancePath+"/specs/" + i0+"/name",schemaPath:"#/$defs/spec/properties/name/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"},message:"must match pattern \""+"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"+"\""}];
-return false;
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/specs/" + i0+"/name",schemaPath:"#/$defs/spec/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"}];
-return false;
-}
-}
-var valid4 = _errs24 === errors;
-}
-else {
-var valid4 = true;
-}
-if(valid4){
-if(data9.selector !== undefined){
-let data11 = data9.selector;
-const _errs26 = errors;
-if(errors === _errs26){
-if(typeof data11 === "string"){
-if(func2(data11) < 1){
-validate10.errors = [{instancePath:instancePath+"/specs/" + i0+"/selector",schemaPath:"#/$defs/spec/properties/selector/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
-return false;
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/specs/" + i0+"/selector",schemaPath:"#/$defs/spec/properties/selector/type",keyword:"type",params:{type: "string"},message:"must be string"}];
-return false;
-}
-}
-var valid4 = _errs26 === errors;
-}
-else {
-var valid4 = true;
-}
-if(valid4){
-if(data9.pod !== undefined){
-let data12 = data9.pod;
-const _errs28 = errors;
-if(errors === _errs28){
-if(typeof data12 === "string"){
-if(func2(data12) < 1){
-validate10.errors = [{instancePath:instancePath+"/specs/" + i0+"/pod",schemaPath:"#/$defs/spec/properties/pod/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
-return false;
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/specs/" + i0+"/pod",schemaPath:"#/$defs/spec/properties/pod/type",keyword:"type",params:{type: "string"},message:"must be string"}];
-return false;
-}
-}
-var valid4 = _errs28 === errors;
-}
-else {
-var valid4 = true;
-}
-if(valid4){
-if(data9.container !== undefined){
-let data13 = data9.container;
-const _errs30 = errors;
-if(errors === _errs30){
-if(typeof data13 === "string"){
-if(func2(data13) < 1){
-validate10.errors = [{instancePath:instancePath+"/specs/" + i0+"/container",schemaPath:"#/$defs/spec/properties/container/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
-return false;
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/specs/" + i0+"/container",schemaPath:"#/$defs/spec/properties/container/type",keyword:"type",params:{type: "string"},message:"must be string"}];
-return false;
-}
-}
-var valid4 = _errs30 === errors;
-}
-else {
-var valid4 = true;
-}
-if(valid4){
-if(data9.namespace !== undefined){
-let data14 = data9.namespace;
-const _errs32 = errors;
-if(errors === _errs32){
-if(typeof data14 === "string"){
-if(func2(data14) < 1){
-validate10.errors = [{instancePath:instancePath+"/specs/" + i0+"/namespace",schemaPath:"#/$defs/spec/properties/namespace/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
-return false;
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/specs/" + i0+"/namespace",schemaPath:"#/$defs/spec/properties/namespace/type",keyword:"type",params:{type: "string"},message:"must be string"}];
-return false;
-}
-}
-var valid4 = _errs32 === errors;
-}
-else {
-var valid4 = true;
-}
-if(valid4){
-if(data9.context !== undefined){
-let data15 = data9.context;
-const _errs34 = errors;
-if(errors === _errs34){
-if(typeof data15 === "string"){
-if(func2(data15) < 1){
-validate10.errors = [{instancePath:instancePath+"/specs/" + i0+"/context",schemaPath:"#/$defs/spec/properties/context/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
-return false;
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/specs/" + i0+"/context",schemaPath:"#/$defs/spec/properties/context/type",keyword:"type",params:{type: "string"},message:"must be string"}];
-return false;
-}
-}
-var valid4 = _errs34 === errors;
-}
-else {
-var valid4 = true;
-}
-if(valid4){
-if(data9.local !== undefined){
-let data16 = data9.local;
-const _errs36 = errors;
-if(errors === _errs36){
-if(typeof data16 === "string"){
-if(func2(data16) < 1){
-validate10.errors = [{instancePath:instancePath+"/specs/" + i0+"/local",schemaPath:"#/$defs/spec/properties/local/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
-return false;
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/specs/" + i0+"/local",schemaPath:"#/$defs/spec/properties/local/type",keyword:"type",params:{type: "string"},message:"must be string"}];
-return false;
-}
-}
-var valid4 = _errs36 === errors;
-}
-else {
-var valid4 = true;
-}
-if(valid4){
-if(data9.remote !== undefined){
-let data17 = data9.remote;
-const _errs38 = errors;
-if(errors === _errs38){
-if(typeof data17 === "string"){
-if(!pattern2.test(data17)){
-validate10.errors = [{instancePath:instancePath+"/specs/" + i0+"/remote",schemaPath:"#/$defs/spec/properties/remote/pattern",keyword:"pattern",params:{pattern: "^/"},message:"must match pattern \""+"^/"+"\""}];
-return false;
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/specs/" + i0+"/remote",schemaPath:"#/$defs/spec/properties/remote/type",keyword:"type",params:{type: "string"},message:"must be string"}];
-return false;
-}
-}
-var valid4 = _errs38 === errors;
-}
-else {
-var valid4 = true;
-}
-if(valid4){
-if(data9.reload !== undefined){
-const _errs40 = errors;
-if(typeof data9.reload !== "string"){
-validate10.errors = [{instancePath:instancePath+"/specs/" + i0+"/reload",schemaPath:"#/$defs/spec/properties/reload/type",keyword:"type",params:{type: "string"},message:"must be string"}];
-return false;
-}
-var valid4 = _errs40 === errors;
-}
-else {
-var valid4 = true;
-}
-if(valid4){
-if(data9.ignore !== undefined){
-let data19 = data9.ignore;
-const _errs42 = errors;
-if(errors === _errs42){
-if(Array.isArray(data19)){
-var valid5 = true;
-const len1 = data19.length;
-for(let i1=0; i1<len1; i1++){
-let data20 = data19[i1];
-const _errs44 = errors;
-if(errors === _errs44){
-if(typeof data20 === "string"){
-if(func2(data20) < 1){
-validate10.errors = [{instancePath:instancePath+"/specs/" + i0+"/ignore/" + i1,schemaPath:"#/$defs/spec/properties/ignore/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
-return false;
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/specs/" + i0+"/ignore/" + i1,schemaPath:"#/$defs/spec/properties/ignore/items/type",keyword:"type",params:{type: "string"},message:"must be string"}];
-return false;
-}
-}
-var valid5 = _errs44 === errors;
-if(!valid5){
-break;
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/specs/" + i0+"/ignore",schemaPath:"#/$defs/spec/properties/ignore/type",keyword:"type",params:{type: "array"},message:"must be array"}];
-return false;
-}
-}
-var valid4 = _errs42 === errors;
-}
-else {
-var valid4 = true;
-}
-if(valid4){
-if(data9.target !== undefined){
-let data21 = data9.target;
-const _errs46 = errors;
-if(!((data21 === "kubernetes") || (data21 === "docker"))){
-validate10.errors = [{instancePath:instancePath+"/specs/" + i0+"/target",schemaPath:"#/$defs/spec/properties/target/enum",keyword:"enum",params:{allowedValues: schema12.properties.target.enum},message:"must be equal to one of the allowed values"}];
-return false;
-}
-var valid4 = _errs46 === errors;
-}
-else {
-var valid4 = true;
-}
-if(valid4){
-if(data9.owner !== undefined){
-let data22 = data9.owner;
-const _errs47 = errors;
-if(errors === _errs47){
-if(typeof data22 === "string"){
-if(!pattern3.test(data22)){
-validate10.errors = [{instancePath:instancePath+"/specs/" + i0+"/owner",schemaPath:"#/$defs/spec/properties/owner/pattern",keyword:"pattern",params:{pattern: "^([0-9]+):([0-9]+)$"},message:"must match pattern \""+"^([0-9]+):([0-9]+)$"+"\""}];
-return false;
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/specs/" + i0+"/owner",schemaPath:"#/$defs/spec/properties/owner/type",keyword:"type",params:{type: "string"},message:"must be string"}];
-return false;
-}
-}
-var valid4 = _errs47 === errors;
-}
-else {
-var valid4 = true;
-}
-if(valid4){
-if(data9.mirror !== undefined){
-const _errs49 = errors;
-if(typeof data9.mirror !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/specs/" + i0+"/mirror",schemaPath:"#/$defs/spec/properties/mirror/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"}];
-return false;
-}
-var valid4 = _errs49 === errors;
-}
-else {
-var valid4 = true;
-}
-if(valid4){
-if(data9.keepSetIdBits !== undefined){
-const _errs51 = errors;
-if(typeof data9.keepSetIdBits !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/specs/" + i0+"/keepSetIdBits",schemaPath:"#/$defs/spec/properties/keepSetIdBits/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"}];
-return false;
-}
-var valid4 = _errs51 === errors;
-}
-else {
-var valid4 = true;
-}
-if(valid4){
-if(data9.force !== undefined){
-const _errs53 = errors;
-if(typeof data9.force !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/specs/" + i0+"/force",schemaPath:"#/$defs/spec/properties/force/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"}];
-return false;
-}
-var valid4 = _errs53 === errors;
-}
-else {
-var valid4 = true;
-}
-if(valid4){
-if(data9.onSync !== undefined){
-const _errs55 = errors;
-if(!(Array.isArray(data9.onSync))){
-validate10.errors = [{instancePath:instancePath+"/specs/" + i0+"/onSync",schemaPath:"#/$defs/spec/properties/onSync/type",keyword:"type",params:{type: "array"},message:"must be array"}];
-return false;
-}
-var valid4 = _errs55 === errors;
-}
-else {
-var valid4 = true;
-}
-if(valid4){
-if(data9.ports !== undefined){
-let data27 = data9.ports;
-const _errs57 = errors;
-if(errors === _errs57){
-if(Array.isArray(data27)){
-var valid6 = true;
-const len2 = data27.length;
-for(let i2=0; i2<len2; i2++){
-let data28 = data27[i2];
-const _errs59 = errors;
-if((typeof data28 !== "string") && (!(((typeof data28 == "number") && (!(data28 % 1) && !isNaN(data28))) && (isFinite(data28))))){
-validate10.errors = [{instancePath:instancePath+"/specs/" + i0+"/ports/" + i2,schemaPath:"#/$defs/spec/properties/ports/items/type",keyword:"type",params:{type: schema12.properties.ports.items.type},message:"must be string,integer"}];
-return false;
-}
-var valid6 = _errs59 === errors;
-if(!valid6){
-break;
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/specs/" + i0+"/ports",schemaPath:"#/$defs/spec/properties/ports/type",keyword:"type",params:{type: "array"},message:"must be array"}];
-return false;
-}
-}
-var valid4 = _errs57 === errors;
-}
-else {
-var valid4 = true;
-}
-if(valid4){
-if(data9.persist !== undefined){
-let data29 = data9.persist;
-const _errs61 = errors;
-if(!(((data29 === true) || (data29 === false)) || (data29 === "session"))){
-validate10.errors = [{instancePath:instancePath+"/specs/" + i0+"/persist",schemaPath:"#/$defs/spec/properties/persist/enum",keyword:"enum",params:{allowedValues: schema12.properties.persist.enum},message:"must be equal to one of the allowed values"}];
-return false;
-}
-var valid4 = _errs61 === errors;
-}
-else {
-var valid4 = true;
-}
-if(valid4){
-if(data9.persistClaim !== undefined){
-let data30 = data9.persistClaim;
-const _errs62 = errors;
-if(errors === _errs62){
-if(typeof data30 === "string"){
-if(!pattern4.test(data30)){
-validate10.errors = [{instancePath:instancePath+"/specs/" + i0+"/persistClaim",schemaPath:"#/$defs/spec/properties/persistClaim/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9]([-.a-z0-9]{0,251}[a-z0-9])?$"},message:"must match pattern \""+"^[a-z0-9]([-.a-z0-9]{0,251}[a-z0-9])?$"+"\""}];
-return false;
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/specs/" + i0+"/persistClaim",schemaPath:"#/$defs/spec/properties/persistClaim/type",keyword:"type",params:{type: "string"},message:"must be string"}];
-return false;
-}
-}
-var valid4 = _errs62 === errors;
-}
-else {
-var valid4 = true;
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/specs/" + i0,schemaPath:"#/$defs/spec/type",keyword:"type",params:{type: "object"},message:"must be object"}];
-return false;
-}
-}
-var valid2 = _errs20 === errors;
-if(!valid2){
-break;
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/specs",schemaPath:"#/properties/specs/type",keyword:"type",params:{type: "array"},message:"must be array"}];
-return false;
-}
-}
-var valid0 = _errs18 === errors;
-}
-else {
-var valid0 = true;
-}
-}
-}
-}
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"}];
-return false;
-}
-}
-validate10.errors = vErrors;
-return errors === 0;
+  let vErrors = null;
+  let errors = 0;
+  if(errors === 0){
+    if(data && typeof data == "object" && !Array.isArray(data)){
+      const _errs1 = errors;
+      for(const key0 in data){
+        if(!(((((((key0 === "context") || (key0 === "namespace")) || (key0 === "radarNamespace")) || (key0 === "statusPort")) || (key0 === "logLevel")) || (key0 === "safety")) || (key0 === "specs"))){
+          validate10.errors = [{instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"}];
+          return false;
+          break;
+        }
+      }
+      if(_errs1 === errors){
+        if(data.context !== undefined){
+          let data0 = data.context;
+          const _errs2 = errors;
+          if(errors === _errs2){
+            if(typeof data0 === "string"){
+              if(func2(data0) < 1){
+                validate10.errors = [{instancePath:instancePath+"/context",schemaPath:"#/properties/context/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
+                return false;
+              }
+            }
+            else {
+              validate10.errors = [{instancePath:instancePath+"/context",schemaPath:"#/properties/context/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+              return false;
+            }
+          }
+          var valid0 = _errs2 === errors;
+        }
+        else {
+          var valid0 = true;
+        }
+        if(valid0){
+          if(data.namespace !== undefined){
+            let data1 = data.namespace;
+            const _errs4 = errors;
+            if(errors === _errs4){
+              if(typeof data1 === "string"){
+                if(func2(data1) < 1){
+                  validate10.errors = [{instancePath:instancePath+"/namespace",schemaPath:"#/properties/namespace/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
+                  return false;
+                }
+              }
+              else {
+                validate10.errors = [{instancePath:instancePath+"/namespace",schemaPath:"#/properties/namespace/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+                return false;
+              }
+            }
+            var valid0 = _errs4 === errors;
+          }
+          else {
+            var valid0 = true;
+          }
+          if(valid0){
+            if(data.radarNamespace !== undefined){
+              let data2 = data.radarNamespace;
+              const _errs6 = errors;
+              if(errors === _errs6){
+                if(typeof data2 === "string"){
+                  if(!pattern0.test(data2)){
+                    validate10.errors = [{instancePath:instancePath+"/radarNamespace",schemaPath:"#/properties/radarNamespace/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"},message:"must match pattern \""+"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"+"\""}];
+                    return false;
+                  }
+                }
+                else {
+                  validate10.errors = [{instancePath:instancePath+"/radarNamespace",schemaPath:"#/properties/radarNamespace/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+                  return false;
+                }
+              }
+              var valid0 = _errs6 === errors;
+            }
+            else {
+              var valid0 = true;
+            }
+            if(valid0){
+              if(data.statusPort !== undefined){
+                let data3 = data.statusPort;
+                const _errs8 = errors;
+                if(!(((typeof data3 == "number") && (!(data3 % 1) && !isNaN(data3))) && (isFinite(data3)))){
+                  validate10.errors = [{instancePath:instancePath+"/statusPort",schemaPath:"#/properties/statusPort/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+                  return false;
+                }
+                if(errors === _errs8){
+                  if((typeof data3 == "number") && (isFinite(data3))){
+                    if(data3 > 65535 || isNaN(data3)){
+                      validate10.errors = [{instancePath:instancePath+"/statusPort",schemaPath:"#/properties/statusPort/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535"}];
+                      return false;
+                    }
+                    else {
+                      if(data3 < 1 || isNaN(data3)){
+                        validate10.errors = [{instancePath:instancePath+"/statusPort",schemaPath:"#/properties/statusPort/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
+                        return false;
+                      }
+                    }
+                  }
+                }
+                var valid0 = _errs8 === errors;
+              }
+              else {
+                var valid0 = true;
+              }
+              if(valid0){
+                if(data.logLevel !== undefined){
+                  let data4 = data.logLevel;
+                  const _errs10 = errors;
+                  if(!((((data4 === "error") || (data4 === "warn")) || (data4 === "info")) || (data4 === "debug"))){
+                    validate10.errors = [{instancePath:instancePath+"/logLevel",schemaPath:"#/properties/logLevel/enum",keyword:"enum",params:{allowedValues: schema11.properties.logLevel.enum},message:"must be equal to one of the allowed values"}];
+                    return false;
+                  }
+                  var valid0 = _errs10 === errors;
+                }
+                else {
+                  var valid0 = true;
+                }
+                if(valid0){
+                  if(data.safety !== undefined){
+                    let data5 = data.safety;
+                    const _errs11 = errors;
+                    if(errors === _errs11){
+                      if(data5 && typeof data5 == "object" && !Array.isArray(data5)){
+                        const _errs13 = errors;
+                        for(const key1 in data5){
+                          if(!((key1 === "maxDeleteShare") || (key1 === "maxDeleteFiles"))){
+                            validate10.errors = [{instancePath:instancePath+"/safety",schemaPath:"#/properties/safety/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"}];
+                            return false;
+                            break;
+                          }
+                        }
+                        if(_errs13 === errors){
+                          if(data5.maxDeleteShare !== undefined){
+                            let data6 = data5.maxDeleteShare;
+                            const _errs14 = errors;
+                            if(errors === _errs14){
+                              if((typeof data6 == "number") && (isFinite(data6))){
+                                if(data6 > 1 || isNaN(data6)){
+                                  validate10.errors = [{instancePath:instancePath+"/safety/maxDeleteShare",schemaPath:"#/properties/safety/properties/maxDeleteShare/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
+                                  return false;
+                                }
+                                else {
+                                  if(data6 < 0 || isNaN(data6)){
+                                    validate10.errors = [{instancePath:instancePath+"/safety/maxDeleteShare",schemaPath:"#/properties/safety/properties/maxDeleteShare/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
+                                    return false;
+                                  }
+                                }
+                              }
+                              else {
+                                validate10.errors = [{instancePath:instancePath+"/safety/maxDeleteShare",schemaPath:"#/properties/safety/properties/maxDeleteShare/type",keyword:"type",params:{type: "number"},message:"must be number"}];
+                                return false;
+                              }
+                            }
+                            var valid1 = _errs14 === errors;
+                          }
+                          else {
+                            var valid1 = true;
+                          }
+                          if(valid1){
+                            if(data5.maxDeleteFiles !== undefined){
+                              let data7 = data5.maxDeleteFiles;
+                              const _errs16 = errors;
+                              if(!(((typeof data7 == "number") && (!(data7 % 1) && !isNaN(data7))) && (isFinite(data7)))){
+                                validate10.errors = [{instancePath:instancePath+"/safety/maxDeleteFiles",schemaPath:"#/properties/safety/properties/maxDeleteFiles/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+                                return false;
+                              }
+                              if(errors === _errs16){
+                                if((typeof data7 == "number") && (isFinite(data7))){
+                                  if(data7 < 0 || isNaN(data7)){
+                                    validate10.errors = [{instancePath:instancePath+"/safety/maxDeleteFiles",schemaPath:"#/properties/safety/properties/maxDeleteFiles/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
+                                    return false;
+                                  }
+                                }
+                              }
+                              var valid1 = _errs16 === errors;
+                            }
+                            else {
+                              var valid1 = true;
+                            }
+                          }
+                        }
+                      }
+                      else {
+                        validate10.errors = [{instancePath:instancePath+"/safety",schemaPath:"#/properties/safety/type",keyword:"type",params:{type: "object"},message:"must be object"}];
+                        return false;
+                      }
+                    }
+                    var valid0 = _errs11 === errors;
+                  }
+                  else {
+                    var valid0 = true;
+                  }
+                  if(valid0){
+                    if(data.specs !== undefined){
+                      let data8 = data.specs;
+                      const _errs18 = errors;
+                      if(errors === _errs18){
+                        if(Array.isArray(data8)){
+                          var valid2 = true;
+                          const len0 = data8.length;
+                          for(let i0=0; i0<len0; i0++){
+                            let data9 = data8[i0];
+                            const _errs20 = errors;
+                            const _errs21 = errors;
+                            if(errors === _errs21){
+                              if(data9 && typeof data9 == "object" && !Array.isArray(data9)){
+                                let missing0;
+                                if((((data9.name === undefined) && (missing0 = "name")) || ((data9.local === undefined) && (missing0 = "local"))) || ((data9.remote === undefined) && (missing0 = "remote"))){
+                                  validate10.errors = [{instancePath:instancePath+"/specs/" + i0,schemaPath:"#/$defs/spec/required",keyword:"required",params:{missingProperty: missing0},message:"must have required property '"+missing0+"'"}];
+                                  return false;
+                                }
+                                else {
+                                  const _errs23 = errors;
+                                  for(const key2 in data9){
+                                    if(!(func4.call(schema12.properties, key2))){
+                                      validate10.errors = [{instancePath:instancePath+"/specs/" + i0,schemaPath:"#/$defs/spec/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties"}];
+                                      return false;
+                                      break;
+                                    }
+                                  }
+                                  if(_errs23 === errors){
+                                    if(data9.name !== undefined){
+                                      let data10 = data9.name;
+                                      const _errs24 = errors;
+                                      if(errors === _errs24){
+                                        if(typeof data10 === "string"){
+                                          if(!pattern0.test(data10)){
+                                            validate10.errors = [{instancePath:instancePath+"/specs/" + i0+"/name",schemaPath:"#/$defs/spec/properties/name/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"},message:"must match pattern \""+"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"+"\""}];
+                                            return false;
+                                          }
+                                        }
+                                        else {
+                                          validate10.errors = [{instancePath:instancePath+"/specs/" + i0+"/name",schemaPath:"#/$defs/spec/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+                                          return false;
+                                        }
+                                      }
+                                      var valid4 = _errs24 === errors;
+                                    }
+                                    else {
+                                      var valid4 = true;
+                                    }
+                                    if(valid4){
+                                      if(data9.selector !== undefined){
+                                        let data11 = data9.selector;
+                                        const _errs26 = errors;
+                                        if(errors === _errs26){
+                                          if(typeof data11 === "string"){
+                                            if(func2(data11) < 1){
+                                              validate10.errors = [{instancePath:instancePath+"/specs/" + i0+"/selector",schemaPath:"#/$defs/spec/properties/selector/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
+                                              return false;
+                                            }
+                                          }
+                                          else {
+                                            validate10.errors = [{instancePath:instancePath+"/specs/" + i0+"/selector",schemaPath:"#/$defs/spec/properties/selector/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+                                            return false;
+                                          }
+                                        }
+                                        var valid4 = _errs26 === errors;
+                                      }
+                                      else {
+                                        var valid4 = true;
+                                      }
+                                      if(valid4){
+                                        if(data9.pod !== undefined){
+                                          let data12 = data9.pod;
+                                          const _errs28 = errors;
+                                          if(errors === _errs28){
+                                            if(typeof data12 === "string"){
+                                              if(func2(data12) < 1){
+                                                validate10.errors = [{instancePath:instancePath+"/specs/" + i0+"/pod",schemaPath:"#/$defs/spec/properties/pod/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
+                                                return false;
+                                              }
+                                            }
+                                            else {
+                                              validate10.errors = [{instancePath:instancePath+"/specs/" + i0+"/pod",schemaPath:"#/$defs/spec/properties/pod/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+                                              return false;
+                                            }
+                                          }
+                                          var valid4 = _errs28 === errors;
+                                        }
+                                        else {
+                                          var valid4 = true;
+                                        }
+                                        if(valid4){
+                                          if(data9.container !== undefined){
+                                            let data13 = data9.container;
+                                            const _errs30 = errors;
+                                            if(errors === _errs30){
+                                              if(typeof data13 === "string"){
+                                                if(func2(data13) < 1){
+                                                  validate10.errors = [{instancePath:instancePath+"/specs/" + i0+"/container",schemaPath:"#/$defs/spec/properties/container/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
+                                                  return false;
+                                                }
+                                              }
+                                              else {
+                                                validate10.errors = [{instancePath:instancePath+"/specs/" + i0+"/container",schemaPath:"#/$defs/spec/properties/container/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+                                                return false;
+                                              }
+                                            }
+                                            var valid4 = _errs30 === errors;
+                                          }
+                                          else {
+                                            var valid4 = true;
+                                          }
+                                          if(valid4){
+                                            if(data9.namespace !== undefined){
+                                              let data14 = data9.namespace;
+                                              const _errs32 = errors;
+                                              if(errors === _errs32){
+                                                if(typeof data14 === "string"){
+                                                  if(func2(data14) < 1){
+                                                    validate10.errors = [{instancePath:instancePath+"/specs/" + i0+"/namespace",schemaPath:"#/$defs/spec/properties/namespace/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
+                                                    return false;
+                                                  }
+                                                }
+                                                else {
+                                                  validate10.errors = [{instancePath:instancePath+"/specs/" + i0+"/namespace",schemaPath:"#/$defs/spec/properties/namespace/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+                                                  return false;
+                                                }
+                                              }
+                                              var valid4 = _errs32 === errors;
+                                            }
+                                            else {
+                                              var valid4 = true;
+                                            }
+                                            if(valid4){
+                                              if(data9.context !== undefined){
+                                                let data15 = data9.context;
+                                                const _errs34 = errors;
+                                                if(errors === _errs34){
+                                                  if(typeof data15 === "string"){
+                                                    if(func2(data15) < 1){
+                                                      validate10.errors = [{instancePath:instancePath+"/specs/" + i0+"/context",schemaPath:"#/$defs/spec/properties/context/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
+                                                      return false;
+                                                    }
+                                                  }
+                                                  else {
+                                                    validate10.errors = [{instancePath:instancePath+"/specs/" + i0+"/context",schemaPath:"#/$defs/spec/properties/context/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+                                                    return false;
+                                                  }
+                                                }
+                                                var valid4 = _errs34 === errors;
+                                              }
+                                              else {
+                                                var valid4 = true;
+                                              }
+                                              if(valid4){
+                                                if(data9.local !== undefined){
+                                                  let data16 = data9.local;
+                                                  const _errs36 = errors;
+                                                  if(errors === _errs36){
+                                                    if(typeof data16 === "string"){
+                                                      if(func2(data16) < 1){
+                                                        validate10.errors = [{instancePath:instancePath+"/specs/" + i0+"/local",schemaPath:"#/$defs/spec/properties/local/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
+                                                        return false;
+                                                      }
+                                                    }
+                                                    else {
+                                                      validate10.errors = [{instancePath:instancePath+"/specs/" + i0+"/local",schemaPath:"#/$defs/spec/properties/local/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+                                                      return false;
+                                                    }
+                                                  }
+                                                  var valid4 = _errs36 === errors;
+                                                }
+                                                else {
+                                                  var valid4 = true;
+                                                }
+                                                if(valid4){
+                                                  if(data9.remote !== undefined){
+                                                    let data17 = data9.remote;
+                                                    const _errs38 = errors;
+                                                    if(errors === _errs38){
+                                                      if(typeof data17 === "string"){
+                                                        if(!pattern2.test(data17)){
+                                                          validate10.errors = [{instancePath:instancePath+"/specs/" + i0+"/remote",schemaPath:"#/$defs/spec/properties/remote/pattern",keyword:"pattern",params:{pattern: "^/"},message:"must match pattern \""+"^/"+"\""}];
+                                                          return false;
+                                                        }
+                                                      }
+                                                      else {
+                                                        validate10.errors = [{instancePath:instancePath+"/specs/" + i0+"/remote",schemaPath:"#/$defs/spec/properties/remote/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+                                                        return false;
+                                                      }
+                                                    }
+                                                    var valid4 = _errs38 === errors;
+                                                  }
+                                                  else {
+                                                    var valid4 = true;
+                                                  }
+                                                  if(valid4){
+                                                    if(data9.reload !== undefined){
+                                                      const _errs40 = errors;
+                                                      if(typeof data9.reload !== "string"){
+                                                        validate10.errors = [{instancePath:instancePath+"/specs/" + i0+"/reload",schemaPath:"#/$defs/spec/properties/reload/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+                                                        return false;
+                                                      }
+                                                      var valid4 = _errs40 === errors;
+                                                    }
+                                                    else {
+                                                      var valid4 = true;
+                                                    }
+                                                    if(valid4){
+                                                      if(data9.ignore !== undefined){
+                                                        let data19 = data9.ignore;
+                                                        const _errs42 = errors;
+                                                        if(errors === _errs42){
+                                                          if(Array.isArray(data19)){
+                                                            var valid5 = true;
+                                                            const len1 = data19.length;
+                                                            for(let i1=0; i1<len1; i1++){
+                                                              let data20 = data19[i1];
+                                                              const _errs44 = errors;
+                                                              if(errors === _errs44){
+                                                                if(typeof data20 === "string"){
+                                                                  if(func2(data20) < 1){
+                                                                    validate10.errors = [{instancePath:instancePath+"/specs/" + i0+"/ignore/" + i1,schemaPath:"#/$defs/spec/properties/ignore/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
+                                                                    return false;
+                                                                  }
+                                                                }
+                                                                else {
+                                                                  validate10.errors = [{instancePath:instancePath+"/specs/" + i0+"/ignore/" + i1,schemaPath:"#/$defs/spec/properties/ignore/items/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+                                                                  return false;
+                                                                }
+                                                              }
+                                                              var valid5 = _errs44 === errors;
+                                                              if(!valid5){
+                                                                break;
+                                                              }
+                                                            }
+                                                          }
+                                                          else {
+                                                            validate10.errors = [{instancePath:instancePath+"/specs/" + i0+"/ignore",schemaPath:"#/$defs/spec/properties/ignore/type",keyword:"type",params:{type: "array"},message:"must be array"}];
+                                                            return false;
+                                                          }
+                                                        }
+                                                        var valid4 = _errs42 === errors;
+                                                      }
+                                                      else {
+                                                        var valid4 = true;
+                                                      }
+                                                      if(valid4){
+                                                        if(data9.target !== undefined){
+                                                          let data21 = data9.target;
+                                                          const _errs46 = errors;
+                                                          if(!((data21 === "kubernetes") || (data21 === "docker"))){
+                                                            validate10.errors = [{instancePath:instancePath+"/specs/" + i0+"/target",schemaPath:"#/$defs/spec/properties/target/enum",keyword:"enum",params:{allowedValues: schema12.properties.target.enum},message:"must be equal to one of the allowed values"}];
+                                                            return false;
+                                                          }
+                                                          var valid4 = _errs46 === errors;
+                                                        }
+                                                        else {
+                                                          var valid4 = true;
+                                                        }
+                                                        if(valid4){
+                                                          if(data9.owner !== undefined){
+                                                            let data22 = data9.owner;
+                                                            const _errs47 = errors;
+                                                            if(errors === _errs47){
+                                                              if(typeof data22 === "string"){
+                                                                if(!pattern3.test(data22)){
+                                                                  validate10.errors = [{instancePath:instancePath+"/specs/" + i0+"/owner",schemaPath:"#/$defs/spec/properties/owner/pattern",keyword:"pattern",params:{pattern: "^([0-9]+):([0-9]+)$"},message:"must match pattern \""+"^([0-9]+):([0-9]+)$"+"\""}];
+                                                                  return false;
+                                                                }
+                                                              }
+                                                              else {
+                                                                validate10.errors = [{instancePath:instancePath+"/specs/" + i0+"/owner",schemaPath:"#/$defs/spec/properties/owner/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+                                                                return false;
+                                                              }
+                                                            }
+                                                            var valid4 = _errs47 === errors;
+                                                          }
+                                                          else {
+                                                            var valid4 = true;
+                                                          }
+                                                          if(valid4){
+                                                            if(data9.mirror !== undefined){
+                                                              const _errs49 = errors;
+                                                              if(typeof data9.mirror !== "boolean"){
+                                                                validate10.errors = [{instancePath:instancePath+"/specs/" + i0+"/mirror",schemaPath:"#/$defs/spec/properties/mirror/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"}];
+                                                                return false;
+                                                              }
+                                                              var valid4 = _errs49 === errors;
+                                                            }
+                                                            else {
+                                                              var valid4 = true;
+                                                            }
+                                                            if(valid4){
+                                                              if(data9.keepSetIdBits !== undefined){
+                                                                const _errs51 = errors;
+                                                                if(typeof data9.keepSetIdBits !== "boolean"){
+                                                                  validate10.errors = [{instancePath:instancePath+"/specs/" + i0+"/keepSetIdBits",schemaPath:"#/$defs/spec/properties/keepSetIdBits/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"}];
+                                                                  return false;
+                                                                }
+                                                                var valid4 = _errs51 === errors;
+                                                              }
+                                                              else {
+                                                                var valid4 = true;
+                                                              }
+                                                              if(valid4){
+                                                                if(data9.force !== undefined){
+                                                                  const _errs53 = errors;
+                                                                  if(typeof data9.force !== "boolean"){
+                                                                    validate10.errors = [{instancePath:instancePath+"/specs/" + i0+"/force",schemaPath:"#/$defs/spec/properties/force/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"}];
+                                                                    return false;
+                                                                  }
+                                                                  var valid4 = _errs53 === errors;
+                                                                }
+                                                                else {
+                                                                  var valid4 = true;
+                                                                }
+                                                                if(valid4){
+                                                                  if(data9.onSync !== undefined){
+                                                                    const _errs55 = errors;
+                                                                    if(!(Array.isArray(data9.onSync))){
+                                                                      validate10.errors = [{instancePath:instancePath+"/specs/" + i0+"/onSync",schemaPath:"#/$defs/spec/properties/onSync/type",keyword:"type",params:{type: "array"},message:"must be array"}];
+                                                                      return false;
+                                                                    }
+                                                                    var valid4 = _errs55 === errors;
+                                                                  }
+                                                                  else {
+                                                                    var valid4 = true;
+                                                                  }
+                                                                  if(valid4){
+                                                                    if(data9.ports !== undefined){
+                                                                      let data27 = data9.ports;
+                                                                      const _errs57 = errors;
+                                                                      if(errors === _errs57){
+                                                                        if(Array.isArray(data27)){
+                                                                          var valid6 = true;
+                                                                          const len2 = data27.length;
+                                                                          for(let i2=0; i2<len2; i2++){
+                                                                            let data28 = data27[i2];
+                                                                            const _errs59 = errors;
+                                                                            if((typeof data28 !== "string") && (!(((typeof data28 == "number") && (!(data28 % 1) && !isNaN(data28))) && (isFinite(data28))))){
+                                                                              validate10.errors = [{instancePath:instancePath+"/specs/" + i0+"/ports/" + i2,schemaPath:"#/$defs/spec/properties/ports/items/type",keyword:"type",params:{type: schema12.properties.ports.items.type},message:"must be string,integer"}];
+                                                                              return false;
+                                                                            }
+                                                                            var valid6 = _errs59 === errors;
+                                                                            if(!valid6){
+                                                                              break;
+                                                                            }
+                                                                          }
+                                                                        }
+                                                                        else {
+                                                                          validate10.errors = [{instancePath:instancePath+"/specs/" + i0+"/ports",schemaPath:"#/$defs/spec/properties/ports/type",keyword:"type",params:{type: "array"},message:"must be array"}];
+                                                                          return false;
+                                                                        }
+                                                                      }
+                                                                      var valid4 = _errs57 === errors;
+                                                                    }
+                                                                    else {
+                                                                      var valid4 = true;
+                                                                    }
+                                                                    if(valid4){
+                                                                      if(data9.persist !== undefined){
+                                                                        let data29 = data9.persist;
+                                                                        const _errs61 = errors;
+                                                                        if(!(((data29 === true) || (data29 === false)) || (data29 === "session"))){
+                                                                          validate10.errors = [{instancePath:instancePath+"/specs/" + i0+"/persist",schemaPath:"#/$defs/spec/properties/persist/enum",keyword:"enum",params:{allowedValues: schema12.properties.persist.enum},message:"must be equal to one of the allowed values"}];
+                                                                          return false;
+                                                                        }
+                                                                        var valid4 = _errs61 === errors;
+                                                                      }
+                                                                      else {
+                                                                        var valid4 = true;
+                                                                      }
+                                                                      if(valid4){
+                                                                        if(data9.persistClaim !== undefined){
+                                                                          let data30 = data9.persistClaim;
+                                                                          const _errs62 = errors;
+                                                                          if(errors === _errs62){
+                                                                            if(typeof data30 === "string"){
+                                                                              if(!pattern4.test(data30)){
+                                                                                validate10.errors = [{instancePath:instancePath+"/specs/" + i0+"/persistClaim",schemaPath:"#/$defs/spec/properties/persistClaim/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9]([-.a-z0-9]{0,251}[a-z0-9])?$"},message:"must match pattern \""+"^[a-z0-9]([-.a-z0-9]{0,251}[a-z0-9])?$"+"\""}];
+                                                                                return false;
+                                                                              }
+                                                                            }
+                                                                            else {
+                                                                              validate10.errors = [{instancePath:instancePath+"/specs/" + i0+"/persistClaim",schemaPath:"#/$defs/spec/properties/persistClaim/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+                                                                              return false;
+                                                                            }
+                                                                          }
+                                                                          var valid4 = _errs62 === errors;
+                                                                        }
+                                                                        else {
+                                                                          var valid4 = true;
+                                                                        }
+                                                                      }
+                                                                    }
+                                                                  }
+                                                                }
+                                                              }
+                                                            }
+                                                          }
+                                                        }
+                                                      }
+                                                    }
+                                                  }
+                                                }
+                                              }
+                                            }
+                                          }
+                                        }
+                                      }
+                                    }
+                                  }
+                                }
+                              }
+                              else {
+                                validate10.errors = [{instancePath:instancePath+"/specs/" + i0,schemaPath:"#/$defs/spec/type",keyword:"type",params:{type: "object"},message:"must be object"}];
+                                return false;
+                              }
+                            }
+                            var valid2 = _errs20 === errors;
+                            if(!valid2){
+                              break;
+                            }
+                          }
+                        }
+                        else {
+                          validate10.errors = [{instancePath:instancePath+"/specs",schemaPath:"#/properties/specs/type",keyword:"type",params:{type: "array"},message:"must be array"}];
+                          return false;
+                        }
+                      }
+                      var valid0 = _errs18 === errors;
+                    }
+                    else {
+                      var valid0 = true;
+                    }
+                  }
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+    else {
+      validate10.errors = [{instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"}];
+      return false;
+    }
+  }
+  validate10.errors = vErrors;
+  return errors === 0;
 }
