@@ -6,7 +6,9 @@
  * machine) and a sync's short-lived objects grow them to that for good. Measured with 10,000 files synced to two
  * containers (bench --quick --only memory, alternated, installed package, load 8-11): kx watch at rest 238 / 250 MB
  * by default, 208 / 201 MB at 8, 241 / 225 MB at 16; kx's CPU for that initial sync 3.28 / 2.77 s, 2.84 / 3.34 s,
- * 2.94 / 3.21 s (no difference within the noise).
+ * 2.94 / 3.21 s (no difference within the noise). 100,000 files to two containers (bench --only memory, one run
+ * each): at rest 508 MB by default, 355 MB at 8, 381 MB at 16; peak 753 / 636 / 590 MB; kx's CPU 20.2 / 16.9 /
+ * 15.0 s. (2 MiB, measured before, rested at 396 MB but cost 26 s of CPU instead of 15.)
  */
 const SEMI_SPACE_MB = 8;
 
