@@ -57,7 +57,10 @@ export class WatchAhead {
   /** Resolves with how long chokidar took to walk the tree (ms); never rejects. */
   readonly ready: Promise<number>;
   #events: LocalWatcherEvents | undefined;
+  /** A watcher error before a folder adopted it. */
   #error: string | undefined;
+  /** Why the watcher did not start: the adopting folder's start fails with it, as its own start of one would. */
+  #startError: Error | undefined;
 
   constructor(spec: SpecConfig, timing: FolderTiming = {}) {
     this.watcher = new LocalWatcher(
@@ -72,16 +75,20 @@ export class WatchAhead {
     this.ready = this.watcher.start().then(
       () => performance.now() - started,
       (err: unknown) => {
-        this.#error ??= `watching ${spec.local}: ${(err as Error).message}`;
+        this.#startError = err instanceof Error ? err : new Error(String(err));
         return performance.now() - started;
       },
     );
   }
 
-  /** From now on its events go to `events`; resolves once the watcher is ready (an earlier error is reported then). */
+  /**
+   * From now on its events go to `events`; resolves once the watcher is ready (an earlier watcher error is reported
+   * then), rejects when it could not start.
+   */
   async adopt(events: LocalWatcherEvents): Promise<void> {
     this.#events = events;
     await this.ready;
+    if (this.#startError !== undefined) throw this.#startError;
     if (this.#error !== undefined) events.error(this.#error);
   }
 
