@@ -68,9 +68,9 @@ export class ManifestTable implements Map<RelPath, Entry> {
     this.#hash = new Uint32Array(MIN_ROWS);
     this.#pathStart = new Uint32Array(MIN_ROWS);
     this.#pathLen = new Uint16Array(MIN_ROWS);
-    this.#bytes = new Uint8Array(MIN_ROWS * 32);
+    this.#bytes = new Uint8Array(MIN_ROWS * 16);
     this.#text = Buffer.from(this.#bytes.buffer);
-    this.#slots = new Int32Array(2 * MIN_ROWS).fill(EMPTY);
+    this.#slots = new Int32Array(pow2(Math.ceil(MIN_ROWS * SLOTS_PER_ROW))).fill(EMPTY);
     if (entries != null) for (const [p, e] of entries) this.set(p, e);
   }
 
@@ -198,18 +198,38 @@ export class ManifestTable implements Map<RelPath, Entry> {
     for (const [p, e] of this.entries()) fn.call(thisArg, e, p, this);
   }
 
+  // Each walks the live rows in order, as a Map's iteration goes: rows deleted meanwhile are skipped, rows added
+  // meanwhile are reached. Rows keep their numbers until every iteration has ended (see #rebuild); one left
+  // unfinished without return() only defers the table's compaction.
+
   *keys(): MapIterator<RelPath> {
-    for (const row of this.#liveRows()) yield this.#pathOf(row);
+    this.#iterating++;
+    try {
+      for (let row = 0; row < this.#rows; row++) if (this.#flags[row] !== 0) yield this.#pathOf(row);
+    } finally {
+      this.#iterating--;
+    }
   }
 
   *values(): MapIterator<Entry> {
-    for (const row of this.#liveRows()) yield this.#entry(row, this.#pathOf(row));
+    this.#iterating++;
+    try {
+      for (let row = 0; row < this.#rows; row++) if (this.#flags[row] !== 0) yield this.#entry(row, this.#pathOf(row));
+    } finally {
+      this.#iterating--;
+    }
   }
 
   *entries(): MapIterator<[RelPath, Entry]> {
-    for (const row of this.#liveRows()) {
-      const p = this.#pathOf(row);
-      yield [p, this.#entry(row, p)];
+    this.#iterating++;
+    try {
+      for (let row = 0; row < this.#rows; row++) {
+        if (this.#flags[row] === 0) continue;
+        const p = this.#pathOf(row);
+        yield [p, this.#entry(row, p)];
+      }
+    } finally {
+      this.#iterating--;
     }
   }
 
@@ -218,20 +238,6 @@ export class ManifestTable implements Map<RelPath, Entry> {
   }
 
   // ---- internals ----
-
-  /**
-   * The live rows in order, as a Map's iteration goes: rows deleted meanwhile are skipped, rows added meanwhile are
-   * reached (rows keep their numbers until every iteration has ended: an iteration left unfinished without
-   * return() only defers compaction).
-   */
-  *#liveRows(): Generator<number, void, unknown> {
-    this.#iterating++;
-    try {
-      for (let row = 0; row < this.#rows; row++) if (this.#flags[row] !== 0) yield row;
-    } finally {
-      this.#iterating--;
-    }
-  }
 
   #find(path: RelPath): number {
     return this.#lookup(path, hashOf(path).hash);
@@ -259,7 +265,13 @@ export class ManifestTable implements Map<RelPath, Entry> {
   #pathOf(row: number): RelPath {
     if ((this.#flags[row] & WIDE) !== 0) return this.#wide.get(row)!;
     const start = this.#pathStart[row];
-    return this.#text.toString('latin1', start, start + this.#pathLen[row]);
+    const len = this.#pathLen[row];
+    if (len > SHORT_PATH) return this.#text.toString('latin1', start, start + len);
+    // Short paths (most of a tree's) are made faster by hand than through a native call.
+    const bytes = this.#bytes;
+    let p = '';
+    for (let i = start; i < start + len; i++) p += String.fromCharCode(bytes[i]);
+    return p;
   }
 
   #append(path: RelPath, hash: number, ascii: boolean): number {
@@ -352,17 +364,18 @@ export class ManifestTable implements Map<RelPath, Entry> {
   }
 
   /**
-   * Room for `rows` more live rows and `bytes` path bytes: the live rows copied, in order, into arrays sized for
-   * them (twice, for what comes next; a table that shrank gets smaller arrays), the hash slots made afresh. While an
-   * iteration is under way, dead rows are copied too (rows keep their numbers).
+   * Room for `rows` live rows and `bytes` path bytes: arrays sized for them with a quarter to spare (a table that
+   * shrank gets smaller ones), the hash slots made afresh. Dead rows are dropped, the live ones keeping their order,
+   * except while an iteration is under way: then rows keep their numbers, dead ones included.
    */
   #rebuild(rows: number, bytes: number): void {
-    const keepDead = this.#iterating > 0;
-    if (keepDead) {
-      rows += this.#rows - this.#live;
-      bytes = this.#byteEnd + bytes - this.#liveBytes;
+    const dead = this.#rows - this.#live;
+    const renumber = dead > 0 && this.#iterating === 0;
+    if (!renumber) {
+      rows += dead;
+      bytes += this.#byteEnd - this.#liveBytes;
     }
-    const cap = Math.max(MIN_ROWS, pow2(rows * 2));
+    const cap = MIN_ROWS + Math.ceil(rows * GROWTH);
     const flags = new Uint8Array(cap);
     const mode = new Uint16Array(cap);
     const size = new Float64Array(cap);
@@ -371,34 +384,57 @@ export class ManifestTable implements Map<RelPath, Entry> {
     const hash = new Uint32Array(cap);
     const pathStart = new Uint32Array(cap);
     const pathLen = new Uint16Array(cap);
-    const text = new Uint8Array(Math.max(MIN_ROWS * 32, pow2(bytes * 2)));
-    const wide = new Map<number, string>();
-    const targets = new Map<number, string>();
-    const odd = new Map<number, Entry>();
-    let n = 0;
-    let end = 0;
-    for (let row = 0; row < this.#rows; row++) {
-      if (this.#flags[row] === 0 && !keepDead) continue;
-      flags[n] = this.#flags[row];
-      mode[n] = this.#mode[row];
-      size[n] = this.#size[row];
-      mtime[n] = this.#mtime[row];
-      digest[2 * n] = this.#digest[2 * row];
-      digest[2 * n + 1] = this.#digest[2 * row + 1];
-      hash[n] = this.#hash[row];
-      const len = this.#pathLen[row];
-      pathLen[n] = len;
-      if ((this.#flags[row] & WIDE) === 0) {
-        const start = this.#pathStart[row];
-        text.set(this.#bytes.subarray(start, start + len), end);
-        pathStart[n] = end;
-        end += len;
-      } else wide.set(n, this.#wide.get(row)!);
-      const target = this.#targets.get(row);
-      if (target !== undefined) targets.set(n, target);
-      const e = this.#odd.get(row);
-      if (e !== undefined) odd.set(n, e);
-      n++;
+    const text = new Uint8Array(MIN_ROWS * 16 + Math.ceil(bytes * GROWTH));
+    let n = this.#rows;
+    let end = this.#byteEnd;
+    if (!renumber) {
+      flags.set(this.#flags.subarray(0, n));
+      mode.set(this.#mode.subarray(0, n));
+      size.set(this.#size.subarray(0, n));
+      mtime.set(this.#mtime.subarray(0, n));
+      digest.set(this.#digest.subarray(0, 2 * n));
+      hash.set(this.#hash.subarray(0, n));
+      pathStart.set(this.#pathStart.subarray(0, n));
+      pathLen.set(this.#pathLen.subarray(0, n));
+      text.set(this.#bytes.subarray(0, end));
+    } else {
+      const wide = new Map<number, string>();
+      const targets = new Map<number, string>();
+      const odd = new Map<number, Entry>();
+      const sides = this.#wide.size + this.#targets.size + this.#odd.size > 0;
+      const bytesIn = this.#bytes;
+      n = 0;
+      end = 0;
+      for (let row = 0; row < this.#rows; row++) {
+        const f = this.#flags[row];
+        if (f === 0) continue;
+        flags[n] = f;
+        mode[n] = this.#mode[row];
+        size[n] = this.#size[row];
+        mtime[n] = this.#mtime[row];
+        digest[2 * n] = this.#digest[2 * row];
+        digest[2 * n + 1] = this.#digest[2 * row + 1];
+        hash[n] = this.#hash[row];
+        const len = this.#pathLen[row];
+        pathLen[n] = len;
+        if ((f & WIDE) === 0) {
+          const start = this.#pathStart[row];
+          for (let i = 0; i < len; i++) text[end + i] = bytesIn[start + i];
+          pathStart[n] = end;
+          end += len;
+        }
+        if (sides) {
+          if ((f & WIDE) !== 0) wide.set(n, this.#wide.get(row)!);
+          const target = this.#targets.get(row);
+          if (target !== undefined) targets.set(n, target);
+          const e = this.#odd.get(row);
+          if (e !== undefined) odd.set(n, e);
+        }
+        n++;
+      }
+      this.#wide = wide;
+      this.#targets = targets;
+      this.#odd = odd;
     }
     this.#flags = flags;
     this.#mode = mode;
@@ -410,10 +446,7 @@ export class ManifestTable implements Map<RelPath, Entry> {
     this.#pathLen = pathLen;
     this.#bytes = text;
     this.#text = Buffer.from(text.buffer);
-    this.#wide = wide;
-    this.#targets = targets;
-    this.#odd = odd;
-    this.#slots = new Int32Array(2 * cap).fill(EMPTY);
+    this.#slots = new Int32Array(pow2(Math.ceil(cap * SLOTS_PER_ROW))).fill(EMPTY);
     for (let row = 0; row < n; row++) if (flags[row] !== 0) this.#place(row, hash[row]);
     this.#rows = n;
     this.#byteEnd = end;
@@ -428,6 +461,10 @@ export function compactManifest(m: Manifest): ManifestTable {
 // ---- internals ----
 
 const MIN_ROWS = 16;
+/** Rows (and path bytes) made room for, per one needed, when a table grows: growth copies, slack costs memory. */
+const GROWTH = 1.25;
+/** Hash slots per row of room, at least: the slots are never more than two thirds full (dead rows' marks included). */
+const SLOTS_PER_ROW = 1.5;
 const EMPTY = -1;
 const GONE = -2;
 /** flags: the kind in the low bits (0 = no row), then what the row's other columns mean. */
@@ -443,6 +480,7 @@ const ODD = 0b10000;
 const KINDS: Readonly<Record<string, number>> = { file: FILE, dir: DIR, symlink: LINK };
 const DIGEST = /^[0-9a-f]{16}$/;
 const MAX_ASCII_PATH = 0xffff;
+const SHORT_PATH = 24;
 
 /** FNV-1a over the path's UTF-16 code units, and whether it is short ASCII (stored as bytes). */
 function hashOf(path: string): { hash: number; ascii: boolean } {
@@ -456,8 +494,11 @@ function hashOf(path: string): { hash: number; ascii: boolean } {
   return { hash: h >>> 0, ascii: or < 0x80 && path.length <= MAX_ASCII_PATH };
 }
 
+/** Two hex digits per byte value. */
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
 function hex8(n: number): string {
-  return n.toString(16).padStart(8, '0');
+  return HEX[n >>> 24] + HEX[(n >>> 16) & 0xff] + HEX[(n >>> 8) & 0xff] + HEX[n & 0xff];
 }
 
 function pow2(n: number): number {
