@@ -141,6 +141,31 @@ export class ManifestTable implements Map<RelPath, Entry> {
     return { packed, transfer };
   }
 
+  /** A copy of the table as it is now (its arrays copied: a snapshot to read while the table goes on changing). */
+  clone(): ManifestTable {
+    const t = new ManifestTable();
+    t.#rows = this.#rows;
+    t.#live = this.#live;
+    t.#files = this.#files;
+    t.#byteEnd = this.#byteEnd;
+    t.#liveBytes = this.#liveBytes;
+    t.#flags = this.#flags.slice();
+    t.#mode = this.#mode.slice();
+    t.#size = this.#size.slice();
+    t.#mtime = this.#mtime.slice();
+    t.#digest = this.#digest.slice();
+    t.#hash = this.#hash.slice();
+    t.#pathStart = this.#pathStart.slice();
+    t.#pathLen = this.#pathLen.slice();
+    t.#bytes = this.#bytes.slice();
+    t.#text = Buffer.from(t.#bytes.buffer);
+    t.#slots = this.#slots.slice();
+    t.#wide = new Map(this.#wide);
+    t.#targets = new Map(this.#targets);
+    t.#odd = new Map(this.#odd);
+    return t;
+  }
+
   get size(): number {
     return this.#live;
   }
