@@ -133,17 +133,17 @@ class FileRecord implements AncestorRecord {
     const m = this.pending;
     this.pending = null;
     if (m === null) return this.writing;
-    this.writing = this.writing.then(() => this.write(m)).catch((err: unknown) => this.opts.onError?.(`${join(this.dir, this.name)}: ${(err as Error).message}`));
+    // A snapshot now, as the manifest may change while an earlier write goes on and this one is written: a compact
+    // table's copy (its arrays), or a Map's entries (values, replaced and never changed).
+    const entries = m instanceof ManifestTable ? m.clone().values() : [...m.values()].values();
+    this.writing = this.writing.then(() => this.write(entries)).catch((err: unknown) => this.opts.onError?.(`${join(this.dir, this.name)}: ${(err as Error).message}`));
     return this.writing;
   }
 
-  private async write(m: Manifest): Promise<void> {
+  private async write(entries: Iterator<Entry>): Promise<void> {
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
-    // A snapshot, as the manifest may change while this writes: a compact table's copy (its arrays), or a Map's
-    // entries (values, replaced and never changed). The JSON goes out a slice of rows at a time: one string of a
-    // large tree's record (and the array of rows it is made from) would be tens of MB allocated per save, a peak the
-    // daemon's heap would keep.
-    const entries = m instanceof ManifestTable ? m.clone().values() : [...m.values()].values();
+    // The JSON goes out a slice of rows at a time: one string of a large tree's record (and the array of rows it is
+    // made from) would be tens of MB allocated per save, a peak the daemon's heap would keep.
     const temp = join(this.dir, `.${this.name}.${randomBytes(6).toString('hex')}.tmp`);
     try {
       await writeFile(temp, recordText(entries), { mode: 0o600 });
