@@ -19,9 +19,12 @@ export function keysWithin(m: Manifest, scopes: Iterable<RelPath>, other?: Manif
     else if (e !== undefined) out.push(p);
   }
   if (dirs.length === 0) return out;
-  const dirSet = new Set(dirs);
-  const beneath = beneathAny(dirSet);
   const found = new Set(out);
+  if (m instanceof ManifestTable && dirs.length <= 8) {
+    for (const p of m.keysAtOrBeneath(dirs)) if (!found.has(p)) out.push(p);
+    return out;
+  }
+  const beneath = beneathAny(new Set(dirs));
   for (const p of m.keys()) if (!found.has(p) && beneath(p)) out.push(p);
   return out;
 }

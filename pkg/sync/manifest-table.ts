@@ -223,6 +223,38 @@ export class ManifestTable implements Map<RelPath, Entry> {
     for (const [p, e] of this.entries()) fn.call(thisArg, e, p, this);
   }
 
+  /**
+   * The keys at or beneath any of these paths, in iteration order: keys().filter(...) without making a string of
+   * every other key (a directory's batch looks through the whole tree for what lies beneath it).
+   */
+  keysAtOrBeneath(dirs: readonly RelPath[]): RelPath[] {
+    const out: RelPath[] = [];
+    // A short ASCII path lies beneath ASCII directories only.
+    const ascii = dirs.filter((d) => hashOf(d).ascii);
+    const bytes = this.#bytes;
+    for (let row = 0; row < this.#rows; row++) {
+      const f = this.#flags[row];
+      if (f === 0) continue;
+      if ((f & WIDE) !== 0) {
+        const p = this.#wide.get(row)!;
+        if (dirs.some((d) => p === d || (p.startsWith(d) && p.charCodeAt(d.length) === SLASH))) out.push(p);
+        continue;
+      }
+      const start = this.#pathStart[row];
+      const len = this.#pathLen[row];
+      for (const d of ascii) {
+        if (len < d.length || (len > d.length && bytes[start + d.length] !== SLASH)) continue;
+        let i = 0;
+        while (i < d.length && bytes[start + i] === d.charCodeAt(i)) i++;
+        if (i === d.length) {
+          out.push(this.#pathOf(row));
+          break;
+        }
+      }
+    }
+    return out;
+  }
+
   // Each walks the live rows in order, as a Map's iteration goes: rows deleted meanwhile are skipped, rows added
   // meanwhile are reached. Rows keep their numbers until every iteration has ended (see #rebuild); one left
   // unfinished without return() only defers the table's compaction.
@@ -506,6 +538,7 @@ const KINDS: Readonly<Record<string, number>> = { file: FILE, dir: DIR, symlink:
 const DIGEST = /^[0-9a-f]{16}$/;
 const MAX_ASCII_PATH = 0xffff;
 const SHORT_PATH = 24;
+const SLASH = 0x2f;
 
 /** FNV-1a over the path's UTF-16 code units, and whether it is short ASCII (stored as bytes). */
 function hashOf(path: string): { hash: number; ascii: boolean } {

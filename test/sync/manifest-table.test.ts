@@ -4,6 +4,7 @@
 import { once } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
+import { keysWithin } from '../../pkg/sync/manifest-scope.ts';
 import { ManifestTable, compactManifest, type PackedManifest } from '../../pkg/sync/manifest-table.ts';
 import type { Entry, RelPath } from '../../pkg/sync/types.ts';
 
@@ -128,6 +129,18 @@ describe('ManifestTable', () => {
     step(m, fromMap);
     expect(fromTable).toEqual(fromMap);
     expectSame(t, m);
+  });
+
+  it('finds the keys at or beneath directories as a Map\'s keys filtered by prefix, scopes of a batch included', () => {
+    const paths = ['a', 'a/b', 'a/b/c', 'ab', 'ab/c', 'a.txt', 'x/a/b', 'dir/ü', 'dir/ü/x', 'dir/üx', 'dir', 'n'.repeat(70_000), `${'n'.repeat(70_000)}/x`];
+    const m = new Map<RelPath, Entry>(paths.map((p) => [p, { path: p, kind: p.includes('.') ? 'file' : 'dir', mode: 0o755, size: 0, mtimeMs: 1 }]));
+    const t = new ManifestTable(m);
+    for (const dirs of [['a'], ['a/b'], ['ab', 'dir/ü'], ['dir'], ['n'.repeat(70_000)], ['missing'], []]) {
+      const expected = [...m.keys()].filter((p) => dirs.some((d) => p === d || p.startsWith(`${d}/`)));
+      expect(t.keysAtOrBeneath(dirs)).toEqual(expected);
+      expect(keysWithin(t, dirs)).toEqual(keysWithin(m, dirs));
+    }
+    expect(keysWithin(t, ['a.txt', 'a/b', 'gone'], m)).toEqual(keysWithin(m, ['a.txt', 'a/b', 'gone'], m));
   });
 
   it('makes a compact copy of a Map, and is its own compact form', () => {
