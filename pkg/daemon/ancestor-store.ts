@@ -7,6 +7,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { SpecConfig } from '../config/types.ts';
+import { ManifestTable } from '../sync/manifest-table.ts';
 import type { Entry, Manifest, RelPath } from '../sync/types.ts';
 
 /** One container's ancestor as the Folder uses it. */
@@ -104,7 +105,9 @@ class FileRecord implements AncestorRecord {
     try {
       const data = JSON.parse(text) as { format?: number; entries?: Row[] };
       if (data.format !== FORMAT || !Array.isArray(data.entries)) return undefined;
-      return new Map(data.entries.map((r) => [r[0], fromRow(r)]));
+      const m = new ManifestTable();
+      for (const r of data.entries) m.set(r[0], fromRow(r));
+      return m;
     } catch {
       // A damaged record is treated as none: kx then only adds and updates, never deletes what it cannot vouch for.
       this.opts.onError?.(`${join(this.dir, this.name)}: unreadable; starting afresh`);
@@ -130,16 +133,17 @@ class FileRecord implements AncestorRecord {
     const m = this.pending;
     this.pending = null;
     if (m === null) return this.writing;
-    this.writing = this.writing.then(() => this.write(m)).catch((err: unknown) => this.opts.onError?.(`${join(this.dir, this.name)}: ${(err as Error).message}`));
+    // A snapshot now, as the manifest may change while an earlier write goes on and this one is written: a compact
+    // table's copy (its arrays), or a Map's entries (values, replaced and never changed).
+    const entries = m instanceof ManifestTable ? m.clone().values() : [...m.values()].values();
+    this.writing = this.writing.then(() => this.write(entries)).catch((err: unknown) => this.opts.onError?.(`${join(this.dir, this.name)}: ${(err as Error).message}`));
     return this.writing;
   }
 
-  private async write(m: Manifest): Promise<void> {
+  private async write(entries: Iterator<Entry>): Promise<void> {
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
-    // Entries are values (replaced, never changed): holding them is a snapshot, even if the manifest changes while
-    // this writes. The JSON goes out a slice of rows at a time: one string of a large tree's record (and the array
-    // of rows it is made from) would be tens of MB allocated per save, a peak the daemon's heap would keep.
-    const entries = [...m.values()];
+    // The JSON goes out a slice of rows at a time: one string of a large tree's record (and the array of rows it is
+    // made from) would be tens of MB allocated per save, a peak the daemon's heap would keep.
     const temp = join(this.dir, `.${this.name}.${randomBytes(6).toString('hex')}.tmp`);
     try {
       await writeFile(temp, recordText(entries), { mode: 0o600 });
@@ -166,11 +170,17 @@ class FileRecord implements AncestorRecord {
 const ROWS_PER_PIECE = 2048;
 
 /** `{"format":1,"entries":[row,…]}` in pieces: what JSON.stringify of the whole record gives, joined. */
-function* recordText(entries: readonly Entry[]): Generator<string> {
+function* recordText(entries: Iterator<Entry>): Generator<string> {
   yield `{"format":${FORMAT},"entries":[`;
-  for (let i = 0; i < entries.length; i += ROWS_PER_PIECE) {
-    const piece = entries.slice(i, i + ROWS_PER_PIECE).map((e) => JSON.stringify(toRow(e)));
-    yield (i === 0 ? '' : ',') + piece.join(',');
+  for (let first = true; ; first = false) {
+    const piece: string[] = [];
+    for (let r = entries.next(); ; r = entries.next()) {
+      if (r.done === true) break;
+      piece.push(JSON.stringify(toRow(r.value)));
+      if (piece.length === ROWS_PER_PIECE) break;
+    }
+    if (piece.length === 0) break;
+    yield (first ? '' : ',') + piece.join(',');
   }
   yield ']}';
 }

@@ -8,6 +8,7 @@ import type { Hasher } from '../sync/hash.ts';
 import { IGNORE_FILE_NAMES } from '../sync/ignore.ts';
 import { sameContent } from '../sync/diff.ts';
 import type { PushResult } from '../sync/push.ts';
+import { ManifestTable, compactManifest } from '../sync/manifest-table.ts';
 import type { Manifest, RelPath } from '../sync/types.ts';
 import type { AncestorRecord } from './ancestor-store.ts';
 import type { Batch } from './batcher.ts';
@@ -464,11 +465,12 @@ export class Folder {
   }
 
   private landed(result: PushResult, since: number, scope: readonly RelPath[] | null): void {
-    this.local = result.local;
+    // Kept compact between syncs (a continuous sync changes them in place).
+    this.local = compactManifest(result.local);
     this.files = undefined;
-    this.remote = result.remote;
-    this.ancestor = result.ancestor;
-    this.deps.ancestors?.save(result.ancestor);
+    this.remote = compactManifest(result.remote);
+    this.ancestor = compactManifest(result.ancestor);
+    this.deps.ancestors?.save(this.ancestor);
     if (this.halt?.kind === 'delete') this.clearHalt('the plan is within the limits again');
     this.ledger.note(result, scope);
     this.lastSyncAt = Date.now();
@@ -603,6 +605,7 @@ function isUnavailable(err: unknown): boolean {
 }
 
 function countFiles(manifest: Manifest): number {
+  if (manifest instanceof ManifestTable) return manifest.files;
   let n = 0;
   for (const e of manifest.values()) if (e.kind === 'file') n++;
   return n;

@@ -9,6 +9,7 @@ import { syncTree, type PushProgress } from '../sync/push.ts';
 import { RadarClient } from '../transport/client.ts';
 import { sharedPace } from './foreground.ts';
 import type { WorkerJob, WorkerMessage, WorkerRequest } from './sync-worker.ts';
+import { postResult, receivedJob } from './worker-manifests.ts';
 
 /** Progress reports are throttled: a sync of many small files reports per file. */
 const PROGRESS_MS = 50;
@@ -16,7 +17,7 @@ const PROGRESS_MS = 50;
 /** Saves in flight in the daemon's thread hold this thread's full syncs between ops (foreground.ts). */
 const pace = (workerData as { pace?: unknown } | null)?.pace instanceof Int32Array ? sharedPace((workerData as { pace: Int32Array }).pace) : undefined;
 
-async function run(id: number, job: WorkerJob, hasher: Hasher, signal: AbortSignal, post: (m: WorkerMessage) => void): Promise<void> {
+async function run(id: number, job: WorkerJob, hasher: Hasher, signal: AbortSignal, post: (m: WorkerMessage, transfer?: ArrayBuffer[]) => void): Promise<void> {
   const { bulk, ...opts } = job;
   if (bulk === undefined) throw new KxError(ErrorCode.Internal, 'sync worker: a job without a bulk channel');
   const client = new RadarClient(bulk);
@@ -40,7 +41,8 @@ async function run(id: number, job: WorkerJob, hasher: Hasher, signal: AbortSign
       },
     });
     if (pending !== undefined) post({ type: 'progress', id, progress: pending });
-    post({ type: 'done', id, result });
+    const posted = postResult(result);
+    post({ type: 'done', id, result: posted.result }, posted.transfer);
   } finally {
     await client.close();
   }
@@ -48,7 +50,7 @@ async function run(id: number, job: WorkerJob, hasher: Hasher, signal: AbortSign
 
 function serve(port: MessagePort, hasher: Hasher): void {
   const running = new Map<number, AbortController>();
-  const post = (m: WorkerMessage): void => port.postMessage(m);
+  const post = (m: WorkerMessage, transfer?: ArrayBuffer[]): void => port.postMessage(m, transfer);
   port.on('message', (m: WorkerRequest) => {
     if (m.type === 'abort') {
       running.get(m.id)?.abort();
@@ -56,7 +58,7 @@ function serve(port: MessagePort, hasher: Hasher): void {
     }
     const abort = new AbortController();
     running.set(m.id, abort);
-    run(m.id, m.job, hasher, abort.signal, post)
+    run(m.id, receivedJob(m.job), hasher, abort.signal, post)
       .catch((err: unknown) => {
         const kx = err instanceof KxError ? err : null;
         post({ type: 'error', id: m.id, code: kx?.code ?? ErrorCode.Internal, message: (err as Error)?.message ?? String(err) });

@@ -14,17 +14,18 @@ import { ErrorCode, KxError } from '../sync/errors.ts';
 import type { PushProgress, PushResult } from '../sync/push.ts';
 import { isErrorCode } from '../wire/status.ts';
 import type { SyncEngine } from './sync-engine.ts';
+import { postJob, receivedResult, type Posted, type PostedResult } from './worker-manifests.ts';
 
 /** One full sync as the worker is given it: the sync's plain options, the bulk channel among them. */
 export type WorkerJob = Omit<Parameters<SyncEngine['syncTree']>[0], 'receiver' | 'hasher' | 'signal' | 'onProgress' | 'pace'>;
 
 /** What the daemon posts to the worker. */
-export type WorkerRequest = { readonly type: 'run'; readonly id: number; readonly job: WorkerJob } | { readonly type: 'abort'; readonly id: number };
+export type WorkerRequest = { readonly type: 'run'; readonly id: number; readonly job: Posted<WorkerJob> } | { readonly type: 'abort'; readonly id: number };
 
 /** What the worker posts back, per job. */
 export type WorkerMessage =
   | { readonly type: 'progress'; readonly id: number; readonly progress: PushProgress }
-  | { readonly type: 'done'; readonly id: number; readonly result: PushResult }
+  | { readonly type: 'done'; readonly id: number; readonly result: PostedResult }
   | { readonly type: 'error'; readonly id: number; readonly code: string; readonly message: string };
 
 export interface WorkerEngine extends SyncEngine {
@@ -106,7 +107,7 @@ class SyncWorker {
       };
       this.#jobs.set(id, { resolve: (r) => settle(() => resolve(r)), reject: (e) => settle(() => reject(e)), onProgress });
       signal?.addEventListener('abort', onAbort, { once: true });
-      worker.postMessage({ type: 'run', id, job } satisfies WorkerRequest);
+      worker.postMessage({ type: 'run', id, job: postJob(job) } satisfies WorkerRequest);
     });
   }
 
@@ -148,7 +149,7 @@ class SyncWorker {
       const job = this.#jobs.get(m.id);
       if (job === undefined) return;
       if (m.type === 'progress') job.onProgress?.(m.progress);
-      else if (m.type === 'done') job.resolve(m.result);
+      else if (m.type === 'done') job.resolve(receivedResult(m.result));
       else job.reject(new KxError(isErrorCode(m.code) ? m.code : ErrorCode.Internal, m.message));
     });
     const lost = (why: string): void => {

@@ -1,6 +1,7 @@
 // The part of a manifest a continuous sync touches: the paths at or beneath a batch's scopes, found without walking
 // or sorting the whole tree when no scope is a directory (a save), and the manifests the sync loop owns updated in
 // place, so one save costs what it changed, not what the tree holds.
+import { ManifestTable } from './manifest-table.ts';
 import { isAtOrBeneathAny, parentOf } from './paths.ts';
 import type { Entry, Manifest, PathError, RelPath } from './types.ts';
 
@@ -18,9 +19,12 @@ export function keysWithin(m: Manifest, scopes: Iterable<RelPath>, other?: Manif
     else if (e !== undefined) out.push(p);
   }
   if (dirs.length === 0) return out;
-  const dirSet = new Set(dirs);
-  const beneath = beneathAny(dirSet);
   const found = new Set(out);
+  if (m instanceof ManifestTable && dirs.length <= 8) {
+    for (const p of m.keysAtOrBeneath(dirs)) if (!found.has(p)) out.push(p);
+    return out;
+  }
+  const beneath = beneathAny(new Set(dirs));
   for (const p of m.keys()) if (!found.has(p) && beneath(p)) out.push(p);
   return out;
 }
@@ -36,11 +40,12 @@ export function subset(m: Manifest, paths: Iterable<RelPath>): Map<RelPath, Entr
 }
 
 /**
- * The manifest as a Map the caller may change: the sync loop owns the manifests it passes in, so a continuous sync
- * updates them in place rather than copying a large tree per save.
+ * The manifest as a Map the caller may change: the sync loop owns the manifests it passes in (Maps, or compact
+ * ManifestTables, which behave as Maps), so a continuous sync updates them in place rather than copying a large tree
+ * per save.
  */
 export function owned(m: Manifest): Map<RelPath, Entry> {
-  return m instanceof Map ? (m as Map<RelPath, Entry>) : new Map(m);
+  return m instanceof Map || m instanceof ManifestTable ? (m as Map<RelPath, Entry>) : new Map(m);
 }
 
 /** Replace, in place, the entries at or beneath the rescanned paths with what the scan found (null: gone). */

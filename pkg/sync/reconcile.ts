@@ -2,7 +2,7 @@
 // kx changes and deletes only what it put there itself; in mirror mode the receiver becomes an exact replica.
 // Pure: manifests in, a plan out; the caller decides whether to send it (see safetyHalt).
 import { diff, sameContent } from './diff.ts';
-import { keysWithin } from './manifest-scope.ts';
+import { keysWithin, owned } from './manifest-scope.ts';
 import { comparePaths, parentOf } from './paths.ts';
 import type { Entry, Manifest, Op, RelPath } from './types.ts';
 
@@ -164,7 +164,7 @@ export function nextAncestor(
     return out;
   }
   // A continuous sync touches a few paths: update those in place (no copy or walk of the whole tree per save).
-  const out = ancestor instanceof Map ? (ancestor as Map<RelPath, Entry>) : new Map<RelPath, Entry>(ancestor ?? []);
+  const out = ancestor === undefined ? new Map<RelPath, Entry>() : owned(ancestor);
   for (const p of inScopeKeys(ancestor ?? out, scopes, plan.effective)) if (fresh(p)) out.delete(p);
   for (const p of inScopeKeys(plan.effective, scopes, ancestor)) if (fresh(p)) out.set(p, local.get(p) ?? plan.effective.get(p)!);
   return out;
