@@ -55,9 +55,10 @@ export function createRadarService(deps: RadarServiceDeps): grpc.UntypedServiceI
   // The batches applied at once, per caller and in all: a stream kept open between batches holds no slot.
   const batches = new Slots({ ...LIMITS.applyBatches, queue: LIMITS.slotQueue });
 
-  const treeFor = async (root: ResolvedRoot, target: TargetRef, signal: AbortSignal, pace?: () => Promise<void> | undefined): Promise<LocalTree> => {
+  const treeFor = async (root: ResolvedRoot, target: TargetRef, signal: AbortSignal, lane?: () => Lane | undefined): Promise<LocalTree> => {
     const tree = new LocalTree({
-      ...(pace && { pace }),
+      // A batch's slice breaks wait for urgent batches; an urgent batch (a save) places its files at once.
+      ...(lane && { pace: () => lane()?.pace(), placeNow: () => lane()?.urgent === true }),
       root: root.path,
       anchor: root.anchor,
       hasher: deps.hasher,
@@ -152,7 +153,7 @@ export function createRadarService(deps: RadarServiceDeps): grpc.UntypedServiceI
         const target = await reader.open();
         await withRoot(call, target, signal, async (root, ref, taint) => {
           let lane: Lane | undefined;
-          const tree = await treeFor(root, ref, signal, () => lane?.pace());
+          const tree = await treeFor(root, ref, signal, () => lane);
           const caller = callerKey(bearer(call.metadata));
           while (!(await reader.atEnd())) {
             const release = await batches.acquire(caller, 'Apply', signal);
