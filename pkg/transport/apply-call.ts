@@ -183,6 +183,16 @@ export class WarmApply {
     this.#openAhead();
   }
 
+  /**
+   * Ends the kept call, so the next batch opens its own: after a reload restarted the container, the kept call is
+   * bound to the process that was (radar would fail its next batch), while a new call resolves the new one.
+   */
+  drop(): void {
+    clearTimeout(this.#timer);
+    this.#kept?.end();
+    this.#kept = undefined;
+  }
+
   /** Ends the kept call; nothing is kept afterwards. Idempotent. */
   close(): void {
     this.#closed = true;

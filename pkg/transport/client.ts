@@ -174,7 +174,10 @@ export class RadarClient implements Receiver {
 
   /** mode: "restart" | "signal:<NAME>" | "none". */
   async reload(mode: string, signal?: AbortSignal): Promise<ReloadInfo> {
-    const r = await this.#unary(this.#stub.Reload, { target: this.#target, mode }, signal);
+    const r = await this.#unary(this.#stub.Reload, { target: this.#target, mode }, signal).finally(() => {
+      // A restarted container is another process: the Apply call kept open is bound to the old one.
+      if (mode !== 'none') this.#warm.drop();
+    });
     return {
       action: r.action,
       message: r.message,

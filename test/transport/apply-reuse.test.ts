@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createHasher, type Hasher } from '../../pkg/sync/hash.ts';
 import type { BatchOp, DeltaOp } from '../../pkg/sync/types.ts';
-import type { ResolvedRoot, RootResolver, TargetRef } from '../../pkg/runtime/ports.ts';
+import type { Reloader, ResolvedRoot, RootResolver, TargetRef } from '../../pkg/runtime/ports.ts';
 import { RadarClient } from '../../pkg/transport/client.ts';
 import { Capability } from '../../proto/version.ts';
 import { LIMITS } from '../../radar/grpc/limits.ts';
@@ -38,7 +38,9 @@ beforeEach(async () => {
       return inner.resolve(target, token);
     },
   };
-  server = new RadarServer({ listen: '127.0.0.1:0', resolver: counting, hasher, closeGraceMs: 500 });
+  // A reload that restarts the container (the stand-in only says so).
+  const reloader: Reloader = { reload: async () => ({ action: 'restart' }) };
+  server = new RadarServer({ listen: '127.0.0.1:0', resolver: counting, reloader, hasher, closeGraceMs: 500 });
   address = (await server.start()).address;
 });
 afterEach(async () => {
@@ -90,6 +92,17 @@ describe('batches on one Apply call', () => {
     expect(await readFile(join(root, 'next'), 'utf8')).toBe('after');
     // The first call, then the one opened ahead in its place after the refused path.
     expect(resolved - afterHandshake).toBe(2);
+  });
+
+  it('opens a fresh call for the batch after a reload that restarted the container', async () => {
+    const c = client();
+    await c.apply(ops(write('a', '1')));
+    const before = resolved;
+    await c.reload('restart');
+    await c.apply(ops(write('b', '2')));
+    // The reload's own resolution, then the new call's: the kept call (bound to the old process) was let go.
+    expect(resolved - before).toBe(2);
+    expect(await readFile(join(root, 'b'), 'utf8')).toBe('2');
   });
 
   it('applies batches while more callers keep calls open than the token has batch slots', async () => {

@@ -161,6 +161,16 @@ describe('WarmApply', () => {
     expect(w.take()).toBe(a);
   });
 
+  it('drop() ends the kept call and opens none in its place: the next batch opens its own', () => {
+    const w = warm({ idleMs: 30_000 });
+    w.giveBack(applyCall(), true);
+    w.drop();
+    expect(opened[0].ended).toBe(true);
+    expect(w.take()).toBeUndefined();
+    vi.runAllTimers();
+    expect(opened).toHaveLength(1);
+  });
+
   it('close() ends the kept call, and ends any given back later; nothing is opened ahead after it', () => {
     const w = warm();
     w.giveBack(applyCall(), true);
