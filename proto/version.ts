@@ -19,6 +19,11 @@ export const Capability = {
   Exec: 'exec',
   /** Ops may carry `expect`, the entry the sender last knew at their path; radar refuses a mismatch (CHANGED). */
   Expect: 'expect',
+  /**
+   * One Apply call may carry batch after batch, each acked as it ends, and an idle call holds no batch slot: kx keeps
+   * one open between saves.
+   */
+  ApplyReuse: 'apply-reuse',
 } as const;
 export type Capability = (typeof Capability)[keyof typeof Capability];
 

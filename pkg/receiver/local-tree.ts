@@ -24,6 +24,11 @@ export type LocalTreeOptions = TreeWriterOptions & {
   readonly verify?: (signal?: AbortSignal) => Promise<void>;
   /** Asked at each slice break of apply; a promise holds the batch until it settles (radar/grpc/urgency.ts). */
   readonly pace?: () => Promise<void> | undefined;
+  /**
+   * Asked before each small write: true places it at once with synchronous calls (a save's batch, see
+   * radar/grpc/urgency.ts) rather than with thread-pool round trips alongside the next files.
+   */
+  readonly placeNow?: () => boolean;
 };
 
 export class LocalTree implements Receiver {
@@ -34,6 +39,7 @@ export class LocalTree implements Receiver {
   readonly #hooks: PinHooks | undefined;
   readonly #verify: ((signal?: AbortSignal) => Promise<void>) | undefined;
   readonly #pace: (() => Promise<void> | undefined) | undefined;
+  readonly #placeNow: (() => boolean) | undefined;
   #started: Promise<void> | undefined;
 
   constructor(opts: LocalTreeOptions) {
@@ -44,6 +50,7 @@ export class LocalTree implements Receiver {
     this.#hooks = opts.hooks;
     this.#verify = opts.verify;
     this.#pace = opts.pace;
+    this.#placeNow = opts.placeNow;
   }
 
   /** Remove temp files a crashed earlier run left behind. Idempotent. */
@@ -169,6 +176,17 @@ export class LocalTree implements Receiver {
           } catch (err) {
             if (signal?.aborted) throw signal.reason;
             failed(op.path, err);
+            continue;
+          }
+          if (this.#placeNow?.() === true) {
+            // In order with the writes in flight (none, in a save's batch), then placed before the next op is read.
+            await drain();
+            try {
+              await this.#writer.writeBuffered(op, content, digest === undefined ? undefined : () => digest, true);
+              applied++;
+            } catch (err) {
+              failed(op.path, err);
+            }
             continue;
           }
           // Directories pinned meanwhile are trimmed only between calls: drain now and then to let that happen.

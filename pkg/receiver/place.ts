@@ -2,7 +2,7 @@
 // and renamed over the name, so a reader sees the old file or the new one, never a half-written one, and an
 // interrupted transfer leaves only a temp file (removed on failure, or by cleanTemp after a crash).
 import { randomBytes } from 'node:crypto';
-import { closeSync, fchmodSync, fchownSync, fsync, fsyncSync, futimesSync, write } from 'node:fs';
+import { closeSync, fchmodSync, fchownSync, fsync, fsyncSync, futimesSync, write, writeSync } from 'node:fs';
 import { fromFsError } from '../sync/errors.ts';
 import { TEMP_PREFIX } from '../sync/paths.ts';
 import type { RelPath } from '../sync/types.ts';
@@ -89,6 +89,17 @@ export class Placement {
       dir.unlinkQuietly(tmp);
       throw fromFsError(err, path);
     }
+  }
+
+  /**
+   * `fileFrom` with every call synchronous, on the calling thread: for a save's file, where each thread-pool round
+   * trip (and the wake-up of the event loop after it) would wait for a CPU on a busy node, and behind bulk work's
+   * files in the pool's queue.
+   */
+  fileNow(dir: Dir, name: string, path: RelPath, mode: number, mtimeMs: number, content: Uint8Array): Promise<void> {
+    return this.file(dir, name, path, mode, mtimeMs, (fd) => {
+      for (let off = 0; off < content.byteLength; ) off += writeSync(fd, content, off, content.byteLength - off);
+    });
   }
 
   /** A link is created beside `name` and renamed over it, so an existing link or file is replaced atomically. */

@@ -180,15 +180,17 @@ export class TreeWriter {
    * synchronous reads of its basis (microseconds for a file this size) and verified before anything touches the
    * disk, then placed with the filesystem's slow calls on the thread pool (Placement.fileFrom): a caller may run
    * several at once (LocalTree.apply does), so file creation overlaps with receiving and verifying the next files.
+   * `now`: placed with synchronous calls instead (Placement.fileNow), for a save's file.
    */
-  async writeBuffered(op: WriteOp, ops: readonly DeltaOp[], digestAtEnd?: () => string): Promise<void> {
+  async writeBuffered(op: WriteOp, ops: readonly DeltaOp[], digestAtEnd?: () => string, now = false): Promise<void> {
     // A whole file is verified before its parent is even pinned; a delta needs its basis, beside it, first.
     const whole = op.basis === 'delta' ? undefined : await rebuildInMemory(op, null, ops, this.#hasher, digestAtEnd);
     return this.pinned(async (pins) => {
       const p = this.#parent(pins, op.path);
       checkPrior(p, op.path, op.expect);
       const content = whole ?? (await rebuildInMemory(op, openBasis(p.dir, p.name, op.path, 'sync'), ops, this.#hasher, digestAtEnd));
-      await this.#place.fileFrom(p.dir, p.name, op.path, op.mode, op.mtimeMs, content);
+      if (now) await this.#place.fileNow(p.dir, p.name, op.path, op.mode, op.mtimeMs, content);
+      else await this.#place.fileFrom(p.dir, p.name, op.path, op.mode, op.mtimeMs, content);
     });
   }
 

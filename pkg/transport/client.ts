@@ -1,7 +1,6 @@
 // kx's gRPC client of radar: a sync Receiver bound to one target, plus handshake, describe and reload.
 // It takes an address, or an existing grpc.Channel (e.g. one over a tunnel) that it then does not own.
 import * as grpc from '@grpc/grpc-js';
-import { once } from 'node:events';
 import { ErrorCode, KxError } from '../sync/errors.ts';
 import type { BatchOp, BatchResult, IgnoreRuleSet, Manifest, Receiver, RelPath, Signature } from '../sync/types.ts';
 import type { Entry } from '../sync/types.ts';
@@ -17,6 +16,7 @@ import {
   PROTOCOL_VERSION,
 } from '../../proto/version.ts';
 import { CompressionPolicy } from './compression-policy.ts';
+import { ApplyCall, WarmApply } from './apply-call.ts';
 import { writeBatch } from './frame-writer.ts';
 
 export interface RemoteTarget {
@@ -111,6 +111,8 @@ export class RadarClient implements Receiver {
   /** Radar's capabilities, once the handshake succeeded. */
   #capabilities: readonly string[] = [];
   #closed: Promise<void> | undefined;
+  /** The Apply call kept open between batches (when radar takes several per call). */
+  readonly #warm: WarmApply;
 
   constructor(opts: RadarClientOptions) {
     this.#opts = opts;
@@ -134,6 +136,7 @@ export class RadarClient implements Receiver {
       ...(t.owner ? { owner: { uid: t.owner.uid, gid: t.owner.gid } } : {}),
       ...(t.keepSetIdBits ? { keepSetIdBits: true } : {}),
     };
+    this.#warm = new WarmApply({ open: () => this.#openApply(), target: this.#target });
   }
 
   /** Handshake once (memoized): the protocol version matches and the token and target are accepted. */
@@ -171,7 +174,10 @@ export class RadarClient implements Receiver {
 
   /** mode: "restart" | "signal:<NAME>" | "none". */
   async reload(mode: string, signal?: AbortSignal): Promise<ReloadInfo> {
-    const r = await this.#unary(this.#stub.Reload, { target: this.#target, mode }, signal);
+    const r = await this.#unary(this.#stub.Reload, { target: this.#target, mode }, signal).finally(() => {
+      // A restarted container is another process: the Apply call kept open is bound to the old one.
+      if (mode !== 'none') this.#warm.drop();
+    });
     return {
       action: r.action,
       message: r.message,
@@ -237,61 +243,51 @@ export class RadarClient implements Receiver {
 
   async apply(ops: AsyncIterable<BatchOp>, signal?: AbortSignal): Promise<BatchResult> {
     const info = await this.start(signal);
-    const call = this.#stub.Apply(this.#metadata());
+    // A radar that takes several batches per call gets them on the call kept from the last batch.
+    const reuse = info.capabilities.includes(Capability.ApplyReuse);
+    const call = (reuse ? this.#warm.take() : undefined) ?? this.#openApply();
     const onAbort = (): void => call.cancel();
     signal?.addEventListener('abort', onAbort, { once: true });
-    let failure: KxError | undefined;
-    const acks: M.ApplyAck[] = [];
-    // Settles when radar ends the call: with its acks, or with the status that failed the whole batch.
-    const finished = new Promise<void>((resolve, reject) => {
-      call.on('data', (ack: M.ApplyAck) => acks.push(ack));
-      call.on('error', (err) => {
-        failure = fromServiceError(err, `radar at ${this.#where}`);
-        reject(failure);
-      });
-      call.on('status', (s: grpc.StatusObject) => {
-        if (s.code === grpc.status.OK) resolve();
-      });
-    });
-    finished.catch(() => undefined); // observed below; a failure also stops the writer through `failure`
+    let ack: M.ApplyAck | undefined;
     try {
       await writeBatch(ops, {
         target: this.#target,
         compress: (this.#opts.compress ?? true) && info.capabilities.includes(Capability.Zlib),
         policy: this.#compression,
         signal,
-        sink: {
-          send: async (frame) => {
-            if (failure) throw failure;
-            if (!call.write(frame)) await Promise.race([once(call, 'drain'), finished]);
-            // eslint-disable-next-line @typescript-eslint/only-throw-error -- set by the call's error handler while the write waited
-            if (failure) throw failure;
-          },
-        },
+        opened: call.opened,
+        sink: call,
       });
-      call.end();
-      await finished;
+      if (reuse) {
+        ack = await call.nextAck();
+        if (call.unclaimedAcks > 0) throw new KxError(ErrorCode.Protocol, `radar at ${this.#where} answered a batch with ${call.unclaimedAcks + 1} acks`);
+      } else {
+        const acks = await call.finish();
+        if (acks.length !== 1) throw new KxError(ErrorCode.Protocol, `radar at ${this.#where} answered a batch with ${acks.length} acks`);
+        ack = acks[0];
+      }
     } catch (err) {
       call.cancel();
-      await finished.catch(() => undefined);
       if (signal?.aborted) throw new KxError(ErrorCode.Cancelled, `sync to radar at ${this.#where}: cancelled`, { cause: err });
-      throw failure ?? fromServiceError(err, `radar at ${this.#where}`);
+      throw call.failure ?? fromServiceError(err, `radar at ${this.#where}`);
     } finally {
       signal?.removeEventListener('abort', onAbort);
     }
-    const ack = acks[0];
-    if (acks.length !== 1 || ack === undefined) {
-      throw new KxError(ErrorCode.Protocol, `radar at ${this.#where} answered a batch with ${acks.length} acks`);
-    }
+    if (reuse) this.#warm.giveBack(call, ack.errors.length === 0);
     return { applied: ack.applied, bytesSent: ack.bytesReceived, errors: ack.errors.map((e) => ({ path: e.path, code: e.code, message: e.message })) };
   }
 
   /** Release the channel (unless it was handed in). Idempotent. */
   close(): Promise<void> {
     this.#closed ??= Promise.resolve().then(() => {
+      this.#warm.close();
       if (this.#ownsChannel) this.#stub.close();
     });
     return this.#closed;
+  }
+
+  #openApply(): ApplyCall {
+    return new ApplyCall(this.#stub.Apply(this.#metadata()), this.#where);
   }
 
   #metadata(): grpc.Metadata {

@@ -33,15 +33,17 @@ export interface FrameWriterOptions {
   /** Whether deflating pays on this connection right now (measured); without one, always try when allowed. */
   readonly policy?: CompressionPolicy;
   readonly signal?: AbortSignal;
+  /** The stream's open frame was sent already (a stream carrying its second batch, or opened ahead of it). */
+  readonly opened?: boolean;
 }
 
-/** Writes one batch: open, the ops with their content, flush. Returns literal bytes put on the wire. */
+/** Writes one batch: open (unless `opened`), the ops with their content, flush. Returns literal bytes put on the wire. */
 export async function writeBatch(ops: AsyncIterable<BatchOp>, opts: FrameWriterOptions): Promise<number> {
   let items: ApplyItem[] = [];
   let pending = 0;
   const policy = opts.policy;
   policy?.pause();
-  let opened = false;
+  let opened = opts.opened ?? false;
   let wire = 0;
 
   const emit = async (flush: boolean): Promise<void> => {

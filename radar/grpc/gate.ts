@@ -145,6 +145,6 @@ export function bearer(metadata: grpc.Metadata): string | undefined {
 }
 
 /** Whom a call's slots count against: its token (hashed, never kept in clear). */
-function callerKey(token: string | undefined): string {
+export function callerKey(token: string | undefined): string {
   return createHash('sha256').update(token ?? '').digest('base64');
 }

@@ -24,14 +24,21 @@ export const LIMITS = {
    * Calls of each kind one token may have running at once, and the whole radar: a call waits for its slot before
    * radar reads its message, so what one caller makes radar buffer is at most its slots × the method's size cap.
    * Apply streams and reads draw on separate pools: a batch may ask for signatures while its stream is open.
+   * Apply streams may stay open between batches (kx keeps one per folder, and every Docker folder of a daemon shares
+   * one token), so their slots are many; the work they do is bounded by `applyBatches` below.
    */
   slots: {
     GetManifest: { perCaller: 2, total: 4 },
     GetSignatures: { perCaller: 4, total: 12 },
     GetDigests: { perCaller: 4, total: 12 },
-    Apply: { perCaller: 4, total: 48 },
+    Apply: { perCaller: 16, total: 128 },
     Exec: { perCaller: 2, total: 8 },
   },
+  /**
+   * Apply batches one token may have radar apply at once, and the whole radar. A stream waits for one before it
+   * reads past the first frame of its next batch; an idle stream holds none.
+   */
+  applyBatches: { perCaller: 4, total: 48 },
   /** A request message not complete this long after radar started reading it is refused (its slot freed). */
   requestReadMs: 30_000,
   /** Calls waiting for a slot of one kind; past it LIMIT at once. */

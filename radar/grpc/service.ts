@@ -15,8 +15,8 @@ import { toServiceError } from '../../pkg/wire/status.ts';
 import { Capability, METADATA_PROTOCOL_VERSION, PROTOCOL_VERSION } from '../../proto/version.ts';
 import { LocalTree } from '../../pkg/receiver/local-tree.ts';
 import { ApplyFrameReader } from './apply-stream.ts';
-import { bearer } from './gate.ts';
-import { LIMITS } from './limits.ts';
+import { bearer, callerKey } from './gate.ts';
+import { LIMITS, Slots } from './limits.ts';
 import type { RootCache } from './root-cache.ts';
 import { Urgency, type Lane } from './urgency.ts';
 import type { Reloader, ResolvedRoot, TargetRef } from '../../pkg/runtime/ports.ts';
@@ -52,10 +52,13 @@ export function createRadarService(deps: RadarServiceDeps): grpc.UntypedServiceI
 
   // Saves before bulk work: batches of Apply calls take turns by urgency.ts.
   const urgency = new Urgency();
+  // The batches applied at once, per caller and in all: a stream kept open between batches holds no slot.
+  const batches = new Slots({ ...LIMITS.applyBatches, queue: LIMITS.slotQueue });
 
-  const treeFor = async (root: ResolvedRoot, target: TargetRef, signal: AbortSignal, pace?: () => Promise<void> | undefined): Promise<LocalTree> => {
+  const treeFor = async (root: ResolvedRoot, target: TargetRef, signal: AbortSignal, lane?: () => Lane | undefined): Promise<LocalTree> => {
     const tree = new LocalTree({
-      ...(pace && { pace }),
+      // A batch's slice breaks wait for urgent batches; an urgent batch (a save) places its files at once.
+      ...(lane && { pace: () => lane()?.pace(), placeNow: () => lane()?.urgent === true }),
       root: root.path,
       anchor: root.anchor,
       hasher: deps.hasher,
@@ -101,7 +104,7 @@ export function createRadarService(deps: RadarServiceDeps): grpc.UntypedServiceI
     }
   };
 
-  const capabilities = [Capability.Zlib, Capability.Delta, Capability.Describe, Capability.DigestAtEnd, Capability.Digests, Capability.Expect, ...(deps.reloader ? [Capability.Reload] : []), ...(deps.executor ? [Capability.Exec] : [])];
+  const capabilities = [Capability.Zlib, Capability.Delta, Capability.Describe, Capability.DigestAtEnd, Capability.Digests, Capability.Expect, Capability.ApplyReuse, ...(deps.reloader ? [Capability.Reload] : []), ...(deps.executor ? [Capability.Exec] : [])];
 
   return {
     Handshake: unary<M.HandshakeRequest, M.HandshakeResponse>(async (call, signal) => {
@@ -150,14 +153,17 @@ export function createRadarService(deps: RadarServiceDeps): grpc.UntypedServiceI
         const target = await reader.open();
         await withRoot(call, target, signal, async (root, ref, taint) => {
           let lane: Lane | undefined;
-          const tree = await treeFor(root, ref, signal, () => lane?.pace());
+          const tree = await treeFor(root, ref, signal, () => lane);
+          const caller = callerKey(bearer(call.metadata));
           while (!(await reader.atEnd())) {
+            const release = await batches.acquire(caller, 'Apply', signal);
             lane = urgency.begin();
             let result: BatchResult;
             try {
               result = await tree.apply(reader.batch(), signal);
             } finally {
               lane.end();
+              release();
             }
             if (result.errors.length > 0) taint();
             const ack: M.ApplyAck = { applied: result.applied, bytesReceived: reader.takeWireBytes(), errors: result.errors.map(pathErrorToMsg) };

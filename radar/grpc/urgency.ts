@@ -40,6 +40,9 @@ export class Urgency {
         return this.#urgent === 0 ? undefined : this.#bulk.wait();
       },
       end: leave,
+      get urgent() {
+        return urgent;
+      },
     };
   }
 
@@ -53,4 +56,6 @@ export interface Lane {
   /** Called by the batch's apply at each slice break: undefined (go on) unless urgent batches are in flight. */
   pace(): Promise<void> | undefined;
   end(): void;
+  /** Still urgent: no slice break yet, URGENT_MAX_MS not passed, not ended. */
+  readonly urgent: boolean;
 }

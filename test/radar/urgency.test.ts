@@ -73,4 +73,22 @@ describe('Urgency', () => {
     expect(u.urgent).toBe(0);
     expect(vi.getTimerCount()).toBe(0);
   });
+
+  it("says whether a lane is still urgent: until its first slice break, its end or URGENT_MAX_MS", async () => {
+    const u = new Urgency();
+    const broke = u.begin();
+    expect(broke.urgent).toBe(true);
+    expect(broke.pace()).toBeUndefined();
+    expect(broke.urgent).toBe(false);
+    const ended = u.begin();
+    ended.end();
+    expect(ended.urgent).toBe(false);
+    const slow = u.begin();
+    await vi.advanceTimersByTimeAsync(URGENT_MAX_MS - 1);
+    expect(slow.urgent).toBe(true);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(slow.urgent).toBe(false);
+    broke.end();
+    slow.end();
+  });
 });

@@ -1,4 +1,4 @@
-// A raw Apply stream to radar, batch by batch on ONE stream (RadarClient opens one per batch): what a long-lived
+// A raw Apply stream to radar, batch by batch on ONE stream (as RadarClient keeps one open between batches): what a long-lived
 // or hostile client does.
 import * as grpc from '@grpc/grpc-js';
 import { once } from 'node:events';
