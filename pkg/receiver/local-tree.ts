@@ -34,6 +34,8 @@ export class LocalTree implements Receiver {
   readonly #hooks: PinHooks | undefined;
   readonly #verify: ((signal?: AbortSignal) => Promise<void>) | undefined;
   readonly #pace: (() => Promise<void> | undefined) | undefined;
+  /** Small writes this tree keeps in flight at once, and their bytes. */
+  readonly #writeConcurrency: number;
   #started: Promise<void> | undefined;
 
   constructor(opts: LocalTreeOptions) {
@@ -44,6 +46,7 @@ export class LocalTree implements Receiver {
     this.#hooks = opts.hooks;
     this.#verify = opts.verify;
     this.#pace = opts.pace;
+    this.#writeConcurrency = opts.placePool ? GROUPED_WRITE_CONCURRENCY : WRITE_CONCURRENCY;
   }
 
   /** Remove temp files a crashed earlier run left behind. Idempotent. */
@@ -133,6 +136,7 @@ export class LocalTree implements Receiver {
     // before its files), move, copy, symlink, meta and remove. Writes to distinct paths may finish in any order
     // (as the sender may send them in any order); a second write to a path in flight waits for the first.
     const running = new Map<RelPath, Promise<void>>();
+    let runningBytes = 0;
     let sinceDrain = 0;
     const failed = (path: RelPath, err: unknown): void => {
       errors.push(pathError(path, err));
@@ -173,15 +177,20 @@ export class LocalTree implements Receiver {
           }
           // Directories pinned meanwhile are trimmed only between calls: drain now and then to let that happen.
           if (running.has(op.path) || sinceDrain >= DRAIN_EVERY_WRITES) await drain();
-          while (running.size >= WRITE_CONCURRENCY) await Promise.race(running.values());
+          while (running.size >= this.#writeConcurrency || (running.size > 0 && runningBytes >= RUNNING_WRITE_MAX_BYTES)) await Promise.race(running.values());
           sinceDrain++;
           const path = op.path;
+          const size = op.size;
+          runningBytes += size;
           const task = this.#writer.writeBuffered(op, content, digest === undefined ? undefined : () => digest).then(
             () => {
               applied++;
             },
             (err: unknown) => failed(path, err),
-          ).finally(() => running.delete(path));
+          ).finally(() => {
+            running.delete(path);
+            runningBytes -= size;
+          });
           running.set(path, task);
           continue;
         }
@@ -230,6 +239,12 @@ export const MAX_ERRORS_PER_BATCH = 1000;
  * keep them busy while the event loop verifies the next file.
  */
 const WRITE_CONCURRENCY = 8;
+/**
+ * With a PlacePool the writes in flight are queued into groups for its thread: enough of them for a few groups
+ * (PlacePool's GROUP_FILES), bounded in bytes too (each holds its content in memory until placed).
+ */
+const GROUPED_WRITE_CONCURRENCY = 256;
+const RUNNING_WRITE_MAX_BYTES = 16 * 1024 * 1024;
 /** Small writes between two points where none runs (so the pinned directories can be trimmed). */
 const DRAIN_EVERY_WRITES = 512;
 /** How long apply writes before it lets other work on the event loop run. */

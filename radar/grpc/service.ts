@@ -14,6 +14,7 @@ import type * as M from '../../proto/messages.ts';
 import { toServiceError } from '../../pkg/wire/status.ts';
 import { Capability, METADATA_PROTOCOL_VERSION, PROTOCOL_VERSION } from '../../proto/version.ts';
 import { LocalTree } from '../../pkg/receiver/local-tree.ts';
+import { PlacePool } from '../../pkg/receiver/place-pool.ts';
 import { ApplyFrameReader } from './apply-stream.ts';
 import { bearer } from './gate.ts';
 import { LIMITS } from './limits.ts';
@@ -52,6 +53,8 @@ export function createRadarService(deps: RadarServiceDeps): grpc.UntypedServiceI
 
   // Saves before bulk work: batches of Apply calls take turns by urgency.ts.
   const urgency = new Urgency();
+  // Small files of every tree placed in groups on one thread (its thread retires when idle: nothing to close).
+  const placePool = new PlacePool();
 
   const treeFor = async (root: ResolvedRoot, target: TargetRef, signal: AbortSignal, pace?: () => Promise<void> | undefined): Promise<LocalTree> => {
     const tree = new LocalTree({
@@ -62,6 +65,7 @@ export function createRadarService(deps: RadarServiceDeps): grpc.UntypedServiceI
       owner: root.owner,
       fsync: deps.fsync,
       keepSetIdBits: target.keepSetIdBits === true,
+      placePool,
       // Before each batch: the container is still the process it was resolved to, and the token still grants it.
       ...(root.verify ? { verify: (sig?: AbortSignal) => root.verify!(sig) } : {}),
     });
