@@ -11,25 +11,22 @@ import { Worker } from 'node:worker_threads';
 import { ErrorCode, KxError, fromFsError } from '../sync/errors.ts';
 import type { RelPath } from '../sync/types.ts';
 
-/** One file of a group, as the thread takes it. */
-export interface PlaceFile {
-  readonly dirFd: number;
-  readonly tmp: string;
-  readonly name: string;
-  /** Its bytes in the group's buffer. */
-  readonly offset: number;
-  readonly length: number;
-  readonly mode: number;
-  /** mtime in seconds, as futimes takes it (file-io.ts fileTimes). */
-  readonly mtimeS: number;
-}
+/**
+ * A group as the thread takes it: per file five numbers in `meta` (FIELDS) and two names in `names`, so the
+ * message clones two arrays and a string rather than an object per file.
+ */
 export interface PlaceGroup {
   readonly id: number;
-  readonly files: readonly PlaceFile[];
+  /** Per file: the parent's fd, the content's offset and length in `data`, the mode, the mtime in seconds. */
+  readonly meta: Float64Array;
+  /** Per file its temp name and its name, all joined by NUL (which no name holds). */
+  readonly names: string;
   readonly data: ArrayBuffer;
   readonly owner: PlaceOwner | undefined;
   readonly fsync: boolean;
 }
+/** Numbers per file in PlaceGroup.meta. */
+export const FIELDS = 5;
 /** The owner given to placed files (place.ts Owner, declared here as this module takes it). */
 export interface PlaceOwner { readonly uid: number; readonly gid: number }
 export interface PlaceFailure { readonly code: string; readonly message: string }
@@ -127,18 +124,20 @@ export class PlacePool {
     for (const q of group) bytes += q.req.content.byteLength;
     // One buffer for the group, transferred: a view into a larger buffer (a frame) would otherwise be cloned whole.
     const data = new Uint8Array(bytes);
-    const files: PlaceFile[] = [];
+    const meta = new Float64Array(group.length * FIELDS);
+    const names: string[] = [];
     let offset = 0;
-    for (const { req } of group) {
+    group.forEach(({ req }, i) => {
       data.set(req.content, offset);
-      files.push({ dirFd: req.dirFd, tmp: req.tmp, name: req.name, offset, length: req.content.byteLength, mode: req.mode, mtimeS: req.mtimeS });
+      meta.set([req.dirFd, offset, req.content.byteLength, req.mode, req.mtimeS], i * FIELDS);
+      names.push(req.tmp, req.name);
       offset += req.content.byteLength;
-    }
+    });
     const id = this.#nextId++;
     const first = group[0].req;
     const worker = this.#started();
     this.#inFlight.set(id, group);
-    worker.postMessage({ id, files, data: data.buffer, owner: first.owner, fsync: first.fsync } satisfies PlaceGroup, [data.buffer]);
+    worker.postMessage({ id, meta, names: names.join('\0'), data: data.buffer, owner: first.owner, fsync: first.fsync } satisfies PlaceGroup, [data.buffer, meta.buffer]);
     if (this.#queue.length > 0) this.#flush();
   }
 

@@ -6,10 +6,17 @@ import { closeSync, constants as C, fchmodSync, fchownSync, fsyncSync, futimesSy
 import { parentPort } from 'node:worker_threads';
 import type { PlaceFailure, PlaceGroup, PlaceReply } from './place-pool.ts';
 
+/** place-pool.ts FIELDS (a value import would load the pool's module, and with it Worker, into this thread). */
+const FIELDS = 5;
+
 parentPort?.on('message', (group: PlaceGroup) => {
   const data = new Uint8Array(group.data);
+  const m = group.meta;
+  const names = group.names.split('\0');
   const failures: (PlaceFailure | null)[] = [];
-  for (const f of group.files) failures.push(placeOne(f.dirFd, f.tmp, f.name, data.subarray(f.offset, f.offset + f.length), f.mode, f.mtimeS, group));
+  for (let i = 0, k = 0; k < m.length; i += 2, k += FIELDS) {
+    failures.push(placeOne(m[k], names[i], names[i + 1], data.subarray(m[k + 1], m[k + 1] + m[k + 2]), m[k + 3], m[k + 4], group));
+  }
   parentPort!.postMessage({ id: group.id, failures } satisfies PlaceReply);
 });
 
