@@ -167,7 +167,12 @@ export class LocalTree implements Receiver {
           let content: DeltaOp[];
           let digest: string | undefined;
           try {
-            content = await deltaOps(countLiterals(op.body), op);
+            const buffered = bufferedBody(op.body);
+            if (buffered === undefined) content = await deltaOps(countLiterals(op.body), op);
+            else {
+              content = checkedOps(buffered, op);
+              for (const d of content) if (d.kind === 'literal') bytesSent += d.data.byteLength;
+            }
             // Asked now, right after the body was read through: the next write's content replaces it.
             digest = op.digestAtEnd?.();
           } catch (err) {
@@ -255,6 +260,29 @@ const SYNC_SIGNATURE_MAX_BYTES = 256 * 1024;
 
 /** Files up to this size are received into memory and written by TreeWriter.writeBuffered. */
 const BUFFERED_WRITE_MAX_BYTES = 1024 * 1024;
+
+/**
+ * A body that can hand over all of its content at once when it is already in memory (radar's ApplyFrameReader
+ * does when the frame at hand holds the whole file), so a small file costs no async step per content item.
+ */
+export interface BufferedBody {
+  /** All of the content, consumed; undefined (nothing consumed) when it is not all there: iterate the body then. */
+  buffered(): readonly DeltaOp[] | undefined;
+}
+
+function bufferedBody(body: AsyncIterable<DeltaOp>): readonly DeltaOp[] | undefined {
+  return 'buffered' in body && typeof body.buffered === 'function' ? (body as unknown as BufferedBody).buffered() : undefined;
+}
+
+/** deltaOps for content already in memory: the same bound. */
+function checkedOps(ops: readonly DeltaOp[], op: WriteOp): DeltaOp[] {
+  let bytes = 0;
+  for (const d of ops) if (d.kind === 'literal') bytes += d.data.byteLength;
+  if (bytes > op.size || ops.length > op.size + 1) {
+    throw new KxError(ErrorCode.DigestMismatch, `${op.path}: more content than the announced ${op.size} bytes`);
+  }
+  return [...ops];
+}
 
 /**
  * A small write's ops, read completely; refuses more than the op announced, so the buffer stays bounded (every op
