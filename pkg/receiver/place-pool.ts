@@ -10,27 +10,9 @@
 import { Worker } from 'node:worker_threads';
 import { ErrorCode, KxError, fromFsError } from '../sync/errors.ts';
 import type { RelPath } from '../sync/types.ts';
+import { FIELDS, placeWorker, type PlaceGroup, type PlaceOwner, type PlaceReply } from './place-worker-main.ts';
 
-/**
- * A group as the thread takes it: per file five numbers in `meta` (FIELDS) and two names in `names`, so the
- * message clones two arrays and a string rather than an object per file.
- */
-export interface PlaceGroup {
-  readonly id: number;
-  /** Per file: the parent's fd, the content's offset and length in `data`, the mode, the mtime in seconds. */
-  readonly meta: Float64Array;
-  /** Per file its temp name and its name, all joined by NUL (which no name holds). */
-  readonly names: string;
-  readonly data: ArrayBuffer;
-  readonly owner: PlaceOwner | undefined;
-  readonly fsync: boolean;
-}
-/** Numbers per file in PlaceGroup.meta. */
-export const FIELDS = 5;
-/** The owner given to placed files (place.ts Owner, declared here as this module takes it). */
-export interface PlaceOwner { readonly uid: number; readonly gid: number }
-export interface PlaceFailure { readonly code: string; readonly message: string }
-export interface PlaceReply { readonly id: number; readonly failures: readonly (PlaceFailure | null)[] }
+export type { PlaceOwner } from './place-worker-main.ts';
 
 /** What Placement hands the pool for one file. */
 export interface PlaceRequest {
@@ -148,7 +130,7 @@ export class PlacePool {
       this.#worker.ref();
       return this.#worker;
     }
-    const worker = new Worker(new URL('./place-worker-main.ts', import.meta.url), { resourceLimits: { maxYoungGenerationSizeMb: 4 } });
+    const worker = new Worker(`(${placeWorker.toString()})()`, { eval: true, resourceLimits: { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 16 } });
     worker.on('message', (m: PlaceReply) => {
       const group = this.#inFlight.get(m.id);
       if (group === undefined) return;
