@@ -249,7 +249,7 @@ const WRITE_CONCURRENCY = 8;
  * (PlacePool's GROUP_FILES), bounded in bytes too (each holds its content in memory until placed).
  */
 const GROUPED_WRITE_CONCURRENCY = 256;
-const RUNNING_WRITE_MAX_BYTES = 16 * 1024 * 1024;
+const RUNNING_WRITE_MAX_BYTES = 4 * 1024 * 1024;
 /** Small writes between two points where none runs (so the pinned directories can be trimmed). */
 const DRAIN_EVERY_WRITES = 512;
 /** How long apply writes before it lets other work on the event loop run. */

@@ -36,7 +36,7 @@ export interface PlacePoolOptions {
 
 /** A group is sent at this many files, or at GROUP_BYTES, or when the event loop turns with files queued. */
 const GROUP_FILES = 64;
-const GROUP_BYTES = 1024 * 1024;
+const GROUP_BYTES = 512 * 1024;
 const IDLE_MS = 5000;
 
 interface Queued {
