@@ -6,6 +6,8 @@ import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import protobuf from 'protobufjs';
+import { encodeApplyFrame } from './apply-frame-codec.ts';
+import type { ApplyFrame } from './messages.ts';
 
 export const PROTO_FILE = fileURLToPath(new URL('./kx.proto', import.meta.url));
 
@@ -80,6 +82,10 @@ async function encodeSliced(type: protobuf.Type, head: object, field: string, it
 }
 
 function serializer(type: protobuf.Type): (value: unknown) => Buffer {
+  // The sender's bulk message, written directly (apply-frame-codec.ts): reflection cost more than the copy of its bytes.
+  if (type.fullName === '.kx.v1.ApplyFrame') {
+    return (value) => (Buffer.isBuffer(value) ? value : encodeApplyFrame(value as ApplyFrame));
+  }
   return (value) => {
     if (Buffer.isBuffer(value)) return value; // encoded already (encodeSliced)
     if (Array.isArray(value)) throw new Error(`Failed to serialize message: expected object with ${type.name} structure, got array instead`);

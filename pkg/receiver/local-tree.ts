@@ -40,6 +40,8 @@ export class LocalTree implements Receiver {
   readonly #verify: ((signal?: AbortSignal) => Promise<void>) | undefined;
   readonly #pace: (() => Promise<void> | undefined) | undefined;
   readonly #placeNow: (() => boolean) | undefined;
+  /** Small writes this tree keeps in flight at once, and their bytes. */
+  readonly #writeConcurrency: number;
   #started: Promise<void> | undefined;
 
   constructor(opts: LocalTreeOptions) {
@@ -51,6 +53,7 @@ export class LocalTree implements Receiver {
     this.#verify = opts.verify;
     this.#pace = opts.pace;
     this.#placeNow = opts.placeNow;
+    this.#writeConcurrency = opts.placePool ? GROUPED_WRITE_CONCURRENCY : WRITE_CONCURRENCY;
   }
 
   /** Remove temp files a crashed earlier run left behind. Idempotent. */
@@ -140,6 +143,7 @@ export class LocalTree implements Receiver {
     // before its files), move, copy, symlink, meta and remove. Writes to distinct paths may finish in any order
     // (as the sender may send them in any order); a second write to a path in flight waits for the first.
     const running = new Map<RelPath, Promise<void>>();
+    let runningBytes = 0;
     let sinceDrain = 0;
     const failed = (path: RelPath, err: unknown): void => {
       errors.push(pathError(path, err));
@@ -170,7 +174,12 @@ export class LocalTree implements Receiver {
           let content: DeltaOp[];
           let digest: string | undefined;
           try {
-            content = await deltaOps(countLiterals(op.body), op);
+            const buffered = bufferedBody(op.body);
+            if (buffered === undefined) content = await deltaOps(countLiterals(op.body), op);
+            else {
+              content = checkedOps(buffered, op);
+              for (const d of content) if (d.kind === 'literal') bytesSent += d.data.byteLength;
+            }
             // Asked now, right after the body was read through: the next write's content replaces it.
             digest = op.digestAtEnd?.();
           } catch (err) {
@@ -191,15 +200,20 @@ export class LocalTree implements Receiver {
           }
           // Directories pinned meanwhile are trimmed only between calls: drain now and then to let that happen.
           if (running.has(op.path) || sinceDrain >= DRAIN_EVERY_WRITES) await drain();
-          while (running.size >= WRITE_CONCURRENCY) await Promise.race(running.values());
+          while (running.size >= this.#writeConcurrency || (running.size > 0 && runningBytes >= RUNNING_WRITE_MAX_BYTES)) await Promise.race(running.values());
           sinceDrain++;
           const path = op.path;
+          const size = op.size;
+          runningBytes += size;
           const task = this.#writer.writeBuffered(op, content, digest === undefined ? undefined : () => digest).then(
             () => {
               applied++;
             },
             (err: unknown) => failed(path, err),
-          ).finally(() => running.delete(path));
+          ).finally(() => {
+            running.delete(path);
+            runningBytes -= size;
+          });
           running.set(path, task);
           continue;
         }
@@ -248,6 +262,12 @@ export const MAX_ERRORS_PER_BATCH = 1000;
  * keep them busy while the event loop verifies the next file.
  */
 const WRITE_CONCURRENCY = 8;
+/**
+ * With a PlacePool the writes in flight are queued into groups for its thread: enough of them for a few groups
+ * (PlacePool's GROUP_FILES), bounded in bytes too (each holds its content in memory until placed).
+ */
+const GROUPED_WRITE_CONCURRENCY = 256;
+const RUNNING_WRITE_MAX_BYTES = 4 * 1024 * 1024;
 /** Small writes between two points where none runs (so the pinned directories can be trimmed). */
 const DRAIN_EVERY_WRITES = 512;
 /** How long apply writes before it lets other work on the event loop run. */
@@ -258,6 +278,29 @@ const SYNC_SIGNATURE_MAX_BYTES = 256 * 1024;
 
 /** Files up to this size are received into memory and written by TreeWriter.writeBuffered. */
 const BUFFERED_WRITE_MAX_BYTES = 1024 * 1024;
+
+/**
+ * A body that can hand over all of its content at once when it is already in memory (radar's ApplyFrameReader
+ * does when the frame at hand holds the whole file), so a small file costs no async step per content item.
+ */
+export interface BufferedBody {
+  /** All of the content, consumed; undefined (nothing consumed) when it is not all there: iterate the body then. */
+  buffered(): readonly DeltaOp[] | undefined;
+}
+
+function bufferedBody(body: AsyncIterable<DeltaOp>): readonly DeltaOp[] | undefined {
+  return 'buffered' in body && typeof body.buffered === 'function' ? (body as unknown as BufferedBody).buffered() : undefined;
+}
+
+/** deltaOps for content already in memory: the same bound. */
+function checkedOps(ops: readonly DeltaOp[], op: WriteOp): DeltaOp[] {
+  let bytes = 0;
+  for (const d of ops) if (d.kind === 'literal') bytes += d.data.byteLength;
+  if (bytes > op.size || ops.length > op.size + 1) {
+    throw new KxError(ErrorCode.DigestMismatch, `${op.path}: more content than the announced ${op.size} bytes`);
+  }
+  return [...ops];
+}
 
 /**
  * A small write's ops, read completely; refuses more than the op announced, so the buffer stays bounded (every op

@@ -47,6 +47,9 @@ export interface PinnedParent {
  */
 export const MAX_PATH_DEPTH = 128;
 
+/** A path that is not plain: an empty, '.' or '..' component, or a NUL byte. */
+const PLAIN_PATH_NOT = /(?:^|\/)\.{0,2}(?:\/|$)|\0/;
+
 /**
  * Pinned directories beneath one root (not owned: the caller closes it after close()), cached by their resolved
  * path. Bounded by trim(), which callers run between operations, never during one (an operation may hold two
@@ -66,6 +69,17 @@ export class DirPins {
 
   /** The pinned parent of `rel`'s final component; its earlier components' links resolved per absoluteLinks. */
   parent(rel: RelPath): PinnedParent {
+    // The common case, thousands of times per batch: a plain path whose parent is pinned already. The walk below
+    // would find the same cached directory a component at a time.
+    const slash = rel.lastIndexOf('/');
+    if (slash > 0 && !PLAIN_PATH_NOT.test(rel)) {
+      const path = rel.slice(0, slash);
+      const cached = this.#cache.get(path);
+      if (cached !== undefined) {
+        this.#opts.hooks?.afterPin?.(path);
+        return { dir: cached, path, name: rel.slice(slash + 1) };
+      }
+    }
     const parts = rel.split('/').filter((p) => p !== '' && p !== '.');
     const name = parts.pop();
     if (name === undefined || name === '..') throw new KxError(ErrorCode.InvalidPath, `path ${JSON.stringify(rel)}: names no entry beneath the root`);

@@ -12,6 +12,7 @@ import { Dir } from './dir.ts';
 import { asyncIo, copyHashing, fileTimes, syncIo } from './file-io.ts';
 import { Placement } from './place.ts';
 import type { Owner } from './place.ts';
+import type { PlacePool } from './place-pool.ts';
 import { DirPins, MAX_PATH_DEPTH } from './pins.ts';
 import type { PinHooks, PinnedParent } from './pins.ts';
 import { mismatch, openBasis, rebuild, rebuildInMemory } from './rebuild.ts';
@@ -40,6 +41,8 @@ export interface TreeWriterOptions {
   readonly keepSetIdBits?: boolean;
   /** Tests only: runs between pinning a parent directory and the operation inside it. */
   readonly hooks?: PinHooks;
+  /** Small files already in memory are placed in groups on this pool's thread (shared by a server's trees). */
+  readonly placePool?: PlacePool;
 }
 
 /** Files up to this size are read synchronously to verify a move or copy (microseconds each). */
@@ -73,7 +76,7 @@ export class TreeWriter {
     this.#anchor = opts.anchor;
     this.#hooks = opts.hooks;
     this.#hasher = opts.hasher;
-    this.#place = new Placement({ owner: opts.owner, fsync: opts.fsync ?? false, keepSetIdBits: opts.keepSetIdBits ?? false });
+    this.#place = new Placement({ owner: opts.owner, fsync: opts.fsync ?? false, keepSetIdBits: opts.keepSetIdBits ?? false, pool: opts.placePool });
   }
 
   /**

@@ -92,29 +92,30 @@ export const SMALL_FILE_BYTES = 256 * 1024;
  * call costs more than the call. A file that grew past the limit since the scan is streamed instead.
  */
 export async function* smallFile(abs: string, signal?: AbortSignal): AsyncIterable<DeltaOp> {
+  const data = readSmallFile(abs);
+  if (data === null) yield* wholeFile(abs, signal);
+  else if (data.byteLength > 0) yield { kind: 'literal', data };
+}
+
+/** A small file's bytes, read synchronously in one go; null when it grew past SMALL_FILE_BYTES since the scan. */
+export function readSmallFile(abs: string): Uint8Array | null {
   let fd: number;
   try {
     fd = openSync(abs, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   } catch (err) {
     throw fromFsError(err, abs);
   }
-  let data: Uint8Array | null;
   try {
     const st = fstatSync(fd);
     if (!st.isFile()) throw new KxError(ErrorCode.InvalidArgument, `${abs}: no longer a regular file`);
-    if (st.size > SMALL_FILE_BYTES) data = null;
-    else {
-      const buf = Buffer.allocUnsafe(st.size);
-      let n = 0;
-      for (let r = -1; n < buf.length && r !== 0; n += r) r = readSync(fd, buf, n, buf.length - n, n);
-      data = buf.subarray(0, n);
-    }
+    if (st.size > SMALL_FILE_BYTES) return null;
+    const buf = Buffer.allocUnsafe(st.size);
+    let n = 0;
+    for (let r = -1; n < buf.length && r !== 0; n += r) r = readSync(fd, buf, n, buf.length - n, n);
+    return buf.subarray(0, n);
   } catch (err) {
     throw fromFsError(err, abs);
   } finally {
     closeSync(fd);
   }
-  if (data === null) yield* wholeFile(abs, signal);
-  else if (data.byteLength > 0) yield { kind: 'literal', data };
 }
-

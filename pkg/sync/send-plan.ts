@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { createDelta, wholeFile } from './delta.ts';
 import { ErrorCode } from './errors.ts';
 import type { Hasher } from './hash.ts';
-import { ContentHash, SMALL_FILE_BYTES, hashedChunks, hashedLiterals, reusedChunks, smallFile } from './local-content.ts';
+import { ContentHash, SMALL_FILE_BYTES, hashedChunks, hashedLiterals, readSmallFile, reusedChunks, smallFile } from './local-content.ts';
+import { digestHex } from './hash.ts';
 import { hashFile } from './scan.ts';
 import { SignatureFeed } from './signature-feed.ts';
 import { WHOLE_FILE_BELOW } from './threshold.ts';
@@ -137,6 +138,16 @@ async function* sendOp(op: Op, sig: Signature | null, ctx: SendContext): AsyncIt
     return;
   }
   const abs = join(opts.root, op.path);
+  if (sig === null && op.size <= SMALL_FILE_BYTES) {
+    const small = smallWhole(op, abs, ctx);
+    if (small !== null) {
+      yield small;
+      done.files++;
+      done.bytes += op.size;
+      ctx.report();
+      return;
+    }
+  }
   let write: WriteOp = sig ? { ...op, basis: 'delta', blockSize: sig.blockSize } : { ...op, basis: 'whole' };
   let hashing: ContentHash | null = null;
   if (write.digest === '' && ctx.digestAtEnd) hashing = new ContentHash(opts.hasher);
@@ -166,6 +177,50 @@ async function* sendOp(op: Op, sig: Signature | null, ctx: SendContext): AsyncIt
   ctx.report();
 }
 
+/**
+ * A small file sent whole: read now in one synchronous call and hashed in one go, its digest sent with the op, and
+ * its content one literal (no chain of async generators per file: a tree of small files is thousands of them).
+ * A file that could not be read fails as its body is read (the batch goes on); one that grew past the limit
+ * since the scan: null (streamed instead).
+ */
+function smallWhole(op: WriteOp, abs: string, ctx: SendContext): BatchWrite | null {
+  let data: Uint8Array | null;
+  try {
+    data = readSmallFile(abs);
+  } catch (err) {
+    return { ...stripBlockSize(op), basis: 'whole', body: failing(err as Error) };
+  }
+  if (data === null) return null;
+  let digest = op.digest;
+  if (digest === '') {
+    digest = digestHex(ctx.opts.hasher.h64(data));
+    ctx.learned.set(op.path, digest);
+  }
+  return { ...stripBlockSize(op), basis: 'whole', digest, body: data.byteLength > 0 ? once({ kind: 'literal', data }) : NONE };
+}
+
+/** One delta op as an async iterable, without a generator. */
+function once(d: DeltaOp): AsyncIterable<DeltaOp> {
+  return {
+    [Symbol.asyncIterator]: () => {
+      let given = false;
+      return {
+        next: () => {
+          if (given) return Promise.resolve({ done: true, value: undefined });
+          given = true;
+          return Promise.resolve({ done: false, value: d });
+        },
+      };
+    },
+  };
+}
+
+const NONE: AsyncIterable<DeltaOp> = { [Symbol.asyncIterator]: () => ({ next: () => Promise.resolve({ done: true, value: undefined }) }) };
+
+/** A body that fails with err when it is read. */
+function failing(err: Error): AsyncIterable<DeltaOp> {
+  return { [Symbol.asyncIterator]: () => ({ next: () => Promise.reject(err) }) };
+}
 
 /** Progress follows the sender's position in the file, not what crossed the wire. */
 async function* counted(body: AsyncIterable<DeltaOp>, size: number, blockSize: number, ctx: SendContext): AsyncIterable<DeltaOp> {

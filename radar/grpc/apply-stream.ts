@@ -67,9 +67,53 @@ export class ApplyFrameReader {
       this.#bodyDone = false;
       this.#endDigest = '';
       // Digest at end: the write's digest arrives after its content; the tree asks for it once it read the body.
-      yield op.digest === '' ? { ...op, body: this.#body(op.path), digestAtEnd: () => this.#endDigest } : { ...op, body: this.#body(op.path) };
+      const body = this.#frameBody(op.path);
+      yield op.digest === '' ? { ...op, body, digestAtEnd: () => this.#endDigest } : { ...op, body };
       await this.#skipBody(op.path);
     }
+  }
+
+  /** The current write's content: streamed, or taken at once when all of it is in the frame at hand (FrameBody). */
+  #frameBody(path: RelPath): AsyncIterable<DeltaOp> & { buffered(): readonly DeltaOp[] | undefined } {
+    let started = false;
+    return {
+      [Symbol.asyncIterator]: () => {
+        started = true;
+        return this.#body(path);
+      },
+      buffered: () => (started ? undefined : this.#takeBuffered()),
+    };
+  }
+
+  /**
+   * The current write's content, read past at once, when the frame at hand holds all of it (up to its `end`), raw
+   * and not abandoned; undefined otherwise, nothing read (the body is then streamed, which also reports what is wrong).
+   */
+  #takeBuffered(): readonly DeltaOp[] | undefined {
+    if (this.#bodyDone) return undefined;
+    const items = this.#items;
+    let i = this.#index;
+    for (; i < items.length; i++) {
+      const it = items[i];
+      if (it.item === 'end') break;
+      if (it.item === 'op' || (it.item === 'literal' && it.literal.deflated)) return undefined;
+    }
+    if (i >= items.length) return undefined;
+    const end = items[i];
+    if (end.item !== 'end' || end.end.abort) return undefined;
+    const out: DeltaOp[] = [];
+    for (let k = this.#index; k < i; k++) {
+      const it = items[k];
+      if (it.item === 'copy') out.push({ kind: 'copy', index: it.copy.index, count: it.copy.count });
+      else if (it.item === 'literal') {
+        this.#wireBytes += it.literal.data.byteLength;
+        out.push({ kind: 'literal', data: it.literal.data });
+      }
+    }
+    this.#index = i + 1;
+    this.#bodyDone = true;
+    this.#endDigest = end.end.digest;
+    return out;
   }
 
   async *#body(path: RelPath): AsyncGenerator<DeltaOp> {

@@ -14,6 +14,7 @@ import type * as M from '../../proto/messages.ts';
 import { toServiceError } from '../../pkg/wire/status.ts';
 import { Capability, METADATA_PROTOCOL_VERSION, PROTOCOL_VERSION } from '../../proto/version.ts';
 import { LocalTree } from '../../pkg/receiver/local-tree.ts';
+import { PlacePool } from '../../pkg/receiver/place-pool.ts';
 import { ApplyFrameReader } from './apply-stream.ts';
 import { bearer, callerKey } from './gate.ts';
 import { LIMITS, Slots } from './limits.ts';
@@ -54,6 +55,8 @@ export function createRadarService(deps: RadarServiceDeps): grpc.UntypedServiceI
   const urgency = new Urgency();
   // The batches applied at once, per caller and in all: a stream kept open between batches holds no slot.
   const batches = new Slots({ ...LIMITS.applyBatches, queue: LIMITS.slotQueue });
+  // Small files of every tree placed in groups on one thread (its thread retires when idle: nothing to close).
+  const placePool = new PlacePool();
 
   const treeFor = async (root: ResolvedRoot, target: TargetRef, signal: AbortSignal, lane?: () => Lane | undefined): Promise<LocalTree> => {
     const tree = new LocalTree({
@@ -65,6 +68,7 @@ export function createRadarService(deps: RadarServiceDeps): grpc.UntypedServiceI
       owner: root.owner,
       fsync: deps.fsync,
       keepSetIdBits: target.keepSetIdBits === true,
+      placePool,
       // Before each batch: the container is still the process it was resolved to, and the token still grants it.
       ...(root.verify ? { verify: (sig?: AbortSignal) => root.verify!(sig) } : {}),
     });

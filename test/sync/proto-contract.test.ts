@@ -2,7 +2,9 @@
 // shape must survive the real protobuf codec unchanged, so a field renamed or retyped on one side fails here.
 import { describe, expect, it } from 'vitest';
 import type * as grpc from '@grpc/grpc-js';
-import { loadRadarProto } from '../../proto/load.ts';
+import protobuf from 'protobufjs';
+import { LOADER_OPTIONS, PROTO_FILE, loadRadarProto } from '../../proto/load.ts';
+import { encodeApplyFrame } from '../../proto/apply-frame-codec.ts';
 import type * as M from '../../proto/messages.ts';
 import { opFromMsg, opToMsg, signatureFromMsg, signatureToMsg, entryFromMsg, entryToMsg, knownFromMsgs, knownToMsgs } from '../../pkg/wire/convert.ts';
 import { deflateIfSmaller, deflatedLiteral, literalBytes } from '../../proto/literal.ts';
@@ -178,5 +180,67 @@ describe('kx.proto and proto/messages.ts', () => {
     const text = new TextEncoder().encode('a'.repeat(10_000));
     const packed = (await deflateIfSmaller(text))!;
     await expect(literalBytes(deflatedLiteral(packed, 100), 'bomb')).rejects.toThrow(/bomb/);
+  });
+});
+
+describe('ApplyFrame written directly (proto/apply-frame-codec.ts)', () => {
+  const root = new protobuf.Root().loadSync(PROTO_FILE, { keepCase: false });
+  const type = root.lookupType('kx.v1.ApplyFrame');
+  const decode = (bytes: Uint8Array): unknown => plain(type.toObject(type.decode(bytes), LOADER_OPTIONS));
+  const reflected = (f: M.ApplyFrame): Uint8Array => type.encode(type.fromObject(f)).finish();
+
+  const op = (over: Partial<M.OpMsg>): M.ApplyItem => ({
+    item: 'op',
+    op: { op: 'write', path: 'src/f.ts', from: '', mode: 0o644, size: 0, digest: '', basis: 'whole', blockSize: 0, linkTarget: '', expect: null, ...over },
+  });
+  const frames: [string, M.ApplyFrame][] = [
+    ['an open frame with owner and set-id bits kept', { open: { target: { ...target, keepSetIdBits: true } }, items: [], flush: false }],
+    ['an open frame of uid 0 with set-id bits unset explicitly', { open: { target: { containerId: '', runtime: '', remotePath: '/', owner: { uid: 0, gid: 0 }, keepSetIdBits: false } }, items: [], flush: true }],
+    ['an open frame without a target', { open: { target: null }, items: [], flush: false }],
+    ['every field of an op at its extremes', {
+      open: null,
+      flush: true,
+      items: [
+        op({ path: 'ünï/côdé/文件.txt', mode: 0o7777, mtimeMs: 0, size: 2 ** 40 + 3, digest: '0123456789abcdef', basis: 'delta', blockSize: 65_536 }),
+        op({ mtimeMs: -1_234_567, expect: { absent: false, kind: 'file', size: 2 ** 33, mtimeMs: -5 } }),
+        op({ mtimeMs: 1_700_000_000_123, expect: { absent: true, kind: '', size: 0, mtimeMs: 0 } }),
+        op({ op: 'symlink', linkTarget: '../x', expect: { absent: false, kind: 'symlink', size: 0, mtimeMs: 0 } }),
+        op({ op: 'move', from: 'a/b', digest: 'ffffffffffffffff', mtimeMs: 7 }),
+        op({ op: 'remove', path: 'r', mode: 0, basis: '' }),
+      ],
+    }],
+    ['content items: copies, empty, raw, deflated and large literals, ends', {
+      open: null,
+      flush: false,
+      items: [
+        { item: 'copy', copy: { index: 0, count: 1 } },
+        { item: 'copy', copy: { index: 2 ** 31, count: 300 } },
+        { item: 'literal', literal: { data: new Uint8Array(0), deflated: false, rawSize: 0 } },
+        { item: 'literal', literal: { data: new Uint8Array([0, 255, 128]), deflated: true, rawSize: 99 } },
+        { item: 'literal', literal: { data: new Uint8Array(300_000).map((_, i) => i % 251), deflated: false, rawSize: 300_000 } },
+        { item: 'end', end: { abort: false, reason: '', code: '', digest: '' } },
+        { item: 'end', end: { abort: true, reason: 'gone — ✗', code: 'NOT_FOUND', digest: '' } },
+        { item: 'end', end: { abort: false, reason: '', code: '', digest: '0123456789abcdef' } },
+      ],
+    }],
+  ];
+
+  it.each(frames)('decodes %s as protobufjs\'s own encoding of it does', (_name, frame) => {
+    const direct = encodeApplyFrame(frame);
+    expect(decode(direct)).toEqual(decode(reflected(frame)));
+    // and as the frame that went in (what radar's deserializer gives)
+    const def = proto.service.Apply as grpc.MethodDefinition<M.ApplyFrame, M.ApplyFrame>;
+    expect(plain(def.requestDeserialize(direct))).toEqual(plain(def.requestDeserialize(Buffer.from(reflected(frame)))));
+  });
+
+  it('is what the Apply call sends', () => {
+    const frame = frames[3][1];
+    const def = proto.service.Apply as grpc.MethodDefinition<M.ApplyFrame, M.ApplyFrame>;
+    expect([...def.requestSerialize(frame)]).toEqual([...encodeApplyFrame(frame)]);
+  });
+
+  it('refuses a value the wire type cannot carry rather than writing a wrong one', () => {
+    expect(() => encodeApplyFrame({ open: null, flush: false, items: [op({ size: -1 })] })).toThrow(RangeError);
+    expect(() => encodeApplyFrame({ open: null, flush: false, items: [op({ mtimeMs: 1.5 })] })).toThrow(RangeError);
   });
 });

@@ -1,0 +1,180 @@
+// Placement of small files on a thread of their own, many at a time: a file already rebuilt and verified in memory
+// is queued here, and the queue goes to the thread as one group (one message, its contents packed into one
+// transferred buffer), where each file's create, write, owner, mode, mtime and rename run as synchronous calls
+// (place-worker-main.ts). The thread-pool way (three async calls per file, each a wake-up of a pool thread and of
+// the event loop) spent most of radar's CPU for a tree of small files in the kernel's scheduler.
+//
+// Atomicity and confinement are those of Placement.fileFrom: a temp file created with O_EXCL|O_NOFOLLOW inside
+// the pinned parent directory (its fd, through /proc/self/fd), renamed over the name; the caller keeps the parent
+// pinned (its fd open) until the file's promise settles.
+import { Worker } from 'node:worker_threads';
+import { ErrorCode, KxError, fromFsError } from '../sync/errors.ts';
+import type { RelPath } from '../sync/types.ts';
+import { FIELDS, placeWorker, type PlaceGroup, type PlaceOwner, type PlaceReply } from './place-worker-main.ts';
+
+export type { PlaceOwner } from './place-worker-main.ts';
+
+/** What Placement hands the pool for one file. */
+export interface PlaceRequest {
+  readonly dirFd: number;
+  readonly tmp: string;
+  readonly name: string;
+  readonly path: RelPath;
+  readonly content: Uint8Array;
+  readonly mode: number;
+  readonly mtimeS: number;
+  readonly owner: PlaceOwner | undefined;
+  readonly fsync: boolean;
+}
+
+export interface PlacePoolOptions {
+  /** Send a group once it holds this many files (default GROUP_FILES). */
+  readonly groupFiles?: number;
+  /** Retire the idle thread after this long (default IDLE_MS). */
+  readonly idleMs?: number;
+}
+
+/** A group is sent at this many files, or at GROUP_BYTES, or when the event loop turns with files queued. */
+const GROUP_FILES = 64;
+const GROUP_BYTES = 512 * 1024;
+const IDLE_MS = 5000;
+
+interface Queued {
+  readonly req: PlaceRequest;
+  readonly resolve: () => void;
+  readonly reject: (err: unknown) => void;
+}
+
+export class PlacePool {
+  readonly #groupFiles: number;
+  readonly #idleMs: number;
+  #worker: Worker | undefined;
+  #queue: Queued[] = [];
+  #queuedBytes = 0;
+  #flushScheduled = false;
+  readonly #inFlight = new Map<number, readonly Queued[]>();
+  #nextId = 1;
+  #idleTimer: NodeJS.Timeout | undefined;
+  #closed = false;
+
+  constructor(opts: PlacePoolOptions = {}) {
+    this.#groupFiles = opts.groupFiles ?? GROUP_FILES;
+    this.#idleMs = opts.idleMs ?? IDLE_MS;
+  }
+
+  /** The thread starts with the first file placed; present for the lifecycle convention. */
+  start(): void {}
+
+  /** Place one file; settles once it is renamed into place (or failed, its temp file removed). */
+  place(req: PlaceRequest): Promise<void> {
+    if (this.#closed) return Promise.reject(new KxError(ErrorCode.Cancelled, `${req.path}: radar is closing`));
+    return new Promise<void>((resolve, reject) => {
+      this.#queue.push({ req, resolve, reject });
+      this.#queuedBytes += req.content.byteLength;
+      // Files and owners of one group must agree on owner and fsync (one TreeWriter's): a different one starts a group.
+      if (this.#queue.length >= this.#groupFiles || this.#queuedBytes >= GROUP_BYTES || !sameGroup(this.#queue[0].req, req)) this.#flush();
+      else if (!this.#flushScheduled) {
+        this.#flushScheduled = true;
+        setImmediate(() => {
+          this.#flushScheduled = false;
+          this.#flush();
+        });
+      }
+    });
+  }
+
+  /** Ends the thread; files queued or in flight fail (CANCELLED). Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearTimeout(this.#idleTimer);
+    const worker = this.#worker;
+    this.#worker = undefined;
+    this.#failAll(new KxError(ErrorCode.Cancelled, 'radar is closing'));
+    await worker?.terminate();
+  }
+
+  #flush(): void {
+    if (this.#queue.length === 0) return;
+    // A request unlike the first (other owner or fsync) goes in the next group.
+    let n = 1;
+    while (n < this.#queue.length && sameGroup(this.#queue[0].req, this.#queue[n].req)) n++;
+    const group = this.#queue.slice(0, n);
+    this.#queue = this.#queue.slice(n);
+    this.#queuedBytes = this.#queue.reduce((s, q) => s + q.req.content.byteLength, 0);
+    let bytes = 0;
+    for (const q of group) bytes += q.req.content.byteLength;
+    // One buffer for the group, transferred: a view into a larger buffer (a frame) would otherwise be cloned whole.
+    const data = new Uint8Array(bytes);
+    const meta = new Float64Array(group.length * FIELDS);
+    const names: string[] = [];
+    let offset = 0;
+    group.forEach(({ req }, i) => {
+      data.set(req.content, offset);
+      meta.set([req.dirFd, offset, req.content.byteLength, req.mode, req.mtimeS], i * FIELDS);
+      names.push(req.tmp, req.name);
+      offset += req.content.byteLength;
+    });
+    const id = this.#nextId++;
+    const first = group[0].req;
+    const worker = this.#started();
+    this.#inFlight.set(id, group);
+    worker.postMessage({ id, meta, names: names.join('\0'), data: data.buffer, owner: first.owner, fsync: first.fsync } satisfies PlaceGroup, [data.buffer, meta.buffer]);
+    if (this.#queue.length > 0) this.#flush();
+  }
+
+  #started(): Worker {
+    clearTimeout(this.#idleTimer);
+    this.#idleTimer = undefined;
+    if (this.#worker !== undefined) {
+      this.#worker.ref();
+      return this.#worker;
+    }
+    const worker = new Worker(`(${placeWorker.toString()})()`, { eval: true, resourceLimits: { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 16 } });
+    worker.on('message', (m: PlaceReply) => {
+      const group = this.#inFlight.get(m.id);
+      if (group === undefined) return;
+      this.#inFlight.delete(m.id);
+      group.forEach((q, i) => {
+        const f = m.failures[i];
+        if (f === null || f === undefined) q.resolve();
+        else q.reject(fromFsError(Object.assign(new Error(f.message), { code: f.code }), q.req.path));
+      });
+      if (this.#inFlight.size === 0 && this.#worker === worker) this.#idle(worker);
+    });
+    const lost = (why: string): void => {
+      if (this.#worker !== worker) return;
+      this.#worker = undefined;
+      this.#failAll(new KxError(ErrorCode.Internal, `radar's placement thread: ${why}`));
+    };
+    worker.on('error', (err: Error) => lost(err.message));
+    worker.on('exit', (code) => lost(`exited with code ${code}`));
+    this.#worker = worker;
+    return worker;
+  }
+
+  /** No group in flight: the thread no longer keeps the process alive, and retires after a while. */
+  #idle(worker: Worker): void {
+    worker.unref();
+    clearTimeout(this.#idleTimer);
+    this.#idleTimer = setTimeout(() => {
+      this.#idleTimer = undefined;
+      if (this.#worker !== worker || this.#inFlight.size > 0) return;
+      this.#worker = undefined;
+      void worker.terminate();
+    }, this.#idleMs);
+    this.#idleTimer.unref();
+  }
+
+  #failAll(err: KxError): void {
+    for (const group of this.#inFlight.values()) for (const q of group) q.reject(err);
+    this.#inFlight.clear();
+    for (const q of this.#queue) q.reject(err);
+    this.#queue = [];
+    this.#queuedBytes = 0;
+  }
+}
+
+function sameGroup(a: PlaceRequest, b: PlaceRequest): boolean {
+  return a.fsync === b.fsync && a.owner?.uid === b.owner?.uid && a.owner?.gid === b.owner?.gid;
+}

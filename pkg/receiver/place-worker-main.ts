@@ -1,0 +1,81 @@
+// The thread of a PlacePool (place-pool.ts): places a group of small files, each with its filesystem calls
+// done synchronously in a row (create the temp file, write it, owner, mode, mtime, rename over the name), so a
+// group of many files costs one message each way instead of three thread-pool round trips per file. The
+// directories are the main thread's pinned fds, reached through /proc/self/fd as dir.ts does (the same process).
+
+/**
+ * A group as the thread takes it: per file five numbers in `meta` (FIELDS) and two names in `names`, so the
+ * message clones two arrays and a string rather than an object per file.
+ */
+export interface PlaceGroup {
+  readonly id: number;
+  /** Per file: the parent's fd, the content's offset and length in `data`, the mode, the mtime in seconds. */
+  readonly meta: Float64Array;
+  /** Per file its temp name and its name, all joined by NUL (which no name holds). */
+  readonly names: string;
+  readonly data: ArrayBuffer;
+  readonly owner: PlaceOwner | undefined;
+  readonly fsync: boolean;
+}
+/** Numbers per file in PlaceGroup.meta. */
+export const FIELDS = 5;
+/** The owner given to placed files (place.ts Owner, declared here as this module takes it). */
+export interface PlaceOwner { readonly uid: number; readonly gid: number }
+export interface PlaceFailure { readonly code: string; readonly message: string }
+export interface PlaceReply {
+  readonly id: number;
+  readonly failures: readonly (PlaceFailure | null)[];
+  /** The group's buffer, handed back. */
+  readonly data: ArrayBuffer;
+}
+
+/**
+ * The thread's code. The pool starts it from this function's source (eval), self-contained: a .ts entry would load
+ * Node's type stripper into the thread as well (~11 MB more of radar's RSS while the thread lives, some of it kept).
+ */
+export function placeWorker(): void {
+  const fs = process.getBuiltinModule('node:fs');
+  const { parentPort } = process.getBuiltinModule('node:worker_threads');
+  const C = fs.constants;
+  /** FIELDS (the function runs alone: nothing of this module is in scope). */
+  const FIELDS = 5;
+
+  const placeOne = (dirFd: number, tmp: string, name: string, content: Uint8Array, mode: number, mtimeS: number, group: PlaceGroup): PlaceFailure | null => {
+    const dir = `/proc/self/fd/${dirFd}`;
+    let fd = -1;
+    try {
+      // O_EXCL|O_NOFOLLOW: never an existing entry, never through a symlink (as Dir.createFile).
+      fd = fs.openSync(`${dir}/${tmp}`, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600);
+      for (let off = 0; off < content.byteLength; ) off += fs.writeSync(fd, content, off, content.byteLength - off, off);
+      if (group.owner) fs.fchownSync(fd, group.owner.uid, group.owner.gid); // before chmod: chown clears set-id bits
+      fs.fchmodSync(fd, mode);
+      fs.futimesSync(fd, mtimeS, mtimeS);
+      if (group.fsync) fs.fsyncSync(fd);
+      fs.closeSync(fd);
+      fd = -1;
+      fs.renameSync(`${dir}/${tmp}`, `${dir}/${name}`);
+      return null;
+    } catch (err) {
+      if (fd >= 0) fs.closeSync(fd);
+      try {
+        fs.unlinkSync(`${dir}/${tmp}`);
+      } catch {
+        // never created, or already gone
+      }
+      const e = err as NodeJS.ErrnoException;
+      return { code: e?.code ?? '', message: e?.message ?? String(err) };
+    }
+  };
+
+  parentPort?.on('message', (group: PlaceGroup) => {
+    const data = new Uint8Array(group.data);
+    const m = group.meta;
+    const names = group.names.split('\0');
+    const failures: (PlaceFailure | null)[] = [];
+    for (let i = 0, k = 0; k < m.length; i += 2, k += FIELDS) {
+      failures.push(placeOne(m[k], names[i], names[i + 1], data.subarray(m[k + 1], m[k + 1] + m[k + 2]), m[k + 3], m[k + 4], group));
+    }
+    // The buffer goes back: this thread allocates too little for its GC to free it soon (tens of MB stayed held).
+    parentPort.postMessage({ id: group.id, failures, data: group.data } satisfies PlaceReply, [group.data]);
+  });
+}

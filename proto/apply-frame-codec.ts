@@ -1,0 +1,237 @@
+// ApplyFrame in protobuf's wire format, written directly: the sender's hottest message (a frame of small files holds
+// three items per file), for which protobufjs's reflection (fromObject, then encode through a chain of per-field
+// writer objects) cost about a fifth of kx's CPU in an initial sync. The bytes are plain kx.proto ApplyFrame: any
+// protobuf decoder reads them (radar's is protobufjs), and the contract test decodes what this writes with
+// protobufjs and compares it with the frame that went in. load.ts's serializer uses it for ApplyFrame.
+//
+// One pass sizes the frame, a second writes it into one Buffer: each literal's bytes are copied once.
+import type { ApplyFrame, ApplyItem, ApplyOpen, ExpectMsg, FileEndMsg, OpMsg, Target } from './messages.ts';
+
+/** The frame's protobuf encoding. */
+export function encodeApplyFrame(frame: ApplyFrame): Buffer {
+  let size = 0;
+  if (frame.open != null) size += lenField(1, openSize(frame.open));
+  for (const item of frame.items) size += lenField(2, itemSize(item));
+  if (frame.flush) size += 2;
+  const w = new FrameWriter(Buffer.allocUnsafe(size));
+  if (frame.open != null) {
+    w.tagLen(1, openSize(frame.open));
+    writeOpen(w, frame.open);
+  }
+  for (const item of frame.items) {
+    w.tagLen(2, itemSize(item));
+    writeItem(w, item);
+  }
+  if (frame.flush) w.bool(3, true);
+  if (w.pos !== size) throw new Error(`ApplyFrame encoding: wrote ${w.pos} bytes of ${size}`);
+  return w.buf;
+}
+
+// ---- sizes (fields at their default value are left out, as proto3 allows; optional fields when set) ----
+
+function openSize(o: ApplyOpen): number {
+  return o.target === null ? 0 : lenField(1, targetSize(o.target));
+}
+
+function targetSize(t: Target): number {
+  let n = strField(1, t.containerId) + strField(2, t.runtime) + strField(3, t.remotePath);
+  if (t.owner != null) n += lenField(4, varintField(1, t.owner.uid) + varintField(2, t.owner.gid));
+  if (t.keepSetIdBits != null) n += 2;
+  return n;
+}
+
+function itemSize(item: ApplyItem): number {
+  switch (item.item) {
+    case 'op':
+      return lenField(1, opSize(item.op));
+    case 'copy':
+      return lenField(2, varintField(1, item.copy.index) + varintField(2, item.copy.count));
+    case 'literal':
+      return lenField(3, bytesField(1, item.literal.data.byteLength) + (item.literal.deflated ? 2 : 0) + varintField(3, item.literal.rawSize));
+    case 'end':
+      return lenField(4, endSize(item.end));
+  }
+}
+
+function opSize(m: OpMsg): number {
+  let n = strField(1, m.op) + strField(2, m.path) + strField(3, m.from) + varintField(4, m.mode);
+  if (m.mtimeMs != null) n += 1 + int64Size(m.mtimeMs);
+  n += varintField(6, m.size) + strField(7, m.digest) + strField(8, m.basis) + varintField(9, m.blockSize) + strField(10, m.linkTarget);
+  if (m.expect != null) n += lenField(11, expectSize(m.expect));
+  return n;
+}
+
+function expectSize(e: ExpectMsg): number {
+  return (e.absent ? 2 : 0) + strField(2, e.kind) + varintField(3, e.size) + (e.mtimeMs === 0 ? 0 : 1 + int64Size(e.mtimeMs));
+}
+
+function endSize(e: FileEndMsg): number {
+  return (e.abort ? 2 : 0) + strField(2, e.reason) + strField(3, e.code) + strField(4, e.digest);
+}
+
+/** A length-delimited field of a one-byte tag (field numbers below 16) holding `len` bytes. */
+function lenField(_field: number, len: number): number {
+  return 1 + varintSize(len) + len;
+}
+
+function bytesField(field: number, len: number): number {
+  return len === 0 ? 0 : lenField(field, len);
+}
+
+function strField(field: number, s: string): number {
+  return s === '' ? 0 : lenField(field, Buffer.byteLength(s));
+}
+
+function varintField(_field: number, v: number): number {
+  return v === 0 ? 0 : 1 + varintSize(v);
+}
+
+function varintSize(v: number): number {
+  if (!Number.isSafeInteger(v) || v < 0) throw new RangeError(`ApplyFrame encoding: ${v} is not an unsigned integer`);
+  let n = 1;
+  while (v >= 128) {
+    v = Math.floor(v / 128);
+    n++;
+  }
+  return n;
+}
+
+/** int64: a negative value is its 64-bit two's complement, ten bytes. */
+function int64Size(v: number): number {
+  if (!Number.isSafeInteger(v)) throw new RangeError(`ApplyFrame encoding: ${v} is not an integer`);
+  return v < 0 ? 10 : varintSize(v);
+}
+
+// ---- writing ----
+
+function writeOpen(w: FrameWriter, o: ApplyOpen): void {
+  if (o.target === null) return;
+  const t = o.target;
+  w.tagLen(1, targetSize(t));
+  w.str(1, t.containerId);
+  w.str(2, t.runtime);
+  w.str(3, t.remotePath);
+  if (t.owner != null) {
+    w.tagLen(4, varintField(1, t.owner.uid) + varintField(2, t.owner.gid));
+    w.varint(1, t.owner.uid);
+    w.varint(2, t.owner.gid);
+  }
+  if (t.keepSetIdBits != null) w.bool(5, t.keepSetIdBits, true);
+}
+
+function writeItem(w: FrameWriter, item: ApplyItem): void {
+  switch (item.item) {
+    case 'op': {
+      const m = item.op;
+      w.tagLen(1, opSize(m));
+      w.str(1, m.op);
+      w.str(2, m.path);
+      w.str(3, m.from);
+      w.varint(4, m.mode);
+      if (m.mtimeMs != null) w.int64(5, m.mtimeMs, true);
+      w.varint(6, m.size);
+      w.str(7, m.digest);
+      w.str(8, m.basis);
+      w.varint(9, m.blockSize);
+      w.str(10, m.linkTarget);
+      if (m.expect != null) {
+        const e = m.expect;
+        w.tagLen(11, expectSize(e));
+        w.bool(1, e.absent);
+        w.str(2, e.kind);
+        w.varint(3, e.size);
+        w.int64(4, e.mtimeMs);
+      }
+      return;
+    }
+    case 'copy':
+      w.tagLen(2, varintField(1, item.copy.index) + varintField(2, item.copy.count));
+      w.varint(1, item.copy.index);
+      w.varint(2, item.copy.count);
+      return;
+    case 'literal': {
+      const l = item.literal;
+      w.tagLen(3, bytesField(1, l.data.byteLength) + (l.deflated ? 2 : 0) + varintField(3, l.rawSize));
+      w.bytes(1, l.data);
+      w.bool(2, l.deflated);
+      w.varint(3, l.rawSize);
+      return;
+    }
+    case 'end': {
+      const e = item.end;
+      w.tagLen(4, endSize(e));
+      w.bool(1, e.abort);
+      w.str(2, e.reason);
+      w.str(3, e.code);
+      w.str(4, e.digest);
+      return;
+    }
+  }
+}
+
+const VARINT = 0;
+const LEN = 2;
+
+class FrameWriter {
+  readonly buf: Buffer;
+  pos = 0;
+
+  constructor(buf: Buffer) {
+    this.buf = buf;
+  }
+
+  tagLen(field: number, len: number): void {
+    this.buf[this.pos++] = (field << 3) | LEN;
+    this.#raw(len);
+  }
+
+  str(field: number, s: string): void {
+    if (s === '') return;
+    const len = Buffer.byteLength(s);
+    this.tagLen(field, len);
+    this.pos += this.buf.write(s, this.pos, len, 'utf8');
+  }
+
+  bytes(field: number, data: Uint8Array): void {
+    if (data.byteLength === 0) return;
+    this.tagLen(field, data.byteLength);
+    this.buf.set(data, this.pos);
+    this.pos += data.byteLength;
+  }
+
+  varint(field: number, v: number): void {
+    if (v === 0) return;
+    this.buf[this.pos++] = (field << 3) | VARINT;
+    this.#raw(v);
+  }
+
+  /** An int64 field; `always`: written even when 0 (a proto3 optional field that is set). */
+  int64(field: number, v: number, always = false): void {
+    if (v === 0 && !always) return;
+    this.buf[this.pos++] = (field << 3) | VARINT;
+    if (v >= 0) {
+      this.#raw(v);
+      return;
+    }
+    let u = BigInt.asUintN(64, BigInt(v));
+    for (let i = 0; i < 9; i++) {
+      this.buf[this.pos++] = Number(u & 0x7fn) | 0x80;
+      u >>= 7n;
+    }
+    this.buf[this.pos++] = Number(u);
+  }
+
+  bool(field: number, v: boolean, always = false): void {
+    if (!v && !always) return;
+    this.buf[this.pos++] = (field << 3) | VARINT;
+    this.buf[this.pos++] = v ? 1 : 0;
+  }
+
+  #raw(v: number): void {
+    while (v >= 128) {
+      this.buf[this.pos++] = (v % 128) | 0x80;
+      v = Math.floor(v / 128);
+    }
+    this.buf[this.pos++] = v;
+  }
+}
