@@ -14,6 +14,7 @@ import type { Executor } from '../../pkg/runtime/exec.ts';
 import { CallGate } from './gate.ts';
 import { limitRequests } from './limits.ts';
 import { RootCache } from './root-cache.ts';
+import { PlacePool } from '../../pkg/receiver/place-pool.ts';
 import { createRadarService } from './service.ts';
 
 export interface RadarServerOptions {
@@ -39,6 +40,8 @@ export class RadarServer {
   readonly #server: grpc.Server;
   readonly #gate: CallGate;
   readonly #roots: RootCache;
+  /** Small files of every tree placed in groups on one thread, which retires when idle. */
+  readonly #placePool = new PlacePool();
   #started: Promise<{ address: string; port: number }> | undefined;
   #closed: Promise<void> | undefined;
 
@@ -63,6 +66,7 @@ export class RadarServer {
     this.#roots = new RootCache(opts.resolver);
     this.#server.addService(limitRequests(proto.service), createRadarService({
       roots: this.#roots,
+      placePool: this.#placePool,
       reloader: opts.reloader,
       ...(opts.executor ? { executor: opts.executor } : {}),
       hasher: opts.hasher,
@@ -102,7 +106,9 @@ export class RadarServer {
         clearTimeout(timer);
         resolve();
       });
-    }).finally(() => this.#roots.close());
+    })
+      .finally(() => this.#placePool.close())
+      .finally(() => this.#roots.close());
     return this.#closed;
   }
 }

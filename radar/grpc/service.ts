@@ -14,7 +14,7 @@ import type * as M from '../../proto/messages.ts';
 import { toServiceError } from '../../pkg/wire/status.ts';
 import { Capability, METADATA_PROTOCOL_VERSION, PROTOCOL_VERSION } from '../../proto/version.ts';
 import { LocalTree } from '../../pkg/receiver/local-tree.ts';
-import { PlacePool } from '../../pkg/receiver/place-pool.ts';
+import type { PlacePool } from '../../pkg/receiver/place-pool.ts';
 import { ApplyFrameReader } from './apply-stream.ts';
 import { bearer, callerKey } from './gate.ts';
 import { LIMITS, Slots } from './limits.ts';
@@ -27,6 +27,8 @@ import { runExec } from './exec-call.ts';
 export interface RadarServiceDeps {
   /** Resolves each call's target (kept between calls; see root-cache.ts). */
   readonly roots: RootCache;
+  /** Places small files in groups on a thread (the server owns and closes it). */
+  readonly placePool: PlacePool;
   readonly reloader?: Reloader;
   /** Runs commands in containers (Exec); absent when radar serves a directory. */
   readonly executor?: Executor;
@@ -55,8 +57,6 @@ export function createRadarService(deps: RadarServiceDeps): grpc.UntypedServiceI
   const urgency = new Urgency();
   // The batches applied at once, per caller and in all: a stream kept open between batches holds no slot.
   const batches = new Slots({ ...LIMITS.applyBatches, queue: LIMITS.slotQueue });
-  // Small files of every tree placed in groups on one thread (its thread retires when idle: nothing to close).
-  const placePool = new PlacePool();
 
   const treeFor = async (root: ResolvedRoot, target: TargetRef, signal: AbortSignal, lane?: () => Lane | undefined): Promise<LocalTree> => {
     const tree = new LocalTree({
@@ -68,7 +68,7 @@ export function createRadarService(deps: RadarServiceDeps): grpc.UntypedServiceI
       owner: root.owner,
       fsync: deps.fsync,
       keepSetIdBits: target.keepSetIdBits === true,
-      placePool,
+      placePool: deps.placePool,
       // Before each batch: the container is still the process it was resolved to, and the token still grants it.
       ...(root.verify ? { verify: (sig?: AbortSignal) => root.verify!(sig) } : {}),
     });
