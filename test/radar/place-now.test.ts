@@ -6,9 +6,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createHasher, type Hasher } from '../../pkg/sync/hash.ts';
-import type { BatchOp, BatchWrite, DeltaOp } from '../../pkg/sync/types.ts';
+import type { BatchWrite, DeltaOp } from '../../pkg/sync/types.ts';
 import { Dir } from '../../pkg/receiver/dir.ts';
 import { LocalTree } from '../../pkg/receiver/local-tree.ts';
+import { enc, contentDigest, opsOf as ops } from '../support/batch-ops.ts';
 
 let root: string;
 let hasher: Hasher;
@@ -22,15 +23,7 @@ afterEach(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
-function digestOf(text: string): string {
-  const h = hasher.stream();
-  h.update(enc(text));
-  return h.digest();
-}
-async function* ops(...list: BatchOp[]): AsyncIterable<BatchOp> {
-  yield* list;
-}
+const digestOf = (text: string): string => contentDigest(hasher, text);
 function write(path: string, text: string, digest = digestOf(text)): BatchWrite {
   const body = (async function* (): AsyncIterable<DeltaOp> { yield { kind: 'literal', data: enc(text) }; })();
   return { op: 'write', path, mode: 0o640, mtimeMs: 1_600_000_000_123, size: text.length, digest, basis: 'whole', body };

@@ -20,6 +20,7 @@ import type { Reloader, RootResolver, TargetRef } from '../../pkg/runtime/ports.
 import { ErrorCode, KxError } from '../../pkg/sync/errors.ts';
 import { StaticRootResolver } from '../../radar/grpc/static-resolver.ts';
 import { poll } from '../support/poll.ts';
+import { enc, contentDigest, opsOf as ops } from '../support/batch-ops.ts';
 
 const TOKEN = 'test-token-0123456789';
 let hasher: Hasher;
@@ -48,15 +49,7 @@ function client(token: string | null = TOKEN): RadarClient {
   clients.push(c);
   return c;
 }
-const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
-function digestOf(data: Uint8Array): string {
-  const h = hasher.stream();
-  h.update(data);
-  return h.digest();
-}
-async function* ops(...list: BatchOp[]): AsyncIterable<BatchOp> {
-  yield* list;
-}
+const digestOf = (data: Uint8Array): string => contentDigest(hasher, data);
 function write(path: string, text: string): BatchOp {
   const data = enc(text);
   return { op: 'write', path, mode: 0o644, mtimeMs: 1_000_000, size: data.length, digest: digestOf(data), basis: 'whole', body: (async function* (): AsyncIterable<DeltaOp> { yield { kind: 'literal', data }; })() };

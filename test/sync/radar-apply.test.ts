@@ -11,6 +11,7 @@ import type { BatchOp, BatchWrite, DeltaOp, Prior } from '../../pkg/sync/types.t
 import { LocalTree } from '../../pkg/receiver/local-tree.ts';
 import { PlacePool } from '../../pkg/receiver/place-pool.ts';
 import { cleanTemp } from '../../pkg/receiver/tree-writer.ts';
+import { enc, contentDigest, opsOf as ops } from '../support/batch-ops.ts';
 
 let root: string;
 let hasher: Hasher;
@@ -21,15 +22,7 @@ beforeEach(async () => {
 });
 afterEach(() => rm(root, { recursive: true, force: true }));
 
-const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
-function digestOf(text: string): string {
-  const h = hasher.stream();
-  h.update(enc(text));
-  return h.digest();
-}
-async function* ops(...list: BatchOp[]): AsyncIterable<BatchOp> {
-  yield* list;
-}
+const digestOf = (text: string): string => contentDigest(hasher, text);
 function write(path: string, text: string, body: AsyncIterable<DeltaOp> = (async function* () { yield { kind: 'literal' as const, data: enc(text) }; })()): BatchWrite {
   return { op: 'write', path, mode: 0o640, mtimeMs: 1_600_000_000_123, size: text.length, digest: digestOf(text), basis: 'whole', body };
 }

@@ -9,6 +9,7 @@ import type { Hasher } from '../../pkg/sync/hash.ts';
 import type { BatchOp, DeltaOp } from '../../pkg/sync/types.ts';
 import { resolveBeneath } from '../../pkg/receiver/confine.ts';
 import { LocalTree } from '../../pkg/receiver/local-tree.ts';
+import { contentDigest } from '../support/batch-ops.ts';
 
 let base: string;
 let root: string;
@@ -29,11 +30,7 @@ afterEach(() => rm(base, { recursive: true, force: true }));
 async function* literal(text: string): AsyncIterable<DeltaOp> {
   yield { kind: 'literal', data: new TextEncoder().encode(text) };
 }
-function digestOf(text: string): string {
-  const h = hasher.stream();
-  h.update(new TextEncoder().encode(text));
-  return h.digest();
-}
+const digestOf = (text: string): string => contentDigest(hasher, text);
 function write(path: string, text = 'x'): BatchOp {
   return { op: 'write', path, mode: 0o644, mtimeMs: 1_000_000, size: text.length, digest: digestOf(text), basis: 'whole', body: literal(text) };
 }

@@ -14,6 +14,7 @@ import { TreeWriter } from '../../pkg/receiver/tree-writer.ts';
 import { LocalTree } from '../../pkg/receiver/local-tree.ts';
 import type { PinHooks } from '../../pkg/receiver/pins.ts';
 import { swapAfterPin as swap } from './helpers/swap.ts';
+import { contentDigest } from '../support/batch-ops.ts';
 
 let base: string;
 let root: string;
@@ -36,11 +37,7 @@ afterEach(() => rm(base, { recursive: true, force: true }));
 /** Once `dir` is pinned: swap it for a symlink to `outside` (see helpers/swap.ts). */
 const swapAfterPin = (dir: string) => swap({ root, detached, outside }, dir);
 
-function digestOf(data: Uint8Array): string {
-  const h = hasher.stream();
-  h.update(data);
-  return h.digest();
-}
+const digestOf = (data: Uint8Array): string => contentDigest(hasher, data);
 function writeOp(path: string, data: Uint8Array): WriteOp {
   return { op: 'write', path, mode: 0o644, mtimeMs: 1_000_000, size: data.byteLength, digest: digestOf(data), basis: 'whole' };
 }

@@ -14,6 +14,7 @@ import { LIMITS } from '../../radar/grpc/limits.ts';
 import { RadarServer } from '../../radar/grpc/server.ts';
 import { StaticRootResolver } from '../../radar/grpc/static-resolver.ts';
 import { ApplyStream, rawStub, writeItems } from '../radar/helpers/apply-stream.ts';
+import { opsOf as ops } from '../support/batch-ops.ts';
 
 const TOKEN = 'test-token-0123456789';
 let hasher: Hasher;
@@ -53,9 +54,6 @@ function client(): RadarClient {
   const c = new RadarClient({ address, token: TOKEN, target: { containerId: '' } });
   clients.push(c);
   return c;
-}
-async function* ops(...list: BatchOp[]): AsyncIterable<BatchOp> {
-  yield* list;
 }
 function write(path: string, text: string): BatchOp {
   const data = new TextEncoder().encode(text);
