@@ -90,6 +90,10 @@ export function exitOf(child: ChildProcess): Promise<{ code: number | null; sign
   return new Promise((r) => child.once('exit', (code, signal) => r({ code, signal })));
 }
 
+/**
+ * A port for a test's listener, below Linux's ephemeral range (32768 and up by default): a port the kernel may
+ * have given an outgoing connection of another test at that moment cannot be bound.
+ */
 export function randomPort(): number {
-  return 20000 + Math.floor(Math.random() * 20000);
+  return 20000 + Math.floor(Math.random() * 12000);
 }

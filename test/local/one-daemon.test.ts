@@ -39,7 +39,11 @@ describe('one daemon per home', () => {
       daemon.kill('SIGTERM');
       await exitOf(daemon);
     });
-    await waitFor('daemon.json', async () => (await readDaemonState(dir))?.pid === daemon.pid);
+    await waitFor('daemon.json', async () => {
+      // A daemon that exited will never write it: the failure then says why, from its own output.
+      if (daemon.exitCode !== null) throw new Error(`kx watch exited with code ${daemon.exitCode}: ${daemon.output()}`);
+      return (await readDaemonState(dir))?.pid === daemon.pid;
+    });
     return daemon;
   }
 
