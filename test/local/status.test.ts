@@ -103,8 +103,11 @@ describe('status service', () => {
     const server = new StatusServer(source(sample), 0);
     const client = new StatusClient(await server.start());
     cleanups.push(() => client.close());
-    const ended = new Promise<unknown>((resolve) => client.watch(() => {}, resolve));
-    await new Promise((r) => setTimeout(r, 50));
+    let first!: () => void;
+    const watching = new Promise<void>((resolve) => (first = resolve));
+    const ended = new Promise<unknown>((resolve) => client.watch(() => first(), resolve));
+    // The stream is open once its first status arrived.
+    await watching;
     await server.close();
     expect(await ended).toBeNull();
   });
