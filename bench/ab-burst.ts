@@ -1,7 +1,7 @@
 // A/B of the continuous-sync cases between two kx checkouts, paired: two `kx watch` daemons (each with its own radar
 // image) keep two copies of the tree in one container; rounds alternate which goes first, so both see the same load.
 // Each round: a 1,000-file burst (a git checkout: 900 edits, 100 new), then renaming the burst's 100-file directory
-// (back and forth), each timed from the first write to the last file seen in the destination.
+// aside, each timed from the first write to the last file seen in the destination.
 //   node bench/ab-burst.ts BASE_CHECKOUT BASE_IMAGE NEW_IMAGE [rounds] [--quick]
 // Not a test; for comparing a change with its base.
 import { mkdir, mkdtemp, readFile, rename, rm } from 'node:fs/promises';
@@ -50,7 +50,8 @@ try {
     for (const s of order) {
       const b = await timed(async () => (await burst(s.local, shape, 1_000, 100 + r)).map((m) => hasText(join(s.dest, m.rel), m.marker)));
       await new Promise((res) => setTimeout(res, 1_000));
-      const [from, to] = r % 2 === 0 ? ['feature', 'feature-moved'] : ['feature-moved', 'feature'];
+      // Each burst makes src/feature anew (100 new files): moved aside under a name of its own.
+      const [from, to] = ['feature', `feature-moved-${r}`];
       const first = (await readFile(join(s.local, 'src', from, 'new0.ts'), 'utf8')).split('\n')[0];
       const m = await timed(async () => {
         await rename(join(s.local, 'src', from), join(s.local, 'src', to));
