@@ -35,7 +35,7 @@ export function checkContents(p: PinnedParent, path: RelPath, contents: readonly
   const expected = new Map<RelPath, PriorEntry>();
   for (const c of contents) expected.set(checkRelPath(c.path), c);
   const changed = (rel: RelPath, now: string): KxError =>
-    new KxError(ErrorCode.Changed, `${path}: changed in the container since kx last synced it (${rel} ${now}); left as it is`);
+    new KxError(ErrorCode.Changed, `${path}: changed in the container since kx last synced it (${path}/${rel} ${now}); left as it is`);
   const walk = (dir: Dir, base: RelPath | ''): void => {
     for (const name of dir.list()) {
       if (isTempName(name)) continue;
