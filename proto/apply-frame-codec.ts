@@ -5,7 +5,7 @@
 // protobufjs and compares it with the frame that went in. load.ts's serializer uses it for ApplyFrame.
 //
 // One pass sizes the frame, a second writes it into one Buffer: each literal's bytes are copied once.
-import type { ApplyFrame, ApplyItem, ApplyOpen, ExpectMsg, FileEndMsg, OpMsg, Target } from './messages.ts';
+import type { ApplyFrame, ApplyItem, ApplyOpen, ExpectEntryMsg, ExpectMsg, FileEndMsg, OpMsg, Target } from './messages.ts';
 
 /** The frame's protobuf encoding. */
 export function encodeApplyFrame(frame: ApplyFrame): Buffer {
@@ -62,7 +62,14 @@ function opSize(m: OpMsg): number {
 }
 
 function expectSize(e: ExpectMsg): number {
-  return (e.absent ? 2 : 0) + strField(2, e.kind) + varintField(3, e.size) + (e.mtimeMs === 0 ? 0 : 1 + int64Size(e.mtimeMs));
+  let n = (e.absent ? 2 : 0) + strField(2, e.kind) + varintField(3, e.size) + (e.mtimeMs === 0 ? 0 : 1 + int64Size(e.mtimeMs));
+  if (e.checkContents === true) n += 2;
+  for (const c of e.contents ?? []) n += lenField(6, expectEntrySize(c));
+  return n;
+}
+
+function expectEntrySize(c: ExpectEntryMsg): number {
+  return strField(1, c.path) + strField(2, c.kind) + varintField(3, c.size) + (c.mtimeMs === 0 ? 0 : 1 + int64Size(c.mtimeMs)) + strField(5, c.linkTarget);
 }
 
 function endSize(e: FileEndMsg): number {
@@ -141,6 +148,15 @@ function writeItem(w: FrameWriter, item: ApplyItem): void {
         w.str(2, e.kind);
         w.varint(3, e.size);
         w.int64(4, e.mtimeMs);
+        if (e.checkContents === true) w.bool(5, true);
+        for (const c of e.contents ?? []) {
+          w.tagLen(6, expectEntrySize(c));
+          w.str(1, c.path);
+          w.str(2, c.kind);
+          w.varint(3, c.size);
+          w.int64(4, c.mtimeMs);
+          w.str(5, c.linkTarget);
+        }
       }
       return;
     }

@@ -57,7 +57,16 @@ export interface OpMsg {
   /** Decoded as null when unset. */
   expect?: ExpectMsg | null;
 }
-export interface ExpectMsg { absent: boolean; kind: string; size: number; mtimeMs: number }
+export interface ExpectMsg {
+  absent: boolean;
+  kind: string;
+  size: number;
+  mtimeMs: number;
+  /** Decoded as false / [] when unset. */
+  checkContents?: boolean;
+  contents?: ExpectEntryMsg[];
+}
+export interface ExpectEntryMsg { path: string; kind: string; size: number; mtimeMs: number; linkTarget: string }
 export interface CopyBlocksMsg { index: number; count: number }
 export interface LiteralMsg { data: Uint8Array; deflated: boolean; rawSize: number }
 export interface FileEndMsg { abort: boolean; reason: string; code: string; digest: string }

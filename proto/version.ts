@@ -24,6 +24,8 @@ export const Capability = {
    * one open between saves.
    */
   ApplyReuse: 'apply-reuse',
+  /** A directory's remove may carry the entries expected beneath it (Expect.contents); radar checks them first. */
+  ExpectContents: 'expect-contents',
 } as const;
 export type Capability = (typeof Capability)[keyof typeof Capability];
 

@@ -18,11 +18,18 @@
 // (rm -r, git checkout) in whole batches, which the bulk-delete halt judges.
 //
 // Why 6 ms within a burst: the smallest whole delay above the largest gap measured within one save.
+//
+// A long burst (a git checkout writing a thousand files) is not held for the whole window: once BURST_PATHS paths
+// without a removal are waiting, they go at once, so the sync starts on them while the rest of the burst is still
+// being written (the Folder merges whatever arrives meanwhile into its next batch). No save has that many paths,
+// and a burst with a removal in it still waits, whole, for the bulk-delete halt to judge.
 
 import type { RelPath } from '../sync/types.ts';
 
 export const QUIET_MS = 6;
 export const MAX_WAIT_MS = 100;
+/** Paths of a burst (none of them removals) that go without waiting for its window to close. */
+export const BURST_PATHS = 64;
 
 export interface Batch {
   readonly paths: readonly RelPath[];
@@ -37,6 +44,8 @@ export interface BatcherTiming {
   readonly maxWaitMs?: number;
   /** Send the first event of a burst at once (default true); false waits QUIET_MS for every batch. */
   readonly leading?: boolean;
+  /** Default BURST_PATHS. */
+  readonly burstPaths?: number;
 }
 
 export class EventBatcher {
@@ -44,7 +53,10 @@ export class EventBatcher {
   private readonly quietMs: number;
   private readonly maxWaitMs: number;
   private readonly leading: boolean;
+  private readonly burstPaths: number;
   private paths = new Set<RelPath>();
+  /** A removal is among the paths waiting: they wait for the window, whole. */
+  private removals = false;
   private firstEventAt = 0;
   /** Armed while a burst lasts: fires QUIET_MS after its last event. */
   private quietTimer: NodeJS.Timeout | undefined;
@@ -56,6 +68,7 @@ export class EventBatcher {
     this.quietMs = opts.quietMs ?? QUIET_MS;
     this.maxWaitMs = opts.maxWaitMs ?? MAX_WAIT_MS;
     this.leading = opts.leading ?? true;
+    this.burstPaths = opts.burstPaths ?? BURST_PATHS;
   }
 
   /** `removal`: the event says the path is gone (unlink, unlinkDir). */
@@ -66,12 +79,15 @@ export class EventBatcher {
       this.maxTimer = setTimeout(() => this.emit(), this.maxWaitMs);
     }
     this.paths.add(path);
+    if (removal) this.removals = true;
     if (burstStarts && this.leading && !removal) this.immediate ??= setImmediate(() => this.emit());
     clearTimeout(this.quietTimer);
     this.quietTimer = setTimeout(() => {
       this.quietTimer = undefined;
       this.emit();
     }, this.quietMs);
+    // The burst goes on (its quiet timer stays armed, so its next event is not a leading one).
+    if (!this.removals && this.paths.size >= this.burstPaths) this.emit();
   }
 
   /** Drop what is pending without emitting it. */
@@ -83,6 +99,7 @@ export class EventBatcher {
     this.maxTimer = undefined;
     this.immediate = undefined;
     this.paths = new Set();
+    this.removals = false;
   }
 
   private emit(): void {
@@ -93,6 +110,7 @@ export class EventBatcher {
     if (this.paths.size === 0) return;
     const batch: Batch = { paths: [...this.paths], firstEventAt: this.firstEventAt };
     this.paths = new Set();
+    this.removals = false;
     this.flush(batch);
   }
 }

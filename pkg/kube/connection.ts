@@ -73,6 +73,10 @@ class ExplainingReceiver implements Receiver {
     return this.#inner.acceptsDigestAtEnd?.() ?? false;
   }
 
+  checksDirContents(): boolean {
+    return this.#inner.checksDirContents?.() ?? false;
+  }
+
   async digests(paths: readonly RelPath[], signal?: AbortSignal): Promise<Manifest> {
     if (!this.#inner.digests) return new Map();
     try {

@@ -109,6 +109,11 @@ export class LocalTree implements Receiver {
     return out;
   }
 
+  /** A directory's remove checks the contents it expects (TreeWriter.remove). */
+  checksDirContents(): boolean {
+    return true;
+  }
+
   /** Writes may carry their digest after their content. */
   acceptsDigestAtEnd(): boolean {
     return true;

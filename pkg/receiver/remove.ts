@@ -2,8 +2,8 @@
 // level by level through their own fds (Dir.removeTree), so one swapped for a symlink meanwhile is never entered.
 import { readdir, unlink } from 'node:fs/promises';
 import { ErrorCode, KxError, fromFsError } from '../sync/errors.ts';
-import { isTempName } from '../sync/paths.ts';
-import type { RelPath } from '../sync/types.ts';
+import { checkRelPath, isTempName } from '../sync/paths.ts';
+import type { PriorEntry, RelPath } from '../sync/types.ts';
 import { Dir } from './dir.ts';
 import type { DirPins, PinnedParent } from './pins.ts';
 
@@ -21,6 +21,58 @@ export function removeEntry(pins: DirPins, p: PinnedParent, path: RelPath): void
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
     throw fromFsError(err, path);
+  }
+}
+
+/**
+ * Throws CHANGED unless the directory at the pinned `p` holds nothing but `contents` (paths relative to it), each as
+ * listed: files of the listed size and mtime, links with the listed text, directories as directories. Listed entries
+ * that are gone are fine (the remove would take them anyway). The listing is only compared against: each directory
+ * is entered through its parent without following a symlink, and no listed path is ever opened by name. radar's own
+ * temporary files are not the container's and do not count.
+ */
+export function checkContents(p: PinnedParent, path: RelPath, contents: readonly PriorEntry[]): void {
+  const expected = new Map<RelPath, PriorEntry>();
+  for (const c of contents) expected.set(checkRelPath(c.path), c);
+  const changed = (rel: RelPath, now: string): KxError =>
+    new KxError(ErrorCode.Changed, `${path}: changed in the container since kx last synced it (${path}/${rel} ${now}); left as it is`);
+  const walk = (dir: Dir, base: RelPath | ''): void => {
+    for (const name of dir.list()) {
+      if (isTempName(name)) continue;
+      const rel = base === '' ? name : `${base}/${name}`;
+      const st = dir.lstat(name);
+      if (st === undefined) continue; // gone meanwhile
+      const want = expected.get(rel);
+      if (want === undefined) throw changed(rel, 'was made there');
+      const kind = st.isFile() ? 'file' : st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : 'other';
+      if (kind !== want.kind) throw changed(rel, `is now a ${kind}`);
+      if (kind === 'file' && (st.size !== want.size || Math.floor(st.mtimeMs) !== want.mtimeMs)) {
+        throw changed(rel, `is now ${st.size} B, modified ${new Date(st.mtimeMs).toISOString()}`);
+      }
+      if (kind === 'symlink' && want.target !== undefined && dir.readlink(name) !== want.target) throw changed(rel, 'now links elsewhere');
+      if (kind !== 'dir') continue;
+      const sub = dir.enter(name, `${path}/${rel}`);
+      if (sub === undefined) {
+        if (dir.lstat(name) === undefined) continue; // gone meanwhile
+        throw changed(rel, 'is no longer a directory');
+      }
+      try {
+        walk(sub, rel);
+      } finally {
+        sub.close();
+      }
+    }
+  };
+  const top = p.dir.enter(p.name, path);
+  if (top === undefined) return; // gone, or no longer a directory: checkPrior has the last word on its kind
+  try {
+    walk(top, '');
+  } catch (err) {
+    if (err instanceof KxError) throw err;
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw fromFsError(err, path);
+  } finally {
+    top.close();
   }
 }
 

@@ -16,7 +16,7 @@ import type { PlacePool } from './place-pool.ts';
 import { DirPins, MAX_PATH_DEPTH } from './pins.ts';
 import type { PinHooks, PinnedParent } from './pins.ts';
 import { mismatch, openBasis, rebuild, rebuildInMemory } from './rebuild.ts';
-import { removeEntry } from './remove.ts';
+import { checkContents, removeEntry } from './remove.ts';
 
 export type { Owner } from './place.ts';
 export { cleanTemp } from './remove.ts';
@@ -272,6 +272,9 @@ export class TreeWriter {
         throw err;
       }
       checkPrior(p, path, expect);
+      // Checked just before the removal; what the container makes in between is the same race a full sync's
+      // listing has.
+      if (expect?.contents !== undefined) checkContents(p, path, expect.contents);
       removeEntry(pins, p, path);
     });
   }

@@ -10,7 +10,7 @@ import { createdFilesToHash, createdSizes, targetFilesToHash } from './candidate
 import { keysWithin, owned, replaceScanned, settleScoped, subset } from './manifest-scope.ts';
 import { hashFile, scanPaths, scanTree } from './scan.ts';
 import { sendPlan } from './send-plan.ts';
-import type { Entry, IgnoreRuleSet, Manifest, Op, PathError, Receiver, RelPath } from './types.ts';
+import type { Entry, IgnoreRuleSet, Manifest, Op, PathError, PriorEntry, Receiver, RelPath } from './types.ts';
 
 export interface PushProgress { phase: 'scan' | 'compare' | 'send'; files: number; totalFiles: number; bytes: number; totalBytes: number }
 export interface PushOptions {
@@ -146,7 +146,10 @@ async function planAndSend(local: Map<RelPath, Entry>, remote: Manifest, scopes:
     ...(scopes !== null && { paths: [...scopes] }),
     ...(safety.confirmed && { overwriteConflicts: true }),
   });
-  if (scopes !== null && safety.mode === 'safe' && plan.ops.some((o) => o.op === 'remove' && remote.get(o.path)?.kind === 'dir')) {
+  // A continuous sync's view of a directory may miss what the container made in it since. A receiver that checks a
+  // directory's contents before removing it is told what kx knows there (withPriors); any other gets a full sync.
+  const checkContents = scopes !== null && safety.mode === 'safe' && plan.ops.some((o) => o.op === 'remove' && remote.get(o.path)?.kind === 'dir');
+  if (checkContents && !(opts.receiver.checksDirContents?.() === true && plan.ops.every((o) => o.op !== 'remove' || fewBeneath(remote, o.path)))) {
     return { ...unsent(plan, local, remote), ancestor: safety.ancestor ?? new Map(), needsFullSync: true };
   }
   const managed = safety.mode === 'mirror' ? remote : (safety.ancestor ?? new Map<RelPath, Entry>());
@@ -157,7 +160,7 @@ async function planAndSend(local: Map<RelPath, Entry>, remote: Manifest, scopes:
   const progress = progressOf(opts);
   // Between full syncs `remote` is kx's last view, not a fresh scan: each op carries that view of its path, so a
   // file the container changed since is left alone (CHANGED) rather than overwritten or deleted.
-  const ops = scopes === null ? plan.ops : withPriors(plan.ops, remote);
+  const ops = scopes === null ? plan.ops : withPriors(plan.ops, remote, checkContents);
   const sent = await sendPlan(ops, local, {
     root: opts.root,
     receiver: opts.receiver,
@@ -195,7 +198,7 @@ async function planAndSend(local: Map<RelPath, Entry>, remote: Manifest, scopes:
  * Each op with the entry `remote` holds at its path as its precondition. Only the first op at a path (or beneath a
  * directory an earlier op removed or moved) is checked: later ones meet what the plan itself made there.
  */
-function withPriors(ops: readonly Op[], remote: Manifest): Op[] {
+function withPriors(ops: readonly Op[], remote: Manifest, dirContents: boolean): Op[] {
   const touched = new Set<RelPath>();
   const touchedAbove = (p: RelPath): boolean => {
     for (let q = p; q !== ''; q = parentOf(q)) if (touched.has(q)) return true;
@@ -207,9 +210,38 @@ function withPriors(ops: readonly Op[], remote: Manifest): Op[] {
     if (op.op === 'move') touched.add(op.from);
     if (!checked) return op;
     const e = remote.get(op.path);
-    return { ...op, expect: e === undefined ? null : { kind: e.kind, size: e.size, mtimeMs: e.mtimeMs } };
+    if (e === undefined) return { ...op, expect: null };
+    const prior = { kind: e.kind, size: e.size, mtimeMs: e.mtimeMs };
+    return { ...op, expect: dirContents && op.op === 'remove' && e.kind === 'dir' ? { ...prior, contents: contentsOf(remote, op.path) } : prior };
   });
 }
+
+/**
+ * Everything `remote` holds beneath the directory `dir`, relative to it: what a remove of it expects to find there
+ * (Prior.contents). Entries the plan moved out earlier are simply gone by then, which the check allows.
+ */
+function contentsOf(remote: Manifest, dir: RelPath): PriorEntry[] {
+  const out: PriorEntry[] = [];
+  const prefix = `${dir}/`;
+  for (const p of keysWithin(remote, [dir])) {
+    if (p === dir) continue;
+    const e = remote.get(p)!;
+    const rel = p.slice(prefix.length);
+    out.push(e.kind === 'symlink' && e.target !== undefined ? { path: rel, kind: e.kind, size: e.size, mtimeMs: e.mtimeMs, target: e.target } : { path: rel, kind: e.kind, size: e.size, mtimeMs: e.mtimeMs });
+  }
+  return out;
+}
+
+/** A directory whose listing fits in a remove op (beyond that a full sync is the cheaper check); true for a non-directory. */
+function fewBeneath(remote: Manifest, path: RelPath): boolean {
+  if (remote.get(path)?.kind !== 'dir') return true;
+  let n = 0;
+  for (const _ of keysWithin(remote, [path])) if (++n > MAX_EXPECTED_CONTENTS) return false;
+  return true;
+}
+
+/** Entries a directory's remove may list as its expected contents (each about 60 bytes on the wire). */
+const MAX_EXPECTED_CONTENTS = 20_000;
 
 function unsent(plan: Plan, local: Manifest, remote: Manifest): Omit<PushResult, 'ancestor'> {
   return { local, remote, ops: 0, counts: countOps([]), bytesSent: 0, errors: [], conflicts: plan.conflicts, foreign: plan.foreign, removed: [], deletedFiles: 0 };

@@ -36,6 +36,21 @@ export interface Prior {
   readonly kind: EntryKind;
   readonly size: number;
   readonly mtimeMs: number;
+  /**
+   * A directory's remove only: everything beneath it kx last knew (paths relative to it). The receiver removes the
+   * directory only when it holds nothing but these entries, each still as known (some may be gone); else CHANGED.
+   * Sent only to a receiver that checks it (Receiver.checksDirContents).
+   */
+  readonly contents?: readonly PriorEntry[];
+}
+
+/** One entry beneath a directory a remove expects (Prior.contents): files compare size and mtime, links their text. */
+export interface PriorEntry {
+  readonly path: RelPath;
+  readonly kind: EntryKind;
+  readonly size: number;
+  readonly mtimeMs: number;
+  readonly target?: string;
 }
 
 /** One change the receiver makes so its tree equals the sender's. Ops of a plan are in a safe order. */
@@ -126,6 +141,11 @@ export interface Receiver {
    * Absent or false: every write's digest must be known up front.
    */
   acceptsDigestAtEnd?(): boolean;
+  /**
+   * Whether a directory's remove may carry the entries expected beneath it (Prior.contents), checked before anything
+   * is removed; asked after manifest(). Absent or false: the receiver would ignore them, so they must not be relied on.
+   */
+  checksDirContents?(): boolean;
   /**
    * The receiver's regular files at these paths, with their digests (others left out). Optional: without it, or
    * when the receiver cannot, the sender does without (a moved file it cannot match is sent instead).

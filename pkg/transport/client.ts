@@ -219,6 +219,11 @@ export class RadarClient implements Receiver {
     return this.#capabilities.includes(Capability.DigestAtEnd);
   }
 
+  /** Radar announced expect-contents: it checks a directory's expected contents before removing it. */
+  checksDirContents(): boolean {
+    return this.#capabilities.includes(Capability.ExpectContents);
+  }
+
   /** Digests of radar's files at these paths; empty when radar does not offer GetDigests. */
   async digests(paths: readonly RelPath[], signal?: AbortSignal): Promise<Manifest> {
     const out = new Map<RelPath, Entry>();

@@ -1,7 +1,7 @@
 // Engine values ↔ wire messages. Decoders validate what the peer sent (radar treats the client as untrusted)
 // and throw KxError PROTOCOL for a malformed message; path checks are the receiver's job, not the codec's.
 import { ErrorCode, KxError } from '../sync/errors.ts';
-import type { Entry, EntryKind, IgnoreRuleSet, Manifest, Op, PathError, Prior, Signature } from '../sync/types.ts';
+import type { Entry, EntryKind, IgnoreRuleSet, Manifest, Op, PathError, Prior, PriorEntry, Signature } from '../sync/types.ts';
 import type { EntryMsg, ExpectMsg, IgnoreRuleSetMsg, OpMsg, PathErrorMsg, SignatureReply } from '../../proto/messages.ts';
 
 export function entryToMsg(e: Entry): EntryMsg {
@@ -96,7 +96,15 @@ export function opToMsg(op: Op): OpMsg {
 }
 
 function expectToMsg(prior: Prior | null): ExpectMsg {
-  return prior === null ? { absent: true, kind: '', size: 0, mtimeMs: 0 } : { absent: false, kind: prior.kind, size: prior.size, mtimeMs: prior.mtimeMs };
+  if (prior === null) return { absent: true, kind: '', size: 0, mtimeMs: 0, checkContents: false, contents: [] };
+  return {
+    absent: false,
+    kind: prior.kind,
+    size: prior.size,
+    mtimeMs: prior.mtimeMs,
+    checkContents: prior.contents !== undefined,
+    contents: (prior.contents ?? []).map((c) => ({ path: c.path, kind: c.kind, size: c.size, mtimeMs: c.mtimeMs, linkTarget: c.target ?? '' })),
+  };
 }
 
 /** The op's precondition, when it has one (unset: undefined; "nothing there": null). */
@@ -104,8 +112,18 @@ function expectFromMsg(m: OpMsg): { expect?: Prior | null } {
   const e = m.expect;
   if (e === undefined || e === null) return {};
   if (e.absent) return { expect: null };
-  if (e.kind !== 'file' && e.kind !== 'dir' && e.kind !== 'symlink') throw protocol(`${m.op} ${m.path}: unknown expected kind '${e.kind}'`);
-  return { expect: { kind: e.kind, size: e.size, mtimeMs: e.mtimeMs } };
+  if (!isKind(e.kind)) throw protocol(`${m.op} ${m.path}: unknown expected kind '${e.kind}'`);
+  if (e.checkContents !== true) return { expect: { kind: e.kind, size: e.size, mtimeMs: e.mtimeMs } };
+  if (m.op !== 'remove' || e.kind !== 'dir') throw protocol(`${m.op} ${m.path}: expected contents are for a directory's remove only`);
+  const contents: PriorEntry[] = (e.contents ?? []).map((c) => {
+    if (!isKind(c.kind)) throw protocol(`remove ${m.path}: unknown expected kind '${c.kind}' of ${JSON.stringify(c.path)}`);
+    return c.kind === 'symlink' ? { path: c.path, kind: c.kind, size: c.size, mtimeMs: c.mtimeMs, target: c.linkTarget } : { path: c.path, kind: c.kind, size: c.size, mtimeMs: c.mtimeMs };
+  });
+  return { expect: { kind: e.kind, size: e.size, mtimeMs: e.mtimeMs, contents } };
+}
+
+function isKind(k: string): k is EntryKind {
+  return k === 'file' || k === 'dir' || k === 'symlink';
 }
 
 export function opFromMsg(m: OpMsg): Op {

@@ -108,7 +108,7 @@ export function createRadarService(deps: RadarServiceDeps): grpc.UntypedServiceI
     }
   };
 
-  const capabilities = [Capability.Zlib, Capability.Delta, Capability.Describe, Capability.DigestAtEnd, Capability.Digests, Capability.Expect, Capability.ApplyReuse, ...(deps.reloader ? [Capability.Reload] : []), ...(deps.executor ? [Capability.Exec] : [])];
+  const capabilities = [Capability.Zlib, Capability.Delta, Capability.Describe, Capability.DigestAtEnd, Capability.Digests, Capability.Expect, Capability.ApplyReuse, Capability.ExpectContents, ...(deps.reloader ? [Capability.Reload] : []), ...(deps.executor ? [Capability.Exec] : [])];
 
   return {
     Handshake: unary<M.HandshakeRequest, M.HandshakeResponse>(async (call, signal) => {

@@ -1,8 +1,8 @@
 // The daemon's event batcher under fake timers (the reload coalescer: test/lifecycle/coalescer.test.ts): what is emitted,
 // and when, follows from the windows alone. The first event of a burst goes at once, the rest of the burst waits for a
-// quiet spell, removals never go alone at once, and a steady stream still flows.
+// quiet spell, removals never go alone at once, a long burst goes on in pieces, and a steady stream still flows.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { EventBatcher, MAX_WAIT_MS, QUIET_MS, type Batch } from '../../pkg/daemon/batcher.ts';
+import { BURST_PATHS, EventBatcher, MAX_WAIT_MS, QUIET_MS, type Batch } from '../../pkg/daemon/batcher.ts';
 
 describe('EventBatcher', () => {
   let batches: Batch[];
@@ -83,12 +83,43 @@ describe('EventBatcher', () => {
   });
 
   it('lets a steady stream flow every MAX_WAIT_MS', () => {
-    batcher = new EventBatcher((b) => batches.push(b), { leading: false });
+    batcher = new EventBatcher((b) => batches.push(b), { leading: false, burstPaths: Infinity });
     for (let t = 0; t < MAX_WAIT_MS * 2.5; t++) {
       batcher.add(`f${t}`);
       vi.advanceTimersByTime(1);
     }
     expect(batches.map((b) => b.paths.length)).toEqual([MAX_WAIT_MS, MAX_WAIT_MS]);
+  });
+
+  it('sends a long burst on as soon as BURST_PATHS of its paths wait, without a timer, and keeps it one burst', async () => {
+    batcher.add('first');
+    await vi.advanceTimersToNextTimerAsync(); // the leading event
+    for (let i = 0; i < BURST_PATHS - 1; i++) batcher.add(`f${i}`);
+    expect(batches).toHaveLength(1);
+    batcher.add(`f${BURST_PATHS - 1}`);
+    expect(batches.map((b) => b.paths.length)).toEqual([1, BURST_PATHS]); // at once, no window waited
+    batcher.add('next'); // mid-burst: not a leading event, it waits for the burst's window
+    await vi.advanceTimersByTimeAsync(QUIET_MS - 1);
+    expect(batches).toHaveLength(2);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(paths()[2]).toEqual(['next']);
+  });
+
+  it('holds a long burst with a removal in it for its window, whole', async () => {
+    batcher.add('gone.js', true);
+    for (let i = 0; i < BURST_PATHS * 3; i++) batcher.add(`f${i}`);
+    expect(batches).toHaveLength(0);
+    await vi.advanceTimersByTimeAsync(QUIET_MS);
+    expect(batches.map((b) => b.paths.length)).toEqual([BURST_PATHS * 3 + 1]);
+  });
+
+  it('cuts a steady stream into BURST_PATHS batches, sooner than its window', () => {
+    batcher = new EventBatcher((b) => batches.push(b), { leading: false });
+    for (let t = 0; t < MAX_WAIT_MS * 2.5; t++) {
+      batcher.add(`f${t}`);
+      vi.advanceTimersByTime(1);
+    }
+    expect(batches.map((b) => b.paths.length)).toEqual([BURST_PATHS, BURST_PATHS, BURST_PATHS]);
   });
 
   it('waits the quiet window for every batch when leading is off', () => {

@@ -129,6 +129,24 @@ describe('one-way-safe sync into docker containers', () => {
     await waitFor('kx\'s files gone', async () => (await catInContainer(s.name, '/app/build/out.js')) === null && (await catInContainer(s.name, '/app/build/map.js')) === null);
     expect(await catInContainer(s.name, '/app/build/cache.bin')).toBe('cache\n');
     expect(await catInContainer(s.name, '/app/main.js')).toBe('m\n');
+    // radar left the directory, said why, and the full sync that followed counted the container's file.
+    await s.daemon.idle();
+    expect(s.lines.filter((l) => l.includes('(build/cache.bin was made there); left as it is'))).toHaveLength(1);
+    expect(row(s)).toMatchObject({ state: 'watching', foreignFiles: 1 });
+  });
+
+  it('deletes and renames folders holding only kx\'s files in one batch, without a full sync', async () => {
+    const s = await setup({ files: { 'main.js': 'm\n', 'build/out.js': 'o\n', 'build/sub/map.js': 'p\n', 'lib/a.js': 'a\n', 'lib/b.js': 'b\n' } });
+    await synced(s, '/app/lib/b.js', 'b\n');
+    await s.daemon.idle();
+    const fullSyncs = (): number => s.lines.filter((l) => l.includes('full sync sent')).length;
+    const before = fullSyncs();
+    await rm(join(s.src, 'build'), { recursive: true });
+    await rename(join(s.src, 'lib'), join(s.src, 'src'));
+    await waitFor('build gone and lib renamed', async () => (await catInContainer(s.name, '/app/build/out.js')) === null && (await catInContainer(s.name, '/app/lib/a.js')) === null && (await catInContainer(s.name, '/app/src/b.js')) === 'b\n');
+    await s.daemon.idle();
+    expect(await inContainer(s.name, 'ls -a /app')).toBe('.\n..\nmain.js\nsrc\n');
+    expect(fullSyncs()).toBe(before);
   });
 
   it('halts when the local folder is moved away, deletes nothing, and resumes when it is back', async () => {

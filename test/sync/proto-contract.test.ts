@@ -95,6 +95,22 @@ describe('kx.proto and proto/messages.ts', () => {
       { op: 'move', from: 'a', path: 'e/h', mode: 0o644, mtimeMs: 7, digest: '1111111111111111', expect: null },
       { op: 'symlink', path: 'e/l', target: 't', expect: { kind: 'symlink', size: 0, mtimeMs: 0 } },
       { op: 'remove', path: 'e/d', expect: { kind: 'dir', size: 0, mtimeMs: 0 } },
+      { op: 'remove', path: 'e/c', expect: { kind: 'dir', size: 0, mtimeMs: 5, contents: [] } },
+      {
+        op: 'remove',
+        path: 'e/e',
+        expect: {
+          kind: 'dir',
+          size: 0,
+          mtimeMs: 0,
+          contents: [
+            { path: 'f', kind: 'file', size: 2 ** 40, mtimeMs: -1 },
+            { path: 'sub', kind: 'dir', size: 0, mtimeMs: 1_700_000_000_123 },
+            { path: 'sub/l', kind: 'symlink', size: 0, mtimeMs: 0, target: '../f' },
+            { path: 'sub/empty-link', kind: 'symlink', size: 0, mtimeMs: 0, target: '' },
+          ],
+        },
+      },
     ];
     const frame: M.ApplyFrame = {
       open: { target },
@@ -163,6 +179,16 @@ describe('kx.proto and proto/messages.ts', () => {
     expect(() => opFromMsg({ ...opToMsg({ op: 'remove', path: 'x' }), expect: { absent: false, kind: 'fifo', size: 0, mtimeMs: 0 } })).toThrow(/remove x: unknown expected kind 'fifo'/);
   });
 
+  it('refuses expected contents anywhere but on a directory\'s remove, and contents of an unknown kind', () => {
+    const contents = [{ path: 'f', kind: 'file' as const, size: 1, mtimeMs: 1 }];
+    const onWrite = opToMsg({ op: 'write', path: 'w', mode: 0o644, mtimeMs: 3, size: 4, digest: '', basis: 'whole', expect: { kind: 'file', size: 1, mtimeMs: 1, contents } });
+    expect(() => opFromMsg(onWrite)).toThrow(/write w: expected contents are for a directory's remove only/);
+    expect(() => opFromMsg(opToMsg({ op: 'remove', path: 'x', expect: { kind: 'file', size: 1, mtimeMs: 1, contents } }))).toThrow(/remove x: expected contents are for a directory's remove only/);
+    const fifo = opToMsg({ op: 'remove', path: 'x', expect: { kind: 'dir', size: 0, mtimeMs: 0, contents } });
+    fifo.expect!.contents![0].kind = 'fifo';
+    expect(() => opFromMsg(fifo)).toThrow(/remove x: unknown expected kind 'fifo' of "f"/);
+  });
+
   it('refuses an unknown op name as a protocol error', () => {
     expect(() => opFromMsg({ ...opToMsg({ op: 'remove', path: 'x' }), op: 'chown' })).toThrow(/unknown op 'chown'/);
   });
@@ -207,6 +233,24 @@ describe('ApplyFrame written directly (proto/apply-frame-codec.ts)', () => {
         op({ op: 'symlink', linkTarget: '../x', expect: { absent: false, kind: 'symlink', size: 0, mtimeMs: 0 } }),
         op({ op: 'move', from: 'a/b', digest: 'ffffffffffffffff', mtimeMs: 7 }),
         op({ op: 'remove', path: 'r', mode: 0, basis: '' }),
+        op({ op: 'remove', path: 'd', basis: '', expect: { absent: false, kind: 'dir', size: 0, mtimeMs: 0, checkContents: true, contents: [] } }),
+        op({
+          op: 'remove',
+          path: 'e',
+          basis: '',
+          expect: {
+            absent: false,
+            kind: 'dir',
+            size: 0,
+            mtimeMs: -3,
+            checkContents: true,
+            contents: [
+              { path: 'ünï/文件', kind: 'file', size: 2 ** 40 + 1, mtimeMs: -1, linkTarget: '' },
+              { path: 'l', kind: 'symlink', size: 0, mtimeMs: 1_700_000_000_123, linkTarget: '../x' },
+              { path: '', kind: '', size: 0, mtimeMs: 0, linkTarget: '' },
+            ],
+          },
+        }),
       ],
     }],
     ['content items: copies, empty, raw, deflated and large literals, ends', {
