@@ -5,7 +5,8 @@
 // One worker serves the daemon's full syncs: started on first use, ended once it has been idle a moment. Its heap
 // (the engine, gRPC, and what the last sync left for a collection that never comes while it idles) would otherwise
 // stay resident for the daemon's life; its start-up (loading the engine and gRPC, ~0.2 s) is paid again only by a
-// full sync that comes later, which costs far more than that anyway.
+// full sync that comes later, which costs far more than that anyway. Once it has ended, the daemon's heap hands back
+// the pages the burst left pooled (heap-release.ts).
 
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -14,6 +15,7 @@ import { ErrorCode, KxError } from '../sync/errors.ts';
 import type { PushProgress, PushResult } from '../sync/push.ts';
 import { isErrorCode } from '../wire/status.ts';
 import type { SyncEngine } from './sync-engine.ts';
+import { lastResortCollection, type HeapRelease } from './heap-release.ts';
 import { postJob, receivedResult, type Posted, type PostedResult } from './worker-manifests.ts';
 
 /** One full sync as the worker is given it: the sync's plain options, the bulk channel among them. */
@@ -39,10 +41,11 @@ export interface WorkerEngine extends SyncEngine {
 
 /**
  * The engine with full syncs that have a bulk channel run in the worker thread. `pace`: a Foreground's flag, so
- * those syncs wait for saves in flight as the daemon's own would (foreground.ts).
+ * those syncs wait for saves in flight as the daemon's own would (foreground.ts). `release`: run once a retired
+ * worker has ended (default: the last-resort collection that returns the burst's pooled pages).
  */
-export function inWorkers(engine: SyncEngine, opts: { entry?: URL; pace?: Int32Array; idleMs?: number } = {}): WorkerEngine {
-  const pool = new SyncWorker(opts.entry ?? workerEntry(), opts.pace, opts.idleMs ?? IDLE_MS);
+export function inWorkers(engine: SyncEngine, opts: { entry?: URL; pace?: Int32Array; idleMs?: number; release?: HeapRelease } = {}): WorkerEngine {
+  const pool = new SyncWorker(opts.entry ?? workerEntry(), opts.pace, opts.idleMs ?? IDLE_MS, opts.release ?? lastResortCollection());
   return {
     syncPaths: (o) => engine.syncPaths(o),
     syncTree: (o) => (o.bulk === undefined ? engine.syncTree(o) : pool.run(o)),
@@ -74,14 +77,16 @@ class SyncWorker {
   #worker: Worker | undefined;
   readonly #jobs = new Map<number, Pending>();
   readonly #idleMs: number;
+  readonly #release: HeapRelease;
   #idleTimer: NodeJS.Timeout | undefined;
   #nextId = 1;
   #closed = false;
 
-  constructor(entry: URL, pace: Int32Array | undefined, idleMs: number) {
+  constructor(entry: URL, pace: Int32Array | undefined, idleMs: number, release: HeapRelease) {
     this.#entry = entry;
     this.#pace = pace;
     this.#idleMs = idleMs;
+    this.#release = release;
   }
 
   get running(): boolean {
@@ -133,7 +138,10 @@ class SyncWorker {
       const worker = this.#worker;
       if (worker === undefined || this.#jobs.size > 0) return;
       this.#worker = undefined;
-      void worker.terminate();
+      // A sync that came meanwhile started a worker of its own: its burst is not over, the next retirement releases.
+      void worker.terminate().then(() => {
+        if (this.#worker === undefined && !this.#closed) this.#release();
+      });
     }, this.#idleMs);
     this.#idleTimer.unref();
   }
