@@ -108,6 +108,7 @@ try {
     files,
     initialS: s.initialS,
     peak: s.peak.kx.rssMb,
+    cpuS: s.peak.kx.cpuS,
     status: Object.fromEntries(['VmRSS', 'VmHWM', 'RssAnon', 'RssFile', 'VmData', 'Threads'].map((k) => [k, pick(k)])),
     rollup: Object.fromEntries(rollup.split('\n').slice(1).filter(Boolean).map((l) => l.split(/:\s+/) as [string, string]).filter(([k]) => ['Rss', 'Anonymous', 'Private_Dirty', 'Shared_Clean', 'Private_Clean'].includes(k))),
     mappings: mappings(pid),
@@ -119,9 +120,9 @@ try {
   const rss = (): string => /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1];
   say(`rss after the inspector (and the snapshot's full collection if any): ${rss()} kB`);
   // With --expose-gc in KX_BENCH_NODE_FLAGS: what V8's last-resort collection (it releases pooled pages) leaves.
-  await inspect(s.kx.log, pid, `typeof gc === 'function' && gc({ type: 'major', execution: 'sync', flavor: 'last-resort' })`);
+  const gcMs = await inspect(s.kx.log, pid, `(() => { const t = performance.now(); if (typeof gc === 'function') gc({ type: 'major', execution: 'sync', flavor: 'last-resort' }); return performance.now() - t; })()`);
   await sleep(2000);
-  say(`rss after a last-resort gc: ${rss()} kB; mappings ${JSON.stringify(mappings(pid))}`);
+  say(`rss after a last-resort gc (${Number(gcMs).toFixed(0)} ms): ${rss()} kB; mappings ${JSON.stringify(mappings(pid))}`);
   // glibc's part: malloc_stats (to the daemon's stderr, its log) and what malloc_trim hands back (needs gdb).
   if (process.env.KX_PROBE_GDB) {
     const gdb = spawnSync('gdb', ['-p', String(pid), '-batch', '-ex', 'call (void)malloc_stats()', '-ex', 'call (int)malloc_trim(0)'], { encoding: 'utf8' });
