@@ -44,10 +44,14 @@ export interface WorkerEngine extends SyncEngine {
  * those syncs wait for saves in flight as the daemon's own would (foreground.ts). `release`: run once a retired
  * worker has ended (default: the last-resort collection that returns the burst's pooled pages).
  */
-export function inWorkers(engine: SyncEngine, opts: { entry?: URL; pace?: Int32Array; idleMs?: number; release?: HeapRelease } = {}): WorkerEngine {
-  const pool = new SyncWorker(opts.entry ?? workerEntry(), opts.pace, opts.idleMs ?? IDLE_MS, opts.release ?? lastResortCollection());
+export function inWorkers(
+  engine: SyncEngine,
+  opts: { entry?: URL; pace?: Int32Array; idleMs?: number; release?: HeapRelease; releaseEveryMs?: number } = {},
+): WorkerEngine {
+  const steady = new SteadyRelease(opts.release ?? lastResortCollection(), opts.releaseEveryMs ?? RELEASE_EVERY_MS);
+  const pool = new SyncWorker(opts.entry ?? workerEntry(), opts.pace, opts.idleMs ?? IDLE_MS, () => steady.now());
   return {
-    syncPaths: (o) => engine.syncPaths(o),
+    syncPaths: (o) => engine.syncPaths(o).finally(() => steady.synced()),
     syncTree: (o) => (o.bulk === undefined ? engine.syncTree(o) : pool.run(o)),
     start: () => pool.start(),
     running: () => pool.running,
@@ -57,6 +61,41 @@ export function inWorkers(engine: SyncEngine, opts: { entry?: URL; pace?: Int32A
 
 /** How long the worker waits for another full sync before it ends. */
 const IDLE_MS = 2_000;
+
+/**
+ * While saves keep coming, the heap is handed back at most this often, after a batch landed: the pages the
+ * batches' garbage makes V8 pool again would otherwise build up over hours of editing. One collection of the
+ * ~40 MB heap (tens of ms) a minute.
+ */
+const RELEASE_EVERY_MS = 60_000;
+
+/** Runs `release` after a continuous sync when the last run was at least `everyMs` ago (or never). */
+class SteadyRelease {
+  readonly #release: HeapRelease;
+  readonly #everyMs: number;
+  #last = performance.now();
+  #queued = false;
+
+  constructor(release: HeapRelease, everyMs: number) {
+    this.#release = release;
+    this.#everyMs = everyMs;
+  }
+
+  synced(): void {
+    if (this.#queued || performance.now() - this.#last < this.#everyMs) return;
+    this.#queued = true;
+    // After the batch's own continuations (the folder records what landed first).
+    setImmediate(() => {
+      this.#queued = false;
+      this.now();
+    }).unref();
+  }
+
+  now(): void {
+    this.#last = performance.now();
+    this.#release();
+  }
+}
 
 /**
  * The worker's young generation, in MiB. V8 sizes it from the machine's memory (two 64 MiB semi-spaces on a 24 GiB

@@ -154,6 +154,25 @@ describe('full sync in a worker thread', () => {
     }
   });
 
+  it('while saves keep coming, hands the heap back after a batch at most once per interval', async () => {
+    const release = vi.fn();
+    const landed = { ok: true } as unknown as Awaited<ReturnType<typeof syncPaths>>;
+    const batches = (every: number): WorkerEngine => inWorkers({ syncTree, syncPaths: () => Promise.resolve(landed) }, { release, releaseEveryMs: every });
+    const o = { root: src, receiver: untouched, hasher, rules: [], paths: [], local: new Map(), remote: new Map() };
+    const often = batches(0);
+    await often.syncPaths(o);
+    await vi.waitFor(() => expect(release).toHaveBeenCalledTimes(1));
+    await often.syncPaths(o);
+    await vi.waitFor(() => expect(release).toHaveBeenCalledTimes(2));
+    await often.close();
+    release.mockClear();
+    const rarely = batches(3_600_000);
+    expect(await rarely.syncPaths(o)).toBe(landed);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(release).not.toHaveBeenCalled();
+    await rarely.close();
+  });
+
   it('its default release runs the last-resort collection without exposing gc to the daemon or its worker', async () => {
     const { lastResortCollection } = await import('../../pkg/daemon/heap-release.ts');
     const release = lastResortCollection();
