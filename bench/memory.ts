@@ -29,7 +29,7 @@ interface Setup {
 }
 
 /** A tree of `files` files synced by one `kx watch` into two containers; measured from the daemon's start. */
-async function twoContainers(cleanup: Cleanup, files: number, say: (line: string) => void): Promise<Setup> {
+export async function twoContainers(cleanup: Cleanup, files: number, say: (line: string) => void): Promise<Setup> {
   const work = await mkdtemp(join(tmpdir(), 'kx-bench-memory-'));
   cleanup.add(() => rm(work, { recursive: true, force: true }));
   const tree = join(work, 'tree');

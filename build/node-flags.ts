@@ -13,3 +13,13 @@
 const SEMI_SPACE_MB = 8;
 
 export const WATCH_NODE_FLAGS: readonly string[] = [`--max-semi-space-size=${SEMI_SPACE_MB}`];
+
+/**
+ * glibc malloc's settings for kx watch, read when the process starts (the npm bin's re-exec passes them; a value in
+ * the user's environment wins). glibc raises its mmap threshold to the size of each large block freed (up to
+ * 32 MiB), so after a full sync's burst of file buffers and frames the next large blocks come from the heap and its
+ * per-thread arenas, where the holes they leave stay resident. A fixed threshold keeps blocks of 64 KiB and more in
+ * mappings of their own, handed back when freed. Measured with 100,000 files in two containers (installed package):
+ * kx watch at rest 373 → 300 MB; after V8's pooled pages are released too, 245 → 204 MB.
+ */
+export const WATCH_ENV: Readonly<Record<string, string>> = { MALLOC_MMAP_THRESHOLD_: String(64 * 1024) };

@@ -7,7 +7,7 @@ import { build } from 'esbuild';
 import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PACKAGE_DIR, bundleKx } from './bundle.ts';
-import { WATCH_NODE_FLAGS } from './node-flags.ts';
+import { WATCH_ENV, WATCH_NODE_FLAGS } from './node-flags.ts';
 import { stageRadarImageFiles } from './radar-image-files.ts';
 
 const dist = join(PACKAGE_DIR, 'dist');
@@ -27,12 +27,13 @@ if (major < ${minimum[1]} || (major === ${minimum[1]} && minor < ${minimum[2]}))
   process.stderr.write('kx: needs Node.js ${minimum[1]}.${minimum[2]} or newer (this is Node.js ' + process.versions.node + '); or use the kx single executable, which needs no Node\\n');
   process.exit(1);
 }
-// kx watch, the long-running daemon, runs with ${WATCH_NODE_FLAGS.join(' ')} (build/node-flags.ts). V8 reads it only
-// when it sets up its heap: the process replaces itself (same pid, stdio and signals; process.execve, not on
-// Windows) with one started with it. A semi-space size given already, on the command line or in NODE_OPTIONS, wins.
+// kx watch, the long-running daemon, runs with ${WATCH_NODE_FLAGS.join(' ')} and glibc's ${Object.keys(WATCH_ENV).join(' ')}
+// (build/node-flags.ts). V8 and glibc read them only when the process starts: it replaces itself (same pid, stdio and
+// signals; process.execve, not on Windows) with one started with them. A semi-space size given already, on the
+// command line or in NODE_OPTIONS, wins (and nothing is re-executed); so does a malloc setting in the environment.
 if (process.argv.slice(2).includes('watch') && typeof process.execve === 'function' && ![...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(' ')].some((a) => a.startsWith('--max-semi-space-size'))) {
   try {
-    process.execve(process.execPath, [process.execPath, ...${JSON.stringify(WATCH_NODE_FLAGS)}, ...process.execArgv, process.argv[1], ...process.argv.slice(2)]);
+    process.execve(process.execPath, [process.execPath, ...${JSON.stringify(WATCH_NODE_FLAGS)}, ...process.execArgv, process.argv[1], ...process.argv.slice(2)], { ...${JSON.stringify(WATCH_ENV)}, ...process.env });
   } catch {
     // Runs as it is.
   }

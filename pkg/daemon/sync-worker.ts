@@ -5,7 +5,8 @@
 // One worker serves the daemon's full syncs: started on first use, ended once it has been idle a moment. Its heap
 // (the engine, gRPC, and what the last sync left for a collection that never comes while it idles) would otherwise
 // stay resident for the daemon's life; its start-up (loading the engine and gRPC, ~0.2 s) is paid again only by a
-// full sync that comes later, which costs far more than that anyway.
+// full sync that comes later, which costs far more than that anyway. Once it has ended, the daemon's heap hands back
+// the pages the burst left pooled (heap-release.ts).
 
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -14,6 +15,7 @@ import { ErrorCode, KxError } from '../sync/errors.ts';
 import type { PushProgress, PushResult } from '../sync/push.ts';
 import { isErrorCode } from '../wire/status.ts';
 import type { SyncEngine } from './sync-engine.ts';
+import { lastResortCollection, type HeapRelease } from './heap-release.ts';
 import { postJob, receivedResult, type Posted, type PostedResult } from './worker-manifests.ts';
 
 /** One full sync as the worker is given it: the sync's plain options, the bulk channel among them. */
@@ -39,12 +41,17 @@ export interface WorkerEngine extends SyncEngine {
 
 /**
  * The engine with full syncs that have a bulk channel run in the worker thread. `pace`: a Foreground's flag, so
- * those syncs wait for saves in flight as the daemon's own would (foreground.ts).
+ * those syncs wait for saves in flight as the daemon's own would (foreground.ts). `release`: run once a retired
+ * worker has ended (default: the last-resort collection that returns the burst's pooled pages).
  */
-export function inWorkers(engine: SyncEngine, opts: { entry?: URL; pace?: Int32Array; idleMs?: number } = {}): WorkerEngine {
-  const pool = new SyncWorker(opts.entry ?? workerEntry(), opts.pace, opts.idleMs ?? IDLE_MS);
+export function inWorkers(
+  engine: SyncEngine,
+  opts: { entry?: URL; pace?: Int32Array; idleMs?: number; release?: HeapRelease; releaseEveryMs?: number } = {},
+): WorkerEngine {
+  const steady = new SteadyRelease(opts.release ?? lastResortCollection(), opts.releaseEveryMs ?? RELEASE_EVERY_MS);
+  const pool = new SyncWorker(opts.entry ?? workerEntry(), opts.pace, opts.idleMs ?? IDLE_MS, () => steady.now());
   return {
-    syncPaths: (o) => engine.syncPaths(o),
+    syncPaths: (o) => engine.syncPaths(o).finally(() => steady.synced()),
     syncTree: (o) => (o.bulk === undefined ? engine.syncTree(o) : pool.run(o)),
     start: () => pool.start(),
     running: () => pool.running,
@@ -54,6 +61,41 @@ export function inWorkers(engine: SyncEngine, opts: { entry?: URL; pace?: Int32A
 
 /** How long the worker waits for another full sync before it ends. */
 const IDLE_MS = 2_000;
+
+/**
+ * While saves keep coming, the heap is handed back at most this often, after a batch landed: the pages the
+ * batches' garbage makes V8 pool again would otherwise build up over hours of editing. One collection of the
+ * ~40 MB heap (tens of ms) a minute.
+ */
+const RELEASE_EVERY_MS = 60_000;
+
+/** Runs `release` after a continuous sync when the last run was at least `everyMs` ago (or never). */
+class SteadyRelease {
+  readonly #release: HeapRelease;
+  readonly #everyMs: number;
+  #last = performance.now();
+  #queued = false;
+
+  constructor(release: HeapRelease, everyMs: number) {
+    this.#release = release;
+    this.#everyMs = everyMs;
+  }
+
+  synced(): void {
+    if (this.#queued || performance.now() - this.#last < this.#everyMs) return;
+    this.#queued = true;
+    // After the batch's own continuations (the folder records what landed first).
+    setImmediate(() => {
+      this.#queued = false;
+      this.now();
+    }).unref();
+  }
+
+  now(): void {
+    this.#last = performance.now();
+    this.#release();
+  }
+}
 
 /**
  * The worker's young generation, in MiB. V8 sizes it from the machine's memory (two 64 MiB semi-spaces on a 24 GiB
@@ -74,14 +116,16 @@ class SyncWorker {
   #worker: Worker | undefined;
   readonly #jobs = new Map<number, Pending>();
   readonly #idleMs: number;
+  readonly #release: HeapRelease;
   #idleTimer: NodeJS.Timeout | undefined;
   #nextId = 1;
   #closed = false;
 
-  constructor(entry: URL, pace: Int32Array | undefined, idleMs: number) {
+  constructor(entry: URL, pace: Int32Array | undefined, idleMs: number, release: HeapRelease) {
     this.#entry = entry;
     this.#pace = pace;
     this.#idleMs = idleMs;
+    this.#release = release;
   }
 
   get running(): boolean {
@@ -133,7 +177,10 @@ class SyncWorker {
       const worker = this.#worker;
       if (worker === undefined || this.#jobs.size > 0) return;
       this.#worker = undefined;
-      void worker.terminate();
+      // A sync that came meanwhile started a worker of its own: its burst is not over, the next retirement releases.
+      void worker.terminate().then(() => {
+        if (this.#worker === undefined && !this.#closed) this.#release();
+      });
     }, this.#idleMs);
     this.#idleTimer.unref();
   }

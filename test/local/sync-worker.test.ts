@@ -134,6 +134,57 @@ describe('full sync in a worker thread', () => {
     expect(brief.running()).toBe(false);
   });
 
+  it('hands the heap back once a retired worker has ended, not while a sync runs or after close', async () => {
+    await seed();
+    const release = vi.fn();
+    const brief = inWorkers({ syncTree, syncPaths }, { idleMs: 20, release });
+    try {
+      const first = brief.syncTree({ root: src, receiver: untouched, hasher, rules: [], bulk });
+      expect((await first).errors).toEqual([]);
+      expect(release).not.toHaveBeenCalled();
+      await expect.poll(() => release.mock.calls.length).toBe(1);
+      expect(brief.running()).toBe(false);
+      const next = brief.syncTree({ root: src, receiver: untouched, hasher, rules: [], bulk });
+      expect(brief.running()).toBe(true);
+      await next;
+      await brief.close();
+      expect(release).toHaveBeenCalledTimes(1);
+    } finally {
+      await brief.close();
+    }
+  });
+
+  it('while saves keep coming, hands the heap back after a batch at most once per interval', async () => {
+    const release = vi.fn();
+    const landed = { ok: true } as unknown as Awaited<ReturnType<typeof syncPaths>>;
+    const batches = (every: number): WorkerEngine => inWorkers({ syncTree, syncPaths: () => Promise.resolve(landed) }, { release, releaseEveryMs: every });
+    const o = { root: src, receiver: untouched, hasher, rules: [], paths: [], local: new Map(), remote: new Map() };
+    const often = batches(0);
+    await often.syncPaths(o);
+    await vi.waitFor(() => expect(release).toHaveBeenCalledTimes(1));
+    await often.syncPaths(o);
+    await vi.waitFor(() => expect(release).toHaveBeenCalledTimes(2));
+    await often.close();
+    release.mockClear();
+    const rarely = batches(3_600_000);
+    expect(await rarely.syncPaths(o)).toBe(landed);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(release).not.toHaveBeenCalled();
+    await rarely.close();
+  });
+
+  it('its default release runs the last-resort collection without exposing gc to the daemon or its worker', async () => {
+    const { lastResortCollection } = await import('../../pkg/daemon/heap-release.ts');
+    const release = lastResortCollection();
+    expect(() => release()).not.toThrow();
+    expect((globalThis as { gc?: unknown }).gc).toBeUndefined();
+    const { Worker } = await import('node:worker_threads');
+    const worker = new Worker("require('node:worker_threads').parentPort.postMessage(typeof gc)", { eval: true });
+    const seen = await new Promise((resolve) => worker.once('message', resolve));
+    await worker.terminate();
+    expect(seen).toBe('undefined');
+  });
+
   it('fails the syncs in flight when it is closed, and refuses new ones', async () => {
     await seed();
     const sync = engine.syncTree({ root: src, receiver: untouched, hasher, rules: [], bulk }).catch((e: unknown) => e);

@@ -3,7 +3,7 @@
 // under a tag of the test's own, an edit landing in the container, radar removed on exit.
 
 import { execFile, spawn } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { expect } from 'vitest';
@@ -33,6 +33,8 @@ export interface DockerWatchRun {
   /** The user's environment besides HOME, KX_HOME, DOCKER_HOST and KX_RADAR_IMAGE (PATH, caches). */
   readonly env: Record<string, string>;
   readonly timeoutMs: number;
+  /** The environment the daemon must run with besides the user's (the npm bin's re-exec adds build/node-flags.ts WATCH_ENV). */
+  readonly daemonEnv?: Readonly<Record<string, string>>;
 }
 
 export async function watchOnDocker(opts: DockerWatchRun): Promise<void> {
@@ -74,6 +76,8 @@ export async function watchOnDocker(opts: DockerWatchRun): Promise<void> {
     // The daemon runs with its young generation capped (build/node-flags.ts), and says so; the bin re-executes
     // itself for it in place, so the SIGINT below still reaches kx (same pid) and it exits 0.
     expect(output).toMatch(/kx watch: 1 spec\(s\) from .*; node (.* )?--max-semi-space-size=\d+/);
+    const environ = (await readFile(`/proc/${watch.pid}/environ`, 'utf8')).split('\0');
+    for (const [k, v] of Object.entries(opts.daemonEnv ?? {})) expect(environ).toContain(`${k}=${v}`);
     // Built from what kx carries, labelled with the hash recorded when it was packed.
     expect((await docker.getImage(opts.image).inspect()).Config.Labels?.[SOURCE_HASH_LABEL]).toBe(opts.sourceHash);
 
