@@ -16,7 +16,7 @@ import { limitRequests } from './limits.ts';
 import { RootCache } from './root-cache.ts';
 import { PlacePool } from '../../pkg/receiver/place-pool.ts';
 import { createRadarService } from './service.ts';
-import { exposedGc, IdleCollector } from '../idle-gc.ts';
+import { exposedGc, IdleCollector } from './idle-gc.ts';
 
 export interface RadarServerOptions {
   /** host:port; port 0 picks a free one (see start()). */

@@ -3,7 +3,7 @@
 // The collection itself (exposedGc under --expose-gc) is checked in a real Node: it hands the heap's pages back.
 import { execFileSync } from 'node:child_process';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { IdleCollector } from '../../radar/idle-gc.ts';
+import { IdleCollector } from '../../radar/grpc/idle-gc.ts';
 
 beforeEach(() => vi.useFakeTimers());
 afterEach(() => vi.useRealTimers());
@@ -90,7 +90,7 @@ describe('IdleCollector', () => {
 describe('exposedGc', () => {
   it('is absent without --expose-gc', async () => {
     vi.useRealTimers();
-    const out = execFileSync(process.execPath, ['--input-type=module', '-e', `import { exposedGc } from ${JSON.stringify(new URL('../../radar/idle-gc.ts', import.meta.url).href)}; console.log(typeof exposedGc());`], { encoding: 'utf8' });
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', `import { exposedGc } from ${JSON.stringify(new URL('../../radar/grpc/idle-gc.ts', import.meta.url).href)}; console.log(typeof exposedGc());`], { encoding: 'utf8' });
     expect(out.trim()).toBe('undefined');
   });
 
@@ -99,7 +99,7 @@ describe('exposedGc', () => {
     // Objects old enough to sit in old space, then dropped: the heap's committed size before and after.
     const script = `
       import { getHeapStatistics } from 'node:v8';
-      import { exposedGc } from ${JSON.stringify(new URL('../../radar/idle-gc.ts', import.meta.url).href)};
+      import { exposedGc } from ${JSON.stringify(new URL('../../radar/grpc/idle-gc.ts', import.meta.url).href)};
       let keep = [];
       for (let i = 0; i < 600; i++) keep.push(Array.from({ length: 10_000 }, (_, j) => ({ i, j })));
       const before = getHeapStatistics().total_heap_size;

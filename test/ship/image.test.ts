@@ -5,6 +5,7 @@ import { resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { defaultValues, radarObjects } from '../../pkg/cluster/radar-objects.ts';
+import { RADAR_COMMAND } from '../../proto/radar-pod.ts';
 import { radarImage } from '../setup/radar-image.ts';
 
 const run = promisify(execFile);
@@ -34,24 +35,32 @@ describe('radar image built offline', () => {
 
   it("starts radar by default and answers radar's --help", async () => {
     const cmd = JSON.parse(await docker('image', 'inspect', '--format', '{{ json .Config.Cmd }}', image)) as string[];
-    expect(cmd).toEqual(['node', 'radar/main.ts']);
-    const help = await docker('run', '--rm', image, 'node', 'radar/main.ts', '--help');
+    expect(cmd).toEqual(['node', 'dist/radar.mjs']);
+    const help = await docker('run', '--rm', image, ...RADAR_COMMAND, '--help');
     expect(help).toMatch(/--listen/); // the flag the DaemonSet starts radar with
   });
 
-  it("starts radar from the V8 compile cache it carries, on a read-only root as radar's pod and container run it", async () => {
-    // Node's own debug output of its compile cache: each module's stripped TypeScript and code read from the image.
-    const out = await run('docker', ['run', '--rm', '--read-only', '-e', 'NODE_DEBUG_NATIVE=COMPILE_CACHE', image, 'node', 'radar/main.ts', '--help'], { maxBuffer: 1 << 24 });
+  it("starts radar from the V8 compile cache it carries, with RADAR_COMMAND's flags, on a read-only root as radar's pod and container run it", async () => {
+    // Node's own debug output of its compile cache (keyed by V8's flags, so run exactly as radar runs).
+    const out = await run('docker', ['run', '--rm', '--read-only', '-e', 'NODE_DEBUG_NATIVE=COMPILE_CACHE', image, ...RADAR_COMMAND, '--help'], { maxBuffer: 1 << 24 });
     const log = out.stdout + out.stderr;
     expect(log).toMatch(/--listen/);
-    expect(log).toMatch(/retrieving transpile cache for StrippedTypeScript file:\/\/\/app\/radar\/main\.ts\.\.\.success/);
-    expect(log).toMatch(/V8 code cache for ESM file:\/\/\/app\/radar\/main\.ts was accepted/);
+    expect(log).toMatch(/V8 code cache for ESM file:\/\/\/app\/dist\/radar\.mjs was accepted/);
+    expect(log).not.toMatch(/Cannot create cache directory/);
   });
 
-  it("holds radar's production dependencies and none of the CLI's or the test tooling", async () => {
+  it('runs radar as plain JavaScript: no TypeScript and no node_modules in the image, so no transformer loads', async () => {
     const out = await docker('run', '--rm', image, 'node', '-e',
-      "const r = (m) => { try { require.resolve(m); return 'yes' } catch { return 'no' } };" +
-      "console.log(['@grpc/grpc-js', 'xxhash-wasm', 'vitest', 'typescript', 'ink', 'yargs'].map(r).join(' '))");
+      "const fs = require('fs'); const all = fs.readdirSync('/app', { recursive: true });" +
+      "console.log(all.filter((f) => f.endsWith('.ts') || f.startsWith('node_modules')).length, all.filter((f) => f.endsWith('.mjs')).length > 0)");
+    expect(out).toBe('0 true');
+  });
+
+  it("bundles radar's packages and none of the CLI's or the test tooling", async () => {
+    // esbuild marks each bundled file with its path: which packages went in.
+    const out = await docker('run', '--rm', image, 'node', '-e',
+      "const fs = require('fs'); const text = fs.readdirSync('/app/dist').map((f) => fs.readFileSync('/app/dist/' + f, 'utf8')).join('');" +
+      "console.log(['@grpc/grpc-js', 'xxhash-wasm', 'vitest', 'typescript', 'ink', 'yargs'].map((m) => text.includes('// node_modules/' + m + '/') ? 'yes' : 'no').join(' '))");
     expect(out).toBe('yes yes no no no no');
   });
 
