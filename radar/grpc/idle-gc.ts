@@ -3,7 +3,7 @@
 // only when it grows further: a radar at rest after an initial sync kept that garbage resident indefinitely
 // (measured: 150 MB RSS at rest with 10,000 files × 2 containers, 93 MB after one full collection). Idle and work
 // are both read from radar's own CPU time, so no call path needs a hook: a collection runs once radar has been
-// quiet for a few seconds after enough work to have left garbage worth its few milliseconds.
+// quiet for a second after enough work to have left garbage worth its few milliseconds.
 export interface IdleCollectorOptions {
   /** A full, synchronous collection (`globalThis.gc` under --expose-gc). */
   readonly collect: () => void;
@@ -30,7 +30,7 @@ export function exposedGc(): (() => void) | undefined {
 }
 
 const CHECK_MS = 1000;
-const QUIET_CHECKS = 2;
+const QUIET_CHECKS = 1;
 /** Below this share of one core between two checks, radar is quiet (timers and keepalives cost far less). */
 const IDLE_CPU_SHARE = 0.02;
 /**
