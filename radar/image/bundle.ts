@@ -21,9 +21,10 @@ export const ENTRIES = { radar: 'radar/main.ts', 'docker-target': 'radar/docker-
  */
 const LAZY = /[/\\]node_modules[/\\](?:docker-modem[/\\]lib[/\\]ssh|dockerode[/\\]lib[/\\]session)\.js$/;
 
-/** Bundles radar from the repository at `root` into `<app>/dist`. */
-export async function bundleRadar(root: string, app: string): Promise<void> {
-  await build({
+/** Bundles radar from the repository at `root` into `<app>/dist`. Resolves with the packages bundled, by name. */
+export async function bundleRadar(root: string, app: string): Promise<string[]> {
+  const { metafile } = await build({
+    metafile: true,
     absWorkingDir: root,
     entryPoints: ENTRIES,
     outdir: resolve(app, BUNDLE_DIR),
@@ -36,6 +37,10 @@ export async function bundleRadar(root: string, app: string): Promise<void> {
     chunkNames: '[name]-[hash]',
     legalComments: 'none',
     logLevel: 'warning',
+    // Without comments and whitespace: radar keeps each file's source text in its heap for its life, and one
+    // non-ASCII character in a comment made a 1 MB chunk a 2 MB two-byte string. Names stay, for stack traces.
+    minifyWhitespace: true,
+    minifySyntax: true,
     // CommonJS packages use require() (for Node's built-ins) and __dirname; an ES module has neither.
     banner: {
       js: [
@@ -52,6 +57,8 @@ export async function bundleRadar(root: string, app: string): Promise<void> {
     external: ['*.node', 'cpu-features'],
     plugins: [assetUrls(root), lazyModules(root)],
   });
+  const packages = Object.keys(metafile.inputs).map((input) => /(?:^|\/)node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(input)?.[1]);
+  return [...new Set(packages.filter((p): p is string => p !== undefined))].sort();
 }
 
 /** `import.meta.url` in radar's own sources becomes that source's URL under the app directory (dist/'s parent). */
