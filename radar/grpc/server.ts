@@ -16,6 +16,7 @@ import { limitRequests } from './limits.ts';
 import { RootCache } from './root-cache.ts';
 import { PlacePool } from '../../pkg/receiver/place-pool.ts';
 import { createRadarService } from './service.ts';
+import { exposedGc, IdleCollector } from './idle-gc.ts';
 
 export interface RadarServerOptions {
   /** host:port; port 0 picks a free one (see start()). */
@@ -33,6 +34,11 @@ export interface RadarServerOptions {
   readonly closeGraceMs?: number;
   /** For tests: how soon a connection without an authenticated call is closed (CallGate's default otherwise). */
   readonly authenticateWithinMs?: number;
+  /**
+   * A full garbage collection, run once radar is quiet after work (IdleCollector). Default: V8's own when radar runs
+   * with --expose-gc (RADAR_COMMAND), else none; null: none.
+   */
+  readonly collect?: (() => void) | null;
 }
 
 export class RadarServer {
@@ -42,6 +48,7 @@ export class RadarServer {
   readonly #roots: RootCache;
   /** Small files of every tree placed in groups on one thread, which retires when idle. */
   readonly #placePool = new PlacePool();
+  readonly #idle: IdleCollector | undefined;
   #started: Promise<{ address: string; port: number }> | undefined;
   #closed: Promise<void> | undefined;
 
@@ -62,6 +69,8 @@ export class RadarServer {
       'grpc.max_connection_idle_ms': 10 * 60_000,
       interceptors: [this.#gate.interceptor],
     });
+    const collect = opts.collect === undefined ? exposedGc() : opts.collect ?? undefined;
+    this.#idle = collect ? new IdleCollector({ collect }) : undefined;
     const proto = loadRadarProto();
     this.#roots = new RootCache(opts.resolver);
     this.#server.addService(limitRequests(proto.service), createRadarService({
@@ -89,6 +98,7 @@ export class RadarServer {
           sendAtOnce(h2);
         }
         const host = this.#opts.listen.slice(0, this.#opts.listen.lastIndexOf(':'));
+        this.#idle?.start();
         resolve({ address: `${host}:${port}`, port });
       });
     });
@@ -97,6 +107,7 @@ export class RadarServer {
 
   /** Stop accepting calls, let those in flight finish within the grace period, then cut them. Idempotent. */
   close(): Promise<void> {
+    this.#idle?.close();
     this.#closed ??= new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
         this.#server.forceShutdown();

@@ -38,7 +38,7 @@ fi
 docker import \
   -c 'WORKDIR /app' \
   -c 'ENV PATH=/usr/local/bin:/usr/bin:/bin NODE_ENV=production' \
-  -c 'CMD ["node", "radar/main.ts"]' \
+  -c 'CMD ["node", "dist/radar.mjs"]' \
   -c "LABEL kx.content-hash=$hash kx.source-hash=$source_hash org.opencontainers.image.version=$version org.opencontainers.image.title=kx-radar" \
   "$work/rootfs.tar" "$image" >/dev/null
 
@@ -47,11 +47,13 @@ docker import \
 # CPU radar spends before it listens (measured ~0.5 s -> ~0.25 s). It covers what radar loads before it serves,
 # in each mode. Without it (the run fails) the image works the same, only slower to start.
 cache=/app/.compile-cache
-warm='process.argv = [process.argv[0], "/app/radar/main.ts", "--help"];
-for (const m of ["/app/radar/docker-target.ts", "/app/radar/node.ts", "/app/radar/main.ts"]) await import(m);'
-if warmer=$(docker create -e "NODE_COMPILE_CACHE=$cache" "$image" node --input-type=module -e "$warm" 2>/dev/null); then
+warm='process.argv = [process.argv[0], "/app/dist/radar.mjs", "--help"];
+for (const m of ["/app/dist/docker-target.mjs", "/app/dist/node.mjs", "/app/dist/radar.mjs"]) await import(m);'
+# Node keys the cache by V8's flags, and --expose-gc is one that counts: the warm-up runs with RADAR_COMMAND's flags
+# (proto/radar-pod.ts), or radar would find no cache for its own.
+if warmer=$(docker create -e "NODE_COMPILE_CACHE=$cache" "$image" node --max-semi-space-size=2 --expose-gc --input-type=module -e "$warm" 2>/dev/null); then
   if docker start -a "$warmer" >/dev/null 2>&1; then
-    docker commit -c "ENV NODE_COMPILE_CACHE=$cache" -c 'CMD ["node", "radar/main.ts"]' "$warmer" "$image" >/dev/null ||
+    docker commit -c "ENV NODE_COMPILE_CACHE=$cache" -c 'CMD ["node", "dist/radar.mjs"]' "$warmer" "$image" >/dev/null ||
       echo "radar image: could not add the compile cache to $image (it starts a little slower)" >&2
   else
     echo "radar image: could not make the compile cache for $image (it starts a little slower)" >&2

@@ -58,7 +58,7 @@ describe('the test kubelet and a pod spec', () => {
     expect(() => checkPodSpec(pod)).not.toThrow();
     const plan = containerPlan(pod, 0, ctx);
     expect(plan).toMatchObject({
-      entrypoint: ['node', '--max-semi-space-size=2', 'radar/main.ts'], cmd: ['--listen', '127.0.0.1:7077'], user: '0', hostPid: true, privileged: false,
+      entrypoint: ['node', '--max-semi-space-size=2', '--expose-gc', 'dist/radar.mjs'], cmd: ['--listen', '127.0.0.1:7077'], user: '0', hostPid: true, privileged: false,
       readonlyRootfs: true, capDrop: ['ALL'], capAdd: ['SYS_PTRACE', 'DAC_OVERRIDE', 'DAC_READ_SEARCH', 'CHOWN', 'FOWNER', 'KILL'],
       securityOpt: ['no-new-privileges', 'apparmor=unconfined'], memoryBytes: 512 * 1024 ** 2, nanoCpus: 1e9,
     });

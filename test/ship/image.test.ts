@@ -1,10 +1,14 @@
 // `npm run image:offline` builds radar's image from the checkout with no registry, and the image runs radar.
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { resolve } from 'node:path';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { defaultValues, radarObjects } from '../../pkg/cluster/radar-objects.ts';
+import { RADAR_COMMAND } from '../../proto/radar-pod.ts';
+import { bundleRadar } from '../../radar/image/bundle.ts';
 import { radarImage } from '../setup/radar-image.ts';
 
 const run = promisify(execFile);
@@ -34,25 +38,36 @@ describe('radar image built offline', () => {
 
   it("starts radar by default and answers radar's --help", async () => {
     const cmd = JSON.parse(await docker('image', 'inspect', '--format', '{{ json .Config.Cmd }}', image)) as string[];
-    expect(cmd).toEqual(['node', 'radar/main.ts']);
-    const help = await docker('run', '--rm', image, 'node', 'radar/main.ts', '--help');
+    expect(cmd).toEqual(['node', 'dist/radar.mjs']);
+    const help = await docker('run', '--rm', image, ...RADAR_COMMAND, '--help');
     expect(help).toMatch(/--listen/); // the flag the DaemonSet starts radar with
   });
 
-  it("starts radar from the V8 compile cache it carries, on a read-only root as radar's pod and container run it", async () => {
-    // Node's own debug output of its compile cache: each module's stripped TypeScript and code read from the image.
-    const out = await run('docker', ['run', '--rm', '--read-only', '-e', 'NODE_DEBUG_NATIVE=COMPILE_CACHE', image, 'node', 'radar/main.ts', '--help'], { maxBuffer: 1 << 24 });
+  it("starts radar from the V8 compile cache it carries, with RADAR_COMMAND's flags, on a read-only root as radar's pod and container run it", async () => {
+    // Node's own debug output of its compile cache (keyed by V8's flags, so run exactly as radar runs).
+    const out = await run('docker', ['run', '--rm', '--read-only', '-e', 'NODE_DEBUG_NATIVE=COMPILE_CACHE', image, ...RADAR_COMMAND, '--help'], { maxBuffer: 1 << 24 });
     const log = out.stdout + out.stderr;
     expect(log).toMatch(/--listen/);
-    expect(log).toMatch(/retrieving transpile cache for StrippedTypeScript file:\/\/\/app\/radar\/main\.ts\.\.\.success/);
-    expect(log).toMatch(/V8 code cache for ESM file:\/\/\/app\/radar\/main\.ts was accepted/);
+    expect(log).toMatch(/V8 code cache for ESM file:\/\/\/app\/dist\/radar\.mjs was accepted/);
+    expect(log).not.toMatch(/Cannot create cache directory/);
   });
 
-  it("holds radar's production dependencies and none of the CLI's or the test tooling", async () => {
+  it('runs radar as plain JavaScript: no TypeScript and no node_modules in the image, so no transformer loads', async () => {
     const out = await docker('run', '--rm', image, 'node', '-e',
-      "const r = (m) => { try { require.resolve(m); return 'yes' } catch { return 'no' } };" +
-      "console.log(['@grpc/grpc-js', 'xxhash-wasm', 'vitest', 'typescript', 'ink', 'yargs'].map(r).join(' '))");
-    expect(out).toBe('yes yes no no no no');
+      "const fs = require('fs'); const all = fs.readdirSync('/app', { recursive: true });" +
+      "console.log(all.filter((f) => f.endsWith('.ts') || f.startsWith('node_modules')).length, all.filter((f) => f.endsWith('.mjs')).length > 0)");
+    expect(out).toBe('0 true');
+  });
+
+  it("bundles radar's packages and none of the CLI's or the test tooling", async () => {
+    const out = await mkdtemp(join(tmpdir(), 'kx-radar-bundle-'));
+    try {
+      const packages = await bundleRadar(repo, out);
+      expect(packages).toEqual(expect.arrayContaining(['@grpc/grpc-js', 'xxhash-wasm', 'dockerode', '@kubernetes/client-node']));
+      expect(packages.filter((p) => ['vitest', 'typescript', 'ink', 'yargs', 'chokidar', 'esbuild'].includes(p))).toEqual([]);
+    } finally {
+      await rm(out, { recursive: true, force: true });
+    }
   });
 
   it("carries every mount point of radar's pod, so a read-only root needs none created", async () => {
