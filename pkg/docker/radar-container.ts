@@ -13,7 +13,7 @@
 import type Docker from 'dockerode';
 import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { RADAR_COMMAND } from '../../proto/radar-pod.ts';
@@ -95,6 +95,8 @@ export class RadarContainer {
   #left: LeftRadar | undefined;
   /** Removing the radars left for this home that were not adopted (linger only). */
   #sweep: Promise<void> = Promise.resolve();
+  /** While this kx uses a radar that exits when idle: one connection to it, so it never counts as unused. */
+  #hold: Hold | undefined;
 
   constructor(opts: RadarContainerOptions) {
     this.#opts = opts;
@@ -126,6 +128,7 @@ export class RadarContainer {
   close(): Promise<void> {
     this.#closed ??= (async () => {
       const e = await this.#current?.catch(() => undefined);
+      this.#hold?.close();
       if (!e) return;
       await this.#sweep;
       const linger = this.#opts.linger;
@@ -156,6 +159,7 @@ export class RadarContainer {
         phases.mark('adopted');
         this.#opts.log(`radar: container ${adopted.id.slice(0, 12)} (${adopted.image}) serves the docker target at ${adopted.address}, adopted: left running by the last kx watch (${phases.toString()})`);
         this.#sweep = this.#removeLeftExcept(adopted.id);
+        this.#holdOn(adopted.address);
         return { address: adopted.address, token: adopted.token, id: adopted.id };
       }
     }
@@ -212,6 +216,7 @@ export class RadarContainer {
         }
         // Any radar an earlier kx left for this home, and this one did not adopt, goes (off the start's path).
         this.#sweep = this.#removeLeftExcept(created.id);
+        this.#holdOn(address);
       }
       return { address, token, id: created.id };
     } catch (err) {
@@ -245,6 +250,16 @@ export class RadarContainer {
     this.#left = { ...left, leftAt: undefined };
     recordLeft(linger.stateFile, this.#left, () => undefined);
     return { address: left.address, token: left.token, id: left.id, image: info!.Config.Image };
+  }
+
+  /**
+   * radar counts a client by its connections, and gRPC drops an idle channel's connection (after 30 minutes with no
+   * call): a kx watch with nothing to sync for longer than radar's idle time would see its radar exit under it.
+   */
+  #holdOn(address: string): void {
+    this.#hold?.close();
+    if (this.#closed) return;
+    this.#hold = new Hold(address);
   }
 
   /** Removes every radar left running for this home but `keep` (no token for them, another image, or about to go). */
@@ -369,6 +384,43 @@ function recordLeft(file: string, left: LeftRadar, onError: (err: unknown) => vo
     rmSync(tmp, { force: true });
     onError(err);
     return false;
+  }
+}
+
+/** One idle TCP connection to HOST:PORT, made again (every 5 s at most) whenever it closes, until close(). */
+class Hold {
+  readonly #host: string;
+  readonly #port: number;
+  #socket: Socket | undefined;
+  #retry: NodeJS.Timeout | undefined;
+  #closed = false;
+
+  constructor(address: string) {
+    const i = address.lastIndexOf(':');
+    this.#host = address.slice(0, i);
+    this.#port = Number(address.slice(i + 1));
+    this.#open();
+  }
+
+  close(): void {
+    this.#closed = true;
+    clearTimeout(this.#retry);
+    this.#socket?.destroy();
+  }
+
+  #open(): void {
+    if (this.#closed) return;
+    const socket = connect({ host: this.#host, port: this.#port });
+    this.#socket = socket;
+    // Never keeps kx's process alive by itself.
+    socket.unref();
+    socket.on('error', () => undefined);
+    socket.on('data', () => undefined);
+    socket.once('close', () => {
+      if (this.#closed) return;
+      this.#retry = setTimeout(() => this.#open(), 5_000);
+      this.#retry.unref();
+    });
   }
 }
 

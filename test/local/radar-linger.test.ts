@@ -143,6 +143,20 @@ describe("radar's container left running for the next kx watch", () => {
     expect(h.lines.join('\n')).not.toMatch(/adopted/);
   }, SLOW);
 
+  it('a radar in use stays up past its idle time though no call is in flight; once left, it goes', async () => {
+    const used = await home();
+    const control = await home();
+    const inUse = radar(used, { seconds: 3, stateFile: used.stateFile });
+    const left = radar(control, { seconds: 3, stateFile: control.stateFile });
+    const [e] = await Promise.all([inUse.endpoint(), left.endpoint()]);
+    await left.close();
+    // The control, left at the same time with the same idle time, exiting shows that time has passed.
+    await waitFor('the control radar gone', async () => (await running(control)).length === 0, 60_000);
+    expect(await running(used)).toEqual([e.id]);
+    await inUse.close();
+    await waitFor('the radar left gone', async () => (await running(used)).length === 0, 60_000);
+  }, SLOW);
+
   it('a record that does not parse is ignored: a new radar, and the record rewritten', async () => {
     const h = await home();
     await writeFile(h.stateFile, '{"id": 1', { mode: 0o600 });
