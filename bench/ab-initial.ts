@@ -44,7 +44,9 @@ try {
         await mkdir(dest);
         const container = new BenchContainer([], [[dest, '/app']]);
         await container.start();
-        const kx = new KxWatch({ local: src, remote: '/app', selector: container.label, home: s.home, command: [process.execPath, s.entry], env: { KX_RADAR_IMAGE: s.image } });
+        // KX_BENCH_CPU_PROF=DIR: each daemon writes a V8 CPU profile there (DIR/<side>) when it exits.
+        const prof = process.env.KX_BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${join(process.env.KX_BENCH_CPU_PROF, s.name)}`] : [];
+        const kx = new KxWatch({ local: src, remote: '/app', selector: container.label, home: s.home, command: [process.execPath, ...prof, s.entry], env: { KX_RADAR_IMAGE: s.image } });
         try {
           execFileSync('sync');
           const spawned = await kx.start(300_000);

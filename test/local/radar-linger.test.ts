@@ -2,7 +2,7 @@
 // is the same image and kx's record of it is the user's alone; replaced otherwise; gone by itself after its idle
 // time; and removed by `kx clean --docker` (removeRadarContainers). On the real engine, with the tests' radar image.
 import { execFile } from 'node:child_process';
-import { chmod, readFile, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -12,7 +12,7 @@ import { RADAR_LABEL, RADAR_LINGER_LABEL, RadarContainer, homeHash, removeRadarC
 import { ErrorCode, isKxError } from '../../pkg/sync/errors.ts';
 import { RadarClient } from '../../pkg/transport/client.ts';
 import { radarImage } from '../setup/radar-image.ts';
-import { docker, removeContainer, removeDir, startContainer, suffix, tempDir, waitFor } from './helpers.ts';
+import { docker, kx, removeContainer, removeDir, startContainer, suffix, tempDir, waitFor } from './helpers.ts';
 
 const run = promisify(execFile);
 const SLOW = 180_000;
@@ -32,14 +32,14 @@ describe("radar's container left running for the next kx watch", () => {
   });
 
   /** A kx home of its own: its label value, its state file, and every radar container of it removed at the end. */
-  async function home(): Promise<{ home: string; stateFile: string; lines: string[] }> {
+  async function home(): Promise<{ dir: string; home: string; stateFile: string; lines: string[] }> {
     const dir = await tempDir('radar-linger');
     const h = homeHash(dir);
     cleanups.push(async () => {
       await removeRadarContainers(docker, h);
       await removeDir(dir);
     });
-    return { home: h, stateFile: join(dir, RADAR_STATE_FILE), lines: [] };
+    return { dir, home: h, stateFile: join(dir, RADAR_STATE_FILE), lines: [] };
   }
 
   function radar(h: { home: string; lines: string[] }, linger: RadarLinger, imageName = image): RadarContainer {
@@ -96,10 +96,18 @@ describe("radar's container left running for the next kx watch", () => {
     expect(await serves(adopted.address, adopted.token, target.id)).toBe(true);
     expect(await serves(adopted.address, 'not-the-token', target.id)).toBe(false);
 
-    // kx clean --docker removes it, kept or not.
+    // kx doctor says it is kept, and for how long; kx clean --docker removes it and kx's record of it.
     await next.close();
-    expect(await removeRadarContainers(docker, h.home)).toHaveLength(1);
+    const env = { KX_HOME: h.dir, KX_RADAR_IMAGE: image };
+    await mkdir(join(h.dir, 'src'));
+    expect(await kx(['create', '--docker', '-l', `kx.test=${suffix()}`, join(h.dir, 'src'), '/app'], env)).toMatchObject({ code: 0 });
+    const doctor = await kx(['doctor'], env);
+    expect(doctor.stdout).toMatch(new RegExp(`docker radar container\\s+pass\\s+kx-radar-\\S+ \\(${image}, running\\): kept for the next kx watch of this home: exits after 120 s with no client`));
+    const cleaned = await kx(['clean', '--docker'], env);
+    expect(cleaned, cleaned.stderr).toMatchObject({ code: 0 });
+    expect(cleaned.stdout).toMatch(/removed 1 radar container\(s\)/);
     expect(await running(h)).toEqual([]);
+    await expect(stat(h.stateFile)).rejects.toMatchObject({ code: 'ENOENT' });
   }, SLOW);
 
   it('starts another, and removes the one left, when the left one runs another image or its record is readable by others', async () => {
