@@ -59,9 +59,15 @@ export async function runThroughput(opts: ThroughputOptions): Promise<Row[]> {
     const container = new BenchContainer([], [[dest.kx, '/app']]);
     cleanup.add(() => container.close());
     await container.start();
-    const kxOptions = { local: src.kx, remote: '/app', selector: container.label, home: scratch.kx };
+    // radar's container left running by a kx watch for the next of its home (the default, which bench/run.ts turns
+    // off for the other cases), and removed at the end.
+    const kxOptions = { local: src.kx, remote: '/app', selector: container.label, home: scratch.kx, env: { KX_RADAR_LINGER: '600' } };
     // Replaced once, by the second `kx watch` of the same home (the initial sync with radar left running).
     let kx = new KxWatch(kxOptions);
+    cleanup.add(async () => {
+      const left = await containersByLabel(kx.radarLabel).catch(() => []);
+      if (left.length > 0) execFileSync('docker', ['rm', '-f', ...left], { stdio: 'ignore' });
+    });
     cleanup.add(() => kx.close());
     const radarPids: number[] = [];
     const { kxUse, radarUse } = sideSamplers({ get pid() { return kx.pid; } }, () => radarPids, (c) => cleanup.add(c));
