@@ -88,6 +88,9 @@ async function main(): Promise<number> {
   // kx watch as users run it (the installed package), unless KX_BENCH_KX names another entry ('checkout': cmd/kx.ts).
   const installed = process.env.KX_BENCH_KX === undefined && opts.cases.some((c) => c !== 'engine' && c !== 'fuzz') ? await installKx(say) : undefined;
   if (installed) process.env.KX_BENCH_KX = installed.entry;
+  // Each case's kx watch takes its radar container with it when it stops (none left running for 10 minutes beside
+  // the next case); the throughput case leaves one on purpose for its second initial sync.
+  process.env.KX_RADAR_LINGER ??= '0';
   const rows: Row[] = [];
   const notes: string[] = [];
   let failed = 0;

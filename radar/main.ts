@@ -33,15 +33,35 @@ async function main(argv: string[]): Promise<void> {
   }
   // Listen for the signals before anything else: a supervisor may stop radar while it starts, or the moment it
   // prints that it listens. Either way radar closes what it opened and exits 0.
+  let stop = (): void => undefined;
   const stopped = new Promise<void>((resolve) => {
+    stop = resolve;
     process.once('SIGTERM', () => resolve());
     process.once('SIGINT', () => resolve());
   });
   const running = cmd.mode === 'root' ? await serveRoot(cmd) : cmd.mode === 'docker' ? await serveDocker(cmd) : await serveNode(cmd);
   process.stdout.write(`radar listening on ${running.address}\n`);
+  // A Docker target's radar that kx leaves running for its next `kx watch` ends itself once no one uses it.
+  const idle = cmd.mode === 'docker' && cmd.idleExitSeconds > 0 ? await idleExit(running.address, cmd.idleExitSeconds, stop) : undefined;
   await stopped;
+  idle?.close();
   await running.close();
   process.exit(0);
+}
+
+async function idleExit(address: string, seconds: number, stop: () => void): Promise<{ close(): void }> {
+  const { IdleExit } = await import('./idle-exit.ts');
+  const port = Number(address.slice(address.lastIndexOf(':') + 1));
+  const idle = new IdleExit({
+    port,
+    idleMs: seconds * 1000,
+    onIdle: () => {
+      process.stdout.write(`radar: no client for ${seconds} s, exiting\n`);
+      stop();
+    },
+  });
+  idle.start();
+  return idle;
 }
 
 async function tokenOf(tokenFile: string | undefined): Promise<string> {
@@ -63,7 +83,7 @@ async function serveRoot(cmd: Extract<RadarCommand, { mode: 'root' }>): Promise<
 }
 
 async function serveDocker(cmd: Extract<RadarCommand, { mode: 'docker' }>): Promise<Running> {
-  const { mode: _, tokenFile, ...opts } = cmd;
+  const { mode: _, tokenFile, idleExitSeconds: __, ...opts } = cmd;
   const token = await tokenOf(tokenFile);
   // The token stays in this process only: children and later reads of the environment do not see it.
   delete process.env.KX_TOKEN;

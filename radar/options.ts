@@ -28,6 +28,8 @@ export type RadarCommand =
       readonly tokenFile?: string;
       readonly restartGraceSeconds: number;
       readonly fsync: boolean;
+      /** Exit 0 once no client has been connected for this long (a container kx leaves running); 0: never. */
+      readonly idleExitSeconds: number;
     }
   | {
       readonly mode: 'node';
@@ -84,6 +86,7 @@ Docker target mode (what kx starts as a container on the developer's Docker engi
   --docker-tls-dir DIR          ca.pem, cert.pem and key.pem for a TLS engine
   --token-file FILE             file holding the token (else env KX_TOKEN holds the token)
   --restart-grace SECONDS       as in node mode
+  --idle-exit SECONDS           exit 0 once no client has been connected for SECONDS (default 0: never)
 
 Root mode:
   --root DIR                    the directory to serve
@@ -116,6 +119,7 @@ export function parseRadarArgs(argv: readonly string[], env: Readonly<Record<str
         'docker-target': { type: 'boolean', default: false },
         'docker-host': { type: 'string' },
         'docker-tls-dir': { type: 'string' },
+        'idle-exit': { type: 'string' },
       },
       allowPositionals: false,
       strict: true,
@@ -142,11 +146,11 @@ export function parseRadarArgs(argv: readonly string[], env: Readonly<Record<str
       ...(values['token-file'] === undefined ? {} : { tokenFile: values['token-file'] }),
       restartGraceSeconds: graceOf(values['restart-grace']),
       fsync: values.fsync,
+      idleExitSeconds: secondsOf('--idle-exit', values['idle-exit'] ?? '0'),
     };
   }
-  if (values['docker-host'] !== undefined || values['docker-tls-dir'] !== undefined) {
-    throw new KxError(ErrorCode.InvalidConfig, `--${values['docker-host'] !== undefined ? 'docker-host' : 'docker-tls-dir'} is for --docker-target mode`);
-  }
+  const dockerOnly = (['docker-host', 'docker-tls-dir', 'idle-exit'] as const).find((f) => values[f] !== undefined);
+  if (dockerOnly) throw new KxError(ErrorCode.InvalidConfig, `--${dockerOnly} is for --docker-target mode`);
   if (values.root !== undefined) {
     const nodeOnly = ['docker-socket', 'containerd-socket', 'containerd-namespace', 'kubeconfig', 'node-name', 'pod-namespace', 'pod-name', 'host-root', 'restart-grace'] as const;
     const stray = nodeOnly.find((f) => values[f] !== undefined);
@@ -184,10 +188,13 @@ export function parseRadarArgs(argv: readonly string[], env: Readonly<Record<str
 }
 
 function graceOf(flag: string | undefined): number {
-  const grace = flag ?? String(DEFAULT_RESTART_GRACE_SECONDS);
-  const seconds = Number(grace);
-  if (grace.trim() === '' || !Number.isInteger(seconds) || seconds < 0) {
-    throw new KxError(ErrorCode.InvalidConfig, `--restart-grace ${JSON.stringify(grace)}: expected whole seconds ≥ 0`);
+  return secondsOf('--restart-grace', flag ?? String(DEFAULT_RESTART_GRACE_SECONDS));
+}
+
+function secondsOf(flag: string, text: string): number {
+  const seconds = Number(text);
+  if (text.trim() === '' || !Number.isInteger(seconds) || seconds < 0) {
+    throw new KxError(ErrorCode.InvalidConfig, `${flag} ${JSON.stringify(text)}: expected whole seconds ≥ 0`);
   }
   return seconds;
 }

@@ -1,7 +1,9 @@
 // kx clean: remove what kx init installed (radar's namespace only if kx created it); with --docker, the radar
-// containers kx watch started on the Docker engine for this kx home (left behind when kx was killed).
+// containers kx watch started on the Docker engine for this kx home (left behind when kx was killed, or kept for the
+// next kx watch), and kx's record of the one kept.
 
-import { dirname } from 'node:path';
+import { rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 
 import { clean } from '../../pkg/cluster/install.ts';
 import { configStore } from '../composition/root.ts';
@@ -27,14 +29,16 @@ export async function cleanCommand(args: { config?: string | undefined; context?
 
 async function cleanDocker(args: { config?: string | undefined }): Promise<void> {
   try {
-    const [{ default: Docker }, { resolveEngineAddress }, { homeHash, removeRadarContainers }] = await Promise.all([
+    const [{ default: Docker }, { resolveEngineAddress }, { homeHash, removeRadarContainers }, { RADAR_STATE_FILE }] = await Promise.all([
       import('dockerode'),
       import('../../pkg/docker/engine-address.ts'),
       import('../../pkg/docker/radar-container.ts'),
+      import('../composition/docker-radar.ts'),
     ]);
     const engine = await resolveEngineAddress();
     const home = dirname(configStore(args).file);
     const removed = await removeRadarContainers(new Docker(engine.options), homeHash(home));
+    await rm(join(home, RADAR_STATE_FILE), { force: true });
     process.stdout.write(removed.length === 0
       ? `no radar containers of ${home} on the docker engine at ${engine.url}\n`
       : `removed ${removed.length} radar container(s) of ${home} from the docker engine at ${engine.url}: ${removed.join(', ')}\n`);

@@ -4,7 +4,7 @@
 
 import Docker from 'dockerode';
 import { readFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import type { KxConfig, SpecConfig } from '../../pkg/config/types.ts';
 import { watchedDirectories } from '../../pkg/daemon/watch-budget.ts';
 import { resolveEngineAddress } from '../../pkg/docker/engine-address.ts';
@@ -43,6 +43,7 @@ export async function doctor(args: DoctorArgs): Promise<void> {
     const specs = config?.specs ?? [];
     checks.push(await daemonCheck(args, store.file));
     checks.push(await dockerCheck(specs.some((s) => s.target === 'docker')));
+    if (specs.some((s) => s.target === 'docker')) checks.push(await radarContainerCheck(store.file));
     checks.push(await inotifyCheck(specs));
     checks.push(...(await clusterChecks(args, config)));
 
@@ -87,6 +88,18 @@ async function dockerCheck(needed: boolean): Promise<Check> {
   } catch (err) {
     if (!needed) return { name: 'runtime socket found', result: 'skip', detail: `no Docker engine at ${where}; no docker specs need one` };
     return { name: 'runtime socket found', result: 'fail', detail: `${where}: ${(err as Error).message}`, hint: 'start the Docker engine, or check DOCKER_HOST / the docker context and that you may use its socket' };
+  }
+}
+
+/** The radar containers of this kx home on the engine: one a running kx watch uses, or one left for the next. */
+async function radarContainerCheck(configFile: string): Promise<Check> {
+  const name = 'docker radar container';
+  try {
+    const [engine, { describeRadarContainers, homeHash }] = await Promise.all([resolveEngineAddress(), import('../../pkg/docker/radar-container.ts')]);
+    const lines = await describeRadarContainers(new Docker(engine.options), homeHash(dirname(configFile)));
+    return { name, result: 'pass', detail: lines.length === 0 ? 'none (kx watch starts one)' : lines.join('; ') };
+  } catch (err) {
+    return { name, result: 'skip', detail: `cannot list radar containers: ${(err as Error).message}` };
   }
 }
 

@@ -32,7 +32,7 @@ import { radarImageName } from '../../pkg/docker/radar-image.ts';
 import { TransportDialer } from '../../pkg/kube/transport-dialer.ts';
 import { closeInOrder, closeTogether } from '../../pkg/lifecycle/close.ts';
 import { LazyDriver } from '../../pkg/daemon/lazy-driver.ts';
-import { radarNetwork } from './docker-radar.ts';
+import { radarLinger, radarNetwork } from './docker-radar.ts';
 
 export { configStore, type GlobalOptions } from './config.ts';
 
@@ -110,6 +110,7 @@ function targetDrivers(opts: {
     image: radarImageName(env),
     log: (line) => log.info(line),
     ...radarNetwork(env),
+    ...radarLinger(env, dirname(opts.configFile)),
     ...(opts.radar && { radar: opts.radar }),
   }));
   const context = kubeContext(opts.context, opts.config);

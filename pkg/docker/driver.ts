@@ -10,7 +10,7 @@ import type { Receiver } from '../sync/types.ts';
 import { DockerContainerFollower } from './container-follower.ts';
 import { ContainerPortDialer } from './container-port-dialer.ts';
 import type { EngineAddress } from './engine-address.ts';
-import { RadarContainer, type RadarEndpoint } from './radar-container.ts';
+import { RadarContainer, type RadarEndpoint, type RadarLinger } from './radar-container.ts';
 import { RadarImage } from './radar-image.ts';
 
 /** One dial of radar for one container (pkg/kube's TransportDialer satisfies it). */
@@ -42,6 +42,8 @@ export interface DockerDriverOptions {
   readonly log: (line: string) => void;
   /** How radar's container is networked; default chosen by the engine (see RadarContainer). */
   readonly radarNetwork?: 'host' | 'published';
+  /** Leave radar's container running for the next kx of this home (see RadarContainer). */
+  readonly radarLinger?: RadarLinger;
   readonly radar?: RadarEndpoints;
 }
 
@@ -61,14 +63,14 @@ export class DockerDriver implements TargetDriver {
     this.dialer = opts.dialer;
     const image = new RadarImage({ docker: this.docker, engine: opts.engine, image: opts.image, log: opts.log });
     this.radar = opts.radar ?? new RadarContainer({ docker: this.docker, engine: opts.engine, image: () => image.ensure(), home: opts.home, log: opts.log,
-      ...(opts.radarNetwork && { network: opts.radarNetwork }) });
+      ...(opts.radarNetwork && { network: opts.radarNetwork }), ...(opts.radarLinger && { linger: opts.radarLinger }) });
   }
 
   follow(spec: SpecConfig, events: TargetEvents): TargetSource {
     return new DockerContainerFollower(this.docker, spec, events);
   }
 
-  /** Removes radar's container; the daemon has closed every connection before. */
+  /** Removes radar's container (or leaves it for the next kx, with radarLinger); the daemon has closed every connection before. */
   close(): Promise<void> {
     this.closing ??= this.radar.close();
     return this.closing;

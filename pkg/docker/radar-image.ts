@@ -121,12 +121,14 @@ async function imageRecipe(root: string, image: string): Promise<Recipe> {
     return { sourceHash: await radarSourceHash(root), command: async () => ({ script: checkoutScript, args: [], cwd: root, dispose: async () => undefined }) };
   }
   const staged = join(root, STAGED_DIR);
-  const sourceHash = await readFile(join(staged, STAGED_FILES.sourceHash), 'utf8').then(
-    (text) => text.trim(),
-    (err: unknown) => {
-      throw new KxError(ErrorCode.Unavailable, `cannot build radar image ${image}: ${join(staged, STAGED_FILES.sourceHash)} is missing (${(err as Error).message}); reinstall kx, or build the image from a kx checkout with npm run image:offline`, { cause: err });
-    },
-  );
+  // 64 bytes, read synchronously: on kx watch's start the libuv pool is busy with the watcher's walk of the tree,
+  // and radar's container (new or left running) waits for this answer.
+  let sourceHash: string;
+  try {
+    sourceHash = readFileSync(join(staged, STAGED_FILES.sourceHash), 'utf8').trim();
+  } catch (err) {
+    throw new KxError(ErrorCode.Unavailable, `cannot build radar image ${image}: ${join(staged, STAGED_FILES.sourceHash)} is missing (${(err as Error).message}); reinstall kx, or build the image from a kx checkout with npm run image:offline`, { cause: err });
+  }
   return {
     sourceHash,
     async command(env) {

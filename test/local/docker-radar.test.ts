@@ -149,7 +149,9 @@ describe('the Docker target as a non-root docker-group member, radar in a contai
     await mkdir(src);
     await writeFile(join(src, 'a.txt'), 'a1\n');
     for (const p of [home, join(home, '.kx'), src, join(src, 'a.txt')]) await chown(p, dev.uid, dev.gid);
-    const env = { HOME: home, KX_HOME: join(home, '.kx'), DOCKER_HOST: dockerHost, KX_RADAR_IMAGE: IMAGE, PATH: '/usr/local/bin:/usr/bin:/bin', ...extra };
+    // KX_RADAR_LINGER=0: radar's container goes with kx watch, as these tests check (test/local/radar-linger.test.ts
+    // covers the default, a container left running for the next kx watch).
+    const env = { HOME: home, KX_HOME: join(home, '.kx'), DOCKER_HOST: dockerHost, KX_RADAR_IMAGE: IMAGE, PATH: '/usr/local/bin:/usr/bin:/bin', KX_RADAR_LINGER: '0', ...extra };
     return { home, src, label: `t${suffix()}`, env };
   }
 

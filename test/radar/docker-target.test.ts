@@ -10,8 +10,10 @@ import { refusalOf } from '../support/refusal.ts';
 describe('radar --docker-target', () => {
   it('parses the flags kx starts radar with: a socket, or a tcp engine with its TLS directory', () => {
     expect(parseRadarArgs(['--docker-target', '--listen', '0.0.0.0:7077', '--docker-socket', '/var/run/docker.sock'], {})).toEqual({
-      mode: 'docker', listen: '0.0.0.0:7077', dockerSocket: '/var/run/docker.sock', restartGraceSeconds: 5, fsync: false,
+      mode: 'docker', listen: '0.0.0.0:7077', dockerSocket: '/var/run/docker.sock', restartGraceSeconds: 5, fsync: false, idleExitSeconds: 0,
     });
+    // A radar kx leaves running for its next kx watch exits by itself after this long with no client.
+    expect(parseRadarArgs(['--docker-target', '--idle-exit', '600'], {})).toMatchObject({ mode: 'docker', idleExitSeconds: 600 });
     expect(parseRadarArgs(['--docker-target', '--listen', '127.0.0.1:0', '--docker-host', 'tcp://127.0.0.1:2376', '--docker-tls-dir', '/tls'], {})).toMatchObject({
       mode: 'docker', dockerHost: 'tcp://127.0.0.1:2376', tlsDir: '/tls',
     });
@@ -22,6 +24,9 @@ describe('radar --docker-target', () => {
     expect(refusalOf(() => parseRadarArgs(['--docker-target', '--docker-host', 'unix:///x'], {})).message).toMatch(/^--docker-host "unix:\/\/\/x": expected tcp:\/\/HOST:PORT/);
     expect(refusalOf(() => parseRadarArgs(['--docker-target', '--docker-tls-dir', '/tls'], {})).message).toMatch(/^--docker-tls-dir is for a tcp engine/);
     expect(refusalOf(() => parseRadarArgs(['--docker-host', 'tcp://h:1'], {})).message).toBe('--docker-host is for --docker-target mode');
+    expect(refusalOf(() => parseRadarArgs(['--root', '/x', '--idle-exit', '5'], {})).message).toBe('--idle-exit is for --docker-target mode');
+    expect(refusalOf(() => parseRadarArgs(['--docker-target', '--idle-exit=-1'], {})).message).toBe('--idle-exit "-1": expected whole seconds ≥ 0');
+    expect(refusalOf(() => parseRadarArgs(['--docker-target', '--idle-exit', 'soon'], {})).message).toBe('--idle-exit "soon": expected whole seconds ≥ 0');
   });
 
   it('refuses a missing or wrong token before asking the engine anything', async () => {

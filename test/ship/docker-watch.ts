@@ -1,6 +1,7 @@
 // `kx watch` on the Docker target as the test user in the docker group, run from what a user installed (the npm
 // package's bin or the single executable): a spec made with `kx create --docker`, radar's image built on first use
-// under a tag of the test's own, an edit landing in the container, radar removed on exit.
+// under a tag of the test's own, an edit landing in the container, radar left running on exit for the next kx watch
+// of the home (the default), and `kx clean --docker` removing it.
 
 import { execFile, spawn } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
@@ -89,6 +90,11 @@ export async function watchOnDocker(opts: DockerWatchRun): Promise<void> {
 
     watch.kill('SIGINT');
     expect(await exitOf(watch), output).toMatchObject({ code: 0 });
+    expect(output).toMatch(/radar: container \S+ stays up for the next kx watch; it exits after 600 s with no client/);
+    expect(await radars()).toHaveLength(1);
+    const cleaned = await runAs(user, opts.kx, ['clean', '--docker'], { cwd, env });
+    expect(cleaned, cleaned.stderr).toMatchObject({ code: 0 });
+    expect(cleaned.stdout).toMatch(/removed 1 radar container\(s\)/);
     expect(await radars()).toEqual([]);
   } finally {
     for (const c of cleanups.reverse()) await c().catch(() => undefined);

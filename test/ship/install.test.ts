@@ -138,7 +138,7 @@ describe('the installed package on the Docker target, as a docker-group member w
     await docker.getImage(RADAR_IMAGE).remove({ force: true }).catch(() => undefined);
   });
 
-  it('kx create --docker and kx watch: builds radar\'s image on first use from the package, syncs an edit, and removes radar on exit', async () => {
+  it('kx create --docker and kx watch: builds radar\'s image on first use from the package, syncs an edit, leaves radar running for the next kx watch, and kx clean --docker removes it', async () => {
     const sourceHash = (await readFile(join(dir, 'prefix/lib/node_modules/kx', STAGED_DIR, STAGED_FILES.sourceHash), 'utf8')).trim();
     await watchOnDocker({ user, kx: kxBin, image: RADAR_IMAGE, sourceHash, env: { PATH: `${node24}:/usr/bin:/bin` }, timeoutMs: 150_000, daemonEnv: { MALLOC_MMAP_THRESHOLD_: '65536' } }); // build/node-flags.ts WATCH_ENV
   }, 150_000);

@@ -89,7 +89,7 @@ describe('the single executable on the Docker target, as a docker-group member w
     await docker.getImage(RADAR_IMAGE).remove({ force: true }).catch(() => undefined);
   });
 
-  it('kx watch with no Node 24 on the PATH: builds radar\'s image on first use from the executable (its own Node inside), syncs an edit, and removes radar on exit', async () => {
+  it('kx watch with no Node 24 on the PATH: builds radar\'s image on first use from the executable (its own Node inside), syncs an edit, leaves radar running for the next kx watch, and kx clean --docker removes it', async () => {
     const sourceHash = (await readFile(join(repo, 'dist/sea/app/radar-image/source-hash'), 'utf8')).trim();
     const cache = await userDir(user, 'sea-cache');
     try {
