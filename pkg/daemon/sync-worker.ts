@@ -46,16 +46,22 @@ export interface WorkerEngine extends SyncEngine {
  */
 export function inWorkers(
   engine: SyncEngine,
-  opts: { entry?: URL; pace?: Int32Array; idleMs?: number; release?: HeapRelease; releaseEveryMs?: number } = {},
+  opts: { entry?: URL; pace?: Int32Array; idleMs?: number; release?: HeapRelease; releaseEveryMs?: number; releaseQuietMs?: number } = {},
 ): WorkerEngine {
-  const steady = new SteadyRelease(opts.release ?? lastResortCollection(), opts.releaseEveryMs ?? RELEASE_EVERY_MS);
+  const steady = new SteadyRelease(opts.release ?? lastResortCollection(), opts.releaseEveryMs ?? RELEASE_EVERY_MS, opts.releaseQuietMs ?? RELEASE_QUIET_MS);
   const pool = new SyncWorker(opts.entry ?? workerEntry(), opts.pace, opts.idleMs ?? IDLE_MS, () => steady.now());
   return {
     syncPaths: (o) => engine.syncPaths(o).finally(() => steady.synced()),
     syncTree: (o) => (o.bulk === undefined ? engine.syncTree(o) : pool.run(o)),
     start: () => pool.start(),
     running: () => pool.running,
-    close: () => pool.close(),
+    close: async () => {
+      try {
+        await pool.close();
+      } finally {
+        steady.close();
+      }
+    },
   };
 }
 
@@ -63,37 +69,48 @@ export function inWorkers(
 const IDLE_MS = 2_000;
 
 /**
- * While saves keep coming, the heap is handed back at most this often, after a batch landed: the pages the
- * batches' garbage makes V8 pool again would otherwise build up over hours of editing. One collection of the
- * ~40 MB heap (tens of ms) a minute.
+ * While saves keep coming, the heap is handed back at most this often: the pages the batches' garbage makes V8 pool
+ * again would otherwise build up over hours of editing. One collection of the ~40 MB heap (tens of ms) a minute.
  */
 const RELEASE_EVERY_MS = 60_000;
+/** ...and only once no batch has landed for this long, so the collection never holds up the next save of a series. */
+const RELEASE_QUIET_MS = 1_000;
 
-/** Runs `release` after a continuous sync when the last run was at least `everyMs` ago (or never). */
+/** Runs `release` once batches pause for `quietMs`, when the last run was at least `everyMs` ago (or never). */
 class SteadyRelease {
   readonly #release: HeapRelease;
   readonly #everyMs: number;
+  readonly #quietMs: number;
   #last = performance.now();
-  #queued = false;
+  #timer: NodeJS.Timeout | undefined;
 
-  constructor(release: HeapRelease, everyMs: number) {
+  constructor(release: HeapRelease, everyMs: number, quietMs: number) {
     this.#release = release;
     this.#everyMs = everyMs;
+    this.#quietMs = quietMs;
   }
 
+  /** A continuous sync landed: (re)arm the quiet timer when a release is due. */
   synced(): void {
-    if (this.#queued || performance.now() - this.#last < this.#everyMs) return;
-    this.#queued = true;
-    // After the batch's own continuations (the folder records what landed first).
-    setImmediate(() => {
-      this.#queued = false;
+    if (performance.now() - this.#last < this.#everyMs) return;
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
       this.now();
-    }).unref();
+    }, this.#quietMs);
+    this.#timer.unref();
   }
 
   now(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
     this.#last = performance.now();
     this.#release();
+  }
+
+  close(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
   }
 }
 

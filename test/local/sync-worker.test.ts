@@ -154,23 +154,46 @@ describe('full sync in a worker thread', () => {
     }
   });
 
-  it('while saves keep coming, hands the heap back after a batch at most once per interval', async () => {
-    const release = vi.fn();
-    const landed = { ok: true } as unknown as Awaited<ReturnType<typeof syncPaths>>;
-    const batches = (every: number): WorkerEngine => inWorkers({ syncTree, syncPaths: () => Promise.resolve(landed) }, { release, releaseEveryMs: every });
-    const o = { root: src, receiver: untouched, hasher, rules: [], paths: [], local: new Map(), remote: new Map() };
-    const often = batches(0);
-    await often.syncPaths(o);
-    await vi.waitFor(() => expect(release).toHaveBeenCalledTimes(1));
-    await often.syncPaths(o);
-    await vi.waitFor(() => expect(release).toHaveBeenCalledTimes(2));
-    await often.close();
-    release.mockClear();
-    const rarely = batches(3_600_000);
-    expect(await rarely.syncPaths(o)).toBe(landed);
-    await new Promise((resolve) => setImmediate(resolve));
-    expect(release).not.toHaveBeenCalled();
-    await rarely.close();
+  it('while saves keep coming, hands the heap back once they pause, at most once per interval', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
+    try {
+      const release = vi.fn();
+      const landed = { ok: true } as unknown as Awaited<ReturnType<typeof syncPaths>>;
+      const batches = (every: number): WorkerEngine =>
+        inWorkers({ syncTree, syncPaths: () => Promise.resolve(landed) }, { release, releaseEveryMs: every, releaseQuietMs: 1_000 });
+      const o = { root: src, receiver: untouched, hasher, rules: [], paths: [], local: new Map(), remote: new Map() };
+      const often = batches(0);
+      // A series of batches 500 ms apart: nothing until they pause for the quiet time, then one release.
+      for (let i = 0; i < 3; i++) {
+        expect(await often.syncPaths(o)).toBe(landed);
+        await vi.advanceTimersByTimeAsync(500);
+      }
+      expect(release).not.toHaveBeenCalled();
+      await vi.advanceTimersByTimeAsync(500);
+      expect(release).toHaveBeenCalledTimes(1);
+      await often.syncPaths(o);
+      await vi.advanceTimersByTimeAsync(1_000);
+      expect(release).toHaveBeenCalledTimes(2);
+      // Closed with a release armed: it never runs.
+      await often.syncPaths(o);
+      await often.close();
+      await vi.advanceTimersByTimeAsync(5_000);
+      expect(release).toHaveBeenCalledTimes(2);
+      release.mockClear();
+      // Within the interval of the last release, batches and pauses release nothing.
+      const rarely = batches(60_000);
+      await vi.advanceTimersByTimeAsync(30_000);
+      expect(await rarely.syncPaths(o)).toBe(landed);
+      await vi.advanceTimersByTimeAsync(5_000);
+      expect(release).not.toHaveBeenCalled();
+      await vi.advanceTimersByTimeAsync(30_000);
+      await rarely.syncPaths(o);
+      await vi.advanceTimersByTimeAsync(1_000);
+      expect(release).toHaveBeenCalledTimes(1);
+      await rarely.close();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('its default release runs the last-resort collection without exposing gc to the daemon or its worker', async () => {
