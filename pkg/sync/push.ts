@@ -146,10 +146,13 @@ async function planAndSend(local: Map<RelPath, Entry>, remote: Manifest, scopes:
     ...(scopes !== null && { paths: [...scopes] }),
     ...(safety.confirmed && { overwriteConflicts: true }),
   });
-  // A continuous sync's view of a directory may miss what the container made in it since. A receiver that checks a
-  // directory's contents before removing it is told what kx knows there (withPriors); any other gets a full sync.
+  // A continuous sync's view of a directory may miss what the container made in it since, and no view of kx's holds
+  // the container's ignored files (a scan leaves them out). A receiver that checks a directory's contents before
+  // removing it is told what kx knows there, in every sync and mode, so it keeps such a directory; in safe mode a
+  // continuous sync with any other receiver defers to a full sync, which sees what the container made.
+  const checksContents = opts.receiver.checksDirContents?.() === true;
   const checkContents = scopes !== null && safety.mode === 'safe' && plan.ops.some((o) => o.op === 'remove' && remote.get(o.path)?.kind === 'dir');
-  if (checkContents && !(opts.receiver.checksDirContents?.() === true && plan.ops.every((o) => o.op !== 'remove' || fewBeneath(remote, o.path)))) {
+  if (checkContents && !(checksContents && plan.ops.every((o) => o.op !== 'remove' || fewBeneath(remote, o.path)))) {
     return { ...unsent(plan, local, remote), ancestor: safety.ancestor ?? new Map(), needsFullSync: true };
   }
   const managed = safety.mode === 'mirror' ? remote : (safety.ancestor ?? new Map<RelPath, Entry>());
@@ -160,7 +163,7 @@ async function planAndSend(local: Map<RelPath, Entry>, remote: Manifest, scopes:
   const progress = progressOf(opts);
   // Between full syncs `remote` is kx's last view, not a fresh scan: each op carries that view of its path, so a
   // file the container changed since is left alone (CHANGED) rather than overwritten or deleted.
-  const ops = scopes === null ? plan.ops : withPriors(plan.ops, remote, checkContents);
+  const ops = scopes === null ? (checksContents ? withDirContents(plan.ops, remote) : plan.ops) : withPriors(plan.ops, remote, checksContents);
   const sent = await sendPlan(ops, local, {
     root: opts.root,
     receiver: opts.receiver,
@@ -212,7 +215,19 @@ function withPriors(ops: readonly Op[], remote: Manifest, dirContents: boolean):
     const e = remote.get(op.path);
     if (e === undefined) return { ...op, expect: null };
     const prior = { kind: e.kind, size: e.size, mtimeMs: e.mtimeMs };
-    return { ...op, expect: dirContents && op.op === 'remove' && e.kind === 'dir' ? { ...prior, contents: contentsOf(remote, op.path) } : prior };
+    return { ...op, expect: dirContents && op.op === 'remove' && e.kind === 'dir' && fewBeneath(remote, op.path) ? { ...prior, contents: contentsOf(remote, op.path) } : prior };
+  });
+}
+
+/**
+ * A full sync's ops, each directory's remove expecting what the fresh scan found beneath it: the container's ignored
+ * files there (which no scan lists) keep the directory. Other ops need no precondition, the scan being fresh.
+ */
+function withDirContents(ops: readonly Op[], remote: Manifest): Op[] {
+  return ops.map((op) => {
+    const e = op.op === 'remove' ? remote.get(op.path) : undefined;
+    if (e?.kind !== 'dir' || !fewBeneath(remote, op.path)) return op;
+    return { ...op, expect: { kind: e.kind, size: e.size, mtimeMs: e.mtimeMs, contents: contentsOf(remote, op.path) } };
   });
 }
 

@@ -132,6 +132,32 @@ describe('safe push', () => {
     await expect(readFile(join(dst, 'build', 'out.js'), 'utf8')).rejects.toThrow(/ENOENT/);
   });
 
+  for (const mode of ['safe', 'mirror'] as const) {
+    it(`keeps the container's ignored files when a directory goes (${mode} mode, full and continuous sync)`, async () => {
+      const rules = [{ base: '' as const, patterns: ['*.log'] }];
+      await writeFile(join(src, 'build', 'out.js'), 'mine\n');
+      await mkdir(join(src, 'tmp'));
+      await writeFile(join(src, 'tmp', 'a.txt'), 'a\n');
+      await writeFile(join(src, 'main.js'), 'main\n');
+      const first = await syncTree({ root: src, receiver: tree, hasher, rules, safety: { mode, ancestor: undefined, confirmed: true } });
+      // The container writes logs kx ignores into both directories; the user then deletes both locally.
+      await writeFile(join(dst, 'build', 'run.log'), 'the container\'s\n');
+      await writeFile(join(dst, 'tmp', 'run.log'), 'the container\'s too\n');
+      await rm(join(src, 'build'), { recursive: true });
+      await rm(join(src, 'tmp'), { recursive: true });
+
+      const batch = await syncPaths({ root: src, receiver: tree, hasher, rules, paths: ['build'], local: first.local, remote: first.remote, safety: { mode, ancestor: first.ancestor, confirmed: true } });
+      expect(batch.errors.map((e) => [e.path, e.code])).toEqual([['build', ErrorCode.Changed]]);
+      expect(await readFile(join(dst, 'build', 'run.log'), 'utf8')).toBe('the container\'s\n');
+
+      const full = await syncTree({ root: src, receiver: tree, hasher, rules, previousLocal: batch.local, safety: { mode, ancestor: batch.ancestor, confirmed: true } });
+      expect(full.errors.map((e) => [e.path, e.code]).sort()).toEqual([['build', ErrorCode.Changed], ['tmp', ErrorCode.Changed]]);
+      expect(await readFile(join(dst, 'build', 'run.log'), 'utf8')).toBe('the container\'s\n');
+      expect(await readFile(join(dst, 'tmp', 'run.log'), 'utf8')).toBe('the container\'s too\n');
+      expect(await readFile(join(dst, 'main.js'), 'utf8')).toBe('main\n');
+    });
+  }
+
   it('removes a file kx wrote in continuous sync without a full sync', async () => {
     await writeFile(join(src, 'a.txt'), 'a\n');
     const first = await syncTree({ root: src, receiver: tree, hasher, rules: [], safety: { mode: 'safe', ancestor: undefined } });
