@@ -23,7 +23,7 @@ const PACKAGE_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 /** Where an installed package keeps what builds radar's image, and the names of those files. */
 export const STAGED_DIR = 'dist/radar-image';
 export const STAGED_FILES = { app: 'app.tar.gz', build: 'build-staged.sh', sourceHash: 'source-hash' } as const;
-/** The oldest Node the image's radar runs on (it runs its TypeScript by type stripping, as in the repository). */
+/** The oldest Node the image's radar runs on (the image runs radar bundled to plain JavaScript, built for Node 24). */
 const IMAGE_NODE_MAJOR = 24;
 
 /** kx-radar:<package version>, or KX_RADAR_IMAGE. */
