@@ -12,7 +12,11 @@
  */
 const SEMI_SPACE_MB = 8;
 
-export const WATCH_NODE_FLAGS: readonly string[] = [`--max-semi-space-size=${SEMI_SPACE_MB}`];
+/**
+ * --expose-gc: the daemon hands back the pages V8 pooled during a full sync's burst with a last-resort collection
+ * (pkg/daemon/heap-release.ts), which only `gc` can ask for.
+ */
+export const WATCH_NODE_FLAGS: readonly string[] = [`--max-semi-space-size=${SEMI_SPACE_MB}`, '--expose-gc'];
 
 /**
  * glibc malloc's settings for kx watch, read when the process starts (the npm bin's re-exec passes them; a value in
