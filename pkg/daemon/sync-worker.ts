@@ -49,7 +49,7 @@ export function inWorkers(
   opts: { entry?: URL; pace?: Int32Array; idleMs?: number; release?: HeapRelease; releaseEveryMs?: number; releaseQuietMs?: number } = {},
 ): WorkerEngine {
   const steady = new SteadyRelease(opts.release ?? lastResortCollection(), opts.releaseEveryMs ?? RELEASE_EVERY_MS, opts.releaseQuietMs ?? RELEASE_QUIET_MS);
-  const pool = new SyncWorker(opts.entry ?? workerEntry(), opts.pace, opts.idleMs ?? IDLE_MS, () => steady.now());
+  const pool = new SyncWorker(opts.entry ?? workerEntry(), opts.pace, opts.idleMs ?? IDLE_MS, () => steady.soon());
   return {
     syncPaths: (o) => engine.syncPaths(o).finally(() => steady.synced()),
     syncTree: (o) => (o.bulk === undefined ? engine.syncTree(o) : pool.run(o)),
@@ -76,13 +76,19 @@ const RELEASE_EVERY_MS = 60_000;
 /** ...and only once no batch has landed for this long, so the collection never holds up the next save of a series. */
 const RELEASE_QUIET_MS = 1_000;
 
-/** Runs `release` once batches pause for `quietMs`, when the last run was at least `everyMs` ago (or never). */
-class SteadyRelease {
+/**
+ * Runs `release` once batches pause for `quietMs`: after a burst (soon()), or while saves keep coming when the last run
+ * was at least `everyMs` ago (or never). A save arriving during the collection would wait for it, and saves come in
+ * series: another spec's editor saving while this one's full sync ends must not meet it.
+ */
+export class SteadyRelease {
   readonly #release: HeapRelease;
   readonly #everyMs: number;
   readonly #quietMs: number;
   #last = performance.now();
   #timer: NodeJS.Timeout | undefined;
+  /** A burst ended: release at the next pause, whatever the interval. */
+  #due = false;
 
   constructor(release: HeapRelease, everyMs: number, quietMs: number) {
     this.#release = release;
@@ -92,25 +98,29 @@ class SteadyRelease {
 
   /** A continuous sync landed: (re)arm the quiet timer when a release is due. */
   synced(): void {
-    if (performance.now() - this.#last < this.#everyMs) return;
-    clearTimeout(this.#timer);
-    this.#timer = setTimeout(() => {
-      this.#timer = undefined;
-      this.now();
-    }, this.#quietMs);
-    this.#timer.unref();
+    if (this.#due || performance.now() - this.#last >= this.#everyMs) this.#arm();
   }
 
-  now(): void {
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
-    this.#last = performance.now();
-    this.#release();
+  /** A burst is over (the sync worker retired): release once batches pause. */
+  soon(): void {
+    this.#due = true;
+    this.#arm();
   }
 
   close(): void {
     clearTimeout(this.#timer);
     this.#timer = undefined;
+  }
+
+  #arm(): void {
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#due = false;
+      this.#last = performance.now();
+      this.#release();
+    }, this.#quietMs);
+    this.#timer.unref();
   }
 }
 

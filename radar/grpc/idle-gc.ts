@@ -30,9 +30,13 @@ export function exposedGc(): (() => void) | undefined {
 }
 
 const CHECK_MS = 1000;
-const QUIET_CHECKS = 1;
-/** Below this share of one core between two checks, radar is quiet (timers and keepalives cost far less). */
-const IDLE_CPU_SHARE = 0.02;
+const QUIET_CHECKS = 2;
+/**
+ * Below this share of one core between two checks, radar is quiet: its timers and keepalives cost far less, and a
+ * client saving every second or more often costs more (a save is a few milliseconds), so a collection never lands
+ * among an editor's saves (the one it would hold up) but in their pause.
+ */
+const IDLE_CPU_SHARE = 0.002;
 /**
  * Work since the last collection before the next one: a save costs radar a few milliseconds, a sync of thousands of
  * files seconds, and a collection of radar's ~15 MB live heap some 10-30 ms.

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { inWorkers, type WorkerEngine } from '../../pkg/daemon/sync-worker.ts';
+import { inWorkers, SteadyRelease, type WorkerEngine } from '../../pkg/daemon/sync-worker.ts';
 import type { BulkChannel } from '../../pkg/daemon/target.ts';
 import { ErrorCode, isKxError } from '../../pkg/sync/errors.ts';
 import { createHasher, type Hasher } from '../../pkg/sync/hash.ts';
@@ -138,7 +138,7 @@ describe('full sync in a worker thread', () => {
   it('hands the heap back once a retired worker has ended, not while a sync runs or after close', async () => {
     await seed();
     const release = vi.fn();
-    const brief = inWorkers({ syncTree, syncPaths }, { idleMs: 20, release });
+    const brief = inWorkers({ syncTree, syncPaths }, { idleMs: 20, release, releaseQuietMs: 10 });
     try {
       const first = brief.syncTree({ root: src, receiver: untouched, hasher, rules: [], bulk });
       expect((await first).errors).toEqual([]);
@@ -216,6 +216,37 @@ describe('full sync in a worker thread', () => {
     const plain = run([]);
     expect(plain.after).toBeGreaterThan(plain.before / 2);
     expect((globalThis as { gc?: unknown }).gc).toBeUndefined();
+  });
+
+  it('after a burst, hands the heap back only once the batches that keep coming pause, whatever the interval', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
+    try {
+      const release = vi.fn();
+      const steady = new SteadyRelease(release, 60_000, 1_000);
+      await vi.advanceTimersByTimeAsync(10_000);
+      // The sync worker retired while another spec's saves land every 300 ms: the collection waits for their pause.
+      steady.soon();
+      for (let i = 0; i < 10; i++) {
+        await vi.advanceTimersByTimeAsync(300);
+        steady.synced();
+      }
+      expect(release).not.toHaveBeenCalled();
+      await vi.advanceTimersByTimeAsync(1_000);
+      expect(release).toHaveBeenCalledTimes(1);
+      // Saves within the interval after it arm nothing; the next burst's end does.
+      steady.synced();
+      await vi.advanceTimersByTimeAsync(5_000);
+      expect(release).toHaveBeenCalledTimes(1);
+      steady.soon();
+      await vi.advanceTimersByTimeAsync(1_000);
+      expect(release).toHaveBeenCalledTimes(2);
+      steady.soon();
+      steady.close();
+      await vi.advanceTimersByTimeAsync(5_000);
+      expect(release).toHaveBeenCalledTimes(2);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('fails the syncs in flight when it is closed, and refuses new ones', async () => {

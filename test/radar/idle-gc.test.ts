@@ -65,6 +65,22 @@ describe('IdleCollector', () => {
     idle.close();
   });
 
+  it('waits while a client saves every 300 ms (a few ms of CPU each), and collects in their pause', async () => {
+    const c = fakeCpu();
+    const seen = vi.fn();
+    const saving = new IdleCollector({ collect: seen, cpuMicros: c.cpuMicros, checkMs: 1000, workMicros: 300_000 });
+    saving.start();
+    c.work(800); // a sync
+    for (let i = 0; i < 30; i++) {
+      c.work(2); // one save
+      await vi.advanceTimersByTimeAsync(300);
+    }
+    expect(seen).not.toHaveBeenCalled();
+    await vi.advanceTimersByTimeAsync(3000);
+    expect(seen).toHaveBeenCalledTimes(1);
+    saving.close();
+  });
+
   it("does not count the collection's own CPU as work", async () => {
     const cpu = fakeCpu();
     const { idle, collect } = collector(cpu, vi.fn(() => cpu.work(400)));
