@@ -3,7 +3,8 @@
 // last file seen in the destination, with the batches the daemon logged for it (size, latency, start). With
 // --prof FILE the daemon's main-thread CPU profile is cut to the bursts alone (samples before the first burst
 // dropped) and written to FILE (read it with bench/profile-top.ts).
-//   KX_RADAR_IMAGE=… node bench/burst-daemon-profile.ts [rounds] [--quick] [--prof FILE.cpuprofile]
+// --kx ENTRY runs another checkout's cmd/kx.ts (the base of an A/B; give it its own KX_RADAR_IMAGE).
+//   KX_RADAR_IMAGE=… node bench/burst-daemon-profile.ts [rounds] [--quick] [--prof FILE.cpuprofile] [--kx ENTRY]
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,6 +19,8 @@ import { describeBatches } from './throughput.ts';
 const argv = process.argv.slice(2);
 const profAt = argv.indexOf('--prof');
 const profFile = profAt >= 0 ? argv[profAt + 1] : undefined;
+const kxAt = argv.indexOf('--kx');
+const entry = kxAt >= 0 ? argv[kxAt + 1] : kxEntry({});
 const rounds = Number(argv.find((a, i) => /^\d+$/.test(a) && argv[i - 1] !== '--prof') ?? 3);
 const shape = argv.includes('--quick') ? QUICK_TREE : SOURCE_TREE;
 const cleanup = new Cleanup();
@@ -31,7 +34,7 @@ try {
   cleanup.add(() => container.close());
   await container.start();
   const prof = profFile === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profDir}`];
-  const kx = new KxWatch({ local, remote: '/app', selector: container.label, home, command: [process.execPath, ...prof, kxEntry({})], env: process.env.KX_BURST_TRACE ? { KX_BURST_TRACE: '1' } : {} });
+  const kx = new KxWatch({ local, remote: '/app', selector: container.label, home, command: [process.execPath, ...prof, entry], env: process.env.KX_BURST_TRACE ? { KX_BURST_TRACE: '1' } : {} });
   cleanup.add(() => kx.close());
   await kx.start(600_000);
   await new Promise((res) => setTimeout(res, 1_000));

@@ -2,9 +2,11 @@
 // the watcher kx runs (pkg/daemon/local-watcher.ts, its batcher included) on the tree, the burst written by a child
 // process (as an editor or git would), and this process's CPU time from the first write until the last path was
 // reported; with how many events and batches it made.
-//   node bench/burst-watch-cost.ts [rounds] [--quick]
+// With --prof FILE, the main thread's CPU profile over the rounds (not the tree's writing) goes to FILE.
+//   node bench/burst-watch-cost.ts [rounds] [--quick] [--prof FILE.cpuprofile]
 import { fork } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { Session } from 'node:inspector/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LocalWatcher } from '../pkg/daemon/local-watcher.ts';
@@ -19,6 +21,8 @@ if (process.argv[2] === '--child') {
   process.exit(0);
 }
 const rounds = Number(process.argv.slice(2).find((a) => /^\d+$/.test(a)) ?? 3);
+const profAt = process.argv.indexOf('--prof');
+const profFile = profAt > 0 ? process.argv[profAt + 1] : undefined;
 const root = await mkdtemp(join(tmpdir(), 'kx-watch-cost-'));
 try {
   await writeTree(root, shape, 42);
@@ -32,6 +36,12 @@ try {
     error: (m) => console.error(m),
   });
   await watcher.start();
+  const session = new Session();
+  if (profFile !== undefined) {
+    session.connect();
+    await session.post('Profiler.enable');
+    await session.post('Profiler.start');
+  }
   for (let r = 0; r < rounds; r++) {
     batches.length = 0;
     const cpu0 = process.cpuUsage();
@@ -50,6 +60,11 @@ try {
     await new Promise((res) => setTimeout(res, 300));
     const events = batches.reduce((n, b) => n + b.paths.length, 0);
     console.log(`round ${r + 1}: written in ${(wrote - t0).toFixed(0)} ms, last path reported ${(done - wrote).toFixed(0)} ms after; main thread ${((cpu.user + cpu.system) / 1000).toFixed(0)} ms CPU; ${batches.length} batches, ${events} paths`);
+  }
+  if (profFile !== undefined) {
+    const { profile } = await session.post('Profiler.stop');
+    await writeFile(profFile, JSON.stringify(profile));
+    session.disconnect();
   }
   await watcher.close();
 } finally {
