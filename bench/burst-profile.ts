@@ -2,7 +2,7 @@
 // 10k tree synced once, its manifests kept compact as the daemon keeps them, then the burst's paths sent by one continuous sync (syncPaths), timed. Run it under
 // see where the engine's CPU goes in it (not chokidar, gRPC or radar's process): with --prof FILE, the burst's sync
 // alone is profiled into FILE (read it with bench/profile-top.ts).
-//   node bench/burst-profile.ts [--quick] [--prof FILE.cpuprofile]
+//   node bench/burst-profile.ts [--quick] [--batch N] [--prof FILE.cpuprofile]
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { Session } from 'node:inspector/promises';
 import { tmpdir } from 'node:os';
@@ -11,11 +11,15 @@ import { createHasher } from '../pkg/sync/hash.ts';
 import { compactManifest } from '../pkg/sync/manifest-table.ts';
 import { syncPaths, syncTree } from '../pkg/sync/push.ts';
 import { LocalTree } from '../pkg/receiver/local-tree.ts';
+import type { Manifest } from '../pkg/sync/types.ts';
 import { QUICK_TREE, SOURCE_TREE, burst, writeTree } from './dataset.ts';
 
 const shape = process.argv.includes('--quick') ? QUICK_TREE : SOURCE_TREE;
 const profAt = process.argv.indexOf('--prof');
 const profFile = profAt > 0 ? process.argv[profAt + 1] : undefined;
+// --batch N: the burst's paths in batches of N, as the daemon's batcher cuts a burst (default: one batch).
+const batchAt = process.argv.indexOf('--batch');
+const batchSize = batchAt > 0 ? Number(process.argv[batchAt + 1]) : Infinity;
 const base = await mkdtemp(join(tmpdir(), 'kx-burst-profile-'));
 try {
   const src = join(base, 'src');
@@ -38,13 +42,23 @@ try {
     await session.post('Profiler.start');
   }
   t = performance.now();
-  const res = await syncPaths({ root: src, receiver: tree, hasher, rules: [], paths, local, remote, safety: { mode: 'safe', ancestor } });
+  let [l, r, a]: Manifest[] = [local, remote, ancestor];
+  let ops = 0;
+  let errors = 0;
+  let batches = 0;
+  for (let i = 0; i < paths.length; i += batchSize) {
+    const res = await syncPaths({ root: src, receiver: tree, hasher, rules: [], paths: paths.slice(i, i + batchSize), local: l, remote: r, safety: { mode: 'safe', ancestor: a } });
+    [l, r, a] = [res.local, res.remote, res.ancestor];
+    ops += res.ops;
+    errors += res.errors.length;
+    batches++;
+  }
   if (profFile !== undefined) {
     const { profile } = await session.post('Profiler.stop');
     await writeFile(profFile, JSON.stringify(profile));
     session.disconnect();
   }
-  process.stdout.write(`burst: ${paths.length} paths, ${res.ops} ops, ${res.errors.length} errors, ${(performance.now() - t).toFixed(0)} ms\n`);
+  process.stdout.write(`burst: ${paths.length} paths in ${batches} batches, ${ops} ops, ${errors} errors, ${(performance.now() - t).toFixed(0)} ms\n`);
 } finally {
   await rm(base, { recursive: true, force: true });
 }

@@ -296,7 +296,7 @@ async function logSize(path: string): Promise<number> {
 }
 
 /** The daemon's batch lines in a stretch of its log ("bench → …: 12 files, 40 KiB, 9 ms"): how a change was cut. */
-function describeBatches(log: string): string {
+export function describeBatches(log: string): string {
   const batches = [...log.matchAll(/^(\S+)\s+info\s+bench → [^:]+: (\d+) files?, [^,]+, (\d+) ms(?:, (\d+) removed)?$/gm)];
   const full = [...log.matchAll(/^\S+\s+info\s+bench → [^:]+: full sync sent/gm)].length;
   if (batches.length === 0) return `no batches logged${full > 0 ? `, ${full} full sync(s)` : ''}`;

@@ -81,11 +81,14 @@ export class EventBatcher {
     this.paths.add(path);
     if (removal) this.removals = true;
     if (burstStarts && this.leading && !removal) this.immediate ??= setImmediate(() => this.emit());
-    clearTimeout(this.quietTimer);
-    this.quietTimer = setTimeout(() => {
-      this.quietTimer = undefined;
-      this.emit();
-    }, this.quietMs);
+    // Moved on by each event of a burst: re-armed in place (a burst is thousands of events; a timer each costs).
+    if (this.quietTimer !== undefined) this.quietTimer.refresh();
+    else {
+      this.quietTimer = setTimeout(() => {
+        this.quietTimer = undefined;
+        this.emit();
+      }, this.quietMs);
+    }
     // The burst goes on (its quiet timer stays armed, so its next event is not a leading one).
     if (!this.removals && this.paths.size >= this.burstPaths) this.emit();
   }

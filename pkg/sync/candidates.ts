@@ -1,6 +1,7 @@
 // Which digests a stat-only sync still needs. Unchanged files are decided by size and mtime alone (rsync's quick
 // check); a digest matters only where diff looks for content the receiver already holds: a file the sender
 // created (no file at its path on the receiver) and a receiver file of the same size. Pure: no I/O.
+import { ManifestTable } from './manifest-table.ts';
 import type { Entry, Manifest, RelPath } from './types.ts';
 
 /** Sizes (> 0) of the source's files that have no file at their path in the target: what a move or copy could serve. */
@@ -30,11 +31,17 @@ export function createdFilesToHash(source: Manifest, target: Manifest, within?: 
     if (target.get(s.path)?.kind !== 'file') created.push(s);
   }
   if (created.length === 0) return [];
-  const sizes = new Set(created.map((s) => s.size));
+  const held = digestedFileSizes(target, new Set(created.map((s) => s.size)));
+  return created.filter((s) => held.has(s.size)).map((s) => s.path);
+}
+
+/** Which of `sizes` a file with a digest in `target` has: from a compact table's columns when it is one. */
+function digestedFileSizes(target: Manifest, sizes: ReadonlySet<number>): Set<number> {
+  if (target instanceof ManifestTable) return target.digestedFileSizes(sizes);
   const held = new Set<number>();
   for (const t of target.values()) {
-    if (t.kind === 'file' && t.digest !== undefined && sizes.has(t.size)) held.add(t.size);
     if (held.size === sizes.size) break;
+    if (t.kind === 'file' && t.digest !== undefined && sizes.has(t.size)) held.add(t.size);
   }
-  return created.filter((s) => held.has(s.size)).map((s) => s.path);
+  return held;
 }

@@ -2,6 +2,7 @@
 // one by one: clear kind changes, create directories, reuse content already there (move/copy), send content,
 // link, fix metadata, and finally remove what is gone.
 import { keysWithin } from './manifest-scope.ts';
+import { ManifestTable } from './manifest-table.ts';
 import { comparePaths, isAtOrBeneath, parentOf } from './paths.ts';
 import type { Entry, Manifest, Op, RelPath } from './types.ts';
 
@@ -128,7 +129,8 @@ function holdersOf(created: readonly Entry[], target: Manifest, cleared: (p: Rel
   const wanted = new Set<string>();
   for (const s of created) if (s.digest !== undefined && s.size > 0) wanted.add(s.digest);
   if (wanted.size === 0) return byDigest;
-  for (const [path, t] of target) {
+  // A compact table finds them in its digest column, without an entry for each of its rows.
+  for (const [path, t] of target instanceof ManifestTable ? target.filesWithDigests(wanted) : target) {
     if (t.kind !== 'file' || t.digest === undefined || t.size === 0 || !wanted.has(t.digest) || cleared(path)) continue;
     const list = byDigest.get(t.digest);
     if (list === undefined) byDigest.set(t.digest, [path]);

@@ -508,6 +508,48 @@ export class ManifestTable implements Map<RelPath, Entry> {
     this.#rows = n;
     this.#byteEnd = end;
   }
+
+  /**
+   * Which of `sizes` a file with a digest has in the table: read from the columns, without making an entry or a
+   * path of each row (a continuous sync asks it of the receiver's whole manifest for each batch that creates files).
+   */
+  digestedFileSizes(sizes: ReadonlySet<number>): Set<number> {
+    const held = new Set<number>();
+    for (let row = 0; row < this.#rows && held.size < sizes.size; row++) {
+      const f = this.#flags[row];
+      if (f === 0) continue;
+      if ((f & ODD) !== 0) {
+        const e = this.#odd.get(row)!;
+        if (e.kind === 'file' && e.digest !== undefined && sizes.has(e.size)) held.add(e.size);
+      } else if ((f & KIND) === FILE && (f & DIGESTED) !== 0 && sizes.has(this.#size[row])) held.add(this.#size[row]);
+    }
+    return held;
+  }
+
+  /**
+   * The files whose digest is one of `digests`, in iteration order: found in the digest column, an entry made only
+   * for a match (diff looks through the receiver's whole manifest for content a created file may be moved from).
+   */
+  filesWithDigests(digests: ReadonlySet<string>): [RelPath, Entry][] {
+    const out: [RelPath, Entry][] = [];
+    // The high words of the digests the columns can hold: a row whose word is not one of them is passed over.
+    const high = new Set<number>();
+    for (const d of digests) if (DIGEST.test(d)) high.add(Number.parseInt(d.slice(0, 8), 16));
+    for (let row = 0; row < this.#rows; row++) {
+      const f = this.#flags[row];
+      if (f === 0) continue;
+      if ((f & ODD) !== 0) {
+        const e = this.#odd.get(row)!;
+        if (e.kind === 'file' && e.digest !== undefined && digests.has(e.digest)) out.push([this.#pathOf(row), e]);
+        continue;
+      }
+      if ((f & KIND) !== FILE || (f & DIGESTED) === 0 || !high.has(this.#digest[2 * row])) continue;
+      const p = this.#pathOf(row);
+      const e = this.#entry(row, p);
+      if (digests.has(e.digest!)) out.push([p, e]);
+    }
+    return out;
+  }
 }
 
 /** A manifest as the daemon keeps it between syncs: compact (see ManifestTable). */

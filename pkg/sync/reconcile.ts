@@ -163,10 +163,14 @@ export function nextAncestor(
     for (const [p, e] of plan.effective) if (fresh(p)) out.set(p, local.get(p) ?? e);
     return out;
   }
-  // A continuous sync touches a few paths: update those in place (no copy or walk of the whole tree per save).
+  // A continuous sync touches a few paths: update those in place (no copy or walk of the whole tree per save). A
+  // path the plan keeps is overwritten where it is rather than removed and added again: in a compact table that
+  // would leave a dead row per path, and a burst's thousands of them make the table copy itself over and over.
   const out = ancestor === undefined ? new Map<RelPath, Entry>() : owned(ancestor);
-  for (const p of inScopeKeys(ancestor ?? out, scopes, plan.effective)) if (fresh(p)) out.delete(p);
-  for (const p of inScopeKeys(plan.effective, scopes, ancestor)) if (fresh(p)) out.set(p, local.get(p) ?? plan.effective.get(p)!);
+  const next = new Map<RelPath, Entry>();
+  for (const p of inScopeKeys(plan.effective, scopes, ancestor)) if (fresh(p)) next.set(p, local.get(p) ?? plan.effective.get(p)!);
+  for (const p of inScopeKeys(ancestor ?? out, scopes, plan.effective)) if (fresh(p) && !next.has(p)) out.delete(p);
+  for (const [p, e] of next) out.set(p, e);
   return out;
 }
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { diff } from '../../pkg/sync/diff.ts';
+import { ManifestTable } from '../../pkg/sync/manifest-table.ts';
 import type { Entry, Manifest, Op } from '../../pkg/sync/types.ts';
 
 const T = 1_700_000_000_000;
@@ -87,6 +88,19 @@ describe('diff', () => {
   it('moves a gone file once and copies for further duplicates, copies ordered before moves', () => {
     const ops = diff(manifest(file('x', 'D'), file('y', 'D')), manifest(file('old', 'D')));
     expect(summary(ops)).toEqual(['copy old→y', 'move old→x']);
+  });
+
+  it('finds moved and copied content in a compact table as in a Map: hex digests in its column, others kept as they are', () => {
+    const [h1, h2, h3] = ['00000000000000a1', '00000000000000a2', '10000000000000a1'];
+    const source = manifest(dir('new'), file('new/f', h1), file('new/g', h2), file('new/h', 'D'), file('new/e', h3, { size: 0 }), file('new/k', h3));
+    const target = manifest(dir('old'), file('old/f', h1), file('old/g', h2), file('keep', h2), file('old/h', 'D'), file('old/e', h3, { size: 0 }), file('other', '00000000000000a3'));
+    const table = new ManifestTable(target);
+    table.set('gone', file('gone', h1));
+    table.delete('gone');
+    const ops = diff(source, table);
+    expect(ops).toEqual(diff(source, target));
+    expect(summary(ops)).toEqual(['mkdir new', 'move old/f→new/f', 'move keep→new/g', 'move old/h→new/h', 'write new/e', 'write new/k', 'remove other', 'remove old/g', 'remove old/e', 'remove old']);
+    expect(table.filesWithDigests(new Set([h1, 'D', 'ffffffffffffffff'])).map(([p]) => p)).toEqual(['old/f', 'old/h']);
   });
 
   it('sends empty files whole rather than pairing them by their shared digest', () => {

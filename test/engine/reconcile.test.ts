@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { nextAncestor, reconcile, safetyHalt, DEFAULT_SAFETY_LIMITS } from '../../pkg/sync/reconcile.ts';
+import { ManifestTable } from '../../pkg/sync/manifest-table.ts';
 import type { Entry, Manifest, Op } from '../../pkg/sync/types.ts';
 
 const T = 1_700_000_000_000;
@@ -141,5 +142,27 @@ describe('nextAncestor', () => {
     const next = nextAncestor(ancestor, plan, local, null, new Set());
     expect([...next.keys()].sort()).toEqual(['c', 'new']);
     expect(next.get('c')).toBe(ancestor.get('c'));
+  });
+
+  it('within scopes, updates the ancestor in place: synced paths overwritten where they are, removed ones forgotten, conflicts and failures kept, the rest untouched', () => {
+    const old = (path: string): Entry => file(path, '000000000000000a');
+    const ancestor = new ManifestTable(manifest(old('a'), old('edited'), old('gone'), old('changed'), old('failed'), old('outside'), dir('d'), old('d/x'), old('z')));
+    const target = manifest(old('a'), old('edited'), old('gone'), file('changed', '000000000000000c', { mtimeMs: T + 9 }), old('failed'), old('outside'), dir('d'), old('d/x'), old('z'));
+    const edit = (path: string): Entry => file(path, '000000000000000b', { mtimeMs: T + 1 });
+    const local = manifest(old('a'), edit('edited'), edit('changed'), edit('failed'), old('outside'), dir('d'), old('d/x'), edit('d/y'), old('z'), edit('new'));
+    const scopes = new Set(['edited', 'gone', 'changed', 'failed', 'd', 'new']);
+    const plan = reconcile(local, target, { mode: 'safe', ancestor, paths: [...scopes] });
+    expect(plan.conflicts.map((c) => c.path)).toEqual(['changed']);
+    const next = nextAncestor(ancestor, plan, local, scopes, new Set(['failed']));
+    expect(next).toBe(ancestor);
+    // Order kept: each synced path where it was, the new ones after.
+    expect([...next.keys()]).toEqual(['a', 'edited', 'changed', 'failed', 'outside', 'd', 'd/x', 'z', 'new', 'd/y']);
+    expect(next.get('edited')).toEqual(edit('edited'));
+    expect(next.get('d/y')).toEqual(edit('d/y'));
+    expect(next.get('new')).toEqual(edit('new'));
+    for (const p of ['a', 'changed', 'failed', 'outside', 'd/x', 'z']) expect(next.get(p)).toEqual(old(p));
+    // The same as a Map gives, but for the order of the paths overwritten.
+    const asMap = nextAncestor(new Map(manifest(old('a'), old('edited'), old('gone'), old('changed'), old('failed'), old('outside'), dir('d'), old('d/x'), old('z'))), plan, local, scopes, new Set(['failed']));
+    expect(new Map(next)).toEqual(asMap);
   });
 });
