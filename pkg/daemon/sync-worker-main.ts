@@ -8,6 +8,7 @@ import { createHasher, type Hasher } from '../sync/hash.ts';
 import { syncTree, type PushProgress } from '../sync/push.ts';
 import { RadarClient } from '../transport/client.ts';
 import { sharedPace } from './foreground.ts';
+import { lowerThreadPriority } from '../lifecycle/thread-priority.ts';
 import type { WorkerJob, WorkerMessage, WorkerRequest } from './sync-worker.ts';
 import { postResult, receivedJob } from './worker-manifests.ts';
 
@@ -68,4 +69,8 @@ function serve(port: MessagePort, hasher: Hasher): void {
 }
 
 const port = parentPort;
-if (port !== null) serve(port, await createHasher());
+if (port !== null) {
+  // A full sync is bulk work: saves go through the daemon's main thread (and radar's), which keep their priority.
+  lowerThreadPriority();
+  serve(port, await createHasher());
+}

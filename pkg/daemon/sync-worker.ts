@@ -16,6 +16,7 @@ import type { PushProgress, PushResult } from '../sync/push.ts';
 import { isErrorCode } from '../wire/status.ts';
 import type { SyncEngine } from './sync-engine.ts';
 import { lastResortCollection, type HeapRelease } from './heap-release.ts';
+import { startThreadPool } from '../lifecycle/thread-priority.ts';
 import { postJob, receivedResult, type Posted, type PostedResult } from './worker-manifests.ts';
 
 /** One full sync as the worker is given it: the sync's plain options, the bulk channel among them. */
@@ -64,6 +65,9 @@ export function inWorkers(
     },
   };
 }
+
+/** The worker thread's name (its thread's name in `top -H` and /proc/<pid>/task/<tid>/comm). */
+export const SYNC_WORKER_NAME = 'kx-full-sync';
 
 /** How long the worker waits for another full sync before it ends. */
 const IDLE_MS = 2_000;
@@ -216,7 +220,9 @@ class SyncWorker {
     clearTimeout(this.#idleTimer);
     this.#idleTimer = undefined;
     if (this.#worker !== undefined) return this.#worker;
-    const worker = new Worker(this.#entry, { workerData: { pace: this.#pace }, resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB } });
+    // The worker lowers its own CPU priority: the thread pool it will use must not inherit that (thread-priority.ts).
+    startThreadPool();
+    const worker = new Worker(this.#entry, { name: SYNC_WORKER_NAME, workerData: { pace: this.#pace }, resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB } });
     // The daemon's lifetime is its own: an idle worker does not keep the process alive.
     worker.unref();
     worker.on('message', (m: WorkerMessage) => {

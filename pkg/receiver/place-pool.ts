@@ -10,6 +10,7 @@
 import { Worker } from 'node:worker_threads';
 import { ErrorCode, KxError, fromFsError } from '../sync/errors.ts';
 import type { RelPath } from '../sync/types.ts';
+import { startThreadPool } from '../lifecycle/thread-priority.ts';
 import { FIELDS, placeWorker, type PlaceGroup, type PlaceOwner, type PlaceReply } from './place-worker-main.ts';
 
 export type { PlaceOwner } from './place-worker-main.ts';
@@ -33,6 +34,9 @@ export interface PlacePoolOptions {
   /** Retire the idle thread after this long (default IDLE_MS). */
   readonly idleMs?: number;
 }
+
+/** The thread's name (its thread's name in `top -H` and /proc/<pid>/task/<tid>/comm). */
+export const PLACE_THREAD_NAME = 'kx-place';
 
 /** A group is sent at this many files, or at GROUP_BYTES, or when the event loop turns with files queued. */
 const GROUP_FILES = 64;
@@ -134,7 +138,9 @@ export class PlacePool {
       this.#worker.ref();
       return this.#worker;
     }
-    const worker = new Worker(`(${placeWorker.toString()})()`, { eval: true, resourceLimits: { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 16 } });
+    // The thread lowers its own CPU priority: the thread pool must not inherit that (thread-priority.ts).
+    startThreadPool();
+    const worker = new Worker(`(${placeWorker.toString()})()`, { eval: true, name: PLACE_THREAD_NAME, resourceLimits: { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 16 } });
     worker.on('message', (m: PlaceReply) => {
       const group = this.#inFlight.get(m.id);
       if (group === undefined) return;

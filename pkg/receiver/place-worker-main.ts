@@ -34,11 +34,26 @@ export interface PlaceReply {
  * Node's type stripper into the thread as well (~11 MB more of radar's RSS while the thread lives, some of it kept).
  */
 export function placeWorker(): void {
+  /** BULK_NICE of thread-priority.ts (nothing of another module is in scope either). */
+  const BULK_NICE = 5;
   const fs = process.getBuiltinModule('node:fs');
   const { parentPort } = process.getBuiltinModule('node:worker_threads');
   const C = fs.constants;
   /** FIELDS (the function runs alone: nothing of this module is in scope). */
   const FIELDS = 5;
+
+  // Placing a full sync's files is bulk work (a save's file is placed on the main thread): the thread runs at a lower
+  // CPU priority than radar's main thread, which serves saves. lowerThreadPriority (pkg/lifecycle/thread-priority.ts),
+  // inlined: on Linux the nice value is per thread, /proc/thread-self names this one.
+  if (process.platform === 'linux') {
+    try {
+      const os = process.getBuiltinModule('node:os');
+      const tid = Number(fs.readlinkSync('/proc/thread-self').split('/').pop());
+      if (os.getPriority(tid) < BULK_NICE) os.setPriority(tid, BULK_NICE);
+    } catch {
+      // a preference, not a requirement
+    }
+  }
 
   const placeOne = (dirFd: number, tmp: string, name: string, content: Uint8Array, mode: number, mtimeS: number, group: PlaceGroup): PlaceFailure | null => {
     const dir = `/proc/self/fd/${dirFd}`;

@@ -3,11 +3,13 @@
 // used; errors keep their codes; an abort ends that sync, and the worker serves the next; an idle worker ends.
 import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { getPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { inWorkers, SteadyRelease, type WorkerEngine } from '../../pkg/daemon/sync-worker.ts';
+import { inWorkers, SteadyRelease, SYNC_WORKER_NAME, type WorkerEngine } from '../../pkg/daemon/sync-worker.ts';
+import { BULK_NICE } from '../../pkg/lifecycle/thread-priority.ts';
+import { threads } from '../support/threads.ts';
 import type { BulkChannel } from '../../pkg/daemon/target.ts';
 import { ErrorCode, isKxError } from '../../pkg/sync/errors.ts';
 import { createHasher, type Hasher } from '../../pkg/sync/hash.ts';
@@ -71,6 +73,17 @@ describe('full sync in a worker thread', () => {
     expect(await readFile(join(dst, 'd2/f7.txt'), 'utf8')).toBe('file 2/7\n'.repeat(20));
     expect(progress.map((p) => p.phase)).toContain('send');
     expect(progress.at(-1)).toMatchObject({ phase: 'send', files: 100 + 4, totalFiles: 100 + 4 });
+  });
+
+  it("runs at BULK_NICE, its thread alone: the daemon's thread and the thread pool keep their priority", async () => {
+    await seed();
+    const before = new Map(threads().map((t) => [t.tid, t.nice]));
+    const result = await engine.syncTree({ root: src, receiver: untouched, hasher, rules: [], bulk });
+    expect(result.errors).toEqual([]);
+    const now = threads();
+    expect(now.filter((t) => t.name === SYNC_WORKER_NAME).map((t) => t.nice)).toEqual([BULK_NICE]);
+    expect(getPriority(process.pid)).toBe(before.get(process.pid));
+    for (const t of now.filter((t) => t.name.startsWith('libuv-worker'))) expect(t.nice).toBe(before.get(process.pid));
   });
 
   it('runs a sync without a bulk channel in this thread, through the given receiver', async () => {

@@ -2,14 +2,16 @@
 // temporary file outlives a failed or interrupted write.
 import { readFileSync, watch } from 'node:fs';
 import { lstat, mkdir, mkdtemp, readFile, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { getPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createHasher } from '../../pkg/sync/hash.ts';
 import type { Hasher } from '../../pkg/sync/hash.ts';
 import type { BatchOp, BatchWrite, DeltaOp, Prior } from '../../pkg/sync/types.ts';
 import { LocalTree } from '../../pkg/receiver/local-tree.ts';
-import { PlacePool } from '../../pkg/receiver/place-pool.ts';
+import { PlacePool, PLACE_THREAD_NAME } from '../../pkg/receiver/place-pool.ts';
+import { BULK_NICE } from '../../pkg/lifecycle/thread-priority.ts';
+import { threads } from '../support/threads.ts';
 import { cleanTemp } from '../../pkg/receiver/tree-writer.ts';
 import { enc, contentDigest, opsOf as ops } from '../support/batch-ops.ts';
 
@@ -321,6 +323,17 @@ describe('PlacePool: small files placed in groups on a thread of their own', () 
     }
     expect(seen.filter((s) => s !== 'complete')).toEqual([]);
     expect(await tempFiles(root)).toEqual([]);
+  });
+
+  it("places on a thread of lower CPU priority (BULK_NICE), that thread alone: radar's main thread and the thread pool keep theirs", async () => {
+    const before = new Map(threads().map((t) => [t.tid, t.nice]));
+    const tree = new LocalTree({ root, hasher, placePool: pool });
+    const res = await tree.apply(ops(...Array.from({ length: 10 }, (_, i) => write(`f${i}`, `content ${i}`))));
+    expect(res.errors).toEqual([]);
+    const now = threads();
+    expect(now.filter((t) => t.name === PLACE_THREAD_NAME).map((t) => t.nice)).toEqual([BULK_NICE]);
+    expect(getPriority(process.pid)).toBe(before.get(process.pid));
+    for (const t of now.filter((t) => t.name.startsWith('libuv-worker'))) expect(t.nice).toBe(before.get(process.pid));
   });
 
   it('fails what is queued or in flight when closed, and refuses more', async () => {
