@@ -38,6 +38,11 @@ export interface WorkerEngine extends SyncEngine {
   running(): boolean;
   /** Ends the worker (failing any sync still in it). Idempotent. */
   close(): Promise<void>;
+  /**
+   * Other work that makes garbage after a batch (the ancestor record's write): a release waits until it ends, and
+   * one that ran just before it runs again after. Returns the function that ends it.
+   */
+  hold(): () => void;
 }
 
 /**
@@ -56,6 +61,7 @@ export function inWorkers(
     syncTree: (o) => (o.bulk === undefined ? engine.syncTree(o) : pool.run(o)),
     start: () => pool.start(),
     running: () => pool.running,
+    hold: () => steady.hold(),
     close: async () => {
       try {
         await pool.close();
@@ -83,7 +89,10 @@ const RELEASE_QUIET_MS = 1_000;
 /**
  * Runs `release` once batches pause for `quietMs`: after a burst (soon()), or while saves keep coming when the last run
  * was at least `everyMs` ago (or never). A save arriving during the collection would wait for it, and saves come in
- * series: another spec's editor saving while this one's full sync ends must not meet it.
+ * series: another spec's editor saving while this one's full sync ends must not meet it. Work that follows a batch
+ * and holds memory while it runs (hold()) defers the release to a pause after it: the ancestor record's write, a
+ * second after the last batch, held a copy of the manifest and its text (15 MB with 100,000 files) just when the
+ * release came, and that garbage then stayed until the next release a minute of saves later.
  */
 export class SteadyRelease {
   readonly #release: HeapRelease;
@@ -93,6 +102,12 @@ export class SteadyRelease {
   #timer: NodeJS.Timeout | undefined;
   /** A burst ended: release at the next pause, whatever the interval. */
   #due = false;
+  /** When the release last ran. */
+  #released = -Infinity;
+  #holds = 0;
+  /** A release is owed once the holds end (it came during one, or just before one began). */
+  #deferred = false;
+  #closed = false;
 
   constructor(release: HeapRelease, everyMs: number, quietMs: number) {
     this.#release = release;
@@ -111,7 +126,26 @@ export class SteadyRelease {
     this.#arm();
   }
 
+  /**
+   * Work that makes garbage is running: a release due now waits for its end, then for a quiet time; one that ran
+   * within a quiet time before it began runs again after it (it came too early to collect the work's garbage).
+   */
+  hold(): () => void {
+    const began = performance.now();
+    this.#holds++;
+    let ended = false;
+    return () => {
+      if (ended) return;
+      ended = true;
+      this.#holds--;
+      if (this.#closed) return;
+      if (began - this.#released < this.#quietMs) this.#deferred = true;
+      if (this.#holds === 0 && this.#deferred) this.#arm();
+    };
+  }
+
   close(): void {
+    this.#closed = true;
     clearTimeout(this.#timer);
     this.#timer = undefined;
   }
@@ -120,8 +154,13 @@ export class SteadyRelease {
     clearTimeout(this.#timer);
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
+      if (this.#holds > 0) {
+        this.#deferred = true;
+        return;
+      }
+      this.#deferred = false;
       this.#due = false;
-      this.#last = performance.now();
+      this.#last = this.#released = performance.now();
       this.#release();
     }, this.#quietMs);
     this.#timer.unref();

@@ -262,6 +262,46 @@ describe('full sync in a worker thread', () => {
     }
   });
 
+  it('waits for work that makes garbage after a batch (the ancestor record\'s write) and releases after it', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
+    try {
+      const release = vi.fn();
+      const steady = new SteadyRelease(release, 60_000, 1_000);
+      // A burst ended and the record's write begins before the pause is over: the release waits for its end.
+      steady.soon();
+      await vi.advanceTimersByTimeAsync(500);
+      const write = steady.hold();
+      await vi.advanceTimersByTimeAsync(3_000);
+      expect(release).not.toHaveBeenCalled();
+      write();
+      write();
+      await vi.advanceTimersByTimeAsync(999);
+      expect(release).not.toHaveBeenCalled();
+      await vi.advanceTimersByTimeAsync(1);
+      expect(release).toHaveBeenCalledTimes(1);
+      // A write that began just after a release (its garbage came too late for it): released once more after it.
+      const late = steady.hold();
+      await vi.advanceTimersByTimeAsync(2_000);
+      late();
+      await vi.advanceTimersByTimeAsync(1_000);
+      expect(release).toHaveBeenCalledTimes(2);
+      // A write long after the last release, with none owed, releases nothing (the interval still holds).
+      await vi.advanceTimersByTimeAsync(5_000);
+      steady.hold()();
+      await vi.advanceTimersByTimeAsync(5_000);
+      expect(release).toHaveBeenCalledTimes(2);
+      // Closed during a write: its end arms nothing.
+      steady.soon();
+      const open = steady.hold();
+      steady.close();
+      open();
+      await vi.advanceTimersByTimeAsync(5_000);
+      expect(release).toHaveBeenCalledTimes(2);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it('fails the syncs in flight when it is closed, and refuses new ones', async () => {
     await seed();
     const sync = engine.syncTree({ root: src, receiver: untouched, hasher, rules: [], bulk }).catch((e: unknown) => e);
