@@ -1,11 +1,15 @@
 // The folders of one spec (one per container) share one chokidar watcher of their local tree: each still hears every
 // change, one leaving does not stop the other's, and the watcher closes with the last.
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { SpecConfig } from '../../pkg/config/types.ts';
 import type { Batch } from '../../pkg/daemon/batcher.ts';
 import { LocalWatcher, SharedWatchers } from '../../pkg/daemon/local-watcher.ts';
+import { Service } from '../../pkg/daemon/service.ts';
+import { LocalTree } from '../../pkg/receiver/local-tree.ts';
+import { createHasher } from '../../pkg/sync/hash.ts';
+import { syncPaths, syncTree } from '../../pkg/sync/push.ts';
 import { removeDir, tempDir } from './helpers.ts';
 
 describe('folders watching one local tree', () => {
@@ -81,5 +85,47 @@ describe('folders watching one local tree', () => {
     await expect.poll(() => all.paths.has('lib/x.log') && all.paths.has('lib/y.txt')).toBe(true);
     await expect.poll(() => noLogs.paths.has('lib/y.txt')).toBe(true);
     expect(noLogs.paths.has('lib/x.log')).toBe(false);
+  });
+
+  it('sync one tree into two containers through one watcher; each container gets every save, and keeps getting them when the other goes', async () => {
+    const hasher = await createHasher();
+    const src = await tree();
+    const shared = new SharedWatchers();
+    const services: Service[] = [];
+    const dsts: string[] = [];
+    for (const id of ['c1', 'c2']) {
+      const dst = join(await tempDir(`shared-dst-${id}`), 'app');
+      cleanups.push(() => removeDir(join(dst, '..')));
+      await mkdir(dst);
+      const receiver = new LocalTree({ root: dst, hasher });
+      await receiver.start();
+      cleanups.push(() => receiver.close());
+      const service = new Service({
+        spec: spec(src),
+        target: { id, name: id },
+        connector: { connect: async () => ({ receiver, reload: async () => {}, describe: () => id, close: async () => {} }) },
+        engine: { syncTree, syncPaths },
+        hasher,
+        log: { error: () => {}, warn: () => {}, info: () => {}, debug: () => {} },
+        onChange: () => {},
+        timing: { retryMs: 20, quietMs: 5, maxWaitMs: 50 },
+        watchers: shared,
+      });
+      cleanups.push(() => service.close());
+      services.push(service);
+      dsts.push(dst);
+    }
+    await Promise.all(services.map((s) => s.start()));
+    expect(shared.size).toBe(1);
+    for (const dst of dsts) await expect.poll(() => readFile(join(dst, 'lib', 'a.txt'), 'utf8').catch(() => null), { timeout: 10_000 }).toBe('a\n');
+    await writeFile(join(src, 'lib', 'a.txt'), 'saved once\n');
+    for (const dst of dsts) await expect.poll(() => readFile(join(dst, 'lib', 'a.txt'), 'utf8'), { timeout: 10_000 }).toBe('saved once\n');
+    await services[0].close();
+    expect(shared.size).toBe(1);
+    await writeFile(join(src, 'lib', 'a.txt'), 'saved again\n');
+    await expect.poll(() => readFile(join(dsts[1], 'lib', 'a.txt'), 'utf8'), { timeout: 10_000 }).toBe('saved again\n');
+    expect(await readFile(join(dsts[0], 'lib', 'a.txt'), 'utf8')).toBe('saved once\n');
+    await services[1].close();
+    expect(shared.size).toBe(0);
   });
 });
