@@ -7,11 +7,23 @@ import { homedir, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import sea from 'node:sea';
+import { WATCH_ENV } from './node-flags.ts';
 
 /** The asset naming the others (paths in the unpacked folder, like the package's) and their hash; see sea.ts. */
 const MANIFEST = 'kx-manifest.json';
 /** What runs kx, relative to the unpacked folder. */
 const ENTRY = 'dist/main.js';
+
+// kx watch, the long-running daemon, runs with glibc's malloc settings (WATCH_ENV, build/node-flags.ts; its Node
+// flags come from the executable's execArgv). glibc reads them only when the process starts: it replaces itself
+// (same pid, stdio and signals) with one started with them, as the npm bin does. A setting in the environment wins.
+if (process.argv.slice(2).includes('watch') && typeof process.execve === 'function' && Object.keys(WATCH_ENV).some((k) => process.env[k] === undefined)) {
+  try {
+    process.execve(process.execPath, [process.execPath, ...process.argv.slice(2)], { ...WATCH_ENV, ...process.env });
+  } catch {
+    // Runs as it is.
+  }
+}
 
 const manifest = JSON.parse(sea.getAsset(MANIFEST, 'utf8')) as { hash: string; files: string[] };
 const root = cacheRoot();

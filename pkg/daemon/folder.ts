@@ -13,7 +13,7 @@ import type { Manifest, RelPath } from '../sync/types.ts';
 import type { AncestorRecord } from './ancestor-store.ts';
 import type { Batch } from './batcher.ts';
 import { batchLine } from './batch-line.ts';
-import { LocalWatcher, specRules, type LocalWatcherEvents } from './local-watcher.ts';
+import { LocalWatcher, specRules, type LocalWatcherEvents, type SharedWatchers } from './local-watcher.ts';
 import type { Logger } from './logger.ts';
 import { Coalescer } from '../lifecycle/coalescer.ts';
 import { OnSyncRunner } from './on-sync.ts';
@@ -43,6 +43,8 @@ export interface FolderDeps {
   readonly timing?: FolderTiming;
   /** The folder's watcher, started before the connection was (watchAhead()); the folder owns it from here. */
   readonly ahead?: WatchAhead;
+  /** Where the folders of the daemon share one watcher per local tree (default: a watcher of its own). */
+  readonly watchers?: SharedWatchers;
 }
 
 export type FolderTiming = { quietMs?: number; maxWaitMs?: number; reloadWindowMs?: number; retryMs?: number; progressLogMs?: number; rootPollMs?: number };
@@ -63,7 +65,7 @@ export class WatchAhead {
   /** Why the watcher did not start: the adopting folder's start fails with it, as its own start of one would. */
   #startError: Error | undefined;
 
-  constructor(spec: SpecConfig, timing: FolderTiming = {}) {
+  constructor(spec: SpecConfig, timing: FolderTiming = {}, watchers?: SharedWatchers) {
     this.watcher = new LocalWatcher(
       spec,
       {
@@ -71,6 +73,7 @@ export class WatchAhead {
         error: (m) => (this.#events ? this.#events.error(m) : (this.#error ??= m)),
       },
       timing,
+      watchers,
     );
     const started = performance.now();
     this.ready = this.watcher.start().then(
@@ -259,11 +262,11 @@ export class Folder {
       this.haltOnRoot(problem);
       return;
     }
-    await this.startWatcher();
+    await this.startWatcher(this.deps.watchers);
     this.kick();
   }
 
-  private async startWatcher(): Promise<void> {
+  private async startWatcher(shared: SharedWatchers | undefined): Promise<void> {
     const events: LocalWatcherEvents = { batch: (b) => this.onBatch(b), error: (m) => this.fail(m) };
     const ahead = this.ahead;
     this.ahead = undefined;
@@ -272,7 +275,7 @@ export class Folder {
       await ahead.adopt(events);
       return;
     }
-    const watcher = new LocalWatcher(this.deps.spec, events, this.deps.timing ?? {});
+    const watcher = new LocalWatcher(this.deps.spec, events, this.deps.timing ?? {}, shared);
     this.watcher = watcher;
     await watcher.start();
   }
@@ -283,7 +286,8 @@ export class Folder {
     this.watcher = null;
     if (this.abort.signal.aborted) return;
     this.rootLost = false;
-    await this.startWatcher();
+    // A watcher of its own: a shared one may still follow the folder that was moved away.
+    await this.startWatcher(undefined);
     if (this.abort.signal.aborted) return;
     this.needFullSync = true;
     this.deps.log.info(`${this.deps.spec.name} → ${this.deps.target.name}: local folder ${this.deps.spec.local} is back; syncing`);

@@ -7,6 +7,7 @@ import type { Hasher } from '../sync/hash.ts';
 import type { AncestorStore } from './ancestor-store.ts';
 import type { TargetClaims } from './target-claims.ts';
 import { Folder, WatchAhead, type FolderTiming } from './folder.ts';
+import type { SharedWatchers } from './local-watcher.ts';
 import type { Logger } from './logger.ts';
 import { rootProblem } from './safety-ledger.ts';
 import type { ServiceStatus } from './status.ts';
@@ -28,6 +29,8 @@ export interface ServiceDeps {
   readonly isPaused?: () => boolean;
   /** Who syncs where across the daemon's specs (default: no check). */
   readonly claims?: TargetClaims;
+  /** Where the folders share one watcher per local tree (default: each its own). */
+  readonly watchers?: SharedWatchers;
 }
 
 export class Service {
@@ -173,7 +176,7 @@ export class Service {
   private watchAhead(): void {
     const { spec, target, log } = this.deps;
     if (this.ahead !== undefined || rootProblem(spec.local) !== null) return;
-    const ahead = new WatchAhead(spec, this.deps.timing);
+    const ahead = new WatchAhead(spec, this.deps.timing, this.deps.watchers);
     this.ahead = ahead;
     void ahead.ready.then((ms) => log.debug(`${spec.name} → ${target.name}: watching ${spec.local} (ready in ${Math.round(ms)} ms, ahead of the connection)`));
   }

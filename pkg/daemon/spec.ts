@@ -12,6 +12,7 @@ import type { TargetClaims } from './target-claims.ts';
 import type { Logger } from './logger.ts';
 import { Service } from './service.ts';
 import { ServiceList } from './service-list.ts';
+import { SharedWatchers } from './local-watcher.ts';
 import type { PersistStatus, SpecStatus } from './status.ts';
 import type { SyncEngine } from './sync-engine.ts';
 import type { TargetDriver, TargetSource } from './target.ts';
@@ -45,6 +46,8 @@ export class Spec {
   readonly config: SpecConfig;
   private readonly deps: SpecDeps;
   private readonly services = new ServiceList();
+  /** Its containers' folders watch one local tree: one chokidar watcher for them all. */
+  private readonly watchers = new SharedWatchers();
   private source: TargetSource | null = null;
   private ports: PortForwards | null = null;
   private problem: string | null = null;
@@ -106,7 +109,7 @@ export class Spec {
           this.services.has(target.id)
             ? Promise.resolve()
             : this.services.add(
-                new Service({ ...this.deps, spec: config, target, connector: driver.connector, onChange: this.deps.onChange, isPaused: () => this.paused }),
+                new Service({ ...this.deps, spec: config, target, connector: driver.connector, onChange: this.deps.onChange, isPaused: () => this.paused, watchers: this.watchers }),
               ),
         );
       },

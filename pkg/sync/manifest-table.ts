@@ -16,12 +16,11 @@ export interface PackedManifest {
   readonly liveBytes: number;
   readonly flags: Uint8Array;
   readonly mode: Uint16Array;
-  readonly size: Float64Array;
+  readonly size: Uint32Array;
   readonly mtime: Float64Array;
   readonly digest: Uint32Array;
   readonly hash: Uint32Array;
   readonly pathStart: Uint32Array;
-  readonly pathLen: Uint16Array;
   readonly bytes: Uint8Array;
   readonly slots: Int32Array;
   readonly wide: readonly (readonly [number, string])[];
@@ -40,13 +39,17 @@ export class ManifestTable implements Map<RelPath, Entry> {
   #iterating = 0;
   #flags: Uint8Array;
   #mode: Uint16Array;
-  #size: Float64Array;
+  /** Sizes up to 4 GiB - 1 (a larger file's entry is kept in #odd). */
+  #size: Uint32Array;
   #mtime: Float64Array;
   /** Two words per row: the digest's high and low 32 bits. */
   #digest: Uint32Array;
   #hash: Uint32Array;
+  /**
+   * Where each row's path starts in #bytes; it ends where the next row's starts (#byteEnd for the last row): paths are
+   * appended in row order, and a row whose path is not in #bytes (WIDE) starts where the next one does.
+   */
   #pathStart: Uint32Array;
-  #pathLen: Uint16Array;
   /** The paths of ASCII rows, back to back. */
   #bytes: Uint8Array;
   #text: Buffer;
@@ -62,12 +65,11 @@ export class ManifestTable implements Map<RelPath, Entry> {
   constructor(entries?: Iterable<readonly [RelPath, Entry]> | null) {
     this.#flags = new Uint8Array(MIN_ROWS);
     this.#mode = new Uint16Array(MIN_ROWS);
-    this.#size = new Float64Array(MIN_ROWS);
+    this.#size = new Uint32Array(MIN_ROWS);
     this.#mtime = new Float64Array(MIN_ROWS);
     this.#digest = new Uint32Array(2 * MIN_ROWS);
     this.#hash = new Uint32Array(MIN_ROWS);
     this.#pathStart = new Uint32Array(MIN_ROWS);
-    this.#pathLen = new Uint16Array(MIN_ROWS);
     this.#bytes = new Uint8Array(MIN_ROWS * 16);
     this.#text = Buffer.from(this.#bytes.buffer);
     this.#slots = new Int32Array(pow2(Math.ceil(MIN_ROWS * SLOTS_PER_ROW))).fill(EMPTY);
@@ -94,7 +96,6 @@ export class ManifestTable implements Map<RelPath, Entry> {
     t.#digest = p.digest;
     t.#hash = p.hash;
     t.#pathStart = p.pathStart;
-    t.#pathLen = p.pathLen;
     t.#bytes = p.bytes;
     t.#text = Buffer.from(p.bytes.buffer, p.bytes.byteOffset, p.bytes.byteLength);
     t.#slots = p.slots;
@@ -128,14 +129,13 @@ export class ManifestTable implements Map<RelPath, Entry> {
       digest: this.#digest,
       hash: this.#hash,
       pathStart: this.#pathStart,
-      pathLen: this.#pathLen,
       bytes: this.#bytes,
       slots: this.#slots,
       wide: [...this.#wide],
       targets: [...this.#targets],
       odd: [...this.#odd],
     };
-    const transfer = [packed.flags, packed.mode, packed.size, packed.mtime, packed.digest, packed.hash, packed.pathStart, packed.pathLen, packed.bytes, packed.slots].map(
+    const transfer = [packed.flags, packed.mode, packed.size, packed.mtime, packed.digest, packed.hash, packed.pathStart, packed.bytes, packed.slots].map(
       (a) => a.buffer as ArrayBuffer,
     );
     return { packed, transfer };
@@ -156,7 +156,6 @@ export class ManifestTable implements Map<RelPath, Entry> {
     t.#digest = this.#digest.slice();
     t.#hash = this.#hash.slice();
     t.#pathStart = this.#pathStart.slice();
-    t.#pathLen = this.#pathLen.slice();
     t.#bytes = this.#bytes.slice();
     t.#text = Buffer.from(t.#bytes.buffer);
     t.#slots = this.#slots.slice();
@@ -241,7 +240,7 @@ export class ManifestTable implements Map<RelPath, Entry> {
         continue;
       }
       const start = this.#pathStart[row];
-      const len = this.#pathLen[row];
+      const len = this.#lenOf(row);
       for (const d of ascii) {
         if (len < d.length || (len > d.length && bytes[start + d.length] !== SLASH)) continue;
         let i = 0;
@@ -311,7 +310,7 @@ export class ManifestTable implements Map<RelPath, Entry> {
 
   #pathIs(row: number, path: RelPath): boolean {
     if ((this.#flags[row] & WIDE) !== 0) return this.#wide.get(row) === path;
-    const len = this.#pathLen[row];
+    const len = this.#lenOf(row);
     if (len !== path.length) return false;
     const bytes = this.#bytes;
     const start = this.#pathStart[row];
@@ -319,10 +318,15 @@ export class ManifestTable implements Map<RelPath, Entry> {
     return true;
   }
 
+  /** The length of an ASCII row's path in #bytes. */
+  #lenOf(row: number): number {
+    return (row + 1 < this.#rows ? this.#pathStart[row + 1] : this.#byteEnd) - this.#pathStart[row];
+  }
+
   #pathOf(row: number): RelPath {
     if ((this.#flags[row] & WIDE) !== 0) return this.#wide.get(row)!;
     const start = this.#pathStart[row];
-    const len = this.#pathLen[row];
+    const len = this.#lenOf(row);
     if (len > SHORT_PATH) return this.#text.toString('latin1', start, start + len);
     // Short paths (most of a tree's) are made faster by hand than through a native call.
     const bytes = this.#bytes;
@@ -339,12 +343,11 @@ export class ManifestTable implements Map<RelPath, Entry> {
       const start = this.#byteEnd;
       for (let i = 0; i < path.length; i++) this.#bytes[start + i] = path.charCodeAt(i);
       this.#pathStart[row] = start;
-      this.#pathLen[row] = path.length;
       this.#byteEnd += path.length;
       this.#liveBytes += path.length;
     } else {
       this.#wide.set(row, path);
-      this.#pathLen[row] = 0;
+      this.#pathStart[row] = this.#byteEnd;
     }
     this.#place(row, hash);
     this.#flags[row] = ascii ? ODD : ODD | WIDE; // a kind is written next
@@ -369,6 +372,10 @@ export class ManifestTable implements Map<RelPath, Entry> {
       Number.isInteger(e.mode) &&
       e.mode >= 0 &&
       e.mode <= 0xffff &&
+      Number.isInteger(e.size) &&
+      e.size >= 0 &&
+      e.size <= MAX_SIZE &&
+      !Object.is(e.size, -0) &&
       (e.kind === 'file' ? e.target === undefined && (e.digest === undefined || DIGEST.test(e.digest)) : e.digest === undefined) &&
       (e.kind === 'symlink' ? typeof e.target === 'string' : e.target === undefined) &&
       !Object.hasOwn(e, 'digest') === (e.digest === undefined) &&
@@ -412,7 +419,7 @@ export class ManifestTable implements Map<RelPath, Entry> {
 
   #kill(row: number): void {
     if ((this.#flags[row] & KIND) === FILE) this.#files--;
-    if ((this.#flags[row] & WIDE) === 0) this.#liveBytes -= this.#pathLen[row];
+    if ((this.#flags[row] & WIDE) === 0) this.#liveBytes -= this.#lenOf(row);
     this.#flags[row] = 0;
     this.#wide.delete(row);
     this.#targets.delete(row);
@@ -435,12 +442,11 @@ export class ManifestTable implements Map<RelPath, Entry> {
     const cap = MIN_ROWS + Math.ceil(rows * GROWTH);
     const flags = new Uint8Array(cap);
     const mode = new Uint16Array(cap);
-    const size = new Float64Array(cap);
+    const size = new Uint32Array(cap);
     const mtime = new Float64Array(cap);
     const digest = new Uint32Array(2 * cap);
     const hash = new Uint32Array(cap);
     const pathStart = new Uint32Array(cap);
-    const pathLen = new Uint16Array(cap);
     const text = new Uint8Array(MIN_ROWS * 16 + Math.ceil(bytes * GROWTH));
     let n = this.#rows;
     let end = this.#byteEnd;
@@ -452,7 +458,6 @@ export class ManifestTable implements Map<RelPath, Entry> {
       digest.set(this.#digest.subarray(0, 2 * n));
       hash.set(this.#hash.subarray(0, n));
       pathStart.set(this.#pathStart.subarray(0, n));
-      pathLen.set(this.#pathLen.subarray(0, n));
       text.set(this.#bytes.subarray(0, end));
     } else {
       const wide = new Map<number, string>();
@@ -472,12 +477,11 @@ export class ManifestTable implements Map<RelPath, Entry> {
         digest[2 * n] = this.#digest[2 * row];
         digest[2 * n + 1] = this.#digest[2 * row + 1];
         hash[n] = this.#hash[row];
-        const len = this.#pathLen[row];
-        pathLen[n] = len;
+        pathStart[n] = end;
         if ((f & WIDE) === 0) {
           const start = this.#pathStart[row];
+          const len = this.#lenOf(row);
           for (let i = 0; i < len; i++) text[end + i] = bytesIn[start + i];
-          pathStart[n] = end;
           end += len;
         }
         if (sides) {
@@ -500,7 +504,6 @@ export class ManifestTable implements Map<RelPath, Entry> {
     this.#digest = digest;
     this.#hash = hash;
     this.#pathStart = pathStart;
-    this.#pathLen = pathLen;
     this.#bytes = text;
     this.#text = Buffer.from(text.buffer);
     this.#slots = new Int32Array(pow2(Math.ceil(cap * SLOTS_PER_ROW))).fill(EMPTY);
@@ -579,6 +582,8 @@ const ODD = 0b10000;
 const KINDS: Readonly<Record<string, number>> = { file: FILE, dir: DIR, symlink: LINK };
 const DIGEST = /^[0-9a-f]{16}$/;
 const MAX_ASCII_PATH = 0xffff;
+/** The largest size the size column holds. */
+const MAX_SIZE = 0xffffffff;
 const SHORT_PATH = 24;
 const SLASH = 0x2f;
 

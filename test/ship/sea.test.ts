@@ -94,7 +94,7 @@ describe('the single executable on the Docker target, as a docker-group member w
     const cache = await userDir(user, 'sea-cache');
     try {
       // /usr/bin holds the machine's Node 20 only, too old for radar: the image gets the executable's Node 24.
-      await watchOnDocker({ user, kx: exe, image: RADAR_IMAGE, sourceHash, env: { PATH: '/usr/bin:/bin', XDG_CACHE_HOME: cache }, timeoutMs: 150_000 });
+      await watchOnDocker({ user, kx: exe, image: RADAR_IMAGE, sourceHash, env: { PATH: '/usr/bin:/bin', XDG_CACHE_HOME: cache }, timeoutMs: 150_000, daemonEnv: { MALLOC_MMAP_THRESHOLD_: '65536' } }); // build/node-flags.ts WATCH_ENV, through the executable's re-exec
     } finally {
       await rm(cache, { recursive: true, force: true });
     }

@@ -155,6 +155,23 @@ describe('ManifestTable', () => {
     expect(Object.prototype.toString.call(t)).toBe('[object ManifestTable]');
   });
 
+  it('keeps every size exactly, those past its 32-bit column and paths beside non-ASCII ones included', () => {
+    const sizes = [0, 1, 0xffffffff, 2 ** 32, 2 ** 53 - 1, 1.5, -0, -1];
+    const m = new Map<RelPath, Entry>();
+    sizes.forEach((size, i) => {
+      // A non-ASCII path between ASCII ones: the ASCII paths' lengths are where the next path starts.
+      const p = i % 3 === 1 ? `dir/ü${i}` : `dir/f${i}.txt`;
+      m.set(p, { path: p, kind: 'file', mode: 0o644, size, mtimeMs: 1_700_000_000_000.25 + i });
+    });
+    const t = compactManifest(m);
+    expectSame(t, m);
+    for (const [p, e] of m) expect(Object.is(t.get(p)!.size, e.size)).toBe(true);
+    t.delete('dir/f0.txt');
+    m.delete('dir/f0.txt');
+    const back = ManifestTable.unpack(t.clone().pack().packed);
+    expectSame(back, m);
+  });
+
   it('crosses to a worker thread and back by transfer, whole', async () => {
     const r = prng(9);
     const m = new Map<RelPath, Entry>();
