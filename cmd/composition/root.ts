@@ -179,7 +179,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   const engine: SyncEngine = prioritized(workers, foreground);
   const tunnels = new TunnelReport(log, () => daemon.changed());
   const { drivers, close: closeDrivers } = targetDrivers({ config: opts.config, configFile: opts.store.file, log, env: opts.env, context: opts.context, tunnels, radar: opts.radar });
-  const ancestorStore = new FileAncestorStore(ancestorDir(opts.store), { onError: (m) => log.warn(`ancestor record ${m}`) });
+  const ancestorStore = new FileAncestorStore(ancestorDir(opts.store), { onError: (m) => log.warn(`ancestor record ${m}`), onWrite: () => workers.hold() });
   const claims = new TargetClaims();
   const pauses = PauseFile.load(join(dirname(opts.store.file), 'paused.json'), (m) => log.warn(m));
   const persisted = persistence({ config: opts.config, log, context: opts.context });

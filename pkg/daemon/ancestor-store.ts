@@ -30,6 +30,11 @@ export interface FileAncestorStoreOptions {
   /** Delay between a change and its write; default 1000 ms. */
   readonly delayMs?: number;
   readonly onError?: (message: string) => void;
+  /**
+   * Called as a write begins (the manifest's copy and its text are garbage once it ends); the function it returns is
+   * called as the write ends. The daemon's heap release waits for it.
+   */
+  readonly onWrite?: () => () => void;
 }
 
 export class FileAncestorStore implements AncestorStore {
@@ -135,8 +140,12 @@ class FileRecord implements AncestorRecord {
     if (m === null) return this.writing;
     // A snapshot now, as the manifest may change while an earlier write goes on and this one is written: a compact
     // table's copy (its arrays), or a Map's entries (values, replaced and never changed).
+    const done = this.opts.onWrite?.();
     const entries = m instanceof ManifestTable ? m.clone().values() : [...m.values()].values();
-    this.writing = this.writing.then(() => this.write(entries)).catch((err: unknown) => this.opts.onError?.(`${join(this.dir, this.name)}: ${(err as Error).message}`));
+    this.writing = this.writing
+      .then(() => this.write(entries))
+      .catch((err: unknown) => this.opts.onError?.(`${join(this.dir, this.name)}: ${(err as Error).message}`))
+      .finally(done);
     return this.writing;
   }
 

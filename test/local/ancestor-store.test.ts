@@ -1,5 +1,6 @@
 // The ancestor records on disk: what a restart of kx watch reads back, written atomically, bounded per spec.
-import { readdir, readFile, utimes, writeFile } from 'node:fs/promises';
+import { readdirSync } from 'node:fs';
+import { readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FileAncestorStore } from '../../pkg/daemon/ancestor-store.ts';
@@ -56,6 +57,39 @@ describe('FileAncestorStore', () => {
     table.set('new.txt', { path: 'new.txt', kind: 'file', mode: 0o644, size: 1, mtimeMs: 1 });
     await closed;
     expect(asMap(await s.open(spec('api'), 'c1').load())).toEqual(manifest);
+  });
+
+  const records = (dir: string): number => {
+    try {
+      return readdirSync(dir).filter((n) => n.endsWith('.json')).length;
+    } catch {
+      return -1;
+    }
+  };
+
+  it('tells onWrite when each write begins and ends (the record is in place by its end), also when it fails', async () => {
+    const events: string[] = [];
+    let dir = '';
+    const s = await store({
+      delayMs: 0,
+      onError: (m) => events.push(`error ${m.split(': ').pop()}`),
+      onWrite: () => {
+        events.push('begin');
+        return () => events.push(`end ${records(dir)}`);
+      },
+    });
+    dir = s.dir;
+    const rec = s.open(spec('api'), 'c1');
+    rec.save(manifest);
+    await rec.close();
+    expect(events).toEqual(['begin', 'end 1']);
+    // A write that fails (the directory is a file now) ends too.
+    await rm(s.dir, { recursive: true });
+    await writeFile(s.dir, 'not a directory');
+    const broken = s.open(spec('api'), 'c2');
+    broken.save(manifest);
+    await broken.close();
+    expect(events.slice(2)).toEqual(['begin', expect.stringMatching(/^error /), 'end -1']);
   });
 
   it('writes a large record in the same format as one JSON document, and reads every entry back', async () => {
