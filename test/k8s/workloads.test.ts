@@ -138,6 +138,8 @@ describe('test cluster: workloads', { timeout: 180_000 }, () => {
       containers: [sleeper({ command: ['/bin/busybox', 'sh', '-c', 'cat /v/log; exec sleep 3600'], volumeMounts: [{ name: 'v', mountPath: '/v' }] })],
     } });
     const p = await cluster.waitForRunning(NS, 'init-ok', 60_000);
+    // Running is the container started: what its first command prints reaches the log a moment later.
+    await eventually(async () => (await logsOf('init-ok')) === 'first\nsecond\n', 10_000, 'the container printing what both init containers wrote');
     expect(await logsOf('init-ok')).toBe('first\nsecond\n');
     expect(p.status.initContainerStatuses.map((s: KubeObject) => [s.name, s.state.terminated?.reason, s.state.terminated?.exitCode, s.ready]))
       .toEqual([['one', 'Completed', 0, true], ['two', 'Completed', 0, true]]);
