@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { createDelta, wholeFile } from './delta.ts';
 import { ErrorCode } from './errors.ts';
 import type { Hasher } from './hash.ts';
-import { ContentHash, SMALL_FILE_BYTES, hashedChunks, hashedLiterals, readSmallFile, reusedChunks, smallFile } from './local-content.ts';
+import { ContentHash, ReadSlab, SMALL_FILE_BYTES, hashedChunks, hashedLiterals, readSmallFile, reusedChunks, smallFile } from './local-content.ts';
 import { digestHex } from './hash.ts';
 import { hashFile } from './scan.ts';
 import { SignatureFeed } from './signature-feed.ts';
@@ -39,7 +39,7 @@ export async function sendPlan(ops: readonly Op[], local: Map<RelPath, Entry>, o
   const done = { files: 0, bytes: 0 };
   const report = (): void => opts.onProgress?.(done.files, total.files, done.bytes, total.bytes);
   const learned = new Map<RelPath, string>();
-  const ctx: SendContext = { opts, done, report, digestAtEnd: opts.receiver.acceptsDigestAtEnd?.() ?? false, learned };
+  const ctx: SendContext = { opts, done, report, digestAtEnd: opts.receiver.acceptsDigestAtEnd?.() ?? false, learned, slab: new ReadSlab() };
   report();
   let bytesSent = 0;
   const errors: PathError[] = [];
@@ -73,6 +73,8 @@ interface SendContext {
   digestAtEnd: boolean;
   /** Digests of written files, computed as they were read. */
   learned: Map<RelPath, string>;
+  /** Where small files sent whole are read into. */
+  slab: ReadSlab;
 }
 
 async function sendBatch(batch: readonly Op[], ctx: SendContext, allowDelta: boolean): Promise<{ bytesSent: number; errors: readonly PathError[] }> {
@@ -186,7 +188,7 @@ async function* sendOp(op: Op, sig: Signature | null, ctx: SendContext): AsyncIt
 function smallWhole(op: WriteOp, abs: string, ctx: SendContext): BatchWrite | null {
   let data: Uint8Array | null;
   try {
-    data = readSmallFile(abs);
+    data = readSmallFile(abs, ctx.slab);
   } catch (err) {
     return { ...stripBlockSize(op), basis: 'whole', body: failing(err as Error) };
   }
