@@ -90,7 +90,7 @@ async function files(n: number, dir = ''): Promise<{ ops: Op[]; local: Map<RelPa
     await writeFile(join(src, path), data);
     const mtimeMs = 1_700_000_000_000 + i * 1000;
     ops.push({ op: 'write', path, mode: 0o644, mtimeMs, size: data.length, digest: '', basis: 'whole' });
-    local.set(path, { kind: 'file', mode: 0o644, mtimeMs, size: data.length });
+    local.set(path, { path, kind: 'file', mode: 0o644, mtimeMs, size: data.length });
   }
   return { ops, local };
 }
