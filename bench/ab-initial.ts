@@ -4,7 +4,8 @@
 // leaves running is the next one's to adopt, if the side does that); `cold` removes every radar container of the
 // side's home before each run.
 //   node bench/ab-initial.ts BASE_CHECKOUT BASE_IMAGE NEW_IMAGE [rounds] [cold|warm|both] [quick]
-// Prints each run's total and its phases, then the medians. Not a test; for comparing a change with its base.
+// Prints each run's total, its phases and the CPU kx and radar spent in it (radar's container's process tree,
+// sampled every 100 ms), then the medians. Not a test; for comparing a change with its base.
 import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
@@ -13,6 +14,7 @@ import { BenchContainer } from './bench-container.ts';
 import { QUICK_TREE, SOURCE_TREE, writeTree } from './dataset.ts';
 import { Cleanup } from './latency.ts';
 import { KxWatch, formatPhases } from './peers/kx-watch.ts';
+import { UsageSampler, containerPid, containersByLabel } from './support/proc.ts';
 import { assertSame } from './throughput.ts';
 
 const [baseCheckout, baseImage, newImage, roundsArg, modeArg, quickArg] = process.argv.slice(2);
@@ -29,7 +31,7 @@ try {
   const sides = [
     { name: 'base', entry: join(baseCheckout, 'cmd', 'kx.ts'), image: baseImage },
     { name: 'new', entry: join(import.meta.dirname, '..', 'cmd', 'kx.ts'), image: newImage },
-  ].map((s) => ({ ...s, home: join(work, `${s.name}-home`), results: new Map<string, number[]>() }));
+  ].map((s) => ({ ...s, home: join(work, `${s.name}-home`), results: new Map<string, number[]>(), cpu: new Map<string, number[]>() }));
   for (const s of sides) {
     await mkdir(s.home);
     cleanup.add(async () => removeRadars(s.home));
@@ -47,18 +49,42 @@ try {
         // KX_BENCH_CPU_PROF=DIR: each daemon writes a V8 CPU profile there (DIR/<side>) when it exits.
         const prof = process.env.KX_BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${join(process.env.KX_BENCH_CPU_PROF, s.name)}`] : [];
         const kx = new KxWatch({ local: src, remote: '/app', selector: container.label, home: s.home, command: [process.execPath, ...prof, s.entry], env: { KX_RADAR_IMAGE: s.image } });
+        const radarPids: number[] = [];
+        const kxUse = new UsageSampler(() => (kx.pid ? [kx.pid] : []));
+        const radarUse = new UsageSampler(() => radarPids);
+        let looking = true;
+        // radar's process: the one left running (warm) or the one this kx watch starts (cold), once it is up.
+        const findRadar = (async () => {
+          while (looking && radarPids.length === 0) {
+            const [id] = await containersByLabel(kx.radarLabel).catch(() => []);
+            const pid = id ? await containerPid(id).catch(() => 0) : 0;
+            if (pid > 0) radarPids.push(pid);
+            else await new Promise((resolve) => setTimeout(resolve, 200));
+          }
+        })();
         try {
           execFileSync('sync');
+          if (kind === 'warm') await Promise.race([findRadar, new Promise((resolve) => setTimeout(resolve, 2000))]);
+          kxUse.begin();
+          radarUse.begin();
           const spawned = await kx.start(300_000);
           const watchingAt = performance.now();
+          const kxCpu = kxUse.end().cpuS;
+          const radarCpu = radarUse.end().cpuS;
           const phases = await kx.startupPhases(spawned, watchingAt);
           const total = (watchingAt - spawned) / 1000;
           assertSame(src, dest);
           const key = kind;
           s.results.set(key, [...(s.results.get(key) ?? []), total]);
+          s.cpu.set(`${key} kx`, [...(s.cpu.get(`${key} kx`) ?? []), kxCpu]);
+          s.cpu.set(`${key} radar`, [...(s.cpu.get(`${key} radar`) ?? []), radarCpu]);
           const radarLine = /radar: container \S+ \(\S+\) serves the docker target at \S+(.*)/.exec(await readFile(kx.log, 'utf8'))?.[1] ?? '';
-          console.log(`round ${r} ${kind} ${s.name}: ${total.toFixed(2)} s${phases ? ` (${formatPhases(phases)})` : ''}, load ${loadavg()[0].toFixed(1)}; radar${radarLine}`);
+          console.log(`round ${r} ${kind} ${s.name}: ${total.toFixed(2)} s${phases ? ` (${formatPhases(phases)})` : ''}, CPU kx ${kxCpu.toFixed(2)} s, radar ${radarCpu.toFixed(2)} s, load ${loadavg()[0].toFixed(1)}; radar${radarLine}`);
         } finally {
+          looking = false;
+          await findRadar;
+          kxUse.close();
+          radarUse.close();
           await kx.close();
           await container.close();
           await rm(dest, { recursive: true, force: true });
@@ -66,7 +92,10 @@ try {
       }
     }
   }
-  for (const s of sides) for (const [kind, xs] of s.results) console.log(`${s.name} ${kind}: median ${median(xs).toFixed(2)} s of ${xs.map((x) => x.toFixed(2)).join(', ')}`);
+  for (const s of sides) {
+    for (const [kind, xs] of s.results) console.log(`${s.name} ${kind}: median ${median(xs).toFixed(2)} s of ${xs.map((x) => x.toFixed(2)).join(', ')}`);
+    for (const [what, xs] of s.cpu) console.log(`${s.name} ${what} CPU: median ${median(xs).toFixed(2)} s of ${xs.map((x) => x.toFixed(2)).join(', ')}`);
+  }
 } finally {
   await cleanup.run();
 }

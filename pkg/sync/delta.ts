@@ -17,23 +17,29 @@ export function createDelta(sig: Signature, source: AsyncIterable<Uint8Array>, h
   return sig.weak.length === 0 ? literalOps(source) : deltaOps(sig, source, hasher);
 }
 
-/** The file at path as literal chunks of 64 KiB (a final symlink is refused). */
+/**
+ * The file at path as literal chunks of 64 KiB (a final symlink is refused), read 1 MiB at a time: a read per
+ * literal made a thread-pool round trip and a zero-filled buffer of its own for each 64 KiB of a large file.
+ */
 export async function* wholeFile(path: string, signal?: AbortSignal): AsyncIterable<DeltaOp> {
   const fh = await openRegularFile(path);
   try {
     for (let position = 0; ; ) {
       checkAborted(signal, `read of ${path}`);
-      // A fresh buffer per op: the consumer may hold on to it.
-      const data = new Uint8Array(LITERAL_MAX);
-      const n = await readFull(fh, data, LITERAL_MAX, position);
-      if (n > 0) yield { kind: 'literal', data: n === LITERAL_MAX ? data : data.slice(0, n) };
-      if (n < LITERAL_MAX) return;
+      // A fresh buffer per read, never reused: the consumer may hold on to the literals cut from it.
+      const data = Buffer.allocUnsafe(WHOLE_READ_BYTES);
+      const n = await readFull(fh, data, WHOLE_READ_BYTES, position);
+      for (let off = 0; off < n; off += LITERAL_MAX) yield { kind: 'literal', data: data.subarray(off, Math.min(n, off + LITERAL_MAX)) };
+      if (n < WHOLE_READ_BYTES) return;
       position += n;
     }
   } finally {
     await fh.close();
   }
 }
+
+/** wholeFile's read size: a whole number of literals. */
+const WHOLE_READ_BYTES = 16 * LITERAL_MAX;
 
 // ---- internals ----
 

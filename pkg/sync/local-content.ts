@@ -97,8 +97,44 @@ export async function* smallFile(abs: string, signal?: AbortSignal): AsyncIterab
   else if (data.byteLength > 0) yield { kind: 'literal', data };
 }
 
-/** A small file's bytes, read synchronously in one go; null when it grew past SMALL_FILE_BYTES since the scan. */
-export function readSmallFile(abs: string): Uint8Array | null {
+/**
+ * Where small files are read into: slices of one larger buffer, handed out in turn and never reused, so a tree of
+ * small files costs one allocation per slab instead of one per file. A file of more than 4 KiB read into a buffer
+ * of its own is an ArrayBuffer of its own (Node's pool takes only smaller ones): thousands of them, each tracked by
+ * the garbage collector as external memory, made most of a full sync's collections. A slab lives as long as any
+ * slice of it is referenced (until the frames holding them are encoded), which bounds it by what is in flight.
+ */
+export class ReadSlab {
+  readonly #slabBytes: number;
+  #slab: Buffer | null = null;
+  #used = 0;
+
+  constructor(slabBytes = SLAB_BYTES) {
+    this.#slabBytes = slabBytes;
+  }
+
+  /** `size` bytes of fresh memory: a slice of the current slab, or a buffer of its own when it is large. */
+  take(size: number): Buffer {
+    if (size > this.#slabBytes / 4) return Buffer.allocUnsafe(size);
+    if (this.#slab === null || this.#used + size > this.#slab.length) {
+      this.#slab = Buffer.allocUnsafeSlow(this.#slabBytes);
+      this.#used = 0;
+    }
+    const out = this.#slab.subarray(this.#used, this.#used + size);
+    // Slices start 8-aligned, as a Buffer of their own would.
+    this.#used += (size + 7) & ~7;
+    return out;
+  }
+}
+
+/** One slab: a frame's worth of small files. */
+const SLAB_BYTES = 1024 * 1024;
+
+/**
+ * A small file's bytes, read synchronously in one go (into a slice of `slab` when given); null when it grew past
+ * SMALL_FILE_BYTES since the scan.
+ */
+export function readSmallFile(abs: string, slab?: ReadSlab): Uint8Array | null {
   let fd: number;
   try {
     fd = openSync(abs, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
@@ -109,7 +145,7 @@ export function readSmallFile(abs: string): Uint8Array | null {
     const st = fstatSync(fd);
     if (!st.isFile()) throw new KxError(ErrorCode.InvalidArgument, `${abs}: no longer a regular file`);
     if (st.size > SMALL_FILE_BYTES) return null;
-    const buf = Buffer.allocUnsafe(st.size);
+    const buf = slab ? slab.take(st.size) : Buffer.allocUnsafe(st.size);
     let n = 0;
     for (let r = -1; n < buf.length && r !== 0; n += r) r = readSync(fd, buf, n, buf.length - n, n);
     return buf.subarray(0, n);

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { createDelta, wholeFile } from './delta.ts';
 import { ErrorCode } from './errors.ts';
 import type { Hasher } from './hash.ts';
-import { ContentHash, SMALL_FILE_BYTES, hashedChunks, hashedLiterals, readSmallFile, reusedChunks, smallFile } from './local-content.ts';
+import { ContentHash, ReadSlab, SMALL_FILE_BYTES, hashedChunks, hashedLiterals, readSmallFile, reusedChunks, smallFile } from './local-content.ts';
 import { digestHex } from './hash.ts';
 import { hashFile } from './scan.ts';
 import { SignatureFeed } from './signature-feed.ts';
@@ -39,16 +39,16 @@ export async function sendPlan(ops: readonly Op[], local: Map<RelPath, Entry>, o
   const done = { files: 0, bytes: 0 };
   const report = (): void => opts.onProgress?.(done.files, total.files, done.bytes, total.bytes);
   const learned = new Map<RelPath, string>();
-  const ctx: SendContext = { opts, done, report, digestAtEnd: opts.receiver.acceptsDigestAtEnd?.() ?? false, learned };
+  const ctx: SendContext = { opts, done, report, digestAtEnd: opts.receiver.acceptsDigestAtEnd?.() ?? false, learned, slab: new ReadSlab() };
   report();
   let bytesSent = 0;
   const errors: PathError[] = [];
-  for (const batch of batches(ops)) {
-    const r = await sendBatch(batch, ctx, true);
+  const settle = async (f: InFlight): Promise<void> => {
+    const r = await f.result;
     bytesSent += r.bytesSent;
     // Content that did not rebuild to its digest (the receiver's basis or source changed under us): once more, whole.
     const retry = new Set(r.errors.filter((e) => e.code === ErrorCode.DigestMismatch).map((e) => e.path));
-    const again = batch.filter((op) => retry.has(op.path)).map((op) => asWholeWrite(op, local)).filter((op) => op !== null);
+    const again = f.batch.filter((op) => retry.has(op.path)).map((op) => asWholeWrite(op, local)).filter((op) => op !== null);
     const kept = r.errors.filter((e) => !again.some((op) => op.path === e.path));
     errors.push(...kept);
     if (again.length > 0) {
@@ -56,6 +56,34 @@ export async function sendPlan(ops: readonly Op[], local: Map<RelPath, Entry>, o
       bytesSent += r2.bytesSent;
       errors.push(...r2.errors);
     }
+  };
+  // One batch may wait for its ack while the next is read and sent (see mayOverlap): the receiver places the
+  // files of one while the sender reads the next, where in turn each side would wait for the other.
+  let waiting: InFlight | null = null;
+  try {
+    for (const batch of batches(ops)) {
+      if (waiting !== null && !mayOverlap(waiting.batch, batch)) {
+        const w = waiting;
+        waiting = null;
+        await settle(w);
+      }
+      const handedOver = Promise.withResolvers<void>();
+      const current: InFlight = { batch, result: sendBatch(batch, ctx, true, handedOver.resolve) };
+      // Observed below (settle) or, when this loop fails first, in finally.
+      current.result.catch(() => undefined);
+      await Promise.race([handedOver.promise, current.result]);
+      const previous = waiting;
+      waiting = current;
+      if (previous !== null) await settle(previous);
+    }
+    if (waiting !== null) {
+      const w = waiting;
+      waiting = null;
+      await settle(w);
+    }
+  } finally {
+    // Nothing of this plan goes on after it returned or failed.
+    if (waiting !== null) await waiting.result.catch(() => undefined);
   }
   const failed = new Set(errors.map((e) => e.path));
   for (const [p, digest] of learned) {
@@ -63,6 +91,22 @@ export async function sendPlan(ops: readonly Op[], local: Map<RelPath, Entry>, o
     if (e?.kind === 'file' && e.digest === undefined && !failed.has(p)) local.set(p, { ...e, digest });
   }
   return { bytesSent, errors };
+}
+
+interface InFlight {
+  readonly batch: readonly Op[];
+  readonly result: Promise<{ bytesSent: number; errors: readonly PathError[] }>;
+}
+
+/**
+ * Whether `next` may be sent while `previous` waits for its ack: both only write files, to distinct paths. A write
+ * then depends on nothing the other batch does (its directory was made by a batch acked before; no move, copy or
+ * remove of the other batch's can touch it), and the plan's order between them does not matter.
+ */
+function mayOverlap(previous: readonly Op[], next: readonly Op[]): boolean {
+  if (!previous.every((op) => op.op === 'write') || !next.every((op) => op.op === 'write')) return false;
+  const paths = new Set(previous.map((op) => op.path));
+  return !next.some((op) => paths.has(op.path));
 }
 
 interface SendContext {
@@ -73,9 +117,12 @@ interface SendContext {
   digestAtEnd: boolean;
   /** Digests of written files, computed as they were read. */
   learned: Map<RelPath, string>;
+  /** Where small files sent whole are read into. */
+  slab: ReadSlab;
 }
 
-async function sendBatch(batch: readonly Op[], ctx: SendContext, allowDelta: boolean): Promise<{ bytesSent: number; errors: readonly PathError[] }> {
+/** Sends one batch and waits for its ack; `onHandedOver` is called once the receiver has taken its last op. */
+async function sendBatch(batch: readonly Op[], ctx: SendContext, allowDelta: boolean, onHandedOver?: () => void): Promise<{ bytesSent: number; errors: readonly PathError[] }> {
   const { opts } = ctx;
   const threshold = opts.wholeFileBelow ?? WHOLE_FILE_BELOW;
   const wantDelta = allowDelta
@@ -84,11 +131,17 @@ async function sendBatch(batch: readonly Op[], ctx: SendContext, allowDelta: boo
   // One signature stream for the whole batch (one round trip, not one per file), read while the batch is sent.
   const feed = new SignatureFeed(opts.receiver, wantDelta, opts.signal);
   try {
-    const res = await opts.receiver.apply(batchOps(batch, feed, new Set(wantDelta), ctx), opts.signal);
+    const res = await opts.receiver.apply(handedOverAtEnd(batchOps(batch, feed, new Set(wantDelta), ctx), onHandedOver), opts.signal);
     return { bytesSent: res.bytesSent, errors: res.errors };
   } finally {
     await feed.close();
   }
+}
+
+/** The ops, with `done` called once the last was taken (and the receiver asked for more). */
+async function* handedOverAtEnd(ops: AsyncIterable<BatchOp>, done: (() => void) | undefined): AsyncIterable<BatchOp> {
+  yield* ops;
+  done?.();
 }
 
 /**
@@ -186,7 +239,7 @@ async function* sendOp(op: Op, sig: Signature | null, ctx: SendContext): AsyncIt
 function smallWhole(op: WriteOp, abs: string, ctx: SendContext): BatchWrite | null {
   let data: Uint8Array | null;
   try {
-    data = readSmallFile(abs);
+    data = readSmallFile(abs, ctx.slab);
   } catch (err) {
     return { ...stripBlockSize(op), basis: 'whole', body: failing(err as Error) };
   }

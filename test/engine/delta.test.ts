@@ -200,6 +200,24 @@ describe('wholeFile', () => {
       await outFh.close();
     }
   });
+  it('cuts reads of more than one MiB into literals that each keep their own bytes, the last one short', async () => {
+    const size = 2 * 1024 * 1024 + 3;
+    const data = randomBytes(size, 23);
+    const path = join(dir, 'big');
+    await writeFile(path, data);
+    const ops: DeltaOp[] = [];
+    for await (const op of wholeFile(path)) ops.push(op);
+    const lengths = ops.map((op) => (op.kind === 'literal' ? op.data.length : -1));
+    expect(lengths).toEqual([...Array<number>(32).fill(65_536), 3]);
+    // Collected first, compared after: no literal was overwritten by a later read.
+    let off = 0;
+    for (const op of ops) {
+      if (op.kind !== 'literal') throw new Error('a copy op from wholeFile');
+      expect(Buffer.from(op.data).equals(data.subarray(off, off + op.data.length))).toBe(true);
+      off += op.data.length;
+    }
+    expect(off).toBe(size);
+  });
 });
 
 describe('applyDelta', () => {
