@@ -53,6 +53,11 @@ function serve(port: MessagePort, hasher: Hasher): void {
   const running = new Map<number, AbortController>();
   const post = (m: WorkerMessage, transfer?: ArrayBuffer[]): void => port.postMessage(m, transfer);
   port.on('message', (m: WorkerRequest) => {
+    if (m.type === 'exit') {
+      // Retired while idle: the thread ends once what is still open in it (the last client closing) is done.
+      port.close();
+      return;
+    }
     if (m.type === 'abort') {
       running.get(m.id)?.abort();
       return;

@@ -23,7 +23,11 @@ import { postJob, receivedResult, type Posted, type PostedResult } from './worke
 export type WorkerJob = Omit<Parameters<SyncEngine['syncTree']>[0], 'receiver' | 'hasher' | 'signal' | 'onProgress' | 'pace'>;
 
 /** What the daemon posts to the worker. */
-export type WorkerRequest = { readonly type: 'run'; readonly id: number; readonly job: Posted<WorkerJob> } | { readonly type: 'abort'; readonly id: number };
+export type WorkerRequest =
+  | { readonly type: 'run'; readonly id: number; readonly job: Posted<WorkerJob> }
+  | { readonly type: 'abort'; readonly id: number }
+  /** The worker is idle and retires: it stops listening, and its thread ends once what it still does is done. */
+  | { readonly type: 'exit' };
 
 /** What the worker posts back, per job. */
 export type WorkerMessage =
@@ -77,6 +81,25 @@ export const SYNC_WORKER_NAME = 'kx-full-sync';
 
 /** How long the worker waits for another full sync before it ends. */
 const IDLE_MS = 2_000;
+
+/** How long a retiring worker may take to end by itself before it is terminated. */
+const RETIRE_MS = 5_000;
+
+/**
+ * Ends an idle worker by asking it to: its thread ends once the gRPC client of its last sync has closed. A test run
+ * once crashed (SIGSEGV) in the test that retires a worker 20 ms after its sync, most likely terminate() meeting that
+ * client's sockets still closing; terminate() stays the fallback for a worker that does not end by itself.
+ */
+async function retire(worker: Worker): Promise<void> {
+  const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+  worker.postMessage({ type: 'exit' } satisfies WorkerRequest);
+  const fallback = setTimeout(() => void worker.terminate(), RETIRE_MS);
+  try {
+    await exited;
+  } finally {
+    clearTimeout(fallback);
+  }
+}
 
 /**
  * While saves keep coming, the heap is handed back at most this often: the pages the batches' garbage makes V8 pool
@@ -248,7 +271,7 @@ class SyncWorker {
       if (worker === undefined || this.#jobs.size > 0) return;
       this.#worker = undefined;
       // A sync that came meanwhile started a worker of its own: its burst is not over, the next retirement releases.
-      void worker.terminate().then(() => {
+      void retire(worker).then(() => {
         if (this.#worker === undefined && !this.#closed) this.#release();
       });
     }, this.#idleMs);
