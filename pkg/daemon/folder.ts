@@ -1,5 +1,5 @@
 // One local folder kept in sync with one connected target: an initial sync (manifest diff, with progress), then
-// continuous sync of chokidar's events in coalesced batches, each followed by a reload per the spec's mode.
+// continuous sync of the watcher's events in coalesced batches, each followed by a reload per the spec's mode.
 
 import { basename } from 'node:path';
 import { DEFAULT_SAFETY, type SafetySettings, type SpecConfig } from '../config/types.ts';
@@ -50,14 +50,14 @@ export interface FolderDeps {
 export type FolderTiming = { quietMs?: number; maxWaitMs?: number; reloadWindowMs?: number; retryMs?: number; progressLogMs?: number; rootPollMs?: number };
 
 /**
- * A folder's watcher started before its target is connected, so that chokidar's walk of the local tree (about 0.3 s
- * of a 10,000-file tree) overlaps radar's start and the connection instead of delaying the initial sync after it.
+ * A folder's watcher started before its target is connected, so that the watcher's walk of the local tree (its
+ * inotify watch on each directory) overlaps radar's start and the connection instead of delaying the initial sync after it.
  * Events before a Folder adopts it are dropped: that folder's first full sync scans the tree after they happened.
  * A watcher error is kept and reported to the folder that adopts it. close() when no folder took it.
  */
 export class WatchAhead {
   readonly watcher: LocalWatcher;
-  /** Resolves with how long chokidar took to walk the tree (ms); never rejects. */
+  /** Resolves with how long the watcher took to walk the tree (ms); never rejects. */
   readonly ready: Promise<number>;
   #events: LocalWatcherEvents | undefined;
   /** A watcher error before a folder adopted it. */

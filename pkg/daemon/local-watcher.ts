@@ -1,17 +1,15 @@
-// The local half of a Folder: chokidar on the spec's folder, skipping what the ignore rules skip (the enclosing git
-// work tree's, the spec's, the root's .gitignore/.kxignore), its events coalesced into batches of relative paths.
+// The local half of a Folder: a TreeWatch on the spec's folder, skipping what the ignore rules skip (the enclosing
+// git work tree's, the spec's, the root's .gitignore/.kxignore), its events coalesced into batches of relative paths.
 // The folders of one spec (one per container) watch the same tree with the same rules: through SharedWatchers they
-// share one chokidar watcher, whose walk of the tree and whose record of every file (about 12 MB of a 100,000-file
-// tree, and most of the daemon's malloc heap left after it) is then made once instead of once per container.
-import { watch, type FSWatcher } from 'chokidar';
-import type { Stats } from 'node:fs';
+// share one watcher, whose walk of the tree and inotify watches are then made once instead of once per container.
 import { readFile } from 'node:fs/promises';
-import { join, relative, sep } from 'node:path';
+import { join } from 'node:path';
 import type { SpecConfig } from '../config/types.ts';
 import { IGNORE_FILE_NAMES, IgnoreMatcher, parseIgnoreFile } from '../sync/ignore.ts';
 import { repoIgnoreRules } from '../sync/repo-ignore.ts';
 import type { IgnoreRuleSet, RelPath } from '../sync/types.ts';
 import { EventBatcher, type Batch, type BatcherTiming } from './batcher.ts';
+import { TreeWatch } from './tree-watch.ts';
 
 export interface LocalWatcherEvents {
   batch(batch: Batch): void;
@@ -39,7 +37,7 @@ export class LocalWatcher {
     };
   }
 
-  /** Resolves once chokidar has walked the folder and reports changes. */
+  /** Resolves once the watcher has walked the folder and reports changes. */
   async start(): Promise<void> {
     if (this.#closed || this.#tree) return;
     const tree = this.#shared ? this.#shared.open(this.#spec) : new WatchedTree(this.#spec);
@@ -65,7 +63,7 @@ export class LocalWatcher {
 }
 
 /**
- * The chokidar watchers of the daemon's folders, one per local tree and rules: a folder opens the one for its spec's
+ * The watchers of the daemon's folders, one per local tree and rules: a folder opens the one for its spec's
  * local folder and ignore patterns, and the last folder to leave it closes it. A folder that watches afresh (its
  * root came back) takes a watcher of its own instead (LocalWatcher without `shared`): the shared one may still
  * follow the folder that was moved away.
@@ -97,13 +95,13 @@ interface TreeListener {
   error(message: string): void;
 }
 
-/** One chokidar watcher of a tree, its changes told to every listener that joined it. */
+/** One watcher of a tree, its changes told to every listener that joined it. */
 class WatchedTree {
   readonly #spec: SpecConfig;
   readonly #onClose: () => void;
   readonly #listeners = new Set<TreeListener>();
   #matcher: IgnoreMatcher;
-  #watcher: FSWatcher | undefined;
+  #watcher: TreeWatch | undefined;
   #started: Promise<void> | undefined;
   /** The first watcher error, told to a listener that joins later (as a watcher of its own would have). */
   #error: string | undefined;
@@ -158,38 +156,18 @@ class WatchedTree {
   async #start(): Promise<void> {
     this.#matcher = new IgnoreMatcher(await watchRules(this.#spec));
     if (this.#closed !== undefined) return;
-    const watcher = watch(this.#spec.local, {
-      ignoreInitial: true,
-      followSymlinks: false,
-      // kx batches and coalesces itself; chokidar's atomic mode would hold every unlink back by 100 ms.
-      atomic: false,
-      ignored: (path: string, stats?: Stats) => this.#ignored(path, stats),
+    const watcher = new TreeWatch(this.#spec.local, (rel, isDir) => this.#matcher.ignores(rel, isDir), {
+      change: (rel, removed) => {
+        for (const l of this.#listeners) l.change(rel, removed);
+      },
+      error: (err) => {
+        const message = `watching ${this.#spec.local}: ${err}`;
+        this.#error ??= message;
+        for (const l of this.#listeners) l.error(message);
+      },
     });
     this.#watcher = watcher;
-    watcher.on('all', (event, path) => {
-      const rel = this.#relPath(path);
-      if (!rel) return;
-      const removed = event === 'unlink' || event === 'unlinkDir';
-      for (const l of this.#listeners) l.change(rel, removed);
-    });
-    watcher.on('error', (err) => {
-      const message = `watching ${this.#spec.local}: ${(err as Error).message}`;
-      this.#error ??= message;
-      for (const l of this.#listeners) l.error(message);
-    });
-    await new Promise<void>((resolve) => watcher.once('ready', () => resolve()));
-  }
-
-  #ignored(path: string, stats?: Stats): boolean {
-    const rel = this.#relPath(path);
-    if (!rel) return false;
-    return this.#matcher.ignores(rel, stats?.isDirectory() ?? false);
-  }
-
-  #relPath(path: string): RelPath | null {
-    const rel = relative(this.#spec.local, path);
-    if (rel === '' || rel.startsWith('..')) return null;
-    return sep === '/' ? rel : rel.split(sep).join('/');
+    await watcher.start();
   }
 }
 

@@ -46,7 +46,7 @@ export class Spec {
   readonly config: SpecConfig;
   private readonly deps: SpecDeps;
   private readonly services = new ServiceList();
-  /** Its containers' folders watch one local tree: one chokidar watcher for them all. */
+  /** Its containers' folders watch one local tree: one watcher for them all. */
   private readonly watchers = new SharedWatchers();
   private source: TargetSource | null = null;
   private ports: PortForwards | null = null;

@@ -1,4 +1,4 @@
-// How many inotify watches the daemon's watchers need: one per directory they watch (chokidar on Linux), i.e. every
+// How many inotify watches the daemon's watchers need: one per directory they watch (pkg/daemon/tree-watch.ts on Linux), i.e. every
 // directory of each spec's local tree that the spec's ignore rules and root ignore files leave in.
 
 import { opendir, readFile } from 'node:fs/promises';

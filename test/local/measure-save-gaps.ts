@@ -1,6 +1,7 @@
-// Measures how far apart chokidar reports the events of one editor save, for the save patterns editors use.
-// The Folder's batch delay must exceed the largest gap so one save is one batch. Run: npx node test/local/measure-save-gaps.ts
-import { watch } from 'chokidar';
+// Measures how far apart kx's watcher (pkg/daemon/tree-watch.ts) reports the events of one editor save, for the save
+// patterns editors use. The Folder's batch delay must exceed the largest gap so one save is one batch.
+// Run: npx node test/local/measure-save-gaps.ts
+import { TreeWatch } from '../../pkg/daemon/tree-watch.ts';
 import { mkdtempSync, writeFileSync, renameSync, truncateSync, appendFileSync, rmSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -40,10 +41,15 @@ const patterns: Record<string, () => void | Promise<void>> = {
     unlinkSync(`${file}~`);
   },
 };
-const watcher = watch(dir, { ignoreInitial: true, atomic: false });
-await new Promise<void>((r) => watcher.once('ready', () => r()));
 let times: number[] = [];
-watcher.on('all', (e, p) => { times.push(performance.now()); if (process.env.DEBUG) console.log(e, p); });
+const watcher = new TreeWatch(dir, () => false, {
+  change: (rel, removed) => {
+    times.push(performance.now());
+    if (process.env.DEBUG) console.log(removed ? 'removed' : 'changed', rel);
+  },
+  error: (m) => console.error(m),
+});
+await watcher.start();
 for (const [name, save] of Object.entries(patterns)) {
   const gaps: number[] = [];
   const firsts: number[] = [];
