@@ -2,12 +2,17 @@
 // for Kubernetes nodes that still run dockershim/cri-dockerd (container IDs `docker://…`).
 import Docker from 'dockerode';
 import { Writable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ErrorCode, KxError } from '../sync/errors.ts';
 import type { ContainerExecRuntime, ExecCommand, ExecResult, ExecSink } from './exec.ts';
 import { killTree } from './kill-tree.ts';
 import type { ContainerController, RestartOutcome } from './reload.ts';
 import type { ContainerInspector, RuntimeContainer } from './resolve.ts';
 import { DEFAULT_DOCKER_SOCKET } from './sockets.ts';
+
+/** How long a cancelled exec's kill waits for the engine to know the command's PID: 10 s at most. */
+const KILL_PID_POLLS = 500;
+const KILL_PID_POLL_MS = 20;
 
 export interface DockerRuntimeOptions {
   /** Default /var/run/docker.sock. */
@@ -91,11 +96,21 @@ export class DockerRuntime implements ContainerInspector, ContainerController, C
       throw this.#error(err, id);
     }
     const kill = async (): Promise<void> => {
-      const info = await exec.inspect().catch(() => undefined);
-      if (info?.Running && info.Pid > 0) killTree(info.Pid);
+      // The engine says the exec is running before it knows its PID (~0.1 s later under load): wait for the PID.
+      for (let i = 0; i < KILL_PID_POLLS; i++) {
+        const info = await exec.inspect().catch(() => undefined);
+        if (!info?.Running) return;
+        if (info.Pid > 0) {
+          killTree(info.Pid);
+          return;
+        }
+        await sleep(KILL_PID_POLL_MS);
+      }
     };
     const onAbort = (): void => void kill();
     signal.addEventListener('abort', onAbort, { once: true });
+    // A cancel while the engine was starting the command fired before the listener was there: the command runs.
+    if (signal.aborted) onAbort();
     try {
       await new Promise<void>((resolve, reject) => {
         const out = (write: (b: Buffer) => void): Writable => new Writable({ write: (chunk: Buffer, _enc, done) => { write(chunk); done(); } });

@@ -6,7 +6,7 @@ import { DockerRuntime } from '../../pkg/runtime/docker.ts';
 import { ContainerExecutor } from '../../pkg/runtime/exec.ts';
 import { ContainerRootResolver } from '../../pkg/runtime/resolve.ts';
 import { createHasher } from '../../pkg/sync/hash.ts';
-import { ErrorCode } from '../../pkg/sync/errors.ts';
+import { ErrorCode, KxError } from '../../pkg/sync/errors.ts';
 import { RadarClient, type ExecInfo } from '../../pkg/transport/client.ts';
 import { newToken } from '../../proto/kx-token.ts';
 import { NamespaceAuthorizer } from '../../radar/auth/authorize.ts';
@@ -123,6 +123,15 @@ describe('Exec through the Docker engine', () => {
     ac.abort();
     expect((await refusal(running)).code).toBe(ErrorCode.Cancelled);
     await eventually(async () => !(await processes()).includes('sleep 3021'), 'the cancelled command to be gone');
+  });
+
+  it('kills a command cancelled while the engine was still starting it', async () => {
+    const ac = new AbortController();
+    const sink = { stdout: () => undefined, stderr: () => undefined };
+    const running = dockerRt.exec(id, { argv: ['sleep', '3024'], workdir: '/app' }, sink, ac.signal);
+    ac.abort(new KxError(ErrorCode.Cancelled, 'cancelled by the test'));
+    await expect(running).rejects.toMatchObject({ code: ErrorCode.Cancelled });
+    await eventually(async () => !(await processes()).includes('sleep 3024'), 'the command cancelled at its start to be gone');
   });
 });
 
