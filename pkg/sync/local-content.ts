@@ -4,7 +4,7 @@ import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { wholeFile } from './delta.ts';
 import { ErrorCode, KxError, fromFsError } from './errors.ts';
 import { checkAborted, openRegularFile, readFull } from './fileio.ts';
-import type { Hasher } from './hash.ts';
+import { digestHex, type Hasher } from './hash.ts';
 import type { DeltaOp } from './types.ts';
 
 /** The digest of a file's content as it is read for sending; '' until the read reached the end. */
@@ -81,6 +81,80 @@ export async function* reusedChunks(abs: string, sizeHint: number, signal?: Abor
     }
   } finally {
     await fh.close();
+  }
+}
+
+/**
+ * A small file sent whole, read where its bytes go: a frame writer that knows this body opens the file and reads it
+ * straight into the outgoing frame (one read, no buffer of its own that encoding copies again); any other reader
+ * iterates it as one literal. With a hasher, the bytes read are hashed (digest(), for a write's digest at end).
+ */
+export class DirectFile implements AsyncIterable<DeltaOp> {
+  readonly abs: string;
+  readonly #hasher: Hasher | null;
+  readonly #signal: AbortSignal | undefined;
+  #digest = '';
+
+  constructor(abs: string, hasher: Hasher | null, signal?: AbortSignal) {
+    this.abs = abs;
+    this.#hasher = hasher;
+    this.#signal = signal;
+  }
+
+  /**
+   * Opens the file for readInto: its descriptor and size, or null (nothing open) when it grew past SMALL_FILE_BYTES
+   * since the scan (iterate the body then: it is streamed). Throws (KxError) when it cannot be read.
+   */
+  open(): { fd: number; size: number } | null {
+    let fd: number;
+    try {
+      fd = openSync(this.abs, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    } catch (err) {
+      throw fromFsError(err, this.abs);
+    }
+    try {
+      const st = fstatSync(fd);
+      if (!st.isFile()) throw new KxError(ErrorCode.InvalidArgument, `${this.abs}: no longer a regular file`);
+      if (st.size > SMALL_FILE_BYTES) {
+        closeSync(fd);
+        return null;
+      }
+      return { fd, size: st.size };
+    } catch (err) {
+      closeSync(fd);
+      throw fromFsError(err, this.abs);
+    }
+  }
+
+  /** Reads the opened file into buf[at, at + size) (fewer bytes when it shrank), closes it, hashes what it read. */
+  readInto(fd: number, buf: Uint8Array, at: number, size: number): number {
+    let n = 0;
+    try {
+      for (let r = -1; n < size && r !== 0; n += r) r = readSync(fd, buf, at + n, size - n, n);
+    } catch (err) {
+      throw fromFsError(err, this.abs);
+    } finally {
+      closeSync(fd);
+    }
+    if (this.#hasher !== null) this.#digest = digestHex(this.#hasher.h64(buf.subarray(at, at + n)));
+    return n;
+  }
+
+  /** The digest of what was read ('' before the read, or without a hasher). */
+  digest(): string {
+    return this.#digest;
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<DeltaOp> {
+    const hash = this.#hasher === null ? null : new ContentHash(this.#hasher);
+    for await (const d of smallFile(this.abs, this.#signal)) {
+      if (d.kind === 'literal') hash?.update(d.data);
+      yield d;
+    }
+    if (hash !== null) {
+      hash.finish();
+      this.#digest = hash.result();
+    }
   }
 }
 

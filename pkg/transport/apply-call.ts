@@ -69,11 +69,14 @@ export class ApplyCall implements FrameSink {
     return this.#failure;
   }
 
-  /** Writes one frame; waits while the transport pushes back; throws once the call failed. */
-  async send(frame: M.ApplyFrame): Promise<void> {
+  /**
+   * Writes one encoded frame (the call's serializer passes bytes through: proto/load.ts); waits while the transport
+   * pushes back; throws once the call failed. A batch's first frame carries the open field unless the call had it.
+   */
+  async send(frame: Buffer): Promise<void> {
     if (this.#failure) throw this.#failure;
-    if (frame.open) this.#opened = true;
-    if (!this.#call.write(frame)) await Promise.race([once(this.#call, 'drain'), this.#finished]);
+    this.#opened = true;
+    if (!this.#call.write(frame as unknown as M.ApplyFrame)) await Promise.race([once(this.#call, 'drain'), this.#finished]);
     // eslint-disable-next-line @typescript-eslint/only-throw-error -- set by the call's error handler while the write waited
     if (this.#failure) throw this.#failure;
   }
