@@ -191,10 +191,14 @@ async function* sendOp(op: Op, sig: Signature | null, ctx: SendContext): AsyncIt
     return;
   }
   const abs = join(opts.root, op.path);
-  if (sig === null && op.size <= SMALL_FILE_BYTES && (op.digest !== '' || ctx.digestAtEnd)) {
-    yield directWhole(op, abs, ctx);
+  if (sig === null && (op.digest !== '' || ctx.digestAtEnd)) {
+    const start = done.bytes;
+    yield directWhole(op, abs, ctx, (n) => {
+      done.bytes = start + Math.min(n, op.size);
+      ctx.report();
+    });
     done.files++;
-    done.bytes += op.size;
+    done.bytes = start + op.size;
     ctx.report();
     return;
   }
@@ -238,12 +242,12 @@ async function* sendOp(op: Op, sig: Signature | null, ctx: SendContext): AsyncIt
 }
 
 /**
- * A small file sent whole, read as it goes out: by the frame writer straight into the outgoing frame (DirectFile),
- * its digest (when the scan left it unknown) computed from those bytes and sent after them.
+ * A file sent whole, read as it goes out: by the frame writer straight into the outgoing frames (DirectFile), its
+ * digest (when the scan left it unknown) computed from those bytes and sent after them.
  */
-function directWhole(op: WriteOp, abs: string, ctx: SendContext): BatchWrite {
+function directWhole(op: WriteOp, abs: string, ctx: SendContext, onRead: (bytes: number) => void): BatchWrite {
   const hashing = op.digest === '';
-  const body = new DirectFile(abs, hashing ? ctx.opts.hasher : null, ctx.opts.signal);
+  const body = new DirectFile(abs, hashing ? ctx.opts.hasher : null, { ...(ctx.opts.signal && { signal: ctx.opts.signal }), onRead });
   const out: BatchWrite = { ...stripBlockSize(op), basis: 'whole', body };
   if (!hashing) return out;
   const path = op.path;

@@ -3,7 +3,7 @@
 // deflated while that pays.
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { ErrorCode, KxError } from '../sync/errors.ts';
-import { DirectFile } from '../sync/local-content.ts';
+import { DirectFile, SMALL_FILE_BYTES } from '../sync/local-content.ts';
 import type { BatchOp } from '../sync/types.ts';
 import { opToMsg } from '../wire/convert.ts';
 import { deflateIfSmaller, deflatedLiteral, rawLiteral } from '../../proto/literal.ts';
@@ -74,6 +74,7 @@ export async function writeBatch(ops: AsyncIterable<BatchOp>, opts: FrameWriterO
     // Larger than a frame (an op listing a directory's contents, a file read whole): a frame of its own size.
     if (frame.pos + need > frame.buf.length) frame = newFrame(frame.pos + need);
   };
+  const settle = (mark: number, want: number, n: number): void => settleLiteral(frame, mark, want, n);
   const full = async (): Promise<void> => {
     if (frame.pos - start >= FRAME_BYTES) await emit(false);
   };
@@ -97,7 +98,8 @@ export async function writeBatch(ops: AsyncIterable<BatchOp>, opts: FrameWriterO
     }
     let compress = opts.compress;
     const tryDeflate = (): boolean => compress && (policy?.compressing ?? true);
-    // A small file read straight into the frame: its op, its bytes, its end, in one frame.
+    // A file read straight into the frames: a small one's op, bytes and end in one frame, a larger one a frame's
+    // room at a time.
     const direct = op.body instanceof DirectFile && !tryDeflate() ? op.body : null;
     let file: { fd: number; size: number } | null = null;
     let failed: KxError | null = null;
@@ -108,29 +110,38 @@ export async function writeBatch(ops: AsyncIterable<BatchOp>, opts: FrameWriterO
         failed = asKxError(err, op.path);
       }
     }
-    if (file !== null) {
+    if (direct !== null && file !== null) {
+      const { fd, size } = file;
       const endBytes = itemFieldSize(endItem(op.digest === '' ? DIGEST_CHARS : ''));
-      await room(itemFieldSize(opItem) + (file.size > 0 ? rawLiteralFieldSize(file.size) : 0) + endBytes);
+      const small = size <= SMALL_FILE_BYTES;
+      await room(itemFieldSize(opItem) + (small && size > 0 ? rawLiteralFieldSize(size) : 0) + endBytes);
       frame.item(opItem);
-      const mark = frame.pos;
-      let n = 0;
+      let mark = frame.pos;
       try {
-        if (file.size > 0) {
-          frame.rawLiteralStart(file.size);
-          n = direct!.readInto(file.fd, frame.buf, frame.pos, file.size);
-          if (n === file.size) frame.rawLiteralEnd(n);
-          else {
-            // It shrank since it was opened: the literal's fields say n bytes, the bytes moved up behind them.
-            const at = frame.pos;
-            frame.pos = mark;
-            if (n > 0) {
-              frame.rawLiteralStart(n);
-              frame.buf.copyWithin(frame.pos, at, at + n);
-              frame.rawLiteralEnd(n);
+        if (small) {
+          if (size > 0) frame.rawLiteralStart(size);
+          const n = direct.readSmall(fd, frame.buf, frame.pos, size);
+          if (size > 0) settle(mark, size, n);
+          wire += n;
+        } else {
+          try {
+            for (let position = 0; ; ) {
+              opts.signal?.throwIfAborted();
+              if (frame.buf.length - frame.pos - FLUSH_FIELD_BYTES - endBytes < MIN_CHUNK + LITERAL_FIELDS) await emit(false);
+              mark = frame.pos;
+              const want = frame.buf.length - frame.pos - FLUSH_FIELD_BYTES - endBytes - LITERAL_FIELDS;
+              frame.rawLiteralStart(want);
+              const n = await direct.readChunk(fd, frame.buf, frame.pos, want, position);
+              settle(mark, want, n);
+              wire += n;
+              position += n;
+              if (n < want) break;
+              await full();
             }
+          } finally {
+            direct.close(fd);
           }
-        } else direct!.readInto(file.fd, frame.buf, frame.pos, 0);
-        wire += n;
+        }
       } catch (err) {
         if (opts.signal?.aborted) throw err;
         frame.pos = mark;
@@ -176,6 +187,28 @@ export async function writeBatch(ops: AsyncIterable<BatchOp>, opts: FrameWriterO
   await emit(true);
   return wire;
 }
+
+/**
+ * Ends a raw literal begun for `want` bytes at `mark` of which `n` were read: a file that shrank since it was
+ * opened gets fields that say n, its bytes moved up behind them; none read, no literal.
+ */
+function settleLiteral(frame: FrameFields, mark: number, want: number, n: number): void {
+  if (n === want) {
+    frame.rawLiteralEnd(n);
+    return;
+  }
+  const at = frame.pos;
+  frame.pos = mark;
+  if (n === 0) return;
+  frame.rawLiteralStart(n);
+  frame.buf.copyWithin(frame.pos, at, at + n);
+  frame.rawLiteralEnd(n);
+}
+
+/** The most a raw literal's fields around its bytes take (tags and lengths of a literal below 2 MiB). */
+const LITERAL_FIELDS = 16;
+/** A large file's bytes go into what a frame has left when that is at least this much, else into the next frame. */
+const MIN_CHUNK = 16 * 1024;
 
 /** A frame's room: FRAME_BYTES and what the item that crosses it may add (a small file read whole, its op, its end). */
 const FRAME_CAPACITY = FRAME_BYTES + 4096;
