@@ -196,7 +196,10 @@ class FileRecord implements AncestorRecord {
     // replaced, never changed).
     const changes = this.written !== null && m === this.written ? this.written.takeChanges() : null;
     let write: () => Promise<void>;
-    if (changes !== null && this.journalRows + changes.size <= Math.max(JOURNAL_MIN_ROWS, m.size * JOURNAL_SHARE)) {
+    if (changes !== null && changes.size === 0) {
+      // Saved again unchanged (as on close): nothing to write.
+      write = async () => {};
+    } else if (changes !== null && this.journalRows + changes.size <= Math.max(JOURNAL_MIN_ROWS, m.size * JOURNAL_SHARE)) {
       this.journalRows += changes.size;
       const lines = journalLines(m, changes);
       const generation = this.generation;

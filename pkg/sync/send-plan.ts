@@ -193,9 +193,10 @@ async function* sendOp(op: Op, sig: Signature | null, ctx: SendContext): AsyncIt
   const abs = join(opts.root, op.path);
   if (sig === null && (op.digest !== '' || ctx.digestAtEnd)) {
     const start = done.bytes;
+    // A large file's progress as it is read; a small one's once it was.
     yield directWhole(op, abs, ctx, (n) => {
       done.bytes = start + Math.min(n, op.size);
-      ctx.report();
+      if (op.size > SMALL_FILE_BYTES) ctx.report();
     });
     done.files++;
     done.bytes = start + op.size;

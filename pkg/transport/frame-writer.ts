@@ -23,8 +23,11 @@ const SLICE_MS = 10;
 const PROBE_BYTES = 4096;
 
 export interface FrameSink {
-  /** Send one frame, encoded (apply-frame-codec.ts); resolves when the transport can take more (back-pressure). */
-  send(frame: Buffer): Promise<void>;
+  /**
+   * Send one frame, encoded (apply-frame-codec.ts); resolves when the transport can take more (back-pressure).
+   * `written` is called once the transport is done with the frame's bytes (they may then be written over), if ever.
+   */
+  send(frame: Buffer, written?: () => void): Promise<void>;
 }
 
 export interface FrameWriterOptions {
@@ -46,24 +49,28 @@ export async function writeBatch(ops: AsyncIterable<BatchOp>, opts: FrameWriterO
   let opened = opts.opened ?? false;
   let wire = 0;
   // The frame being written, encoded as it grows (see FrameFields): the open field, then item after item.
+  // Frame buffers the transport is done with, written again: a sync sends hundreds of frames, and a fresh buffer
+  // each (on top of the copy gRPC makes of it) made most of the ArrayBuffer churn that drove full collections.
+  const free: Buffer[] = [];
   /** Where the frame's items begin (after its open field). */
   let start = 0;
   let frame = newFrame(FRAME_CAPACITY);
 
   function newFrame(capacity: number): FrameFields {
-    const f = new FrameFields(Buffer.allocUnsafe(capacity));
+    const f = new FrameFields(capacity === FRAME_CAPACITY ? (free.pop() ?? Buffer.allocUnsafe(capacity)) : Buffer.allocUnsafe(capacity));
     if (!opened) f.open({ target: opts.target });
     start = f.pos;
     return f;
   }
   const emit = async (flush: boolean): Promise<void> => {
     if (flush) frame.flush();
-    const bytes = frame.buf.subarray(0, frame.pos);
+    const buf = frame.buf;
+    const bytes = buf.subarray(0, frame.pos);
     const payload = frame.pos - start;
     opened = true;
     frame = newFrame(FRAME_CAPACITY);
     const t = performance.now();
-    await opts.sink.send(bytes);
+    await opts.sink.send(bytes, buf.length === FRAME_CAPACITY ? () => free.push(buf) : undefined);
     policy?.sent(payload, performance.now() - t);
   };
   /** Room for `bytes` more (and the flush field): the frame is sent first when they would not fit in it. */
