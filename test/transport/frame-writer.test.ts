@@ -41,7 +41,17 @@ async function sent(ops: BatchOp[]): Promise<{ frames: Buffer[]; files: Map<stri
     (async function* () {
       yield* ops;
     })(),
-    { target: { containerId: 'c', runtime: '', remotePath: '/app' }, compress: false, sink: { send: async (f) => void frames.push(Buffer.from(f)) } },
+    {
+      target: { containerId: 'c', runtime: '', remotePath: '/app' },
+      compress: false,
+      // As gRPC does: the frame's bytes copied, then the writer told it may write over them.
+      sink: {
+        send: async (f, written) => {
+          frames.push(Buffer.from(f));
+          queueMicrotask(() => written?.());
+        },
+      },
+    },
   );
   const files = new Map<string, { data: Buffer; end: M.FileEndMsg }>();
   let current = '';
@@ -70,7 +80,7 @@ const digestOf = (data: Uint8Array): string => {
 };
 
 describe('writeBatch with files read straight into the frames', () => {
-  it('sends small and large files whole, each digest after its bytes, in frames of bounded size', async () => {
+  it('sends small and large files whole, each digest after its bytes, in frames of bounded size (their buffers written again)', async () => {
     const contents = new Map<string, Buffer>([
       ['empty', Buffer.alloc(0)],
       ['a.ts', randomBytes(3000)],
