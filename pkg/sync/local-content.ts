@@ -5,7 +5,7 @@ import { promisify } from 'node:util';
 import { wholeFile } from './delta.ts';
 import { ErrorCode, KxError, fromFsError } from './errors.ts';
 import { checkAborted, openRegularFile, readFull } from './fileio.ts';
-import type { Hasher } from './hash.ts';
+import { digestHex, type Hasher } from './hash.ts';
 import type { DeltaOp } from './types.ts';
 
 /** The digest of a file's content as it is read for sending; '' until the read reached the end. */
@@ -96,7 +96,9 @@ export async function* reusedChunks(abs: string, sizeHint: number, signal?: Abor
  */
 export class DirectFile implements AsyncIterable<DeltaOp> {
   readonly abs: string;
-  readonly #hash: ContentHash | null;
+  readonly #hasher: Hasher | null;
+  /** The digest of a file read in chunks, as they come (a small file's is computed in one go). */
+  #hash: ContentHash | null = null;
   readonly #signal: AbortSignal | undefined;
   readonly #onRead: ((bytes: number) => void) | undefined;
   #digest = '';
@@ -105,7 +107,7 @@ export class DirectFile implements AsyncIterable<DeltaOp> {
 
   constructor(abs: string, hasher: Hasher | null, opts: { signal?: AbortSignal; onRead?: (bytes: number) => void } = {}) {
     this.abs = abs;
-    this.#hash = hasher === null ? null : new ContentHash(hasher);
+    this.#hasher = hasher;
     this.#signal = opts.signal;
     this.#onRead = opts.onRead;
   }
@@ -138,8 +140,10 @@ export class DirectFile implements AsyncIterable<DeltaOp> {
     } finally {
       closeSync(fd);
     }
-    this.#took(buf.subarray(at, at + n));
-    this.#ended();
+    const data = buf.subarray(at, at + n);
+    if (this.#hasher !== null) this.#digest = digestHex(this.#hasher.h64(data));
+    this.#read = n;
+    this.#onRead?.(n);
     return n;
   }
 
@@ -179,13 +183,14 @@ export class DirectFile implements AsyncIterable<DeltaOp> {
   }
 
   #took(data: Uint8Array): void {
-    this.#hash?.update(data);
+    if (this.#hasher !== null) (this.#hash ??= new ContentHash(this.#hasher)).update(data);
     this.#read += data.byteLength;
     this.#onRead?.(this.#read);
   }
 
   #ended(): void {
-    if (this.#hash === null) return;
+    if (this.#hasher === null) return;
+    this.#hash ??= new ContentHash(this.#hasher);
     this.#hash.finish();
     this.#digest = this.#hash.result();
   }

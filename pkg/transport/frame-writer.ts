@@ -48,12 +48,12 @@ export async function writeBatch(ops: AsyncIterable<BatchOp>, opts: FrameWriterO
   policy?.pause();
   let opened = opts.opened ?? false;
   let wire = 0;
-  // The frame being written, encoded as it grows (see FrameFields): the open field, then item after item.
   // Frame buffers the transport is done with, written again: a sync sends hundreds of frames, and a fresh buffer
   // each (on top of the copy gRPC makes of it) made most of the ArrayBuffer churn that drove full collections.
   const free: Buffer[] = [];
   /** Where the frame's items begin (after its open field). */
   let start = 0;
+  // The frame being written, encoded as it grows (see FrameFields): the open field, then item after item.
   let frame = newFrame(FRAME_CAPACITY);
 
   function newFrame(capacity: number): FrameFields {
@@ -79,7 +79,10 @@ export async function writeBatch(ops: AsyncIterable<BatchOp>, opts: FrameWriterO
     if (frame.pos + need <= frame.buf.length) return;
     if (frame.pos > start) await emit(false);
     // Larger than a frame (an op listing a directory's contents, a file read whole): a frame of its own size.
-    if (frame.pos + need > frame.buf.length) frame = newFrame(frame.pos + need);
+    if (frame.pos + need > frame.buf.length) {
+      if (frame.buf.length === FRAME_CAPACITY) free.push(frame.buf);
+      frame = newFrame(frame.pos + need);
+    }
   };
   const settle = (mark: number, want: number, n: number): void => settleLiteral(frame, mark, want, n);
   const full = async (): Promise<void> => {
