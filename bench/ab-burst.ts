@@ -1,7 +1,8 @@
 // A/B of the continuous-sync cases between two kx checkouts, paired: two `kx watch` daemons (each with its own radar
 // image) keep two copies of the tree in one container; rounds alternate which goes first, so both see the same load.
 // Each round: a 1,000-file burst (a git checkout: 900 edits, 100 new), then renaming the burst's 100-file directory
-// aside, each timed from the first write to the last file seen in the destination.
+// aside, each timed from the first write to the last file seen in the destination, with the CPU its `kx watch`
+// spent from the first write until the last file was seen.
 //   node bench/ab-burst.ts BASE_CHECKOUT BASE_IMAGE NEW_IMAGE [rounds] [--quick]
 // Not a test; for comparing a change with its base.
 import { mkdir, mkdtemp, readFile, rename, rm } from 'node:fs/promises';
@@ -12,6 +13,7 @@ import { QUICK_TREE, SOURCE_TREE, burst, writeTree } from './dataset.ts';
 import { Cleanup, stats } from './latency.ts';
 import { KxWatch } from './peers/kx-watch.ts';
 import { absent, converged, hasText, type Check } from './support/converge.ts';
+import { UsageSampler } from './support/proc.ts';
 
 const args = process.argv.slice(2).filter((a) => a !== '--quick');
 const [baseCheckout, baseImage, newImage, roundsArg] = args;
@@ -25,7 +27,7 @@ try {
   const sides = [
     { name: 'base', entry: join(baseCheckout, 'cmd', 'kx.ts'), image: baseImage, remote: '/a' },
     { name: 'new', entry: join(import.meta.dirname, '..', 'cmd', 'kx.ts'), image: newImage, remote: '/b' },
-  ].map((s) => ({ ...s, local: join(work, s.name), dest: join(work, `${s.name}-dest`), home: join(work, `${s.name}-home`), burst: [] as number[], rename: [] as number[] }));
+  ].map((s) => ({ ...s, local: join(work, s.name), dest: join(work, `${s.name}-dest`), home: join(work, `${s.name}-home`), burst: [] as number[], rename: [] as number[], burstCpu: [] as number[], kx: undefined as KxWatch | undefined }));
   for (const s of sides) {
     await mkdir(s.dest, { recursive: true });
     await mkdir(s.home, { recursive: true });
@@ -38,36 +40,48 @@ try {
     const kx = new KxWatch({ local: s.local, remote: s.remote, selector: container.label, home: s.home, command: [process.execPath, s.entry], env: { KX_RADAR_IMAGE: s.image } });
     cleanup.add(() => kx.close());
     await kx.start(600_000);
+    s.kx = kx;
   }
-  const timed = async (change: () => Promise<Check[]>): Promise<number> => {
-    const start = performance.now();
-    const checks = await change();
-    return ((await converged(checks, { timeoutMs: 300_000, what: 'kx' })) - start) / 1000;
+  let cpu = 0;
+  const timed = async (kx: KxWatch | undefined, change: () => Promise<Check[]>): Promise<number> => {
+    const use = new UsageSampler(() => (kx?.pid ? [kx.pid] : []));
+    use.begin();
+    try {
+      const start = performance.now();
+      const checks = await change();
+      const t = ((await converged(checks, { timeoutMs: 300_000, what: 'kx' })) - start) / 1000;
+      cpu = use.end().cpuS;
+      return t;
+    } finally {
+      use.close();
+    }
   };
   for (let r = 0; r < rounds; r++) {
     const order = r % 2 === 0 ? sides : [...sides].reverse();
     const line: string[] = [];
     for (const s of order) {
-      const b = await timed(async () => (await burst(s.local, shape, 1_000, 100 + r)).map((m) => hasText(join(s.dest, m.rel), m.marker)));
+      const b = await timed(s.kx, async () => (await burst(s.local, shape, 1_000, 100 + r)).map((m) => hasText(join(s.dest, m.rel), m.marker)));
+      s.burstCpu.push(cpu);
       await new Promise((res) => setTimeout(res, 1_000));
       // Each burst makes src/feature anew (100 new files): moved aside under a name of its own.
       const [from, to] = ['feature', `feature-moved-${r}`];
       const first = (await readFile(join(s.local, 'src', from, 'new0.ts'), 'utf8')).split('\n')[0];
-      const m = await timed(async () => {
+      const m = await timed(s.kx, async () => {
         await rename(join(s.local, 'src', from), join(s.local, 'src', to));
         return [absent(join(s.dest, 'src', from)), hasText(join(s.dest, 'src', to, 'new0.ts'), first)];
       });
       await new Promise((res) => setTimeout(res, 1_000));
       s.burst.push(b);
       s.rename.push(m);
-      line.push(`${s.name} burst ${b.toFixed(2)} s, rename ${m.toFixed(2)} s`);
+      line.push(`${s.name} burst ${b.toFixed(2)} s (CPU kx ${s.burstCpu.at(-1)!.toFixed(2)} s), rename ${m.toFixed(2)} s`);
     }
     console.log(`round ${r + 1}: ${line.join(' | ')} (load ${loadavg()[0].toFixed(1)})`);
   }
   for (const s of sides) {
     const b = stats(s.burst);
     const m = stats(s.rename);
-    console.log(`${s.name}: burst median ${b.p50.toFixed(2)} s (mean ${b.mean.toFixed(2)}), rename median ${m.p50.toFixed(2)} s (mean ${m.mean.toFixed(2)})`);
+    const c = stats(s.burstCpu);
+    console.log(`${s.name}: burst median ${b.p50.toFixed(2)} s (mean ${b.mean.toFixed(2)}), CPU kx median ${c.p50.toFixed(2)} s of ${s.burstCpu.map((x) => x.toFixed(2)).join(', ')}; rename median ${m.p50.toFixed(2)} s (mean ${m.mean.toFixed(2)})`);
   }
 } finally {
   await cleanup.run();

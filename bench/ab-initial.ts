@@ -5,8 +5,9 @@
 // side's home before each run.
 //   node bench/ab-initial.ts BASE_CHECKOUT BASE_IMAGE NEW_IMAGE [rounds] [cold|warm|both] [quick]
 // Prints each run's total, its phases and the CPU kx and radar spent in it (radar's container's process tree,
-// sampled every 100 ms), then the medians. Not a test; for comparing a change with its base.
+// sampled every 100 ms; of kx's, its full-sync worker thread's too), then the medians. Not a test; for comparing a change with its base.
 import { execFileSync } from 'node:child_process';
+import { readFileSync, readdirSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -52,6 +53,9 @@ try {
         const radarPids: number[] = [];
         const kxUse = new UsageSampler(() => (kx.pid ? [kx.pid] : []));
         const radarUse = new UsageSampler(() => radarPids);
+        // The worker thread's CPU only grows while it lives (it ends 2 s after the sync): its largest reading.
+        let workerCpu = 0;
+        const workerTimer = setInterval(() => (workerCpu = Math.max(workerCpu, threadCpu(kx.pid, 'kx-full-sync'))), 100);
         let looking = true;
         // radar's process: the one left running (warm) or the one this kx watch starts (cold), once it is up.
         const findRadar = (async () => {
@@ -70,6 +74,7 @@ try {
           const spawned = await kx.start(300_000);
           const watchingAt = performance.now();
           const kxCpu = kxUse.end().cpuS;
+          workerCpu = Math.max(workerCpu, threadCpu(kx.pid, 'kx-full-sync'));
           const radarCpu = radarUse.end().cpuS;
           const phases = await kx.startupPhases(spawned, watchingAt);
           const total = (watchingAt - spawned) / 1000;
@@ -78,10 +83,12 @@ try {
           s.results.set(key, [...(s.results.get(key) ?? []), total]);
           s.cpu.set(`${key} kx`, [...(s.cpu.get(`${key} kx`) ?? []), kxCpu]);
           s.cpu.set(`${key} radar`, [...(s.cpu.get(`${key} radar`) ?? []), radarCpu]);
+          s.cpu.set(`${key} kx worker`, [...(s.cpu.get(`${key} kx worker`) ?? []), workerCpu]);
           const radarLine = /radar: container \S+ \(\S+\) serves the docker target at \S+(.*)/.exec(await readFile(kx.log, 'utf8'))?.[1] ?? '';
-          console.log(`round ${r} ${kind} ${s.name}: ${total.toFixed(2)} s${phases ? ` (${formatPhases(phases)})` : ''}, CPU kx ${kxCpu.toFixed(2)} s, radar ${radarCpu.toFixed(2)} s, load ${loadavg()[0].toFixed(1)}; radar${radarLine}`);
+          console.log(`round ${r} ${kind} ${s.name}: ${total.toFixed(2)} s${phases ? ` (${formatPhases(phases)})` : ''}, CPU kx ${kxCpu.toFixed(2)} s (its sync worker ${workerCpu.toFixed(2)} s), radar ${radarCpu.toFixed(2)} s, load ${loadavg()[0].toFixed(1)}; radar${radarLine}`);
         } finally {
           looking = false;
+          clearInterval(workerTimer);
           await findRadar;
           kxUse.close();
           radarUse.close();
@@ -105,6 +112,22 @@ function removeRadars(home: string): void {
   const label = new KxWatch({ local: '', remote: '', selector: '', home }).radarLabel;
   const ids = execFileSync('docker', ['ps', '-aq', '--filter', `label=${label}`], { encoding: 'utf8' }).split('\n').filter(Boolean);
   if (ids.length > 0) execFileSync('docker', ['rm', '-f', ...ids], { stdio: 'ignore' });
+}
+
+/** CPU seconds (user + system) of the thread of `pid` named `name`; 0 when there is none. */
+function threadCpu(pid: number, name: string): number {
+  if (pid <= 0) return 0;
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      if (readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim() !== name) continue;
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      return (Number(f[11]) + Number(f[12])) / 100;
+    }
+  } catch {
+    // the process or thread ended meanwhile
+  }
+  return 0;
 }
 
 function median(xs: readonly number[]): number {

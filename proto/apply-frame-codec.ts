@@ -27,6 +27,79 @@ export function encodeApplyFrame(frame: ApplyFrame): Buffer {
   return w.buf;
 }
 
+/**
+ * A frame written field by field into a buffer the sender owns: the bytes encodeApplyFrame gives for the same open,
+ * items and flush, in that order. The sender reads a small file straight into the frame (rawLiteralStart, the file's
+ * bytes at `pos`, rawLiteralEnd) instead of into a buffer of its own that encoding would copy again.
+ */
+export class FrameFields {
+  readonly #w: FrameWriter;
+
+  constructor(buf: Buffer, pos = 0) {
+    this.#w = new FrameWriter(buf);
+    this.#w.pos = pos;
+  }
+
+  get buf(): Buffer {
+    return this.#w.buf;
+  }
+
+  get pos(): number {
+    return this.#w.pos;
+  }
+
+  /** Moves the write position (back to a mark, or past bytes written at it directly). */
+  set pos(p: number) {
+    this.#w.pos = p;
+  }
+
+  open(o: ApplyOpen): void {
+    this.#w.tagLen(1, openSize(o));
+    writeOpen(this.#w, o);
+  }
+
+  item(item: ApplyItem): void {
+    this.#w.tagLen(2, itemSize(item));
+    writeItem(this.#w, item);
+  }
+
+  flush(): void {
+    this.#w.bool(3, true);
+  }
+
+  /** The fields of a raw literal of n > 0 bytes before its bytes; the bytes go at `pos`, then rawLiteralEnd(n). */
+  rawLiteralStart(n: number): void {
+    const lit = bytesField(1, n) + varintField(3, n);
+    this.#w.tagLen(2, lenField(3, lit));
+    this.#w.tagLen(3, lit);
+    this.#w.tagLen(1, n);
+  }
+
+  /** Steps over the n bytes written at `pos` and ends the literal. */
+  rawLiteralEnd(n: number): void {
+    this.#w.pos += n;
+    this.#w.varint(3, n);
+  }
+}
+
+/** Bytes of a frame's open field. */
+export function openFieldSize(o: ApplyOpen): number {
+  return lenField(1, openSize(o));
+}
+
+/** Bytes of one item as a frame field. */
+export function itemFieldSize(item: ApplyItem): number {
+  return lenField(2, itemSize(item));
+}
+
+/** Bytes of a raw literal item of n > 0 bytes, its bytes included. */
+export function rawLiteralFieldSize(n: number): number {
+  return lenField(2, lenField(3, bytesField(1, n) + varintField(3, n)));
+}
+
+/** Bytes of the flush field. */
+export const FLUSH_FIELD_BYTES = 2;
+
 // ---- sizes (fields at their default value are left out, as proto3 allows; optional fields when set) ----
 
 function openSize(o: ApplyOpen): number {

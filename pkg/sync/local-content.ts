@@ -1,10 +1,11 @@
 // The sender's local content: a file's bytes as they are read for sending (whole, or as chunks for the delta
 // encoder), hashed on their way so the digest costs no second read. Pure: Node's fs and the engine's hasher.
-import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, read, readSync } from 'node:fs';
+import { promisify } from 'node:util';
 import { wholeFile } from './delta.ts';
 import { ErrorCode, KxError, fromFsError } from './errors.ts';
 import { checkAborted, openRegularFile, readFull } from './fileio.ts';
-import type { Hasher } from './hash.ts';
+import { digestHex, type Hasher } from './hash.ts';
 import type { DeltaOp } from './types.ts';
 
 /** The digest of a file's content as it is read for sending; '' until the read reached the end. */
@@ -55,6 +56,8 @@ export async function* hashedLiterals(body: AsyncIterable<DeltaOp>, hash: Conten
   hash.finish();
 }
 
+const fdRead = promisify(read);
+
 /** Read size of the delta pass: whole blocks of big files come from few calls. */
 const DELTA_READ_BYTES = 1024 * 1024;
 
@@ -81,6 +84,115 @@ export async function* reusedChunks(abs: string, sizeHint: number, signal?: Abor
     }
   } finally {
     await fh.close();
+  }
+}
+
+/**
+ * A file sent whole, read where its bytes go: a frame writer that knows this body opens the file and reads it
+ * straight into the outgoing frames (a small file in one synchronous read, a larger one a frame's room at a time),
+ * with no buffer of its own that encoding would copy again; any other reader iterates it as literals. With a
+ * hasher, the bytes read are hashed (digest(), for a write's digest at end). `onRead`: bytes read so far, for
+ * progress.
+ */
+export class DirectFile implements AsyncIterable<DeltaOp> {
+  readonly abs: string;
+  readonly #hasher: Hasher | null;
+  /** The digest of a file read in chunks, as they come (a small file's is computed in one go). */
+  #hash: ContentHash | null = null;
+  readonly #signal: AbortSignal | undefined;
+  readonly #onRead: ((bytes: number) => void) | undefined;
+  #digest = '';
+  /** Bytes read so far. */
+  #read = 0;
+
+  constructor(abs: string, hasher: Hasher | null, opts: { signal?: AbortSignal; onRead?: (bytes: number) => void } = {}) {
+    this.abs = abs;
+    this.#hasher = hasher;
+    this.#signal = opts.signal;
+    this.#onRead = opts.onRead;
+  }
+
+  /** Opens the file: its descriptor and size (close it with close(), or read it whole with readSmall). Throws (KxError) when it cannot be read. */
+  open(): { fd: number; size: number } {
+    let fd: number;
+    try {
+      fd = openSync(this.abs, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    } catch (err) {
+      throw fromFsError(err, this.abs);
+    }
+    try {
+      const st = fstatSync(fd);
+      if (!st.isFile()) throw new KxError(ErrorCode.InvalidArgument, `${this.abs}: no longer a regular file`);
+      return { fd, size: st.size };
+    } catch (err) {
+      closeSync(fd);
+      throw fromFsError(err, this.abs);
+    }
+  }
+
+  /** A small file's bytes, read synchronously into buf[at, at + size) (fewer when it shrank); closes it and hashes them. */
+  readSmall(fd: number, buf: Uint8Array, at: number, size: number): number {
+    let n = 0;
+    try {
+      for (let r = -1; n < size && r !== 0; n += r) r = readSync(fd, buf, at + n, size - n, n);
+    } catch (err) {
+      throw fromFsError(err, this.abs);
+    } finally {
+      closeSync(fd);
+    }
+    const data = buf.subarray(at, at + n);
+    if (this.#hasher !== null) this.#digest = digestHex(this.#hasher.h64(data));
+    this.#read = n;
+    this.#onRead?.(n);
+    return n;
+  }
+
+  /** Up to `length` bytes from `position` into buf at `at` (fewer at the end of the file), hashed; the file stays open. */
+  async readChunk(fd: number, buf: Uint8Array, at: number, length: number, position: number): Promise<number> {
+    checkAborted(this.#signal, `read of ${this.abs}`);
+    let n = 0;
+    try {
+      while (n < length) {
+        const { bytesRead } = await fdRead(fd, buf, at + n, length - n, position + n);
+        if (bytesRead === 0) break;
+        n += bytesRead;
+      }
+    } catch (err) {
+      throw fromFsError(err, this.abs);
+    }
+    this.#took(buf.subarray(at, at + n));
+    if (n < length) this.#ended();
+    return n;
+  }
+
+  close(fd: number): void {
+    closeSync(fd);
+  }
+
+  /** The digest of what was read ('' until the read reached the end, or without a hasher). */
+  digest(): string {
+    return this.#digest;
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<DeltaOp> {
+    for await (const d of smallFile(this.abs, this.#signal)) {
+      if (d.kind === 'literal') this.#took(d.data);
+      yield d;
+    }
+    this.#ended();
+  }
+
+  #took(data: Uint8Array): void {
+    if (this.#hasher !== null) (this.#hash ??= new ContentHash(this.#hasher)).update(data);
+    this.#read += data.byteLength;
+    this.#onRead?.(this.#read);
+  }
+
+  #ended(): void {
+    if (this.#hasher === null) return;
+    this.#hash ??= new ContentHash(this.#hasher);
+    this.#hash.finish();
+    this.#digest = this.#hash.result();
   }
 }
 

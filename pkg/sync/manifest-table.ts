@@ -61,6 +61,10 @@ export class ManifestTable implements Map<RelPath, Entry> {
   #targets = new Map<number, string>();
   /** Entries that the columns cannot hold exactly (an unusual digest, mode or shape), kept as they are. */
   #odd = new Map<number, Entry>();
+  /** Paths set or deleted since trackChanges() or the last takeChanges(); null: not tracked. */
+  #changes: Set<RelPath> | null = null;
+  /** clear() ran while changes were tracked: any path may have changed. */
+  #cleared = false;
 
   constructor(entries?: Iterable<readonly [RelPath, Entry]> | null) {
     this.#flags = new Uint8Array(MIN_ROWS);
@@ -165,6 +169,27 @@ export class ManifestTable implements Map<RelPath, Entry> {
     return t;
   }
 
+  /**
+   * Starts noting the paths set or deleted from now on (afresh when it was noting them): what a record of the table
+   * kept on disk needs to write of it next (the ancestor record's journal). A copy (clone, of, unpack) notes nothing.
+   */
+  trackChanges(): void {
+    this.#changes = new Set();
+    this.#cleared = false;
+  }
+
+  /**
+   * The paths set or deleted since trackChanges() or the last call, and noting starts over; null when changes are
+   * not tracked, or when clear() ran meanwhile (any path may have changed).
+   */
+  takeChanges(): Set<RelPath> | null {
+    const changes = this.#changes;
+    if (changes === null) return null;
+    const cleared = this.#cleared;
+    this.trackChanges();
+    return cleared ? null : changes;
+  }
+
   get size(): number {
     return this.#live;
   }
@@ -188,6 +213,7 @@ export class ManifestTable implements Map<RelPath, Entry> {
   }
 
   set(path: RelPath, e: Entry): this {
+    this.#changes?.add(path);
     const { hash, ascii } = hashOf(path);
     let row = this.#lookup(path, hash);
     if (row < 0) {
@@ -206,6 +232,7 @@ export class ManifestTable implements Map<RelPath, Entry> {
       const row = this.#slots[i];
       if (row === EMPTY) return false;
       if (row >= 0 && this.#hash[row] === hash && this.#pathIs(row, path)) {
+        this.#changes?.add(path);
         this.#slots[i] = GONE;
         this.#kill(row);
         return true;
@@ -214,6 +241,7 @@ export class ManifestTable implements Map<RelPath, Entry> {
   }
 
   clear(): void {
+    if (this.#changes !== null) this.#cleared = true;
     for (let row = 0; row < this.#rows; row++) if (this.#flags[row] !== 0) this.#kill(row);
     this.#slots.fill(EMPTY);
   }

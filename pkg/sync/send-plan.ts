@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { createDelta, wholeFile } from './delta.ts';
 import { ErrorCode } from './errors.ts';
 import type { Hasher } from './hash.ts';
-import { ContentHash, ReadSlab, SMALL_FILE_BYTES, hashedChunks, hashedLiterals, readSmallFile, reusedChunks, smallFile } from './local-content.ts';
+import { ContentHash, DirectFile, ReadSlab, SMALL_FILE_BYTES, hashedChunks, hashedLiterals, readSmallFile, reusedChunks, smallFile } from './local-content.ts';
 import { digestHex } from './hash.ts';
 import { hashFile } from './scan.ts';
 import { SignatureFeed } from './signature-feed.ts';
@@ -191,6 +191,18 @@ async function* sendOp(op: Op, sig: Signature | null, ctx: SendContext): AsyncIt
     return;
   }
   const abs = join(opts.root, op.path);
+  if (sig === null && (op.digest !== '' || ctx.digestAtEnd)) {
+    const start = done.bytes;
+    // A large file's progress as it is read; a small one's once it was.
+    yield directWhole(op, abs, ctx, (n) => {
+      done.bytes = start + Math.min(n, op.size);
+      if (op.size > SMALL_FILE_BYTES) ctx.report();
+    });
+    done.files++;
+    done.bytes = start + op.size;
+    ctx.report();
+    return;
+  }
   if (sig === null && op.size <= SMALL_FILE_BYTES) {
     const small = smallWhole(op, abs, ctx);
     if (small !== null) {
@@ -228,6 +240,26 @@ async function* sendOp(op: Op, sig: Signature | null, ctx: SendContext): AsyncIt
   } else yield out;
   done.files++;
   ctx.report();
+}
+
+/**
+ * A file sent whole, read as it goes out: by the frame writer straight into the outgoing frames (DirectFile), its
+ * digest (when the scan left it unknown) computed from those bytes and sent after them.
+ */
+function directWhole(op: WriteOp, abs: string, ctx: SendContext, onRead: (bytes: number) => void): BatchWrite {
+  const hashing = op.digest === '';
+  const body = new DirectFile(abs, hashing ? ctx.opts.hasher : null, { ...(ctx.opts.signal && { signal: ctx.opts.signal }), onRead });
+  const out: BatchWrite = { ...stripBlockSize(op), basis: 'whole', body };
+  if (!hashing) return out;
+  const path = op.path;
+  return {
+    ...out,
+    digestAtEnd: () => {
+      const d = body.digest();
+      if (d !== '') ctx.learned.set(path, d);
+      return d;
+    },
+  };
 }
 
 /**

@@ -69,11 +69,18 @@ export class ApplyCall implements FrameSink {
     return this.#failure;
   }
 
-  /** Writes one frame; waits while the transport pushes back; throws once the call failed. */
-  async send(frame: M.ApplyFrame): Promise<void> {
+  /**
+   * Writes one encoded frame (the call's serializer passes bytes through: proto/load.ts); waits while the transport
+   * pushes back; throws once the call failed. A batch's first frame carries the open field unless the call had it.
+   * `written`: called once gRPC is done with the frame's bytes.
+   */
+  async send(frame: Buffer, written?: () => void): Promise<void> {
     if (this.#failure) throw this.#failure;
-    if (frame.open) this.#opened = true;
-    if (!this.#call.write(frame)) await Promise.race([once(this.#call, 'drain'), this.#finished]);
+    this.#opened = true;
+    // The write's callback comes once gRPC has framed the bytes into a copy of its own and handed that on (or the
+    // call failed): the frame's buffer is free then.
+    const done = written === undefined ? undefined : (): void => written();
+    if (!this.#call.write(frame as unknown as M.ApplyFrame, done)) await Promise.race([once(this.#call, 'drain'), this.#finished]);
     // eslint-disable-next-line @typescript-eslint/only-throw-error -- set by the call's error handler while the write waited
     if (this.#failure) throw this.#failure;
   }

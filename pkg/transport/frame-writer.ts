@@ -3,10 +3,12 @@
 // deflated while that pays.
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { ErrorCode, KxError } from '../sync/errors.ts';
+import { DirectFile, SMALL_FILE_BYTES } from '../sync/local-content.ts';
 import type { BatchOp } from '../sync/types.ts';
 import { opToMsg } from '../wire/convert.ts';
 import { deflateIfSmaller, deflatedLiteral, rawLiteral } from '../../proto/literal.ts';
-import type { ApplyFrame, ApplyItem, Target } from '../../proto/messages.ts';
+import { FLUSH_FIELD_BYTES, FrameFields, itemFieldSize, rawLiteralFieldSize } from '../../proto/apply-frame-codec.ts';
+import type { ApplyItem, Target } from '../../proto/messages.ts';
 import type { CompressionPolicy } from './compression-policy.ts';
 
 /** Flush a frame once its items hold this many bytes. */
@@ -21,8 +23,11 @@ const SLICE_MS = 10;
 const PROBE_BYTES = 4096;
 
 export interface FrameSink {
-  /** Send one frame; resolves when the transport can take more (back-pressure). */
-  send(frame: ApplyFrame): Promise<void>;
+  /**
+   * Send one frame, encoded (apply-frame-codec.ts); resolves when the transport can take more (back-pressure).
+   * `written` is called once the transport is done with the frame's bytes (they may then be written over), if ever.
+   */
+  send(frame: Buffer, written?: () => void): Promise<void>;
 }
 
 export interface FrameWriterOptions {
@@ -39,27 +44,54 @@ export interface FrameWriterOptions {
 
 /** Writes one batch: open (unless `opened`), the ops with their content, flush. Returns literal bytes put on the wire. */
 export async function writeBatch(ops: AsyncIterable<BatchOp>, opts: FrameWriterOptions): Promise<number> {
-  let items: ApplyItem[] = [];
-  let pending = 0;
   const policy = opts.policy;
   policy?.pause();
   let opened = opts.opened ?? false;
   let wire = 0;
+  // Frame buffers the transport is done with, written again: a sync sends hundreds of frames, and a fresh buffer
+  // each (on top of the copy gRPC makes of it) made most of the ArrayBuffer churn that drove full collections.
+  const free: Buffer[] = [];
+  /** Where the frame's items begin (after its open field). */
+  let start = 0;
+  // The frame being written, encoded as it grows (see FrameFields): the open field, then item after item.
+  let frame = newFrame(FRAME_CAPACITY);
 
+  function newFrame(capacity: number): FrameFields {
+    const f = new FrameFields(capacity === FRAME_CAPACITY ? (free.pop() ?? Buffer.allocUnsafe(capacity)) : Buffer.allocUnsafe(capacity));
+    if (!opened) f.open({ target: opts.target });
+    start = f.pos;
+    return f;
+  }
   const emit = async (flush: boolean): Promise<void> => {
-    const frame: ApplyFrame = { open: opened ? null : { target: opts.target }, items, flush };
-    const bytes = pending;
+    if (flush) frame.flush();
+    const buf = frame.buf;
+    const bytes = buf.subarray(0, frame.pos);
+    const payload = frame.pos - start;
     opened = true;
-    items = [];
-    pending = 0;
-    const start = performance.now();
-    await opts.sink.send(frame);
-    policy?.sent(bytes, performance.now() - start);
+    frame = newFrame(FRAME_CAPACITY);
+    const t = performance.now();
+    await opts.sink.send(bytes, buf.length === FRAME_CAPACITY ? () => free.push(buf) : undefined);
+    policy?.sent(payload, performance.now() - t);
   };
-  const push = async (item: ApplyItem, bytes: number): Promise<void> => {
-    items.push(item);
-    pending += bytes + 16;
-    if (pending >= FRAME_BYTES) await emit(false);
+  /** Room for `bytes` more (and the flush field): the frame is sent first when they would not fit in it. */
+  const room = async (bytes: number): Promise<void> => {
+    const need = bytes + FLUSH_FIELD_BYTES;
+    if (frame.pos + need <= frame.buf.length) return;
+    if (frame.pos > start) await emit(false);
+    // Larger than a frame (an op listing a directory's contents, a file read whole): a frame of its own size.
+    if (frame.pos + need > frame.buf.length) {
+      if (frame.buf.length === FRAME_CAPACITY) free.push(frame.buf);
+      frame = newFrame(frame.pos + need);
+    }
+  };
+  const settle = (mark: number, want: number, n: number): void => settleLiteral(frame, mark, want, n);
+  const full = async (): Promise<void> => {
+    if (frame.pos - start >= FRAME_BYTES) await emit(false);
+  };
+  const push = async (item: ApplyItem): Promise<void> => {
+    await room(itemFieldSize(item));
+    frame.item(item);
+    await full();
   };
 
   let sliceStart = performance.now();
@@ -69,35 +101,137 @@ export async function writeBatch(ops: AsyncIterable<BatchOp>, opts: FrameWriterO
       await yieldToEventLoop();
       sliceStart = performance.now();
     }
-    await push({ item: 'op', op: opToMsg(op) }, op.path.length + 64);
-    if (op.op !== 'write') continue;
+    const opItem: ApplyItem = { item: 'op', op: opToMsg(op) };
+    if (op.op !== 'write') {
+      await push(opItem);
+      continue;
+    }
     let compress = opts.compress;
+    const tryDeflate = (): boolean => compress && (policy?.compressing ?? true);
+    // A file read straight into the frames: a small one's op, bytes and end in one frame, a larger one a frame's
+    // room at a time.
+    const direct = op.body instanceof DirectFile && !tryDeflate() ? op.body : null;
+    let file: { fd: number; size: number } | null = null;
+    let failed: KxError | null = null;
+    if (direct !== null) {
+      try {
+        file = direct.open();
+      } catch (err) {
+        failed = asKxError(err, op.path);
+      }
+    }
+    if (direct !== null && file !== null) {
+      const { fd, size } = file;
+      const endBytes = itemFieldSize(endItem(op.digest === '' ? DIGEST_CHARS : ''));
+      const small = size <= SMALL_FILE_BYTES;
+      await room(itemFieldSize(opItem) + (small && size > 0 ? rawLiteralFieldSize(size) : 0) + endBytes);
+      frame.item(opItem);
+      let mark = frame.pos;
+      try {
+        if (small) {
+          if (size > 0) frame.rawLiteralStart(size);
+          const n = direct.readSmall(fd, frame.buf, frame.pos, size);
+          if (size > 0) settle(mark, size, n);
+          wire += n;
+        } else {
+          try {
+            for (let position = 0; ; ) {
+              opts.signal?.throwIfAborted();
+              if (frame.buf.length - frame.pos - FLUSH_FIELD_BYTES - endBytes < MIN_CHUNK + LITERAL_FIELDS) await emit(false);
+              mark = frame.pos;
+              const want = frame.buf.length - frame.pos - FLUSH_FIELD_BYTES - endBytes - LITERAL_FIELDS;
+              frame.rawLiteralStart(want);
+              const n = await direct.readChunk(fd, frame.buf, frame.pos, want, position);
+              settle(mark, want, n);
+              wire += n;
+              position += n;
+              if (n < want) break;
+              await full();
+            }
+          } finally {
+            direct.close(fd);
+          }
+        }
+      } catch (err) {
+        if (opts.signal?.aborted) throw err;
+        frame.pos = mark;
+        await push(abortItem(asKxError(err, op.path)));
+        continue;
+      }
+      const digest = op.digest === '' ? (op.digestAtEnd?.() ?? '') : '';
+      frame.item(endItem(digest));
+      await full();
+      continue;
+    }
+    await push(opItem);
+    if (failed !== null) {
+      // The local file could not be read (gone, changed, unreadable): the receiver drops its temp file and
+      // reports the path; the batch goes on.
+      await push(abortItem(failed));
+      continue;
+    }
     try {
       for await (const d of op.body) {
         opts.signal?.throwIfAborted();
         if (d.kind === 'copy') {
-          await push({ item: 'copy', copy: { index: d.index, count: d.count } }, 8);
+          await push({ item: 'copy', copy: { index: d.index, count: d.count } });
           continue;
         }
-        const tried = compress && (policy?.compressing ?? true);
+        const tried = tryDeflate();
         const packed = tried ? await deflateIfSmaller(d.data) : null;
         if (tried) policy?.deflated(d.data.byteLength, packed?.byteLength ?? d.data.byteLength);
         if (packed === null && d.data.byteLength >= PROBE_BYTES) compress = false;
         const literal = packed ? deflatedLiteral(packed, d.data.byteLength) : rawLiteral(d.data);
         wire += literal.data.byteLength;
-        await push({ item: 'literal', literal }, literal.data.byteLength);
+        await push({ item: 'literal', literal });
       }
       // Digest at end (the op's digest was ''): known now that the body was read through.
       const digest = op.digest === '' ? (op.digestAtEnd?.() ?? '') : '';
-      await push({ item: 'end', end: { abort: false, reason: '', code: '', digest } }, 4 + digest.length);
+      await push(endItem(digest));
     } catch (err) {
       if (opts.signal?.aborted) throw err;
-      // The local file could not be read (gone, changed, unreadable): the receiver drops its temp file and
-      // reports the path; the batch goes on.
-      const kx = err instanceof KxError ? err : new KxError(ErrorCode.Io, `${op.path}: ${(err as Error)?.message ?? err}`);
-      await push({ item: 'end', end: { abort: true, reason: kx.message, code: kx.code, digest: '' } }, 64);
+      await push(abortItem(asKxError(err, op.path)));
     }
   }
+  await room(0);
   await emit(true);
   return wire;
+}
+
+/**
+ * Ends a raw literal begun for `want` bytes at `mark` of which `n` were read: a file that shrank since it was
+ * opened gets fields that say n, its bytes moved up behind them; none read, no literal.
+ */
+function settleLiteral(frame: FrameFields, mark: number, want: number, n: number): void {
+  if (n === want) {
+    frame.rawLiteralEnd(n);
+    return;
+  }
+  const at = frame.pos;
+  frame.pos = mark;
+  if (n === 0) return;
+  frame.rawLiteralStart(n);
+  frame.buf.copyWithin(frame.pos, at, at + n);
+  frame.rawLiteralEnd(n);
+}
+
+/** The most a raw literal's fields around its bytes take (tags and lengths of a literal below 2 MiB). */
+const LITERAL_FIELDS = 16;
+/** A large file's bytes go into what a frame has left when that is at least this much, else into the next frame. */
+const MIN_CHUNK = 16 * 1024;
+
+/** A frame's room: FRAME_BYTES and what the item that crosses it may add (a small file read whole, its op, its end). */
+const FRAME_CAPACITY = FRAME_BYTES + 4096;
+/** A digest's length, as the end item of a file hashed as it was read carries it. */
+const DIGEST_CHARS = '0123456789abcdef';
+function endItem(digest: string): ApplyItem {
+  return { item: 'end', end: { abort: false, reason: '', code: '', digest } };
+}
+
+function abortItem(err: KxError): ApplyItem {
+  return { item: 'end', end: { abort: true, reason: err.message, code: err.code, digest: '' } };
+}
+
+function asKxError(err: unknown, path: string): KxError {
+  return err instanceof KxError ? err : new KxError(ErrorCode.Io, `${path}: ${(err as Error)?.message ?? err}`);
 }

@@ -1,6 +1,6 @@
 // The ancestor records on disk: what a restart of kx watch reads back, written atomically, bounded per spec.
 import { readdirSync } from 'node:fs';
-import { readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FileAncestorStore } from '../../pkg/daemon/ancestor-store.ts';
@@ -101,7 +101,8 @@ describe('FileAncestorStore', () => {
     await rec.close();
     const [name] = await readdir(s.dir);
     const text = await readFile(join(s.dir, name), 'utf8');
-    expect(text).toBe(JSON.stringify({ format: 1, entries: JSON.parse(text).entries }));
+    const parsed = JSON.parse(text) as { generation: string; entries: unknown[] };
+    expect(text).toBe(JSON.stringify({ format: 1, generation: parsed.generation, entries: parsed.entries }));
     expect(JSON.parse(text).entries).toHaveLength(big.size);
     expect(asMap(await s.open(spec('api'), 'big').load())).toEqual(big);
   });
@@ -138,6 +139,130 @@ describe('FileAncestorStore', () => {
     expect(asMap(await s.open(spec('api'), 'c3').load())).toEqual(manifest);
     expect(asMap(await s.open(spec('web'), 'c1').load())).toEqual(manifest);
     expect((await readdir(s.dir)).length).toBe(3);
+  });
+
+  describe('journal', () => {
+    const file = (path: string, size: number): Entry => ({ path, kind: 'file', mode: 0o644, size, mtimeMs: 1_700_000_000_000 + size, digest: size.toString(16).padStart(16, '0') });
+    const tree = (n: number): ManifestTable => new ManifestTable(Array.from({ length: n }, (_, i) => [`src/f${i}.ts`, file(`src/f${i}.ts`, i)] as const));
+    const journalOf = async (dir: string): Promise<string> => readFile(join(dir, (await readdir(dir)).find((n) => n.endsWith('.journal'))!), 'utf8');
+    const snapshotOf = async (dir: string): Promise<string> => readFile(join(dir, (await readdir(dir)).find((n) => n.endsWith('.json'))!), 'utf8');
+
+    it('appends only the entries a save series changed, and reads the snapshot and its journal back as the table was', async () => {
+      const s = await store({ delayMs: 0 });
+      const rec = s.open(spec('api'), 'c1');
+      const table = tree(10_000);
+      rec.save(table);
+      await rec.close();
+      const snapshot = await snapshotOf(s.dir);
+      // A save series: edits, a new file, a removal; the table changed in place, as the sync loop changes it.
+      table.set('src/f1.ts', file('src/f1.ts', 100_001));
+      table.set('src/new.ts', file('src/new.ts', 7));
+      table.delete('src/f2.ts');
+      rec.save(table);
+      await rec.close();
+      table.set('src/f2.ts', file('src/f2.ts', 5));
+      table.set('src/new.ts', file('src/new.ts', 8));
+      rec.save(table);
+      await rec.close();
+      expect(await snapshotOf(s.dir)).toBe(snapshot);
+      const lines = (await journalOf(s.dir)).split('\n');
+      // The header, 3 + 2 changes, and the newline that ends the last.
+      expect(lines).toHaveLength(7);
+      expect(lines.at(-1)).toBe('');
+      expect(asMap(await s.open(spec('api'), 'c1').load())).toEqual(new Map(table));
+    });
+
+    it('folds a long journal into a new snapshot, and writes one whenever another ancestor is saved (a full sync)', async () => {
+      const s = await store({ delayMs: 0 });
+      const rec = s.open(spec('api'), 'c1');
+      const table = tree(10_000);
+      rec.save(table);
+      await rec.close();
+      const first = JSON.parse(await snapshotOf(s.dir)) as { generation: string };
+      // Half the tree changed: written as a snapshot, the journal of the one before gone.
+      for (let i = 0; i < 6_000; i++) table.set(`src/f${i}.ts`, file(`src/f${i}.ts`, i + 1));
+      rec.save(table);
+      await rec.close();
+      const second = JSON.parse(await snapshotOf(s.dir)) as { generation: string; entries: unknown[] };
+      expect(second.generation).not.toBe(first.generation);
+      expect((await readdir(s.dir)).filter((n) => n.endsWith('.journal'))).toEqual([]);
+      const replaced = tree(3);
+      rec.save(replaced);
+      await rec.close();
+      expect((JSON.parse(await snapshotOf(s.dir)) as { entries: unknown[] }).entries).toHaveLength(3);
+      expect(asMap(await s.open(spec('api'), 'c1').load())).toEqual(new Map(replaced));
+    });
+
+    it('reads a journal up to a torn last line, and says so of a line it cannot read', async () => {
+      const messages: string[] = [];
+      const s = await store({ delayMs: 0, onError: (m) => messages.push(m) });
+      const rec = s.open(spec('api'), 'c1');
+      const table = tree(10);
+      rec.save(table);
+      await rec.close();
+      const before = new Map(table);
+      table.set('src/f1.ts', file('src/f1.ts', 11));
+      rec.save(table);
+      await rec.close();
+      const after = new Map(table);
+      const name = (await readdir(s.dir)).find((n) => n.endsWith('.journal'))!;
+      const journal = await journalOf(s.dir);
+      // An append cut short (a crash, a full disk): its incomplete line is not applied, the complete ones are.
+      await writeFile(join(s.dir, name), `${journal}["src/f3.ts","f",420,3`);
+      expect(asMap(await s.open(spec('api'), 'c1').load())).toEqual(after);
+      expect(messages).toEqual([]);
+      // A line in the middle that is not one: nothing from it on is applied (the entries before it stand).
+      await writeFile(join(s.dir, name), `${journal.split('\n')[0]}\n["src/f3.ts","x"]\n${journal.split('\n')[1]}\n`);
+      expect(asMap(await s.open(spec('api'), 'c1').load())).toEqual(before);
+      expect(messages).toEqual([expect.stringMatching(/\.journal: unreadable from line 2/)]);
+    });
+
+    it('applies a journal only to the snapshot it was written for', async () => {
+      const s = await store({ delayMs: 0 });
+      const rec = s.open(spec('api'), 'c1');
+      const table = tree(10);
+      rec.save(table);
+      await rec.close();
+      table.delete('src/f1.ts');
+      rec.save(table);
+      await rec.close();
+      const journal = await journalOf(s.dir);
+      const name = (await readdir(s.dir)).find((n) => n.endsWith('.journal'))!;
+      // A new snapshot (another ancestor) with the journal of the one before left beside it, as a crash between the
+      // snapshot's rename and the old journal's removal leaves them.
+      const replaced = tree(10);
+      rec.save(replaced);
+      await rec.close();
+      await writeFile(join(s.dir, name), journal);
+      expect(asMap(await s.open(spec('api'), 'c1').load())).toEqual(new Map(replaced));
+    });
+
+    it('writes a snapshot after a failed append, and what it reads back is never newer than what kx synced', async () => {
+      const messages: string[] = [];
+      const s = await store({ delayMs: 0, onError: (m) => messages.push(m) });
+      const rec = s.open(spec('api'), 'c1');
+      const table = tree(10);
+      rec.save(table);
+      await rec.close();
+      table.set('src/f1.ts', file('src/f1.ts', 11));
+      rec.save(table);
+      await rec.close();
+      const name = (await readdir(s.dir)).find((n) => n.endsWith('.journal'))!;
+      // The journal cannot be appended to (a directory stands where it was).
+      await rm(join(s.dir, name));
+      await mkdir(join(s.dir, name));
+      table.set('src/f2.ts', file('src/f2.ts', 12));
+      rec.save(table);
+      await rec.close();
+      expect(messages).toHaveLength(1);
+      // The snapshot as it was (the journal is not readable): older than the table, none of its entries newer.
+      expect(asMap(await s.open(spec('api'), 'c1').load())).toEqual(new Map(tree(10)));
+      await rm(join(s.dir, name), { recursive: true });
+      table.set('src/f3.ts', file('src/f3.ts', 13));
+      rec.save(table);
+      await rec.close();
+      expect(asMap(await s.open(spec('api'), 'c1').load())).toEqual(new Map(table));
+    });
   });
 
   it('drops the records of specs no longer configured', async () => {

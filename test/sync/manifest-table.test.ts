@@ -85,6 +85,28 @@ describe('ManifestTable', () => {
     }
   });
 
+  it('notes the paths set or deleted once asked to, through growth and compaction, and not what a copy does', () => {
+    const file = (i: number): Entry => ({ path: `d${i % 10}/f${i}.txt`, kind: 'file', mode: 0o644, size: i, mtimeMs: 1_700_000_000_000 + i });
+    const t = new ManifestTable(Array.from({ length: 100 }, (_, i) => [file(i).path, file(i)] as const));
+    expect(t.takeChanges()).toBeNull();
+    t.trackChanges();
+    for (let i = 100; i < 5_000; i++) t.set(file(i).path, file(i));
+    for (let i = 0; i < 5_000; i += 2) t.delete(file(i).path);
+    t.delete('not/there');
+    t.clone().set('copy/only', file(7));
+    const expected = new Set(Array.from({ length: 5_000 }, (_, i) => file(i).path).filter((p, i) => i >= 100 || i % 2 === 0));
+    expect(t.takeChanges()).toEqual(expected);
+    // Noting starts over with each take.
+    t.set(file(1).path, file(2));
+    expect(t.takeChanges()).toEqual(new Set([file(1).path]));
+    expect(t.takeChanges()).toEqual(new Set());
+    // After clear() any path may have changed: none is named.
+    t.clear();
+    t.set(file(3).path, file(3));
+    expect(t.takeChanges()).toBeNull();
+    expect(t.takeChanges()).toEqual(new Set());
+  });
+
   it('keeps a large tree in insertion order, through growth and compaction', () => {
     const t = new ManifestTable();
     const m = new Map<RelPath, Entry>();

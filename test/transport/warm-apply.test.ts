@@ -5,6 +5,7 @@ import { EventEmitter } from 'node:events';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type * as M from '../../proto/messages.ts';
 import { ApplyCall, WarmApply } from '../../pkg/transport/apply-call.ts';
+import { encodeApplyFrame } from '../../proto/apply-frame-codec.ts';
 
 /** What ApplyCall uses of a grpc-js duplex call, recording what kx does with it. */
 class FakeCall extends EventEmitter {
@@ -56,7 +57,7 @@ describe('ApplyCall', () => {
   it('resolves each batch with its own ack, in order', async () => {
     const call = applyCall();
     const fake = opened[0];
-    await call.send({ open: { target: TARGET }, items: [], flush: true });
+    await call.send(encodeApplyFrame({ open: { target: TARGET }, items: [], flush: true }));
     const first = call.nextAck();
     fake.ack(3);
     expect(await first).toMatchObject({ applied: 3 });
@@ -72,7 +73,7 @@ describe('ApplyCall', () => {
     opened[0].fail(grpc.status.UNAVAILABLE);
     await expect(ack).rejects.toMatchObject({ code: 'UNAVAILABLE' });
     expect(call.usable).toBe(false);
-    await expect(call.send({ open: null, items: [], flush: true })).rejects.toMatchObject({ code: 'UNAVAILABLE' });
+    await expect(call.send(encodeApplyFrame({ open: null, items: [], flush: true }))).rejects.toMatchObject({ code: 'UNAVAILABLE' });
   });
 
   it('rejects with PROTOCOL when radar ends the call without acking the batch', async () => {

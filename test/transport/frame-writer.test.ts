@@ -1,0 +1,134 @@
+// The frame writer's files read straight into the frames (DirectFile bodies): what radar decodes from the frames is
+// each file's bytes, whole, with its digest after them; a file that shrank or cannot be read is sent as it is or
+// aborted, and the batch goes on.
+import type * as grpc from '@grpc/grpc-js';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createHasher, type Hasher } from '../../pkg/sync/hash.ts';
+import { DirectFile, SMALL_FILE_BYTES } from '../../pkg/sync/local-content.ts';
+import type { BatchOp, BatchWrite } from '../../pkg/sync/types.ts';
+import { FRAME_BYTES, writeBatch } from '../../pkg/transport/frame-writer.ts';
+import { loadRadarProto } from '../../proto/load.ts';
+import type * as M from '../../proto/messages.ts';
+
+const proto = loadRadarProto();
+const decodeFrame = (b: Buffer): M.ApplyFrame => (proto.service.Apply as grpc.MethodDefinition<M.ApplyFrame, M.ApplyAck>).requestDeserialize(b);
+
+let hasher: Hasher;
+let dir: string;
+beforeAll(async () => {
+  hasher = await createHasher();
+});
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'kx-frames-'));
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** A file's write as send-plan makes it: digest '' and sent after the content, read by the frame writer. */
+function write(path: string, size: number, body: DirectFile): BatchWrite {
+  return { op: 'write', path, mode: 0o644, mtimeMs: 1, size, digest: '', basis: 'whole', body, digestAtEnd: () => body.digest() };
+}
+
+/** Writes the batch into frames and decodes them: per path, the bytes its literals carry and its end. */
+async function sent(ops: BatchOp[]): Promise<{ frames: Buffer[]; files: Map<string, { data: Buffer; end: M.FileEndMsg }> }> {
+  const frames: Buffer[] = [];
+  await writeBatch(
+    (async function* () {
+      yield* ops;
+    })(),
+    {
+      target: { containerId: 'c', runtime: '', remotePath: '/app' },
+      compress: false,
+      // As gRPC does: the frame's bytes copied, then the writer told it may write over them.
+      sink: {
+        send: async (f, written) => {
+          frames.push(Buffer.from(f));
+          queueMicrotask(() => written?.());
+        },
+      },
+    },
+  );
+  const files = new Map<string, { data: Buffer; end: M.FileEndMsg }>();
+  let current = '';
+  let parts: Buffer[] = [];
+  for (const [i, f] of frames.map(decodeFrame).entries()) {
+    expect(f.open !== null).toBe(i === 0);
+    expect(f.flush).toBe(i === frames.length - 1);
+    for (const item of f.items) {
+      if (item.item === 'op') {
+        current = item.op.path;
+        parts = [];
+      } else if (item.item === 'literal') {
+        expect(item.literal.deflated).toBe(false);
+        expect(item.literal.rawSize).toBe(item.literal.data.byteLength);
+        parts.push(Buffer.from(item.literal.data));
+      } else if (item.item === 'end') files.set(current, { data: Buffer.concat(parts), end: item.end });
+    }
+  }
+  return { frames, files };
+}
+
+const digestOf = (data: Uint8Array): string => {
+  const s = hasher.stream();
+  s.update(data);
+  return s.digest();
+};
+
+describe('writeBatch with files read straight into the frames', () => {
+  it('sends small and large files whole, each digest after its bytes, in frames of bounded size (their buffers written again)', async () => {
+    const contents = new Map<string, Buffer>([
+      ['empty', Buffer.alloc(0)],
+      ['a.ts', randomBytes(3000)],
+      ['limit.bin', randomBytes(SMALL_FILE_BYTES)],
+      ['big.bin', randomBytes(3 * 1024 * 1024 + 17)],
+      ['b.ts', randomBytes(100)],
+    ]);
+    for (const [p, data] of contents) await writeFile(join(dir, p), data);
+    const read: number[] = [];
+    const ops = [...contents].map(([p, data]) => write(p, data.byteLength, new DirectFile(join(dir, p), hasher, p === 'big.bin' ? { onRead: (n) => read.push(n) } : {})));
+    const { frames, files } = await sent(ops);
+    for (const [p, data] of contents) {
+      expect(files.get(p)?.data.equals(data), p).toBe(true);
+      expect(files.get(p)?.end).toMatchObject({ abort: false, digest: digestOf(data) });
+    }
+    for (const f of frames) expect(f.byteLength).toBeLessThanOrEqual(FRAME_BYTES + 4096);
+    expect(read.at(-1)).toBe(contents.get('big.bin')!.byteLength);
+  });
+
+  it('sends what a file holds when it is shorter than when it was opened, and aborts one that cannot be read', async () => {
+    const data = randomBytes(5000);
+    await writeFile(join(dir, 'shrunk.ts'), data);
+    await writeFile(join(dir, 'after.ts'), 'after');
+    // As though the file shrank between its open and its read: opened at 200 KiB more than it holds.
+    class Shrunk extends DirectFile {
+      override open(): { fd: number; size: number } {
+        const f = super.open();
+        return { ...f, size: f.size + 200 * 1024 };
+      }
+    }
+    const { files } = await sent([
+      write('shrunk.ts', 5000, new Shrunk(join(dir, 'shrunk.ts'), hasher)),
+      write('gone.ts', 10, new DirectFile(join(dir, 'gone.ts'), hasher)),
+      write('after.ts', 5, new DirectFile(join(dir, 'after.ts'), hasher)),
+    ]);
+    expect(files.get('shrunk.ts')?.data.equals(data)).toBe(true);
+    expect(files.get('shrunk.ts')?.end.digest).toBe(digestOf(data));
+    expect(files.get('gone.ts')?.end).toMatchObject({ abort: true, code: 'NOT_FOUND', digest: '' });
+    expect(files.get('after.ts')?.data.toString()).toBe('after');
+  });
+
+  it('gives the same bytes to a reader that iterates the body (an in-process receiver)', async () => {
+    const data = randomBytes(SMALL_FILE_BYTES + 5);
+    await writeFile(join(dir, 'f.bin'), data);
+    const body = new DirectFile(join(dir, 'f.bin'), hasher);
+    const parts: Uint8Array[] = [];
+    for await (const d of body) if (d.kind === 'literal') parts.push(Buffer.from(d.data));
+    expect(Buffer.concat(parts).equals(data)).toBe(true);
+    expect(body.digest()).toBe(digestOf(data));
+  });
+});
