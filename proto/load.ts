@@ -6,7 +6,7 @@ import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import protobuf from 'protobufjs';
-import { encodeApplyFrame } from './apply-frame-codec.ts';
+import { decodeApplyFrame, encodeApplyFrame } from './apply-frame-codec.ts';
 import type { ApplyFrame } from './messages.ts';
 
 export const PROTO_FILE = fileURLToPath(new URL('./kx.proto', import.meta.url));
@@ -94,5 +94,7 @@ function serializer(type: protobuf.Type): (value: unknown) => Buffer {
 }
 
 function deserializer(type: protobuf.Type): (bytes: Buffer) => unknown {
+  // radar's bulk message, read directly (apply-frame-codec.ts) into what toObject below would build.
+  if (type.fullName === '.kx.v1.ApplyFrame') return decodeApplyFrame;
   return (bytes) => type.toObject(type.decode(bytes), LOADER_OPTIONS);
 }

@@ -46,6 +46,14 @@ const GROUP_BYTES = 512 * 1024;
  * restart costs a bulk sync tens of milliseconds.
  */
 const IDLE_MS = 2000;
+/**
+ * Group buffers the thread hands back are kept for the next groups, up to this many: a full sync's content then
+ * crosses in a few reused buffers instead of one new one per group, whose memory (outside V8's heap) would only be
+ * freed by the full collections its growth triggers, one every few dozen megabytes.
+ */
+const SPARE_BUFFERS = 4;
+/** A buffer larger than this (a group of one large file) is not kept. */
+const SPARE_MAX_BYTES = 2 * GROUP_BYTES;
 
 interface Queued {
   readonly req: PlaceRequest;
@@ -62,6 +70,8 @@ export class PlacePool {
   #flushScheduled = false;
   readonly #inFlight = new Map<number, readonly Queued[]>();
   #nextId = 1;
+  /** Group buffers handed back by the thread, for the next groups (dropped when the thread retires). */
+  #spare: ArrayBuffer[] = [];
   #idleTimer: NodeJS.Timeout | undefined;
   #closed = false;
 
@@ -99,6 +109,7 @@ export class PlacePool {
     const worker = this.#worker;
     this.#worker = undefined;
     this.#failAll(new KxError(ErrorCode.Cancelled, 'radar is closing'));
+    this.#spare = [];
     await worker?.terminate();
   }
 
@@ -113,7 +124,7 @@ export class PlacePool {
     let bytes = 0;
     for (const q of group) bytes += q.req.content.byteLength;
     // One buffer for the group, transferred: a view into a larger buffer (a frame) would otherwise be cloned whole.
-    const data = new Uint8Array(bytes);
+    const data = new Uint8Array(this.#buffer(bytes));
     const meta = new Float64Array(group.length * FIELDS);
     const names: string[] = [];
     let offset = 0;
@@ -131,6 +142,13 @@ export class PlacePool {
     if (this.#queue.length > 0) this.#flush();
   }
 
+  /** A spare buffer of at least `bytes`, or a new one (of GROUP_BYTES at least, so that it can be kept). */
+  #buffer(bytes: number): ArrayBuffer {
+    const i = this.#spare.findIndex((b) => b.byteLength >= bytes);
+    if (i >= 0) return this.#spare.splice(i, 1)[0];
+    return new ArrayBuffer(bytes <= GROUP_BYTES ? GROUP_BYTES : bytes);
+  }
+
   #started(): Worker {
     clearTimeout(this.#idleTimer);
     this.#idleTimer = undefined;
@@ -145,6 +163,7 @@ export class PlacePool {
       const group = this.#inFlight.get(m.id);
       if (group === undefined) return;
       this.#inFlight.delete(m.id);
+      if (m.data.byteLength <= SPARE_MAX_BYTES && this.#spare.length < SPARE_BUFFERS) this.#spare.push(m.data);
       group.forEach((q, i) => {
         const f = m.failures[i];
         if (f === null || f === undefined) q.resolve();
@@ -171,6 +190,7 @@ export class PlacePool {
       this.#idleTimer = undefined;
       if (this.#worker !== worker || this.#inFlight.size > 0) return;
       this.#worker = undefined;
+      this.#spare = [];
       void worker.terminate();
     }, this.#idleMs);
     this.#idleTimer.unref();

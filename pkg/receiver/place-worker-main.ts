@@ -1,5 +1,5 @@
 // The thread of a PlacePool (place-pool.ts): places a group of small files, each with its filesystem calls
-// done synchronously in a row (create the temp file, write it, owner, mode, mtime, rename over the name), so a
+// done synchronously in a row (create the temp file with its mode, write it, owner, mtime, rename over the name), so a
 // group of many files costs one message each way instead of three thread-pool round trips per file. The
 // directories are the main thread's pinned fds, reached through /proc/self/fd as dir.ts does (the same process).
 
@@ -55,15 +55,30 @@ export function placeWorker(): void {
     }
   }
 
+  // The process's umask (Linux names it in /proc/<pid>/status); -1 when unknown, and then every file gets its mode
+  // from fchmod. Read once: radar never changes its umask.
+  const umask = ((): number => {
+    try {
+      const m = /^Umask:\s*([0-7]+)$/m.exec(fs.readFileSync('/proc/self/status', 'utf8'));
+      return m ? parseInt(m[1], 8) : -1;
+    } catch {
+      return -1;
+    }
+  })();
+
   const placeOne = (dirFd: number, tmp: string, name: string, content: Uint8Array, mode: number, mtimeS: number, group: PlaceGroup): PlaceFailure | null => {
     const dir = `/proc/self/fd/${dirFd}`;
     let fd = -1;
     try {
+      // A mode the umask leaves whole, without set-id or sticky bits (which chown would clear), is given at creation:
+      // no fchmod then, one metadata update (journaled, on ext4) less per file. The temp file is then readable as the
+      // file will be; otherwise it is private (0600) until fchmod.
+      const atCreate = umask >= 0 && (mode & ~0o777) === 0 && (mode & umask) === 0;
       // O_EXCL|O_NOFOLLOW: never an existing entry, never through a symlink (as Dir.createFile).
-      fd = fs.openSync(`${dir}/${tmp}`, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600);
+      fd = fs.openSync(`${dir}/${tmp}`, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, atCreate ? mode : 0o600);
       for (let off = 0; off < content.byteLength; ) off += fs.writeSync(fd, content, off, content.byteLength - off, off);
       if (group.owner) fs.fchownSync(fd, group.owner.uid, group.owner.gid); // before chmod: chown clears set-id bits
-      fs.fchmodSync(fd, mode);
+      if (!atCreate) fs.fchmodSync(fd, mode);
       fs.futimesSync(fd, mtimeS, mtimeS);
       if (group.fsync) fs.fsyncSync(fd);
       fs.closeSync(fd);

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import type * as grpc from '@grpc/grpc-js';
 import protobuf from 'protobufjs';
 import { LOADER_OPTIONS, PROTO_FILE, loadRadarProto } from '../../proto/load.ts';
-import { encodeApplyFrame } from '../../proto/apply-frame-codec.ts';
+import { decodeApplyFrame, encodeApplyFrame } from '../../proto/apply-frame-codec.ts';
 import type * as M from '../../proto/messages.ts';
 import { opFromMsg, opToMsg, signatureFromMsg, signatureToMsg, entryFromMsg, entryToMsg, knownFromMsgs, knownToMsgs } from '../../pkg/wire/convert.ts';
 import { deflateIfSmaller, deflatedLiteral, literalBytes } from '../../proto/literal.ts';
@@ -31,6 +31,13 @@ function plain<T>(v: T): T {
     return x;
   };
   return walk(v) as T;
+}
+
+/** Every key of an object tree (bytes as one value), to compare which fields a decoder sets. */
+function shape(v: unknown): unknown {
+  if (v instanceof Uint8Array || v === null || typeof v !== 'object') return typeof v;
+  if (Array.isArray(v)) return v.map(shape);
+  return Object.fromEntries(Object.entries(v).filter(([k, x]) => !k.startsWith('_') && x !== undefined).map(([k, x]) => [k, shape(x)]));
 }
 
 const target: M.Target = { containerId: 'containerd://abc', runtime: 'containerd', remotePath: '/app', owner: { uid: 1000, gid: 1000 } };
@@ -275,6 +282,56 @@ describe('ApplyFrame written directly (proto/apply-frame-codec.ts)', () => {
     // and as the frame that went in (what radar's deserializer gives)
     const def = proto.service.Apply as grpc.MethodDefinition<M.ApplyFrame, M.ApplyFrame>;
     expect(plain(def.requestDeserialize(direct))).toEqual(plain(def.requestDeserialize(Buffer.from(reflected(frame)))));
+  });
+
+  it.each(frames)('reads %s as protobufjs reads it, from either encoding', (_name, frame) => {
+    for (const bytes of [encodeApplyFrame(frame), Buffer.from(reflected(frame))]) {
+      const ours = decodeApplyFrame(bytes);
+      expect(plain(ours)).toEqual(decode(bytes));
+      // the same fields, not only equal values: set where protobufjs sets them, absent where it leaves them out
+      expect(shape(ours)).toEqual(shape(type.toObject(type.decode(bytes), LOADER_OPTIONS)));
+    }
+  });
+
+  it('is radar\'s deserializer of the Apply call, its literals views of the frame', () => {
+    const def = proto.service.Apply as grpc.MethodDefinition<M.ApplyFrame, M.ApplyFrame>;
+    const bytes = encodeApplyFrame(frames[4][1]);
+    const frame = def.requestDeserialize(bytes);
+    const big = frame.items[4];
+    expect(big.item === 'literal' && big.literal.data.buffer).toBe(bytes.buffer);
+  });
+
+  it('skips fields it does not know, of every wire type, at any depth, and reads fields in any order', () => {
+    const w = protobuf.Writer.create();
+    w.uint32((3 << 3) | 0).bool(true); // flush first
+    w.uint32((15 << 3) | 0).uint64(2 ** 40); // unknown varint
+    w.uint32((16 << 3) | 1).fixed64(7); // unknown 64-bit
+    w.uint32((17 << 3) | 5).fixed32(7); // unknown 32-bit
+    w.uint32((18 << 3) | 2).bytes(new Uint8Array([1, 2, 3])); // unknown length-delimited
+    // an item: an op whose fields come in reverse order with an unknown field among them
+    w.uint32((2 << 3) | 2).fork();
+    w.uint32((1 << 3) | 2).fork();
+    w.uint32((6 << 3) | 0).uint64(5);
+    w.uint32((99 << 3) | 2).string('future');
+    w.uint32((2 << 3) | 2).string('a/b');
+    w.uint32((1 << 3) | 2).string('write');
+    w.ldelim().ldelim();
+    const bytes = Buffer.from(w.finish());
+    const ours = decodeApplyFrame(bytes);
+    expect(plain(ours)).toEqual(decode(bytes));
+    expect(ours.flush).toBe(true);
+    expect(ours.items).toEqual([{ item: 'op', op: { op: 'write', path: 'a/b', from: '', mode: 0, size: 5, digest: '', basis: '', blockSize: 0, linkTarget: '', expect: null } }]);
+  });
+
+  it('throws on a frame cut short or a field overrunning its message, as protobufjs does', () => {
+    const bytes = encodeApplyFrame(frames[3][1]);
+    for (const cut of [1, 2, 10, bytes.length - 1]) {
+      expect(() => type.decode(bytes.subarray(0, cut))).toThrow();
+      expect(() => decodeApplyFrame(bytes.subarray(0, cut))).toThrow(RangeError);
+    }
+    // an item announcing more bytes than its op holds: the op's length says 3, the item's says 4
+    expect(() => decodeApplyFrame(Buffer.from([(2 << 3) | 2, 4, (1 << 3) | 2, 3, (1 << 3) | 2, 1, 0x61, 0]))).toThrow(RangeError);
+    expect(() => decodeApplyFrame(Buffer.from([(3 << 3) | 3]))).toThrow(/wire type 3/);
   });
 
   it('is what the Apply call sends', () => {

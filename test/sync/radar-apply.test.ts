@@ -53,6 +53,20 @@ describe.each([
       expect(Math.trunc(st.mtimeMs)).toBe(1_600_000_000_123);
     });
 
+    it('gives each file exactly its mode, whatever the umask lets a creation set', async () => {
+      // 0o4755 needs keepSetIdBits (off here): placed as 0o755. 0o666 and 0o777 are beyond a usual umask.
+      const modes = { a: 0o644, b: 0o755, c: 0o400, d: 0o000, e: 0o666, f: 0o777, g: 0o4755, h: 0o640 };
+      const tree = new LocalTree({ ...placing(), root, hasher });
+      const res = await tree.apply(ops(...Object.entries(modes).map(([name, mode]) => ({ ...write(name, name), mode }))));
+      expect(res.errors).toEqual([]);
+      for (const [name, mode] of Object.entries(modes)) {
+        const st = await stat(join(root, name));
+        expect([name, st.mode & 0o7777]).toEqual([name, mode & 0o777]);
+        expect(Math.trunc(st.mtimeMs)).toBe(1_600_000_000_123);
+      }
+      expect(await readFile(join(root, 'c'), 'utf8')).toBe('c');
+    });
+
     it('keeps the old file when the content does not match its digest (DIGEST_MISMATCH)', async () => {
       await writeFile(join(root, 'f'), 'old');
       const tree = new LocalTree({ ...placing(), root, hasher });

@@ -1,0 +1,122 @@
+// radar's CPU for an initial sync of the 10,000-file tree and a 1,000-file burst, radar alone: a directory-mode radar
+// (node radar/main.ts --root) as a host process of the checkout given, fed over gRPC on loopback by kx's engine in
+// this process, radar's user+system CPU read from /proc before and after each step. Radar's apply path is the one a
+// Docker target's container runs (its root is reached through /proc/<pid>/root there); without the container and
+// `kx watch` around it, its CPU can be profiled and traced:
+//   node bench/radar-cpu.ts [--radar CHECKOUT] [--rounds N] [--quick] [--dir DIR] [--prof DIR] [--strace FILE] [--trace-gc] [--node=FLAG...]
+// --prof DIR: radar writes a V8 CPU profile there when it exits (read it with bench/profile-top.ts); --strace FILE:
+// radar runs under `strace -c -f -o FILE` (the summary of its system calls); --trace-gc: radar's GC lines on stderr;
+// --dir DIR: the trees go in a temp directory there (default the OS's; on a filesystem where creating a file costs
+// the kernel much, e.g. an ext4 block group nearly out of inodes, that cost hides the rest).
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { createHasher } from '../pkg/sync/hash.ts';
+import { syncPaths, syncTree } from '../pkg/sync/push.ts';
+import { RadarClient } from '../pkg/transport/client.ts';
+import { QUICK_TREE, SOURCE_TREE, burst, writeTree } from './dataset.ts';
+
+const { values } = parseArgs({
+  options: {
+    radar: { type: 'string', default: join(import.meta.dirname, '..') },
+    rounds: { type: 'string', default: '1' },
+    quick: { type: 'boolean', default: false },
+    dir: { type: 'string', default: tmpdir() },
+    prof: { type: 'string' },
+    strace: { type: 'string' },
+    'trace-gc': { type: 'boolean', default: false },
+    node: { type: 'string', multiple: true, default: [] },
+  },
+});
+const shape = values.quick ? QUICK_TREE : SOURCE_TREE;
+const base = await mkdtemp(join(values.dir, 'kx-radar-cpu-'));
+try {
+  const hasher = await createHasher();
+  for (let round = 0; round < Number(values.rounds); round++) {
+    const src = join(base, `src-${round}`);
+    const dst = join(base, `dst-${round}`);
+    await mkdir(src);
+    await mkdir(dst);
+    await writeTree(src, shape, 42 + round);
+    const token = randomBytes(16).toString('hex');
+    const node = [
+      ...(values.prof ? ['--cpu-prof', `--cpu-prof-dir=${values.prof}`] : []),
+      ...(values['trace-gc'] ? ['--trace-gc'] : []),
+      ...values.node,
+      join(values.radar, 'radar', 'main.ts'), '--root', dst, '--listen', '127.0.0.1:0',
+    ];
+    const [cmd, args] = values.strace ? ['strace', ['-c', '-f', '-o', `${values.strace}.${round}`, process.execPath, ...node]] : [process.execPath, node];
+    const radar = spawn(cmd, args, { env: { ...process.env, KX_TOKEN: token }, stdio: ['ignore', 'pipe', values['trace-gc'] ? 'inherit' : 'pipe'] });
+    const address = await new Promise<string>((resolve, reject) => {
+      let out = '';
+      radar.stdout?.on('data', (d: Buffer) => {
+        out += d.toString();
+        if (values['trace-gc']) process.stderr.write(d);
+        const m = /radar listening on (\S+)/.exec(out);
+        if (m) resolve(m[1]);
+      });
+      radar.once('exit', (code) => reject(new Error(`radar exited (${code}) before listening: ${out}`)));
+    });
+    // Under strace the radar process is strace's child.
+    const pid = values.strace ? await childOf(radar.pid ?? 0) : (radar.pid ?? 0);
+    const client = new RadarClient({ address, token, target: { containerId: '' }, clientName: 'kx-bench', compress: false }); // as the Docker target's client (radar on this machine)
+    try {
+      await client.handshake();
+      const startThreads = await threadsCpu(pid);
+      let cpu = await cpuS(pid);
+      let t = performance.now();
+      const first = await syncTree({ root: src, receiver: client, hasher, rules: [], safety: { mode: 'safe', ancestor: undefined } });
+      const initialWall = (performance.now() - t) / 1000;
+      const initialCpu = (await cpuS(pid)) - cpu;
+      const initialThreads = await threadsCpu(pid);
+      const marks = await burst(src, shape, 1_000, 7);
+      const paths = [...new Set([...marks.map((m) => m.rel), 'src/feature'])];
+      cpu = await cpuS(pid);
+      t = performance.now();
+      const res = await syncPaths({ root: src, receiver: client, hasher, rules: [], paths, local: first.local, remote: first.remote, safety: { mode: 'safe', ancestor: first.ancestor } });
+      const burstWall = (performance.now() - t) / 1000;
+      const burstCpu = (await cpuS(pid)) - cpu;
+      const burstThreads = await threadsCpu(pid);
+      const errors = first.errors.length + res.errors.length;
+      process.stdout.write(`round ${round}: initial ${first.ops} ops ${initialWall.toFixed(2)} s, radar CPU ${initialCpu.toFixed(2)} s; burst ${res.ops} ops ${burstWall.toFixed(2)} s, radar CPU ${burstCpu.toFixed(2)} s${errors ? `; ${errors} ERRORS` : ''}\n  threads at the start: ${startThreads}\n  threads after initial: ${initialThreads}\n  threads after burst: ${burstThreads}\n`);
+    } finally {
+      await client.close();
+      radar.kill('SIGTERM');
+      await new Promise((resolve) => radar.once('close', resolve));
+    }
+  }
+} finally {
+  await rm(base, { recursive: true, force: true });
+}
+
+/** User+system CPU seconds of a process, its ended threads included. */
+async function cpuS(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100;
+}
+
+/** CPU seconds of radar's live threads by name (since radar started). */
+async function threadsCpu(pid: number): Promise<string> {
+  const by = new Map<string, number>();
+  for (const tid of await readdir(`/proc/${pid}/task`).catch(() => [])) {
+    const stat = await readFile(`/proc/${pid}/task/${tid}/stat`, 'utf8').catch(() => '');
+    if (!stat) continue;
+    const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    by.set(name, (by.get(name) ?? 0) + (Number(f[11]) + Number(f[12])) / 100);
+  }
+  return [...by].filter(([, s]) => s > 0).map(([n, s]) => `${n} ${s.toFixed(2)}`).join(', ');
+}
+
+async function childOf(pid: number): Promise<number> {
+  for (let i = 0; i < 100; i++) {
+    const kids = (await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8').catch(() => '')).trim();
+    if (kids) return Number(kids.split(' ')[0]);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  throw new Error('radar under strace: no child process');
+}
