@@ -39,7 +39,7 @@ export async function applyDelta(
   const write = async (data: Uint8Array, length: number): Promise<void> => {
     if (size + length > maxSize) throw tooLong();
     for (let done = 0; done < length; ) {
-      const w = out.write(data, done, length - done, size + done);
+      const w = out.write(data, done, Math.min(WRITE_MAX, length - done), size + done);
       done += (w instanceof Promise ? await w : w).bytesWritten;
     }
     hash.update(length === data.length ? data : data.subarray(0, length));
@@ -78,3 +78,10 @@ export async function applyDelta(
 }
 
 const COPY_CHUNK = 1024 * 1024;
+/**
+ * Largest single write. Linux gives a write of more than 256 KiB page-cache folios of its size (512 KiB and up), and
+ * on a VM whose free memory is handed back to the host (virtio-balloon free page reporting, orders ≥ 9) those come
+ * from memory the host must fault in again: measured with dd on the 2-core bench VM, 200 MiB written in 1 MiB
+ * writes cost 0.42 s of system CPU, in 256 KiB writes 0.04 s. Reads are not affected (no allocation).
+ */
+export const WRITE_MAX = 256 * 1024;

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LITERAL_MAX, createDelta, wholeFile } from '../../pkg/sync/delta.ts';
 import { createHasher, digestHex } from '../../pkg/sync/hash.ts';
 import type { Hasher } from '../../pkg/sync/hash.ts';
-import { applyDelta } from '../../pkg/sync/patch.ts';
+import { WRITE_MAX, applyDelta } from '../../pkg/sync/patch.ts';
 import { blockSizeFor } from '../../pkg/sync/signature.ts';
 import type { DeltaOp, Signature } from '../../pkg/sync/types.ts';
 import { concat, makeTempDir, randomBytes, replay, roundTrip } from './helpers.ts';
@@ -239,6 +239,29 @@ describe('applyDelta', () => {
     const r = await applyDelta({ read }, rt.sig.blockSize, rt.ops, { write }, hasher, next.length);
     expect(r).toEqual({ size: rt.size, digest: rt.digest });
     expect(Buffer.from(out).equals(Buffer.from(rt.result))).toBe(true);
+  });
+
+  it('writes a long copy run in pieces of at most WRITE_MAX bytes, at increasing positions, to the same bytes', async () => {
+    const blockSize = 4096;
+    const basis = randomBytes(3 * 1024 * 1024 + 1000, 33);
+    const ops: DeltaOp[] = [{ kind: 'copy', index: 0, count: Math.ceil(basis.length / blockSize) }];
+    const out = new Uint8Array(basis.length);
+    const writes: { pos: number; len: number }[] = [];
+    const read = (buf: Uint8Array, off: number, len: number, pos: number) => {
+      const part = basis.subarray(pos, pos + len);
+      buf.set(part, off);
+      return { bytesRead: part.length };
+    };
+    const write = (data: Uint8Array, off: number, len: number, pos: number) => {
+      writes.push({ pos, len });
+      out.set(data.subarray(off, off + len), pos);
+      return { bytesWritten: len };
+    };
+    const r = await applyDelta({ read }, blockSize, ops, { write }, hasher, basis.length);
+    expect(r).toEqual({ size: basis.length, digest: digestHex(hasher.h64(basis)) });
+    expect(Buffer.from(out).equals(Buffer.from(basis))).toBe(true);
+    expect(Math.max(...writes.map((w) => w.len))).toBe(WRITE_MAX);
+    expect(writes.every((w, i) => w.pos === (i === 0 ? 0 : writes[i - 1].pos + writes[i - 1].len))).toBe(true);
   });
 
   it('refuses content past the announced size before writing it', async () => {
