@@ -64,7 +64,9 @@ try {
     const out = join(work, `probe-${r}`);
     const tracer = probe === 'perf'
       ? spawn('perf', ['record', '-g', '-o', out, '-p', String(radar)], { stdio: 'ignore' })
-      : spawn('strace', ['-c', '-f', '-o', out, '-p', String(radar)], { stdio: 'ignore' });
+      : probe === 'timeline'
+        ? spawn('strace', ['-f', '-ttt', '-e', 'trace=openat,read,pread64,pwrite64,write,writev,rename,renameat,renameat2,inotify_add_watch', '-o', out, '-p', `${radar},${kx.pid}`], { stdio: 'ignore' })
+        : spawn('strace', ['-c', '-f', '-o', out, '-p', String(radar)], { stdio: 'ignore' });
     await sleep(500);
     const c0 = cpu(radar);
     const start = performance.now();
@@ -84,6 +86,9 @@ try {
     console.log(`round ${r + 1}: ${((done - start) / 1000).toFixed(3)} s; radar user ${(c1.user - c0.user).toFixed(2)} s, sys ${(c1.sys - c0.sys).toFixed(2)} s`);
     if (probe === 'perf') {
       console.log(execFileSync('perf', ['report', '-i', out, '--no-children', '--sort', 'sym', '--stdio', '-g', 'none', '--percent-limit', '1.5'], { encoding: 'utf8', maxBuffer: 64 << 20 }).split('\n').filter((l) => l && !l.startsWith('#')).slice(0, 40).join('\n'));
+    } else if (probe === 'timeline') {
+      console.log(`kx pid ${kx.pid}, radar pid ${radar}, change at ${(performance.timeOrigin + start) / 1000}; trace in ${out}`);
+      execFileSync('cp', [out, `/tmp/delta-probe-${r}.trace`]);
     } else {
       console.log((await readFile(out, 'utf8')).split('\n').slice(0, 18).join('\n'));
     }

@@ -17,6 +17,8 @@ export const FRAME_BYTES = 256 * 1024;
  * one folder's initial sync would hold every other folder's edit and the status server for hundreds of ms.
  */
 const SLICE_MS = 10;
+/** A copy item counts toward FRAME_BYTES as the bytes it stands for divided by this. */
+const COPY_WEIGHT = 64;
 /** A literal chunk this big that does not compress marks the file incompressible (no more attempts). */
 const PROBE_BYTES = 4096;
 
@@ -76,7 +78,9 @@ export async function writeBatch(ops: AsyncIterable<BatchOp>, opts: FrameWriterO
       for await (const d of op.body) {
         opts.signal?.throwIfAborted();
         if (d.kind === 'copy') {
-          await push({ item: 'copy', copy: { index: d.index, count: d.count } }, 8);
+          // Weighed as 1/COPY_WEIGHT of the bytes the receiver copies for it: a frame leaves once its copies stand
+          // for ~16 MiB (delta.ts sends long runs in parts that size), so the receiver copies while the rest is matched.
+          await push({ item: 'copy', copy: { index: d.index, count: d.count } }, 8 + Math.floor((d.count * (op.blockSize ?? 0)) / COPY_WEIGHT));
           continue;
         }
         const tried = compress && (policy?.compressing ?? true);

@@ -1,7 +1,7 @@
 import { open, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LITERAL_MAX, createDelta, wholeFile } from '../../pkg/sync/delta.ts';
+import { LITERAL_MAX, RUN_PART_BYTES, createDelta, wholeFile } from '../../pkg/sync/delta.ts';
 import { createHasher, digestHex } from '../../pkg/sync/hash.ts';
 import type { Hasher } from '../../pkg/sync/hash.ts';
 import { WRITE_MAX, applyDelta } from '../../pkg/sync/patch.ts';
@@ -113,6 +113,29 @@ describe('delta round trip', () => {
       expect(rt.literalBytes).toBe(B);
       expect(rt.copiedBlocks).toBe(rt.sig.weak.length - 1);
     }
+  });
+
+  it('sends a long unchanged stretch as copy parts of about RUN_PART_BYTES before the change, not one op after it', async () => {
+    const basis = randomBytes(RUN_PART_BYTES * 3 + 12_345, 34);
+    const next = Uint8Array.from(basis);
+    const at = Math.floor(basis.length / 2) + 100;
+    next[at] ^= 0xff;
+    const rt = await expectRoundTrip(basis, next);
+    const B = rt.sig.blockSize;
+    const firstLiteral = rt.ops.findIndex((op) => op.kind === 'literal');
+    const before = rt.ops.slice(0, firstLiteral);
+    // The stretch before the change went out in more than one part, each no more than a part, in block order.
+    expect(before.length).toBeGreaterThan(1);
+    let nextIndex = 0;
+    for (const op of before) {
+      expect(op).toMatchObject({ kind: 'copy', index: nextIndex });
+      if (op.kind === 'copy') {
+        expect(op.count * B).toBeLessThanOrEqual(RUN_PART_BYTES + B);
+        nextIndex += op.count;
+      }
+    }
+    expect(nextIndex).toBe(Math.floor(at / B));
+    expect(rt.literalBytes).toBe(B);
   });
 
   it('finds the same matches whatever the source chunking, aligned to blocks or not', async () => {
