@@ -85,7 +85,7 @@ try {
     await new Promise((res) => tracer.once('exit', res));
     console.log(`round ${r + 1}: ${((done - start) / 1000).toFixed(3)} s; radar user ${(c1.user - c0.user).toFixed(2)} s, sys ${(c1.sys - c0.sys).toFixed(2)} s`);
     if (probe === 'perf') {
-      console.log(execFileSync('perf', ['report', '-i', out, '--no-children', '--sort', 'sym', '--stdio', '-g', 'none', '--percent-limit', '1.5'], { encoding: 'utf8', maxBuffer: 64 << 20 }).split('\n').filter((l) => l && !l.startsWith('#')).slice(0, 40).join('\n'));
+      console.log(execFileSync('perf', ['report', '-i', out, '--no-children', '--sort', 'sym', '--stdio', '-g', 'none', '--percent-limit', '0.8'], { encoding: 'utf8', maxBuffer: 64 << 20 }).split('\n').filter((l) => l && !l.startsWith('#')).slice(0, 40).join('\n'));
     } else if (probe === 'timeline') {
       console.log(`kx pid ${kx.pid}, radar pid ${radar}, change at ${(performance.timeOrigin + start) / 1000}; trace in ${out}`);
       execFileSync('cp', [out, `/tmp/delta-probe-${r}.trace`]);

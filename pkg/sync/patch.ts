@@ -17,6 +17,11 @@ export interface DeltaOut {
   write(buffer: Uint8Array, offset: number, length: number, position: number): Promise<{ bytesWritten: number }> | { bytesWritten: number };
 }
 
+/** Sees the rebuilt content as it is written: `from` is its offset in the basis (a copy), or -1 (a literal). */
+export interface ContentObserver {
+  add(data: Uint8Array, length: number, from: number): void;
+}
+
 /**
  * Rebuild a file: copy ops read blocks (offset index*blockSize, length count*blockSize clipped to EOF) from basis.
  * A copy op without a basis (a whole-file write) is PROTOCOL; a copy op the basis cannot serve (an invalid block
@@ -31,13 +36,15 @@ export async function applyDelta(
   out: DeltaOut,
   hasher: Hasher,
   maxSize: number = Number.MAX_SAFE_INTEGER,
+  observer?: ContentObserver,
 ): Promise<{ size: number; digest: string }> {
   const tooLong = (): KxError => new KxError(ErrorCode.DigestMismatch, `content longer than the announced ${maxSize} bytes`);
   const hash = hasher.stream();
   let size = 0;
   let copyBuf: Uint8Array | null = null;
-  const write = async (data: Uint8Array, length: number): Promise<void> => {
+  const write = async (data: Uint8Array, length: number, from: number): Promise<void> => {
     if (size + length > maxSize) throw tooLong();
+    observer?.add(data, length, from);
     for (let done = 0; done < length; ) {
       const w = out.write(data, done, Math.min(WRITE_MAX, length - done), size + done);
       done += (w instanceof Promise ? await w : w).bytesWritten;
@@ -46,14 +53,15 @@ export async function applyDelta(
     size += length;
   };
   const apply = async (op: DeltaOp): Promise<void> => {
-    if (op.kind === 'literal') return write(op.data, op.data.length);
+    if (op.kind === 'literal') return write(op.data, op.data.length, -1);
     if (basis === null) throw new KxError(ErrorCode.Protocol, `copy op for block ${op.index} without a basis file`);
     if (!(Number.isSafeInteger(op.index) && op.index >= 0 && Number.isSafeInteger(op.count) && op.count > 0) || blockSize <= 0) {
       throw new KxError(ErrorCode.DigestMismatch, `basis changed: copy op with invalid block range ${op.index}+${op.count}`);
     }
     // Sized to the copy (up to COPY_CHUNK), and to what may still be written: a fresh 1 MiB per small file was most
     // of the receiver's GC.
-    const span = Math.min(COPY_CHUNK, op.count * blockSize, Math.max(1, maxSize - size + 1));
+    // Whole blocks per read (when the copy is larger): an observer then sees each copied block in one piece.
+    const span = Math.min(Math.max(blockSize, COPY_CHUNK - (COPY_CHUNK % blockSize)), op.count * blockSize, Math.max(1, maxSize - size + 1));
     if (copyBuf === null || copyBuf.length < span) copyBuf = new Uint8Array(span);
     let from = op.index * blockSize;
     let left = op.count * blockSize;
@@ -62,7 +70,7 @@ export async function applyDelta(
       const r = basis.read(copyBuf, 0, Math.min(left, copyBuf.length), from);
       const n = (r instanceof Promise ? await r : r).bytesRead;
       if (n === 0) break; // EOF: the last block is short
-      await write(copyBuf, n);
+      await write(copyBuf, n, from);
       copied += n;
       from += n;
       left -= n;
