@@ -5,6 +5,7 @@ import { ErrorCode, KxError, fromFsError } from './errors.ts';
 import type { Hasher } from './hash.ts';
 import { checkAborted } from './fileio.ts';
 import { weakChecksum } from './rolling.ts';
+import { SIGNATURE_CACHE_MIN_BYTES } from './signature-cache.ts';
 import type { SignatureCache } from './signature-cache.ts';
 import type { Signature } from './types.ts';
 
@@ -36,7 +37,9 @@ export async function signatureOf(path: string, hasher: Hasher, signal?: AbortSi
   try {
     const st = fstatSync(fd, { bigint: true });
     if (!st.isFile()) throw new KxError(ErrorCode.InvalidArgument, `${path}: not a regular file`);
-    const known = cache?.get(st);
+    // Only large files are kept: a small one skips the lookup (a batch signs thousands of them).
+    const kept = cache !== undefined && st.size >= BigInt(SIGNATURE_CACHE_MIN_BYTES) ? cache : undefined;
+    const known = kept?.get(st);
     if (known !== undefined) return known;
     const expected = Number(st.size);
     const fill = expected <= syncMaxBytes ? readFullSync : readFullAsync;
@@ -70,7 +73,7 @@ export async function signatureOf(path: string, hasher: Hasher, signal?: AbortSi
     }
     const sig = { blockSize, fileSize: size, weak, strong };
     // Kept only when nothing wrote to the file while it was read.
-    if (cache !== undefined && sameFile(st, fstatSync(fd, { bigint: true }))) cache.set(st, sig);
+    if (kept !== undefined && sameFile(st, fstatSync(fd, { bigint: true }))) kept.set(st, sig);
     return sig;
   } catch (err) {
     throw fromFsError(err, path);

@@ -81,6 +81,31 @@ describe('SignatureBuilder', () => {
   });
 });
 
+describe('signatureOf with a cache', () => {
+  it('keeps a large file\'s signature and gives it back unread until the file changes', async () => {
+    const path = join(dir, 'large');
+    const content = randomBytes(SIGNATURE_CACHE_MIN_BYTES + 1, 43);
+    await writeFile(path, content);
+    const cache = new SignatureCache();
+    const first = await signatureOf(path, hasher, undefined, 0, cache);
+    expect(cache.size).toBe(1);
+    // The very object kept: nothing was read to give it.
+    expect(await signatureOf(path, hasher, undefined, 0, cache)).toBe(first);
+    content[5] ^= 0xff;
+    await writeFile(path, content);
+    const after = await signatureOf(path, hasher, undefined, 0, cache);
+    expect(after).not.toEqual(first);
+    expect(after).toEqual(await signatureOf(path, hasher));
+  });
+
+  it('keeps nothing of a small file', async () => {
+    await writeFile(join(dir, 'small'), randomBytes(100_000, 44));
+    const cache = new SignatureCache();
+    await signatureOf(join(dir, 'small'), hasher, undefined, 0, cache);
+    expect(cache.size).toBe(0);
+  });
+});
+
 describe('SignatureCache', () => {
   const big = BigInt(SIGNATURE_CACHE_MIN_BYTES);
   const st = { dev: 1n, ino: 2n, size: big, mtimeNs: 3n, ctimeNs: 4n };
