@@ -118,7 +118,12 @@ export class Signing {
   placed(dir: Dir, name: string): void {
     if (this.#basis !== undefined) this.#cache.delete(this.#basis);
     const sig = this.builder.result();
-    const st = lstatSync(dir.at(name), { bigint: true, throwIfNoEntry: false });
+    let st;
+    try {
+      st = lstatSync(dir.at(name), { bigint: true, throwIfNoEntry: false });
+    } catch {
+      return; // the file is in place; its signature is only not kept
+    }
     if (sig !== null && st !== undefined && st.isFile() && st.ino === this.#ino) this.#cache.set(st, sig);
   }
 }
