@@ -1,7 +1,7 @@
 // Where "1 byte changed in a large file" spends its time on radar's side: one `kx watch` with its radar container,
 // the change made `rounds` times, each with `strace -c -f` (or with KX_PROBE=perf, `perf record -g`) attached to
 // radar's process for the change, and radar's user and system CPU (from /proc) printed apart.
-//   node bench/delta-probe.ts IMAGE [rounds] [--quick]
+//   node bench/delta-probe.ts IMAGE [rounds] [--quick]   (KX_PROBE=perf|timeline|strace; KX_PROBE_LIVE=1: file written while kx watches)
 // Not a test; a probe for bench/ab-delta.ts's case.
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdir, mkdtemp, open, readFile, rm, utimes } from 'node:fs/promises';
@@ -49,13 +49,22 @@ try {
   const dest = join(work, 'dest');
   const home = join(work, 'home');
   for (const d of [join(local, 'big'), dest, home]) await mkdir(d, { recursive: true });
-  await writeLargeFile(join(local, rel), size, 9);
+  // KX_PROBE_LIVE=1: the file is written while kx watches (as the throughput case does), not before it starts.
+  const live = process.env.KX_PROBE_LIVE === '1';
+  if (!live) await writeLargeFile(join(local, rel), size, 9);
   const container = new BenchContainer([], [[dest, '/app']]);
   cleanup.add(() => container.close());
   await container.start();
   const kx = new KxWatch({ local, remote: '/app', selector: container.label, home, env: { KX_RADAR_IMAGE: image } });
   cleanup.add(() => kx.close());
   await kx.start(600_000);
+  if (live) {
+    await writeLargeFile(join(local, rel), size, 9);
+    const { statSync } = await import('node:fs');
+    await converged([() => { try { return statSync(join(dest, rel)).size === size; } catch { return false; } }], { timeoutMs: 300_000, what: 'the large file' });
+    await kx.waitWatching(60_000, 1);
+    await sleep(1_000);
+  }
   const [id] = await containersByLabel(kx.radarLabel);
   const radar = await containerPid(id);
   for (let r = 0; r < Number(roundsArg ?? 3); r++) {
