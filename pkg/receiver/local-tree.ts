@@ -10,6 +10,7 @@ import { hashFile, scanTree } from '../sync/scan.ts';
 import type { ScanDir, ScanOptions } from '../sync/scan.ts';
 import { joinRel } from '../sync/paths.ts';
 import { signatureOf } from '../sync/signature.ts';
+import type { SignatureCache } from '../sync/signature-cache.ts';
 import type { BatchOp, BatchResult, DeltaOp, Entry, IgnoreRuleSet, Manifest, PathError, Receiver, RelPath, Signature, WriteOp } from '../sync/types.ts';
 import { TreeWriter, cleanTemp } from './tree-writer.ts';
 import type { TreeWriterOptions } from './tree-writer.ts';
@@ -40,6 +41,7 @@ export class LocalTree implements Receiver {
   readonly #verify: ((signal?: AbortSignal) => Promise<void>) | undefined;
   readonly #pace: (() => Promise<void> | undefined) | undefined;
   readonly #placeNow: (() => boolean) | undefined;
+  readonly #signatures: SignatureCache | undefined;
   /** Small writes this tree keeps in flight at once, and their bytes. */
   readonly #writeConcurrency: number;
   #started: Promise<void> | undefined;
@@ -53,6 +55,7 @@ export class LocalTree implements Receiver {
     this.#verify = opts.verify;
     this.#pace = opts.pace;
     this.#placeNow = opts.placeNow;
+    this.#signatures = opts.signatures;
     this.#writeConcurrency = opts.placePool ? GROUPED_WRITE_CONCURRENCY : WRITE_CONCURRENCY;
   }
 
@@ -251,7 +254,7 @@ export class LocalTree implements Receiver {
     try {
       return await this.#writer.pinned(async (pins) => {
         const p = pins.parent(checkRelPath(path)); // inside the pinned parent; the file opened with O_NOFOLLOW
-        return await signatureOf(p.dir.at(p.name), this.#hasher, signal, SYNC_SIGNATURE_MAX_BYTES);
+        return await signatureOf(p.dir.at(p.name), this.#hasher, signal, SYNC_SIGNATURE_MAX_BYTES, this.#signatures);
       });
     } catch (err) {
       if (signal?.aborted) throw err;

@@ -1,12 +1,14 @@
 // A write's content rebuilt from what the sender streamed (literal bytes, and for a delta copy ops against the
 // file already there) and verified against the size and digest it promised: in memory for a small file, into a
 // file for a large one, by the one engine function (applyDelta) either way.
-import { closeSync } from 'node:fs';
+import { closeSync, fstatSync, lstatSync } from 'node:fs';
 import { ErrorCode, KxError, fromFsError } from '../sync/errors.ts';
 import type { Hasher } from '../sync/hash.ts';
 import { applyDelta } from '../sync/patch.ts';
-import type { DeltaBasis, DeltaOut } from '../sync/patch.ts';
-import { MAX_BLOCK_SIZE } from '../sync/signature.ts';
+import type { ContentObserver, DeltaBasis, DeltaOut } from '../sync/patch.ts';
+import { MAX_BLOCK_SIZE, SignatureBuilder } from '../sync/signature.ts';
+import { SIGNATURE_CACHE_MIN_BYTES } from '../sync/signature-cache.ts';
+import type { FileStats, SignatureCache } from '../sync/signature-cache.ts';
 import type { DeltaOp, RelPath, WriteOp } from '../sync/types.ts';
 import type { Dir } from './dir.ts';
 import { asyncIo, memoryOut, syncIo } from './file-io.ts';
@@ -16,11 +18,11 @@ import { asyncIo, memoryOut, syncIo } from './file-io.ts';
  * when it is not what the op promised (the sender then resends the file whole). `digestAtEnd` is asked only once
  * the body was read through.
  */
-export async function rebuild(op: WriteOp, basis: DeltaBasis | null, body: AsyncIterable<DeltaOp> | Iterable<DeltaOp>, out: DeltaOut, hasher: Hasher, digestAtEnd?: () => string): Promise<void> {
+export async function rebuild(op: WriteOp, basis: DeltaBasis | null, body: AsyncIterable<DeltaOp> | Iterable<DeltaOp>, out: DeltaOut, hasher: Hasher, digestAtEnd?: () => string, observer?: ContentObserver): Promise<void> {
   const blockSize = checkBlockSize(op);
   let result;
   try {
-    result = await applyDelta(basis, blockSize, body, out, hasher, op.size);
+    result = await applyDelta(basis, blockSize, body, out, hasher, op.size, observer);
   } catch (err) {
     throw err instanceof KxError ? new KxError(err.code, `${op.path}: ${err.message}`, { cause: err }) : fromFsError(err, op.path);
   }
@@ -60,7 +62,7 @@ const DISCARD: DeltaOut = { write: (_data, _offset, length) => ({ bytesWritten: 
  * regular file, it is a basis that changed since its signature: its first read fails with DIGEST_MISMATCH (rebuild
  * names the path), so a delta of literals only still applies.
  */
-export function openBasis(dir: Dir, name: string, path: RelPath, speed: 'sync' | 'async'): DeltaBasis & { close(): void } {
+export function openBasis(dir: Dir, name: string, path: RelPath, speed: 'sync' | 'async'): Basis {
   const fd = dir.openFile(name, path);
   if (fd === null) {
     return {
@@ -68,10 +70,62 @@ export function openBasis(dir: Dir, name: string, path: RelPath, speed: 'sync' |
         throw new KxError(ErrorCode.DigestMismatch, 'basis changed: gone, a symlink or not a regular file');
       },
       close: () => undefined,
+      stats: () => undefined,
     };
   }
   const io = speed === 'sync' ? syncIo(fd) : asyncIo(fd);
-  return { read: (buffer, offset, length, position) => io.read(buffer, offset, length, position), close: () => closeSync(fd) };
+  return { read: (buffer, offset, length, position) => io.read(buffer, offset, length, position), close: () => closeSync(fd), stats: () => fstatSync(fd, { bigint: true }) };
+}
+
+/** A delta's basis, opened by openBasis. */
+export interface Basis extends DeltaBasis {
+  close(): void;
+  /** The open file's stat (undefined: no file); read while it is open. */
+  stats(): FileStats | undefined;
+}
+
+/**
+ * The signature of a large file a write produces, built as it is rebuilt (most of it taken over from the basis's
+ * signature when `cache` holds that) and kept in `cache` once the file is in place, so the next delta of the file
+ * is made against a signature radar did not have to read the file for. Undefined below the cache's minimum size.
+ */
+export class Signing {
+  readonly builder: SignatureBuilder;
+  readonly #cache: SignatureCache;
+  readonly #basis: FileStats | undefined;
+  #ino: bigint | undefined;
+
+  static for(op: WriteOp, basis: Basis | null, cache: SignatureCache | undefined, hasher: Hasher): Signing | undefined {
+    if (cache === undefined || op.size < SIGNATURE_CACHE_MIN_BYTES) return undefined;
+    return new Signing(op.size, basis?.stats(), cache, hasher);
+  }
+
+  private constructor(size: number, basis: FileStats | undefined, cache: SignatureCache, hasher: Hasher) {
+    this.#cache = cache;
+    this.#basis = basis;
+    this.builder = new SignatureBuilder(size, hasher, basis === undefined ? undefined : cache.get(basis));
+  }
+
+  /** The rebuilt content is complete and verified in the temp file `fd`. */
+  wrote(fd: number): void {
+    this.#ino = fstatSync(fd, { bigint: true }).ino;
+  }
+
+  /**
+   * The temp file was renamed to `name` in `dir`: its signature is kept under the stat it has there now (a write
+   * by someone else since the rename gives a stale entry: a delta against it fails its digest check, no harm done).
+   */
+  placed(dir: Dir, name: string): void {
+    if (this.#basis !== undefined) this.#cache.delete(this.#basis);
+    const sig = this.builder.result();
+    let st;
+    try {
+      st = lstatSync(dir.at(name), { bigint: true, throwIfNoEntry: false });
+    } catch {
+      return; // the file is in place; its signature is only not kept
+    }
+    if (sig !== null && st !== undefined && st.isFile() && st.ino === this.#ino) this.#cache.set(st, sig);
+  }
 }
 
 /** A delta's block size, refused (DIGEST_MISMATCH: the sender resends whole) beyond what a signature ever uses. */

@@ -15,7 +15,8 @@ import type { Owner } from './place.ts';
 import type { PlacePool } from './place-pool.ts';
 import { DirPins, MAX_PATH_DEPTH } from './pins.ts';
 import type { PinHooks, PinnedParent } from './pins.ts';
-import { mismatch, openBasis, rebuild, rebuildInMemory } from './rebuild.ts';
+import { Signing, mismatch, openBasis, rebuild, rebuildInMemory } from './rebuild.ts';
+import type { SignatureCache } from '../sync/signature-cache.ts';
 import { checkContents, removeEntry } from './remove.ts';
 
 export type { Owner } from './place.ts';
@@ -43,6 +44,8 @@ export interface TreeWriterOptions {
   readonly hooks?: PinHooks;
   /** Small files already in memory are placed in groups on this pool's thread (shared by a server's trees). */
   readonly placePool?: PlacePool;
+  /** Signatures of large files kept between calls (shared by a server's trees): see signature-cache.ts. */
+  readonly signatures?: SignatureCache;
 }
 
 /** Files up to this size are read synchronously to verify a move or copy (microseconds each). */
@@ -65,6 +68,7 @@ export class TreeWriter {
   readonly #hooks: PinHooks | undefined;
   readonly #hasher: Hasher;
   readonly #place: Placement;
+  readonly #signatures: SignatureCache | undefined;
   /** The pins of the current batch (beginBatch … endBatch), shared by its operations; else each call pins anew. */
   #batch: DirPins | undefined;
   #batchDepth = 0;
@@ -76,6 +80,7 @@ export class TreeWriter {
     this.#anchor = opts.anchor;
     this.#hooks = opts.hooks;
     this.#hasher = opts.hasher;
+    this.#signatures = opts.signatures;
     this.#place = new Placement({ owner: opts.owner, fsync: opts.fsync ?? false, keepSetIdBits: opts.keepSetIdBits ?? false, pool: opts.placePool });
   }
 
@@ -169,9 +174,13 @@ export class TreeWriter {
       const p = this.#parent(pins, op.path);
       checkPrior(p, op.path, op.expect);
       const basis = op.basis === 'delta' ? openBasis(p.dir, p.name, op.path, 'async') : null;
+      const signing = Signing.for(op, basis, this.#signatures, this.#hasher);
       try {
-        await this.#place.file(p.dir, p.name, op.path, op.mode, op.mtimeMs, (fd) =>
-          rebuild(op, basis, abortable(body, signal), asyncIo(fd), this.#hasher, digestAtEnd));
+        await this.#place.file(p.dir, p.name, op.path, op.mode, op.mtimeMs, async (fd) => {
+          await rebuild(op, basis, abortable(body, signal), asyncIo(fd), this.#hasher, digestAtEnd, signing?.builder);
+          signing?.wrote(fd);
+        });
+        signing?.placed(p.dir, p.name);
       } finally {
         basis?.close();
       }

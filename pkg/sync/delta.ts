@@ -8,6 +8,12 @@ import type { DeltaOp, Signature } from './types.ts';
 
 /** Largest literal op. */
 export const LITERAL_MAX = 64 * 1024;
+/**
+ * A run of matched blocks is sent in parts of about this many bytes, not as one op at its end: the receiver copies
+ * the first part of an unchanged stretch while the sender still matches the rest (one byte changed in the middle of
+ * 200 MiB otherwise left the receiver idle until the sender had read 100 MiB). About 10 bytes on the wire a part.
+ */
+export const RUN_PART_BYTES = 16 * 1024 * 1024;
 
 /**
  * Streaming, bounded memory: never holds more than ~2 blocks + one literal chunk. Literals coalesced ≤ 64 KiB.
@@ -324,6 +330,7 @@ class DeltaEncoder {
   #addCopy(index: number): void {
     if (this.#runIndex >= 0 && this.#runIndex + this.#runCount === index) {
       this.#runCount++;
+      if (this.#runCount * this.#B >= RUN_PART_BYTES) this.#emitRunPart();
       return;
     }
     this.#flushRun();
@@ -331,9 +338,16 @@ class DeltaEncoder {
     this.#runCount = 1;
   }
 
+  /** The run so far as one op, the run going on after it (a long unchanged stretch goes out in parts). */
+  #emitRunPart(): void {
+    this.#ops.push({ kind: 'copy', index: this.#runIndex, count: this.#runCount });
+    this.#runIndex += this.#runCount;
+    this.#runCount = 0;
+  }
+
   #flushRun(): void {
     if (this.#runIndex < 0) return;
-    this.#ops.push({ kind: 'copy', index: this.#runIndex, count: this.#runCount });
+    if (this.#runCount > 0) this.#ops.push({ kind: 'copy', index: this.#runIndex, count: this.#runCount });
     this.#runIndex = -1;
     this.#runCount = 0;
   }

@@ -19,6 +19,8 @@ export const FRAME_BYTES = 256 * 1024;
  * one folder's initial sync would hold every other folder's edit and the status server for hundreds of ms.
  */
 const SLICE_MS = 10;
+/** A copy item counts toward FRAME_BYTES as the bytes it stands for divided by this. */
+const COPY_WEIGHT = 64;
 /** A literal chunk this big that does not compress marks the file incompressible (no more attempts). */
 const PROBE_BYTES = 4096;
 
@@ -53,6 +55,8 @@ export async function writeBatch(ops: AsyncIterable<BatchOp>, opts: FrameWriterO
   const free: Buffer[] = [];
   /** Where the frame's items begin (after its open field). */
   let start = 0;
+  /** What the frame's copy items stand for, beyond their own bytes (see COPY_WEIGHT). */
+  let weight = 0;
   // The frame being written, encoded as it grows (see FrameFields): the open field, then item after item.
   let frame = newFrame(FRAME_CAPACITY);
 
@@ -60,6 +64,7 @@ export async function writeBatch(ops: AsyncIterable<BatchOp>, opts: FrameWriterO
     const f = new FrameFields(capacity === FRAME_CAPACITY ? (free.pop() ?? Buffer.allocUnsafe(capacity)) : Buffer.allocUnsafe(capacity));
     if (!opened) f.open({ target: opts.target });
     start = f.pos;
+    weight = 0;
     return f;
   }
   const emit = async (flush: boolean): Promise<void> => {
@@ -86,11 +91,13 @@ export async function writeBatch(ops: AsyncIterable<BatchOp>, opts: FrameWriterO
   };
   const settle = (mark: number, want: number, n: number): void => settleLiteral(frame, mark, want, n);
   const full = async (): Promise<void> => {
-    if (frame.pos - start >= FRAME_BYTES) await emit(false);
+    if (frame.pos - start + weight >= FRAME_BYTES) await emit(false);
   };
-  const push = async (item: ApplyItem): Promise<void> => {
+  /** `extra`: what the item weighs beyond its bytes. */
+  const push = async (item: ApplyItem, extra = 0): Promise<void> => {
     await room(itemFieldSize(item));
     frame.item(item);
+    weight += extra;
     await full();
   };
 
@@ -174,7 +181,9 @@ export async function writeBatch(ops: AsyncIterable<BatchOp>, opts: FrameWriterO
       for await (const d of op.body) {
         opts.signal?.throwIfAborted();
         if (d.kind === 'copy') {
-          await push({ item: 'copy', copy: { index: d.index, count: d.count } });
+          // Weighed as 1/COPY_WEIGHT of the bytes the receiver copies for it: a frame leaves once its copies stand
+          // for ~16 MiB (delta.ts sends long runs in parts that size), so the receiver copies while the rest is matched.
+          await push({ item: 'copy', copy: { index: d.index, count: d.count } }, Math.floor((d.count * (op.blockSize ?? 0)) / COPY_WEIGHT));
           continue;
         }
         const tried = tryDeflate();

@@ -14,6 +14,7 @@ import type * as M from '../../proto/messages.ts';
 import { toServiceError } from '../../pkg/wire/status.ts';
 import { Capability, METADATA_PROTOCOL_VERSION, PROTOCOL_VERSION } from '../../proto/version.ts';
 import { LocalTree } from '../../pkg/receiver/local-tree.ts';
+import { SignatureCache } from '../../pkg/sync/signature-cache.ts';
 import type { PlacePool } from '../../pkg/receiver/place-pool.ts';
 import { ApplyFrameReader } from './apply-stream.ts';
 import { bearer, callerKey } from './gate.ts';
@@ -52,6 +53,8 @@ const CLEANED_ROOTS = 1024;
 export function createRadarService(deps: RadarServiceDeps): grpc.UntypedServiceImplementation {
   // Roots whose stale temp files were removed, per server instance (each root once).
   const cleaned = new Map<string, Promise<void>>();
+  // Signatures of the large files radar wrote or signed, so the next delta of one needs no read of it first.
+  const signatures = new SignatureCache();
 
   // Saves before bulk work: batches of Apply calls take turns by urgency.ts.
   const urgency = new Urgency();
@@ -69,6 +72,7 @@ export function createRadarService(deps: RadarServiceDeps): grpc.UntypedServiceI
       fsync: deps.fsync,
       keepSetIdBits: target.keepSetIdBits === true,
       placePool: deps.placePool,
+      signatures,
       // Before each batch: the container is still the process it was resolved to, and the token still grants it.
       ...(root.verify ? { verify: (sig?: AbortSignal) => root.verify!(sig) } : {}),
     });

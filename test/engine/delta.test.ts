@@ -1,10 +1,10 @@
 import { open, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LITERAL_MAX, createDelta, wholeFile } from '../../pkg/sync/delta.ts';
+import { LITERAL_MAX, RUN_PART_BYTES, createDelta, wholeFile } from '../../pkg/sync/delta.ts';
 import { createHasher, digestHex } from '../../pkg/sync/hash.ts';
 import type { Hasher } from '../../pkg/sync/hash.ts';
-import { applyDelta } from '../../pkg/sync/patch.ts';
+import { WRITE_MAX, applyDelta } from '../../pkg/sync/patch.ts';
 import { blockSizeFor } from '../../pkg/sync/signature.ts';
 import type { DeltaOp, Signature } from '../../pkg/sync/types.ts';
 import { concat, makeTempDir, randomBytes, replay, roundTrip } from './helpers.ts';
@@ -113,6 +113,29 @@ describe('delta round trip', () => {
       expect(rt.literalBytes).toBe(B);
       expect(rt.copiedBlocks).toBe(rt.sig.weak.length - 1);
     }
+  });
+
+  it('sends a long unchanged stretch as copy parts of about RUN_PART_BYTES before the change, not one op after it', async () => {
+    const basis = randomBytes(RUN_PART_BYTES * 3 + 12_345, 34);
+    const next = Uint8Array.from(basis);
+    const at = Math.floor(basis.length / 2) + 100;
+    next[at] ^= 0xff;
+    const rt = await expectRoundTrip(basis, next);
+    const B = rt.sig.blockSize;
+    const firstLiteral = rt.ops.findIndex((op) => op.kind === 'literal');
+    const before = rt.ops.slice(0, firstLiteral);
+    // The stretch before the change went out in more than one part, each no more than a part, in block order.
+    expect(before.length).toBeGreaterThan(1);
+    let nextIndex = 0;
+    for (const op of before) {
+      expect(op).toMatchObject({ kind: 'copy', index: nextIndex });
+      if (op.kind === 'copy') {
+        expect(op.count * B).toBeLessThanOrEqual(RUN_PART_BYTES + B);
+        nextIndex += op.count;
+      }
+    }
+    expect(nextIndex).toBe(Math.floor(at / B));
+    expect(rt.literalBytes).toBe(B);
   });
 
   it('finds the same matches whatever the source chunking, aligned to blocks or not', async () => {
@@ -239,6 +262,29 @@ describe('applyDelta', () => {
     const r = await applyDelta({ read }, rt.sig.blockSize, rt.ops, { write }, hasher, next.length);
     expect(r).toEqual({ size: rt.size, digest: rt.digest });
     expect(Buffer.from(out).equals(Buffer.from(rt.result))).toBe(true);
+  });
+
+  it('writes a long copy run in pieces of at most WRITE_MAX bytes, at increasing positions, to the same bytes', async () => {
+    const blockSize = 4096;
+    const basis = randomBytes(3 * 1024 * 1024 + 1000, 33);
+    const ops: DeltaOp[] = [{ kind: 'copy', index: 0, count: Math.ceil(basis.length / blockSize) }];
+    const out = new Uint8Array(basis.length);
+    const writes: { pos: number; len: number }[] = [];
+    const read = (buf: Uint8Array, off: number, len: number, pos: number) => {
+      const part = basis.subarray(pos, pos + len);
+      buf.set(part, off);
+      return { bytesRead: part.length };
+    };
+    const write = (data: Uint8Array, off: number, len: number, pos: number) => {
+      writes.push({ pos, len });
+      out.set(data.subarray(off, off + len), pos);
+      return { bytesWritten: len };
+    };
+    const r = await applyDelta({ read }, blockSize, ops, { write }, hasher, basis.length);
+    expect(r).toEqual({ size: basis.length, digest: digestHex(hasher.h64(basis)) });
+    expect(Buffer.from(out).equals(Buffer.from(basis))).toBe(true);
+    expect(Math.max(...writes.map((w) => w.len))).toBe(WRITE_MAX);
+    expect(writes.every((w, i) => w.pos === (i === 0 ? 0 : writes[i - 1].pos + writes[i - 1].len))).toBe(true);
   });
 
   it('refuses content past the announced size before writing it', async () => {

@@ -1,6 +1,7 @@
 // The frame writer's files read straight into the frames (DirectFile bodies): what radar decodes from the frames is
 // each file's bytes, whole, with its digest after them; a file that shrank or cannot be read is sent as it is or
-// aborted, and the batch goes on.
+// aborted, and the batch goes on. A delta's copy of a long unchanged stretch leaves in a frame of its own at once, so
+// the receiver copies while the sender matches the rest; short copies share a frame with the literals.
 import type * as grpc from '@grpc/grpc-js';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -9,7 +10,8 @@ import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createHasher, type Hasher } from '../../pkg/sync/hash.ts';
 import { DirectFile, SMALL_FILE_BYTES } from '../../pkg/sync/local-content.ts';
-import type { BatchOp, BatchWrite } from '../../pkg/sync/types.ts';
+import { RUN_PART_BYTES } from '../../pkg/sync/delta.ts';
+import type { BatchOp, BatchWrite, DeltaOp } from '../../pkg/sync/types.ts';
 import { FRAME_BYTES, writeBatch } from '../../pkg/transport/frame-writer.ts';
 import { loadRadarProto } from '../../proto/load.ts';
 import type * as M from '../../proto/messages.ts';
@@ -130,5 +132,44 @@ describe('writeBatch with files read straight into the frames', () => {
     for await (const d of body) if (d.kind === 'literal') parts.push(Buffer.from(d.data));
     expect(Buffer.concat(parts).equals(data)).toBe(true);
     expect(body.digest()).toBe(digestOf(data));
+  });
+});
+
+describe('writeBatch: a delta\'s copies', () => {
+  const target = { containerId: 'c', runtime: 'docker', remotePath: '/app' };
+
+  it('sends the frame holding a delta\'s copy of a long unchanged stretch before the sender matches the rest', async () => {
+    const blockSize = 32 * 1024;
+    const frames: M.ApplyFrame[] = [];
+    let framesBeforeRest = -1;
+    async function* body(): AsyncIterable<DeltaOp> {
+      yield { kind: 'copy', index: 0, count: RUN_PART_BYTES / blockSize };
+      // The receiver should have the first part by now, while this side goes on matching.
+      framesBeforeRest = frames.length;
+      yield { kind: 'literal', data: new Uint8Array(blockSize) };
+      yield { kind: 'copy', index: RUN_PART_BYTES / blockSize + 1, count: 3 };
+    }
+    const op: BatchOp = { op: 'write', path: 'big.bin', mode: 0o644, mtimeMs: 1, size: RUN_PART_BYTES + 4 * blockSize, digest: 'd', basis: 'delta', blockSize, body: body() };
+    async function* ops(): AsyncIterable<BatchOp> {
+      yield op;
+    }
+    await writeBatch(ops(), { target, compress: false, sink: { send: async (f) => void frames.push(decodeFrame(Buffer.from(f))) } });
+    expect(framesBeforeRest).toBe(1);
+    expect(frames[0].items.map((i) => i.item)).toEqual(['op', 'copy']);
+    expect(frames.flatMap((f) => f.items.map((i) => i.item))).toEqual(['op', 'copy', 'literal', 'copy', 'end']);
+  });
+
+  it('packs a delta\'s short copies with its literals into one frame', async () => {
+    const frames: M.ApplyFrame[] = [];
+    async function* body(): AsyncIterable<DeltaOp> {
+      yield { kind: 'copy', index: 0, count: 10 };
+      yield { kind: 'literal', data: new Uint8Array(100) };
+      yield { kind: 'copy', index: 11, count: 10 };
+    }
+    async function* ops(): AsyncIterable<BatchOp> {
+      yield { op: 'write', path: 'f', mode: 0o644, mtimeMs: 1, size: 21 * 4096, digest: 'd', basis: 'delta', blockSize: 4096, body: body() };
+    }
+    await writeBatch(ops(), { target, compress: false, sink: { send: async (f) => void frames.push(decodeFrame(Buffer.from(f))) } });
+    expect(frames).toHaveLength(1);
   });
 });
