@@ -13,7 +13,8 @@
 // so they run once, after it. Events that come while a batch is in flight wait in the Folder for the next one.
 //
 // A removal is never sent at once: it is often the first step of a save (vim renames the file away, then writes
-// it anew), and sending it alone would make the file vanish in the container until the next batch; it waits
+// it anew), and sending it alone would make the file vanish in the container until the next batch (a path the
+// container does not hold, such as an editor's temp file renamed into place, is no removal here), and it waits
 // QUIET_MS like the rest of a burst, so such a save still lands as one batch. That also keeps a bulk delete
 // (rm -r, git checkout) in whole batches, which the bulk-delete halt judges.
 //

@@ -71,6 +71,7 @@ export class WatchAhead {
       {
         batch: (b) => this.#events?.batch(b),
         error: (m) => (this.#events ? this.#events.error(m) : (this.#error ??= m)),
+        removalMatters: (rel) => this.#events?.removalMatters?.(rel) ?? true,
       },
       timing,
       watchers,
@@ -267,7 +268,12 @@ export class Folder {
   }
 
   private async startWatcher(shared: SharedWatchers | undefined): Promise<void> {
-    const events: LocalWatcherEvents = { batch: (b) => this.onBatch(b), error: (m) => this.fail(m) };
+    const events: LocalWatcherEvents = {
+      batch: (b) => this.onBatch(b),
+      error: (m) => this.fail(m),
+      // Only what the container is known to hold can be deleted there; before the first sync, anything may be.
+      removalMatters: (rel) => this.remote === undefined || this.remote.has(rel),
+    };
     const ahead = this.ahead;
     this.ahead = undefined;
     if (ahead) {

@@ -14,6 +14,11 @@ import { TreeWatch } from './tree-watch.ts';
 export interface LocalWatcherEvents {
   batch(batch: Batch): void;
   error(message: string): void;
+  /**
+   * Whether a removal of the path could delete something in the container (default: yes). One that cannot (an
+   * editor's temp file, made and renamed away within a save) does not hold its batch back as removals do.
+   */
+  removalMatters?(rel: RelPath): boolean;
 }
 
 export class LocalWatcher {
@@ -32,7 +37,7 @@ export class LocalWatcher {
     this.#shared = shared;
     this.#batcher = new EventBatcher((b) => this.#events.batch(b), timing);
     this.#listener = {
-      change: (rel, removed) => this.#batcher.add(rel, removed),
+      change: (rel, removed) => this.#batcher.add(rel, removed && (this.#events.removalMatters?.(rel) ?? true)),
       error: (message) => this.#events.error(message),
     };
   }
