@@ -4,12 +4,12 @@
 // stream still flows).
 //
 // Why leading-edge: every millisecond of waiting is latency on each save, and test/local/measure-save-gaps.ts shows
-// most saves need no waiting. It replays editors' save patterns against chokidar 6 on Linux: synchronous saves
-// (write-temp-then-rename, truncate-then-write, vim's backup-rename) arrive as ONE event; async ones (each step its
-// own event-loop turn) arrive as 1–3 events with gaps of p50 0.9 ms, p95 3.7 ms, max 5.5 ms on an idle 2-core
-// machine (chokidar itself holds a truncated-to-empty file's event until its data lands). An async save split
-// across batches costs an extra batch, never a wrong file: content is read when a batch is sent, so the last batch
-// carries the final content, and reloads and onSync are coalesced separately (pkg/lifecycle/coalescer.ts, 50 ms),
+// most saves need no waiting. It replays editors' save patterns against kx's watcher (tree-watch.ts) on Linux: each
+// save's events (1 for a truncate-then-write, 3 for write-temp-then-rename, 4 for vim's backup-rename: the temp or
+// backup path's too) come within p95 0.9 ms, max 1.5 ms of each other on an idle 2-core machine (the watcher holds a
+// truncated-to-empty file's event until its data lands; chokidar 6, before it, gave gaps up to 5.5 ms). An async
+// save split across batches costs an extra batch, never a wrong file: content is read when a batch is sent, so the
+// last batch carries the final content, and reloads and onSync are coalesced separately (pkg/lifecycle/coalescer.ts, 50 ms),
 // so they run once, after it. Events that come while a batch is in flight wait in the Folder for the next one.
 //
 // A removal is never sent at once: it is often the first step of a save (vim renames the file away, then writes
@@ -18,7 +18,8 @@
 // QUIET_MS like the rest of a burst, so such a save still lands as one batch. That also keeps a bulk delete
 // (rm -r, git checkout) in whole batches, which the bulk-delete halt judges.
 //
-// Why 6 ms within a burst: the smallest whole delay above the largest gap measured within one save.
+// Why 6 ms within a burst: the smallest whole delay above the largest gap measured within one save with chokidar
+// (5.5 ms); kx's own watcher's gaps (1.5 ms at most) would allow less.
 //
 // A long burst (a git checkout writing a thousand files) is not held for the whole window: once BURST_PATHS paths
 // without a removal are waiting, they go at once, so the sync starts on them while the rest of the burst is still
