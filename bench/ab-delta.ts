@@ -6,7 +6,7 @@
 //   node bench/ab-delta.ts BASE_CHECKOUT BASE_IMAGE NEW_IMAGE [rounds] [--quick]
 // Not a test; for comparing a change with its base.
 import { execFileSync } from 'node:child_process';
-import { mkdir, mkdtemp, open, readFile, rm, utimes } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, utimes } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -17,7 +17,7 @@ import { KxWatch } from './peers/kx-watch.ts';
 import { rsyncOnce } from './peers/rsync.ts';
 import { byteIs, converged } from './support/converge.ts';
 import { containerPid, containersByLabel, UsageSampler } from './support/proc.ts';
-import { assertSame, describeBatches } from './throughput.ts';
+import { assertSame, byteAt, describeBatches } from './throughput.ts';
 
 const args = process.argv.slice(2).filter((a) => a !== '--quick');
 const [baseCheckout, baseImage, newImage, roundsArg] = args;
@@ -128,12 +128,5 @@ async function flip(path: string): Promise<number> {
   await flipByte(path, offset);
   const later = new Date(Date.now() + 5_000);
   await utimes(path, later, later);
-  const fh = await open(path, 'r');
-  try {
-    const b = Buffer.alloc(1);
-    await fh.read(b, 0, 1, offset);
-    return b[0];
-  } finally {
-    await fh.close();
-  }
+  return byteAt(path, offset);
 }

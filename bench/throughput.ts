@@ -271,7 +271,7 @@ function statSize(path: string): number {
   }
 }
 
-async function byteAt(path: string, offset: number): Promise<number> {
+export async function byteAt(path: string, offset: number): Promise<number> {
   const fh = await open(path, 'r');
   try {
     const b = Buffer.alloc(1);
