@@ -39,7 +39,7 @@ export class TreeWatch {
   readonly #mode: 'per-directory' | 'recursive';
   /** Watched directories by relative path ('' is the root). */
   readonly #dirs = new Map<RelPath, FSWatcher>();
-  /** Paths being looked at after a `rename` event; `again` when another came meanwhile. */
+  /** Paths being looked at (see #recheck); `again` when another event came meanwhile. */
   readonly #checks = new Map<RelPath, { again: boolean; moved: boolean }>();
   /** Empty files waiting for their data (see #hold). */
   readonly #held = new Map<RelPath, NodeJS.Timeout>();
@@ -62,7 +62,7 @@ export class TreeWatch {
     await this.#addTree('', false);
   }
 
-  /** Directories watched now (for tests and the watch budget's figures). */
+  /** Directories watched now. */
   get watchedDirectories(): number {
     return this.#dirs.size;
   }
