@@ -144,7 +144,8 @@ describe('FileAncestorStore', () => {
   describe('journal', () => {
     const file = (path: string, size: number): Entry => ({ path, kind: 'file', mode: 0o644, size, mtimeMs: 1_700_000_000_000 + size, digest: size.toString(16).padStart(16, '0') });
     const tree = (n: number): ManifestTable => new ManifestTable(Array.from({ length: n }, (_, i) => [`src/f${i}.ts`, file(`src/f${i}.ts`, i)] as const));
-    const journalOf = async (dir: string): Promise<string> => readFile(join(dir, (await readdir(dir)).find((n) => n.endsWith('.journal'))!), 'utf8');
+    const journalName = async (dir: string): Promise<string> => (await readdir(dir)).find((n) => n.endsWith('.journal'))!;
+    const journalOf = async (dir: string): Promise<string> => readFile(join(dir, await journalName(dir)), 'utf8');
     const snapshotOf = async (dir: string): Promise<string> => readFile(join(dir, (await readdir(dir)).find((n) => n.endsWith('.json'))!), 'utf8');
 
     it('appends only the entries a save series changed, and reads the snapshot and its journal back as the table was', async () => {
@@ -205,7 +206,7 @@ describe('FileAncestorStore', () => {
       rec.save(table);
       await rec.close();
       const after = new Map(table);
-      const name = (await readdir(s.dir)).find((n) => n.endsWith('.journal'))!;
+      const name = await journalName(s.dir);
       const journal = await journalOf(s.dir);
       // An append cut short (a crash, a full disk): its incomplete line is not applied, the complete ones are.
       await writeFile(join(s.dir, name), `${journal}["src/f3.ts","f",420,3`);
@@ -227,7 +228,7 @@ describe('FileAncestorStore', () => {
       rec.save(table);
       await rec.close();
       const journal = await journalOf(s.dir);
-      const name = (await readdir(s.dir)).find((n) => n.endsWith('.journal'))!;
+      const name = await journalName(s.dir);
       // A new snapshot (another ancestor) with the journal of the one before left beside it, as a crash between the
       // snapshot's rename and the old journal's removal leaves them.
       const replaced = tree(10);
@@ -247,7 +248,7 @@ describe('FileAncestorStore', () => {
       table.set('src/f1.ts', file('src/f1.ts', 11));
       rec.save(table);
       await rec.close();
-      const name = (await readdir(s.dir)).find((n) => n.endsWith('.journal'))!;
+      const name = await journalName(s.dir);
       // The journal cannot be appended to (a directory stands where it was).
       await rm(join(s.dir, name));
       await mkdir(join(s.dir, name));
