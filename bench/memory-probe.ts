@@ -116,6 +116,20 @@ try {
     taskNames: readdirSync(`/proc/${pid}/task`).map((t) => readFileSync(`/proc/${pid}/task/${t}/comm`, 'utf8').trim()).join(','),
   };
   say(JSON.stringify(report));
+  // Radar's side, from the host: its container's main process, read the same way (no inspector: it listens in the
+  // container). With KX_PROBE_GDB, also what glibc's malloc_trim hands back.
+  const [radarPid] = s.radarPids;
+  if (radarPid !== undefined) {
+    const radarStatus = readFileSync(`/proc/${radarPid}/status`, 'utf8');
+    const rpick = (k: string): string => new RegExp(`${k}:\\s+(.*)`).exec(radarStatus)?.[1] ?? '';
+    say(`radar: ${JSON.stringify({ status: Object.fromEntries(['VmRSS', 'VmHWM', 'RssAnon', 'RssFile', 'VmData', 'Threads'].map((k) => [k, rpick(k)])), mappings: mappings(radarPid), taskNames: readdirSync(`/proc/${radarPid}/task`).map((t) => readFileSync(`/proc/${radarPid}/task/${t}/comm`, 'utf8').trim()).join(',') })}`);
+    if (process.env.KX_PROBE_GDB) {
+      const gdb = spawnSync('gdb', ['-p', String(radarPid), '-batch', '-ex', 'call (int)malloc_trim(0)'], { encoding: 'utf8' });
+      say(`radar gdb: ${gdb.stdout.split('\n').filter((l) => l.startsWith('$')).join(' ')} ${gdb.stderr.split('\n').slice(-3).join(' ')}`);
+      await sleep(1000);
+      say(`radar after malloc_trim: ${/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${radarPid}/status`, 'utf8'))![1]} kB; mappings ${JSON.stringify(mappings(radarPid))}`);
+    }
+  }
   say(JSON.stringify(await inspect(s.kx.log, pid, EXPRESSION, snapshotFile)));
   const rss = (): string => /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1];
   say(`rss after the inspector (and the snapshot's full collection if any): ${rss()} kB`);

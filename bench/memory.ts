@@ -23,6 +23,8 @@ interface Setup {
   readonly kx: KxWatch;
   readonly kxUse: UsageSampler;
   readonly radarUse: UsageSampler;
+  /** Radar's process, as the host sees it (radar's container's main process). */
+  readonly radarPids: readonly number[];
   /** `kx watch` starting → both rows watching. */
   readonly initialS: number;
   readonly peak: { readonly kx: SideUsage; readonly radar: SideUsage };
@@ -65,7 +67,7 @@ export async function twoContainers(cleanup: Cleanup, files: number, say: (line:
   const peak = { kx: kxUse.end(), radar: radarUse.end() };
   say(`memory: initial sync took ${initialS.toFixed(1)} s; peak RSS kx ${peak.kx.rssMb.toFixed(0)} MB, radar ${peak.radar.rssMb.toFixed(0)} MB`);
   for (const d of dests) assertSame(tree, d);
-  return { tree, dests, kx, kxUse, radarUse, initialS, peak };
+  return { tree, dests, kx, kxUse, radarUse, radarPids, initialS, peak };
 }
 
 export async function runMemory(opts: { quick: boolean; say: (line: string) => void }): Promise<Row[]> {

@@ -37,7 +37,7 @@ if [ "$current" = "$hash $source_hash" ]; then
 fi
 docker import \
   -c 'WORKDIR /app' \
-  -c 'ENV PATH=/usr/local/bin:/usr/bin:/bin NODE_ENV=production' \
+  -c 'ENV PATH=/usr/local/bin:/usr/bin:/bin NODE_ENV=production GLIBC_TUNABLES=glibc.malloc.mmap_threshold=131072:glibc.malloc.trim_threshold=131072' \
   -c 'CMD ["node", "dist/radar.mjs"]' \
   -c "LABEL kx.content-hash=$hash kx.source-hash=$source_hash org.opencontainers.image.version=$version org.opencontainers.image.title=kx-radar" \
   "$work/rootfs.tar" "$image" >/dev/null

@@ -59,6 +59,23 @@ describe('radar image built offline', () => {
     expect(out).toBe('0 true');
   });
 
+  it("hands large buffers back to the kernel once freed, even when small ones stay among them (radar's RSS falls after a sync)", async () => {
+    // 400 × 200 KiB buffers, each followed by a 512-byte one that stays: under glibc's default (thresholds raised by the
+    // first large free) the large ones land in the heap between the small ones and stay resident once freed.
+    const script = [
+      "const anon = () => Number(/RssAnon:\\s+(\\d+)/.exec(require('fs').readFileSync('/proc/self/status', 'utf8'))[1]) / 1024;",
+      'Buffer.allocUnsafeSlow(256 * 1024).fill(1); gc();',
+      'const before = anon(); let big = []; const small = [];',
+      'for (let i = 0; i < 400; i++) { big.push(Buffer.allocUnsafeSlow(200 * 1024).fill(1)); small.push(Buffer.allocUnsafeSlow(512).fill(1)); }',
+      'const held = anon(); big = null;',
+      "gc({ type: 'major', execution: 'sync', flavor: 'last-resort' });",
+      'console.log(JSON.stringify({ held: held - before, kept: anon() - before, small: small.length }));',
+    ].join('\n');
+    const { held, kept } = JSON.parse(await docker('run', '--rm', image, 'node', '--expose-gc', '-e', script)) as { held: number; kept: number };
+    expect(held).toBeGreaterThan(70);
+    expect(kept).toBeLessThan(10);
+  });
+
   it("bundles radar's packages and none of the CLI's or the test tooling", async () => {
     const out = await mkdtemp(join(tmpdir(), 'kx-radar-bundle-'));
     try {
