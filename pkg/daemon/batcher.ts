@@ -1,7 +1,7 @@
 // Coalesces file events into batches. The first event after a quiet spell is sent at once (on the next turn of the
 // event loop, with whatever else that turn reported); the events that follow it within QUIET_MS of each other form
-// the next batch, which closes after QUIET_MS without events (or MAX_WAIT_MS after its first event, so a steady
-// stream still flows).
+// the next batch, which closes after QUIET_MS without events (REMOVAL_QUIET_MS once a removal is in it; or MAX_WAIT_MS
+// after its first event, so a steady stream still flows).
 //
 // Why leading-edge: every millisecond of waiting is latency on each save, and test/local/measure-save-gaps.ts shows
 // most saves need no waiting. It replays editors' save patterns against kx's watcher (tree-watch.ts) on Linux: each
@@ -15,11 +15,15 @@
 // A removal is never sent at once: it is often the first step of a save (vim renames the file away, then writes
 // it anew), and sending it alone would make the file vanish in the container until the next batch (a path the
 // container does not hold, such as an editor's temp file renamed into place, is no removal here), and it waits
-// QUIET_MS like the rest of a burst, so such a save still lands as one batch. That also keeps a bulk delete
-// (rm -r, git checkout) in whole batches, which the bulk-delete halt judges.
+// REMOVAL_QUIET_MS, so such a save still lands as one batch. That also keeps a bulk delete (rm -r, git checkout) in
+// whole batches, which the bulk-delete halt judges.
 //
-// Why 6 ms within a burst: the smallest whole delay above the largest gap measured within one save with chokidar
-// (5.5 ms); kx's own watcher's gaps (1.5 ms at most) would allow less.
+// Why 2 ms within a burst: the smallest whole delay above the largest gap measured within one save (1.5 ms). It is
+// what the last file of a save waits: an editor's temp file is often reported (and sent) before the rename that
+// puts it in place, and the renamed file then waits the window. A gap longer than it (a loaded machine) costs an
+// extra batch. A split save with a removal in it would make the file vanish in the container until the next batch,
+// so a window with a removal in it is 6 ms, above the largest gap measured with chokidar (5.5 ms), as all windows
+// were before.
 //
 // A long burst (a git checkout writing a thousand files) is not held for the whole window: once BURST_PATHS paths
 // without a removal are waiting, they go at once, so the sync starts on them while the rest of the burst is still
@@ -28,7 +32,8 @@
 
 import type { RelPath } from '../sync/types.ts';
 
-export const QUIET_MS = 6;
+export const QUIET_MS = 2;
+export const REMOVAL_QUIET_MS = 6;
 export const MAX_WAIT_MS = 100;
 /** Paths of a burst (none of them removals) that go without waiting for its window to close. */
 export const BURST_PATHS = 64;
@@ -42,6 +47,8 @@ export interface Batch {
 export interface BatcherTiming {
   /** Default QUIET_MS. */
   readonly quietMs?: number;
+  /** The window once a removal waits in it; default REMOVAL_QUIET_MS, never below quietMs. */
+  readonly removalQuietMs?: number;
   /** Default MAX_WAIT_MS. */
   readonly maxWaitMs?: number;
   /** Send the first event of a burst at once (default true); false waits QUIET_MS for every batch. */
@@ -53,6 +60,7 @@ export interface BatcherTiming {
 export class EventBatcher {
   private readonly flush: (batch: Batch) => void;
   private readonly quietMs: number;
+  private readonly removalQuietMs: number;
   private readonly maxWaitMs: number;
   private readonly leading: boolean;
   private readonly burstPaths: number;
@@ -60,14 +68,17 @@ export class EventBatcher {
   /** A removal is among the paths waiting: they wait for the window, whole. */
   private removals = false;
   private firstEventAt = 0;
-  /** Armed while a burst lasts: fires QUIET_MS after its last event. */
+  /** Armed while a burst lasts: fires its window after its last event. */
   private quietTimer: NodeJS.Timeout | undefined;
+  /** The window quietTimer was armed with. */
+  private armedMs = 0;
   private maxTimer: NodeJS.Timeout | undefined;
   private immediate: NodeJS.Immediate | undefined;
 
   constructor(flush: (batch: Batch) => void, opts: BatcherTiming = {}) {
     this.flush = flush;
     this.quietMs = opts.quietMs ?? QUIET_MS;
+    this.removalQuietMs = Math.max(this.quietMs, opts.removalQuietMs ?? REMOVAL_QUIET_MS);
     this.maxWaitMs = opts.maxWaitMs ?? MAX_WAIT_MS;
     this.leading = opts.leading ?? true;
     this.burstPaths = opts.burstPaths ?? BURST_PATHS;
@@ -83,13 +94,17 @@ export class EventBatcher {
     this.paths.add(path);
     if (removal) this.removals = true;
     if (burstStarts && this.leading && !removal) this.immediate ??= setImmediate(() => this.emit());
-    // Moved on by each event of a burst: re-armed in place (a burst is thousands of events; a timer each costs).
-    if (this.quietTimer !== undefined) this.quietTimer.refresh();
+    // Moved on by each event of a burst: re-armed in place (a burst is thousands of events; a timer each costs),
+    // anew only when the window changes (a removal came, or the batch with one went).
+    const windowMs = this.removals ? this.removalQuietMs : this.quietMs;
+    if (this.quietTimer !== undefined && this.armedMs === windowMs) this.quietTimer.refresh();
     else {
+      clearTimeout(this.quietTimer);
+      this.armedMs = windowMs;
       this.quietTimer = setTimeout(() => {
         this.quietTimer = undefined;
         this.emit();
-      }, this.quietMs);
+      }, windowMs);
     }
     // The burst goes on (its quiet timer stays armed, so its next event is not a leading one).
     if (!this.removals && this.paths.size >= this.burstPaths) this.emit();

@@ -2,7 +2,7 @@
 // and when, follows from the windows alone. The first event of a burst goes at once, the rest of the burst waits for a
 // quiet spell, removals never go alone at once, a long burst goes on in pieces, and a steady stream still flows.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { BURST_PATHS, EventBatcher, MAX_WAIT_MS, QUIET_MS, type Batch } from '../../pkg/daemon/batcher.ts';
+import { BURST_PATHS, EventBatcher, MAX_WAIT_MS, QUIET_MS, REMOVAL_QUIET_MS, type Batch } from '../../pkg/daemon/batcher.ts';
 
 describe('EventBatcher', () => {
   let batches: Batch[];
@@ -64,21 +64,38 @@ describe('EventBatcher', () => {
     expect(vi.getTimerCount()).toBe(1); // only the quiet timer of b's burst
   });
 
-  it('holds a removal for the quiet window, so a save that renames the file away first lands as one batch', async () => {
+  it('holds a removal for its longer window, so a save that renames the file away first lands as one batch', async () => {
+    expect(REMOVAL_QUIET_MS).toBeGreaterThan(QUIET_MS);
     batcher.add('a.txt', true); // vim: a.txt → a.txt~
-    await vi.advanceTimersByTimeAsync(QUIET_MS - 2);
+    await vi.advanceTimersByTimeAsync(REMOVAL_QUIET_MS - 1);
     expect(batches).toHaveLength(0);
     batcher.add('a.txt~');
-    batcher.add('a.txt'); // written anew
-    await vi.advanceTimersByTimeAsync(QUIET_MS - 1);
+    batcher.add('a.txt'); // written anew, later than a save's other gaps
+    await vi.advanceTimersByTimeAsync(REMOVAL_QUIET_MS - 1);
     expect(batches).toHaveLength(0);
     await vi.advanceTimersByTimeAsync(1);
     expect(paths()).toEqual([['a.txt', 'a.txt~']]);
   });
 
+  it("widens a burst's window when a removal joins it, and narrows it again once that batch went", async () => {
+    batcher.add('a');
+    await vi.advanceTimersToNextTimerAsync(); // the leading event
+    batcher.add('b');
+    batcher.add('b', true);
+    await vi.advanceTimersByTimeAsync(REMOVAL_QUIET_MS - 1);
+    expect(paths()).toEqual([['a']]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(paths()).toEqual([['a'], ['b']]);
+    batcher.add('c'); // a new burst: leading again
+    await vi.advanceTimersToNextTimerAsync();
+    batcher.add('d');
+    await vi.advanceTimersByTimeAsync(QUIET_MS);
+    expect(paths()).toEqual([['a'], ['b'], ['c'], ['d']]);
+  });
+
   it('keeps a bulk delete together', async () => {
     for (let i = 0; i < 100; i++) batcher.add(`lib/m${i}.js`, true);
-    await vi.advanceTimersByTimeAsync(QUIET_MS);
+    await vi.advanceTimersByTimeAsync(REMOVAL_QUIET_MS);
     expect(batches.map((b) => b.paths.length)).toEqual([100]);
   });
 
@@ -109,7 +126,7 @@ describe('EventBatcher', () => {
     batcher.add('gone.js', true);
     for (let i = 0; i < BURST_PATHS * 3; i++) batcher.add(`f${i}`);
     expect(batches).toHaveLength(0);
-    await vi.advanceTimersByTimeAsync(QUIET_MS);
+    await vi.advanceTimersByTimeAsync(REMOVAL_QUIET_MS);
     expect(batches.map((b) => b.paths.length)).toEqual([BURST_PATHS * 3 + 1]);
   });
 
