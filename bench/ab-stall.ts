@@ -18,7 +18,12 @@ for (let r = 0; r < rounds; r++) {
   for (const s of r % 2 === 0 ? sides : [...sides].reverse()) {
     process.env.KX_RADAR_IMAGE = s.image;
     console.log(`\n== round ${r + 1}: ${s.name}`);
-    s.runs.push(await runStallBench({ files, kxCommand: [process.execPath, s.entry] }));
+    try {
+      s.runs.push(await runStallBench({ files, kxCommand: [process.execPath, s.entry] }));
+    } catch (err) {
+      // A run that failed (kx watch not up in time on a loaded machine) is reported and left out, not the whole A/B.
+      console.log(`${s.name}: run failed: ${(err as Error).message}`);
+    }
   }
 }
 const median = (xs: readonly number[]): number => {
@@ -27,6 +32,7 @@ const median = (xs: readonly number[]): number => {
 };
 console.log('');
 for (const s of sides) {
+  if (s.runs.length === 0) continue;
   const m = (f: (x: StallResult) => number): string => median(s.runs.map(f)).toFixed(1);
   const each = (f: (x: StallResult) => number): string => s.runs.map((x) => f(x).toFixed(1)).join('/');
   console.log(
