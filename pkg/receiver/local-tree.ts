@@ -183,14 +183,14 @@ export class LocalTree implements Receiver {
         }
         checkErrors();
         if (op.op === 'write' && op.size <= BUFFERED_WRITE_MAX_BYTES) {
-          let content: DeltaOp[];
+          let content: readonly DeltaOp[];
           let digest: string | undefined;
           try {
             const buffered = bufferedBody(op.body);
             if (buffered === undefined) content = await deltaOps(countLiterals(op.body), op);
             else {
-              content = checkedOps(buffered, op);
-              for (const d of content) if (d.kind === 'literal') bytesSent += d.data.byteLength;
+              bytesSent += checkedBytes(buffered, op);
+              content = buffered;
             }
             // Asked now, right after the body was read through: the next write's content replaces it.
             digest = op.digestAtEnd?.();
@@ -217,15 +217,20 @@ export class LocalTree implements Receiver {
           const path = op.path;
           const size = op.size;
           runningBytes += size;
+          const settled = (): void => {
+            running.delete(path);
+            runningBytes -= size;
+          };
           const task = this.#writer.writeBuffered(op, content, digest === undefined ? undefined : () => digest).then(
             () => {
               applied++;
+              settled();
             },
-            (err: unknown) => failed(path, err),
-          ).finally(() => {
-            running.delete(path);
-            runningBytes -= size;
-          });
+            (err: unknown) => {
+              failed(path, err);
+              settled();
+            },
+          );
           running.set(path, task);
           continue;
         }
@@ -304,14 +309,14 @@ function bufferedBody(body: AsyncIterable<DeltaOp>): readonly DeltaOp[] | undefi
   return 'buffered' in body && typeof body.buffered === 'function' ? (body as unknown as BufferedBody).buffered() : undefined;
 }
 
-/** deltaOps for content already in memory: the same bound. */
-function checkedOps(ops: readonly DeltaOp[], op: WriteOp): DeltaOp[] {
+/** deltaOps's bound, for content already in memory: its literal bytes. */
+function checkedBytes(ops: readonly DeltaOp[], op: WriteOp): number {
   let bytes = 0;
   for (const d of ops) if (d.kind === 'literal') bytes += d.data.byteLength;
   if (bytes > op.size || ops.length > op.size + 1) {
     throw new KxError(ErrorCode.DigestMismatch, `${op.path}: more content than the announced ${op.size} bytes`);
   }
-  return [...ops];
+  return bytes;
 }
 
 /**
