@@ -1,6 +1,6 @@
 // Placement of small files on a thread of their own, many at a time: a file already rebuilt and verified in memory
-// is queued here, and the queue goes to the thread as one group (one message, its contents packed into one
-// transferred buffer), where each file's create, write, owner, mode, mtime and rename run as synchronous calls
+// is queued here, and the queue goes to the thread as one group (one message, its contents packed into one buffer
+// shared with the thread, or transferred), where each file's create, write, owner, mode, mtime and rename run as synchronous calls
 // (place-worker-main.ts). The thread-pool way (three async calls per file, each a wake-up of a pool thread and of
 // the event loop) spent most of radar's CPU for a tree of small files in the kernel's scheduler.
 //
@@ -126,6 +126,8 @@ export class PlacePool {
     this.#worker = undefined;
     this.#failAll(new KxError(ErrorCode.Cancelled, 'radar is closing'));
     this.#spare = [];
+    this.#slots = [];
+    this.#freeSlots = [];
     await worker?.terminate();
   }
 
