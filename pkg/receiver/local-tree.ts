@@ -25,6 +25,8 @@ export type LocalTreeOptions = TreeWriterOptions & {
   readonly verify?: (signal?: AbortSignal) => Promise<void>;
   /** Asked at each slice break of apply; a promise holds the batch until it settles (radar/grpc/urgency.ts). */
   readonly pace?: () => Promise<void> | undefined;
+  /** Asked at the start of each slice of apply: how long it runs before its break (default APPLY_SLICE_MS). */
+  readonly sliceMs?: () => number;
   /**
    * Asked before each small write: true places it at once with synchronous calls (a save's batch, see
    * radar/grpc/urgency.ts) rather than with thread-pool round trips alongside the next files.
@@ -40,6 +42,7 @@ export class LocalTree implements Receiver {
   readonly #hooks: PinHooks | undefined;
   readonly #verify: ((signal?: AbortSignal) => Promise<void>) | undefined;
   readonly #pace: (() => Promise<void> | undefined) | undefined;
+  readonly #sliceMs: () => number;
   readonly #placeNow: (() => boolean) | undefined;
   readonly #signatures: SignatureCache | undefined;
   /** Small writes this tree keeps in flight at once, and their bytes. */
@@ -54,6 +57,7 @@ export class LocalTree implements Receiver {
     this.#hooks = opts.hooks;
     this.#verify = opts.verify;
     this.#pace = opts.pace;
+    this.#sliceMs = opts.sliceMs ?? (() => APPLY_SLICE_MS);
     this.#placeNow = opts.placeNow;
     this.#signatures = opts.signatures;
     this.#writeConcurrency = opts.placePool ? GROUPED_WRITE_CONCURRENCY : WRITE_CONCURRENCY;
@@ -166,27 +170,27 @@ export class LocalTree implements Receiver {
         throw new KxError(ErrorCode.Limit, `batch refused: ${errors.length} paths failed (the first: ${errors[0].path}: ${errors[0].message}); radar stops at ${MAX_ERRORS_PER_BATCH}`);
       }
     };
-    let sliceStart = performance.now();
+    let sliceEnd = performance.now() + this.#sliceMs();
     try {
       for await (const op of ops) {
         signal?.throwIfAborted();
         // One frame of small files is thousands of writes chained by microtasks: let the event loop run between
         // slices, so other calls on this radar (another folder's edit) are not held behind it.
-        if (performance.now() - sliceStart >= APPLY_SLICE_MS) {
+        if (performance.now() >= sliceEnd) {
           await yieldToEventLoop();
           await this.#pace?.();
-          sliceStart = performance.now();
+          sliceEnd = performance.now() + this.#sliceMs();
         }
         checkErrors();
         if (op.op === 'write' && op.size <= BUFFERED_WRITE_MAX_BYTES) {
-          let content: DeltaOp[];
+          let content: readonly DeltaOp[];
           let digest: string | undefined;
           try {
             const buffered = bufferedBody(op.body);
             if (buffered === undefined) content = await deltaOps(countLiterals(op.body), op);
             else {
-              content = checkedOps(buffered, op);
-              for (const d of content) if (d.kind === 'literal') bytesSent += d.data.byteLength;
+              bytesSent += checkedBytes(buffered, op);
+              content = buffered;
             }
             // Asked now, right after the body was read through: the next write's content replaces it.
             digest = op.digestAtEnd?.();
@@ -213,15 +217,20 @@ export class LocalTree implements Receiver {
           const path = op.path;
           const size = op.size;
           runningBytes += size;
+          const settled = (): void => {
+            running.delete(path);
+            runningBytes -= size;
+          };
           const task = this.#writer.writeBuffered(op, content, digest === undefined ? undefined : () => digest).then(
             () => {
               applied++;
+              settled();
             },
-            (err: unknown) => failed(path, err),
-          ).finally(() => {
-            running.delete(path);
-            runningBytes -= size;
-          });
+            (err: unknown) => {
+              failed(path, err);
+              settled();
+            },
+          );
           running.set(path, task);
           continue;
         }
@@ -278,7 +287,7 @@ const GROUPED_WRITE_CONCURRENCY = 256;
 const RUNNING_WRITE_MAX_BYTES = 4 * 1024 * 1024;
 /** Small writes between two points where none runs (so the pinned directories can be trimmed). */
 const DRAIN_EVERY_WRITES = 512;
-/** How long apply writes before it lets other work on the event loop run. */
+/** How long apply writes before it lets other work on the event loop run, unless told otherwise (sliceMs). */
 const APPLY_SLICE_MS = 10;
 
 /** Signatures of files up to this size are taken with synchronous reads (microseconds; no thread-pool trips). */
@@ -300,14 +309,14 @@ function bufferedBody(body: AsyncIterable<DeltaOp>): readonly DeltaOp[] | undefi
   return 'buffered' in body && typeof body.buffered === 'function' ? (body as unknown as BufferedBody).buffered() : undefined;
 }
 
-/** deltaOps for content already in memory: the same bound. */
-function checkedOps(ops: readonly DeltaOp[], op: WriteOp): DeltaOp[] {
+/** deltaOps's bound, for content already in memory: its literal bytes. */
+function checkedBytes(ops: readonly DeltaOp[], op: WriteOp): number {
   let bytes = 0;
   for (const d of ops) if (d.kind === 'literal') bytes += d.data.byteLength;
   if (bytes > op.size || ops.length > op.size + 1) {
     throw new KxError(ErrorCode.DigestMismatch, `${op.path}: more content than the announced ${op.size} bytes`);
   }
-  return [...ops];
+  return bytes;
 }
 
 /**

@@ -1,6 +1,6 @@
 // Placement of small files on a thread of their own, many at a time: a file already rebuilt and verified in memory
-// is queued here, and the queue goes to the thread as one group (one message, its contents packed into one
-// transferred buffer), where each file's create, write, owner, mode, mtime and rename run as synchronous calls
+// is queued here, and the queue goes to the thread as one group (one message, its contents packed into one buffer
+// shared with the thread, or transferred), where each file's create, write, owner, mode, mtime and rename run as synchronous calls
 // (place-worker-main.ts). The thread-pool way (three async calls per file, each a wake-up of a pool thread and of
 // the event loop) spent most of radar's CPU for a tree of small files in the kernel's scheduler.
 //
@@ -11,7 +11,7 @@ import { Worker } from 'node:worker_threads';
 import { ErrorCode, KxError, fromFsError } from '../sync/errors.ts';
 import type { RelPath } from '../sync/types.ts';
 import { startThreadPool } from '../lifecycle/thread-priority.ts';
-import { FIELDS, placeWorker, type PlaceGroup, type PlaceOwner, type PlaceReply } from './place-worker-main.ts';
+import { FIELDS, placeWorker, type PlaceGroup, type PlaceOwner, type PlaceReply, type PlaceWorkerData } from './place-worker-main.ts';
 
 export type { PlaceOwner } from './place-worker-main.ts';
 
@@ -54,6 +54,19 @@ const IDLE_MS = 2000;
 const SPARE_BUFFERS = 4;
 /** A buffer larger than this (a group of one large file) is not kept. */
 const SPARE_MAX_BYTES = 2 * GROUP_BYTES;
+/**
+ * Buffers of GROUP_BYTES shared with the thread while it lives, one per group in flight (a group that does not fit,
+ * or finds none free, goes in a transferred buffer). A transferred buffer comes back as a new ArrayBuffer that V8
+ * counts as newly allocated, and that count drove a full collection of radar's heap every few dozen groups in a bulk
+ * sync; a shared one is handed over once, when the thread starts.
+ */
+const SHARED_SLOTS = 6;
+
+/** A group in flight: its files, and the shared slot that holds its content (-1: a transferred buffer). */
+interface InFlight {
+  readonly group: readonly Queued[];
+  readonly slot: number;
+}
 
 interface Queued {
   readonly req: PlaceRequest;
@@ -68,10 +81,13 @@ export class PlacePool {
   #queue: Queued[] = [];
   #queuedBytes = 0;
   #flushScheduled = false;
-  readonly #inFlight = new Map<number, readonly Queued[]>();
+  readonly #inFlight = new Map<number, InFlight>();
   #nextId = 1;
   /** Group buffers handed back by the thread, for the next groups (dropped when the thread retires). */
   #spare: ArrayBuffer[] = [];
+  /** The current thread's shared slots (SHARED_SLOTS), and which of them no group in flight holds. */
+  #slots: Uint8Array[] = [];
+  #freeSlots: number[] = [];
   #idleTimer: NodeJS.Timeout | undefined;
   #closed = false;
 
@@ -110,6 +126,8 @@ export class PlacePool {
     this.#worker = undefined;
     this.#failAll(new KxError(ErrorCode.Cancelled, 'radar is closing'));
     this.#spare = [];
+    this.#slots = [];
+    this.#freeSlots = [];
     await worker?.terminate();
   }
 
@@ -123,8 +141,11 @@ export class PlacePool {
     this.#queuedBytes = this.#queue.reduce((s, q) => s + q.req.content.byteLength, 0);
     let bytes = 0;
     for (const q of group) bytes += q.req.content.byteLength;
-    // One buffer for the group, transferred: a view into a larger buffer (a frame) would otherwise be cloned whole.
-    const data = new Uint8Array(this.#buffer(bytes));
+    const worker = this.#started();
+    // One buffer for the group, shared or transferred: a view into a larger buffer (a frame) would otherwise be
+    // cloned whole.
+    const slot = bytes <= GROUP_BYTES && this.#freeSlots.length > 0 ? this.#freeSlots.pop()! : -1;
+    const data = slot >= 0 ? this.#slots[slot] : new Uint8Array(this.#buffer(bytes));
     const meta = new Float64Array(group.length * FIELDS);
     const names: string[] = [];
     let offset = 0;
@@ -136,9 +157,9 @@ export class PlacePool {
     });
     const id = this.#nextId++;
     const first = group[0].req;
-    const worker = this.#started();
-    this.#inFlight.set(id, group);
-    worker.postMessage({ id, meta, names: names.join('\0'), data: data.buffer, owner: first.owner, fsync: first.fsync } satisfies PlaceGroup, [data.buffer, meta.buffer]);
+    this.#inFlight.set(id, { group, slot });
+    if (slot >= 0) worker.postMessage({ id, meta, names: names.join('\0'), slot, data: null, owner: first.owner, fsync: first.fsync } satisfies PlaceGroup, [meta.buffer]);
+    else worker.postMessage({ id, meta, names: names.join('\0'), slot, data: data.buffer as ArrayBuffer, owner: first.owner, fsync: first.fsync } satisfies PlaceGroup, [data.buffer as ArrayBuffer, meta.buffer]);
     if (this.#queue.length > 0) this.#flush();
   }
 
@@ -158,12 +179,18 @@ export class PlacePool {
     }
     // The thread lowers its own CPU priority: the thread pool must not inherit that (thread-priority.ts).
     startThreadPool();
-    const worker = new Worker(`(${placeWorker.toString()})()`, { eval: true, name: PLACE_THREAD_NAME, resourceLimits: { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 16 } });
+    const shared = Array.from({ length: SHARED_SLOTS }, () => new SharedArrayBuffer(GROUP_BYTES));
+    const worker = new Worker(`(${placeWorker.toString()})()`, { eval: true, name: PLACE_THREAD_NAME, workerData: { slots: shared } satisfies PlaceWorkerData, resourceLimits: { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 16 } });
+    this.#slots = shared.map((b) => new Uint8Array(b));
+    this.#freeSlots = shared.map((_, i) => i);
     worker.on('message', (m: PlaceReply) => {
-      const group = this.#inFlight.get(m.id);
-      if (group === undefined) return;
+      const flight = this.#inFlight.get(m.id);
+      if (flight === undefined) return;
       this.#inFlight.delete(m.id);
-      if (m.data.byteLength <= SPARE_MAX_BYTES && this.#spare.length < SPARE_BUFFERS) this.#spare.push(m.data);
+      const group = flight.group;
+      if (flight.slot >= 0) {
+        if (this.#worker === worker) this.#freeSlots.push(flight.slot);
+      } else if (m.data !== null && m.data.byteLength <= SPARE_MAX_BYTES && this.#spare.length < SPARE_BUFFERS) this.#spare.push(m.data);
       group.forEach((q, i) => {
         const f = m.failures[i];
         if (f === null || f === undefined) q.resolve();
@@ -191,13 +218,15 @@ export class PlacePool {
       if (this.#worker !== worker || this.#inFlight.size > 0) return;
       this.#worker = undefined;
       this.#spare = [];
+      this.#slots = [];
+      this.#freeSlots = [];
       void worker.terminate();
     }, this.#idleMs);
     this.#idleTimer.unref();
   }
 
   #failAll(err: KxError): void {
-    for (const group of this.#inFlight.values()) for (const q of group) q.reject(err);
+    for (const { group } of this.#inFlight.values()) for (const q of group) q.reject(err);
     this.#inFlight.clear();
     for (const q of this.#queue) q.reject(err);
     this.#queue = [];

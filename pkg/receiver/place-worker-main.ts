@@ -13,7 +13,9 @@ export interface PlaceGroup {
   readonly meta: Float64Array;
   /** Per file its temp name and its name, all joined by NUL (which no name holds). */
   readonly names: string;
-  readonly data: ArrayBuffer;
+  /** The shared slot (PlaceWorkerData.slots) that holds the content, or -1: then `data` does. */
+  readonly slot: number;
+  readonly data: ArrayBuffer | null;
   readonly owner: PlaceOwner | undefined;
   readonly fsync: boolean;
 }
@@ -25,8 +27,12 @@ export interface PlaceFailure { readonly code: string; readonly message: string 
 export interface PlaceReply {
   readonly id: number;
   readonly failures: readonly (PlaceFailure | null)[];
-  /** The group's buffer, handed back. */
-  readonly data: ArrayBuffer;
+  /** The group's transferred buffer, handed back (null: its content was in a shared slot). */
+  readonly data: ArrayBuffer | null;
+}
+/** What the thread is started with: the buffers it shares with the pool for groups' content. */
+export interface PlaceWorkerData {
+  readonly slots: readonly SharedArrayBuffer[];
 }
 
 /**
@@ -37,7 +43,9 @@ export function placeWorker(): void {
   /** BULK_NICE of thread-priority.ts (nothing of another module is in scope either). */
   const BULK_NICE = 5;
   const fs = process.getBuiltinModule('node:fs');
-  const { parentPort } = process.getBuiltinModule('node:worker_threads');
+  const threads = process.getBuiltinModule('node:worker_threads');
+  const parentPort = threads.parentPort;
+  const slots = ((threads.workerData as PlaceWorkerData | undefined)?.slots ?? []).map((b) => new Uint8Array(b));
   const C = fs.constants;
   /** FIELDS (the function runs alone: nothing of this module is in scope). */
   const FIELDS = 5;
@@ -98,14 +106,15 @@ export function placeWorker(): void {
   };
 
   parentPort?.on('message', (group: PlaceGroup) => {
-    const data = new Uint8Array(group.data);
+    const data = group.slot >= 0 ? slots[group.slot] : new Uint8Array(group.data!);
     const m = group.meta;
     const names = group.names.split('\0');
     const failures: (PlaceFailure | null)[] = [];
     for (let i = 0, k = 0; k < m.length; i += 2, k += FIELDS) {
       failures.push(placeOne(m[k], names[i], names[i + 1], data.subarray(m[k + 1], m[k + 1] + m[k + 2]), m[k + 3], m[k + 4], group));
     }
-    // The buffer goes back: this thread allocates too little for its GC to free it soon (tens of MB stayed held).
-    parentPort.postMessage({ id: group.id, failures, data: group.data } satisfies PlaceReply, [group.data]);
+    // A transferred buffer goes back: this thread allocates too little for its GC to free it soon (tens of MB stayed held).
+    if (group.data === null) parentPort.postMessage({ id: group.id, failures, data: null } satisfies PlaceReply);
+    else parentPort.postMessage({ id: group.id, failures, data: group.data } satisfies PlaceReply, [group.data]);
   });
 }

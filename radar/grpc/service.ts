@@ -64,7 +64,7 @@ export function createRadarService(deps: RadarServiceDeps): grpc.UntypedServiceI
   const treeFor = async (root: ResolvedRoot, target: TargetRef, signal: AbortSignal, lane?: () => Lane | undefined): Promise<LocalTree> => {
     const tree = new LocalTree({
       // A batch's slice breaks wait for urgent batches; an urgent batch (a save) places its files at once.
-      ...(lane && { pace: () => lane()?.pace(), placeNow: () => lane()?.urgent === true }),
+      ...(lane && { pace: () => lane()?.pace(), placeNow: () => lane()?.urgent === true, sliceMs: () => urgency.sliceMs() }),
       root: root.path,
       anchor: root.anchor,
       hasher: deps.hasher,
@@ -156,6 +156,7 @@ export function createRadarService(deps: RadarServiceDeps): grpc.UntypedServiceI
         if (signal.aborted) return;
         call.emit('error', toServiceError(new KxError(ErrorCode.Unavailable, `Apply stream idle for ${LIMITS.streamIdleMs / 1000} s: radar ended it`)));
       };
+      const closeStream = urgency.openStream();
       const run = async (): Promise<void> => {
         const reader = new ApplyFrameReader(idleLimited(call[Symbol.asyncIterator]() as AsyncIterator<M.ApplyFrame>, LIMITS.streamIdleMs, idle));
         const target = await reader.open();
@@ -184,7 +185,10 @@ export function createRadarService(deps: RadarServiceDeps): grpc.UntypedServiceI
         (err: unknown) => {
           if (!signal.aborted) call.emit('error', toServiceError(err));
         },
-      ).finally(dispose);
+      ).finally(() => {
+        closeStream();
+        dispose();
+      });
     },
 
     Describe: unary<M.DescribeRequest, M.DescribeResponse>((call, signal) => withRoot(call, call.request.target, signal, async (root) => {

@@ -4,6 +4,8 @@
 // needed a slice break (a save's batch never does) or URGENT_MAX_MS passed (a slow or idle sender holds nobody for
 // long); while any urgent batch is in flight, bulk batches wait at their slice breaks — at most MAX_HOLD_MS at once,
 // so saves slow bulk work but never starve it. The daemon does the same on its side (pkg/daemon/foreground.ts).
+// A save's frame is only read between two slices, so while another Apply stream is open (a save may come on it any
+// moment) the slices are short: a save then waits at most SHARED_SLICE_MS for the bulk work on the loop to break.
 
 import { BoundedWaiters } from '../../pkg/lifecycle/bounded-waiters.ts';
 
@@ -11,9 +13,14 @@ import { BoundedWaiters } from '../../pkg/lifecycle/bounded-waiters.ts';
 export const MAX_HOLD_MS = 250;
 /** The longest a batch counts as urgent. */
 export const URGENT_MAX_MS = 100;
+/** How long bulk work runs between its slice breaks while its Apply stream is the only one open. */
+export const SOLO_SLICE_MS = 10;
+/** How long it runs between them while another Apply stream is open. */
+export const SHARED_SLICE_MS = 2;
 
 export class Urgency {
   #urgent = 0;
+  #streams = 0;
   readonly #bulk: BoundedWaiters;
   readonly #urgentMaxMs: number;
 
@@ -44,6 +51,21 @@ export class Urgency {
         return urgent;
       },
     };
+  }
+
+  /** An Apply stream opens: call the function returned (idempotent) once it ends. */
+  openStream(): () => void {
+    this.#streams++;
+    let open = true;
+    return () => {
+      if (open) this.#streams--;
+      open = false;
+    };
+  }
+
+  /** How long bulk work may run before its next slice break, as things stand. */
+  sliceMs(): number {
+    return this.#streams > 1 ? SHARED_SLICE_MS : SOLO_SLICE_MS;
   }
 
   /** Urgent batches in flight (for tests). */

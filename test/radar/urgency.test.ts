@@ -1,7 +1,7 @@
 // radar's saves-before-bulk-work: a batch is urgent until its first slice break (or URGENT_MAX_MS); bulk batches wait
 // at their slice breaks while urgent ones are in flight, at most MAX_HOLD_MS at once.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { MAX_HOLD_MS, URGENT_MAX_MS, Urgency } from '../../radar/grpc/urgency.ts';
+import { MAX_HOLD_MS, SHARED_SLICE_MS, SOLO_SLICE_MS, URGENT_MAX_MS, Urgency } from '../../radar/grpc/urgency.ts';
 
 beforeEach(() => {
   vi.useFakeTimers();
@@ -90,5 +90,19 @@ describe('Urgency', () => {
     expect(slow.urgent).toBe(false);
     broke.end();
     slow.end();
+  });
+
+  it('gives bulk work short slices while another Apply stream is open, long ones while it is alone', () => {
+    const u = new Urgency();
+    expect(SHARED_SLICE_MS).toBeLessThan(SOLO_SLICE_MS);
+    const a = u.openStream();
+    expect(u.sliceMs()).toBe(SOLO_SLICE_MS);
+    const b = u.openStream();
+    expect(u.sliceMs()).toBe(SHARED_SLICE_MS);
+    b();
+    b(); // idempotent: counted once
+    expect(u.sliceMs()).toBe(SOLO_SLICE_MS);
+    a();
+    expect(u.sliceMs()).toBe(SOLO_SLICE_MS);
   });
 });
