@@ -93,10 +93,11 @@ export class RadarContainer {
   #closed: Promise<void> | undefined;
   /** The radar this object started or adopted, as the state file records it (linger only). */
   #left: LeftRadar | undefined;
-  /** Removing the radars left for this home that were not adopted (linger only). */
+  /** Removing radars this one replaces (of kx processes gone; left for this home and not adopted). */
   #sweep: Promise<void> = Promise.resolve();
   /** While this kx uses a radar that exits when idle: one connection to it, so it never counts as unused. */
   #hold: Hold | undefined;
+  readonly #launched = Promise.withResolvers<void>();
 
   constructor(opts: RadarContainerOptions) {
     this.#opts = opts;
@@ -118,7 +119,17 @@ export class RadarContainer {
       }
     }
     this.#current ??= this.#start();
+    this.#current.then(() => this.#launched.resolve(), () => this.#launched.resolve());
     return this.#current;
+  }
+
+  /**
+   * Resolves once the engine has started radar's new container (its process now boots on its own), or a radar left
+   * running is about to be adopted, or the start failed: from then on, work on kx's own thread no longer holds up
+   * the engine round trips that start radar.
+   */
+  launched(): Promise<void> {
+    return this.#launched.promise;
   }
 
   /**
@@ -151,19 +162,24 @@ export class RadarContainer {
     const phases = new Phases();
     const linger = this.#opts.linger;
     // Independent questions to the engine, asked together: each is a round trip, and this is kx watch's start.
-    const prep = Promise.all([this.#opts.image(), removeAbandoned(docker, home), this.#placement()]);
+    const prep = Promise.all([this.#opts.image(), this.#placement()]);
+    // The radars of kx processes that are gone are removed beside the start, not before it: a removal takes the
+    // engine a tenth of a second or more, and the new container does not need their place.
+    this.#afterStart(removeAbandoned(docker, home).then(() => undefined, (err: unknown) => this.#opts.log(`radar: could not remove the radar containers of kx processes that are gone: ${message(err)}`)));
     if (linger) {
       prep.catch(() => undefined);
       const adopted = await this.#adopt(linger);
       if (adopted) {
         phases.mark('adopted');
         this.#opts.log(`radar: container ${adopted.id.slice(0, 12)} (${adopted.image}) serves the docker target at ${adopted.address}, adopted: left running by the last kx watch (${phases.toString()})`);
-        this.#sweep = this.#removeLeftExcept(adopted.id);
+        this.#afterStart(this.#removeLeftExcept(adopted.id));
         this.#holdOn(adopted.address);
         return { address: adopted.address, token: adopted.token, id: adopted.id };
       }
     }
-    const [[image, , { hostNetwork, socketOnHost }], imageId] = await Promise.all([prep, linger ? this.#imageId() : undefined]);
+    const [image, { hostNetwork, socketOnHost }] = await prep;
+    // Only to record the radar left for the next kx watch: asked now, awaited once radar listens.
+    const imageId = linger ? this.#imageId() : Promise.resolve(undefined);
     phases.mark('image+engine');
     const token = randomBytes(32).toString('base64url');
     const tcp = engine.socketPath === undefined;
@@ -202,20 +218,32 @@ export class RadarContainer {
     }
     phases.mark('create');
     try {
-      await created.start();
+      // Attached before it starts, as `docker run` does: radar's first line is then read from the start request's
+      // own turn, not after another round trip to ask for its logs.
+      const output = await attachOutput(created);
+      const listening = waitForListening(output, this.#opts.startTimeoutMs ?? 60_000);
+      listening.catch(() => undefined);
+      try {
+        await created.start();
+      } catch (err) {
+        output.destroy();
+        throw err;
+      }
+      this.#launched.resolve();
       phases.mark('start');
-      const listening = await waitForListening(created, this.#opts.startTimeoutMs ?? 60_000);
-      const address = hostNetwork ? listening : await publishedAddress(created);
+      const listeningAt = await listening;
+      const address = hostNetwork ? listeningAt : await publishedAddress(created);
       phases.mark('listening');
       this.#opts.log(`radar: container ${created.id.slice(0, 12)} (${image}) serves the docker target at ${address} (${phases.toString()})`);
-      if (linger && imageId) {
-        this.#left = { id: created.id, address, token, image: imageId, lingerSeconds: linger.seconds };
+      const id = linger ? await imageId : undefined;
+      if (linger && id) {
+        this.#left = { id: created.id, address, token, image: id, lingerSeconds: linger.seconds };
         // Written now, not only at close: a kx that is killed leaves a radar the next one can adopt.
         if (!recordLeft(linger.stateFile, this.#left, (err) => this.#opts.log(`radar: cannot record radar's container in ${linger.stateFile} (${message(err)}): it goes when kx watch stops`))) {
           this.#left = undefined;
         }
         // Any radar an earlier kx left for this home, and this one did not adopt, goes (off the start's path).
-        this.#sweep = this.#removeLeftExcept(created.id);
+        this.#afterStart(this.#removeLeftExcept(created.id));
         this.#holdOn(address);
       }
       return { address, token, id: created.id };
@@ -223,6 +251,12 @@ export class RadarContainer {
       await this.#remove(created.id);
       throw err instanceof KxError ? err : new KxError(ErrorCode.Unavailable, `radar's container on ${engine.url}: ${message(err)}`, { cause: err });
     }
+  }
+
+  /** Engine work beside the start (removing radars not used): close() waits for it. */
+  #afterStart(work: Promise<void>): void {
+    const before = this.#sweep;
+    this.#sweep = Promise.all([before, work]).then(() => undefined);
   }
 
   /**
@@ -234,6 +268,7 @@ export class RadarContainer {
     const { docker, home, log } = this.#opts;
     const left = readLeft(linger.stateFile, log);
     if (!left) return undefined;
+    this.#launched.resolve();
     const [info, imageId, answering] = await Promise.all([docker.getContainer(left.id).inspect().catch(() => undefined), this.#imageId(), answers(left.address)]);
     const why = !info ? 'gone'
       : info.Config.Labels?.[RADAR_LABEL] !== home || info.Config.Labels[RADAR_LINGER_LABEL] === undefined ? 'not this home\'s'
@@ -439,9 +474,15 @@ function answers(address: string): Promise<boolean> {
   });
 }
 
+type OutputStream = NodeJS.ReadableStream & { destroy(): void };
+
+/** The container's stdout and stderr from its start on (attached before it starts). */
+async function attachOutput(container: Docker.Container): Promise<OutputStream> {
+  return (await container.attach({ stream: true, stdout: true, stderr: true })) as unknown as OutputStream;
+}
+
 /** Follows the container's output until radar says where it listens; its last lines when it exits instead. */
-async function waitForListening(container: Docker.Container, timeoutMs: number): Promise<string> {
-  const stream = (await container.logs({ follow: true, stdout: true, stderr: true })) as unknown as NodeJS.ReadableStream & { destroy(): void };
+function waitForListening(stream: OutputStream, timeoutMs: number): Promise<string> {
   return new Promise<string>((resolvePromise, reject) => {
     let text = '';
     let pending = Buffer.alloc(0);
@@ -467,7 +508,9 @@ async function waitForListening(container: Docker.Container, timeoutMs: number):
       const m = /radar listening on (\S+)/.exec(text);
       if (m) finish(null, m[1]);
     });
-    stream.on('end', () => finish(new KxError(ErrorCode.Unavailable, `radar's container exited before it listened${tail(text)}`)));
+    const exited = (): void => finish(new KxError(ErrorCode.Unavailable, `radar's container exited before it listened${tail(text)}`));
+    stream.on('end', exited);
+    stream.on('close', exited);
     stream.on('error', (err: Error) => finish(err));
   });
 }
