@@ -13,7 +13,7 @@ import { rewritePersistFlag } from './commands/persist-flag.ts';
 
 // ~0.1 s less CPU per run for the handlers loaded below (the OS temp dir; read-only: off). A worker thread reads the
 // cache's place from the environment only: kx watch's full-sync worker loads its own copy of the sync modules, and
-// without it compiled them afresh on every start (~0.1-0.2 s of CPU, while radar and the scan also start).
+// compiled them afresh on every start without it (its start-up CPU: 138 → 128 ms, median of 5 each).
 const compileCacheDir = process.env.NODE_COMPILE_CACHE || join(tmpdir(), 'node-compile-cache'); // Node's own default
 if (module.enableCompileCache?.(compileCacheDir).directory !== undefined) process.env.NODE_COMPILE_CACHE = compileCacheDir;
 
