@@ -3,7 +3,7 @@
 // Start-up order: the config first (light modules), then radar's container when a spec targets Docker, then the
 // daemon's modules (composition/root.ts, loaded here on purpose, not imported at the top) while radar's process boots.
 
-import { setTimeout as sleep } from 'node:timers/promises';
+import { setImmediate, setTimeout as sleep } from 'node:timers/promises';
 import { kxHome } from '../../pkg/config/location.ts';
 import { packageVersion } from '../../pkg/cluster/chart.ts';
 import type { KxConfig } from '../../pkg/config/types.ts';
@@ -46,9 +46,12 @@ export async function watchCommand(args: { config?: string | undefined; context?
     const log = streamLogger(process.stderr, () => config.settings.logLevel);
     radar = await earlyRadar(config, store.file, log);
     // The engine's round trips that start radar's container each need a turn of this thread, and loading the daemon's
-    // modules takes it for a few hundred ms: they go first, then the daemon loads while radar's process boots. Bounded,
-    // so that a slow engine does not hold the daemon up.
-    if (radar?.launched) await Promise.race([radar.launched(), sleep(RADAR_HEAD_START_MS, undefined, { ref: false })]);
+    // modules takes it for a few hundred ms: they go first, then the daemon loads while the engine starts radar and
+    // radar boots. Bounded, so that a slow engine does not hold the daemon up.
+    if (radar?.launched) {
+      await Promise.race([radar.launched(), sleep(RADAR_HEAD_START_MS, undefined, { ref: false })]);
+      await setImmediate(); // the start request written before the modules take the thread
+    }
     const { kubeconfig, startDaemon } = await import('../composition/root.ts');
     // A --context given on purpose is checked now: a typo is one line at start, not a problem on every spec later.
     if (args.context !== undefined) await kubeconfig(args.context);

@@ -124,9 +124,9 @@ export class RadarContainer {
   }
 
   /**
-   * Resolves once the engine has started radar's new container (its process now boots on its own), or a radar left
-   * running is about to be adopted, or the start failed: from then on, work on kx's own thread no longer holds up
-   * the engine round trips that start radar.
+   * Resolves once the engine has been asked to start radar's new container (radar then boots on its own), or a radar
+   * left running is about to be adopted, or the start failed: from then on, work on kx's own thread no longer holds
+   * up the engine round trips that start radar.
    */
   launched(): Promise<void> {
     return this.#launched.promise;
@@ -223,13 +223,15 @@ export class RadarContainer {
       const output = await attachOutput(created);
       const listening = waitForListening(output, this.#opts.startTimeoutMs ?? 60_000);
       listening.catch(() => undefined);
+      const started = created.start();
+      // The start request is on its way: the engine and radar's boot need nothing more of kx until radar listens.
+      this.#launched.resolve();
       try {
-        await created.start();
+        await started;
       } catch (err) {
         output.destroy();
         throw err;
       }
-      this.#launched.resolve();
       phases.mark('start');
       const listeningAt = await listening;
       const address = hostNetwork ? listeningAt : await publishedAddress(created);
