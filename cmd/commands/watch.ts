@@ -1,9 +1,8 @@
 // kx watch: the daemon in the foreground until SIGINT/SIGTERM. Exit code: 0 stopped cleanly, 1 failed to start
 // (or another kx watch runs for this home), 2 stopped but something did not close within the deadline.
 // Start-up order: the config first (light modules), then radar's container when a spec targets Docker, then the
-// daemon's modules (composition/root.ts, loaded here on purpose, not imported at the top) while radar's process boots.
+// daemon's modules (composition/root.ts, loaded here on purpose, not imported at the top) while radar starts.
 
-import { setImmediate, setTimeout as sleep } from 'node:timers/promises';
 import { kxHome } from '../../pkg/config/location.ts';
 import { packageVersion } from '../../pkg/cluster/chart.ts';
 import type { KxConfig } from '../../pkg/config/types.ts';
@@ -15,8 +14,6 @@ import type { RunningDaemon } from '../composition/root.ts';
 import { fail } from './fail.ts';
 
 const CLOSE_DEADLINE_MS = 10_000;
-/** At most this long, the daemon's modules wait for the engine to start radar's container (see below). */
-const RADAR_HEAD_START_MS = 400;
 
 export async function watchCommand(args: { config?: string | undefined; context?: string | undefined; statusPort?: number | undefined }): Promise<void> {
   const handler = performance.now();
@@ -45,13 +42,6 @@ export async function watchCommand(args: { config?: string | undefined; context?
     // The level is read once: settings changes take effect on restart (the daemon says so in the log).
     const log = streamLogger(process.stderr, () => config.settings.logLevel);
     radar = await earlyRadar(config, store.file, log);
-    // The engine's round trips that start radar's container each need a turn of this thread, and loading the daemon's
-    // modules takes it for a few hundred ms: they go first, then the daemon loads while the engine starts radar and
-    // radar boots. Bounded, so that a slow engine does not hold the daemon up.
-    if (radar?.launched) {
-      await Promise.race([radar.launched(), sleep(RADAR_HEAD_START_MS, undefined, { ref: false })]);
-      await setImmediate(); // the start request written before the modules take the thread
-    }
     const { kubeconfig, startDaemon } = await import('../composition/root.ts');
     // A --context given on purpose is checked now: a typo is one line at start, not a problem on every spec later.
     if (args.context !== undefined) await kubeconfig(args.context);

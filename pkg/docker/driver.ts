@@ -29,8 +29,6 @@ export interface DockerRadarDialer {
 /** Where radar runs: RadarContainer by default; tests may give an endpoint of their own. */
 export interface RadarEndpoints {
   endpoint(): Promise<RadarEndpoint>;
-  /** Resolves once the engine no longer waits on kx to start radar (RadarContainer.launched). */
-  launched?(): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -97,7 +97,6 @@ export class RadarContainer {
   #sweep: Promise<void> = Promise.resolve();
   /** While this kx uses a radar that exits when idle: one connection to it, so it never counts as unused. */
   #hold: Hold | undefined;
-  readonly #launched = Promise.withResolvers<void>();
 
   constructor(opts: RadarContainerOptions) {
     this.#opts = opts;
@@ -119,17 +118,7 @@ export class RadarContainer {
       }
     }
     this.#current ??= this.#start();
-    this.#current.then(() => this.#launched.resolve(), () => this.#launched.resolve());
     return this.#current;
-  }
-
-  /**
-   * Resolves once the engine has been asked to start radar's new container (radar then boots on its own), or a radar
-   * left running is about to be adopted, or the start failed: from then on, work on kx's own thread no longer holds
-   * up the engine round trips that start radar.
-   */
-  launched(): Promise<void> {
-    return this.#launched.promise;
   }
 
   /**
@@ -218,23 +207,10 @@ export class RadarContainer {
     }
     phases.mark('create');
     try {
-      // Attached before it starts, as `docker run` does: radar's first line is then read from the start request's
-      // own turn, not after another round trip to ask for its logs.
-      const output = await attachOutput(created);
-      const listening = waitForListening(output, this.#opts.startTimeoutMs ?? 60_000);
-      listening.catch(() => undefined);
-      const started = created.start();
-      // The start request is on its way: the engine and radar's boot need nothing more of kx until radar listens.
-      this.#launched.resolve();
-      try {
-        await started;
-      } catch (err) {
-        output.destroy();
-        throw err;
-      }
+      await created.start();
       phases.mark('start');
-      const listeningAt = await listening;
-      const address = hostNetwork ? listeningAt : await publishedAddress(created);
+      const listening = await waitForListening(created, this.#opts.startTimeoutMs ?? 60_000);
+      const address = hostNetwork ? listening : await publishedAddress(created);
       phases.mark('listening');
       this.#opts.log(`radar: container ${created.id.slice(0, 12)} (${image}) serves the docker target at ${address} (${phases.toString()})`);
       const id = linger ? await imageId : undefined;
@@ -270,7 +246,6 @@ export class RadarContainer {
     const { docker, home, log } = this.#opts;
     const left = readLeft(linger.stateFile, log);
     if (!left) return undefined;
-    this.#launched.resolve();
     const [info, imageId, answering] = await Promise.all([docker.getContainer(left.id).inspect().catch(() => undefined), this.#imageId(), answers(left.address)]);
     const why = !info ? 'gone'
       : info.Config.Labels?.[RADAR_LABEL] !== home || info.Config.Labels[RADAR_LINGER_LABEL] === undefined ? 'not this home\'s'
@@ -476,15 +451,9 @@ function answers(address: string): Promise<boolean> {
   });
 }
 
-type OutputStream = NodeJS.ReadableStream & { destroy(): void };
-
-/** The container's stdout and stderr from its start on (attached before it starts). */
-async function attachOutput(container: Docker.Container): Promise<OutputStream> {
-  return (await container.attach({ stream: true, stdout: true, stderr: true })) as unknown as OutputStream;
-}
-
 /** Follows the container's output until radar says where it listens; its last lines when it exits instead. */
-function waitForListening(stream: OutputStream, timeoutMs: number): Promise<string> {
+async function waitForListening(container: Docker.Container, timeoutMs: number): Promise<string> {
+  const stream = (await container.logs({ follow: true, stdout: true, stderr: true })) as unknown as NodeJS.ReadableStream & { destroy(): void };
   return new Promise<string>((resolvePromise, reject) => {
     let text = '';
     let pending = Buffer.alloc(0);
@@ -510,9 +479,7 @@ function waitForListening(stream: OutputStream, timeoutMs: number): Promise<stri
       const m = /radar listening on (\S+)/.exec(text);
       if (m) finish(null, m[1]);
     });
-    const exited = (): void => finish(new KxError(ErrorCode.Unavailable, `radar's container exited before it listened${tail(text)}`));
-    stream.on('end', exited);
-    stream.on('close', exited);
+    stream.on('end', () => finish(new KxError(ErrorCode.Unavailable, `radar's container exited before it listened${tail(text)}`)));
     stream.on('error', (err: Error) => finish(err));
   });
 }
