@@ -25,6 +25,8 @@ export const RADAR_LABEL = 'kx.radar';
 export const RADAR_OWNER_LABEL = 'kx.radar.owner';
 /** On a radar kx leaves running for its next `kx watch`: the seconds radar stays up with no client. */
 export const RADAR_LINGER_LABEL = 'kx.radar.linger';
+/** How long after radar was seen listening its first user takes that as running, without asking the engine. */
+const FRESH_MS = 5_000;
 /** How close to its idle exit a left radar may be and still be adopted: after that, a new one is safer. */
 const ADOPT_MARGIN_MS = 15_000;
 /**
@@ -97,6 +99,8 @@ export class RadarContainer {
   #sweep: Promise<void> = Promise.resolve();
   /** While this kx uses a radar that exits when idle: one connection to it, so it never counts as unused. */
   #hold: Hold | undefined;
+  /** The endpoint just started or adopted, and when: endpoint() then skips asking the engine whether it runs. */
+  #fresh: { readonly endpoint: RadarEndpoint; readonly at: number } | undefined;
 
   constructor(opts: RadarContainerOptions) {
     this.#opts = opts;
@@ -107,17 +111,25 @@ export class RadarContainer {
     if (this.#closed) throw new KxError(ErrorCode.Cancelled, 'radar container: closed');
     const current = this.#current;
     if (current) {
-      const running = await current.then(
-        (e) => this.#opts.docker.getContainer(e.id).inspect().then((i) => i.State.Running, () => false),
-        () => false,
-      );
+      const e = await current.catch(() => undefined);
+      const fresh = this.#fresh;
+      if (e && fresh?.endpoint === e && performance.now() - fresh.at < FRESH_MS) {
+        // Seen listening (or adopted after an inspect) a moment ago: its first user need not ask the engine again, a
+        // round trip on kx watch's way to its first byte. A radar that died since fails the dial; the retry asks.
+        this.#fresh = undefined;
+        return current;
+      }
+      const running = e ? await this.#opts.docker.getContainer(e.id).inspect().then((i) => i.State.Running, () => false) : false;
       if (running) return current;
       if (this.#current === current) {
         this.#current = undefined;
         await current.then((e) => this.#remove(e.id), () => undefined);
       }
     }
-    this.#current ??= this.#start();
+    this.#current ??= this.#start().then((endpoint) => {
+      this.#fresh = { endpoint, at: performance.now() };
+      return endpoint;
+    });
     return this.#current;
   }
 
