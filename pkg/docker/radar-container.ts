@@ -111,15 +111,15 @@ export class RadarContainer {
     if (this.#closed) throw new KxError(ErrorCode.Cancelled, 'radar container: closed');
     const current = this.#current;
     if (current) {
-      const e = await current.catch(() => undefined);
+      const known = await current.catch(() => undefined);
       const fresh = this.#fresh;
-      if (e && fresh?.endpoint === e && performance.now() - fresh.at < FRESH_MS) {
+      if (known && fresh?.endpoint === known && performance.now() - fresh.at < FRESH_MS) {
         // Seen listening (or adopted after an inspect) a moment ago: its first user need not ask the engine again, a
         // round trip on kx watch's way to its first byte. A radar that died since fails the dial; the retry asks.
         this.#fresh = undefined;
         return current;
       }
-      const running = e ? await this.#opts.docker.getContainer(e.id).inspect().then((i) => i.State.Running, () => false) : false;
+      const running = known ? await this.#opts.docker.getContainer(known.id).inspect().then((i) => i.State.Running, () => false) : false;
       if (running) return current;
       if (this.#current === current) {
         this.#current = undefined;
