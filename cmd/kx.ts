@@ -4,12 +4,18 @@
 
 import { readFileSync } from 'node:fs';
 import module from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { fail } from './commands/fail.ts';
 import { rewritePersistFlag } from './commands/persist-flag.ts';
 
-module.enableCompileCache?.(); // ~0.1 s less CPU per run for the handlers loaded below (the OS temp dir; read-only: off)
+// ~0.1 s less CPU per run for the handlers loaded below (the OS temp dir; read-only: off). A worker thread reads the
+// cache's place from the environment only: kx watch's full-sync worker loads its own copy of the sync modules, and
+// compiled them afresh on every start without it (its start-up CPU: 138 → 128 ms, median of 5 each).
+const compileCacheDir = process.env.NODE_COMPILE_CACHE || join(tmpdir(), 'node-compile-cache'); // Node's own default
+if (module.enableCompileCache?.(compileCacheDir).directory !== undefined) process.env.NODE_COMPILE_CACHE = compileCacheDir;
 
 /** Which daemon a command talks to: the same two options on every command that asks one. */
 const HOME_OPTION = { type: 'string', describe: 'the kx home whose daemon to ask (default: $KX_HOME, else ~/.kx)' } as const;

@@ -18,13 +18,16 @@ export interface InstalledKx {
   readonly prefix: string;
 }
 
-/** Packs this checkout and installs the tarball globally into a fresh prefix under the OS temp directory. */
-export async function installKx(say: (line: string) => void): Promise<InstalledKx> {
+/**
+ * Packs a checkout (this one by default) and installs the tarball globally into a fresh prefix under the OS temp
+ * directory.
+ */
+export async function installKx(say: (line: string) => void, repo = REPO): Promise<InstalledKx> {
   const dir = await mkdtemp(join(tmpdir(), 'kx-bench-package-'));
   const t0 = performance.now();
   // npm runs prepack (build/package.ts) with the Node that runs npm: put the project's Node 24 first on PATH.
   const env = { ...process.env, PATH: `${resolve(process.execPath, '..')}:${process.env.PATH ?? ''}` };
-  const packed = await run('npm', ['pack', '--pack-destination', dir, '--json'], { cwd: REPO, env, maxBuffer: 16 << 20 });
+  const packed = await run('npm', ['pack', '--pack-destination', dir, '--json'], { cwd: repo, env, maxBuffer: 16 << 20 });
   const tarball = join(dir, (JSON.parse(packed.stdout) as { filename: string }[])[0].filename);
   const prefix = join(dir, 'prefix');
   await run('npm', ['install', '--global', '--prefix', prefix, '--prefer-offline', '--no-audit', '--no-fund', tarball], { cwd: dir, env, maxBuffer: 16 << 20 });

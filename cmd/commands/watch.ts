@@ -17,6 +17,12 @@ const CLOSE_DEADLINE_MS = 10_000;
 
 export async function watchCommand(args: { config?: string | undefined; context?: string | undefined; statusPort?: number | undefined }): Promise<void> {
   const handler = performance.now();
+  // Heard from the start: a stop asked while kx watch starts (radar's container may already run) is a clean stop
+  // once it has started, not the default death by the signal that leaves radar's container behind.
+  const signal = new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
   const store = configStore(args);
   const home = kxHome(process.env);
   let lock: HomeLock | undefined;
@@ -61,11 +67,7 @@ export async function watchCommand(args: { config?: string | undefined; context?
     fail(err);
     return;
   }
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
-  });
-  process.stderr.write(`kx watch: ${signal}, stopping\n`);
+  process.stderr.write(`kx watch: ${await signal}, stopping\n`);
   let deadline: NodeJS.Timeout | undefined;
   const timedOut = new Promise<boolean>((resolve) => {
     deadline = setTimeout(() => resolve(true), CLOSE_DEADLINE_MS);

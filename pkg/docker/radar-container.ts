@@ -25,6 +25,8 @@ export const RADAR_LABEL = 'kx.radar';
 export const RADAR_OWNER_LABEL = 'kx.radar.owner';
 /** On a radar kx leaves running for its next `kx watch`: the seconds radar stays up with no client. */
 export const RADAR_LINGER_LABEL = 'kx.radar.linger';
+/** How long after radar was seen listening its first user takes that as running, without asking the engine. */
+const FRESH_MS = 5_000;
 /** How close to its idle exit a left radar may be and still be adopted: after that, a new one is safer. */
 const ADOPT_MARGIN_MS = 15_000;
 /**
@@ -93,10 +95,12 @@ export class RadarContainer {
   #closed: Promise<void> | undefined;
   /** The radar this object started or adopted, as the state file records it (linger only). */
   #left: LeftRadar | undefined;
-  /** Removing the radars left for this home that were not adopted (linger only). */
+  /** Removing radars this one replaces (of kx processes gone; left for this home and not adopted). */
   #sweep: Promise<void> = Promise.resolve();
   /** While this kx uses a radar that exits when idle: one connection to it, so it never counts as unused. */
   #hold: Hold | undefined;
+  /** The endpoint just started or adopted, and when: endpoint() then skips asking the engine whether it runs. */
+  #fresh: { readonly endpoint: RadarEndpoint; readonly at: number } | undefined;
 
   constructor(opts: RadarContainerOptions) {
     this.#opts = opts;
@@ -107,17 +111,25 @@ export class RadarContainer {
     if (this.#closed) throw new KxError(ErrorCode.Cancelled, 'radar container: closed');
     const current = this.#current;
     if (current) {
-      const running = await current.then(
-        (e) => this.#opts.docker.getContainer(e.id).inspect().then((i) => i.State.Running, () => false),
-        () => false,
-      );
+      const known = await current.catch(() => undefined);
+      const fresh = this.#fresh;
+      if (known && fresh?.endpoint === known && performance.now() - fresh.at < FRESH_MS) {
+        // Seen listening (or adopted after an inspect) a moment ago: its first user need not ask the engine again, a
+        // round trip on kx watch's way to its first byte. A radar that died since fails the dial; the retry asks.
+        this.#fresh = undefined;
+        return current;
+      }
+      const running = known ? await this.#opts.docker.getContainer(known.id).inspect().then((i) => i.State.Running, () => false) : false;
       if (running) return current;
       if (this.#current === current) {
         this.#current = undefined;
         await current.then((e) => this.#remove(e.id), () => undefined);
       }
     }
-    this.#current ??= this.#start();
+    this.#current ??= this.#start().then((endpoint) => {
+      this.#fresh = { endpoint, at: performance.now() };
+      return endpoint;
+    });
     return this.#current;
   }
 
@@ -151,19 +163,24 @@ export class RadarContainer {
     const phases = new Phases();
     const linger = this.#opts.linger;
     // Independent questions to the engine, asked together: each is a round trip, and this is kx watch's start.
-    const prep = Promise.all([this.#opts.image(), removeAbandoned(docker, home), this.#placement()]);
+    const prep = Promise.all([this.#opts.image(), this.#placement()]);
+    // The radars of kx processes that are gone are removed beside the start, not before it: a removal takes the
+    // engine a tenth of a second or more, and the new container does not need their place.
+    this.#afterStart(removeAbandoned(docker, home).then(() => undefined, (err: unknown) => this.#opts.log(`radar: could not remove the radar containers of kx processes that are gone: ${message(err)}`)));
     if (linger) {
       prep.catch(() => undefined);
       const adopted = await this.#adopt(linger);
       if (adopted) {
         phases.mark('adopted');
         this.#opts.log(`radar: container ${adopted.id.slice(0, 12)} (${adopted.image}) serves the docker target at ${adopted.address}, adopted: left running by the last kx watch (${phases.toString()})`);
-        this.#sweep = this.#removeLeftExcept(adopted.id);
+        this.#afterStart(this.#removeLeftExcept(adopted.id));
         this.#holdOn(adopted.address);
         return { address: adopted.address, token: adopted.token, id: adopted.id };
       }
     }
-    const [[image, , { hostNetwork, socketOnHost }], imageId] = await Promise.all([prep, linger ? this.#imageId() : undefined]);
+    const [image, { hostNetwork, socketOnHost }] = await prep;
+    // Only to record the radar left for the next kx watch: asked now, awaited once radar listens.
+    const imageId = linger ? this.#imageId() : Promise.resolve(undefined);
     phases.mark('image+engine');
     const token = randomBytes(32).toString('base64url');
     const tcp = engine.socketPath === undefined;
@@ -208,14 +225,15 @@ export class RadarContainer {
       const address = hostNetwork ? listening : await publishedAddress(created);
       phases.mark('listening');
       this.#opts.log(`radar: container ${created.id.slice(0, 12)} (${image}) serves the docker target at ${address} (${phases.toString()})`);
-      if (linger && imageId) {
-        this.#left = { id: created.id, address, token, image: imageId, lingerSeconds: linger.seconds };
+      const id = linger ? await imageId : undefined;
+      if (linger && id) {
+        this.#left = { id: created.id, address, token, image: id, lingerSeconds: linger.seconds };
         // Written now, not only at close: a kx that is killed leaves a radar the next one can adopt.
         if (!recordLeft(linger.stateFile, this.#left, (err) => this.#opts.log(`radar: cannot record radar's container in ${linger.stateFile} (${message(err)}): it goes when kx watch stops`))) {
           this.#left = undefined;
         }
         // Any radar an earlier kx left for this home, and this one did not adopt, goes (off the start's path).
-        this.#sweep = this.#removeLeftExcept(created.id);
+        this.#afterStart(this.#removeLeftExcept(created.id));
         this.#holdOn(address);
       }
       return { address, token, id: created.id };
@@ -223,6 +241,12 @@ export class RadarContainer {
       await this.#remove(created.id);
       throw err instanceof KxError ? err : new KxError(ErrorCode.Unavailable, `radar's container on ${engine.url}: ${message(err)}`, { cause: err });
     }
+  }
+
+  /** Engine work beside the start (removing radars not used): close() waits for it. */
+  #afterStart(work: Promise<void>): void {
+    const before = this.#sweep;
+    this.#sweep = Promise.all([before, work]).then(() => undefined);
   }
 
   /**

@@ -320,6 +320,19 @@ describe('the Docker target as a non-root docker-group member, radar in a contai
     expect(await radarContainers(s)).toEqual([]);
   }, SLOW);
 
+  it('a stop asked the moment radar\'s container exists (kx watch may still be starting) is a clean stop: exit 0, radar removed', async () => {
+    const s = await session('unix:///var/run/docker.sock');
+    const created = await kxOnce(s, ['create', '--docker', '-l', `kx.test=${s.label}`, s.src, '/app']);
+    expect(created, created.output).toMatchObject({ code: 0 });
+    const watch = kxWatch(s);
+    // radar's container is started ahead of the daemon's modules: the stop may come before the daemon is up.
+    await until('radar container created', watch, async () => (await radarContainers(s)).length === 1, SLOW - 60_000);
+    watch.kill('SIGTERM');
+    expect(await exitOf(watch), watch.output()).toMatchObject({ code: 0 });
+    expect(watch.output()).toContain('kx watch: SIGTERM, stopping');
+    expect(await radarContainers(s)).toEqual([]);
+  }, SLOW);
+
   it('the next kx watch, and kx clean --docker, remove the radar container a killed kx watch left behind', async () => {
     const s = await session('unix:///var/run/docker.sock');
     const { name, watch } = await watching(s);

@@ -110,6 +110,20 @@ describe("radar's container left running for the next kx watch", () => {
     await expect(stat(h.stateFile)).rejects.toMatchObject({ code: 'ENOENT' });
   }, SLOW);
 
+  it('a radar container that died is replaced: the next connection gets a new one (the first use just after the start is not checked)', async () => {
+    const h = await home();
+    const r = new RadarContainer({ docker, engine, image: async () => image, home: h.home, log: (line) => h.lines.push(line) });
+    cleanups.push(() => r.close());
+    const first = await r.endpoint();
+    await docker.getContainer(first.id).kill();
+    // Taken as running once, if still within moments of its start (a dial to it then fails and is retried).
+    let next = await r.endpoint();
+    if (next.id === first.id) next = await r.endpoint();
+    expect(next.id).not.toBe(first.id);
+    expect((await docker.getContainer(next.id).inspect()).State.Running).toBe(true);
+    await waitFor('the dead radar removed', async () => !(await docker.listContainers({ all: true, filters: { label: [`${RADAR_LABEL}=${h.home}`] } })).some((c) => c.Id === first.id), 30_000);
+  }, SLOW);
+
   it('starts another, and removes the one left, when the left one runs another image or its record is readable by others', async () => {
     const h = await home();
     // Another image: the same radar with one more label (a different image ID), built offline from the local one.
