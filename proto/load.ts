@@ -1,5 +1,5 @@
-// Loads kx.proto at runtime (see the header of kx.proto for why there is no codegen). protobufjs parses it and
-// the service definition is built here with @grpc/proto-loader's codec semantics (fromObject+encode, decode+toObject
+// Loads kx.proto at runtime (see the header of kx.proto for why there is no codegen), and any other .proto of kx's
+// (the daemon's status.proto): protobufjs parses it and the service definition is built here with @grpc/proto-loader's codec semantics (fromObject+encode, decode+toObject
 // with LOADER_OPTIONS): proto-loader itself also builds descriptor protos of every message for reflection, which
 // kx never uses and which cost ~50 ms of every process start (import and load).
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
@@ -37,27 +37,40 @@ export interface RadarProto {
 
 /** Parse kx.proto. Cheap (milliseconds); callers keep the result for their lifetime. */
 export function loadRadarProto(): RadarProto {
-  // keepCase false: fields in camelCase, as proto/messages.ts declares them.
-  const root = new protobuf.Root().loadSync(PROTO_FILE, { keepCase: false });
+  const root = parseProto(PROTO_FILE);
+  const Client = serviceClient(root, SERVICE, LOADER_OPTIONS);
+  return { service: Client.service, Client, encodeSliced: (message, head, field, items, sliceMs) => encodeSliced(root.lookupType(message), head, field, items, sliceMs ?? 10) };
+}
+
+/** A .proto file parsed and resolved, fields in camelCase (keepCase false), as proto-loader would hand them over. */
+export function parseProto(file: string): protobuf.Root {
+  const root = new protobuf.Root().loadSync(file, { keepCase: false });
   root.resolveAll();
-  const svc = root.lookupService(SERVICE);
+  return root;
+}
+
+/**
+ * A client constructor (its `service`: the definition for grpc.Server.addService) for service `name` of `root`,
+ * whose messages are encoded with fromObject+encode and decoded with decode+toObject(`options`), as
+ * @grpc/proto-loader's loadSync with the same options would build it.
+ */
+export function serviceClient(root: protobuf.Root, name: string, options: protobuf.IConversionOptions): grpc.ServiceClientConstructor {
   const service: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
-  for (const m of svc.methodsArray) {
+  for (const m of root.lookupService(name).methodsArray) {
     const req = m.resolvedRequestType!;
     const res = m.resolvedResponseType!;
     service[m.name] = {
-      path: `/${SERVICE}/${m.name}`,
+      path: `/${name}/${m.name}`,
       requestStream: m.requestStream === true,
       responseStream: m.responseStream === true,
       requestSerialize: serializer(req),
-      requestDeserialize: deserializer(req),
+      requestDeserialize: deserializer(req, options),
       responseSerialize: serializer(res),
-      responseDeserialize: deserializer(res),
+      responseDeserialize: deserializer(res, options),
       originalName: m.name.charAt(0).toLowerCase() + m.name.slice(1),
     };
   }
-  const Client = grpc.makeClientConstructor(service, SERVICE);
-  return { service, Client, encodeSliced: (message, head, field, items, sliceMs) => encodeSliced(root.lookupType(message), head, field, items, sliceMs ?? 10) };
+  return grpc.makeClientConstructor(service, name);
 }
 
 async function encodeSliced(type: protobuf.Type, head: object, field: string, items: Iterable<object>, sliceMs: number): Promise<Buffer> {
@@ -93,8 +106,8 @@ function serializer(type: protobuf.Type): (value: unknown) => Buffer {
   };
 }
 
-function deserializer(type: protobuf.Type): (bytes: Buffer) => unknown {
+function deserializer(type: protobuf.Type, options: protobuf.IConversionOptions): (bytes: Buffer) => unknown {
   // radar's bulk message, read directly (apply-frame-codec.ts) into what toObject below would build.
   if (type.fullName === '.kx.v1.ApplyFrame') return decodeApplyFrame;
-  return (bytes) => type.toObject(type.decode(bytes), LOADER_OPTIONS);
+  return (bytes) => type.toObject(type.decode(bytes), options);
 }

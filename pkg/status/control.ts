@@ -2,31 +2,21 @@
 
 import {
   credentials,
-  loadPackageDefinition,
   status as grpcStatus,
   type Client,
-  type GrpcObject,
   type ServerUnaryCall,
-  type ServiceClientConstructor,
   type ServiceError,
   type UntypedServiceImplementation,
   type sendUnaryData,
 } from '@grpc/grpc-js';
-import { loadSync } from '@grpc/proto-loader';
 import { ErrorCode, KxError, isKxError } from '../sync/errors.ts';
-import { STATUS_PROTO } from './definition.ts';
+import { controlService } from './definition.ts';
 
 /** What the daemon does for the Control service; the Daemon implements it. */
 export interface SpecControl {
   /** One line for the user; KxError NOT_FOUND for an unknown spec. */
   pause(name: string): string;
   resume(name: string, confirm: boolean): string;
-}
-
-export function controlService(): ServiceClientConstructor {
-  const definition = loadSync(STATUS_PROTO, { keepCase: false, longs: Number, enums: String, defaults: true, oneofs: true });
-  const pkg = loadPackageDefinition(definition) as unknown as { kx: { status: { v1: GrpcObject } } };
-  return pkg.kx.status.v1.Control as ServiceClientConstructor;
 }
 
 interface Request {

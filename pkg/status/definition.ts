@@ -1,13 +1,20 @@
-// Loads status.proto (no code generation: proto-loader reads it at run time).
+// Loads status.proto (no code generation: parsed at run time, as proto/load.ts does kx.proto).
 
-import { loadPackageDefinition, type GrpcObject, type ServiceClientConstructor } from '@grpc/grpc-js';
-import { loadSync } from '@grpc/proto-loader';
+import type { ServiceClientConstructor } from '@grpc/grpc-js';
+import type protobuf from 'protobufjs';
 import { fileURLToPath } from 'node:url';
+import { parseProto, serviceClient } from '../../proto/load.ts';
 
-export const STATUS_PROTO = fileURLToPath(new URL('./status.proto', import.meta.url));
+const STATUS_PROTO = fileURLToPath(new URL('./status.proto', import.meta.url));
+
+/** How status.proto's messages decode: 64-bit counts as numbers, enums as their names. */
+const DECODE: protobuf.IConversionOptions = { longs: Number, enums: String, defaults: false, oneofs: true };
 
 export function statusService(): ServiceClientConstructor {
-  const definition = loadSync(STATUS_PROTO, { keepCase: false, longs: Number, enums: String, defaults: false, oneofs: true });
-  const pkg = loadPackageDefinition(definition) as unknown as { kx: { status: { v1: GrpcObject } } };
-  return pkg.kx.status.v1.Status as ServiceClientConstructor;
+  return serviceClient(parseProto(STATUS_PROTO), 'kx.status.v1.Status', DECODE);
+}
+
+/** The Control service, whose replies and requests decode with their defaults filled in. */
+export function controlService(): ServiceClientConstructor {
+  return serviceClient(parseProto(STATUS_PROTO), 'kx.status.v1.Control', { ...DECODE, defaults: true });
 }

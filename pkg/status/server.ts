@@ -4,8 +4,8 @@ import { Server, ServerCredentials, type ServerUnaryCall, type ServerWritableStr
 import { status as grpcStatus } from '@grpc/grpc-js';
 import type { DaemonStatus, StatusSource } from '../daemon/status.ts';
 import { ErrorCode, KxError } from '../sync/errors.ts';
-import { controlHandlers, controlService, type SpecControl } from './control.ts';
-import { statusService } from './definition.ts';
+import { controlHandlers, type SpecControl } from './control.ts';
+import { controlService, statusService } from './definition.ts';
 import type { DaemonIdentity, StatusReply } from './identity.ts';
 
 /** A source that can also bring every folder in sync and say when (for Flush). */
