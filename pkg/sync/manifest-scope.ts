@@ -3,7 +3,7 @@
 // place, so one save costs what it changed, not what the tree holds.
 import { ManifestTable } from './manifest-table.ts';
 import { isAtOrBeneathAny, parentOf } from './paths.ts';
-import type { Entry, Manifest, PathError, RelPath } from './types.ts';
+import type { Entry, EntryKind, Manifest, PathError, RelPath } from './types.ts';
 
 /**
  * The manifest's paths at or beneath any scope. A scope that is a directory neither in `m` nor in `other` (the
@@ -14,9 +14,9 @@ export function keysWithin(m: Manifest, scopes: Iterable<RelPath>, other?: Manif
   const out: RelPath[] = [];
   const dirs: RelPath[] = [];
   for (const p of scopes) {
-    const e = m.get(p);
-    if (e?.kind === 'dir' || other?.get(p)?.kind === 'dir') dirs.push(p);
-    else if (e !== undefined) out.push(p);
+    const kind = kindOf(m, p);
+    if (kind === 'dir' || (other !== undefined && kindOf(other, p) === 'dir')) dirs.push(p);
+    else if (kind !== undefined) out.push(p);
   }
   if (dirs.length === 0) return out;
   const found = new Set(out);
@@ -27,6 +27,14 @@ export function keysWithin(m: Manifest, scopes: Iterable<RelPath>, other?: Manif
   const beneath = beneathAny(new Set(dirs));
   for (const p of m.keys()) if (!found.has(p) && beneath(p)) out.push(p);
   return out;
+}
+
+/**
+ * The kind of m's entry at p: a compact table reads it from its columns (a batch's scopes are looked up in the
+ * manifests several times per sync, and making each entry cost more than the lookup).
+ */
+function kindOf(m: Manifest, p: RelPath): EntryKind | undefined {
+  return m instanceof ManifestTable ? m.kindOf(p) : m.get(p)?.kind;
 }
 
 /** The entries of `m` at the given paths, as a manifest of their own (a small view of a large tree). */
