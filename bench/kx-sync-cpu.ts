@@ -36,8 +36,11 @@ else await drive();
 
 interface Measured {
   initialCpu: number;
+  /** Of it, the CPU of the thread that ran the engine (the rest: the thread pool's reads, GC helpers). */
+  initialThread: number;
   initialWall: number;
   burstCpu: number;
+  burstThread: number;
   burstWall: number;
   ops: number;
   burstOps: number;
@@ -62,14 +65,14 @@ async function drive(): Promise<void> {
         await writeTree(src, shape, 42);
         const m = await withRadar(dst, (address, token) => runChild(s.checkout, address, token, src, `${s.name}-${r}`));
         s.runs.push(m);
-        console.log(`round ${r} ${s.name}: initial ${m.ops} ops CPU ${m.initialCpu.toFixed(3)} s wall ${m.initialWall.toFixed(3)} s; burst ${m.burstOps} ops CPU ${m.burstCpu.toFixed(3)} s wall ${m.burstWall.toFixed(3)} s${m.errors ? `; ${m.errors} ERRORS` : ''}; load ${loadavg()[0].toFixed(1)}`);
+        console.log(`round ${r} ${s.name}: initial ${m.ops} ops CPU ${m.initialCpu.toFixed(3)} s (thread ${m.initialThread.toFixed(3)} s) wall ${m.initialWall.toFixed(3)} s; burst ${m.burstOps} ops CPU ${m.burstCpu.toFixed(3)} s (thread ${m.burstThread.toFixed(3)} s) wall ${m.burstWall.toFixed(3)} s${m.errors ? `; ${m.errors} ERRORS` : ''}; load ${loadavg()[0].toFixed(1)}`);
         await rm(src, { recursive: true, force: true });
         await rm(dst, { recursive: true, force: true });
       }
     }
     for (const s of sides) {
       const med = (k: keyof Measured): string => median(s.runs.map((m) => m[k])).toFixed(3);
-      console.log(`${s.name}: median initial CPU ${med('initialCpu')} s wall ${med('initialWall')} s; burst CPU ${med('burstCpu')} s wall ${med('burstWall')} s`);
+      console.log(`${s.name}: median initial CPU ${med('initialCpu')} s (thread ${med('initialThread')} s) wall ${med('initialWall')} s; burst CPU ${med('burstCpu')} s (thread ${med('burstThread')} s) wall ${med('burstWall')} s`);
     }
   } finally {
     await rm(work, { recursive: true, force: true });
@@ -142,10 +145,12 @@ async function child(checkout: string): Promise<void> {
     const hasher = await createHasher();
     await client.handshake();
     let cpu = process.cpuUsage();
+    let thread = process.threadCpuUsage();
     let t = performance.now();
     const first = await profiled('initial', () => syncTree({ root: src, receiver: client, hasher, rules: [], safety: { mode: 'safe', ancestor: undefined } }));
     const initialWall = (performance.now() - t) / 1000;
     const c1 = process.cpuUsage(cpu);
+    const t1 = process.threadCpuUsage(thread);
     // The daemon keeps its manifests compact between syncs.
     const local = compactManifest(first.local);
     const remote = compactManifest(first.remote);
@@ -153,14 +158,18 @@ async function child(checkout: string): Promise<void> {
     const marks = await burst(src, shape, 1_000, 7);
     const paths = [...new Set([...marks.map((m) => m.rel), 'src/feature'])];
     cpu = process.cpuUsage();
+    thread = process.threadCpuUsage();
     t = performance.now();
     const res = await profiled('burst', () => syncPaths({ root: src, receiver: client, hasher, rules: [], paths, local, remote, safety: { mode: 'safe', ancestor } }));
     const burstWall = (performance.now() - t) / 1000;
     const c2 = process.cpuUsage(cpu);
+    const t2 = process.threadCpuUsage(thread);
     const m: Measured = {
       initialCpu: (c1.user + c1.system) / 1e6,
+      initialThread: (t1.user + t1.system) / 1e6,
       initialWall,
       burstCpu: (c2.user + c2.system) / 1e6,
+      burstThread: (t2.user + t2.system) / 1e6,
       burstWall,
       ops: first.ops,
       burstOps: res.ops,
