@@ -56,9 +56,13 @@ export function owned(m: Manifest): Map<RelPath, Entry> {
   return m instanceof Map || m instanceof ManifestTable ? (m as Map<RelPath, Entry>) : new Map(m);
 }
 
-/** Replace, in place, the entries at or beneath the rescanned paths with what the scan found (null: gone). */
+/**
+ * Replace, in place, the entries at or beneath the rescanned paths with what the scan found (null: gone). A path
+ * the scan found again is overwritten where it is, not removed and added: in a compact table each removal leaves a
+ * dead row, and a burst's thousands of them made the table copy itself.
+ */
 export function replaceScanned(m: Map<RelPath, Entry>, paths: readonly RelPath[], scanned: ReadonlyMap<RelPath, Entry | null>): void {
-  for (const p of keysWithin(m, paths)) m.delete(p);
+  for (const p of keysWithin(m, paths)) if (!scanned.get(p)) m.delete(p);
   for (const [p, e] of scanned) if (e !== null) m.set(p, e);
 }
 
@@ -68,11 +72,12 @@ export function replaceScanned(m: Map<RelPath, Entry>, paths: readonly RelPath[]
  */
 export function settleScoped(remote: Map<RelPath, Entry>, effective: Manifest, scopes: ReadonlySet<RelPath>, errors: readonly PathError[]): void {
   const before = new Map<RelPath, Entry>();
-  for (const p of keysWithin(remote, scopes, effective)) {
-    before.set(p, remote.get(p)!);
-    remote.delete(p);
-  }
-  for (const p of keysWithin(effective, scopes, before)) remote.set(p, effective.get(p)!);
+  for (const p of keysWithin(remote, scopes, effective)) before.set(p, remote.get(p)!);
+  const after = keysWithin(effective, scopes, before);
+  // Paths the plan left in place are overwritten where they are (see replaceScanned), only the others removed.
+  const kept = new Set(after);
+  for (const p of before.keys()) if (!kept.has(p)) remote.delete(p);
+  for (const p of after) remote.set(p, effective.get(p)!);
   if (errors.length === 0) return;
   const failed = new Set(errors.map((e) => e.path));
   for (const p of keysWithin(remote, failed)) if (!before.has(p) && isAtOrBeneathAny(p, scopes)) remote.delete(p);
