@@ -3,7 +3,7 @@
 // (syncPaths) the same way, several times in one process of each checkout, the checkouts alternating. The engine
 // thread's own CPU (process.threadCpuUsage) is the measure: no radar, gRPC or socket shares it, so a change of a few
 // per cent in the sender shows through a loaded machine's noise, which the end-to-end cases cannot resolve.
-//   node bench/kx-send-cpu.ts BASE_CHECKOUT [NEW_CHECKOUT] [--rounds N] [--reps N] [--quick]
+//   [KX_SEND_COPY=1] node bench/kx-send-cpu.ts BASE_CHECKOUT [NEW_CHECKOUT] [--rounds N] [--reps N] [--quick]
 // Not a test; for comparing a change with its base.
 import { spawn } from 'node:child_process';
 import { cp, mkdir, mkdtemp, rm } from 'node:fs/promises';
@@ -101,7 +101,10 @@ async function child(checkout: string, src: string): Promise<void> {
         target: { containerId: '', runtime: '', remotePath: '' },
         compress: false,
         sink: {
-          send: (_frame, written) => {
+          send: (frame, written) => {
+            // KX_SEND_COPY=1: each frame copied as gRPC frames it (a fresh buffer with its 5-byte header), to see
+            // what that copy and the garbage it makes cost the sender.
+            if (process.env.KX_SEND_COPY === '1') frame.copy(Buffer.allocUnsafe(frame.length + 5), 5);
             applied++;
             written?.();
             return Promise.resolve();
