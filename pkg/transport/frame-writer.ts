@@ -73,7 +73,8 @@ export async function writeBatch(ops: AsyncIterable<BatchOp>, opts: FrameWriterO
     const bytes = buf.subarray(0, frame.pos);
     const payload = frame.pos - start;
     opened = true;
-    frame = newFrame(FRAME_CAPACITY);
+    // The batch's last frame (the flush) is followed by none: a save would make a frame's buffer for nothing.
+    if (!flush) frame = newFrame(FRAME_CAPACITY);
     const t = performance.now();
     await opts.sink.send(bytes, buf.length === FRAME_CAPACITY ? () => free.push(buf) : undefined);
     policy?.sent(payload, performance.now() - t);
