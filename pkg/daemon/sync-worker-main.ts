@@ -25,7 +25,9 @@ async function run(id: number, job: WorkerJob, hasher: Hasher, signal: AbortSign
   let last = 0;
   let pending: PushProgress | undefined;
   try {
-    await client.start(signal);
+    // The handshake (a connection of this thread's own, radar resolving the target) goes on while the tree is
+    // scanned: the sync's first request to radar, the manifest, waits for it.
+    client.start(signal).catch(() => undefined);
     const result = await syncTree({
       ...opts,
       receiver: client,

@@ -3,7 +3,7 @@
 // place, so one save costs what it changed, not what the tree holds.
 import { ManifestTable } from './manifest-table.ts';
 import { isAtOrBeneathAny, parentOf } from './paths.ts';
-import type { Entry, Manifest, PathError, RelPath } from './types.ts';
+import type { Entry, EntryKind, Manifest, PathError, RelPath } from './types.ts';
 
 /**
  * The manifest's paths at or beneath any scope. A scope that is a directory neither in `m` nor in `other` (the
@@ -14,9 +14,9 @@ export function keysWithin(m: Manifest, scopes: Iterable<RelPath>, other?: Manif
   const out: RelPath[] = [];
   const dirs: RelPath[] = [];
   for (const p of scopes) {
-    const e = m.get(p);
-    if (e?.kind === 'dir' || other?.get(p)?.kind === 'dir') dirs.push(p);
-    else if (e !== undefined) out.push(p);
+    const kind = kindOf(m, p);
+    if (kind === 'dir' || (other !== undefined && kindOf(other, p) === 'dir')) dirs.push(p);
+    else if (kind !== undefined) out.push(p);
   }
   if (dirs.length === 0) return out;
   const found = new Set(out);
@@ -27,6 +27,14 @@ export function keysWithin(m: Manifest, scopes: Iterable<RelPath>, other?: Manif
   const beneath = beneathAny(new Set(dirs));
   for (const p of m.keys()) if (!found.has(p) && beneath(p)) out.push(p);
   return out;
+}
+
+/**
+ * The kind of m's entry at p: a compact table reads it from its columns (a batch's scopes are looked up in the
+ * manifests several times per sync, and making each entry cost more than the lookup).
+ */
+function kindOf(m: Manifest, p: RelPath): EntryKind | undefined {
+  return m instanceof ManifestTable ? m.kindOf(p) : m.get(p)?.kind;
 }
 
 /** The entries of `m` at the given paths, as a manifest of their own (a small view of a large tree). */
@@ -48,9 +56,13 @@ export function owned(m: Manifest): Map<RelPath, Entry> {
   return m instanceof Map || m instanceof ManifestTable ? (m as Map<RelPath, Entry>) : new Map(m);
 }
 
-/** Replace, in place, the entries at or beneath the rescanned paths with what the scan found (null: gone). */
+/**
+ * Replace, in place, the entries at or beneath the rescanned paths with what the scan found (null: gone). A path
+ * the scan found again is overwritten where it is, not removed and added: in a compact table each removal leaves a
+ * dead row, and a burst's thousands of them made the table copy itself.
+ */
 export function replaceScanned(m: Map<RelPath, Entry>, paths: readonly RelPath[], scanned: ReadonlyMap<RelPath, Entry | null>): void {
-  for (const p of keysWithin(m, paths)) m.delete(p);
+  for (const p of keysWithin(m, paths)) if (!scanned.get(p)) m.delete(p);
   for (const [p, e] of scanned) if (e !== null) m.set(p, e);
 }
 
@@ -60,11 +72,12 @@ export function replaceScanned(m: Map<RelPath, Entry>, paths: readonly RelPath[]
  */
 export function settleScoped(remote: Map<RelPath, Entry>, effective: Manifest, scopes: ReadonlySet<RelPath>, errors: readonly PathError[]): void {
   const before = new Map<RelPath, Entry>();
-  for (const p of keysWithin(remote, scopes, effective)) {
-    before.set(p, remote.get(p)!);
-    remote.delete(p);
-  }
-  for (const p of keysWithin(effective, scopes, before)) remote.set(p, effective.get(p)!);
+  for (const p of keysWithin(remote, scopes, effective)) before.set(p, remote.get(p)!);
+  const after = keysWithin(effective, scopes, before);
+  // Paths the plan left in place are overwritten where they are (see replaceScanned), only the others removed.
+  const kept = new Set(after);
+  for (const p of before.keys()) if (!kept.has(p)) remote.delete(p);
+  for (const p of after) remote.set(p, effective.get(p)!);
   if (errors.length === 0) return;
   const failed = new Set(errors.map((e) => e.path));
   for (const p of keysWithin(remote, failed)) if (!before.has(p) && isAtOrBeneathAny(p, scopes)) remote.delete(p);

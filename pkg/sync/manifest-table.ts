@@ -4,7 +4,7 @@
 // it has, what the container has, what it last synced there). Its state is a handful of ArrayBuffers, so it
 // crosses to and from the sync worker by transfer instead of a structured clone of every entry.
 // Entries are made on each read (values are values: nothing may change an Entry in place anyway).
-import type { Entry, Manifest, RelPath } from './types.ts';
+import type { Entry, EntryKind, Manifest, RelPath } from './types.ts';
 
 /** A table's state as it crosses a thread boundary (see pack/unpack); the buffers of `transfer` go with it. */
 export interface PackedManifest {
@@ -210,6 +210,16 @@ export class ManifestTable implements Map<RelPath, Entry> {
   get(path: RelPath): Entry | undefined {
     const row = this.#find(path);
     return row < 0 ? undefined : this.#entry(row, path);
+  }
+
+  /** The kind of the entry at `path` (undefined: none), read from the flags without making the entry. */
+  kindOf(path: RelPath): EntryKind | undefined {
+    const row = this.#find(path);
+    if (row < 0) return undefined;
+    const flags = this.#flags[row];
+    if ((flags & ODD) !== 0) return this.#odd.get(row)!.kind;
+    const kind = flags & KIND;
+    return kind === DIR ? 'dir' : kind === LINK ? 'symlink' : 'file';
   }
 
   set(path: RelPath, e: Entry): this {

@@ -131,25 +131,21 @@ async function sendBatch(batch: readonly Op[], ctx: SendContext, allowDelta: boo
   // One signature stream for the whole batch (one round trip, not one per file), read while the batch is sent.
   const feed = new SignatureFeed(opts.receiver, wantDelta, opts.signal);
   try {
-    const res = await opts.receiver.apply(handedOverAtEnd(batchOps(batch, feed, new Set(wantDelta), ctx), onHandedOver), opts.signal);
+    const res = await opts.receiver.apply(batchOps(batch, feed, new Set(wantDelta), ctx, onHandedOver), opts.signal);
     return { bytesSent: res.bytesSent, errors: res.errors };
   } finally {
     await feed.close();
   }
 }
 
-/** The ops, with `done` called once the last was taken (and the receiver asked for more). */
-async function* handedOverAtEnd(ops: AsyncIterable<BatchOp>, done: (() => void) | undefined): AsyncIterable<BatchOp> {
-  yield* ops;
-  done?.();
-}
-
 /**
- * The batch's ops with their content. A write that waits for its signature is held back while the ops after it
- * go out, and sent as soon as the signature is in — but before the next op that is not a write: writes to
- * distinct paths may pass one another, nothing else may (the plan's order matters for mkdir, move and remove).
+ * The batch's ops with their content; `onHandedOver` is called once the last was taken (and the receiver asked for
+ * more). A write that waits for its signature is held back while the ops after it go out, and sent as soon as the
+ * signature is in — but before the next op that is not a write: writes to distinct paths may pass one another,
+ * nothing else may (the plan's order matters for mkdir, move and remove). One generator for the batch: each level
+ * of generators an op passes through costs it promises and turns of its own, thousands of ops per sync.
  */
-async function* batchOps(batch: readonly Op[], feed: SignatureFeed, wanted: ReadonlySet<RelPath>, ctx: SendContext): AsyncIterable<BatchOp> {
+async function* batchOps(batch: readonly Op[], feed: SignatureFeed, wanted: ReadonlySet<RelPath>, ctx: SendContext, onHandedOver?: () => void): AsyncIterable<BatchOp> {
   const held: WriteOp[] = [];
   // Signatures arrive in the order they were asked for, which is the order writes were held in.
   async function* release(all: boolean): AsyncIterable<BatchOp> {
@@ -158,7 +154,9 @@ async function* batchOps(batch: readonly Op[], feed: SignatureFeed, wanted: Read
       const sig = all ? await feed.get(w.path) : feed.peek(w.path);
       if (sig === undefined) return;
       held.shift();
-      yield* sendOp(w, sig, ctx);
+      const h = sendOp(w, sig, ctx);
+      yield h.op;
+      h.taken();
     }
   }
   for (const op of batch) {
@@ -166,52 +164,54 @@ async function* batchOps(batch: readonly Op[], feed: SignatureFeed, wanted: Read
     const wait = ctx.opts.pace?.();
     if (wait) await wait;
     if (op.op !== 'write') {
-      yield* release(true);
-      yield* sendOp(op, null, ctx);
+      if (held.length > 0) yield* release(true);
+      const h = sendOp(op, null, ctx);
+      yield h.op;
+      h.taken();
       continue;
     }
-    yield* release(false);
-    if (!wanted.has(op.path)) {
-      yield* sendOp(op, null, ctx);
+    if (held.length > 0) yield* release(false);
+    const sig = !wanted.has(op.path) ? null : held.length === 0 ? feed.peek(op.path) : undefined;
+    if (sig === undefined) {
+      held.push(op);
       continue;
     }
-    const sig = held.length === 0 ? feed.peek(op.path) : undefined;
-    if (sig === undefined) held.push(op);
-    else yield* sendOp(op, sig, ctx);
+    const h = sendOp(op, sig, ctx);
+    yield h.op;
+    h.taken();
   }
-  yield* release(true);
+  if (held.length > 0) yield* release(true);
+  onHandedOver?.();
 }
 
-async function* sendOp(op: Op, sig: Signature | null, ctx: SendContext): AsyncIterable<BatchOp> {
+/** An op ready to go, and what to count once the receiver has taken it (asked for the next). */
+interface Handed {
+  readonly op: BatchOp;
+  readonly taken: () => void;
+}
+
+function sendOp(op: Op, sig: Signature | null, ctx: SendContext): Handed {
   const { opts, done } = ctx;
-  if (op.op !== 'write') {
-    yield op;
-    done.files++;
-    ctx.report();
-    return;
-  }
+  if (op.op !== 'write') return { op, taken: () => fileTaken(ctx, 0) };
   const abs = join(opts.root, op.path);
   if (sig === null && (op.digest !== '' || ctx.digestAtEnd)) {
     const start = done.bytes;
     // A large file's progress as it is read; a small one's once it was.
-    yield directWhole(op, abs, ctx, (n) => {
+    const direct = directWhole(op, abs, ctx, (n) => {
       done.bytes = start + Math.min(n, op.size);
       if (op.size > SMALL_FILE_BYTES) ctx.report();
     });
-    done.files++;
-    done.bytes = start + op.size;
-    ctx.report();
-    return;
+    return {
+      op: direct,
+      taken: () => {
+        done.bytes = start;
+        fileTaken(ctx, op.size);
+      },
+    };
   }
   if (sig === null && op.size <= SMALL_FILE_BYTES) {
     const small = smallWhole(op, abs, ctx);
-    if (small !== null) {
-      yield small;
-      done.files++;
-      done.bytes += op.size;
-      ctx.report();
-      return;
-    }
+    if (small !== null) return { op: small, taken: () => fileTaken(ctx, op.size) };
   }
   let write: WriteOp = sig ? { ...op, basis: 'delta', blockSize: sig.blockSize } : { ...op, basis: 'whole' };
   let hashing: ContentHash | null = null;
@@ -226,19 +226,27 @@ async function* sendOp(op: Op, sig: Signature | null, ctx: SendContext): AsyncIt
     ? createDelta(sig, hashedChunks(reusedChunks(abs, op.size, opts.signal), hashing), opts.hasher)
     : hashedLiterals(op.size <= SMALL_FILE_BYTES ? smallFile(abs, opts.signal) : wholeFile(abs, opts.signal), hashing);
   const out: BatchWrite = { ...stripBlockSize(write), body: counted(content, op.size, sig?.blockSize ?? 0, ctx) };
-  if (hashing) {
-    const h = hashing;
-    const path = op.path;
-    yield {
+  const taken = (): void => fileTaken(ctx, 0);
+  if (hashing === null) return { op: out, taken };
+  const h = hashing;
+  const path = op.path;
+  return {
+    op: {
       ...out,
       digestAtEnd: () => {
         const d = h.result();
         if (d !== '') ctx.learned.set(path, d);
         return d;
       },
-    };
-  } else yield out;
-  done.files++;
+    },
+    taken,
+  };
+}
+
+/** One more file taken by the receiver, its `bytes` (if not counted as it was read) with it. */
+function fileTaken(ctx: SendContext, bytes: number): void {
+  ctx.done.files++;
+  ctx.done.bytes += bytes;
   ctx.report();
 }
 
@@ -249,11 +257,12 @@ async function* sendOp(op: Op, sig: Signature | null, ctx: SendContext): AsyncIt
 function directWhole(op: WriteOp, abs: string, ctx: SendContext, onRead: (bytes: number) => void): BatchWrite {
   const hashing = op.digest === '';
   const body = new DirectFile(abs, hashing ? ctx.opts.hasher : null, { ...(ctx.opts.signal && { signal: ctx.opts.signal }), onRead });
-  const out: BatchWrite = { ...stripBlockSize(op), basis: 'whole', body };
-  if (!hashing) return out;
+  if (!hashing) return { ...stripBlockSize(op), basis: 'whole', body };
   const path = op.path;
   return {
-    ...out,
+    ...stripBlockSize(op),
+    basis: 'whole',
+    body,
     digestAtEnd: () => {
       const d = body.digest();
       if (d !== '') ctx.learned.set(path, d);
@@ -318,7 +327,8 @@ async function* counted(body: AsyncIterable<DeltaOp>, size: number, blockSize: n
 }
 
 function stripBlockSize(w: WriteOp): WriteOp {
-  if (w.basis === 'delta') return w;
+  // Most writes have none: an object rest per file was a visible share of a full sync's planning.
+  if (w.basis === 'delta' || !('blockSize' in w)) return w;
   const { blockSize: _unused, ...rest } = w;
   return rest;
 }

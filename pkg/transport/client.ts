@@ -4,7 +4,7 @@ import * as grpc from '@grpc/grpc-js';
 import { ErrorCode, KxError } from '../sync/errors.ts';
 import type { BatchOp, BatchResult, IgnoreRuleSet, Manifest, Receiver, RelPath, Signature } from '../sync/types.ts';
 import type { Entry } from '../sync/types.ts';
-import { entryFromMsg, knownToMsgs, rulesToMsg, signatureFromMsg } from '../wire/convert.ts';
+import { entryFromMsg, rulesToMsg, signatureFromMsg } from '../wire/convert.ts';
 import { loadRadarProto, type RadarProto } from '../../proto/load.ts';
 import type * as M from '../../proto/messages.ts';
 import { fromServiceError } from '../wire/status.ts';
@@ -18,6 +18,7 @@ import {
 import { CompressionPolicy } from './compression-policy.ts';
 import { ApplyCall, WarmApply } from './apply-call.ts';
 import { writeBatch } from './frame-writer.ts';
+import { encodeKnown } from './known-entries.ts';
 
 export interface RemoteTarget {
   /** "" = radar's default root. */
@@ -205,8 +206,9 @@ export class RadarClient implements Receiver {
     await this.start(signal);
     const out = new Map<RelPath, Entry>();
     const head: M.ManifestRequest = { target: this.#target, rules: rulesToMsg(rules), known: [] };
-    // Thousands of known entries are encoded a slice at a time, so the encoding never holds the event loop for long.
-    const req = known && known.size > 0 ? await this.#proto.encodeSliced('kx.v1.ManifestRequest', head, 'known', knownToMsgs(known)) : head;
+    // The known entries are encoded directly (known-entries.ts) and follow the head's fields: the request is sent as
+    // these bytes (the serializer passes a Buffer through).
+    const req = known && known.size > 0 ? Buffer.concat([this.#proto.service.GetManifest.requestSerialize(head), await encodeKnown(known)]) : head;
     signal?.throwIfAborted();
     for await (const chunk of this.#serverStream(this.#stub.GetManifest, req, signal)) {
       for (const e of chunk.entries) out.set(e.path, entryFromMsg(e));

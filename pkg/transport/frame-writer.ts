@@ -73,15 +73,19 @@ export async function writeBatch(ops: AsyncIterable<BatchOp>, opts: FrameWriterO
     const bytes = buf.subarray(0, frame.pos);
     const payload = frame.pos - start;
     opened = true;
-    frame = newFrame(FRAME_CAPACITY);
+    // The batch's last frame (the flush) is followed by none: a save would make a frame's buffer for nothing.
+    if (!flush) frame = newFrame(FRAME_CAPACITY);
     const t = performance.now();
     await opts.sink.send(bytes, buf.length === FRAME_CAPACITY ? () => free.push(buf) : undefined);
     policy?.sent(payload, performance.now() - t);
   };
-  /** Room for `bytes` more (and the flush field): the frame is sent first when they would not fit in it. */
-  const room = async (bytes: number): Promise<void> => {
+  /**
+   * Room for `bytes` more (and the flush field): the frame is sent first when they would not fit in it. Undefined
+   * when they fit (most items): the caller awaits only a promise it got, so an item costs no turn of its own.
+   */
+  const room = (bytes: number): Promise<void> | undefined => (frame.pos + bytes + FLUSH_FIELD_BYTES <= frame.buf.length ? undefined : makeRoom(bytes));
+  const makeRoom = async (bytes: number): Promise<void> => {
     const need = bytes + FLUSH_FIELD_BYTES;
-    if (frame.pos + need <= frame.buf.length) return;
     if (frame.pos > start) await emit(false);
     // Larger than a frame (an op listing a directory's contents, a file read whole): a frame of its own size.
     if (frame.pos + need > frame.buf.length) {
@@ -90,15 +94,16 @@ export async function writeBatch(ops: AsyncIterable<BatchOp>, opts: FrameWriterO
     }
   };
   const settle = (mark: number, want: number, n: number): void => settleLiteral(frame, mark, want, n);
-  const full = async (): Promise<void> => {
-    if (frame.pos - start + weight >= FRAME_BYTES) await emit(false);
-  };
+  /** The frame is sent once it holds FRAME_BYTES; undefined (nothing to wait for) until then. */
+  const full = (): Promise<void> | undefined => (frame.pos - start + weight >= FRAME_BYTES ? emit(false) : undefined);
   /** `extra`: what the item weighs beyond its bytes. */
   const push = async (item: ApplyItem, extra = 0): Promise<void> => {
-    await room(itemFieldSize(item));
+    const r = room(itemFieldSize(item));
+    if (r) await r;
     frame.item(item);
     weight += extra;
-    await full();
+    const f = full();
+    if (f) await f;
   };
 
   let sliceStart = performance.now();
@@ -129,9 +134,10 @@ export async function writeBatch(ops: AsyncIterable<BatchOp>, opts: FrameWriterO
     }
     if (direct !== null && file !== null) {
       const { fd, size } = file;
-      const endBytes = itemFieldSize(endItem(op.digest === '' ? DIGEST_CHARS : ''));
+      const endBytes = op.digest === '' ? END_BYTES_DIGEST : END_BYTES;
       const small = size <= SMALL_FILE_BYTES;
-      await room(itemFieldSize(opItem) + (small && size > 0 ? rawLiteralFieldSize(size) : 0) + endBytes);
+      const r = room(itemFieldSize(opItem) + (small && size > 0 ? rawLiteralFieldSize(size) : 0) + endBytes);
+      if (r) await r;
       frame.item(opItem);
       let mark = frame.pos;
       try {
@@ -153,7 +159,8 @@ export async function writeBatch(ops: AsyncIterable<BatchOp>, opts: FrameWriterO
               wire += n;
               position += n;
               if (n < want) break;
-              await full();
+              const f = full();
+              if (f) await f;
             }
           } finally {
             direct.close(fd);
@@ -167,7 +174,8 @@ export async function writeBatch(ops: AsyncIterable<BatchOp>, opts: FrameWriterO
       }
       const digest = op.digest === '' ? (op.digestAtEnd?.() ?? '') : '';
       frame.item(endItem(digest));
-      await full();
+      const f = full();
+      if (f) await f;
       continue;
     }
     await push(opItem);
@@ -202,7 +210,8 @@ export async function writeBatch(ops: AsyncIterable<BatchOp>, opts: FrameWriterO
       await push(abortItem(asKxError(err, op.path)));
     }
   }
-  await room(0);
+  const last = room(0);
+  if (last) await last;
   await emit(true);
   return wire;
 }
@@ -233,6 +242,9 @@ const MIN_CHUNK = 16 * 1024;
 const FRAME_CAPACITY = FRAME_BYTES + 4096;
 /** A digest's length, as the end item of a file hashed as it was read carries it. */
 const DIGEST_CHARS = '0123456789abcdef';
+/** An end item's field: with the digest of a file hashed as it was read, and without one. */
+const END_BYTES_DIGEST = itemFieldSize(endItem(DIGEST_CHARS));
+const END_BYTES = itemFieldSize(endItem(''));
 function endItem(digest: string): ApplyItem {
   return { item: 'end', end: { abort: false, reason: '', code: '', digest } };
 }

@@ -78,7 +78,9 @@ describe('ManifestTable', () => {
         }
         expect(t.has(p)).toBe(m.has(p));
         expect(t.get(p)).toStrictEqual(m.get(p));
+        expect(t.kindOf(p)).toBe(m.get(p)?.kind);
         expect(t.get(`${p}/missing`)).toBeUndefined();
+        expect(t.kindOf(`${p}/missing`)).toBeUndefined();
         if (step % 250 === 0) expectSame(t, m);
       }
       expectSame(t, m);
