@@ -6,17 +6,14 @@
 //   node bench/ab-initial.ts BASE_CHECKOUT BASE_IMAGE NEW_IMAGE [rounds] [cold|warm|both] [quick]
 // Prints each run's total, its phases and the CPU kx and radar spent in it (radar's container's process tree,
 // sampled every 100 ms; of kx's, its full-sync worker thread's too), then the medians. Not a test; for comparing a change with its base.
-import { execFileSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BenchContainer } from './bench-container.ts';
 import { QUICK_TREE, SOURCE_TREE, writeTree } from './dataset.ts';
 import { Cleanup } from './latency.ts';
 import { KxWatch, formatPhases } from './peers/kx-watch.ts';
-import { UsageSampler, containerPid, containersByLabel } from './support/proc.ts';
-import { assertSame } from './throughput.ts';
+import { median, removeRadars, runSide } from './support/ab-side.ts';
 
 const [baseCheckout, baseImage, newImage, roundsArg, modeArg, quickArg] = process.argv.slice(2);
 if (!baseCheckout || !baseImage || !newImage) throw new Error('usage: node bench/ab-initial.ts BASE_CHECKOUT BASE_IMAGE NEW_IMAGE [rounds] [cold|warm|both] [quick]');
@@ -43,59 +40,25 @@ try {
       const order = r % 2 === 0 ? sides : [...sides].reverse();
       for (const s of order) {
         if (kind === 'cold') removeRadars(s.home);
-        const dest = join(work, `dest-${s.name}-${r}-${kind}`);
-        await mkdir(dest);
-        const container = new BenchContainer([], [[dest, '/app']]);
-        await container.start();
         // KX_BENCH_CPU_PROF=DIR: each daemon writes a V8 CPU profile there (DIR/<side>) when it exits.
         const prof = process.env.KX_BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${join(process.env.KX_BENCH_CPU_PROF, s.name)}`] : [];
-        const kx = new KxWatch({ local: src, remote: '/app', selector: container.label, home: s.home, command: [process.execPath, ...prof, s.entry], env: { KX_RADAR_IMAGE: s.image } });
-        const radarPids: number[] = [];
-        const kxUse = new UsageSampler(() => (kx.pid ? [kx.pid] : []));
-        const radarUse = new UsageSampler(() => radarPids);
         // The worker thread's CPU only grows while it lives (it ends 2 s after the sync): its largest reading.
         let workerCpu = 0;
-        const workerTimer = setInterval(() => (workerCpu = Math.max(workerCpu, threadCpu(kx.pid, 'kx-full-sync'))), 100);
-        let looking = true;
-        // radar's process: the one left running (warm) or the one this kx watch starts (cold), once it is up.
-        const findRadar = (async () => {
-          while (looking && radarPids.length === 0) {
-            const [id] = await containersByLabel(kx.radarLabel).catch(() => []);
-            const pid = id ? await containerPid(id).catch(() => 0) : 0;
-            if (pid > 0) radarPids.push(pid);
-            else await new Promise((resolve) => setTimeout(resolve, 200));
-          }
-        })();
-        try {
-          execFileSync('sync');
-          if (kind === 'warm') await Promise.race([findRadar, new Promise((resolve) => setTimeout(resolve, 2000))]);
-          kxUse.begin();
-          radarUse.begin();
-          const spawned = await kx.start(300_000);
-          const watchingAt = performance.now();
-          const kxCpu = kxUse.end().cpuS;
-          workerCpu = Math.max(workerCpu, threadCpu(kx.pid, 'kx-full-sync'));
-          const radarCpu = radarUse.end().cpuS;
-          const phases = await kx.startupPhases(spawned, watchingAt);
-          const total = (watchingAt - spawned) / 1000;
-          assertSame(src, dest);
-          const key = kind;
-          s.results.set(key, [...(s.results.get(key) ?? []), total]);
-          s.cpu.set(`${key} kx`, [...(s.cpu.get(`${key} kx`) ?? []), kxCpu]);
-          s.cpu.set(`${key} radar`, [...(s.cpu.get(`${key} radar`) ?? []), radarCpu]);
-          s.cpu.set(`${key} kx worker`, [...(s.cpu.get(`${key} kx worker`) ?? []), workerCpu]);
-          const radarLine = /radar: container \S+ \(\S+\) serves the docker target at \S+(.*)/.exec(await readFile(kx.log, 'utf8'))?.[1] ?? '';
-          console.log(`round ${r} ${kind} ${s.name}: ${total.toFixed(2)} s${phases ? ` (${formatPhases(phases)})` : ''}, CPU kx ${kxCpu.toFixed(2)} s (its sync worker ${workerCpu.toFixed(2)} s), radar ${radarCpu.toFixed(2)} s, load ${loadavg()[0].toFixed(1)}; radar${radarLine}`);
-        } finally {
-          looking = false;
-          clearInterval(workerTimer);
-          await findRadar;
-          kxUse.close();
-          radarUse.close();
-          await kx.close();
-          await container.close();
-          await rm(dest, { recursive: true, force: true });
-        }
+        const during = (kx: KxWatch) => {
+          const timer = setInterval(() => (workerCpu = Math.max(workerCpu, threadCpu(kx.pid, 'kx-full-sync'))), 100);
+          return () => {
+            workerCpu = Math.max(workerCpu, threadCpu(kx.pid, 'kx-full-sync'));
+            clearInterval(timer);
+          };
+        };
+        const run = await runSide({ src, dest: join(work, `dest-${s.name}-${r}-${kind}`), home: s.home, command: [process.execPath, ...prof, s.entry], image: s.image, warm: kind === 'warm', during });
+        const key = kind;
+        s.results.set(key, [...(s.results.get(key) ?? []), run.totalS]);
+        s.cpu.set(`${key} kx`, [...(s.cpu.get(`${key} kx`) ?? []), run.kxCpuS]);
+        s.cpu.set(`${key} radar`, [...(s.cpu.get(`${key} radar`) ?? []), run.radarCpuS]);
+        s.cpu.set(`${key} kx worker`, [...(s.cpu.get(`${key} kx worker`) ?? []), workerCpu]);
+        const radarLine = /radar: container \S+ \(\S+\) serves the docker target at \S+(.*)/.exec(run.log)?.[1] ?? '';
+        console.log(`round ${r} ${kind} ${s.name}: ${run.totalS.toFixed(2)} s${run.phases ? ` (${formatPhases(run.phases)})` : ''}, CPU kx ${run.kxCpuS.toFixed(2)} s (its sync worker ${workerCpu.toFixed(2)} s), radar ${run.radarCpuS.toFixed(2)} s, load ${loadavg()[0].toFixed(1)}; radar${radarLine}`);
       }
     }
   }
@@ -107,12 +70,6 @@ try {
   await cleanup.run();
 }
 
-function removeRadars(home: string): void {
-  // The label value is the digest of the home (pkg/docker/radar-container.ts homeHash); by the list, not by name.
-  const label = new KxWatch({ local: '', remote: '', selector: '', home }).radarLabel;
-  const ids = execFileSync('docker', ['ps', '-aq', '--filter', `label=${label}`], { encoding: 'utf8' }).split('\n').filter(Boolean);
-  if (ids.length > 0) execFileSync('docker', ['rm', '-f', ...ids], { stdio: 'ignore' });
-}
 
 /** CPU seconds (user + system) of the thread of `pid` named `name`; 0 when there is none. */
 function threadCpu(pid: number, name: string): number {
@@ -130,7 +87,3 @@ function threadCpu(pid: number, name: string): number {
   return 0;
 }
 
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length === 0 ? NaN : s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-}

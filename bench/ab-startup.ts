@@ -6,17 +6,14 @@
 //   node bench/ab-startup.ts BASE_CHECKOUT BASE_IMAGE NEW_IMAGE [rounds] [cold|warm|both] [quick]
 // Prints each run's phases (bench/peers/kx-watch.ts), the daemon's own start-up line and radar's container steps
 // from kx's log, and the CPU kx and radar spent; then the medians. Not a test; for comparing a change with its base.
-import { execFileSync } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { BenchContainer } from './bench-container.ts';
 import { QUICK_TREE, SOURCE_TREE, writeTree } from './dataset.ts';
 import { Cleanup } from './latency.ts';
-import { KxWatch, formatPhases } from './peers/kx-watch.ts';
+import { formatPhases } from './peers/kx-watch.ts';
 import { installKx } from './support/installed-kx.ts';
-import { UsageSampler, containerPid, containersByLabel } from './support/proc.ts';
-import { assertSame } from './throughput.ts';
+import { median, removeRadars, runSide } from './support/ab-side.ts';
 
 const [baseCheckout, baseImage, newImage, roundsArg, modeArg, quickArg] = process.argv.slice(2);
 if (!baseCheckout || !baseImage || !newImage) throw new Error('usage: node bench/ab-startup.ts BASE_CHECKOUT BASE_IMAGE NEW_IMAGE [rounds] [cold|warm|both] [quick]');
@@ -48,55 +45,19 @@ try {
       const order = r % 2 === 0 ? sides : [...sides].reverse();
       for (const s of order) {
         if (kind === 'cold') removeRadars(s.home);
-        const dest = join(work, `dest-${s.name}-${r}-${kind}`);
-        await mkdir(dest);
-        const container = new BenchContainer([], [[dest, '/app']]);
-        await container.start();
         const prof = process.env.KX_BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${join(process.env.KX_BENCH_CPU_PROF, s.name)}`] : [];
-        const kx = new KxWatch({ local: src, remote: '/app', selector: container.label, home: s.home, command: [process.execPath, ...prof, s.entry], env: { KX_RADAR_IMAGE: s.image } });
-        const radarPids: number[] = [];
-        const kxUse = new UsageSampler(() => (kx.pid ? [kx.pid] : []));
-        const radarUse = new UsageSampler(() => radarPids);
-        let looking = true;
-        const findRadar = (async () => {
-          while (looking && radarPids.length === 0) {
-            const [id] = await containersByLabel(kx.radarLabel).catch(() => []);
-            const pid = id ? await containerPid(id).catch(() => 0) : 0;
-            if (pid > 0) radarPids.push(pid);
-            else await new Promise((done) => setTimeout(done, 20));
-          }
-        })();
-        try {
-          execFileSync('sync');
-          if (kind === 'warm') await Promise.race([findRadar, new Promise((done) => setTimeout(done, 2000))]);
-          kxUse.begin();
-          radarUse.begin();
-          const spawned = await kx.start(300_000);
-          const watchingAt = performance.now();
-          const kxCpu = kxUse.end().cpuS;
-          const radarCpu = radarUse.end().cpuS;
-          const phases = await kx.startupPhases(spawned, watchingAt);
-          assertSame(src, dest);
-          const log = await readFile(kx.log, 'utf8');
-          const up = /kx watch: .*?; (up \d+ ms .*?\))/.exec(log)?.[1] ?? '';
-          const radarLine = /radar: container \S+ \(\S+\) serves the docker target at \S+(.*)/.exec(log)?.[1] ?? '';
-          const add = (what: string, v: number | undefined): void => {
-            if (v !== undefined) s.values.set(`${kind} ${what}`, [...(s.values.get(`${kind} ${what}`) ?? []), v]);
-          };
-          for (const k of ['upS', 'radarS', 'syncingS', 'doneS'] as const) add(k, phases?.[k]);
-          if (phases) add('sync itself', phases.doneS - phases.syncingS);
-          add('kx CPU', kxCpu);
-          add('radar CPU', radarCpu);
-          console.log(`round ${r} ${kind} ${s.name}: ${phases ? formatPhases(phases) : '?'}; CPU kx ${kxCpu.toFixed(2)} s, radar ${radarCpu.toFixed(2)} s, load ${loadavg()[0].toFixed(1)}; ${up}; radar${radarLine}`);
-        } finally {
-          looking = false;
-          await findRadar;
-          kxUse.close();
-          radarUse.close();
-          await kx.close();
-          await container.close();
-          await rm(dest, { recursive: true, force: true });
-        }
+        const run = await runSide({ src, dest: join(work, `dest-${s.name}-${r}-${kind}`), home: s.home, command: [process.execPath, ...prof, s.entry], image: s.image, warm: kind === 'warm' });
+        const { phases } = run;
+        const up = /kx watch: .*?; (up \d+ ms .*?\))/.exec(run.log)?.[1] ?? '';
+        const radarLine = /radar: container \S+ \(\S+\) serves the docker target at \S+(.*)/.exec(run.log)?.[1] ?? '';
+        const add = (what: string, v: number | undefined): void => {
+          if (v !== undefined) s.values.set(`${kind} ${what}`, [...(s.values.get(`${kind} ${what}`) ?? []), v]);
+        };
+        for (const k of ['upS', 'radarS', 'syncingS', 'doneS'] as const) add(k, phases?.[k]);
+        if (phases) add('sync itself', phases.doneS - phases.syncingS);
+        add('kx CPU', run.kxCpuS);
+        add('radar CPU', run.radarCpuS);
+        console.log(`round ${r} ${kind} ${s.name}: ${phases ? formatPhases(phases) : '?'}; CPU kx ${run.kxCpuS.toFixed(2)} s, radar ${run.radarCpuS.toFixed(2)} s, load ${loadavg()[0].toFixed(1)}; ${up}; radar${radarLine}`);
       }
     }
   }
@@ -107,13 +68,4 @@ try {
   await cleanup.run();
 }
 
-function removeRadars(home: string): void {
-  const label = new KxWatch({ local: '', remote: '', selector: '', home }).radarLabel;
-  const ids = execFileSync('docker', ['ps', '-aq', '--filter', `label=${label}`], { encoding: 'utf8' }).split('\n').filter(Boolean);
-  if (ids.length > 0) execFileSync('docker', ['rm', '-f', ...ids], { stdio: 'ignore' });
-}
 
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length === 0 ? NaN : s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-}

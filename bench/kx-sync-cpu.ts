@@ -14,6 +14,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { QUICK_TREE, SOURCE_TREE, burst, writeTree } from './dataset.ts';
+import { median } from './support/ab-side.ts';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -182,7 +183,3 @@ async function child(checkout: string): Promise<void> {
   }
 }
 
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length === 0 ? NaN : s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-}
