@@ -13,7 +13,7 @@ import { QUICK_TREE, SOURCE_TREE, writeTree } from './dataset.ts';
 import { Cleanup } from './latency.ts';
 import { formatPhases } from './peers/kx-watch.ts';
 import { installKx } from './support/installed-kx.ts';
-import { median, removeRadars, runSide } from './support/ab-side.ts';
+import { median, removeRadars, runSide } from './ab-side.ts';
 
 const [baseCheckout, baseImage, newImage, roundsArg, modeArg, quickArg] = process.argv.slice(2);
 if (!baseCheckout || !baseImage || !newImage) throw new Error('usage: node bench/ab-startup.ts BASE_CHECKOUT BASE_IMAGE NEW_IMAGE [rounds] [cold|warm|both] [quick]');

@@ -14,7 +14,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { QUICK_TREE, SOURCE_TREE, burst, writeTree } from './dataset.ts';
-import { median } from './support/ab-side.ts';
+import { median } from './ab-side.ts';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,

@@ -4,10 +4,10 @@
 // starts). Everything the run made is removed after it, except the side's radar (its home's, for the next run).
 import { execFileSync } from 'node:child_process';
 import { mkdir, readFile, rm } from 'node:fs/promises';
-import { BenchContainer } from '../bench-container.ts';
-import { KxWatch, type StartupPhases } from '../peers/kx-watch.ts';
-import { assertSame } from '../throughput.ts';
-import { UsageSampler, containerPid, containersByLabel } from './proc.ts';
+import { BenchContainer } from './bench-container.ts';
+import { KxWatch, type StartupPhases } from './peers/kx-watch.ts';
+import { assertSame } from './throughput.ts';
+import { UsageSampler, containerPid, containersByLabel } from './support/proc.ts';
 
 export interface SideRunOptions {
   readonly src: string;
