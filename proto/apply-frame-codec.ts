@@ -11,6 +11,7 @@
 // Buffer views of the frame), without its message instances in between, which were about a tenth of radar's
 // main-thread time in an initial sync. Any valid protobuf encoding of ApplyFrame is read (fields in any order,
 // unknown fields skipped); a truncated or malformed frame throws.
+import { ProtoWriter, bytesField, int64Size, lenField, strField, varintField } from './proto-writer.ts';
 import type { ApplyFrame, ApplyItem, ApplyOpen, ExpectEntryMsg, ExpectMsg, FileEndMsg, LiteralMsg, OpMsg, Target } from './messages.ts';
 
 /** The frame's protobuf encoding. */
@@ -19,7 +20,7 @@ export function encodeApplyFrame(frame: ApplyFrame): Buffer {
   if (frame.open != null) size += lenField(1, openSize(frame.open));
   for (const item of frame.items) size += lenField(2, itemSize(item));
   if (frame.flush) size += 2;
-  const w = new FrameWriter(Buffer.allocUnsafe(size));
+  const w = new ProtoWriter(Buffer.allocUnsafe(size));
   if (frame.open != null) {
     w.tagLen(1, openSize(frame.open));
     writeOpen(w, frame.open);
@@ -39,10 +40,10 @@ export function encodeApplyFrame(frame: ApplyFrame): Buffer {
  * bytes at `pos`, rawLiteralEnd) instead of into a buffer of its own that encoding would copy again.
  */
 export class FrameFields {
-  readonly #w: FrameWriter;
+  readonly #w: ProtoWriter;
 
   constructor(buf: Buffer, pos = 0) {
-    this.#w = new FrameWriter(buf);
+    this.#w = new ProtoWriter(buf);
     this.#w.pos = pos;
   }
 
@@ -155,42 +156,9 @@ function endSize(e: FileEndMsg): number {
   return (e.abort ? 2 : 0) + strField(2, e.reason) + strField(3, e.code) + strField(4, e.digest);
 }
 
-/** A length-delimited field of a one-byte tag (field numbers below 16) holding `len` bytes. */
-function lenField(_field: number, len: number): number {
-  return 1 + varintSize(len) + len;
-}
-
-function bytesField(field: number, len: number): number {
-  return len === 0 ? 0 : lenField(field, len);
-}
-
-function strField(field: number, s: string): number {
-  return s === '' ? 0 : lenField(field, Buffer.byteLength(s));
-}
-
-function varintField(_field: number, v: number): number {
-  return v === 0 ? 0 : 1 + varintSize(v);
-}
-
-function varintSize(v: number): number {
-  if (!Number.isSafeInteger(v) || v < 0) throw new RangeError(`ApplyFrame encoding: ${v} is not an unsigned integer`);
-  let n = 1;
-  while (v >= 128) {
-    v = Math.floor(v / 128);
-    n++;
-  }
-  return n;
-}
-
-/** int64: a negative value is its 64-bit two's complement, ten bytes. */
-function int64Size(v: number): number {
-  if (!Number.isSafeInteger(v)) throw new RangeError(`ApplyFrame encoding: ${v} is not an integer`);
-  return v < 0 ? 10 : varintSize(v);
-}
-
 // ---- writing ----
 
-function writeOpen(w: FrameWriter, o: ApplyOpen): void {
+function writeOpen(w: ProtoWriter, o: ApplyOpen): void {
   if (o.target === null) return;
   const t = o.target;
   w.tagLen(1, targetSize(t));
@@ -205,7 +173,7 @@ function writeOpen(w: FrameWriter, o: ApplyOpen): void {
   if (t.keepSetIdBits != null) w.bool(5, t.keepSetIdBits, true);
 }
 
-function writeItem(w: FrameWriter, item: ApplyItem): void {
+function writeItem(w: ProtoWriter, item: ApplyItem): void {
   switch (item.item) {
     case 'op': {
       const m = item.op;
@@ -266,70 +234,6 @@ function writeItem(w: FrameWriter, item: ApplyItem): void {
 
 const VARINT = 0;
 const LEN = 2;
-
-class FrameWriter {
-  readonly buf: Buffer;
-  pos = 0;
-
-  constructor(buf: Buffer) {
-    this.buf = buf;
-  }
-
-  tagLen(field: number, len: number): void {
-    this.buf[this.pos++] = (field << 3) | LEN;
-    this.#raw(len);
-  }
-
-  str(field: number, s: string): void {
-    if (s === '') return;
-    const len = Buffer.byteLength(s);
-    this.tagLen(field, len);
-    this.pos += this.buf.write(s, this.pos, len, 'utf8');
-  }
-
-  bytes(field: number, data: Uint8Array): void {
-    if (data.byteLength === 0) return;
-    this.tagLen(field, data.byteLength);
-    this.buf.set(data, this.pos);
-    this.pos += data.byteLength;
-  }
-
-  varint(field: number, v: number): void {
-    if (v === 0) return;
-    this.buf[this.pos++] = (field << 3) | VARINT;
-    this.#raw(v);
-  }
-
-  /** An int64 field; `always`: written even when 0 (a proto3 optional field that is set). */
-  int64(field: number, v: number, always = false): void {
-    if (v === 0 && !always) return;
-    this.buf[this.pos++] = (field << 3) | VARINT;
-    if (v >= 0) {
-      this.#raw(v);
-      return;
-    }
-    let u = BigInt.asUintN(64, BigInt(v));
-    for (let i = 0; i < 9; i++) {
-      this.buf[this.pos++] = Number(u & 0x7fn) | 0x80;
-      u >>= 7n;
-    }
-    this.buf[this.pos++] = Number(u);
-  }
-
-  bool(field: number, v: boolean, always = false): void {
-    if (!v && !always) return;
-    this.buf[this.pos++] = (field << 3) | VARINT;
-    this.buf[this.pos++] = v ? 1 : 0;
-  }
-
-  #raw(v: number): void {
-    while (v >= 128) {
-      this.buf[this.pos++] = (v % 128) | 0x80;
-      v = Math.floor(v / 128);
-    }
-    this.buf[this.pos++] = v;
-  }
-}
 
 // ---- reading ----
 
