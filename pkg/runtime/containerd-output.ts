@@ -1,5 +1,5 @@
-// The files containerd's shim writes an exec'd process's stdout and stderr into (`file://` stdio), read by radar as
-// they grow and handed to the sink. A process writing past the hard limit is killed: the files are on radar's disk.
+// The files containerd's shim writes an exec'd process's stdout and stderr into, read by radar as they grow and
+// handed to the sink. A process writing past the hard limit is killed: the files are on radar's disk.
 import { mkdtemp, open, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ExecSink } from './exec.ts';
@@ -27,9 +27,14 @@ export class ContainerdOutputFiles {
     return new ContainerdOutputFiles(dir, sink);
   }
 
-  /** The URI for the shim, which opens it in the node's mount namespace: radar's file through radar's root. */
-  uri(which: 'stdout' | 'stderr'): string {
-    return `file:///proc/${process.pid}/root${join(this.#dir, which)}`;
+  /**
+   * The path for the shim, which opens it in the node's mount namespace: radar's file through radar's root. A plain
+   * path to an existing regular file, not a `file://` URI: for that scheme the shim writes both streams into one file
+   * and closes it when stdout ends, so stderr written after that instant is lost (about one command in thirty here).
+   * A plain path is opened per stream (the shim falls back from a FIFO to a regular file that exists).
+   */
+  path(which: 'stdout' | 'stderr'): string {
+    return `/proc/${process.pid}/root${join(this.#dir, which)}`;
   }
 
   /** Reads new output every few ms until the returned function is called (which reads what is left). */

@@ -96,9 +96,9 @@ export class ContainerdRuntime implements ContainerInspector, ContainerControlle
 
   /**
    * containerd's task exec: the container's own process spec (user, environment, capabilities) with the command's
-   * argv and cwd, no terminal. The shim writes stdout and stderr into files radar made (`file://` stdio, which the
-   * runc shim opens on the node: the path goes through /proc/<radar's pid>/root, so it works from radar's pod too);
-   * radar reads them as they grow. Aborting kills the process (SIGKILL to its exec id).
+   * argv and cwd, no terminal. The shim writes stdout and stderr into two files radar made (which the runc shim opens
+   * on the node: the path goes through /proc/<radar's pid>/root, so it works from radar's pod too); radar reads them
+   * as they grow. Aborting kills the process (SIGKILL to its exec id).
    */
   async exec(id: string, command: ExecCommand, sink: ExecSink, signal: AbortSignal): Promise<ExecResult> {
     const { containers, tasks } = this.#connect();
@@ -114,8 +114,8 @@ export class ContainerdRuntime implements ContainerInspector, ContainerControlle
         containerId: id,
         execId,
         stdin: '',
-        stdout: files.uri('stdout'),
-        stderr: files.uri('stderr'),
+        stdout: files.path('stdout'),
+        stderr: files.path('stderr'),
         terminal: false,
         spec: { typeUrl: PROCESS_TYPE_URL, value: Buffer.from(JSON.stringify(proc)) },
       }, id, signal);
