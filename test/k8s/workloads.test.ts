@@ -185,8 +185,10 @@ describe('test cluster: workloads', { timeout: 180_000 }, () => {
       terminationGracePeriodSeconds: 0, volumes: [{ name: 'd', persistentVolumeClaim: { claimName: 'data' } }],
       containers: [sleeper({ command: ['/bin/busybox', 'sh', '-c', `${script}; exec sleep 3600`], volumeMounts: [{ name: 'd', mountPath: '/data' }] })],
     } });
-    cluster.createPod(NS, pvcPod('writer', 'echo kept > /data/f'));
+    cluster.createPod(NS, pvcPod('writer', 'echo kept > /data/f && echo written'));
     await cluster.waitForRunning(NS, 'writer', 60_000);
+    // Running means started, not that the script got to its write: delete the writer only after it says so.
+    expect(await eventually(async () => (await logsOf('writer')) || undefined, 10_000, 'the writer\'s output')).toBe('written\n');
     const bound = await core.readNamespacedPersistentVolumeClaim({ namespace: NS, name: 'data' });
     expect(bound.status?.phase).toBe('Bound');
     expect(bound.spec?.volumeName).toMatch(/^pvc-/);
