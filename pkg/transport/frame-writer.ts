@@ -114,9 +114,8 @@ export async function writeBatch(ops: AsyncIterable<BatchOp>, opts: FrameWriterO
       sliceStart = performance.now();
     }
     const msg = opToMsg(op);
-    const opItem: ApplyItem = { item: 'op', op: msg };
     if (op.op !== 'write') {
-      await push(opItem);
+      await push({ item: 'op', op: msg });
       continue;
     }
     let compress = opts.compress;
@@ -181,7 +180,7 @@ export async function writeBatch(ops: AsyncIterable<BatchOp>, opts: FrameWriterO
       if (f) await f;
       continue;
     }
-    await push(opItem);
+    await push({ item: 'op', op: msg });
     if (failed !== null) {
       // The local file could not be read (gone, changed, unreadable): the receiver drops its temp file and
       // reports the path; the batch goes on.
