@@ -30,7 +30,7 @@ export function utf8Length(s: string): number {
   return s.length;
 }
 
-/** Strings up to this length are measured and written by hand (see utf8Length). */
+/** Strings up to this length are measured by hand (see utf8Length). */
 const SHORT_STRING = 128;
 
 /** An unsigned varint field, left out when 0 (proto3). */
@@ -75,15 +75,9 @@ export class ProtoWriter {
     if (s === '') return;
     const len = utf8Length(s);
     this.tagLen(field, len);
-    if (len !== s.length || len > SHORT_STRING) {
-      this.pos += this.buf.write(s, this.pos, len, 'utf8');
-      return;
-    }
-    // Short ASCII: byte by byte, cheaper than Buffer.write's native call.
-    const buf = this.buf;
-    let pos = this.pos;
-    for (let i = 0; i < len; i++) buf[pos++] = s.charCodeAt(i);
-    this.pos = pos;
+    // A string whose UTF-8 length is its length is ASCII: its bytes are its Latin-1 bytes, which Buffer writes at
+    // half the cost of encoding UTF-8 (measured on paths, length included: ~100 against ~200 ns).
+    this.pos += this.buf.write(s, this.pos, len, len === s.length ? 'latin1' : 'utf8');
   }
 
   bytes(field: number, data: Uint8Array): void {
