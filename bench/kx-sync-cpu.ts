@@ -10,6 +10,7 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { Session } from 'node:inspector/promises';
+import { PerformanceObserver, constants as perfConstants, type PerformanceEntry } from 'node:perf_hooks';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -46,6 +47,10 @@ interface Measured {
   ops: number;
   burstOps: number;
   errors: number;
+  /** Garbage collections on the engine's thread during the initial sync: full (mark-compact) and young, and their pauses. */
+  initialMajorGcs: number;
+  initialMinorGcs: number;
+  initialGcMs: number;
 }
 
 async function drive(): Promise<void> {
@@ -66,14 +71,14 @@ async function drive(): Promise<void> {
         await writeTree(src, shape, 42);
         const m = await withRadar(dst, (address, token) => runChild(s.checkout, address, token, src, `${s.name}-${r}`));
         s.runs.push(m);
-        console.log(`round ${r} ${s.name}: initial ${m.ops} ops CPU ${m.initialCpu.toFixed(3)} s (thread ${m.initialThread.toFixed(3)} s) wall ${m.initialWall.toFixed(3)} s; burst ${m.burstOps} ops CPU ${m.burstCpu.toFixed(3)} s (thread ${m.burstThread.toFixed(3)} s) wall ${m.burstWall.toFixed(3)} s${m.errors ? `; ${m.errors} ERRORS` : ''}; load ${loadavg()[0].toFixed(1)}`);
+        console.log(`round ${r} ${s.name}: initial ${m.ops} ops CPU ${m.initialCpu.toFixed(3)} s (thread ${m.initialThread.toFixed(3)} s) wall ${m.initialWall.toFixed(3)} s, GCs ${m.initialMajorGcs} full + ${m.initialMinorGcs} young, ${m.initialGcMs.toFixed(0)} ms; burst ${m.burstOps} ops CPU ${m.burstCpu.toFixed(3)} s (thread ${m.burstThread.toFixed(3)} s) wall ${m.burstWall.toFixed(3)} s${m.errors ? `; ${m.errors} ERRORS` : ''}; load ${loadavg()[0].toFixed(1)}`);
         await rm(src, { recursive: true, force: true });
         await rm(dst, { recursive: true, force: true });
       }
     }
     for (const s of sides) {
       const med = (k: keyof Measured): string => median(s.runs.map((m) => m[k])).toFixed(3);
-      console.log(`${s.name}: median initial CPU ${med('initialCpu')} s (thread ${med('initialThread')} s) wall ${med('initialWall')} s; burst CPU ${med('burstCpu')} s (thread ${med('burstThread')} s) wall ${med('burstWall')} s`);
+      console.log(`${s.name}: median initial CPU ${med('initialCpu')} s (thread ${med('initialThread')} s) wall ${med('initialWall')} s, full GCs ${med('initialMajorGcs')}; burst CPU ${med('burstCpu')} s (thread ${med('burstThread')} s) wall ${med('burstWall')} s`);
     }
   } finally {
     await rm(work, { recursive: true, force: true });
@@ -145,6 +150,14 @@ async function child(checkout: string): Promise<void> {
   try {
     const hasher = await createHasher();
     await client.handshake();
+    const gcs = { major: 0, minor: 0, ms: 0 };
+    const countGc = (e: PerformanceEntry): void => {
+      if ((e as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind === perfConstants.NODE_PERFORMANCE_GC_MAJOR) gcs.major++;
+      else gcs.minor++;
+      gcs.ms += e.duration;
+    };
+    const gcObserver = new PerformanceObserver((list) => list.getEntries().forEach(countGc));
+    gcObserver.observe({ entryTypes: ['gc'] });
     let cpu = process.cpuUsage();
     let thread = process.threadCpuUsage();
     let t = performance.now();
@@ -152,6 +165,9 @@ async function child(checkout: string): Promise<void> {
     const initialWall = (performance.now() - t) / 1000;
     const c1 = process.cpuUsage(cpu);
     const t1 = process.threadCpuUsage(thread);
+    // Entries still queued are delivered on takeRecords.
+    gcObserver.takeRecords().forEach(countGc);
+    gcObserver.disconnect();
     // The daemon keeps its manifests compact between syncs.
     const local = compactManifest(first.local);
     const remote = compactManifest(first.remote);
@@ -175,6 +191,9 @@ async function child(checkout: string): Promise<void> {
       ops: first.ops,
       burstOps: res.ops,
       errors: first.errors.length + res.errors.length,
+      initialMajorGcs: gcs.major,
+      initialMinorGcs: gcs.minor,
+      initialGcMs: gcs.ms,
     };
     process.stdout.write(`${JSON.stringify(m)}\n`);
   } finally {

@@ -70,6 +70,23 @@ export class FrameFields {
     writeItem(this.#w, item);
   }
 
+  /**
+   * An op item whose op's size (opMsgSize) the caller has: the bytes item() writes for { item: 'op', op }, without
+   * sizing the op again (the sender sizes each file's op once, to make room for it, and writes it with that size).
+   */
+  opItem(op: OpMsg, opBytes: number): void {
+    this.#w.tagLen(2, lenField(1, opBytes));
+    writeOp(this.#w, op, opBytes);
+  }
+
+  /** A file's end item, not aborted, with the digest ('' for none): the bytes item() writes for that end. */
+  fileEnd(digest: string): void {
+    const end = strField(4, digest);
+    this.#w.tagLen(2, lenField(4, end));
+    this.#w.tagLen(4, end);
+    this.#w.str(4, digest);
+  }
+
   flush(): void {
     this.#w.bool(3, true);
   }
@@ -97,6 +114,21 @@ export function openFieldSize(o: ApplyOpen): number {
 /** Bytes of one item as a frame field. */
 export function itemFieldSize(item: ApplyItem): number {
   return lenField(2, itemSize(item));
+}
+
+/** Bytes of an op's message (what FrameFields.opItem takes). */
+export function opMsgSize(op: OpMsg): number {
+  return opSize(op);
+}
+
+/** Bytes of an op item as a frame field, from its op's size (opMsgSize). */
+export function opItemFieldSize(opBytes: number): number {
+  return lenField(2, lenField(1, opBytes));
+}
+
+/** Bytes of a file's end item as a frame field, not aborted, with the digest (see FrameFields.fileEnd). */
+export function fileEndFieldSize(digest: string): number {
+  return lenField(2, lenField(4, strField(4, digest)));
 }
 
 /** Bytes of a raw literal item of n > 0 bytes, its bytes included. */
@@ -175,38 +207,9 @@ function writeOpen(w: ProtoWriter, o: ApplyOpen): void {
 
 function writeItem(w: ProtoWriter, item: ApplyItem): void {
   switch (item.item) {
-    case 'op': {
-      const m = item.op;
-      w.tagLen(1, opSize(m));
-      w.str(1, m.op);
-      w.str(2, m.path);
-      w.str(3, m.from);
-      w.varint(4, m.mode);
-      if (m.mtimeMs != null) w.int64(5, m.mtimeMs, true);
-      w.varint(6, m.size);
-      w.str(7, m.digest);
-      w.str(8, m.basis);
-      w.varint(9, m.blockSize);
-      w.str(10, m.linkTarget);
-      if (m.expect != null) {
-        const e = m.expect;
-        w.tagLen(11, expectSize(e));
-        w.bool(1, e.absent);
-        w.str(2, e.kind);
-        w.varint(3, e.size);
-        w.int64(4, e.mtimeMs);
-        if (e.checkContents === true) w.bool(5, true);
-        for (const c of e.contents ?? []) {
-          w.tagLen(6, expectEntrySize(c));
-          w.str(1, c.path);
-          w.str(2, c.kind);
-          w.varint(3, c.size);
-          w.int64(4, c.mtimeMs);
-          w.str(5, c.linkTarget);
-        }
-      }
+    case 'op':
+      writeOp(w, item.op, opSize(item.op));
       return;
-    }
     case 'copy':
       w.tagLen(2, varintField(1, item.copy.index) + varintField(2, item.copy.count));
       w.varint(1, item.copy.index);
@@ -228,6 +231,38 @@ function writeItem(w: ProtoWriter, item: ApplyItem): void {
       w.str(3, e.code);
       w.str(4, e.digest);
       return;
+    }
+  }
+}
+
+/** An op item's op field: its tag and length (opBytes: opSize(m)), then its fields. */
+function writeOp(w: ProtoWriter, m: OpMsg, opBytes: number): void {
+  w.tagLen(1, opBytes);
+  w.str(1, m.op);
+  w.str(2, m.path);
+  w.str(3, m.from);
+  w.varint(4, m.mode);
+  if (m.mtimeMs != null) w.int64(5, m.mtimeMs, true);
+  w.varint(6, m.size);
+  w.str(7, m.digest);
+  w.str(8, m.basis);
+  w.varint(9, m.blockSize);
+  w.str(10, m.linkTarget);
+  if (m.expect != null) {
+    const e = m.expect;
+    w.tagLen(11, expectSize(e));
+    w.bool(1, e.absent);
+    w.str(2, e.kind);
+    w.varint(3, e.size);
+    w.int64(4, e.mtimeMs);
+    if (e.checkContents === true) w.bool(5, true);
+    for (const c of e.contents ?? []) {
+      w.tagLen(6, expectEntrySize(c));
+      w.str(1, c.path);
+      w.str(2, c.kind);
+      w.varint(3, c.size);
+      w.int64(4, c.mtimeMs);
+      w.str(5, c.linkTarget);
     }
   }
 }

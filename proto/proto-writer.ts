@@ -17,8 +17,21 @@ export function bytesField(field: number, len: number): number {
 
 /** A string field, left out when empty (proto3). */
 export function strField(field: number, s: string): number {
-  return s === '' ? 0 : lenField(field, Buffer.byteLength(s));
+  return s === '' ? 0 : lenField(field, utf8Length(s));
 }
+
+/**
+ * The string's UTF-8 length: counted here for a short ASCII string (a path, an op's name: several per file), where
+ * Buffer.byteLength's native call costs more than the count.
+ */
+export function utf8Length(s: string): number {
+  if (s.length > SHORT_STRING) return Buffer.byteLength(s);
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) >= 0x80) return Buffer.byteLength(s);
+  return s.length;
+}
+
+/** Strings up to this length are measured by hand (see utf8Length). */
+const SHORT_STRING = 128;
 
 /** An unsigned varint field, left out when 0 (proto3). */
 export function varintField(_field: number, v: number): number {
@@ -27,12 +40,15 @@ export function varintField(_field: number, v: number): number {
 
 export function varintSize(v: number): number {
   if (!Number.isSafeInteger(v) || v < 0) throw new RangeError(`protobuf encoding: ${v} is not an unsigned integer`);
-  let n = 1;
-  while (v >= 128) {
-    v = Math.floor(v / 128);
-    n++;
-  }
-  return n;
+  // By comparison, not division: a file's mtime in ms is a 6-byte varint, sized for each file sent.
+  if (v < 2 ** 7) return 1;
+  if (v < 2 ** 14) return 2;
+  if (v < 2 ** 21) return 3;
+  if (v < 2 ** 28) return 4;
+  if (v < 2 ** 35) return 5;
+  if (v < 2 ** 42) return 6;
+  if (v < 2 ** 49) return 7;
+  return 8;
 }
 
 /** int64: a negative value is its 64-bit two's complement, ten bytes. */
@@ -57,9 +73,11 @@ export class ProtoWriter {
 
   str(field: number, s: string): void {
     if (s === '') return;
-    const len = Buffer.byteLength(s);
+    const len = utf8Length(s);
     this.tagLen(field, len);
-    this.pos += this.buf.write(s, this.pos, len, 'utf8');
+    // A string whose UTF-8 length is its length is ASCII: its bytes are its Latin-1 bytes, which Buffer writes at
+    // half the cost of encoding UTF-8 (measured on paths, length included: ~100 against ~200 ns).
+    this.pos += this.buf.write(s, this.pos, len, len === s.length ? 'latin1' : 'utf8');
   }
 
   bytes(field: number, data: Uint8Array): void {
@@ -98,10 +116,22 @@ export class ProtoWriter {
   }
 
   #raw(v: number): void {
-    while (v >= 128) {
-      this.buf[this.pos++] = (v % 128) | 0x80;
-      v = Math.floor(v / 128);
+    const buf = this.buf;
+    let pos = this.pos;
+    if (v >= 2 ** 28) {
+      // The low 28 bits as four groups, then the rest (below 2 ** 25 for a safe integer) with 32-bit operations.
+      const low = v % 2 ** 28;
+      buf[pos++] = (low & 0x7f) | 0x80;
+      buf[pos++] = ((low >>> 7) & 0x7f) | 0x80;
+      buf[pos++] = ((low >>> 14) & 0x7f) | 0x80;
+      buf[pos++] = ((low >>> 21) & 0x7f) | 0x80;
+      v = Math.floor(v / 2 ** 28);
     }
-    this.buf[this.pos++] = v;
+    while (v >= 0x80) {
+      buf[pos++] = (v & 0x7f) | 0x80;
+      v >>>= 7;
+    }
+    buf[pos++] = v;
+    this.pos = pos;
   }
 }

@@ -7,7 +7,7 @@ import { DirectFile, SMALL_FILE_BYTES } from '../sync/local-content.ts';
 import type { BatchOp } from '../sync/types.ts';
 import { opToMsg } from '../wire/convert.ts';
 import { deflateIfSmaller, deflatedLiteral, rawLiteral } from '../../proto/literal.ts';
-import { FLUSH_FIELD_BYTES, FrameFields, itemFieldSize, rawLiteralFieldSize } from '../../proto/apply-frame-codec.ts';
+import { FLUSH_FIELD_BYTES, FrameFields, fileEndFieldSize, itemFieldSize, opItemFieldSize, opMsgSize, rawLiteralFieldSize } from '../../proto/apply-frame-codec.ts';
 import type { ApplyItem, Target } from '../../proto/messages.ts';
 import type { CompressionPolicy } from './compression-policy.ts';
 
@@ -113,9 +113,9 @@ export async function writeBatch(ops: AsyncIterable<BatchOp>, opts: FrameWriterO
       await yieldToEventLoop();
       sliceStart = performance.now();
     }
-    const opItem: ApplyItem = { item: 'op', op: opToMsg(op) };
+    const msg = opToMsg(op);
     if (op.op !== 'write') {
-      await push(opItem);
+      await push({ item: 'op', op: msg });
       continue;
     }
     let compress = opts.compress;
@@ -136,9 +136,11 @@ export async function writeBatch(ops: AsyncIterable<BatchOp>, opts: FrameWriterO
       const { fd, size } = file;
       const endBytes = op.digest === '' ? END_BYTES_DIGEST : END_BYTES;
       const small = size <= SMALL_FILE_BYTES;
-      const r = room(itemFieldSize(opItem) + (small && size > 0 ? rawLiteralFieldSize(size) : 0) + endBytes);
+      // The op is sized once, for its room and its field (each file's op was sized three times).
+      const opBytes = opMsgSize(msg);
+      const r = room(opItemFieldSize(opBytes) + (small && size > 0 ? rawLiteralFieldSize(size) : 0) + endBytes);
       if (r) await r;
-      frame.item(opItem);
+      frame.opItem(msg, opBytes);
       let mark = frame.pos;
       try {
         if (small) {
@@ -173,12 +175,12 @@ export async function writeBatch(ops: AsyncIterable<BatchOp>, opts: FrameWriterO
         continue;
       }
       const digest = op.digest === '' ? (op.digestAtEnd?.() ?? '') : '';
-      frame.item(endItem(digest));
+      frame.fileEnd(digest);
       const f = full();
       if (f) await f;
       continue;
     }
-    await push(opItem);
+    await push({ item: 'op', op: msg });
     if (failed !== null) {
       // The local file could not be read (gone, changed, unreadable): the receiver drops its temp file and
       // reports the path; the batch goes on.
@@ -243,8 +245,8 @@ const FRAME_CAPACITY = FRAME_BYTES + 4096;
 /** A digest's length, as the end item of a file hashed as it was read carries it. */
 const DIGEST_CHARS = '0123456789abcdef';
 /** An end item's field: with the digest of a file hashed as it was read, and without one. */
-const END_BYTES_DIGEST = itemFieldSize(endItem(DIGEST_CHARS));
-const END_BYTES = itemFieldSize(endItem(''));
+const END_BYTES_DIGEST = fileEndFieldSize(DIGEST_CHARS);
+const END_BYTES = fileEndFieldSize('');
 function endItem(digest: string): ApplyItem {
   return { item: 'end', end: { abort: false, reason: '', code: '', digest } };
 }

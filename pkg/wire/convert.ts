@@ -69,20 +69,15 @@ export function rulesFromMsg(rules: readonly IgnoreRuleSetMsg[]): IgnoreRuleSet[
 }
 
 export function opToMsg(op: Op): OpMsg {
-  const m: OpMsg = { op: op.op, path: op.path, from: '', mode: 0, size: 0, digest: '', basis: '', blockSize: 0, linkTarget: '', expect: 'expect' in op && op.expect !== undefined ? expectToMsg(op.expect) : null };
+  const expect = 'expect' in op && op.expect !== undefined ? expectToMsg(op.expect) : null;
+  // A write (one per file sent) is made in one object, not a default one spread into another.
+  if (op.op === 'write') {
+    return { op: op.op, path: op.path, from: '', mode: op.mode, mtimeMs: op.mtimeMs, size: op.size, digest: op.digest, basis: op.basis, blockSize: op.blockSize ?? 0, linkTarget: '', expect };
+  }
+  const m: OpMsg = { op: op.op, path: op.path, from: '', mode: 0, size: 0, digest: '', basis: '', blockSize: 0, linkTarget: '', expect };
   switch (op.op) {
     case 'mkdir':
       return { ...m, mode: op.mode };
-    case 'write':
-      return {
-        ...m,
-        mode: op.mode,
-        mtimeMs: op.mtimeMs,
-        size: op.size,
-        digest: op.digest,
-        basis: op.basis,
-        blockSize: op.blockSize ?? 0,
-      };
     case 'move':
     case 'copy':
       return { ...m, from: op.from, mode: op.mode, mtimeMs: op.mtimeMs, digest: op.digest };
