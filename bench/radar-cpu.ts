@@ -7,8 +7,8 @@
 //                           [--bursts N] [--pause-ms MS] [--perf FILE]
 // --bursts N: N 1,000-file bursts after the initial sync, each after --pause-ms of quiet (default 3000: longer than
 // the placement thread's idle retirement, as between a real checkout and the one before; 0: at once);
-// --perf FILE: `perf record -g` of radar over the bursts alone (read it with `perf report -i FILE`; radar runs with
-// --perf-basic-prof so JavaScript frames have names).
+// --perf FILE: `perf record -g` of radar over the initial sync (FILE.initial.ROUND) and over the bursts
+// (FILE.bursts.ROUND); read them with `perf report -i`; radar runs with --perf-basic-prof so JavaScript frames have names.
 // --prof DIR: radar writes a V8 CPU profile there when it exits (read it with bench/profile-top.ts); --strace FILE:
 // radar runs under `strace -c -f -o FILE` (the summary of its system calls); --trace-gc: radar's GC lines on stderr;
 // --dir DIR: the trees go in a temp directory there (default the OS's; on a filesystem where creating a file costs
@@ -75,18 +75,20 @@ try {
     try {
       await client.handshake();
       const startThreads = await threadsCpu(pid);
+      let perf = values.perf ? await perfRecord(`${values.perf}.initial.${round}`, pid) : undefined;
       let cpu = await cpuS(pid);
       let t = performance.now();
       const first = await syncTree({ root: src, receiver: client, hasher, rules: [], safety: { mode: 'safe', ancestor: undefined } });
       const initialWall = (performance.now() - t) / 1000;
       const initialCpu = (await cpuS(pid)) - cpu;
       const initialThreads = await threadsCpu(pid);
+      await perf?.stop();
       let local = first.local;
       let remote = first.remote;
       let ancestor = first.ancestor;
       const bursts: string[] = [];
       let errors = first.errors.length;
-      const perf = values.perf ? spawn('perf', ['record', '-g', '-o', `${values.perf}.${round}`, '-p', String(pid)], { stdio: 'ignore' }) : undefined;
+      perf = values.perf ? await perfRecord(`${values.perf}.bursts.${round}`, pid) : undefined;
       for (let b = 0; b < Number(values.bursts); b++) {
         await new Promise((resolve) => setTimeout(resolve, Number(values['pause-ms'])));
         const marks = await burst(src, shape, 1_000, 7 + b);
@@ -102,10 +104,7 @@ try {
         errors += res.errors.length;
         bursts.push(`burst ${b}: ${res.ops} ops ${burstWall.toFixed(2)} s, radar CPU ${burstCpu.toFixed(2)} s (${[...after].map(([n, s]) => [n, s - (before.get(n) ?? 0)] as const).filter(([, s]) => s > 0).map(([n, s]) => `${n} ${s.toFixed(2)}`).join(', ')})`);
       }
-      if (perf) {
-        perf.kill('SIGINT');
-        await new Promise((resolve) => perf.once('close', resolve));
-      }
+      await perf?.stop();
       process.stdout.write(`round ${round}: initial ${first.ops} ops ${initialWall.toFixed(2)} s, radar CPU ${initialCpu.toFixed(2)} s${errors ? `; ${errors} ERRORS` : ''}\n  threads at the start: ${startThreads}\n  threads after initial: ${initialThreads}\n  ${bursts.join('\n  ')}\n`);
     } finally {
       await client.close();
@@ -139,6 +138,19 @@ async function threadsCpuMap(pid: number): Promise<Map<string, number>> {
     by.set(name, (by.get(name) ?? 0) + (Number(f[11]) + Number(f[12])) / 100);
   }
   return by;
+}
+
+/** `perf record -g` of process `pid` into `file`, until stop(). */
+async function perfRecord(file: string, pid: number): Promise<{ stop: () => Promise<void> }> {
+  const perf = spawn('perf', ['record', '-g', '-o', file, '-p', String(pid)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  // perf writes nothing until it stops; give it a moment to attach.
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  return {
+    stop: async () => {
+      perf.kill('SIGINT');
+      await new Promise((resolve) => perf.once('close', resolve));
+    },
+  };
 }
 
 async function childOf(pid: number): Promise<number> {

@@ -32,6 +32,8 @@ export interface PlaceRequest {
   readonly mtimeS: number;
   readonly owner: PlaceOwner | undefined;
   readonly fsync: boolean;
+  /** The pool may place this file on the calling thread while its own thread is not running (else it starts it). */
+  readonly mayInline?: boolean;
 }
 
 export interface PlacePoolOptions {
@@ -126,7 +128,7 @@ export class PlacePool {
     const now = performance.now();
     if (now - this.#lastAt > this.#idleMs) this.#stretch = 0;
     this.#lastAt = now;
-    if (this.#worker === undefined && this.#stretch++ < this.#inlineFiles) return this.#inline(req);
+    if (this.#worker === undefined && req.mayInline !== false && this.#stretch++ < this.#inlineFiles) return this.#inline(req);
     return new Promise<void>((resolve, reject) => {
       this.#queue.push({ req, resolve, reject });
       this.#queuedBytes += req.content.byteLength;

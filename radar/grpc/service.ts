@@ -72,6 +72,9 @@ export function createRadarService(deps: RadarServiceDeps): grpc.UntypedServiceI
       fsync: deps.fsync,
       keepSetIdBits: target.keepSetIdBits === true,
       placePool: deps.placePool,
+      // Files of a small batch are placed on this thread rather than by starting the pool's; not while another Apply
+      // stream is open: bulk work then stays on the pool's thread, of lower priority than this one, which serves the other.
+      placeInline: () => urgency.alone(),
       signatures,
       // Before each batch: the container is still the process it was resolved to, and the token still grants it.
       ...(root.verify ? { verify: (sig?: AbortSignal) => root.verify!(sig) } : {}),

@@ -61,6 +61,17 @@ describe('PlacePool: the thread only for bulk work', () => {
     expect(await readFile(join(root, 'again'), 'utf8')).toBe('again');
     expect((await readdir(root)).filter((n) => n.startsWith('.kx-tmp-'))).toEqual([]);
   });
+
+  it("places on its thread from the first file when the tree's caller says no to the calling thread (another Apply stream open)", async () => {
+    await pool.close();
+    pool = new PlacePool({ groupFiles: 8, inlineFiles: 1000 });
+    const post = vi.spyOn(Worker.prototype, 'postMessage');
+    const tree = new LocalTree({ root, hasher, placePool: pool, placeInline: () => false });
+    const texts = Array.from({ length: 10 }, (_, i) => `file ${i} `.repeat(10 + i));
+    expect((await tree.apply(ops(...texts.map((t, i) => write(`f${i}`, t))))).errors).toEqual([]);
+    expect(post.mock.calls.map(([m]) => (m as { names: string }).names.split('\0').length / 2).reduce((a, b) => a + b, 0)).toBe(10);
+    for (let i = 0; i < texts.length; i++) expect(await readFile(join(root, `f${i}`), 'utf8')).toBe(texts[i]);
+  });
 });
 
 describe('PlacePool buffers', () => {
