@@ -4,10 +4,11 @@
 // (place-worker-main.ts). The thread-pool way (three async calls per file, each a wake-up of a pool thread and of
 // the event loop) spent most of radar's CPU for a tree of small files in the kernel's scheduler.
 //
-// The thread is started only for bulk work: while it is not running, the first INLINE_FILES files of a stretch of work
-// are placed at once on the calling thread, with the same calls. Starting the thread costs 30-40 ms of CPU (a V8
-// isolate and Node's bootstrap) and 30-200 ms before its first file on a busy node, and it retires after IDLE_MS:
-// a burst of edits (a git checkout) paid that start each time, more than placing its files in a row costs.
+// The thread is started only for bulk work: while it is not running, the first INLINE_FILES files of a stretch of
+// work are placed at once on the calling thread, with the same calls (not with fsync). Starting the thread costs
+// 30-40 ms of CPU (a V8 isolate and Node's bootstrap) and 30-200 ms before its first file on a busy node, and it
+// retires after IDLE_MS: a burst of edits (a git checkout) paid that start each time, more than placing its files
+// in a row costs.
 //
 // Atomicity and confinement are those of Placement.fileFrom: a temp file created with O_EXCL|O_NOFOLLOW inside
 // the pinned parent directory (its fd, through /proc/self/fd), renamed over the name; the caller keeps the parent
@@ -128,7 +129,8 @@ export class PlacePool {
     const now = performance.now();
     if (now - this.#lastAt > this.#idleMs) this.#stretch = 0;
     this.#lastAt = now;
-    if (this.#worker === undefined && req.mayInline !== false && this.#stretch++ < this.#inlineFiles) return this.#inline(req);
+    // Not with fsync: a flush to the disk per file would hold the calling thread milliseconds each.
+    if (this.#worker === undefined && req.mayInline !== false && !req.fsync && this.#stretch++ < this.#inlineFiles) return this.#inline(req);
     return new Promise<void>((resolve, reject) => {
       this.#queue.push({ req, resolve, reject });
       this.#queuedBytes += req.content.byteLength;

@@ -62,11 +62,14 @@ describe('PlacePool: the thread only for bulk work', () => {
     expect((await readdir(root)).filter((n) => n.startsWith('.kx-tmp-'))).toEqual([]);
   });
 
-  it("places on its thread from the first file when the tree's caller says no to the calling thread (another Apply stream open)", async () => {
+  it.each([
+    { why: "the tree's caller says no to the calling thread (another Apply stream open)", opts: { placeInline: () => false } },
+    { why: 'files are flushed to the disk (fsync): a flush each would hold the calling thread', opts: { fsync: true } },
+  ])('places on its thread from the first file when $why', async ({ opts }) => {
     await pool.close();
     pool = new PlacePool({ groupFiles: 8, inlineFiles: 1000 });
     const post = vi.spyOn(Worker.prototype, 'postMessage');
-    const tree = new LocalTree({ root, hasher, placePool: pool, placeInline: () => false });
+    const tree = new LocalTree({ root, hasher, placePool: pool, ...opts });
     const texts = Array.from({ length: 10 }, (_, i) => `file ${i} `.repeat(10 + i));
     expect((await tree.apply(ops(...texts.map((t, i) => write(`f${i}`, t))))).errors).toEqual([]);
     expect(post.mock.calls.map(([m]) => (m as { names: string }).names.split('\0').length / 2).reduce((a, b) => a + b, 0)).toBe(10);
