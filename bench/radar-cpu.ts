@@ -4,11 +4,13 @@
 // Docker target's container runs (its root is reached through /proc/<pid>/root there); without the container and
 // `kx watch` around it, its CPU can be profiled and traced:
 //   node bench/radar-cpu.ts [--radar CHECKOUT] [--rounds N] [--quick] [--dir DIR] [--prof DIR] [--strace FILE] [--trace-gc] [--node=FLAG...]
-//                           [--bursts N] [--pause-ms MS] [--perf FILE]
+//                           [--bursts N] [--pause-ms MS] [--perf FILE] [--alloc FILE]
 // --bursts N: N 1,000-file bursts after the initial sync, each after --pause-ms of quiet (default 3000: longer than
 // the placement thread's idle retirement, as between a real checkout and the one before; 0: at once);
 // --perf FILE: `perf record -g` of radar over the initial sync (FILE.initial.ROUND) and over the bursts
 // (FILE.bursts.ROUND); read them with `perf report -i`; radar runs with --perf-basic-prof so JavaScript frames have names.
+// --alloc FILE: V8's sampling heap profile of everything radar allocates (what the garbage collector freed too, which
+// --heap-prof leaves out), written to FILE.ROUND when radar exits; each node's selfSize is the bytes sampled there.
 // --prof DIR: radar writes a V8 CPU profile there when it exits (read it with bench/profile-top.ts); --strace FILE:
 // radar runs under `strace -c -f -o FILE` (the summary of its system calls); --trace-gc: radar's GC lines on stderr;
 // --dir DIR: the trees go in a temp directory there (default the OS's; on a filesystem where creating a file costs
@@ -36,6 +38,7 @@ const { values } = parseArgs({
     bursts: { type: 'string', default: '1' },
     'pause-ms': { type: 'string', default: '3000' },
     perf: { type: 'string' },
+    alloc: { type: 'string' },
     node: { type: 'string', multiple: true, default: [] },
   },
 });
@@ -54,6 +57,7 @@ try {
       ...(values.prof ? ['--cpu-prof', `--cpu-prof-dir=${values.prof}`] : []),
       ...(values['trace-gc'] ? ['--trace-gc'] : []),
       ...(values.perf ? ['--perf-basic-prof'] : []),
+      ...(values.alloc ? [`--import=data:text/javascript,${encodeURIComponent(allocSampler(`${values.alloc}.${round}`))}`] : []),
       ...values.node,
       join(values.radar, 'radar', 'main.ts'), '--root', dst, '--listen', '127.0.0.1:0',
     ];
@@ -138,6 +142,21 @@ async function threadsCpuMap(pid: number): Promise<Map<string, number>> {
     by.set(name, (by.get(name) ?? 0) + (Number(f[11]) + Number(f[12])) / 100);
   }
   return by;
+}
+
+/**
+ * A module radar loads first (--import): it samples every allocation through the inspector, those collected since
+ * included, and writes the profile to `file` at SIGTERM (which the bench sends).
+ */
+function allocSampler(file: string): string {
+  return `import { Session } from 'node:inspector';
+import { writeFileSync } from 'node:fs';
+const s = new Session();
+s.connect();
+s.post('HeapProfiler.enable');
+s.post('HeapProfiler.startSampling', { samplingInterval: 16384, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+process.prependListener('SIGTERM', () => s.post('HeapProfiler.stopSampling', (err, res) => { if (!err) writeFileSync(${JSON.stringify(file)}, JSON.stringify(res.profile)); }));
+`;
 }
 
 /** `perf record -g` of process `pid` into `file`, until stop(). */
