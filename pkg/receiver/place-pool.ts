@@ -123,6 +123,17 @@ export class PlacePool {
   /** The thread starts with the first file placed; present for the lifecycle convention. */
   start(): void {}
 
+  /**
+   * A sync is about to send about `files` small files (radar learns it from a full sync's manifest request): more
+   * than this pool places on the calling thread, and the thread is started now, so that it is up by the first file
+   * rather than after the first INLINE_FILES. It retires after IDLE_MS if no file comes.
+   */
+  expectFiles(files: number): void {
+    if (this.#closed || this.#worker !== undefined || files <= this.#inlineFiles) return;
+    const worker = this.#started();
+    if (this.#inFlight.size === 0) this.#idle(worker);
+  }
+
   /** Place one file; settles once it is renamed into place (or failed, its temp file removed). */
   place(req: PlaceRequest): Promise<void> {
     if (this.#closed) return Promise.reject(new KxError(ErrorCode.Cancelled, `${req.path}: radar is closing`));

@@ -62,6 +62,21 @@ describe('PlacePool: the thread only for bulk work', () => {
     expect((await readdir(root)).filter((n) => n.startsWith('.kx-tmp-'))).toEqual([]);
   });
 
+  it('starts its thread when told that more files are coming than it places on the calling thread, and retires it if none come', async () => {
+    await pool.close();
+    pool = new PlacePool({ groupFiles: 8, inlineFiles: 12, idleMs: 200 });
+    pool.expectFiles(12);
+    expect(placeThreads()).toEqual([]);
+    pool.expectFiles(13);
+    await vi.waitFor(() => expect(placeThreads()).toHaveLength(1), { timeout: 5000, interval: 20 });
+    const post = vi.spyOn(Worker.prototype, 'postMessage');
+    const tree = new LocalTree({ root, hasher, placePool: pool });
+    expect((await tree.apply(ops(write('first', 'first file')))).errors).toEqual([]);
+    expect(post).toHaveBeenCalledTimes(1); // the first file went to the thread
+    expect(await readFile(join(root, 'first'), 'utf8')).toBe('first file');
+    await vi.waitFor(() => expect(placeThreads()).toEqual([]), { timeout: 5000, interval: 50 });
+  });
+
   it.each([
     { why: "the tree's caller says no to the calling thread (another Apply stream open)", opts: { placeInline: () => false } },
     { why: 'files are flushed to the disk (fsync): a flush each would hold the calling thread', opts: { fsync: true } },
