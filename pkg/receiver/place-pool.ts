@@ -4,14 +4,21 @@
 // (place-worker-main.ts). The thread-pool way (three async calls per file, each a wake-up of a pool thread and of
 // the event loop) spent most of radar's CPU for a tree of small files in the kernel's scheduler.
 //
+// The thread is started only for bulk work: while it is not running, the first INLINE_FILES files of a stretch of
+// work are placed at once on the calling thread, with the same calls (not with fsync). Starting the thread costs
+// 30-40 ms of CPU (a V8 isolate and Node's bootstrap) and 30-200 ms before its first file on a busy node, and it
+// retires after IDLE_MS: a burst of edits (a git checkout) paid that start each time, more than placing its files
+// in a row costs.
+//
 // Atomicity and confinement are those of Placement.fileFrom: a temp file created with O_EXCL|O_NOFOLLOW inside
 // the pinned parent directory (its fd, through /proc/self/fd), renamed over the name; the caller keeps the parent
 // pinned (its fd open) until the file's promise settles.
+import * as fs from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { ErrorCode, KxError, fromFsError } from '../sync/errors.ts';
 import type { RelPath } from '../sync/types.ts';
 import { startThreadPool } from '../lifecycle/thread-priority.ts';
-import { FIELDS, placeWorker, type PlaceGroup, type PlaceOwner, type PlaceReply, type PlaceWorkerData } from './place-worker-main.ts';
+import { FIELDS, filePlacer, placeWorkerSource, type FilePlacer, type PlaceFailure, type PlaceGroup, type PlaceOwner, type PlaceReply, type PlaceWorkerData } from './place-worker-main.ts';
 
 export type { PlaceOwner } from './place-worker-main.ts';
 
@@ -26,13 +33,17 @@ export interface PlaceRequest {
   readonly mtimeS: number;
   readonly owner: PlaceOwner | undefined;
   readonly fsync: boolean;
+  /** The pool may place this file on the calling thread while its own thread is not running (else it starts it). */
+  readonly mayInline?: boolean;
 }
 
 export interface PlacePoolOptions {
   /** Send a group once it holds this many files (default GROUP_FILES). */
   readonly groupFiles?: number;
-  /** Retire the idle thread after this long (default IDLE_MS). */
+  /** Retire the idle thread after this long (default IDLE_MS); also the quiet that ends a stretch of work. */
   readonly idleMs?: number;
+  /** Files of a stretch of work placed on the calling thread before the thread is started (default INLINE_FILES). */
+  readonly inlineFiles?: number;
 }
 
 /** The thread's name (its thread's name in `top -H` and /proc/<pid>/task/<tid>/comm). */
@@ -46,6 +57,12 @@ const GROUP_BYTES = 512 * 1024;
  * restart costs a bulk sync tens of milliseconds.
  */
 const IDLE_MS = 2000;
+/**
+ * Files of a stretch of work (files with less than IDLE_MS between them) placed on the calling thread while the
+ * thread is not running; the next start it. A git checkout of ~1,000 files is placed without the thread (its start
+ * costs about what placing them does); a full sync starts it after these.
+ */
+const INLINE_FILES = 1024;
 /**
  * Group buffers the thread hands back are kept for the next groups, up to this many: a full sync's content then
  * crosses in a few reused buffers instead of one new one per group, whose memory (outside V8's heap) would only be
@@ -77,6 +94,12 @@ interface Queued {
 export class PlacePool {
   readonly #groupFiles: number;
   readonly #idleMs: number;
+  readonly #inlineFiles: number;
+  /** Places a file on the calling thread (made at the first one placed so). */
+  #placer: FilePlacer | undefined;
+  /** Files placed in the current stretch of work, and when the last of them came. */
+  #stretch = 0;
+  #lastAt = -Infinity;
   #worker: Worker | undefined;
   #queue: Queued[] = [];
   #queuedBytes = 0;
@@ -94,14 +117,31 @@ export class PlacePool {
   constructor(opts: PlacePoolOptions = {}) {
     this.#groupFiles = opts.groupFiles ?? GROUP_FILES;
     this.#idleMs = opts.idleMs ?? IDLE_MS;
+    this.#inlineFiles = opts.inlineFiles ?? INLINE_FILES;
   }
 
   /** The thread starts with the first file placed; present for the lifecycle convention. */
   start(): void {}
 
+  /**
+   * A sync is about to send about `files` small files (radar learns it from a full sync's manifest request): more
+   * than this pool places on the calling thread, and the thread is started now, so that it is up by the first file
+   * rather than after the first INLINE_FILES. It retires after IDLE_MS if no file comes.
+   */
+  expectFiles(files: number): void {
+    if (this.#closed || this.#worker !== undefined || files <= this.#inlineFiles) return;
+    const worker = this.#started();
+    if (this.#inFlight.size === 0) this.#idle(worker);
+  }
+
   /** Place one file; settles once it is renamed into place (or failed, its temp file removed). */
   place(req: PlaceRequest): Promise<void> {
     if (this.#closed) return Promise.reject(new KxError(ErrorCode.Cancelled, `${req.path}: radar is closing`));
+    const now = performance.now();
+    if (now - this.#lastAt > this.#idleMs) this.#stretch = 0;
+    this.#lastAt = now;
+    // Not with fsync: a flush to the disk per file would hold the calling thread milliseconds each.
+    if (this.#worker === undefined && req.mayInline !== false && !req.fsync && this.#stretch++ < this.#inlineFiles) return this.#inline(req);
     return new Promise<void>((resolve, reject) => {
       this.#queue.push({ req, resolve, reject });
       this.#queuedBytes += req.content.byteLength;
@@ -129,6 +169,13 @@ export class PlacePool {
     this.#slots = [];
     this.#freeSlots = [];
     await worker?.terminate();
+  }
+
+  /** Placed now, on the calling thread, with the thread's calls (the caller keeps the parent pinned meanwhile). */
+  #inline(req: PlaceRequest): Promise<void> {
+    this.#placer ??= filePlacer(fs);
+    const f = this.#placer(req.dirFd, req.tmp, req.name, req.content, req.mode, req.mtimeS, req.owner, req.fsync);
+    return f === null ? Promise.resolve() : Promise.reject(placeError(f, req.path));
   }
 
   #flush(): void {
@@ -180,7 +227,7 @@ export class PlacePool {
     // The thread lowers its own CPU priority: the thread pool must not inherit that (thread-priority.ts).
     startThreadPool();
     const shared = Array.from({ length: SHARED_SLOTS }, () => new SharedArrayBuffer(GROUP_BYTES));
-    const worker = new Worker(`(${placeWorker.toString()})()`, { eval: true, name: PLACE_THREAD_NAME, workerData: { slots: shared } satisfies PlaceWorkerData, resourceLimits: { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 16 } });
+    const worker = new Worker(placeWorkerSource(), { eval: true, name: PLACE_THREAD_NAME, workerData: { slots: shared } satisfies PlaceWorkerData, resourceLimits: { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 16 } });
     this.#slots = shared.map((b) => new Uint8Array(b));
     this.#freeSlots = shared.map((_, i) => i);
     worker.on('message', (m: PlaceReply) => {
@@ -194,7 +241,7 @@ export class PlacePool {
       group.forEach((q, i) => {
         const f = m.failures[i];
         if (f === null || f === undefined) q.resolve();
-        else q.reject(fromFsError(Object.assign(new Error(f.message), { code: f.code }), q.req.path));
+        else q.reject(placeError(f, q.req.path));
       });
       if (this.#inFlight.size === 0 && this.#worker === worker) this.#idle(worker);
     });
@@ -232,6 +279,10 @@ export class PlacePool {
     this.#queue = [];
     this.#queuedBytes = 0;
   }
+}
+
+function placeError(f: PlaceFailure, path: RelPath): KxError {
+  return fromFsError(Object.assign(new Error(f.message), { code: f.code }), path);
 }
 
 function sameGroup(a: PlaceRequest, b: PlaceRequest): boolean {

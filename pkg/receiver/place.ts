@@ -21,6 +21,8 @@ export interface PlacementOptions {
   readonly keepSetIdBits: boolean;
   /** Where fileFrom places small files (grouped, on a thread of their own); unset: on the thread pool. */
   readonly pool?: PlacePool | undefined;
+  /** Whether the pool may place a file on the calling thread (PlaceRequest.mayInline); default yes. */
+  readonly mayInline?: () => boolean;
 }
 
 export class Placement {
@@ -28,6 +30,7 @@ export class Placement {
   readonly #fsync: boolean;
   readonly #modeMask: number;
   readonly #pool: PlacePool | undefined;
+  readonly #mayInline: () => boolean;
   readonly #tempPrefix = `${tempName()}-`;
   #tempSeq = 0;
 
@@ -36,6 +39,7 @@ export class Placement {
     this.#fsync = opts.fsync;
     this.#modeMask = opts.keepSetIdBits ? 0o7777 : 0o777;
     this.#pool = opts.pool;
+    this.#mayInline = opts.mayInline ?? (() => true);
   }
 
   /** The permission bits to set: set-user-ID, set-group-ID and sticky only when they are kept. */
@@ -81,7 +85,7 @@ export class Placement {
     const tmp = this.#tempName();
     if (this.#pool) {
       const mtimeS = fileTimes(mtimeMs)[0];
-      return this.#pool.place({ dirFd: dir.fd, tmp, name, path, content, mode: this.mode(mode), mtimeS, owner: this.owner, fsync: this.#fsync });
+      return this.#pool.place({ dirFd: dir.fd, tmp, name, path, content, mode: this.mode(mode), mtimeS, owner: this.owner, fsync: this.#fsync, mayInline: this.#mayInline() });
     }
     let fd = -1;
     try {

@@ -44,6 +44,12 @@ export interface TreeWriterOptions {
   readonly hooks?: PinHooks;
   /** Small files already in memory are placed in groups on this pool's thread (shared by a server's trees). */
   readonly placePool?: PlacePool;
+  /**
+   * Asked per small file given to the pool: may the pool place it on the calling thread while its own thread is not
+   * running (PlacePool's first files of a stretch of work)? Default yes. radar says no while another Apply stream is
+   * open: bulk work then stays on the pool's thread, of lower priority, off the thread that serves the other stream.
+   */
+  readonly placeInline?: () => boolean;
   /** Signatures of large files kept between calls (shared by a server's trees): see signature-cache.ts. */
   readonly signatures?: SignatureCache;
 }
@@ -81,7 +87,7 @@ export class TreeWriter {
     this.#hooks = opts.hooks;
     this.#hasher = opts.hasher;
     this.#signatures = opts.signatures;
-    this.#place = new Placement({ owner: opts.owner, fsync: opts.fsync ?? false, keepSetIdBits: opts.keepSetIdBits ?? false, pool: opts.placePool });
+    this.#place = new Placement({ owner: opts.owner, fsync: opts.fsync ?? false, keepSetIdBits: opts.keepSetIdBits ?? false, pool: opts.placePool, ...(opts.placeInline ? { mayInline: opts.placeInline } : {}) });
   }
 
   /**

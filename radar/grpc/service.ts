@@ -7,7 +7,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { once } from 'node:events';
 import type { Hasher } from '../../pkg/sync/hash.ts';
-import type { BatchResult } from '../../pkg/sync/types.ts';
+import type { BatchResult, Manifest } from '../../pkg/sync/types.ts';
 import { ErrorCode, KxError } from '../../pkg/sync/errors.ts';
 import { entryToMsg, knownFromMsgs, pathErrorToMsg, rulesFromMsg, signatureToMsg } from '../../pkg/wire/convert.ts';
 import type * as M from '../../proto/messages.ts';
@@ -72,6 +72,9 @@ export function createRadarService(deps: RadarServiceDeps): grpc.UntypedServiceI
       fsync: deps.fsync,
       keepSetIdBits: target.keepSetIdBits === true,
       placePool: deps.placePool,
+      // Files of a small batch are placed on this thread rather than by starting the pool's; not while another Apply
+      // stream is open: bulk work then stays on the pool's thread, of lower priority than this one, which serves the other.
+      placeInline: () => urgency.alone(),
       signatures,
       // Before each batch: the container is still the process it was resolved to, and the token still grants it.
       ...(root.verify ? { verify: (sig?: AbortSignal) => root.verify!(sig) } : {}),
@@ -125,7 +128,11 @@ export function createRadarService(deps: RadarServiceDeps): grpc.UntypedServiceI
     GetManifest: serverStream<M.ManifestRequest, M.ManifestChunk>((call, signal, write) => withRoot(call, call.request.target, signal, async (root, ref) => {
       const tree = await treeFor(root, ref, signal);
       const known = call.request.known ?? [];
-      const manifest = await tree.manifest(rulesFromMsg(call.request.rules), signal, known.length > 0 ? knownFromMsgs(known) : undefined);
+      const sender = known.length > 0 ? knownFromMsgs(known) : undefined;
+      const manifest = await tree.manifest(rulesFromMsg(call.request.rules), signal, sender);
+      // The sender's files are known: those radar lacks, or holds at another size or mtime, are what its sync will
+      // send. Many of them: the placement thread starts now, not after the first of them.
+      if (sender !== undefined) deps.placePool.expectFiles(filesToCome(sender, manifest));
       let chunk: M.EntryMsg[] = [];
       for (const e of manifest.values()) {
         chunk.push(entryToMsg(e));
@@ -218,6 +225,17 @@ export function createRadarService(deps: RadarServiceDeps): grpc.UntypedServiceI
       await runExec(deps.executor, call.request, { ref, workdir: root.containerPath ?? ref.remotePath }, signal, write);
     })),
   };
+}
+
+/** Files of the sender's manifest that the receiver's lacks or holds at another size or mtime. */
+export function filesToCome(sender: Manifest, receiver: Manifest): number {
+  let n = 0;
+  for (const e of sender.values()) {
+    if (e.kind !== 'file') continue;
+    const r = receiver.get(e.path);
+    if (r === undefined || r.kind !== 'file' || r.size !== e.size || r.mtimeMs !== e.mtimeMs) n++;
+  }
+  return n;
 }
 
 export function targetRef(t: M.Target | null): TargetRef {

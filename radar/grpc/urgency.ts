@@ -63,6 +63,11 @@ export class Urgency {
     };
   }
 
+  /** No other Apply stream is open (at most the caller's own). */
+  alone(): boolean {
+    return this.#streams <= 1;
+  }
+
   /** How long bulk work may run before its next slice break, as things stand. */
   sliceMs(): number {
     return this.#streams > 1 ? SHARED_SLICE_MS : SOLO_SLICE_MS;

@@ -96,13 +96,13 @@ describe('Urgency', () => {
     const u = new Urgency();
     expect(SHARED_SLICE_MS).toBeLessThan(SOLO_SLICE_MS);
     const a = u.openStream();
-    expect(u.sliceMs()).toBe(SOLO_SLICE_MS);
+    expect([u.sliceMs(), u.alone()]).toEqual([SOLO_SLICE_MS, true]);
     const b = u.openStream();
-    expect(u.sliceMs()).toBe(SHARED_SLICE_MS);
+    expect([u.sliceMs(), u.alone()]).toEqual([SHARED_SLICE_MS, false]);
     b();
     b(); // idempotent: counted once
-    expect(u.sliceMs()).toBe(SOLO_SLICE_MS);
+    expect([u.sliceMs(), u.alone()]).toEqual([SOLO_SLICE_MS, true]);
     a();
-    expect(u.sliceMs()).toBe(SOLO_SLICE_MS);
+    expect([u.sliceMs(), u.alone()]).toEqual([SOLO_SLICE_MS, true]);
   });
 });

@@ -3,14 +3,16 @@
 import * as grpc from '@grpc/grpc-js';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { readFileSync, readdirSync } from 'node:fs';
+import { mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createHasher } from '../../pkg/sync/hash.ts';
 import type { Hasher } from '../../pkg/sync/hash.ts';
 import { signatureOf } from '../../pkg/sync/signature.ts';
-import type { BatchOp, DeltaOp } from '../../pkg/sync/types.ts';
+import type { BatchOp, DeltaOp, Manifest } from '../../pkg/sync/types.ts';
+import { PLACE_THREAD_NAME } from '../../pkg/receiver/place-pool.ts';
 import { RadarClient } from '../../pkg/transport/client.ts';
 import { loadRadarProto } from '../../proto/load.ts';
 import type * as M from '../../proto/messages.ts';
@@ -138,6 +140,21 @@ describe('service calls', () => {
     const sigs = [];
     for await (const s of c.signatures(['big', 'missing'])) sigs.push(s);
     expect(sigs).toEqual([{ path: 'big', signature: await signatureOf(join(root, 'big'), hasher) }, { path: 'missing', signature: null }]);
+  });
+
+  it("starts the placement thread at a full sync's manifest request when the sender's files it lacks are more than it places without the thread", async () => {
+    const placeThreads = (): string[] => readdirSync('/proc/self/task').filter((tid) => readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim() === PLACE_THREAD_NAME);
+    await writeFile(join(root, 'same'), 'same');
+    const st = await stat(join(root, 'same'));
+    const known = (n: number): Manifest => new Map([
+      ['same', { path: 'same', kind: 'file', mode: 0o644, size: st.size, mtimeMs: Math.floor(st.mtimeMs) }],
+      ...Array.from({ length: n }, (_, i) => [`new${i}`, { path: `new${i}`, kind: 'file', mode: 0o644, size: 10, mtimeMs: 1_000_000 }] as const),
+    ]);
+    expect(placeThreads()).toEqual([]);
+    await client().manifest([], undefined, known(100)); // few files to come: placed without the thread
+    expect(placeThreads()).toEqual([]);
+    await client().manifest([], undefined, known(5000));
+    await eventually(() => Promise.resolve(placeThreads().length === 1), 'the placement thread');
   });
 
   it('applies a batch and acknowledges it with per-path errors', async () => {

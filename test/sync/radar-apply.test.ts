@@ -30,14 +30,16 @@ function write(path: string, text: string, body: AsyncIterable<DeltaOp> = (async
 }
 const tempFiles = async (dir: string): Promise<string[]> => (await readdir(dir, { recursive: true })).filter((n) => n.split('/').pop()!.startsWith('.kx-tmp-'));
 
-// Every case runs with small files placed both ways: on the thread pool, and in groups on a PlacePool's thread.
+// Every case runs with small files placed each way: on the thread pool, by a PlacePool on the calling thread (a
+// stretch of work too small to start its thread), and in groups on a PlacePool's thread.
 describe.each([
-  { how: 'on the thread pool', grouped: false },
-  { how: 'in groups on a placement thread', grouped: true },
-])('small files placed $how', ({ grouped }) => {
+  { how: 'on the thread pool', grouped: false, inlineFiles: 0 },
+  { how: 'by a placement pool on the calling thread', grouped: true, inlineFiles: 1_000_000 },
+  { how: 'in groups on a placement thread', grouped: true, inlineFiles: 0 },
+])('small files placed $how', ({ grouped, inlineFiles }) => {
   let pool: PlacePool | undefined;
   beforeEach(() => {
-    pool = grouped ? new PlacePool() : undefined;
+    pool = grouped ? new PlacePool({ inlineFiles }) : undefined;
   });
   afterEach(() => pool?.close());
   const placing = (): { placePool?: PlacePool } => (pool ? { placePool: pool } : {});
@@ -282,7 +284,7 @@ describe('cleanTemp', () => {
 describe('PlacePool: small files placed in groups on a thread of their own', () => {
   let pool: PlacePool;
   beforeEach(() => {
-    pool = new PlacePool({ groupFiles: 8 });
+    pool = new PlacePool({ groupFiles: 8, inlineFiles: 0 });
   });
   afterEach(() => pool.close());
 
