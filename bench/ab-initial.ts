@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { QUICK_TREE, SOURCE_TREE, writeTree } from './dataset.ts';
 import { Cleanup } from './latency.ts';
 import { KxWatch, formatPhases } from './peers/kx-watch.ts';
-import { median, removeRadars, runSide } from './ab-side.ts';
+import { median, removeRadars, resetCold, runSide } from './ab-side.ts';
 
 const [baseCheckout, baseImage, newImage, roundsArg, modeArg, quickArg] = process.argv.slice(2);
 if (!baseCheckout || !baseImage || !newImage) throw new Error('usage: node bench/ab-initial.ts BASE_CHECKOUT BASE_IMAGE NEW_IMAGE [rounds] [cold|warm|both] [quick]');
@@ -39,7 +39,7 @@ try {
     for (const kind of kinds) {
       const order = r % 2 === 0 ? sides : [...sides].reverse();
       for (const s of order) {
-        if (kind === 'cold') removeRadars(s.home);
+        if (kind === 'cold') await resetCold(s.home);
         // KX_BENCH_CPU_PROF=DIR: each daemon writes a V8 CPU profile there (DIR/<side>) when it exits.
         const prof = process.env.KX_BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${join(process.env.KX_BENCH_CPU_PROF, s.name)}`] : [];
         // The worker thread's CPU only grows while it lives (it ends 2 s after the sync): its largest reading.

@@ -4,6 +4,8 @@
 // starts). Everything the run made is removed after it, except the side's radar (its home's, for the next run).
 import { execFileSync } from 'node:child_process';
 import { mkdir, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { RADAR_STATE_FILE } from '../cmd/composition/docker-radar.ts';
 import { BenchContainer } from './bench-container.ts';
 import { KxWatch, type StartupPhases } from './peers/kx-watch.ts';
 import { assertSame } from './throughput.ts';
@@ -84,6 +86,19 @@ export function removeRadars(home: string): void {
   const label = new KxWatch({ local: '', remote: '', selector: '', home }).radarLabel;
   const ids = execFileSync('docker', ['ps', '-aq', '--filter', `label=${label}`], { encoding: 'utf8' }).split('\n').filter(Boolean);
   if (ids.length > 0) execFileSync('docker', ['rm', '-f', ...ids], { stdio: 'ignore' });
+}
+
+/** How long the engine takes to tear a removed container down after answering (unmounts, cgroup, shim). */
+const SETTLE_MS = 1500;
+
+/**
+ * Before a cold run: the home's radar containers removed, no record of a radar left running that may be adopted (as
+ * after radar's idle exit or `kx clean --docker`), and the engine's teardown of them over before the run's time starts.
+ */
+export async function resetCold(home: string): Promise<void> {
+  removeRadars(home);
+  await rm(join(home, RADAR_STATE_FILE), { force: true });
+  await new Promise((done) => setTimeout(done, SETTLE_MS));
 }
 
 export function median(xs: readonly number[]): number {

@@ -13,13 +13,11 @@ import { QUICK_TREE, SOURCE_TREE, writeTree } from './dataset.ts';
 import { Cleanup } from './latency.ts';
 import { formatPhases } from './peers/kx-watch.ts';
 import { installKx } from './support/installed-kx.ts';
-import { RADAR_STATE_FILE } from '../cmd/composition/docker-radar.ts';
-import { median, removeRadars, runSide } from './ab-side.ts';
+import { median, removeRadars, resetCold, runSide } from './ab-side.ts';
 
 const [baseCheckout, baseImage, newImage, roundsArg, modeArg, quickArg] = process.argv.slice(2);
 if (!baseCheckout || !baseImage || !newImage) throw new Error('usage: node bench/ab-startup.ts BASE_CHECKOUT BASE_IMAGE NEW_IMAGE [rounds] [cold|warm|both] [quick]');
 const rounds = Number(roundsArg ?? 3);
-const SETTLE_MS = 1500;
 const mode = modeArg ?? 'both';
 const say = (line: string): void => console.log(line);
 const cleanup = new Cleanup();
@@ -46,13 +44,7 @@ try {
     for (const kind of kinds) {
       const order = r % 2 === 0 ? sides : [...sides].reverse();
       for (const s of order) {
-        if (kind === 'cold') {
-          removeRadars(s.home);
-          // As after radar's idle exit or `kx clean --docker`: no record of a radar left running that may be adopted.
-          await rm(join(s.home, RADAR_STATE_FILE), { force: true });
-          // The engine tears the removed container down after answering (unmounts, cgroup, shim): not in the run's time.
-          await new Promise((done) => setTimeout(done, SETTLE_MS));
-        }
+        if (kind === 'cold') await resetCold(s.home);
         const prof = process.env.KX_BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${join(process.env.KX_BENCH_CPU_PROF, s.name)}`] : [];
         const run = await runSide({ src, dest: join(work, `dest-${s.name}-${r}-${kind}`), home: s.home, command: [process.execPath, ...prof, s.entry], image: s.image, warm: kind === 'warm' });
         const { phases } = run;
