@@ -24,6 +24,8 @@ export interface SideRunOptions {
   readonly warm: boolean;
   /** Started once `kx watch` is spawned; the function it returns is called when the run ends (samplers of its own). */
   readonly during?: (kx: KxWatch) => () => void;
+  /** Once every row is watching, wait this long and read kx's RSS then (at rest: the sync worker retired, the heap handed back). */
+  readonly restMs?: number;
 }
 
 export interface SideRun {
@@ -34,6 +36,8 @@ export interface SideRun {
   readonly radarCpuS: number;
   /** The daemon's log. */
   readonly log: string;
+  /** kx's RSS restMs after watching (MB), when restMs was given. */
+  readonly restRssMb?: number;
 }
 
 export async function runSide(opts: SideRunOptions): Promise<SideRun> {
@@ -65,9 +69,17 @@ export async function runSide(opts: SideRunOptions): Promise<SideRun> {
     const watchingAt = performance.now();
     const kxCpuS = kxUse.end().cpuS;
     const radarCpuS = radarUse.end().cpuS;
+    // the run's own samplers see what kx spent up to the same moment
+    stopDuring?.();
+    stopDuring = undefined;
     const phases = await kx.startupPhases(spawned, watchingAt);
     assertSame(opts.src, opts.dest);
-    return { totalS: (watchingAt - spawned) / 1000, phases, kxCpuS, radarCpuS, log: await readFile(kx.log, 'utf8') };
+    let restRssMb: number | undefined;
+    if (opts.restMs !== undefined) {
+      await new Promise((done) => setTimeout(done, Math.max(0, opts.restMs! - (performance.now() - watchingAt))));
+      restRssMb = kxUse.now().rssMb;
+    }
+    return { totalS: (watchingAt - spawned) / 1000, phases, kxCpuS, radarCpuS, log: await readFile(kx.log, 'utf8'), ...(restRssMb !== undefined && { restRssMb }) };
   } finally {
     looking = false;
     stopDuring?.();

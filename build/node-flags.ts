@@ -13,10 +13,22 @@
 const SEMI_SPACE_MB = 8;
 
 /**
+ * The old generation's initial size, in MiB: the floor of the limit at which V8 plans a full collection, in every
+ * isolate of the process (the sync worker's too). V8 starts marking once the room left under that limit falls below
+ * the young generation's capacity (16 MiB at 8 MiB semi-spaces); it sets the limit at about twice the live old
+ * generation (15 MiB in the sync worker), so during a full sync, whose in-flight frames and gRPC copies are promoted
+ * a little at each scavenge, marking started again right after each collection: 4–15 full collections per initial
+ * sync of 10,000 files, 2 with this floor (installed package, radar left running, 4 alternated pairs at load 5–8:
+ * V8's helper threads 0.44 → 0.34 s of CPU, kx's whole process 1.86 → 1.76 s). The live heap at rest is unchanged:
+ * a collection still runs once the garbage reaches the floor, and the daemon's heap release after a sync runs one.
+ */
+const INITIAL_OLD_SPACE_MB = 64;
+
+/**
  * --expose-gc: the daemon hands back the pages V8 pooled during a full sync's burst with a last-resort collection
  * (pkg/daemon/heap-release.ts), which only `gc` can ask for.
  */
-export const WATCH_NODE_FLAGS: readonly string[] = [`--max-semi-space-size=${SEMI_SPACE_MB}`, '--expose-gc'];
+export const WATCH_NODE_FLAGS: readonly string[] = [`--max-semi-space-size=${SEMI_SPACE_MB}`, '--expose-gc', `--initial-old-space-size=${INITIAL_OLD_SPACE_MB}`];
 
 /**
  * glibc malloc's settings for kx watch, read when the process starts (the npm bin's re-exec passes them; a value in

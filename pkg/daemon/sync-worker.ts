@@ -193,7 +193,9 @@ export class SteadyRelease {
 /**
  * The worker's young generation, in MiB. V8 sizes it from the machine's memory (two 64 MiB semi-spaces on a 24 GiB
  * machine), and a full sync's allocations grow it to that; capped, a sync runs more scavenges (measured on
- * 20,000 files, three pairs: no slower) and the worker's heap stays at a third of its size.
+ * 20,000 files, three pairs: no slower) and the worker's heap stays at a third of its size. A semi-space size given
+ * to the process wins over this limit: under kx watch's `--max-semi-space-size=8` (build/node-flags.ts) the worker's
+ * new space is 16 MiB (checked), as the daemon's.
  */
 const YOUNG_GENERATION_MB = 12;
 

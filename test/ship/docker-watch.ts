@@ -76,7 +76,7 @@ export async function watchOnDocker(opts: DockerWatchRun): Promise<void> {
     expect(output).toContain(`radar image ${opts.image} is not on the engine: building it offline`);
     // The daemon runs with its young generation capped (build/node-flags.ts), and says so; the bin re-executes
     // itself for it in place, so the SIGINT below still reaches kx (same pid) and it exits 0.
-    expect(output).toMatch(/kx watch: 1 spec\(s\) from .*; node (.* )?--max-semi-space-size=\d+ --expose-gc/);
+    expect(output).toMatch(/kx watch: 1 spec\(s\) from .*; node (.* )?--max-semi-space-size=\d+ --expose-gc --initial-old-space-size=\d+/);
     const environ = (await readFile(`/proc/${watch.pid}/environ`, 'utf8')).split('\0');
     for (const [k, v] of Object.entries(opts.daemonEnv ?? {})) expect(environ).toContain(`${k}=${v}`);
     // Built from what kx carries, labelled with the hash recorded when it was packed.
