@@ -30,6 +30,8 @@ export class SafetyLedger {
   /**
    * Take in a landed push: every batch that deletes says so (how many files, the first paths); conflicts of a full
    * sync (scope null) replace the known ones, a batch's replace those within its paths; new conflicts are logged.
+   * The container-only files are the full sync's count: a batch plans against kx's last view of the container, so
+   * the container-only files within its paths are ones that count already holds (adding them counted them twice).
    */
   note(result: PushResult, scope: readonly RelPath[] | null): void {
     if (result.removed.length > 0) {
@@ -43,7 +45,6 @@ export class SafetyLedger {
     if (scope !== null) {
       const roots = new Set(scope);
       for (const [p, c] of before) if (!beneathAny(p, roots)) next.set(p, c);
-      this.foreign += result.foreign;
     } else this.foreign = result.foreign;
     for (const c of result.conflicts) next.set(c.path, c);
     this.conflicts = next;
