@@ -39,6 +39,12 @@ export interface RadarServerOptions {
    * with --expose-gc (RADAR_COMMAND), else none; null: none.
    */
   readonly collect?: (() => void) | null;
+  /**
+   * Where Apply streams are applied: 'auto' (default) gives a full sync's stream a thread of its own (bulk-apply.ts)
+   * once it is seen to be one; 'always' gives every stream's batches after its open frame one (tests run the apply
+   * cases through it that way).
+   */
+  readonly bulkApply?: 'auto' | 'always';
 }
 
 export class RadarServer {
@@ -73,7 +79,8 @@ export class RadarServer {
     this.#idle = collect ? new IdleCollector({ collect }) : undefined;
     const proto = loadRadarProto();
     this.#roots = new RootCache(opts.resolver);
-    this.#server.addService(limitRequests(proto.service), createRadarService({
+    // Apply's frames come raw: decoded on this thread, or on a bulk stream's own (bulk-apply.ts).
+    this.#server.addService(limitRequests(proto.service, { raw: ['Apply'] }), createRadarService({
       roots: this.#roots,
       placePool: this.#placePool,
       reloader: opts.reloader,
@@ -81,6 +88,7 @@ export class RadarServer {
       hasher: opts.hasher,
       name: opts.name ?? 'radar',
       fsync: opts.fsync ?? false,
+      ...(opts.bulkApply === undefined ? {} : { bulkApply: opts.bulkApply }),
     }));
   }
 

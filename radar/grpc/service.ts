@@ -24,6 +24,8 @@ import { Urgency, type Lane } from './urgency.ts';
 import type { Reloader, ResolvedRoot, TargetRef } from '../../pkg/runtime/ports.ts';
 import type { Executor } from '../../pkg/runtime/exec.ts';
 import { runExec } from './exec-call.ts';
+import { BulkApply, type BulkCall } from './bulk-apply.ts';
+import { RawFrames, decodeFrame, opsIn } from './raw-frames.ts';
 
 export interface RadarServiceDeps {
   /** Resolves each call's target (kept between calls; see root-cache.ts). */
@@ -36,6 +38,8 @@ export interface RadarServiceDeps {
   readonly hasher: Hasher;
   readonly name: string;
   readonly fsync: boolean;
+  /** Which Apply streams get a thread of their own (RadarServerOptions.bulkApply); default 'auto'. */
+  readonly bulkApply?: 'auto' | 'always';
 }
 
 /** What every kind of server call has. */
@@ -49,6 +53,17 @@ interface SurfaceCall {
 const MANIFEST_CHUNK = 512;
 /** Roots whose stale temp files were removed, remembered per server. */
 const CLEANED_ROOTS = 1024;
+/**
+ * A full sync is expected on a target once its manifest request showed at least this many files to come (as
+ * PlacePool.expectFiles counts them), for BULK_EXPECT_MS; at most BULK_EXPECTED targets are remembered.
+ */
+const BULK_FILES = 1024;
+const BULK_EXPECT_MS = 60_000;
+const BULK_EXPECTED = 256;
+/** A frame with this many ops, on a stream whose target expects a full sync, is a full sync's batch. */
+const BULK_FRAME_OPS = 32;
+/** Bulk streams applied on threads of their own at once; more are applied on the main thread. */
+const BULK_THREADS = 2;
 
 export function createRadarService(deps: RadarServiceDeps): grpc.UntypedServiceImplementation {
   // Roots whose stale temp files were removed, per server instance (each root once).
@@ -60,6 +75,18 @@ export function createRadarService(deps: RadarServiceDeps): grpc.UntypedServiceI
   const urgency = new Urgency();
   // The batches applied at once, per caller and in all: a stream kept open between batches holds no slot.
   const batches = new Slots({ ...LIMITS.applyBatches, queue: LIMITS.slotQueue });
+  // Full syncs to come, by caller and target (their manifest request named many files radar lacks): when the
+  // expectation lapses, and how many files. A stream to such a target whose next frame carries many ops is handed to
+  // a thread of its own; a save's stream never is (its target expects nothing, or its frames carry an op or two).
+  const bulkExpected = new Map<string, { until: number; files: number }>();
+  const bulkThreads = { running: 0 };
+  const alwaysBulk = deps.bulkApply === 'always';
+  const expectedBulk = (key: string): { files: number } | undefined => {
+    if (alwaysBulk) return { files: 0 };
+    const e = bulkExpected.get(key);
+    if (e !== undefined && e.until < performance.now()) bulkExpected.delete(key);
+    return e !== undefined && e.until >= performance.now() ? e : undefined;
+  };
 
   const treeFor = async (root: ResolvedRoot, target: TargetRef, signal: AbortSignal, lane?: () => Lane | undefined): Promise<LocalTree> => {
     const tree = new LocalTree({
@@ -115,6 +142,26 @@ export function createRadarService(deps: RadarServiceDeps): grpc.UntypedServiceI
     }
   };
 
+  /** The rest of an Apply stream applied on a thread of its own, ended (and its use of the pinned root with it) before this returns. */
+  const applyOnThread = async (root: ResolvedRoot, ref: TargetRef, stream: { files: number; opened: boolean }, first: Buffer | undefined, frames: RawFrames, call: BulkCall, signal: AbortSignal): Promise<void> => {
+    bulkThreads.running++;
+    const bulk = new BulkApply({
+      root: root.path,
+      ...(root.anchor === undefined ? {} : { anchor: root.anchor }),
+      ...(root.owner === undefined ? {} : { owner: root.owner }),
+      fsync: deps.fsync,
+      keepSetIdBits: ref.keepSetIdBits === true,
+      expectFiles: stream.files,
+      opened: stream.opened,
+    });
+    try {
+      await bulk.run(first, frames, call, signal);
+    } finally {
+      await bulk.close();
+      bulkThreads.running--;
+    }
+  };
+
   const capabilities = [Capability.Zlib, Capability.Delta, Capability.Describe, Capability.DigestAtEnd, Capability.Digests, Capability.Expect, Capability.ApplyReuse, Capability.ExpectContents, ...(deps.reloader ? [Capability.Reload] : []), ...(deps.executor ? [Capability.Exec] : [])];
 
   return {
@@ -132,7 +179,16 @@ export function createRadarService(deps: RadarServiceDeps): grpc.UntypedServiceI
       const manifest = await tree.manifest(rulesFromMsg(call.request.rules), signal, sender);
       // The sender's files are known: those radar lacks, or holds at another size or mtime, are what its sync will
       // send. Many of them: the placement thread starts now, not after the first of them.
-      if (sender !== undefined) deps.placePool.expectFiles(filesToCome(sender, manifest));
+      if (sender !== undefined) {
+        const files = filesToCome(sender, manifest);
+        deps.placePool.expectFiles(files);
+        const key = bulkKey(callerKey(bearer(call.metadata)), ref);
+        bulkExpected.delete(key);
+        if (files >= BULK_FILES) {
+          if (bulkExpected.size >= BULK_EXPECTED) bulkExpected.delete(bulkExpected.keys().next().value!);
+          bulkExpected.set(key, { until: performance.now() + BULK_EXPECT_MS, files });
+        }
+      }
       let chunk: M.EntryMsg[] = [];
       for (const e of manifest.values()) {
         chunk.push(entryToMsg(e));
@@ -165,13 +221,44 @@ export function createRadarService(deps: RadarServiceDeps): grpc.UntypedServiceI
       };
       const closeStream = urgency.openStream();
       const run = async (): Promise<void> => {
-        const reader = new ApplyFrameReader(idleLimited(call[Symbol.asyncIterator]() as AsyncIterator<M.ApplyFrame>, LIMITS.streamIdleMs, idle));
+        const frames = new RawFrames(idleLimited(call[Symbol.asyncIterator]() as AsyncIterator<Buffer>, LIMITS.streamIdleMs, idle));
+        const reader = new ApplyFrameReader(frames.decoded());
         const target = await reader.open();
         await withRoot(call, target, signal, async (root, ref, taint) => {
           let lane: Lane | undefined;
           const tree = await treeFor(root, ref, signal, () => lane);
           const caller = callerKey(bearer(call.metadata));
-          while (!(await reader.atEnd())) {
+          const key = bulkKey(caller, ref);
+          for (;;) {
+            // At the stream's start or between two batches, on a target that expects a full sync: a frame of many
+            // ops hands the rest of the stream to a thread of its own. Nothing else of this stream is read meanwhile.
+            const at = reader.atStart() ? 'start' : reader.drained() ? 'between' : undefined;
+            const expected = at !== undefined && bulkThreads.running < BULK_THREADS ? expectedBulk(key) : undefined;
+            if (expected !== undefined && at !== undefined) {
+              const first = at === 'start' ? frames.last : undefined;
+              const ops = at === 'start' && reader.bufferedOps() > 0 ? reader.bufferedOps() : await peekOps(frames);
+              if (ops !== undefined && bulkThreads.running < BULK_THREADS && (alwaysBulk || ops >= BULK_FRAME_OPS)) {
+                bulkExpected.delete(key);
+                await applyOnThread(root, ref, { files: expected.files, opened: at !== 'start' }, first, frames, {
+                  begin: async (sig) => {
+                    const release = await batches.acquire(caller, 'Apply', sig);
+                    try {
+                      await root.verify?.(sig);
+                    } catch (err) {
+                      release();
+                      throw err;
+                    }
+                    return release;
+                  },
+                  ack: (ack) => {
+                    if (ack.errors.length > 0) taint();
+                    call.write(ack);
+                  },
+                }, signal);
+                return;
+              }
+            }
+            if (await reader.atEnd()) break;
             const release = await batches.acquire(caller, 'Apply', signal);
             lane = urgency.begin();
             let result: BatchResult;
@@ -236,6 +323,17 @@ export function filesToCome(sender: Manifest, receiver: Manifest): number {
     if (r === undefined || r.kind !== 'file' || r.size !== e.size || r.mtimeMs !== e.mtimeMs) n++;
   }
   return n;
+}
+
+/** Ops in the stream's next frame, left to be taken; undefined at the end of the stream. */
+async function peekOps(frames: RawFrames): Promise<number | undefined> {
+  const next = await frames.peek();
+  return next === undefined ? undefined : opsIn(decodeFrame(next));
+}
+
+/** A full sync's expectation is the caller's, for one target. */
+function bulkKey(caller: string, ref: TargetRef): string {
+  return `${caller}\0${ref.runtime}\0${ref.containerId}\0${ref.remotePath}`;
 }
 
 export function targetRef(t: M.Target | null): TargetRef {
