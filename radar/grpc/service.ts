@@ -82,10 +82,10 @@ export function createRadarService(deps: RadarServiceDeps): grpc.UntypedServiceI
   const bulkThreads = { running: 0 };
   const alwaysBulk = deps.bulkApply === 'always';
   const expectedBulk = (key: string): { files: number } | undefined => {
-    if (alwaysBulk) return { files: 0 };
     const e = bulkExpected.get(key);
     if (e !== undefined && e.until < performance.now()) bulkExpected.delete(key);
-    return e !== undefined && e.until >= performance.now() ? e : undefined;
+    const live = e !== undefined && e.until >= performance.now() ? e : undefined;
+    return live ?? (alwaysBulk ? { files: 0 } : undefined);
   };
 
   const treeFor = async (root: ResolvedRoot, target: TargetRef, signal: AbortSignal, lane?: () => Lane | undefined): Promise<LocalTree> => {
@@ -181,9 +181,11 @@ export function createRadarService(deps: RadarServiceDeps): grpc.UntypedServiceI
       // send. Many of them: the placement thread starts now, not after the first of them.
       if (sender !== undefined) {
         const files = filesToCome(sender, manifest);
-        deps.placePool.expectFiles(files);
         const key = bulkKey(callerKey(bearer(call.metadata)), ref);
         bulkExpected.delete(key);
+        // A full sync that will have a thread of its own starts the placement thread there, not here.
+        const ownThread = files >= BULK_FILES && bulkThreads.running < BULK_THREADS;
+        if (!ownThread) deps.placePool.expectFiles(files);
         if (files >= BULK_FILES) {
           if (bulkExpected.size >= BULK_EXPECTED) bulkExpected.delete(bulkExpected.keys().next().value!);
           bulkExpected.set(key, { until: performance.now() + BULK_EXPECT_MS, files });

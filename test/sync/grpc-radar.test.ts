@@ -153,7 +153,7 @@ describe.each([
       expect(sigs).toEqual([{ path: 'big', signature: await signatureOf(join(root, 'big'), hasher) }, { path: 'missing', signature: null }]);
     });
 
-    it("starts the placement thread at a full sync's manifest request when the sender's files it lacks are more than it places without the thread", async () => {
+    it("starts the placement thread for a full sync at once when the sender's files it lacks are more than it places without the thread", async () => {
       const placeThreads = (): string[] => readdirSync('/proc/self/task').filter((tid) => readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim() === PLACE_THREAD_NAME);
       await writeFile(join(root, 'same'), 'same');
       const st = await stat(join(root, 'same'));
@@ -165,7 +165,14 @@ describe.each([
       await client().manifest([], undefined, known(100)); // few files to come: placed without the thread
       expect(placeThreads()).toEqual([]);
       await client().manifest([], undefined, known(5000));
-      await eventually(() => Promise.resolve(placeThreads().length === 1), 'the placement thread');
+      // The full sync's stream has a thread of its own (radar/grpc/bulk-apply.ts), which starts its placement thread
+      // with it: 40 files alone would be placed without one.
+      expect(placeThreads()).toEqual([]);
+      const seen: number[] = [];
+      const probe = setInterval(() => seen.push(placeThreads().length), 2);
+      const res = await client().apply(ops(...Array.from({ length: 40 }, (_, i) => write(`new${i}`, `file ${i}`)))).finally(() => clearInterval(probe));
+      expect(res.errors).toEqual([]);
+      expect(Math.max(0, ...seen)).toBe(1);
     });
 
     it('applies a batch and acknowledges it with per-path errors', async () => {
