@@ -212,16 +212,22 @@ export class BulkApply {
 const CLOSE_GRACE_MS = 2000;
 
 /**
- * `frame`'s bytes in an ArrayBuffer of their own, which may be transferred: the frame's own when it spans all of it
- * (grpc-js joins a message's pieces into a fresh buffer), else a copy (a view into a buffer that holds other bytes).
+ * `frame`'s bytes in an ArrayBuffer that may be transferred: the frame's own when it holds nothing else but a few
+ * bytes before it (grpc-js joins each message, its 5-byte gRPC header first, into a fresh buffer, and hands on the
+ * view past the header), else a copy (a view into a buffer that holds other bytes: a small message from Node's pool).
  */
-function ownBuffer(frame: Buffer): Uint8Array<ArrayBuffer> {
+export function ownBuffer(frame: Buffer): Uint8Array<ArrayBuffer> {
   const buf = frame.buffer;
-  if (buf instanceof ArrayBuffer && frame.byteOffset === 0 && frame.byteLength === buf.byteLength) return new Uint8Array(buf);
+  if (buf instanceof ArrayBuffer && frame.byteOffset <= OWN_HEADER_BYTES && frame.byteOffset + frame.byteLength === buf.byteLength) {
+    return new Uint8Array(buf, frame.byteOffset, frame.byteLength);
+  }
   const copy = new Uint8Array(frame.byteLength);
   copy.set(frame);
   return copy;
 }
+
+/** The most bytes before a frame in its buffer that go along when the buffer is moved rather than copied. */
+const OWN_HEADER_BYTES = 16;
 
 /** The thread's entry: the source beside this file, or in radar's bundle dist/bulk-apply.mjs (radar/image/bundle.ts). */
 function bulkWorkerUrl(): URL {
