@@ -240,7 +240,8 @@ export function createRadarService(deps: RadarServiceDeps): grpc.UntypedServiceI
               const first = at === 'start' ? frames.last : undefined;
               const ops = at === 'start' && reader.bufferedOps() > 0 ? reader.bufferedOps() : await peekOps(frames);
               if (ops !== undefined && bulkThreads.running < BULK_THREADS && (alwaysBulk || ops >= BULK_FRAME_OPS)) {
-                bulkExpected.delete(key);
+                // The expectation stays until it lapses: a full sync whose stream was replaced (kx opens a fresh one
+                // after a batch with path errors) sends the rest on the new one.
                 await applyOnThread(root, ref, { files: expected.files, opened: at !== 'start' }, first, frames, {
                   begin: async (sig) => {
                     const release = await batches.acquire(caller, 'Apply', sig);
