@@ -12,6 +12,7 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { startThreadPool } from '../../pkg/lifecycle/thread-priority.ts';
 import { ErrorCode, KxError } from '../../pkg/sync/errors.ts';
 import { isErrorCode } from '../../pkg/wire/status.ts';
 import type { ApplyAck } from '../../proto/messages.ts';
@@ -75,6 +76,8 @@ export class BulkApply {
   /** Starts the thread (it boots while the caller goes on). Idempotent. */
   start(): void {
     if (this.#worker !== undefined || this.#closed !== undefined) return;
+    // libuv's thread pool serves saves too: started here, at this thread's priority, not by the thread (thread-priority.ts).
+    startThreadPool();
     const worker = new Worker(bulkWorkerUrl(), { name: BULK_THREAD_NAME, workerData: this.#job });
     this.#worker = worker;
     this.#exited = new Promise((resolve) => worker.once('exit', () => resolve()));

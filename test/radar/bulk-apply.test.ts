@@ -17,6 +17,9 @@ import { loadRadarProto } from '../../proto/load.ts';
 import type * as M from '../../proto/messages.ts';
 import { METADATA_AUTHORIZATION, METADATA_PROTOCOL_VERSION, PROTOCOL_VERSION } from '../../proto/version.ts';
 import { BULK_THREAD_NAME } from '../../radar/grpc/bulk-apply.ts';
+import { BULK_NICE } from '../../pkg/lifecycle/thread-priority.ts';
+import { PLACE_THREAD_NAME } from '../../pkg/receiver/place-pool.ts';
+import { threads } from '../support/threads.ts';
 import { RadarServer } from '../../radar/grpc/server.ts';
 import { contentDigest, enc, opsOf } from '../support/batch-ops.ts';
 import { poll } from '../support/poll.ts';
@@ -156,6 +159,24 @@ describe("a full sync's Apply stream", () => {
     // Each batch was checked (the container, the token) by the main thread before it was applied.
     expect(resolver.verified).toBeGreaterThanOrEqual(2);
     await poll('the thread ended with its stream', () => bulkThreads().length === 0);
+  });
+
+  it("runs at a lower CPU priority (BULK_NICE) with its placement thread, while radar's main thread and the thread pool keep theirs", async () => {
+    const mainNice = threads().find((t) => t.tid === process.pid)!.nice;
+    await expectFullSync(2000);
+    const s = stream();
+    s.call.write({ open: { target: null }, items: manyFiles('a', 40), flush: true });
+    await poll('the first batch acknowledged', () => s.acks.length === 1);
+    const now = threads();
+    expect(now.filter((t) => t.name === BULK_THREAD_NAME).map((t) => t.nice)).toEqual([BULK_NICE]);
+    // Its placement thread started with it (the manifest said thousands of files are coming), below the main thread too.
+    expect(now.filter((t) => t.name === PLACE_THREAD_NAME).map((t) => t.nice)).toEqual([BULK_NICE]);
+    expect(now.find((t) => t.tid === process.pid)!.nice).toBe(mainNice);
+    const pool = now.filter((t) => t.name.startsWith('libuv-worker'));
+    expect(pool.length).toBeGreaterThan(0);
+    for (const t of pool) expect(t.nice).toBe(mainNice);
+    s.call.end();
+    expect((await s.status).code).toBe(grpc.status.OK);
   });
 
   it('stays on the main thread without such a manifest, and for a stream whose frames carry a few ops', async () => {
