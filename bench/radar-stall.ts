@@ -4,7 +4,9 @@
 // times each save (apply → ack). Without `kx watch`, Docker and the sender in the same process as the saver, the saves'
 // latency is radar's part of the stall case, with hundreds of samples a run; radar's main-thread CPU during the sync
 // (what a save waits behind) is read from /proc.
-//   node bench/radar-stall.ts --base CHECKOUT [--new CHECKOUT] [--rounds N] [--every-ms MS] [--dir DIR]
+//   node bench/radar-stall.ts --base CHECKOUT [--new CHECKOUT] [--rounds N] [--every-ms MS] [--dir DIR] [--bundled]
+// --bundled: each side's radar bundled as its image holds it (radar/image/stage.ts; dist/radar.mjs, a compile cache of
+// its own), rather than its sources run by type stripping (which a thread started by radar pays for again).
 // (--new defaults to this checkout; --new the base's for an A/A run.)
 // Each round runs the base checkout's radar and this one's, the order alternating. Not a test.
 import { spawn } from 'node:child_process';
@@ -27,6 +29,7 @@ const { values } = parseArgs({
     'every-ms': { type: 'string', default: '20' },
     dir: { type: 'string', default: tmpdir() },
     'sync-child': { type: 'string' },
+    bundled: { type: 'boolean', default: false },
   },
 });
 
@@ -54,9 +57,22 @@ try {
   const src = join(work, 'src');
   await mkdir(src);
   await writeTree(src, SOURCE_TREE, 42);
+  const entries = new Map<string, { entry: string; env: NodeJS.ProcessEnv }>();
+  for (const side of sides) {
+    if (!values.bundled) {
+      entries.set(side.name, { entry: join(side.checkout, 'radar', 'main.ts'), env: {} });
+      continue;
+    }
+    const app = join(work, `app-${side.name}`);
+    await new Promise<void>((resolve, reject) => {
+      const stage = spawn(process.execPath, [join(side.checkout, 'radar', 'image', 'stage.ts'), side.checkout, app], { stdio: ['ignore', 'ignore', 'inherit'] });
+      stage.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`staging ${side.checkout} failed (${code})`))));
+    });
+    entries.set(side.name, { entry: join(app, 'dist', 'radar.mjs'), env: { NODE_COMPILE_CACHE: join(work, `cache-${side.name}`) } });
+  }
   for (let round = 0; round < Number(values.rounds); round++) {
     for (const side of round % 2 === 0 ? sides : [...sides].reverse()) {
-      const run = await runOnce(side.checkout, src, join(work, `dst-${side.name}-${round}`), saveHasher);
+      const run = await runOnce(entries.get(side.name)!, src, join(work, `dst-${side.name}-${round}`), saveHasher);
       side.runs.push(run);
       process.stdout.write(`round ${round + 1} ${side.name}: ${show(run)}\n`);
     }
@@ -77,12 +93,12 @@ try {
 interface Stats { p50: number; p95: number; p99: number; max: number; n: number }
 interface Run { idle: Stats; during: Stats; syncS: number; radarCpuS: number; mainCpuS: number; load: number }
 
-async function runOnce(checkout: string, src: string, dst: string, hasher: Hasher): Promise<Run> {
+async function runOnce(radarEntry: { entry: string; env: NodeJS.ProcessEnv }, src: string, dst: string, hasher: Hasher): Promise<Run> {
   await mkdir(dst);
   const token = randomBytes(16).toString('hex');
   // The image's flags (proto/radar-pod.ts's RADAR_COMMAND).
-  const radar = spawn(process.execPath, ['--max-semi-space-size=2', '--expose-gc', join(checkout, 'radar', 'main.ts'), '--root', dst, '--listen', '127.0.0.1:0'], {
-    env: { ...process.env, KX_TOKEN: token },
+  const radar = spawn(process.execPath, ['--max-semi-space-size=2', '--expose-gc', radarEntry.entry, '--root', dst, '--listen', '127.0.0.1:0'], {
+    env: { ...process.env, ...radarEntry.env, KX_TOKEN: token },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   try {

@@ -1,100 +1,137 @@
-// The thread of one bulk Apply stream (see bulk-apply.ts): its frames arrive raw from the main thread, which keeps the
-// call; here they are decoded, each write verified and placed through a LocalTree of its own over the main thread's
-// pinned root (the anchor /proc/self/fd/N names the same directory in every thread of the process), so the decoding
-// and the garbage it makes never hold the main thread, which serves the other streams' saves. Before each batch the
-// main thread is asked to begin it (a batch slot, and the check that the container is still the one resolved and
-// the token still grants it); each batch's ack and a failure go back to it, and it writes them to the call.
+// The thread of bulk Apply streams (see bulk-apply.ts), one stream at a time: its frames arrive raw from the main
+// thread, which keeps the call; here they are decoded, each write verified and placed through a LocalTree of the
+// stream's own over the main thread's pinned root (the anchor /proc/self/fd/N names the same directory in every thread
+// of the process), so the decoding and the garbage it makes never hold the main thread, which serves the other
+// streams' saves. Before each batch the main thread is asked to begin it (a batch slot, and the check that the
+// container is still the one resolved and the token still grants it); each batch's ack and a failure go back to it,
+// and it writes them to the call. The placement thread and the hasher are the thread's, kept from stream to stream.
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { ErrorCode, KxError } from '../../pkg/sync/errors.ts';
-import { createHasher } from '../../pkg/sync/hash.ts';
+import { createHasher, type Hasher } from '../../pkg/sync/hash.ts';
 import { LocalTree } from '../../pkg/receiver/local-tree.ts';
 import { PlacePool } from '../../pkg/receiver/place-pool.ts';
 import { lowerThreadPriority } from '../../pkg/lifecycle/thread-priority.ts';
 import { pathErrorToMsg } from '../../pkg/wire/convert.ts';
 import { isErrorCode } from '../../pkg/wire/status.ts';
-import { decodeFrame } from './raw-frames.ts';
 import type { ApplyFrame } from '../../proto/messages.ts';
 import { ApplyFrameReader } from './apply-stream.ts';
-import type { BulkJob, ToMain, ToWorker } from './bulk-apply.ts';
+import type { BulkJob, BulkWorkerData, ToMain, ToWorker } from './bulk-apply.ts';
+import { decodeFrame } from './raw-frames.ts';
 
-function serve(port: MessagePort, job: BulkJob): void {
+function serve(port: MessagePort): void {
   // Bulk work: below the main thread, which serves saves (thread-priority.ts).
   lowerThreadPriority();
   const post = (m: ToMain): void => port.postMessage(m);
-  const ac = new AbortController();
-  const frames = new FrameQueue(() => post({ t: 'credit' }));
-  const begun = new Map<number, { resolve: () => void; reject: (err: Error) => void }>();
-  let nextId = 0;
+  const hasher = createHasher();
+  const pool = new PlacePool();
+  const current: { job?: Stream } = {};
   port.on('message', (m: ToWorker) => {
+    if (m.t === 'exit') {
+      current.job?.cancel('radar is closing');
+      void Promise.resolve(current.job?.done).then(() => pool.close()).finally(() => port.close());
+      return;
+    }
+    if (m.t === 'job') {
+      const job = new Stream(m.job, m.work, post);
+      current.job = job;
+      job.done = job.run(hasher, pool).finally(() => {
+        if (current.job === job) current.job = undefined;
+      });
+      return;
+    }
+    if (current.job?.id === m.job) current.job.handle(m);
+  });
+}
+
+/** One stream's work on this thread. */
+class Stream {
+  readonly id: number;
+  done: Promise<void> | undefined;
+  readonly #work: BulkJob;
+  readonly #post: (m: ToMain) => void;
+  readonly #ac = new AbortController();
+  readonly #frames: FrameQueue;
+  readonly #begun = new Map<number, { resolve: () => void; reject: (err: Error) => void }>();
+  #nextId = 0;
+
+  constructor(id: number, work: BulkJob, post: (m: ToMain) => void) {
+    this.id = id;
+    this.#work = work;
+    this.#post = post;
+    this.#frames = new FrameQueue(() => post({ t: 'credit', job: id }));
+  }
+
+  handle(m: Exclude<ToWorker, { t: 'job' } | { t: 'exit' }>): void {
     switch (m.t) {
       case 'frame':
-        frames.push(Buffer.from(m.buf, m.offset, m.length));
+        this.#frames.push(Buffer.from(m.buf, m.offset, m.length));
         break;
       case 'eof':
-        frames.end();
+        this.#frames.end();
         break;
       case 'broken':
-        frames.fail(failure(m.code, m.message));
+        this.#frames.fail(failure(m.code, m.message));
         break;
       case 'begun': {
-        const waiter = begun.get(m.id);
-        begun.delete(m.id);
+        const waiter = this.#begun.get(m.id);
+        this.#begun.delete(m.id);
         if (m.code === undefined) waiter?.resolve();
         else waiter?.reject(failure(m.code, m.message ?? 'batch refused'));
         break;
       }
-      case 'cancel': {
-        const reason = new KxError(ErrorCode.Cancelled, m.message);
-        ac.abort(reason);
-        frames.fail(reason);
-        for (const w of begun.values()) w.reject(reason);
-        begun.clear();
+      case 'cancel':
+        this.cancel(m.message);
         break;
-      }
     }
-  });
-  const begin = (signal?: AbortSignal): Promise<void> => {
-    signal?.throwIfAborted();
-    const id = nextId++;
-    return new Promise((resolve, reject) => {
-      begun.set(id, { resolve, reject });
-      post({ t: 'begin', id });
-    });
-  };
-  const run = async (): Promise<void> => {
-    const hasher = await createHasher();
-    const pool = new PlacePool();
+  }
+
+  cancel(message: string): void {
+    const reason = new KxError(ErrorCode.Cancelled, message);
+    this.#ac.abort(reason);
+    this.#frames.fail(reason);
+    for (const w of this.#begun.values()) w.reject(reason);
+    this.#begun.clear();
+  }
+
+  async run(hashing: Promise<Hasher>, pool: PlacePool): Promise<void> {
+    const job = this.id;
     try {
+      const work = this.#work;
       // The files the manifest said are coming: the placement thread starts now, not after the first thousand of them.
-      pool.expectFiles(job.expectFiles);
+      pool.expectFiles(work.expectFiles);
       const tree = new LocalTree({
-        root: job.root,
-        ...(job.anchor === undefined ? {} : { anchor: job.anchor }),
-        ...(job.owner === undefined ? {} : { owner: job.owner }),
-        hasher,
-        fsync: job.fsync,
-        keepSetIdBits: job.keepSetIdBits,
+        root: work.root,
+        ...(work.anchor === undefined ? {} : { anchor: work.anchor }),
+        ...(work.owner === undefined ? {} : { owner: work.owner }),
+        hasher: await hashing,
+        fsync: work.fsync,
+        keepSetIdBits: work.keepSetIdBits,
         placePool: pool,
-        verify: begin,
+        verify: (signal) => this.#begin(signal),
       });
-      const reader = new ApplyFrameReader(frames, { opened: job.opened });
+      const reader = new ApplyFrameReader(this.#frames, { opened: work.opened });
       // The target named there was resolved and authorized by the main thread, which holds it for this stream.
-      if (!job.opened) await reader.open();
+      if (!work.opened) await reader.open();
       while (!(await reader.atEnd())) {
-        const result = await tree.apply(reader.batch(), ac.signal);
-        post({ t: 'ack', ack: { applied: result.applied, bytesReceived: reader.takeWireBytes(), errors: result.errors.map(pathErrorToMsg) } });
+        const result = await tree.apply(reader.batch(), this.#ac.signal);
+        this.#post({ t: 'ack', job, ack: { applied: result.applied, bytesReceived: reader.takeWireBytes(), errors: result.errors.map(pathErrorToMsg) } });
       }
-    } finally {
-      await pool.close();
-    }
-  };
-  run().then(
-    () => post({ t: 'done' }),
-    (err: unknown) => {
+      this.#post({ t: 'done', job });
+    } catch (err) {
       const kx = err instanceof KxError ? err : new KxError(ErrorCode.Internal, `bulk apply: ${(err as Error)?.message ?? err}`);
-      post({ t: 'failed', code: kx.code, message: kx.message });
-    },
-  ).finally(() => port.close());
+      this.#post({ t: 'failed', job, code: kx.code, message: kx.message });
+    }
+  }
+
+  /** A batch begins: asked of the main thread (its slot, the target's check). */
+  #begin(signal?: AbortSignal): Promise<void> {
+    signal?.throwIfAborted();
+    const id = this.#nextId++;
+    return new Promise((resolve, reject) => {
+      this.#begun.set(id, { resolve, reject });
+      this.#post({ t: 'begin', job: this.id, id });
+    });
+  }
 }
 
 function failure(code: string, message: string): KxError {
@@ -151,6 +188,4 @@ class FrameQueue implements AsyncIterator<ApplyFrame> {
 }
 
 // Last: the classes above are initialized by now.
-if (parentPort !== null && (workerData as { kind?: string } | null)?.kind === 'kx-bulk-apply') {
-  serve(parentPort, workerData as BulkJob);
-}
+if (parentPort !== null && (workerData as Partial<BulkWorkerData> | null)?.kind === 'kx-bulk-apply') serve(parentPort);

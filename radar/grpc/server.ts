@@ -16,6 +16,7 @@ import { limitRequests } from './limits.ts';
 import { RootCache } from './root-cache.ts';
 import { PlacePool } from '../../pkg/receiver/place-pool.ts';
 import { createRadarService } from './service.ts';
+import { BulkThreads } from './bulk-apply.ts';
 import { exposedGc, IdleCollector } from './idle-gc.ts';
 
 export interface RadarServerOptions {
@@ -54,6 +55,8 @@ export class RadarServer {
   readonly #roots: RootCache;
   /** Small files of every tree placed in groups on one thread, which retires when idle. */
   readonly #placePool = new PlacePool();
+  /** The threads full syncs' Apply streams are applied on (bulk-apply.ts), retired when idle. */
+  readonly #bulkThreads = new BulkThreads();
   readonly #idle: IdleCollector | undefined;
   #started: Promise<{ address: string; port: number }> | undefined;
   #closed: Promise<void> | undefined;
@@ -83,6 +86,7 @@ export class RadarServer {
     this.#server.addService(limitRequests(proto.service, { raw: ['Apply'] }), createRadarService({
       roots: this.#roots,
       placePool: this.#placePool,
+      bulkThreads: this.#bulkThreads,
       reloader: opts.reloader,
       ...(opts.executor ? { executor: opts.executor } : {}),
       hasher: opts.hasher,
@@ -126,6 +130,8 @@ export class RadarServer {
         resolve();
       });
     })
+      // The bulk threads work under roots the cache pins: they stop first.
+      .finally(() => this.#bulkThreads.close())
       .finally(() => this.#placePool.close())
       .finally(() => this.#roots.close());
     return this.#closed;

@@ -24,7 +24,7 @@ import { Urgency, type Lane } from './urgency.ts';
 import type { Reloader, ResolvedRoot, TargetRef } from '../../pkg/runtime/ports.ts';
 import type { Executor } from '../../pkg/runtime/exec.ts';
 import { runExec } from './exec-call.ts';
-import { BulkApply, type BulkCall } from './bulk-apply.ts';
+import type { BulkCall, BulkThreads } from './bulk-apply.ts';
 import { RawFrames, decodeFrame, opsIn } from './raw-frames.ts';
 
 export interface RadarServiceDeps {
@@ -38,7 +38,9 @@ export interface RadarServiceDeps {
   readonly hasher: Hasher;
   readonly name: string;
   readonly fsync: boolean;
-  /** Which Apply streams get a thread of their own (RadarServerOptions.bulkApply); default 'auto'. */
+  /** The threads a full sync's Apply stream is applied on (the server owns and closes them). */
+  readonly bulkThreads: BulkThreads;
+  /** Which Apply streams get such a thread (RadarServerOptions.bulkApply); default 'auto'. */
   readonly bulkApply?: 'auto' | 'always';
 }
 
@@ -62,8 +64,6 @@ const BULK_EXPECT_MS = 60_000;
 const BULK_EXPECTED = 256;
 /** A frame with this many ops, on a stream whose target expects a full sync, is a full sync's batch. */
 const BULK_FRAME_OPS = 32;
-/** Bulk streams applied on threads of their own at once; more are applied on the main thread. */
-const BULK_THREADS = 2;
 
 export function createRadarService(deps: RadarServiceDeps): grpc.UntypedServiceImplementation {
   // Roots whose stale temp files were removed, per server instance (each root once).
@@ -79,7 +79,6 @@ export function createRadarService(deps: RadarServiceDeps): grpc.UntypedServiceI
   // expectation lapses, and how many files. A stream to such a target whose next frame carries many ops is handed to
   // a thread of its own; a save's stream never is (its target expects nothing, or its frames carry an op or two).
   const bulkExpected = new Map<string, { until: number; files: number }>();
-  const bulkThreads = { running: 0 };
   const alwaysBulk = deps.bulkApply === 'always';
   const expectedBulk = (key: string): { files: number } | undefined => {
     const e = bulkExpected.get(key);
@@ -142,10 +141,9 @@ export function createRadarService(deps: RadarServiceDeps): grpc.UntypedServiceI
     }
   };
 
-  /** The rest of an Apply stream applied on a thread of its own, ended (and its use of the pinned root with it) before this returns. */
-  const applyOnThread = async (root: ResolvedRoot, ref: TargetRef, stream: { files: number; opened: boolean }, first: Buffer | undefined, frames: RawFrames, call: BulkCall, signal: AbortSignal): Promise<void> => {
-    bulkThreads.running++;
-    const bulk = new BulkApply({
+  /** The rest of an Apply stream applied on a thread of its own, done with the pinned root before this returns. */
+  const applyOnThread = (root: ResolvedRoot, ref: TargetRef, stream: { files: number; opened: boolean }, first: Buffer | undefined, frames: RawFrames, call: BulkCall, signal: AbortSignal): Promise<void> =>
+    deps.bulkThreads.apply({
       root: root.path,
       ...(root.anchor === undefined ? {} : { anchor: root.anchor }),
       ...(root.owner === undefined ? {} : { owner: root.owner }),
@@ -153,14 +151,7 @@ export function createRadarService(deps: RadarServiceDeps): grpc.UntypedServiceI
       keepSetIdBits: ref.keepSetIdBits === true,
       expectFiles: stream.files,
       opened: stream.opened,
-    });
-    try {
-      await bulk.run(first, frames, call, signal);
-    } finally {
-      await bulk.close();
-      bulkThreads.running--;
-    }
-  };
+    }, first, frames, call, signal);
 
   const capabilities = [Capability.Zlib, Capability.Delta, Capability.Describe, Capability.DigestAtEnd, Capability.Digests, Capability.Expect, Capability.ApplyReuse, Capability.ExpectContents, ...(deps.reloader ? [Capability.Reload] : []), ...(deps.executor ? [Capability.Exec] : [])];
 
@@ -184,7 +175,7 @@ export function createRadarService(deps: RadarServiceDeps): grpc.UntypedServiceI
         const key = bulkKey(callerKey(bearer(call.metadata)), ref);
         bulkExpected.delete(key);
         // A full sync that will have a thread of its own starts the placement thread there, not here.
-        const ownThread = files >= BULK_FILES && bulkThreads.running < BULK_THREADS;
+        const ownThread = files >= BULK_FILES && deps.bulkThreads.available();
         if (!ownThread) deps.placePool.expectFiles(files);
         if (files >= BULK_FILES) {
           if (bulkExpected.size >= BULK_EXPECTED) bulkExpected.delete(bulkExpected.keys().next().value!);
@@ -235,11 +226,11 @@ export function createRadarService(deps: RadarServiceDeps): grpc.UntypedServiceI
             // At the stream's start or between two batches, on a target that expects a full sync: a frame of many
             // ops hands the rest of the stream to a thread of its own. Nothing else of this stream is read meanwhile.
             const at = reader.atStart() ? 'start' : reader.drained() ? 'between' : undefined;
-            const expected = at !== undefined && bulkThreads.running < BULK_THREADS ? expectedBulk(key) : undefined;
+            const expected = at !== undefined && deps.bulkThreads.available() ? expectedBulk(key) : undefined;
             if (expected !== undefined && at !== undefined) {
               const first = at === 'start' ? frames.last : undefined;
               const ops = at === 'start' && reader.bufferedOps() > 0 ? reader.bufferedOps() : await peekOps(frames);
-              if (ops !== undefined && bulkThreads.running < BULK_THREADS && (alwaysBulk || ops >= BULK_FRAME_OPS)) {
+              if (ops !== undefined && deps.bulkThreads.available() && (alwaysBulk || ops >= BULK_FRAME_OPS)) {
                 // The expectation stays until it lapses: a full sync whose stream was replaced (kx opens a fresh one
                 // after a batch with path errors) sends the rest on the new one.
                 await applyOnThread(root, ref, { files: expected.files, opened: at !== 'start' }, first, frames, {
