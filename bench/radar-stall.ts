@@ -11,7 +11,7 @@
 // Each round runs the base checkout's radar and this one's, the order alternating. Not a test.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -91,7 +91,7 @@ try {
 }
 
 interface Stats { p50: number; p95: number; p99: number; max: number; n: number }
-interface Run { idle: Stats; during: Stats; syncS: number; radarCpuS: number; mainCpuS: number; load: number }
+interface Run { idle: Stats; during: Stats; syncS: number; radarCpuS: number; mainCpuS: number; threads: string; load: number }
 
 async function runOnce(radarEntry: { entry: string; env: NodeJS.ProcessEnv }, src: string, dst: string, hasher: Hasher): Promise<Run> {
   await mkdir(dst);
@@ -131,6 +131,7 @@ async function runOnce(radarEntry: { entry: string; env: NodeJS.ProcessEnv }, sr
         idle.push(await save());
         await sleep(everyMs);
       }
+      const threads0 = await threadsCpu(pid);
       const cpu0 = await cpuS(`/proc/${pid}/stat`);
       const main0 = await cpuS(`/proc/${pid}/task/${pid}/stat`);
       const child = spawn(process.execPath, [import.meta.filename, '--sync-child', [address, token, src].join(',')], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -148,9 +149,11 @@ async function runOnce(radarEntry: { entry: string; env: NodeJS.ProcessEnv }, sr
       await done;
       const cpu1 = await cpuS(`/proc/${pid}/stat`);
       const main1 = await cpuS(`/proc/${pid}/task/${pid}/stat`);
+      const threads1 = await threadsCpu(pid);
+      const threads = [...threads1].map(([n, c]) => [n, c - (threads0.get(n) ?? 0)] as const).filter(([, c]) => c > 0).map(([n, c]) => `${n} ${c.toFixed(2)}`).join(', ');
       const sync = JSON.parse(out) as { wallS: number; errors: number };
       if (sync.errors > 0) throw new Error(`the sync had ${sync.errors} errors`);
-      return { idle: stats(idle), during: stats(during), syncS: sync.wallS, radarCpuS: cpu1 - cpu0, mainCpuS: main1 - main0, load: loadavg()[0] };
+      return { idle: stats(idle), during: stats(during), syncS: sync.wallS, radarCpuS: cpu1 - cpu0, mainCpuS: main1 - main0, threads, load: loadavg()[0] };
     } finally {
       await saver.close();
     }
@@ -163,7 +166,7 @@ async function runOnce(radarEntry: { entry: string; env: NodeJS.ProcessEnv }, sr
 
 function show(r: Run): string {
   const s = (x: Stats): string => `p50 ${x.p50.toFixed(1)} p95 ${x.p95.toFixed(1)} p99 ${x.p99.toFixed(1)} max ${x.max.toFixed(1)} ms (${x.n})`;
-  return `idle ${s(r.idle)}; during ${s(r.during)}; sync ${r.syncS.toFixed(2)} s; radar CPU ${r.radarCpuS.toFixed(2)} s, main thread ${r.mainCpuS.toFixed(2)} s; load ${r.load.toFixed(1)}`;
+  return `idle ${s(r.idle)}; during ${s(r.during)}; sync ${r.syncS.toFixed(2)} s; radar CPU ${r.radarCpuS.toFixed(2)} s, main thread ${r.mainCpuS.toFixed(2)} s (live threads: ${r.threads}); load ${r.load.toFixed(1)}`;
 }
 
 function stats(xs: readonly number[]): Stats {
@@ -181,6 +184,19 @@ async function cpuS(statFile: string): Promise<number> {
   const stat = await readFile(statFile, 'utf8');
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(f[11]) + Number(f[12])) / 100;
+}
+
+/** CPU seconds of the process's live threads, by name. */
+async function threadsCpu(pid: number): Promise<Map<string, number>> {
+  const by = new Map<string, number>();
+  for (const tid of await readdir(`/proc/${pid}/task`).catch(() => [])) {
+    const stat = await readFile(`/proc/${pid}/task/${tid}/stat`, 'utf8').catch(() => '');
+    if (!stat) continue;
+    const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    by.set(name, (by.get(name) ?? 0) + (Number(f[11]) + Number(f[12])) / 100);
+  }
+  return by;
 }
 
 function sleep(ms: number): Promise<void> {

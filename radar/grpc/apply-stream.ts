@@ -20,8 +20,6 @@ export class ApplyFrameReader {
   #eof = false;
   #failure: KxError | undefined;
   #opened = false;
-  /** An item of the stream was taken (by a batch). */
-  #consumed = false;
   #wireBytes = 0;
   /** The current write's content was read to its `end` item. */
   #bodyDone = true;
@@ -47,18 +45,6 @@ export class ApplyFrameReader {
   async atEnd(): Promise<boolean> {
     while (!this.#eof && !this.#flushPending && this.#index >= this.#items.length) await this.#pull();
     return this.#eof && this.#index >= this.#items.length && !this.#flushPending;
-  }
-
-  /** Opened, and nothing of the stream taken since: the open frame may be handed on whole. */
-  atStart(): boolean {
-    return this.#opened && !this.#consumed && this.#index === 0 && this.#failure === undefined;
-  }
-
-  /** Ops among the items read and not yet taken (of the frame at hand). */
-  bufferedOps(): number {
-    let n = 0;
-    for (let i = this.#index; i < this.#items.length; i++) if (this.#items[i].item === 'op') n++;
-    return n;
   }
 
   /** Nothing was read ahead: the last batch ended at its flush and no frame past it was taken (the rest may be handed on). */
@@ -180,7 +166,6 @@ export class ApplyFrameReader {
   }
 
   async #next(): Promise<Next> {
-    this.#consumed = true;
     for (;;) {
       if (this.#index < this.#items.length) return this.#items[this.#index++];
       if (this.#flushPending) {

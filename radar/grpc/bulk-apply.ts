@@ -35,7 +35,7 @@ export interface BulkJob {
   readonly keepSetIdBits: boolean;
   /** Files the stream's manifest said are coming (starts the thread's placement thread at once when many). */
   readonly expectFiles: number;
-  /** The stream's open frame was read on the main thread and its items taken there; false: it is the first frame sent. */
+  /** The stream's open frame was read on the main thread, with its batches so far; false: it is the first frame sent. */
   readonly opened: boolean;
 }
 
@@ -90,17 +90,17 @@ export class BulkThreads {
   }
 
   /**
-   * Apply a stream's remaining frames on a thread: `first` (when given), then the rest of `frames`. Settles once the
+   * Apply a stream's remaining frames on a thread (from its open frame when `job.opened` is false). Settles once the
    * thread is done with the stream (its files closed, whatever pinned directory it opened released), so the root it
    * worked under may be released then. Rejects with the thread's error, or the call's. Ask available() first.
    */
-  async apply(job: BulkJob, first: Buffer | undefined, frames: AsyncIterator<Buffer>, call: BulkCall, signal: AbortSignal): Promise<void> {
+  async apply(job: BulkJob, frames: AsyncIterator<Buffer>, call: BulkCall, signal: AbortSignal): Promise<void> {
     if (!this.available()) throw new KxError(ErrorCode.Limit, 'bulk apply: no thread free');
     const thread = this.#idle.pop() ?? this.#spawn();
     thread.stay();
     let run: { result: Promise<void>; ended: Promise<boolean> } | undefined;
     try {
-      run = thread.run(job, first, frames, call, signal);
+      run = thread.run(job, frames, call, signal);
       await run.result;
     } finally {
       // Whatever the call's outcome, the thread must have finished with the stream before the caller goes on.
@@ -139,6 +139,8 @@ export class BulkThreads {
 
 /** Bulk streams applied on threads at once; more are applied on the main thread. */
 export const BULK_THREADS = 2;
+/** The bulk thread's young generation. */
+const BULK_YOUNG_MB = 48;
 /** How long a thread waits for the next bulk stream (a full sync's next stream comes within milliseconds). */
 export const BULK_IDLE_MS = 5000;
 
@@ -154,7 +156,13 @@ class BulkThread {
   constructor() {
     // libuv's thread pool serves saves too: started here, at this thread's priority, not by the thread (thread-priority.ts).
     startThreadPool();
-    this.#worker = new Worker(bulkWorkerUrl(), { name: BULK_THREAD_NAME, workerData: { kind: BULK_THREAD_NAME } satisfies BulkWorkerData });
+    this.#worker = new Worker(bulkWorkerUrl(), {
+      name: BULK_THREAD_NAME,
+      workerData: { kind: BULK_THREAD_NAME } satisfies BulkWorkerData,
+      // A full sync's garbage is nearly all short-lived (frames, ops, content views): a young generation larger than
+      // radar's 2 MiB semi-spaces collects it in fewer scavenges. Pauses here hold no save; the thread retires when idle.
+      resourceLimits: { maxYoungGenerationSizeMb: BULK_YOUNG_MB },
+    });
     this.#exited = new Promise((resolve) =>
       this.#worker.once('exit', () => {
         this.#exitedNow = true;
@@ -183,7 +191,7 @@ class BulkThread {
    * `result` settles as the stream does for the call; `ended` once the thread has finished with the stream (true), or
    * did not within CLOSE_GRACE_MS of being cancelled, or stopped (false: the thread is not to be used again).
    */
-  run(work: BulkJob, first: Buffer | undefined, frames: AsyncIterator<Buffer>, call: BulkCall, signal: AbortSignal): { result: Promise<void>; ended: Promise<boolean> } {
+  run(work: BulkJob, frames: AsyncIterator<Buffer>, call: BulkCall, signal: AbortSignal): { result: Promise<void>; ended: Promise<boolean> } {
     const worker = this.#worker;
     const job = ++this.#jobs;
     let endedNow: (clean: boolean) => void = () => undefined;
@@ -306,7 +314,6 @@ class BulkThread {
         const own = ownBuffer(frame);
         post({ t: 'frame', job, buf: own.buffer, offset: own.byteOffset, length: own.byteLength }, [own.buffer]);
       };
-      if (first !== undefined) send(first);
       void pump();
     });
     return { result, ended };

@@ -3,12 +3,12 @@
 // they may be taken decoded, on this thread, or raw, to be moved to that thread.
 import { ErrorCode, KxError } from '../../pkg/sync/errors.ts';
 import { decodeApplyFrame } from '../../proto/apply-frame-codec.ts';
-import type { ApplyFrame } from '../../proto/messages.ts';
+import protobuf from 'protobufjs';
+import type { ApplyFrame, ApplyOpen } from '../../proto/messages.ts';
 
 export class RawFrames implements AsyncIterator<Buffer> {
   readonly #frames: AsyncIterator<Buffer>;
   #peeked: IteratorResult<Buffer> | undefined;
-  #last: Buffer | undefined;
 
   constructor(frames: AsyncIterator<Buffer>) {
     this.#frames = frames;
@@ -23,13 +23,13 @@ export class RawFrames implements AsyncIterator<Buffer> {
   async next(): Promise<IteratorResult<Buffer>> {
     const r = this.#peeked ?? (await this.#frames.next());
     this.#peeked = undefined;
-    this.#last = r.done ? undefined : r.value;
     return r;
   }
 
-  /** The frame taken last (the open frame, right after it was read). */
-  get last(): Buffer | undefined {
-    return this.#last;
+  /** What the next frame opens the stream with and how many ops it carries, left to be taken; undefined at the end. */
+  async peekHead(): Promise<FrameHead | undefined> {
+    const raw = await this.peek();
+    return raw === undefined ? undefined : frameHead(raw);
   }
 
   /** The frames from here on, decoded as they are taken. */
@@ -52,9 +52,40 @@ export function decodeFrame(raw: Buffer): ApplyFrame {
   }
 }
 
-/** Ops in one frame: how much work its batch carries. */
-export function opsIn(frame: ApplyFrame): number {
-  let n = 0;
-  for (const it of frame.items) if (it.item === 'op') n++;
-  return n;
+export interface FrameHead {
+  /** The frame's open field (null when it has none). */
+  readonly open: ApplyOpen | null;
+  /** Op items in the frame: how much work its batch carries. */
+  readonly ops: number;
 }
+
+/** A frame's open field and its count of ops, read without decoding its items. Malformed bytes: PROTOCOL. */
+export function frameHead(raw: Buffer): FrameHead {
+  let open: ApplyOpen | null = null;
+  let ops = 0;
+  try {
+    const r = protobuf.Reader.create(raw);
+    while (r.pos < r.len) {
+      const at = r.pos;
+      const tag = r.uint32();
+      if (tag === OPEN_TAG || tag === ITEM_TAG) {
+        const len = r.uint32();
+        const end = r.pos + len;
+        if (end > r.len) throw new RangeError('a field overruns the frame');
+        // An item's first byte is its oneof's tag: op is field 1.
+        if (tag === ITEM_TAG) ops += len > 0 && raw[r.pos] === OP_ITEM_TAG ? 1 : 0;
+        else open = decodeFrame(raw.subarray(at, end)).open;
+        r.pos = end;
+      } else r.skipType(tag & 7);
+    }
+  } catch (err) {
+    if (err instanceof KxError) throw err;
+    throw new KxError(ErrorCode.Protocol, `Apply stream: malformed frame (${(err as Error).message})`, { cause: err });
+  }
+  return { open, ops };
+}
+
+/** ApplyFrame.open (field 1) and ApplyFrame.items (2), length-delimited; ApplyItem.op (1), length-delimited. */
+const OPEN_TAG = (1 << 3) | 2;
+const ITEM_TAG = (2 << 3) | 2;
+const OP_ITEM_TAG = (1 << 3) | 2;

@@ -25,7 +25,7 @@ import type { Reloader, ResolvedRoot, TargetRef } from '../../pkg/runtime/ports.
 import type { Executor } from '../../pkg/runtime/exec.ts';
 import { runExec } from './exec-call.ts';
 import type { BulkCall, BulkThreads } from './bulk-apply.ts';
-import { RawFrames, decodeFrame, opsIn } from './raw-frames.ts';
+import { RawFrames } from './raw-frames.ts';
 
 export interface RadarServiceDeps {
   /** Resolves each call's target (kept between calls; see root-cache.ts). */
@@ -142,7 +142,7 @@ export function createRadarService(deps: RadarServiceDeps): grpc.UntypedServiceI
   };
 
   /** The rest of an Apply stream applied on a thread of its own, done with the pinned root before this returns. */
-  const applyOnThread = (root: ResolvedRoot, ref: TargetRef, stream: { files: number; opened: boolean }, first: Buffer | undefined, frames: RawFrames, call: BulkCall, signal: AbortSignal): Promise<void> =>
+  const applyOnThread = (root: ResolvedRoot, ref: TargetRef, stream: { files: number; opened: boolean }, frames: RawFrames, call: BulkCall, signal: AbortSignal): Promise<void> =>
     deps.bulkThreads.apply({
       root: root.path,
       ...(root.anchor === undefined ? {} : { anchor: root.anchor }),
@@ -151,7 +151,7 @@ export function createRadarService(deps: RadarServiceDeps): grpc.UntypedServiceI
       keepSetIdBits: ref.keepSetIdBits === true,
       expectFiles: stream.files,
       opened: stream.opened,
-    }, first, frames, call, signal);
+    }, frames, call, signal);
 
   const capabilities = [Capability.Zlib, Capability.Delta, Capability.Describe, Capability.DigestAtEnd, Capability.Digests, Capability.Expect, Capability.ApplyReuse, Capability.ExpectContents, ...(deps.reloader ? [Capability.Reload] : []), ...(deps.executor ? [Capability.Exec] : [])];
 
@@ -215,40 +215,52 @@ export function createRadarService(deps: RadarServiceDeps): grpc.UntypedServiceI
       const closeStream = urgency.openStream();
       const run = async (): Promise<void> => {
         const frames = new RawFrames(idleLimited(call[Symbol.asyncIterator]() as AsyncIterator<Buffer>, LIMITS.streamIdleMs, idle));
-        const reader = new ApplyFrameReader(frames.decoded());
-        const target = await reader.open();
-        await withRoot(call, target, signal, async (root, ref, taint) => {
+        // The first frame's target and ops, read without decoding the rest of it: a full sync's stream may go to a
+        // thread of its own, which decodes its frames there.
+        const head = await frames.peekHead();
+        if (head?.open === undefined || head.open === null) throw new KxError(ErrorCode.Protocol, 'Apply stream must start with an open frame');
+        await withRoot(call, head.open.target, signal, async (root, ref, taint) => {
           let lane: Lane | undefined;
           const tree = await treeFor(root, ref, signal, () => lane);
           const caller = callerKey(bearer(call.metadata));
           const key = bulkKey(caller, ref);
+          const thread: BulkCall = {
+            begin: async (sig) => {
+              const release = await batches.acquire(caller, 'Apply', sig);
+              try {
+                await root.verify?.(sig);
+              } catch (err) {
+                release();
+                throw err;
+              }
+              return release;
+            },
+            ack: (ack) => {
+              if (ack.errors.length > 0) taint();
+              call.write(ack);
+            },
+          };
+          // On a target that expects a full sync, a frame of many ops hands the stream (from its open frame, or from
+          // between two batches) to a thread of its own. The expectation stays until it lapses: a full sync whose
+          // stream was replaced (kx opens a fresh one after a batch with path errors) sends the rest on the new one.
+          const handOver = (ops: number): { files: number } | undefined => {
+            const expected = deps.bulkThreads.available() ? expectedBulk(key) : undefined;
+            return expected !== undefined && (alwaysBulk || ops >= BULK_FRAME_OPS) ? expected : undefined;
+          };
+          const atOpen = handOver(head.ops);
+          if (atOpen !== undefined) {
+            await applyOnThread(root, ref, { files: atOpen.files, opened: false }, frames, thread, signal);
+            return;
+          }
+          const reader = new ApplyFrameReader(frames.decoded());
+          await reader.open();
           for (;;) {
-            // At the stream's start or between two batches, on a target that expects a full sync: a frame of many
-            // ops hands the rest of the stream to a thread of its own. Nothing else of this stream is read meanwhile.
-            const at = reader.atStart() ? 'start' : reader.drained() ? 'between' : undefined;
-            const expected = at !== undefined && deps.bulkThreads.available() ? expectedBulk(key) : undefined;
-            if (expected !== undefined && at !== undefined) {
-              const first = at === 'start' ? frames.last : undefined;
-              const ops = at === 'start' && reader.bufferedOps() > 0 ? reader.bufferedOps() : await peekOps(frames);
-              if (ops !== undefined && deps.bulkThreads.available() && (alwaysBulk || ops >= BULK_FRAME_OPS)) {
-                // The expectation stays until it lapses: a full sync whose stream was replaced (kx opens a fresh one
-                // after a batch with path errors) sends the rest on the new one.
-                await applyOnThread(root, ref, { files: expected.files, opened: at !== 'start' }, first, frames, {
-                  begin: async (sig) => {
-                    const release = await batches.acquire(caller, 'Apply', sig);
-                    try {
-                      await root.verify?.(sig);
-                    } catch (err) {
-                      release();
-                      throw err;
-                    }
-                    return release;
-                  },
-                  ack: (ack) => {
-                    if (ack.errors.length > 0) taint();
-                    call.write(ack);
-                  },
-                }, signal);
+            if (reader.drained() && handOver(BULK_FRAME_OPS) !== undefined) {
+              // Between two batches: nothing of the next one read yet.
+              const next = await frames.peekHead();
+              const expected = next === undefined ? undefined : handOver(next.ops);
+              if (expected !== undefined) {
+                await applyOnThread(root, ref, { files: expected.files, opened: true }, frames, thread, signal);
                 return;
               }
             }
@@ -317,12 +329,6 @@ export function filesToCome(sender: Manifest, receiver: Manifest): number {
     if (r === undefined || r.kind !== 'file' || r.size !== e.size || r.mtimeMs !== e.mtimeMs) n++;
   }
   return n;
-}
-
-/** Ops in the stream's next frame, left to be taken; undefined at the end of the stream. */
-async function peekOps(frames: RawFrames): Promise<number | undefined> {
-  const next = await frames.peek();
-  return next === undefined ? undefined : opsIn(decodeFrame(next));
 }
 
 /** A full sync's expectation is the caller's, for one target. */
