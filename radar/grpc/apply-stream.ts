@@ -26,10 +26,8 @@ export class ApplyFrameReader {
   /** The digest the current write's `end` item carried ('' when none, or not read yet). */
   #endDigest = '';
 
-  /** `opened`: the stream's open frame was read elsewhere (a stream handed over between batches). */
-  constructor(frames: AsyncIterator<ApplyFrame>, opts: { opened?: boolean } = {}) {
+  constructor(frames: AsyncIterator<ApplyFrame>) {
     this.#frames = frames;
-    this.#opened = opts.opened === true;
   }
 
   /** The target named by the first frame; PROTOCOL if the stream does not start with `open`. */
@@ -45,11 +43,6 @@ export class ApplyFrameReader {
   async atEnd(): Promise<boolean> {
     while (!this.#eof && !this.#flushPending && this.#index >= this.#items.length) await this.#pull();
     return this.#eof && this.#index >= this.#items.length && !this.#flushPending;
-  }
-
-  /** Nothing was read ahead: the last batch ended at its flush and no frame past it was taken (the rest may be handed on). */
-  drained(): boolean {
-    return this.#opened && this.#bodyDone && this.#index >= this.#items.length && !this.#flushPending && !this.#eof && this.#failure === undefined;
   }
 
   /** Literal bytes received (as on the wire) since the last call. */

@@ -81,15 +81,12 @@ export class RefusedRequest {
   }
 }
 
-/**
- * The service definition with each method's request deserializer refusing what its limit does not allow. The methods
- * named in `raw` hand on the request's bytes, checked but not decoded: the handler decides where to decode them.
- */
-export function limitRequests(service: grpc.ServiceDefinition, opts: { raw?: readonly string[] } = {}): grpc.ServiceDefinition {
+/** The service definition with each method's request deserializer refusing what its limit does not allow. */
+export function limitRequests(service: grpc.ServiceDefinition): grpc.ServiceDefinition {
   const out: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
   for (const [name, def] of Object.entries(service)) {
     const limit = METHOD_LIMITS[name];
-    const decode = opts.raw?.includes(name) ? (bytes: Buffer) => bytes : def.requestDeserialize;
+    const decode = def.requestDeserialize;
     out[name] = !limit ? def : {
       ...def,
       requestDeserialize: (bytes: Buffer) => {

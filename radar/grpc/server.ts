@@ -16,7 +16,6 @@ import { limitRequests } from './limits.ts';
 import { RootCache } from './root-cache.ts';
 import { PlacePool } from '../../pkg/receiver/place-pool.ts';
 import { createRadarService } from './service.ts';
-import { BulkThreads } from './bulk-apply.ts';
 import { exposedGc, IdleCollector } from './idle-gc.ts';
 
 export interface RadarServerOptions {
@@ -40,12 +39,6 @@ export interface RadarServerOptions {
    * with --expose-gc (RADAR_COMMAND), else none; null: none.
    */
   readonly collect?: (() => void) | null;
-  /**
-   * Where Apply streams are applied: 'auto' (default) gives a full sync's stream a thread of its own (bulk-apply.ts)
-   * once it is seen to be one; 'always' gives every stream's batches after its open frame one (tests run the apply
-   * cases through it that way).
-   */
-  readonly bulkApply?: 'auto' | 'always';
 }
 
 export class RadarServer {
@@ -55,8 +48,6 @@ export class RadarServer {
   readonly #roots: RootCache;
   /** Small files of every tree placed in groups on one thread, which retires when idle. */
   readonly #placePool = new PlacePool();
-  /** The threads full syncs' Apply streams are applied on (bulk-apply.ts), retired when idle. */
-  readonly #bulkThreads = new BulkThreads();
   readonly #idle: IdleCollector | undefined;
   #started: Promise<{ address: string; port: number }> | undefined;
   #closed: Promise<void> | undefined;
@@ -82,17 +73,14 @@ export class RadarServer {
     this.#idle = collect ? new IdleCollector({ collect }) : undefined;
     const proto = loadRadarProto();
     this.#roots = new RootCache(opts.resolver);
-    // Apply's frames come raw: decoded on this thread, or on a bulk stream's own (bulk-apply.ts).
-    this.#server.addService(limitRequests(proto.service, { raw: ['Apply'] }), createRadarService({
+    this.#server.addService(limitRequests(proto.service), createRadarService({
       roots: this.#roots,
       placePool: this.#placePool,
-      bulkThreads: this.#bulkThreads,
       reloader: opts.reloader,
       ...(opts.executor ? { executor: opts.executor } : {}),
       hasher: opts.hasher,
       name: opts.name ?? 'radar',
       fsync: opts.fsync ?? false,
-      ...(opts.bulkApply === undefined ? {} : { bulkApply: opts.bulkApply }),
     }));
   }
 
@@ -130,8 +118,6 @@ export class RadarServer {
         resolve();
       });
     })
-      // The bulk threads work under roots the cache pins: they stop first.
-      .finally(() => this.#bulkThreads.close())
       .finally(() => this.#placePool.close())
       .finally(() => this.#roots.close());
     return this.#closed;

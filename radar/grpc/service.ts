@@ -24,8 +24,6 @@ import { Urgency, type Lane } from './urgency.ts';
 import type { Reloader, ResolvedRoot, TargetRef } from '../../pkg/runtime/ports.ts';
 import type { Executor } from '../../pkg/runtime/exec.ts';
 import { runExec } from './exec-call.ts';
-import type { BulkCall, BulkThreads } from './bulk-apply.ts';
-import { RawFrames } from './raw-frames.ts';
 
 export interface RadarServiceDeps {
   /** Resolves each call's target (kept between calls; see root-cache.ts). */
@@ -38,10 +36,6 @@ export interface RadarServiceDeps {
   readonly hasher: Hasher;
   readonly name: string;
   readonly fsync: boolean;
-  /** The threads a full sync's Apply stream is applied on (the server owns and closes them). */
-  readonly bulkThreads: BulkThreads;
-  /** Which Apply streams get such a thread (RadarServerOptions.bulkApply); default 'auto'. */
-  readonly bulkApply?: 'auto' | 'always';
 }
 
 /** What every kind of server call has. */
@@ -55,15 +49,6 @@ interface SurfaceCall {
 const MANIFEST_CHUNK = 512;
 /** Roots whose stale temp files were removed, remembered per server. */
 const CLEANED_ROOTS = 1024;
-/**
- * A full sync is expected on a target once its manifest request showed at least this many files to come (as
- * PlacePool.expectFiles counts them), for BULK_EXPECT_MS; at most BULK_EXPECTED targets are remembered.
- */
-const BULK_FILES = 1024;
-const BULK_EXPECT_MS = 60_000;
-const BULK_EXPECTED = 256;
-/** A frame with this many ops, on a stream whose target expects a full sync, is a full sync's batch. */
-const BULK_FRAME_OPS = 32;
 
 export function createRadarService(deps: RadarServiceDeps): grpc.UntypedServiceImplementation {
   // Roots whose stale temp files were removed, per server instance (each root once).
@@ -75,17 +60,6 @@ export function createRadarService(deps: RadarServiceDeps): grpc.UntypedServiceI
   const urgency = new Urgency();
   // The batches applied at once, per caller and in all: a stream kept open between batches holds no slot.
   const batches = new Slots({ ...LIMITS.applyBatches, queue: LIMITS.slotQueue });
-  // Full syncs to come, by caller and target (their manifest request named many files radar lacks): when the
-  // expectation lapses, and how many files. A stream to such a target whose next frame carries many ops is handed to
-  // a thread of its own; a save's stream never is (its target expects nothing, or its frames carry an op or two).
-  const bulkExpected = new Map<string, { until: number; files: number }>();
-  const alwaysBulk = deps.bulkApply === 'always';
-  const expectedBulk = (key: string): { files: number } | undefined => {
-    const e = bulkExpected.get(key);
-    if (e !== undefined && e.until < performance.now()) bulkExpected.delete(key);
-    const live = e !== undefined && e.until >= performance.now() ? e : undefined;
-    return live ?? (alwaysBulk ? { files: 0 } : undefined);
-  };
 
   const treeFor = async (root: ResolvedRoot, target: TargetRef, signal: AbortSignal, lane?: () => Lane | undefined): Promise<LocalTree> => {
     const tree = new LocalTree({
@@ -141,18 +115,6 @@ export function createRadarService(deps: RadarServiceDeps): grpc.UntypedServiceI
     }
   };
 
-  /** The rest of an Apply stream applied on a thread of its own, done with the pinned root before this returns. */
-  const applyOnThread = (root: ResolvedRoot, ref: TargetRef, stream: { files: number; opened: boolean }, frames: RawFrames, call: BulkCall, signal: AbortSignal): Promise<void> =>
-    deps.bulkThreads.apply({
-      root: root.path,
-      ...(root.anchor === undefined ? {} : { anchor: root.anchor }),
-      ...(root.owner === undefined ? {} : { owner: root.owner }),
-      fsync: deps.fsync,
-      keepSetIdBits: ref.keepSetIdBits === true,
-      expectFiles: stream.files,
-      opened: stream.opened,
-    }, frames, call, signal);
-
   const capabilities = [Capability.Zlib, Capability.Delta, Capability.Describe, Capability.DigestAtEnd, Capability.Digests, Capability.Expect, Capability.ApplyReuse, Capability.ExpectContents, ...(deps.reloader ? [Capability.Reload] : []), ...(deps.executor ? [Capability.Exec] : [])];
 
   return {
@@ -170,18 +132,7 @@ export function createRadarService(deps: RadarServiceDeps): grpc.UntypedServiceI
       const manifest = await tree.manifest(rulesFromMsg(call.request.rules), signal, sender);
       // The sender's files are known: those radar lacks, or holds at another size or mtime, are what its sync will
       // send. Many of them: the placement thread starts now, not after the first of them.
-      if (sender !== undefined) {
-        const files = filesToCome(sender, manifest);
-        const key = bulkKey(callerKey(bearer(call.metadata)), ref);
-        bulkExpected.delete(key);
-        // A full sync that will have a thread of its own starts the placement thread there, not here.
-        const ownThread = files >= BULK_FILES && deps.bulkThreads.available();
-        if (!ownThread) deps.placePool.expectFiles(files);
-        if (files >= BULK_FILES) {
-          if (bulkExpected.size >= BULK_EXPECTED) bulkExpected.delete(bulkExpected.keys().next().value!);
-          bulkExpected.set(key, { until: performance.now() + BULK_EXPECT_MS, files });
-        }
-      }
+      if (sender !== undefined) deps.placePool.expectFiles(filesToCome(sender, manifest));
       let chunk: M.EntryMsg[] = [];
       for (const e of manifest.values()) {
         chunk.push(entryToMsg(e));
@@ -214,57 +165,13 @@ export function createRadarService(deps: RadarServiceDeps): grpc.UntypedServiceI
       };
       const closeStream = urgency.openStream();
       const run = async (): Promise<void> => {
-        const frames = new RawFrames(idleLimited(call[Symbol.asyncIterator]() as AsyncIterator<Buffer>, LIMITS.streamIdleMs, idle));
-        // The first frame's target and ops, read without decoding the rest of it: a full sync's stream may go to a
-        // thread of its own, which decodes its frames there.
-        const head = await frames.peekHead();
-        if (head?.open === undefined || head.open === null) throw new KxError(ErrorCode.Protocol, 'Apply stream must start with an open frame');
-        await withRoot(call, head.open.target, signal, async (root, ref, taint) => {
+        const reader = new ApplyFrameReader(idleLimited(call[Symbol.asyncIterator]() as AsyncIterator<M.ApplyFrame>, LIMITS.streamIdleMs, idle));
+        const target = await reader.open();
+        await withRoot(call, target, signal, async (root, ref, taint) => {
           let lane: Lane | undefined;
           const tree = await treeFor(root, ref, signal, () => lane);
           const caller = callerKey(bearer(call.metadata));
-          const key = bulkKey(caller, ref);
-          const thread: BulkCall = {
-            begin: async (sig) => {
-              const release = await batches.acquire(caller, 'Apply', sig);
-              try {
-                await root.verify?.(sig);
-              } catch (err) {
-                release();
-                throw err;
-              }
-              return release;
-            },
-            ack: (ack) => {
-              if (ack.errors.length > 0) taint();
-              call.write(ack);
-            },
-          };
-          // On a target that expects a full sync, a frame of many ops hands the stream (from its open frame, or from
-          // between two batches) to a thread of its own. The expectation stays until it lapses: a full sync whose
-          // stream was replaced (kx opens a fresh one after a batch with path errors) sends the rest on the new one.
-          const handOver = (ops: number): { files: number } | undefined => {
-            const expected = deps.bulkThreads.available() ? expectedBulk(key) : undefined;
-            return expected !== undefined && (alwaysBulk || ops >= BULK_FRAME_OPS) ? expected : undefined;
-          };
-          const atOpen = handOver(head.ops);
-          if (atOpen !== undefined) {
-            await applyOnThread(root, ref, { files: atOpen.files, opened: false }, frames, thread, signal);
-            return;
-          }
-          const reader = new ApplyFrameReader(frames.decoded());
-          await reader.open();
-          for (;;) {
-            if (reader.drained() && handOver(BULK_FRAME_OPS) !== undefined) {
-              // Between two batches: nothing of the next one read yet.
-              const next = await frames.peekHead();
-              const expected = next === undefined ? undefined : handOver(next.ops);
-              if (expected !== undefined) {
-                await applyOnThread(root, ref, { files: expected.files, opened: true }, frames, thread, signal);
-                return;
-              }
-            }
-            if (await reader.atEnd()) break;
+          while (!(await reader.atEnd())) {
             const release = await batches.acquire(caller, 'Apply', signal);
             lane = urgency.begin();
             let result: BatchResult;
@@ -329,11 +236,6 @@ export function filesToCome(sender: Manifest, receiver: Manifest): number {
     if (r === undefined || r.kind !== 'file' || r.size !== e.size || r.mtimeMs !== e.mtimeMs) n++;
   }
   return n;
-}
-
-/** A full sync's expectation is the caller's, for one target. */
-function bulkKey(caller: string, ref: TargetRef): string {
-  return `${caller}\0${ref.runtime}\0${ref.containerId}\0${ref.remotePath}`;
 }
 
 export function targetRef(t: M.Target | null): TargetRef {

@@ -48,7 +48,7 @@ docker import \
 # in each mode. Without it (the run fails) the image works the same, only slower to start.
 cache=/app/.compile-cache
 warm='process.argv = [process.argv[0], "/app/dist/radar.mjs", "--help"];
-for (const m of ["/app/dist/docker-target.mjs", "/app/dist/node.mjs", "/app/dist/bulk-apply.mjs", "/app/dist/radar.mjs"]) await import(m);'
+for (const m of ["/app/dist/docker-target.mjs", "/app/dist/node.mjs", "/app/dist/radar.mjs"]) await import(m);'
 # Node keys the cache by V8's flags, and --expose-gc is one that counts: the warm-up runs with RADAR_COMMAND's flags
 # (proto/radar-pod.ts), or radar would find no cache for its own.
 if warmer=$(docker create -e "NODE_COMPILE_CACHE=$cache" "$image" node --max-semi-space-size=2 --expose-gc --input-type=module -e "$warm" 2>/dev/null); then

@@ -12,8 +12,7 @@ import { relative, resolve } from 'node:path';
 
 /** The entry points, by output name, and the folder under the app directory that holds them. */
 export const BUNDLE_DIR = 'dist';
-// bulk-apply: the thread of a full sync's Apply stream (radar/grpc/bulk-apply.ts finds it as dist/bulk-apply.mjs).
-export const ENTRIES = { radar: 'radar/main.ts', 'docker-target': 'radar/docker-target.ts', node: 'radar/node.ts', 'bulk-apply': 'radar/grpc/bulk-apply-main.ts' } as const;
+export const ENTRIES = { radar: 'radar/main.ts', 'docker-target': 'radar/docker-target.ts', node: 'radar/node.ts' } as const;
 
 /**
  * Modules loaded on first call rather than with their parent (what build/lazy-modules.ts does for kx): docker-modem's

@@ -29,7 +29,6 @@ let hasher: Hasher;
 let root: string;
 let server: RadarServer;
 let address: string;
-let bulkApply: 'auto' | 'always' = 'auto';
 const clients: RadarClient[] = [];
 
 beforeAll(async () => {
@@ -37,7 +36,7 @@ beforeAll(async () => {
 });
 beforeEach(async () => {
   root = await mkdtemp(join(tmpdir(), 'kx-grpc-'));
-  server = new RadarServer({ listen: '127.0.0.1:0', resolver: new StaticRootResolver(root, TOKEN), hasher, closeGraceMs: 500, bulkApply });
+  server = new RadarServer({ listen: '127.0.0.1:0', resolver: new StaticRootResolver(root, TOKEN), hasher, closeGraceMs: 500 });
   address = (await server.start()).address;
 });
 afterEach(async () => {
@@ -75,247 +74,229 @@ function md(token = TOKEN, version = PROTOCOL_VERSION): grpc.Metadata {
   return m;
 }
 
-// Every case runs twice: as radar picks where a stream is applied (its main thread, for these small streams), and
-// with every stream's batches after the first frame on a bulk stream's thread of its own (radar/grpc/bulk-apply.ts).
-describe.each([
-  { how: 'where radar picks', mode: 'auto' as const },
-  { how: 'on a bulk stream thread', mode: 'always' as const },
-])('Apply streams applied $how', ({ mode }) => {
-  beforeAll(() => {
-    bulkApply = mode;
+describe('authentication', () => {
+  it('accepts the shared token', async () => {
+    const info = await client().handshake();
+    expect(info.protocolVersion).toBe(PROTOCOL_VERSION);
+    expect(info.capabilities).toContain('zlib');
   });
 
-  describe('authentication', () => {
-    it('accepts the shared token', async () => {
-      const info = await client().handshake();
-      expect(info.protocolVersion).toBe(PROTOCOL_VERSION);
-      expect(info.capabilities).toContain('zlib');
-    });
-
-    it('refuses a wrong token with UNAUTHENTICATED and writes nothing', async () => {
-      const c = client('wrong-token');
-      await expect(c.handshake()).rejects.toMatchObject({ code: 'UNAUTHENTICATED' });
-      await expect(c.apply(ops({ op: 'mkdir', path: 'd', mode: 0o755 }, write('f', 'x')))).rejects.toMatchObject({ code: 'UNAUTHENTICATED' });
-      expect(await readdir(root)).toEqual([]);
-    });
-
-    it('refuses a missing token with UNAUTHENTICATED and writes nothing', async () => {
-      const c = client(null);
-      await expect(c.manifest([])).rejects.toMatchObject({ code: 'UNAUTHENTICATED' });
-      expect(await readdir(root)).toEqual([]);
-    });
-
-    it('refuses a wrong token on an Apply stream opened without a handshake, writing nothing', async () => {
-      const stub = rawStub();
-      const call = (stub.Apply as (m: grpc.Metadata) => grpc.ClientDuplexStream<M.ApplyFrame, M.ApplyAck>)(md('nope'));
-      const status = once(call, 'error');
-      call.on('data', () => undefined);
-      call.write({ open: { target: { containerId: '', runtime: '', remotePath: '' } }, items: [{ item: 'op', op: { op: 'mkdir', path: 'd', from: '', mode: 0o755, size: 0, digest: '', basis: '', blockSize: 0, linkTarget: '' } }], flush: true });
-      call.end();
-      const [err] = (await status) as [grpc.ServiceError];
-      expect(err.code).toBe(grpc.status.UNAUTHENTICATED);
-      expect(await readdir(root)).toEqual([]);
-      stub.close();
-    });
+  it('refuses a wrong token with UNAUTHENTICATED and writes nothing', async () => {
+    const c = client('wrong-token');
+    await expect(c.handshake()).rejects.toMatchObject({ code: 'UNAUTHENTICATED' });
+    await expect(c.apply(ops({ op: 'mkdir', path: 'd', mode: 0o755 }, write('f', 'x')))).rejects.toMatchObject({ code: 'UNAUTHENTICATED' });
+    expect(await readdir(root)).toEqual([]);
   });
 
-  describe('protocol versions', () => {
-    it('refuses a Handshake of another version with FAILED_PRECONDITION naming both versions', async () => {
-      const stub = rawStub();
-      const err = await new Promise<grpc.ServiceError>((res) => {
-        (stub.Handshake as (r: M.HandshakeRequest, m: grpc.Metadata, cb: (e: grpc.ServiceError) => void) => void)(
-          { protocolVersion: PROTOCOL_VERSION + 1, capabilities: [], client: 'future-kx', target: null }, md(TOKEN, PROTOCOL_VERSION + 1), res);
-      });
-      expect(err.code).toBe(grpc.status.FAILED_PRECONDITION);
-      expect(err.details).toContain(`kx speaks ${PROTOCOL_VERSION + 1}, radar speaks ${PROTOCOL_VERSION}`);
-      stub.close();
-    });
-
-    it('refuses any call whose version header differs, before touching the tree', async () => {
-      const stub = rawStub();
-      const call = (stub.GetManifest as (r: M.ManifestRequest, m: grpc.Metadata) => grpc.ClientReadableStream<M.ManifestChunk>)({ target: null, rules: [] }, md(TOKEN, 0));
-      call.on('data', () => undefined);
-      const [err] = (await once(call, 'error')) as [grpc.ServiceError];
-      expect(err.code).toBe(grpc.status.FAILED_PRECONDITION);
-      stub.close();
-    });
+  it('refuses a missing token with UNAUTHENTICATED and writes nothing', async () => {
+    const c = client(null);
+    await expect(c.manifest([])).rejects.toMatchObject({ code: 'UNAUTHENTICATED' });
+    expect(await readdir(root)).toEqual([]);
   });
 
-  describe('service calls', () => {
-    it('returns the manifest and signatures of the root', async () => {
-      const big = new Uint8Array(100_000).map((_, i) => (i * 31) & 0xff);
-      await writeFile(join(root, 'big'), big);
-      const c = client();
-      const m = await c.manifest([]);
-      expect(m.get('big')).toMatchObject({ kind: 'file', size: big.length, digest: digestOf(big) });
-      const sigs = [];
-      for await (const s of c.signatures(['big', 'missing'])) sigs.push(s);
-      expect(sigs).toEqual([{ path: 'big', signature: await signatureOf(join(root, 'big'), hasher) }, { path: 'missing', signature: null }]);
-    });
+  it('refuses a wrong token on an Apply stream opened without a handshake, writing nothing', async () => {
+    const stub = rawStub();
+    const call = (stub.Apply as (m: grpc.Metadata) => grpc.ClientDuplexStream<M.ApplyFrame, M.ApplyAck>)(md('nope'));
+    const status = once(call, 'error');
+    call.on('data', () => undefined);
+    call.write({ open: { target: { containerId: '', runtime: '', remotePath: '' } }, items: [{ item: 'op', op: { op: 'mkdir', path: 'd', from: '', mode: 0o755, size: 0, digest: '', basis: '', blockSize: 0, linkTarget: '' } }], flush: true });
+    call.end();
+    const [err] = (await status) as [grpc.ServiceError];
+    expect(err.code).toBe(grpc.status.UNAUTHENTICATED);
+    expect(await readdir(root)).toEqual([]);
+    stub.close();
+  });
+});
 
-    it("starts the placement thread for a full sync at once when the sender's files it lacks are more than it places without the thread", async () => {
-      const placeThreads = (): string[] => readdirSync('/proc/self/task').filter((tid) => readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim() === PLACE_THREAD_NAME);
-      await writeFile(join(root, 'same'), 'same');
-      const st = await stat(join(root, 'same'));
-      const known = (n: number): Manifest => new Map([
-        ['same', { path: 'same', kind: 'file', mode: 0o644, size: st.size, mtimeMs: Math.floor(st.mtimeMs) }],
-        ...Array.from({ length: n }, (_, i) => [`new${i}`, { path: `new${i}`, kind: 'file', mode: 0o644, size: 10, mtimeMs: 1_000_000 }] as const),
-      ]);
-      expect(placeThreads()).toEqual([]);
-      await client().manifest([], undefined, known(100)); // few files to come: placed without the thread
-      expect(placeThreads()).toEqual([]);
-      await client().manifest([], undefined, known(5000));
-      // The full sync's stream has a thread of its own (radar/grpc/bulk-apply.ts), which starts its placement thread
-      // with it: 40 files alone would be placed without one.
-      expect(placeThreads()).toEqual([]);
-      const seen: number[] = [];
-      const probe = setInterval(() => seen.push(placeThreads().length), 2);
-      const res = await client().apply(ops(...Array.from({ length: 40 }, (_, i) => write(`new${i}`, `file ${i}`)))).finally(() => clearInterval(probe));
-      expect(res.errors).toEqual([]);
-      expect(Math.max(0, ...seen)).toBe(1);
+describe('protocol versions', () => {
+  it('refuses a Handshake of another version with FAILED_PRECONDITION naming both versions', async () => {
+    const stub = rawStub();
+    const err = await new Promise<grpc.ServiceError>((res) => {
+      (stub.Handshake as (r: M.HandshakeRequest, m: grpc.Metadata, cb: (e: grpc.ServiceError) => void) => void)(
+        { protocolVersion: PROTOCOL_VERSION + 1, capabilities: [], client: 'future-kx', target: null }, md(TOKEN, PROTOCOL_VERSION + 1), res);
     });
+    expect(err.code).toBe(grpc.status.FAILED_PRECONDITION);
+    expect(err.details).toContain(`kx speaks ${PROTOCOL_VERSION + 1}, radar speaks ${PROTOCOL_VERSION}`);
+    stub.close();
+  });
 
-    it('applies a batch and acknowledges it with per-path errors', async () => {
-      const res = await client().apply(ops(write('ok', 'hello'), write('../escape', 'x'), { op: 'symlink', path: 'l', target: 'ok' }));
-      expect(res.applied).toBe(2);
-      expect(res.errors).toEqual([expect.objectContaining({ path: '../escape', code: 'INVALID_PATH' })]);
-      expect(await readFile(join(root, 'ok'), 'utf8')).toBe('hello');
-    });
+  it('refuses any call whose version header differs, before touching the tree', async () => {
+    const stub = rawStub();
+    const call = (stub.GetManifest as (r: M.ManifestRequest, m: grpc.Metadata) => grpc.ClientReadableStream<M.ManifestChunk>)({ target: null, rules: [] }, md(TOKEN, 0));
+    call.on('data', () => undefined);
+    const [err] = (await once(call, 'error')) as [grpc.ServiceError];
+    expect(err.code).toBe(grpc.status.FAILED_PRECONDITION);
+    stub.close();
+  });
+});
 
-    it('compresses literals that compress, and counts the bytes that crossed', async () => {
-      const text = 'the same line again\n'.repeat(5000);
-      const res = await client().apply(ops(write('t', text)));
-      expect(res.errors).toEqual([]);
-      expect(res.bytesSent).toBeLessThan(text.length / 10);
-      expect(await readFile(join(root, 't'), 'utf8')).toBe(text);
-    });
+describe('service calls', () => {
+  it('returns the manifest and signatures of the root', async () => {
+    const big = new Uint8Array(100_000).map((_, i) => (i * 31) & 0xff);
+    await writeFile(join(root, 'big'), big);
+    const c = client();
+    const m = await c.manifest([]);
+    expect(m.get('big')).toMatchObject({ kind: 'file', size: big.length, digest: digestOf(big) });
+    const sigs = [];
+    for await (const s of c.signatures(['big', 'missing'])) sigs.push(s);
+    expect(sigs).toEqual([{ path: 'big', signature: await signatureOf(join(root, 'big'), hasher) }, { path: 'missing', signature: null }]);
+  });
 
-    it('describes the default root', async () => {
-      expect(await client().describe()).toMatchObject({ path: root, onVolume: undefined });
-    });
+  it("starts the placement thread at a full sync's manifest request when the sender's files it lacks are more than it places without the thread", async () => {
+    const placeThreads = (): string[] => readdirSync('/proc/self/task').filter((tid) => readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim() === PLACE_THREAD_NAME);
+    await writeFile(join(root, 'same'), 'same');
+    const st = await stat(join(root, 'same'));
+    const known = (n: number): Manifest => new Map([
+      ['same', { path: 'same', kind: 'file', mode: 0o644, size: st.size, mtimeMs: Math.floor(st.mtimeMs) }],
+      ...Array.from({ length: n }, (_, i) => [`new${i}`, { path: `new${i}`, kind: 'file', mode: 0o644, size: 10, mtimeMs: 1_000_000 }] as const),
+    ]);
+    expect(placeThreads()).toEqual([]);
+    await client().manifest([], undefined, known(100)); // few files to come: placed without the thread
+    expect(placeThreads()).toEqual([]);
+    await client().manifest([], undefined, known(5000));
+    await eventually(() => Promise.resolve(placeThreads().length === 1), 'the placement thread');
+  });
 
-    it('reloads with mode none, and refuses restart without a reloader', async () => {
-      const c = client();
-      expect(await c.reload('none')).toMatchObject({ action: 'none', filesKept: true });
-      await expect(c.reload('restart')).rejects.toMatchObject({ code: 'INVALID_CONFIG' });
-    });
+  it('applies a batch and acknowledges it with per-path errors', async () => {
+    const res = await client().apply(ops(write('ok', 'hello'), write('../escape', 'x'), { op: 'symlink', path: 'l', target: 'ok' }));
+    expect(res.applied).toBe(2);
+    expect(res.errors).toEqual([expect.objectContaining({ path: '../escape', code: 'INVALID_PATH' })]);
+    expect(await readFile(join(root, 'ok'), 'utf8')).toBe('hello');
+  });
 
-    it('runs over a channel handed in by its owner, leaving it open on close', async () => {
-      const channel = new grpc.Channel(address, grpc.credentials.createInsecure(), {});
-      try {
-        const c = new RadarClient({ channel, token: TOKEN, target: { containerId: '' } });
-        expect((await c.handshake()).server).toBe('radar');
-        await c.close();
-        expect(channel.getConnectivityState(false)).not.toBe(grpc.connectivityState.SHUTDOWN);
-      } finally {
-        channel.close();
-      }
-    });
+  it('compresses literals that compress, and counts the bytes that crossed', async () => {
+    const text = 'the same line again\n'.repeat(5000);
+    const res = await client().apply(ops(write('t', text)));
+    expect(res.errors).toEqual([]);
+    expect(res.bytesSent).toBeLessThan(text.length / 10);
+    expect(await readFile(join(root, 't'), 'utf8')).toBe(text);
+  });
 
-    it('hands an authorized reload to the Reloader with its target and mode, and returns its outcome', async () => {
-      const calls: [TargetRef, string][] = [];
-      const reloader: Reloader = {
-        reload: async (target, mode) => {
-          calls.push([target, mode]);
-          return { action: 'restarted', filesKept: false, newContainerId: 'containerd://new', message: 'replaced by the kubelet' };
-        },
-      };
-      const resolver: RootResolver = {
-        authenticate: async (token) => {
-          if (token !== TOKEN) throw new KxError(ErrorCode.Unauthenticated, 'no');
-        },
-        resolve: async (_t, token) => {
+  it('describes the default root', async () => {
+    expect(await client().describe()).toMatchObject({ path: root, onVolume: undefined });
+  });
+
+  it('reloads with mode none, and refuses restart without a reloader', async () => {
+    const c = client();
+    expect(await c.reload('none')).toMatchObject({ action: 'none', filesKept: true });
+    await expect(c.reload('restart')).rejects.toMatchObject({ code: 'INVALID_CONFIG' });
+  });
+
+  it('runs over a channel handed in by its owner, leaving it open on close', async () => {
+    const channel = new grpc.Channel(address, grpc.credentials.createInsecure(), {});
+    try {
+      const c = new RadarClient({ channel, token: TOKEN, target: { containerId: '' } });
+      expect((await c.handshake()).server).toBe('radar');
+      await c.close();
+      expect(channel.getConnectivityState(false)).not.toBe(grpc.connectivityState.SHUTDOWN);
+    } finally {
+      channel.close();
+    }
+  });
+
+  it('hands an authorized reload to the Reloader with its target and mode, and returns its outcome', async () => {
+    const calls: [TargetRef, string][] = [];
+    const reloader: Reloader = {
+      reload: async (target, mode) => {
+        calls.push([target, mode]);
+        return { action: 'restarted', filesKept: false, newContainerId: 'containerd://new', message: 'replaced by the kubelet' };
+      },
+    };
+    const resolver: RootResolver = {
+      authenticate: async (token) => {
         if (token !== TOKEN) throw new KxError(ErrorCode.Unauthenticated, 'no');
-        return { path: root, containerPath: '/app', onVolume: true, namespace: 'dev', containerName: 'web', runtime: 'containerd', owner: { uid: 1, gid: 2 } };
-      } };
-      const s2 = new RadarServer({ listen: '127.0.0.1:0', resolver, reloader, hasher, closeGraceMs: 500 });
-      try {
-        const target = { containerId: 'containerd://abc', runtime: 'containerd', remotePath: '/app' };
-        const c = new RadarClient({ address: (await s2.start()).address, token: TOKEN, target });
-        clients.push(c);
-        expect(await c.reload('signal:HUP')).toEqual({ action: 'restarted', filesKept: false, newContainerId: 'containerd://new', message: 'replaced by the kubelet' });
-        expect(calls).toEqual([[target, 'signal:HUP']]);
-        expect(await c.describe()).toEqual({ path: '/app', onVolume: true, owner: { uid: 1, gid: 2 }, runtime: 'containerd', containerName: 'web', namespace: 'dev' });
-        const intruder = new RadarClient({ address: (await s2.start()).address, token: 'other', target });
-        clients.push(intruder);
-        await expect(intruder.reload('restart')).rejects.toMatchObject({ code: 'UNAUTHENTICATED' });
-        expect(calls).toHaveLength(1);
-      } finally {
-        await s2.close();
-      }
-    });
-
-    it('refuses a container target on a directory radar with NOT_FOUND', async () => {
-      const c = new RadarClient({ address, token: TOKEN, target: { containerId: 'docker://abc' } });
+      },
+      resolve: async (_t, token) => {
+      if (token !== TOKEN) throw new KxError(ErrorCode.Unauthenticated, 'no');
+      return { path: root, containerPath: '/app', onVolume: true, namespace: 'dev', containerName: 'web', runtime: 'containerd', owner: { uid: 1, gid: 2 } };
+    } };
+    const s2 = new RadarServer({ listen: '127.0.0.1:0', resolver, reloader, hasher, closeGraceMs: 500 });
+    try {
+      const target = { containerId: 'containerd://abc', runtime: 'containerd', remotePath: '/app' };
+      const c = new RadarClient({ address: (await s2.start()).address, token: TOKEN, target });
       clients.push(c);
-      await expect(c.handshake()).rejects.toMatchObject({ code: 'NOT_FOUND' });
-    });
+      expect(await c.reload('signal:HUP')).toEqual({ action: 'restarted', filesKept: false, newContainerId: 'containerd://new', message: 'replaced by the kubelet' });
+      expect(calls).toEqual([[target, 'signal:HUP']]);
+      expect(await c.describe()).toEqual({ path: '/app', onVolume: true, owner: { uid: 1, gid: 2 }, runtime: 'containerd', containerName: 'web', namespace: 'dev' });
+      const intruder = new RadarClient({ address: (await s2.start()).address, token: 'other', target });
+      clients.push(intruder);
+      await expect(intruder.reload('restart')).rejects.toMatchObject({ code: 'UNAUTHENTICATED' });
+      expect(calls).toHaveLength(1);
+    } finally {
+      await s2.close();
+    }
   });
 
-  describe('the Apply stream', () => {
-    it('acknowledges each flushed batch of one stream separately', async () => {
-      const stub = rawStub();
-      const call = (stub.Apply as (m: grpc.Metadata) => grpc.ClientDuplexStream<M.ApplyFrame, M.ApplyAck>)(md());
-      const acks: M.ApplyAck[] = [];
-      call.on('data', (a: M.ApplyAck) => acks.push(a));
-      const mkdir = (path: string): M.ApplyItem => ({ item: 'op', op: { op: 'mkdir', path, from: '', mode: 0o755, size: 0, digest: '', basis: '', blockSize: 0, linkTarget: '' } });
-      call.write({ open: { target: null }, items: [mkdir('a'), mkdir('b')], flush: true });
-      call.write({ open: null, items: [mkdir('../c')], flush: true });
-      call.end();
-      await once(call, 'status');
-      expect(acks.map((a) => [a.applied, a.errors.map((e) => e.code)])).toEqual([[2, []], [0, ['INVALID_PATH']]]);
-      stub.close();
-    });
+  it('refuses a container target on a directory radar with NOT_FOUND', async () => {
+    const c = new RadarClient({ address, token: TOKEN, target: { containerId: 'docker://abc' } });
+    clients.push(c);
+    await expect(c.handshake()).rejects.toMatchObject({ code: 'NOT_FOUND' });
+  });
+});
 
-    it('skips the content of a refused write and applies the ops after it', async () => {
-      // Large enough to be streamed: the refusal comes before radar reads any of its content.
-      const res = await client().apply(ops(write('no/such/dir/f', 'x'.repeat(2 * 1024 * 1024)), write('after', 'fine')));
-      expect(res.errors).toEqual([expect.objectContaining({ path: 'no/such/dir/f' })]);
-      expect(await readFile(join(root, 'after'), 'utf8')).toBe('fine');
-    });
+describe('the Apply stream', () => {
+  it('acknowledges each flushed batch of one stream separately', async () => {
+    const stub = rawStub();
+    const call = (stub.Apply as (m: grpc.Metadata) => grpc.ClientDuplexStream<M.ApplyFrame, M.ApplyAck>)(md());
+    const acks: M.ApplyAck[] = [];
+    call.on('data', (a: M.ApplyAck) => acks.push(a));
+    const mkdir = (path: string): M.ApplyItem => ({ item: 'op', op: { op: 'mkdir', path, from: '', mode: 0o755, size: 0, digest: '', basis: '', blockSize: 0, linkTarget: '' } });
+    call.write({ open: { target: null }, items: [mkdir('a'), mkdir('b')], flush: true });
+    call.write({ open: null, items: [mkdir('../c')], flush: true });
+    call.end();
+    await once(call, 'status');
+    expect(acks.map((a) => [a.applied, a.errors.map((e) => e.code)])).toEqual([[2, []], [0, ['INVALID_PATH']]]);
+    stub.close();
   });
 
-  describe('a connection cut mid-file', () => {
-    // A large file: small ones are received into memory first and never reach the disk half-done.
-    it('leaves the old file intact and no temporary file', async () => {
-      await writeFile(join(root, 'f'), 'old content');
-      const stub = rawStub();
-      const call = (stub.Apply as (m: grpc.Metadata) => grpc.ClientDuplexStream<M.ApplyFrame, M.ApplyAck>)(md());
-      call.on('data', () => undefined);
-      call.on('error', () => undefined);
-      call.write({
-        open: { target: null },
-        items: [
-          { item: 'op', op: { op: 'write', path: 'f', from: '', mode: 0o644, mtimeMs: 1, size: 8_000_000, digest: '0000000000000000', basis: 'whole', blockSize: 0, linkTarget: '' } },
-          { item: 'literal', literal: { data: new Uint8Array(64 * 1024).fill(7), deflated: false, rawSize: 65536 } },
-        ],
-        flush: false,
-      });
-      await eventually(async () => (await tempFiles()).length === 1, 'radar started writing the temp file');
-      call.cancel();
-      stub.close();
-      await eventually(async () => (await tempFiles()).length === 0, 'the temp file is removed');
-      expect(await readFile(join(root, 'f'), 'utf8')).toBe('old content');
-    });
+  it('skips the content of a refused write and applies the ops after it', async () => {
+    // Large enough to be streamed: the refusal comes before radar reads any of its content.
+    const res = await client().apply(ops(write('no/such/dir/f', 'x'.repeat(2 * 1024 * 1024)), write('after', 'fine')));
+    expect(res.errors).toEqual([expect.objectContaining({ path: 'no/such/dir/f' })]);
+    expect(await readFile(join(root, 'after'), 'utf8')).toBe('fine');
+  });
+});
 
-    it('surfaces a connection lost mid-stream as a KxError UNAVAILABLE, never a raw gRPC status', async () => {
-      const c = client();
-      await c.start();
-      const stopping = (async function* (): AsyncIterable<BatchOp> {
-        yield write('a', 'one');
-        await server.close(); // the server goes away while the stream is open
-        yield write('b', 'two');
-      })();
-      const err = await c.apply(stopping).catch((e: unknown) => e);
-      expect(err).toBeInstanceOf(KxError);
-      expect((err as KxError).code).toBe(ErrorCode.Unavailable);
+describe('a connection cut mid-file', () => {
+  // A large file: small ones are received into memory first and never reach the disk half-done.
+  it('leaves the old file intact and no temporary file', async () => {
+    await writeFile(join(root, 'f'), 'old content');
+    const stub = rawStub();
+    const call = (stub.Apply as (m: grpc.Metadata) => grpc.ClientDuplexStream<M.ApplyFrame, M.ApplyAck>)(md());
+    call.on('data', () => undefined);
+    call.on('error', () => undefined);
+    call.write({
+      open: { target: null },
+      items: [
+        { item: 'op', op: { op: 'write', path: 'f', from: '', mode: 0o644, mtimeMs: 1, size: 8_000_000, digest: '0000000000000000', basis: 'whole', blockSize: 0, linkTarget: '' } },
+        { item: 'literal', literal: { data: new Uint8Array(64 * 1024).fill(7), deflated: false, rawSize: 65536 } },
+      ],
+      flush: false,
     });
+    await eventually(async () => (await tempFiles()).length === 1, 'radar started writing the temp file');
+    call.cancel();
+    stub.close();
+    await eventually(async () => (await tempFiles()).length === 0, 'the temp file is removed');
+    expect(await readFile(join(root, 'f'), 'utf8')).toBe('old content');
+  });
 
-    it('cleans stale temp files when radar starts serving a root', async () => {
-      await writeFile(join(root, '.kx-tmp-stale'), 'x');
-      await client().manifest([]);
-      expect(await tempFiles()).toEqual([]);
-    });
+  it('surfaces a connection lost mid-stream as a KxError UNAVAILABLE, never a raw gRPC status', async () => {
+    const c = client();
+    await c.start();
+    const stopping = (async function* (): AsyncIterable<BatchOp> {
+      yield write('a', 'one');
+      await server.close(); // the server goes away while the stream is open
+      yield write('b', 'two');
+    })();
+    const err = await c.apply(stopping).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(KxError);
+    expect((err as KxError).code).toBe(ErrorCode.Unavailable);
+  });
+
+  it('cleans stale temp files when radar starts serving a root', async () => {
+    await writeFile(join(root, '.kx-tmp-stale'), 'x');
+    await client().manifest([]);
+    expect(await tempFiles()).toEqual([]);
   });
 });
 
