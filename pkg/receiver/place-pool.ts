@@ -5,7 +5,8 @@
 // the event loop) spent most of radar's CPU for a tree of small files in the kernel's scheduler.
 //
 // The thread is started only for bulk work: while it is not running, the first INLINE_FILES files of a stretch of
-// work are placed at once on the calling thread, with the same calls (not with fsync). Starting the thread costs
+// work are placed at once on the calling thread, with the same calls (not with fsync), except the rename, which goes
+// to libuv's thread pool (#inline). Starting the thread costs
 // 30-40 ms of CPU (a V8 isolate and Node's bootstrap) and 30-200 ms before its first file on a busy node, and it
 // retires after IDLE_MS: a burst of edits (a git checkout) paid that start each time, more than placing its files
 // in a row costs.
@@ -113,6 +114,9 @@ export class PlacePool {
   #freeSlots: number[] = [];
   #idleTimer: NodeJS.Timeout | undefined;
   #closed = false;
+  /** Renames of files placed on the calling thread still on the thread pool, and close()'s wait for them. */
+  #renaming = 0;
+  #drained: (() => void) | undefined;
 
   constructor(opts: PlacePoolOptions = {}) {
     this.#groupFiles = opts.groupFiles ?? GROUP_FILES;
@@ -169,13 +173,43 @@ export class PlacePool {
     this.#slots = [];
     this.#freeSlots = [];
     await worker?.terminate();
+    // A rename on the thread pool cannot be cancelled; the caller's pins stay open until it settles.
+    if (this.#renaming > 0) await new Promise<void>((resolve) => (this.#drained = resolve));
   }
 
-  /** Placed now, on the calling thread, with the thread's calls (the caller keeps the parent pinned meanwhile). */
+  /**
+   * Placed on the calling thread with the thread's calls up to the rename (the caller keeps the parent pinned until
+   * the promise settles); the rename goes to libuv's thread pool. Renaming over an existing file is most of an
+   * edit's cost on ext4 (the old inode evicted, its blocks freed and discarded, and the new file's data flushed,
+   * auto_da_alloc, all inside the call): on the pool it runs beside the calling thread's next files.
+   */
   #inline(req: PlaceRequest): Promise<void> {
     this.#placer ??= filePlacer(fs);
-    const f = this.#placer(req.dirFd, req.tmp, req.name, req.content, req.mode, req.mtimeS, req.owner, req.fsync);
-    return f === null ? Promise.resolve() : Promise.reject(placeError(f, req.path));
+    const f = this.#placer(req.dirFd, req.tmp, req.name, req.content, req.mode, req.mtimeS, req.owner, req.fsync, false);
+    if (f !== null) return Promise.reject(placeError(f, req.path));
+    const dir = `/proc/self/fd/${req.dirFd}`;
+    this.#renaming++;
+    return new Promise<void>((resolve, reject) => {
+      fs.rename(`${dir}/${req.tmp}`, `${dir}/${req.name}`, (err) => {
+        if (err === null) resolve();
+        else {
+          try {
+            fs.unlinkSync(`${dir}/${req.tmp}`);
+          } catch {
+            // already gone
+          }
+          reject(fromFsError(err, req.path));
+        }
+        this.#renamed();
+      });
+    });
+  }
+
+  #renamed(): void {
+    if (--this.#renaming === 0 && this.#drained !== undefined) {
+      this.#drained();
+      this.#drained = undefined;
+    }
   }
 
   #flush(): void {
