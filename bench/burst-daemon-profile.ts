@@ -4,7 +4,10 @@
 // --prof FILE the daemon's main-thread CPU profile is cut to the bursts alone (samples before the first burst
 // dropped) and written to FILE (read it with bench/profile-top.ts).
 // --kx ENTRY runs another checkout's cmd/kx.ts (the base of an A/B; give it its own KX_RADAR_IMAGE).
-//   KX_RADAR_IMAGE=… node bench/burst-daemon-profile.ts [rounds] [--quick] [--prof FILE.cpuprofile] [--kx ENTRY]
+// --pause-ms MS: quiet before each burst (default 3000: longer than radar's placement thread's idle retirement, as
+// between a real checkout and the work before it; with 1000 the bursts continue the initial sync's stretch of work
+// and go to that thread).
+//   KX_RADAR_IMAGE=… node bench/burst-daemon-profile.ts [rounds] [--quick] [--prof FILE.cpuprofile] [--kx ENTRY] [--pause-ms MS]
 import { readFileSync, readdirSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
@@ -23,7 +26,9 @@ const profAt = argv.indexOf('--prof');
 const profFile = profAt >= 0 ? argv[profAt + 1] : undefined;
 const kxAt = argv.indexOf('--kx');
 const entry = kxAt >= 0 ? argv[kxAt + 1] : kxEntry({});
-const rounds = Number(argv.find((a, i) => /^\d+$/.test(a) && argv[i - 1] !== '--prof') ?? 3);
+const pauseAt = argv.indexOf('--pause-ms');
+const pauseMs = pauseAt >= 0 ? Number(argv[pauseAt + 1]) : 3000;
+const rounds = Number(argv.find((a, i) => /^\d+$/.test(a) && argv[i - 1] !== '--prof' && argv[i - 1] !== '--pause-ms') ?? 3);
 const shape = argv.includes('--quick') ? QUICK_TREE : SOURCE_TREE;
 const cleanup = new Cleanup();
 try {
@@ -39,12 +44,12 @@ try {
   const kx = new KxWatch({ local, remote: '/app', selector: container.label, home, command: [process.execPath, ...prof, entry], env: process.env.KX_BURST_TRACE ? { KX_BURST_TRACE: '1' } : {} });
   cleanup.add(() => kx.close());
   await kx.start(600_000);
-  await new Promise((res) => setTimeout(res, 1_000));
   const [radarId] = await containersByLabel(kx.radarLabel);
   const radarPid = await containerPid(radarId);
   const cpu = (): [number, number] => [readTree(kx.pid).cpuS, readTree(radarPid).cpuS];
   const fromUs = Number(process.hrtime.bigint() / 1000n);
   for (let r = 0; r < rounds; r++) {
+    await new Promise((res) => setTimeout(res, pauseMs));
     const logFrom = (await readFile(kx.log, 'utf8')).length;
     const cpu0 = cpu();
     const threads0 = threadsCpu(radarPid);
@@ -59,7 +64,6 @@ try {
     const batches = describeBatches((await readFile(kx.log, 'utf8')).slice(logFrom));
     if (process.env.KX_BURST_TRACE) console.log((await readFile(kx.log, 'utf8')).slice(logFrom).split('\n').filter((l) => l.includes('TRACE')).join('\n'));
     console.log(`round ${r + 1}: ${((done - start) / 1000).toFixed(2)} s (written in ${((wrote - start) / 1000).toFixed(2)} s, then ${((done - wrote) / 1000).toFixed(2)} s); cpu kx ${(cpu1[0] - cpu0[0]).toFixed(2)} s, radar ${(cpu1[1] - cpu0[1]).toFixed(2)} s (${perThread}); load ${loadavg()[0].toFixed(1)}; ${batches}`);
-    await new Promise((res) => setTimeout(res, 1_000));
   }
   if (profFile !== undefined) {
     await kx.close();
