@@ -79,6 +79,11 @@ const SPARE_MAX_BYTES = 2 * GROUP_BYTES;
  * sync; a shared one is handed over once, when the thread starts.
  */
 const SHARED_SLOTS = 6;
+/**
+ * Renames of files placed on the calling thread run on the thread pool this many at a time: one beside the calling
+ * thread uses the second core; more contend in the kernel for the same directory and journal.
+ */
+const RENAMES_IN_FLIGHT = 1;
 
 /** A group in flight: its files, and the shared slot that holds its content (-1: a transferred buffer). */
 interface InFlight {
@@ -116,6 +121,9 @@ export class PlacePool {
   #closed = false;
   /** Renames of files placed on the calling thread still on the thread pool, and close()'s wait for them. */
   #renaming = 0;
+  /** Renames waiting for a thread-pool thread (at most RENAMES_IN_FLIGHT run at once), and how many run. */
+  #renames: { readonly req: PlaceRequest; readonly resolve: () => void; readonly reject: (err: unknown) => void }[] = [];
+  #renamesRunning = 0;
   #drained: (() => void) | undefined;
 
   constructor(opts: PlacePoolOptions = {}) {
@@ -187,10 +195,21 @@ export class PlacePool {
     this.#placer ??= filePlacer(fs);
     const f = this.#placer(req.dirFd, req.tmp, req.name, req.content, req.mode, req.mtimeS, req.owner, req.fsync, false);
     if (f !== null) return Promise.reject(placeError(f, req.path));
-    const dir = `/proc/self/fd/${req.dirFd}`;
     this.#renaming++;
     return new Promise<void>((resolve, reject) => {
+      this.#renames.push({ req, resolve, reject });
+      this.#nextRename();
+    });
+  }
+
+  /** Starts queued renames while fewer than RENAMES_IN_FLIGHT run. */
+  #nextRename(): void {
+    while (this.#renamesRunning < RENAMES_IN_FLIGHT && this.#renames.length > 0) {
+      const { req, resolve, reject } = this.#renames.shift()!;
+      const dir = `/proc/self/fd/${req.dirFd}`;
+      this.#renamesRunning++;
       fs.rename(`${dir}/${req.tmp}`, `${dir}/${req.name}`, (err) => {
+        this.#renamesRunning--;
         if (err === null) resolve();
         else {
           try {
@@ -200,9 +219,10 @@ export class PlacePool {
           }
           reject(fromFsError(err, req.path));
         }
+        this.#nextRename();
         this.#renamed();
       });
-    });
+    }
   }
 
   #renamed(): void {
