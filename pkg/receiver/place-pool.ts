@@ -5,8 +5,7 @@
 // the event loop) spent most of radar's CPU for a tree of small files in the kernel's scheduler.
 //
 // The thread is started only for bulk work: while it is not running, the first INLINE_FILES files of a stretch of
-// work are placed at once on the calling thread, with the same calls (not with fsync), except the rename, which goes
-// to libuv's thread pool (#inline). Starting the thread costs
+// work are placed at once on the calling thread, with the same calls (not with fsync). Starting the thread costs
 // 30-40 ms of CPU (a V8 isolate and Node's bootstrap) and 30-200 ms before its first file on a busy node, and it
 // retires after IDLE_MS: a burst of edits (a git checkout) paid that start each time, more than placing its files
 // in a row costs.
@@ -79,11 +78,6 @@ const SPARE_MAX_BYTES = 2 * GROUP_BYTES;
  * sync; a shared one is handed over once, when the thread starts.
  */
 const SHARED_SLOTS = 6;
-/**
- * Renames of files placed on the calling thread run on the thread pool this many at a time: one beside the calling
- * thread uses the second core; more contend in the kernel for the same directory and journal.
- */
-const RENAMES_IN_FLIGHT = 1;
 
 /** A group in flight: its files, and the shared slot that holds its content (-1: a transferred buffer). */
 interface InFlight {
@@ -119,12 +113,6 @@ export class PlacePool {
   #freeSlots: number[] = [];
   #idleTimer: NodeJS.Timeout | undefined;
   #closed = false;
-  /** Renames of files placed on the calling thread still on the thread pool, and close()'s wait for them. */
-  #renaming = 0;
-  /** Renames waiting for a thread-pool thread (at most RENAMES_IN_FLIGHT run at once), and how many run. */
-  #renames: { readonly req: PlaceRequest; readonly resolve: () => void; readonly reject: (err: unknown) => void }[] = [];
-  #renamesRunning = 0;
-  #drained: (() => void) | undefined;
 
   constructor(opts: PlacePoolOptions = {}) {
     this.#groupFiles = opts.groupFiles ?? GROUP_FILES;
@@ -181,55 +169,13 @@ export class PlacePool {
     this.#slots = [];
     this.#freeSlots = [];
     await worker?.terminate();
-    // A rename on the thread pool cannot be cancelled; the caller's pins stay open until it settles.
-    if (this.#renaming > 0) await new Promise<void>((resolve) => (this.#drained = resolve));
   }
 
-  /**
-   * Placed on the calling thread with the thread's calls up to the rename (the caller keeps the parent pinned until
-   * the promise settles); the rename goes to libuv's thread pool. Renaming over an existing file is most of an
-   * edit's cost on ext4 (the old inode evicted, its blocks freed and discarded, and the new file's data flushed,
-   * auto_da_alloc, all inside the call): on the pool it runs beside the calling thread's next files.
-   */
+  /** Placed now, on the calling thread, with the thread's calls (the caller keeps the parent pinned meanwhile). */
   #inline(req: PlaceRequest): Promise<void> {
     this.#placer ??= filePlacer(fs);
-    const f = this.#placer(req.dirFd, req.tmp, req.name, req.content, req.mode, req.mtimeS, req.owner, req.fsync, false);
-    if (f !== null) return Promise.reject(placeError(f, req.path));
-    this.#renaming++;
-    return new Promise<void>((resolve, reject) => {
-      this.#renames.push({ req, resolve, reject });
-      this.#nextRename();
-    });
-  }
-
-  /** Starts queued renames while fewer than RENAMES_IN_FLIGHT run. */
-  #nextRename(): void {
-    while (this.#renamesRunning < RENAMES_IN_FLIGHT && this.#renames.length > 0) {
-      const { req, resolve, reject } = this.#renames.shift()!;
-      const dir = `/proc/self/fd/${req.dirFd}`;
-      this.#renamesRunning++;
-      fs.rename(`${dir}/${req.tmp}`, `${dir}/${req.name}`, (err) => {
-        this.#renamesRunning--;
-        if (err === null) resolve();
-        else {
-          try {
-            fs.unlinkSync(`${dir}/${req.tmp}`);
-          } catch {
-            // already gone
-          }
-          reject(fromFsError(err, req.path));
-        }
-        this.#nextRename();
-        this.#renamed();
-      });
-    }
-  }
-
-  #renamed(): void {
-    if (--this.#renaming === 0 && this.#drained !== undefined) {
-      this.#drained();
-      this.#drained = undefined;
-    }
+    const f = this.#placer(req.dirFd, req.tmp, req.name, req.content, req.mode, req.mtimeS, req.owner, req.fsync);
+    return f === null ? Promise.resolve() : Promise.reject(placeError(f, req.path));
   }
 
   #flush(): void {

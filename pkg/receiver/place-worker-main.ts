@@ -36,11 +36,8 @@ export interface PlaceWorkerData {
   readonly slots: readonly SharedArrayBuffer[];
 }
 
-/**
- * Places one file (see filePlacer); null when placed, else what failed (its temp file removed). With `rename` false
- * the temp file is left complete and closed for the caller to rename over its name (and to remove if that fails).
- */
-export type FilePlacer = (dirFd: number, tmp: string, name: string, content: Uint8Array, mode: number, mtimeS: number, owner: PlaceOwner | undefined, fsync: boolean, rename: boolean) => PlaceFailure | null;
+/** Places one file (see filePlacer); null when placed, else what failed (its temp file removed). */
+export type FilePlacer = (dirFd: number, tmp: string, name: string, content: Uint8Array, mode: number, mtimeS: number, owner: PlaceOwner | undefined, fsync: boolean) => PlaceFailure | null;
 
 /**
  * One file's placement with synchronous calls: create the temp file (with its mode when the umask leaves that whole),
@@ -59,7 +56,7 @@ export function filePlacer(fs: typeof Fs): FilePlacer {
       return -1;
     }
   })();
-  return (dirFd, tmp, name, content, mode, mtimeS, owner, fsync, rename) => {
+  return (dirFd, tmp, name, content, mode, mtimeS, owner, fsync) => {
     const dir = `/proc/self/fd/${dirFd}`;
     let fd = -1;
     try {
@@ -76,7 +73,7 @@ export function filePlacer(fs: typeof Fs): FilePlacer {
       if (fsync) fs.fsyncSync(fd);
       fs.closeSync(fd);
       fd = -1;
-      if (rename) fs.renameSync(`${dir}/${tmp}`, `${dir}/${name}`);
+      fs.renameSync(`${dir}/${tmp}`, `${dir}/${name}`);
       return null;
     } catch (err) {
       if (fd >= 0) fs.closeSync(fd);
@@ -131,7 +128,7 @@ export function placeWorker(placer: typeof filePlacer): void {
     const names = group.names.split('\0');
     const failures: (PlaceFailure | null)[] = [];
     for (let i = 0, k = 0; k < m.length; i += 2, k += FIELDS) {
-      failures.push(placeOne(m[k], names[i], names[i + 1], data.subarray(m[k + 1], m[k + 1] + m[k + 2]), m[k + 3], m[k + 4], group.owner, group.fsync, true));
+      failures.push(placeOne(m[k], names[i], names[i + 1], data.subarray(m[k + 1], m[k + 1] + m[k + 2]), m[k + 3], m[k + 4], group.owner, group.fsync));
     }
     // A transferred buffer goes back: this thread allocates too little for its GC to free it soon (tens of MB stayed held).
     if (group.data === null) parentPort.postMessage({ id: group.id, failures, data: null } satisfies PlaceReply);

@@ -1,8 +1,7 @@
 // How a PlacePool hands groups of small files to its thread: their content in buffers shared with the thread (handed
 // over once, when it starts), or in a transferred buffer when none is free or the group is larger than one. Either
 // way every file is placed with its own content, also when a buffer is reused for a later group.
-import { execFileSync } from 'node:child_process';
-import { closeSync, constants, open, openSync, readFileSync, readSync, readdirSync, writeFileSync, mkdirSync } from 'node:fs';
+import { closeSync, constants, openSync, readFileSync, readSync, readdirSync, writeFileSync, mkdirSync } from 'node:fs';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -114,29 +113,10 @@ describe('PlacePool buffers', () => {
   });
 });
 
-/**
- * Holds every thread of libuv's pool (UV_THREADPOOL_SIZE, 4 by default) in an open() of a FIFO that has no writer, so
- * that a call queued after them waits; the function returned lets them go and waits for them.
- */
-async function holdThreadPool(): Promise<() => Promise<void>> {
-  const dir = await mkdtemp(join(tmpdir(), 'kx-fifo-'));
-  const n = Number(process.env.UV_THREADPOOL_SIZE ?? 4);
-  const fifos = Array.from({ length: n }, (_, i) => join(dir, `f${i}`));
-  for (const f of fifos) execFileSync('mkfifo', [f]);
-  const held = fifos.map((f) => new Promise<number>((resolve, reject) => open(f, 'r', (err, fd) => (err ? reject(err) : resolve(fd)))));
-  return async () => {
-    // O_RDWR opens a FIFO at once on Linux and counts as its writer: each held open() returns.
-    const writers = fifos.map((f) => openSync(f, constants.O_RDWR));
-    for (const fd of await Promise.all(held)) closeSync(fd);
-    for (const fd of writers) closeSync(fd);
-    await rm(dir, { recursive: true, force: true });
-  };
-}
-
-describe('PlacePool on the calling thread: the rename on the thread pool', () => {
+describe('PlacePool on the calling thread', () => {
   let dirFd = -1;
-  const request = (name: string, text: string, tmp = `.kx-tmp-test-${name}`): PlaceRequest =>
-    ({ dirFd, tmp, name, path: name, content: enc(text), mode: 0o644, mtimeS: 1_600_000_000, owner: undefined, fsync: false });
+  const request = (name: string, text: string): PlaceRequest =>
+    ({ dirFd, tmp: `.kx-tmp-test-${name}`, name, path: name, content: enc(text), mode: 0o644, mtimeS: 1_600_000_000, owner: undefined, fsync: false });
   beforeEach(async () => {
     await pool.close();
     pool = new PlacePool({ inlineFiles: 1000 });
@@ -144,29 +124,15 @@ describe('PlacePool on the calling thread: the rename on the thread pool', () =>
   });
   afterEach(() => closeSync(dirFd));
 
-  it('writes the temp file whole on the calling thread and renames it over the old file on the thread pool: the old file is whole under its name until then, and a reader holding it keeps reading it', async () => {
+  it('replaces a file by renaming the new one over it: a reader holding the old file keeps reading it', async () => {
     writeFileSync(join(root, 'f'), 'old content');
     const reader = openSync(join(root, 'f'), 'r');
-    const post = vi.spyOn(Worker.prototype, 'postMessage');
-    const release = await holdThreadPool();
-    let placed = false;
-    const placing = pool.place(request('f', 'new content')).then(() => (placed = true));
-    try {
-      // The rename waits for a thread of the pool: the temp file is complete, the name still the old file.
-      expect(readFileSync(join(root, '.kx-tmp-test-f'), 'utf8')).toBe('new content');
-      expect(readFileSync(join(root, 'f'), 'utf8')).toBe('old content');
-      await new Promise((resolve) => setImmediate(resolve));
-      expect(placed).toBe(false);
-    } finally {
-      await release();
-    }
-    await placing;
+    await pool.place(request('f', 'new content'));
     expect(readFileSync(join(root, 'f'), 'utf8')).toBe('new content');
     const buf = Buffer.alloc(64);
     expect(buf.subarray(0, readSync(reader, buf, 0, 64, 0)).toString()).toBe('old content');
     closeSync(reader);
     expect(readdirSync(root)).toEqual(['f']);
-    expect(post).not.toHaveBeenCalled();
   });
 
   it('reports a rename that fails by its path and removes the temp file', async () => {
@@ -175,23 +141,5 @@ describe('PlacePool on the calling thread: the rename on the thread pool', () =>
     await expect(pool.place(request('d', 'a file over a directory'))).rejects.toMatchObject({ code: 'IO', message: expect.stringMatching(/^d: .*EISDIR/) });
     expect(readdirSync(root)).toEqual(['d']);
     expect(readFileSync(join(root, 'd', 'inside'), 'utf8')).toBe('x');
-  });
-
-  it('close() waits for the renames still on the thread pool (the caller keeps their directories pinned until then)', async () => {
-    const release = await holdThreadPool();
-    const placing = [pool.place(request('a', 'A')), pool.place(request('b', 'B'))];
-    let closed = false;
-    const closing = pool.close().then(() => (closed = true));
-    try {
-      await new Promise((resolve) => setImmediate(resolve));
-      expect(closed).toBe(false);
-    } finally {
-      await release();
-    }
-    await closing;
-    // Both renames were done by the time close() returned.
-    expect(readdirSync(root).sort()).toEqual(['a', 'b']);
-    await expect(Promise.all(placing)).resolves.toEqual([undefined, undefined]);
-    await expect(pool.place(request('c', 'C'))).rejects.toMatchObject({ code: 'CANCELLED' });
   });
 });
