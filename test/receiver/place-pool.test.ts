@@ -1,7 +1,7 @@
 // How a PlacePool hands groups of small files to its thread: their content in buffers shared with the thread (handed
 // over once, when it starts), or in a transferred buffer when none is free or the group is larger than one. Either
 // way every file is placed with its own content, also when a buffer is reused for a later group.
-import { closeSync, constants, openSync, readFileSync, readSync, readdirSync, writeFileSync, mkdirSync } from 'node:fs';
+import { closeSync, constants, mkdirSync, openSync, readFileSync, readSync, readdirSync, writeFileSync } from 'node:fs';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,9 +9,8 @@ import { Worker } from 'node:worker_threads';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createHasher, type Hasher } from '../../pkg/sync/hash.ts';
 import type { BatchWrite, DeltaOp } from '../../pkg/sync/types.ts';
-import type { PlaceRequest } from '../../pkg/receiver/place-pool.ts';
 import { LocalTree } from '../../pkg/receiver/local-tree.ts';
-import { PLACE_THREAD_NAME, PlacePool } from '../../pkg/receiver/place-pool.ts';
+import { PLACE_THREAD_NAME, PlacePool, type PlaceRequest } from '../../pkg/receiver/place-pool.ts';
 import { enc, contentDigest, opsOf as ops } from '../support/batch-ops.ts';
 
 let root: string;
