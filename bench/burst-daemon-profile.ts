@@ -4,8 +4,13 @@
 // --prof FILE the daemon's main-thread CPU profile is cut to the bursts alone (samples before the first burst
 // dropped) and written to FILE (read it with bench/profile-top.ts).
 // --kx ENTRY runs another checkout's cmd/kx.ts (the base of an A/B; give it its own KX_RADAR_IMAGE).
-//   KX_RADAR_IMAGE=… node bench/burst-daemon-profile.ts [rounds] [--quick] [--prof FILE.cpuprofile] [--kx ENTRY]
+// --pause-ms MS: quiet before each burst (default 3000: longer than radar's placement thread's idle retirement, as
+// between a real checkout and the work before it; with 1000 the bursts continue the initial sync's stretch of work
+// and go to that thread).
+//   KX_RADAR_IMAGE=… node bench/burst-daemon-profile.ts [rounds] [--quick] [--prof FILE.cpuprofile] [--kx ENTRY] [--pause-ms MS]
+import { readFileSync, readdirSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { loadavg } from 'node:os';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BenchContainer } from './bench-container.ts';
@@ -13,7 +18,7 @@ import { QUICK_TREE, SOURCE_TREE, burst, writeTree } from './dataset.ts';
 import { Cleanup } from './latency.ts';
 import { KxWatch, kxEntry } from './peers/kx-watch.ts';
 import { converged, hasText } from './support/converge.ts';
-import { containerPid, containersByLabel, readTree } from './support/proc.ts';
+import { containerPid, containersByLabel, processTree, readTree } from './support/proc.ts';
 import { describeBatches } from './throughput.ts';
 
 const argv = process.argv.slice(2);
@@ -21,7 +26,9 @@ const profAt = argv.indexOf('--prof');
 const profFile = profAt >= 0 ? argv[profAt + 1] : undefined;
 const kxAt = argv.indexOf('--kx');
 const entry = kxAt >= 0 ? argv[kxAt + 1] : kxEntry({});
-const rounds = Number(argv.find((a, i) => /^\d+$/.test(a) && argv[i - 1] !== '--prof') ?? 3);
+const pauseAt = argv.indexOf('--pause-ms');
+const pauseMs = pauseAt >= 0 ? Number(argv[pauseAt + 1]) : 3000;
+const rounds = Number(argv.find((a, i) => /^\d+$/.test(a) && argv[i - 1] !== '--prof' && argv[i - 1] !== '--pause-ms') ?? 3);
 const shape = argv.includes('--quick') ? QUICK_TREE : SOURCE_TREE;
 const cleanup = new Cleanup();
 try {
@@ -37,24 +44,26 @@ try {
   const kx = new KxWatch({ local, remote: '/app', selector: container.label, home, command: [process.execPath, ...prof, entry], env: process.env.KX_BURST_TRACE ? { KX_BURST_TRACE: '1' } : {} });
   cleanup.add(() => kx.close());
   await kx.start(600_000);
-  await new Promise((res) => setTimeout(res, 1_000));
   const [radarId] = await containersByLabel(kx.radarLabel);
   const radarPid = await containerPid(radarId);
   const cpu = (): [number, number] => [readTree(kx.pid).cpuS, readTree(radarPid).cpuS];
   const fromUs = Number(process.hrtime.bigint() / 1000n);
   for (let r = 0; r < rounds; r++) {
+    await new Promise((res) => setTimeout(res, pauseMs));
     const logFrom = (await readFile(kx.log, 'utf8')).length;
     const cpu0 = cpu();
+    const threads0 = threadsCpu(radarPid);
     const start = performance.now();
     const marks = await burst(local, shape, 1_000, 100 + r);
     const wrote = performance.now();
     const done = await converged(marks.map((m) => hasText(join(dest, m.rel), m.marker)), { timeoutMs: 300_000, what: 'kx' });
     await kx.waitWatching(60_000, 1);
     const cpu1 = cpu();
+    const threads1 = threadsCpu(radarPid);
+    const perThread = [...threads1].map(([n, t]) => [n, t - (threads0.get(n) ?? 0)] as const).filter(([, t]) => t > 0).map(([n, t]) => `${n} ${t.toFixed(2)}`).join(', ');
     const batches = describeBatches((await readFile(kx.log, 'utf8')).slice(logFrom));
     if (process.env.KX_BURST_TRACE) console.log((await readFile(kx.log, 'utf8')).slice(logFrom).split('\n').filter((l) => l.includes('TRACE')).join('\n'));
-    console.log(`round ${r + 1}: ${((done - start) / 1000).toFixed(2)} s (written in ${((wrote - start) / 1000).toFixed(2)} s, then ${((done - wrote) / 1000).toFixed(2)} s); cpu kx ${(cpu1[0] - cpu0[0]).toFixed(2)} s, radar ${(cpu1[1] - cpu0[1]).toFixed(2)} s; ${batches}`);
-    await new Promise((res) => setTimeout(res, 1_000));
+    console.log(`round ${r + 1}: ${((done - start) / 1000).toFixed(2)} s (written in ${((wrote - start) / 1000).toFixed(2)} s, then ${((done - wrote) / 1000).toFixed(2)} s); cpu kx ${(cpu1[0] - cpu0[0]).toFixed(2)} s, radar ${(cpu1[1] - cpu0[1]).toFixed(2)} s (${perThread}); load ${loadavg()[0].toFixed(1)}; ${batches}`);
   }
   if (profFile !== undefined) {
     await kx.close();
@@ -67,6 +76,31 @@ try {
   }
 } finally {
   await cleanup.run();
+}
+
+/** CPU seconds of a process tree's threads by name (radar's main thread, libuv's pool, V8's helpers, kx-place). */
+function threadsCpu(pid: number): Map<string, number> {
+  const by = new Map<string, number>();
+  for (const p of processTree(pid)) {
+    let tids: string[];
+    try {
+      tids = readdirSync(`/proc/${p}/task`);
+    } catch {
+      continue;
+    }
+    for (const tid of tids) {
+      let stat: string;
+      try {
+        stat = readFileSync(`/proc/${p}/task/${tid}/stat`, 'utf8');
+      } catch {
+        continue;
+      }
+      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      by.set(name, (by.get(name) ?? 0) + (Number(f[11]) + Number(f[12])) / 100);
+    }
+  }
+  return by;
 }
 
 interface Profile {

@@ -156,6 +156,9 @@ export class LocalTree implements Receiver {
     // (as the sender may send them in any order); a second write to a path in flight waits for the first.
     const running = new Map<RelPath, Promise<void>>();
     let runningBytes = 0;
+    // Woken when any write in flight settles. Not Promise.race over the writes in flight: that adds a reaction to
+    // each of them per wait, hundreds per file once the writes in flight are many.
+    let freed: (() => void) | undefined;
     let sinceDrain = 0;
     const failed = (path: RelPath, err: unknown): void => {
       errors.push(pathError(path, err));
@@ -212,7 +215,7 @@ export class LocalTree implements Receiver {
           }
           // Directories pinned meanwhile are trimmed only between calls: drain now and then to let that happen.
           if (running.has(op.path) || sinceDrain >= DRAIN_EVERY_WRITES) await drain();
-          while (running.size >= this.#writeConcurrency || (running.size > 0 && runningBytes >= RUNNING_WRITE_MAX_BYTES)) await Promise.race(running.values());
+          while (running.size >= this.#writeConcurrency || (running.size > 0 && runningBytes >= RUNNING_WRITE_MAX_BYTES)) await new Promise<void>((resolve) => (freed = resolve));
           sinceDrain++;
           const path = op.path;
           const size = op.size;
@@ -220,6 +223,9 @@ export class LocalTree implements Receiver {
           const settled = (): void => {
             running.delete(path);
             runningBytes -= size;
+            const wake = freed;
+            freed = undefined;
+            wake?.();
           };
           const task = this.#writer.writeBuffered(op, content, digest === undefined ? undefined : () => digest).then(
             () => {

@@ -1,7 +1,7 @@
 // How a PlacePool hands groups of small files to its thread: their content in buffers shared with the thread (handed
 // over once, when it starts), or in a transferred buffer when none is free or the group is larger than one. Either
 // way every file is placed with its own content, also when a buffer is reused for a later group.
-import { readFileSync, readdirSync } from 'node:fs';
+import { closeSync, constants, mkdirSync, openSync, readFileSync, readSync, readdirSync, writeFileSync } from 'node:fs';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,7 +10,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createHasher, type Hasher } from '../../pkg/sync/hash.ts';
 import type { BatchWrite, DeltaOp } from '../../pkg/sync/types.ts';
 import { LocalTree } from '../../pkg/receiver/local-tree.ts';
-import { PLACE_THREAD_NAME, PlacePool } from '../../pkg/receiver/place-pool.ts';
+import { PLACE_THREAD_NAME, PlacePool, type PlaceRequest } from '../../pkg/receiver/place-pool.ts';
 import { enc, contentDigest, opsOf as ops } from '../support/batch-ops.ts';
 
 let root: string;
@@ -109,5 +109,36 @@ describe('PlacePool buffers', () => {
     expect(slots.filter((s) => s >= 0).length).toBeGreaterThan(0);
     expect(slots.filter((s) => s === -1).length).toBeGreaterThan(0);
     expect((await readdir(root)).filter((n) => n.startsWith('.kx-tmp-'))).toEqual([]);
+  });
+});
+
+describe('PlacePool on the calling thread', () => {
+  let dirFd = -1;
+  const request = (name: string, text: string): PlaceRequest =>
+    ({ dirFd, tmp: `.kx-tmp-test-${name}`, name, path: name, content: enc(text), mode: 0o644, mtimeS: 1_600_000_000, owner: undefined, fsync: false });
+  beforeEach(async () => {
+    await pool.close();
+    pool = new PlacePool({ inlineFiles: 1000 });
+    dirFd = openSync(root, constants.O_RDONLY | constants.O_DIRECTORY);
+  });
+  afterEach(() => closeSync(dirFd));
+
+  it('replaces a file by renaming the new one over it: a reader holding the old file keeps reading it', async () => {
+    writeFileSync(join(root, 'f'), 'old content');
+    const reader = openSync(join(root, 'f'), 'r');
+    await pool.place(request('f', 'new content'));
+    expect(readFileSync(join(root, 'f'), 'utf8')).toBe('new content');
+    const buf = Buffer.alloc(64);
+    expect(buf.subarray(0, readSync(reader, buf, 0, 64, 0)).toString()).toBe('old content');
+    closeSync(reader);
+    expect(readdirSync(root)).toEqual(['f']);
+  });
+
+  it('reports a rename that fails by its path and removes the temp file', async () => {
+    mkdirSync(join(root, 'd'));
+    writeFileSync(join(root, 'd', 'inside'), 'x');
+    await expect(pool.place(request('d', 'a file over a directory'))).rejects.toMatchObject({ code: 'IO', message: expect.stringMatching(/^d: .*EISDIR/) });
+    expect(readdirSync(root)).toEqual(['d']);
+    expect(readFileSync(join(root, 'd', 'inside'), 'utf8')).toBe('x');
   });
 });
