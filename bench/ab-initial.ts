@@ -10,7 +10,7 @@
 // V8's helpers, libuv's pool, and what ended unseen such as the first Node start before the re-execution), then the
 // medians. Each side runs its checkout's installed package (npm pack + install, as users run it); KX_BENCH_KX=checkout
 // runs cmd/kx.ts of each checkout instead. Not a test; for comparing a change with its base.
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -19,6 +19,7 @@ import { Cleanup } from './latency.ts';
 import { KxWatch, formatPhases } from './peers/kx-watch.ts';
 import { installKx } from './support/installed-kx.ts';
 import { median, removeRadars, resetCold, runSide } from './ab-side.ts';
+import { readThreads } from './support/proc.ts';
 
 const [baseCheckout, baseImage, newImage, roundsArg, modeArg, quickArg] = process.argv.slice(2);
 if (!baseCheckout || !baseImage || !newImage) throw new Error('usage: node bench/ab-initial.ts BASE_CHECKOUT BASE_IMAGE NEW_IMAGE [rounds] [cold|warm|both] [quick]');
@@ -123,42 +124,16 @@ function sideWords(variable: string, side: string): string[] {
  */
 function sampleThreads(pid: number, into: Map<string, { comm: string; cpuS: number; sysS: number }>): void {
   if (pid <= 0) return;
-  let tids: string[];
-  try {
-    tids = readdirSync(`/proc/${pid}/task`);
-  } catch {
-    return;
-  }
-  for (const tid of tids) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      const sysS = Number(f[12]) / 100;
-      const cpuS = Number(f[11]) / 100 + sysS;
-      // the re-executed process keeps the pid and the main thread's tid: its comm tells the images apart
-      const key = `${tid} ${comm}`;
-      const was = into.get(key);
-      if (!was || was.cpuS < cpuS) into.set(key, { comm, cpuS, sysS });
-    } catch {
-      // the thread ended meanwhile
-    }
+  for (const t of readThreads(pid)) {
+    // the re-executed process keeps the pid and the main thread's tid: its comm tells the images apart
+    const key = `${t.tid} ${t.name}`;
+    const was = into.get(key);
+    if (!was || was.cpuS < t.cpuS) into.set(key, { comm: t.name, cpuS: t.cpuS, sysS: t.sysS });
   }
 }
 
 /** CPU seconds (user + system) of the thread of `pid` named `name`; 0 when there is none. */
 function threadCpu(pid: number, name: string): number {
-  if (pid <= 0) return 0;
-  try {
-    for (const tid of readdirSync(`/proc/${pid}/task`)) {
-      if (readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim() !== name) continue;
-      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      return (Number(f[11]) + Number(f[12])) / 100;
-    }
-  } catch {
-    // the process or thread ended meanwhile
-  }
-  return 0;
+  return pid <= 0 ? 0 : (readThreads(pid).find((t) => t.name === name)?.cpuS ?? 0);
 }
 

@@ -8,7 +8,6 @@
 // between a real checkout and the work before it; with 1000 the bursts continue the initial sync's stretch of work
 // and go to that thread).
 //   KX_RADAR_IMAGE=… node bench/burst-daemon-profile.ts [rounds] [--quick] [--prof FILE.cpuprofile] [--kx ENTRY] [--pause-ms MS]
-import { readFileSync, readdirSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { tmpdir } from 'node:os';
@@ -18,7 +17,7 @@ import { QUICK_TREE, SOURCE_TREE, burst, writeTree } from './dataset.ts';
 import { Cleanup } from './latency.ts';
 import { KxWatch, kxEntry } from './peers/kx-watch.ts';
 import { converged, hasText } from './support/converge.ts';
-import { containerPid, containersByLabel, processTree, readTree } from './support/proc.ts';
+import { containerPid, containersByLabel, processTree, readTree, threadsCpuByName } from './support/proc.ts';
 import { describeBatches } from './throughput.ts';
 
 const argv = process.argv.slice(2);
@@ -80,27 +79,7 @@ try {
 
 /** CPU seconds of a process tree's threads by name (radar's main thread, libuv's pool, V8's helpers, kx-place). */
 function threadsCpu(pid: number): Map<string, number> {
-  const by = new Map<string, number>();
-  for (const p of processTree(pid)) {
-    let tids: string[];
-    try {
-      tids = readdirSync(`/proc/${p}/task`);
-    } catch {
-      continue;
-    }
-    for (const tid of tids) {
-      let stat: string;
-      try {
-        stat = readFileSync(`/proc/${p}/task/${tid}/stat`, 'utf8');
-      } catch {
-        continue;
-      }
-      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      by.set(name, (by.get(name) ?? 0) + (Number(f[11]) + Number(f[12])) / 100);
-    }
-  }
-  return by;
+  return threadsCpuByName(processTree(pid));
 }
 
 interface Profile {

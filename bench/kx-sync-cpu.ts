@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { QUICK_TREE, SOURCE_TREE, burst, writeTree } from './dataset.ts';
 import { median } from './ab-side.ts';
+import { listeningAddress } from './support/host-radar.ts';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -92,15 +93,7 @@ async function withRadar<T>(dst: string, fn: (address: string, token: string) =>
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   try {
-    const address = await new Promise<string>((resolve, reject) => {
-      let out = '';
-      radar.stdout.on('data', (d: Buffer) => {
-        out += d.toString();
-        const m = /radar listening on (\S+)/.exec(out);
-        if (m) resolve(m[1]);
-      });
-      radar.once('exit', (code) => reject(new Error(`radar exited (${code}) before listening: ${out}`)));
-    });
+    const address = await listeningAddress(radar);
     return await fn(address, token);
   } finally {
     radar.kill('SIGTERM');

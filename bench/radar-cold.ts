@@ -11,7 +11,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { appendFileSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -20,6 +20,8 @@ import { createHasher } from '../pkg/sync/hash.ts';
 import { syncTree } from '../pkg/sync/push.ts';
 import { RadarClient } from '../pkg/transport/client.ts';
 import { QUICK_TREE, SOURCE_TREE, writeTree } from './dataset.ts';
+import { threadsCpuByName } from './support/proc.ts';
+import { listeningAddress } from './support/host-radar.ts';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -53,16 +55,7 @@ async function startRadar(root: string, prof: boolean): Promise<Radar> {
   const token = randomBytes(16).toString('hex');
   const args = [...radarFlags, ...(prof && values.prof ? ['--cpu-prof', `--cpu-prof-dir=${values.prof}`] : []), ...values.node, join(app, 'dist', 'radar.mjs'), '--root', root, '--listen', '127.0.0.1:0'];
   const proc = spawn(process.execPath, args, { cwd: app, env: { ...process.env, KX_TOKEN: token, NODE_COMPILE_CACHE: join(app, '.compile-cache') }, stdio: ['ignore', 'pipe', 'pipe'] });
-  const address = await new Promise<string>((done, fail) => {
-    let out = '';
-    proc.stdout?.on('data', (d: Buffer) => {
-      out += d.toString();
-      if (values.out) appendFileSync(values.out, d);
-      const m = /radar listening on (\S+)/.exec(out);
-      if (m) done(m[1]);
-    });
-    proc.once('exit', (code) => fail(new Error(`radar exited (${code}) before listening: ${out}`)));
-  });
+  const address = await listeningAddress(proc, values.out ? (d) => appendFileSync(values.out!, d) : undefined);
   const client = new RadarClient({ address, token, target: { containerId: '' }, clientName: 'kx-bench', compress: false });
   await client.handshake();
   return {
@@ -126,17 +119,8 @@ function sum(m: Map<string, number>): number {
 
 /** CPU seconds of a process's live threads by name, and of its ended ones (as "ended"). */
 async function threads(pid: number): Promise<Map<string, number>> {
-  const by = new Map<string, number>();
-  let live = 0;
-  for (const tid of await readdir(`/proc/${pid}/task`).catch(() => [])) {
-    const stat = await readFile(`/proc/${pid}/task/${tid}/stat`, 'utf8').catch(() => '');
-    if (!stat) continue;
-    const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const s = (Number(f[11]) + Number(f[12])) / 100;
-    live += s;
-    by.set(name, (by.get(name) ?? 0) + s);
-  }
+  const by = threadsCpuByName([pid]);
+  const live = sum(by);
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   const all = (Number(f[11]) + Number(f[12])) / 100;

@@ -17,7 +17,7 @@
 // the kernel much, e.g. an ext4 block group nearly out of inodes, that cost hides the rest).
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -25,6 +25,8 @@ import { createHasher } from '../pkg/sync/hash.ts';
 import { syncPaths, syncTree } from '../pkg/sync/push.ts';
 import { RadarClient } from '../pkg/transport/client.ts';
 import { QUICK_TREE, SOURCE_TREE, burst, writeTree } from './dataset.ts';
+import { threadsCpuByName } from './support/proc.ts';
+import { listeningAddress } from './support/host-radar.ts';
 
 const { values } = parseArgs({
   options: {
@@ -63,16 +65,7 @@ try {
     ];
     const [cmd, args] = values.strace ? ['strace', ['-c', '-f', '-o', `${values.strace}.${round}`, process.execPath, ...node]] : [process.execPath, node];
     const radar = spawn(cmd, args, { env: { ...process.env, KX_TOKEN: token }, stdio: ['ignore', 'pipe', values['trace-gc'] ? 'inherit' : 'pipe'] });
-    const address = await new Promise<string>((resolve, reject) => {
-      let out = '';
-      radar.stdout?.on('data', (d: Buffer) => {
-        out += d.toString();
-        if (values['trace-gc']) process.stderr.write(d);
-        const m = /radar listening on (\S+)/.exec(out);
-        if (m) resolve(m[1]);
-      });
-      radar.once('exit', (code) => reject(new Error(`radar exited (${code}) before listening: ${out}`)));
-    });
+    const address = await listeningAddress(radar, values['trace-gc'] ? (d) => process.stderr.write(d) : undefined);
     // Under strace the radar process is strace's child.
     const pid = values.strace ? await childOf(radar.pid ?? 0) : (radar.pid ?? 0);
     const client = new RadarClient({ address, token, target: { containerId: '' }, clientName: 'kx-bench', compress: false }); // as the Docker target's client (radar on this machine)
@@ -133,15 +126,7 @@ async function threadsCpu(pid: number): Promise<string> {
 }
 
 async function threadsCpuMap(pid: number): Promise<Map<string, number>> {
-  const by = new Map<string, number>();
-  for (const tid of await readdir(`/proc/${pid}/task`).catch(() => [])) {
-    const stat = await readFile(`/proc/${pid}/task/${tid}/stat`, 'utf8').catch(() => '');
-    if (!stat) continue;
-    const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    by.set(name, (by.get(name) ?? 0) + (Number(f[11]) + Number(f[12])) / 100);
-  }
-  return by;
+  return threadsCpuByName([pid]);
 }
 
 /**

@@ -11,7 +11,7 @@
 // Each round runs the base checkout's radar and this one's, the order alternating. Not a test.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -20,6 +20,8 @@ import { syncTree } from '../pkg/sync/push.ts';
 import type { BatchOp } from '../pkg/sync/types.ts';
 import { RadarClient } from '../pkg/transport/client.ts';
 import { SOURCE_TREE, writeTree } from './dataset.ts';
+import { threadsCpuByName } from './support/proc.ts';
+import { listeningAddress } from './support/host-radar.ts';
 
 const { values } = parseArgs({
   options: {
@@ -102,15 +104,7 @@ async function runOnce(radarEntry: { entry: string; env: NodeJS.ProcessEnv }, sr
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   try {
-    const address = await new Promise<string>((resolve, reject) => {
-      let out = '';
-      radar.stdout.on('data', (d: Buffer) => {
-        out += d.toString();
-        const m = /radar listening on (\S+)/.exec(out);
-        if (m) resolve(m[1]);
-      });
-      radar.once('exit', (code) => reject(new Error(`radar exited (${code}) before listening: ${out}`)));
-    });
+    const address = await listeningAddress(radar);
     const pid = radar.pid!;
     const saver = new RadarClient({ address, token, target: { containerId: '' }, clientName: 'kx-bench-save', compress: false });
     try {
@@ -188,15 +182,7 @@ async function cpuS(statFile: string): Promise<number> {
 
 /** CPU seconds of the process's live threads, by name. */
 async function threadsCpu(pid: number): Promise<Map<string, number>> {
-  const by = new Map<string, number>();
-  for (const tid of await readdir(`/proc/${pid}/task`).catch(() => [])) {
-    const stat = await readFile(`/proc/${pid}/task/${tid}/stat`, 'utf8').catch(() => '');
-    if (!stat) continue;
-    const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    by.set(name, (by.get(name) ?? 0) + (Number(f[11]) + Number(f[12])) / 100);
-  }
-  return by;
+  return threadsCpuByName([pid]);
 }
 
 function sleep(ms: number): Promise<void> {

@@ -1,7 +1,7 @@
 // RSS and CPU of running processes (and their descendants) read from /proc, sampled while a case runs: `kx watch`,
 // radar's container, a test cluster's radar pods. Peak RSS is the largest sum seen at a sample.
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
@@ -44,6 +44,45 @@ export function readProcess(pid: number): SideUsage | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** One thread of a process as /proc shows it: its id, name (comm) and CPU so far. */
+export interface ThreadUsage {
+  readonly tid: string;
+  readonly name: string;
+  /** user + system, seconds */
+  readonly cpuS: number;
+  readonly sysS: number;
+}
+
+/** The live threads of `pid` (none when it is gone); a thread that ends while they are read is left out. */
+export function readThreads(pid: number): ThreadUsage[] {
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return [];
+  }
+  const out: ThreadUsage[] = [];
+  for (const tid of tids) {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+    } catch {
+      continue;
+    }
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const sysS = Number(f[12]) / TICKS_PER_S;
+    out.push({ tid, name: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')), cpuS: Number(f[11]) / TICKS_PER_S + sysS, sysS });
+  }
+  return out;
+}
+
+/** CPU seconds of the live threads of the given processes, summed by thread name (V8's workers, libuv's pool, …). */
+export function threadsCpuByName(pids: readonly number[]): Map<string, number> {
+  const by = new Map<string, number>();
+  for (const pid of pids) for (const t of readThreads(pid)) by.set(t.name, (by.get(t.name) ?? 0) + t.cpuS);
+  return by;
 }
 
 /** Sum over a process tree. */
