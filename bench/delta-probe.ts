@@ -1,7 +1,7 @@
 // Where "1 byte changed in a large file" spends its time on radar's side: one `kx watch` with its radar container,
 // the change made `rounds` times, each with `strace -c -f` (or with KX_PROBE=perf, `perf record -g`) attached to
 // radar's process for the change, and radar's user and system CPU (from /proc) printed apart.
-//   node bench/delta-probe.ts IMAGE [rounds] [--quick]   (KX_PROBE=perf|timeline|strace; KX_PROBE_LIVE=1: file written while kx watches)
+//   node bench/delta-probe.ts IMAGE [rounds] [--quick]   (KX_PROBE=perf|timeline|strace|none; KX_PROBE_LIVE=1: file written while kx watches; KX_PROBE_REST_MS: the rest before each change, default 1000)
 // Not a test; a probe for bench/ab-delta.ts's case.
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdir, mkdtemp, open, readFile, rm, utimes } from 'node:fs/promises';
@@ -69,9 +69,11 @@ try {
   const radar = await containerPid(id);
   for (let r = 0; r < Number(roundsArg ?? 3); r++) {
     execFileSync('sync');
-    await sleep(1_000);
+    await sleep(Number(process.env.KX_PROBE_REST_MS ?? 1_000));
     const out = join(work, `probe-${r}`);
-    const tracer = probe === 'perf'
+    const tracer = probe === 'none'
+      ? spawn('sleep', ['3600'], { stdio: 'ignore' })
+      : probe === 'perf'
       ? spawn('perf', ['record', '-g', '-o', out, '-p', String(radar)], { stdio: 'ignore' })
       : probe === 'timeline'
         ? spawn('strace', ['-f', '-ttt', '-e', 'trace=openat,read,pread64,pwrite64,write,writev,rename,renameat,renameat2,inotify_add_watch', '-o', out, '-p', `${radar},${kx.pid}`], { stdio: 'ignore' })
@@ -95,6 +97,8 @@ try {
     console.log(`round ${r + 1}: ${((done - start) / 1000).toFixed(3)} s; radar user ${(c1.user - c0.user).toFixed(2)} s, sys ${(c1.sys - c0.sys).toFixed(2)} s`);
     if (probe === 'perf') {
       console.log(execFileSync('perf', ['report', '-i', out, '--no-children', '--sort', 'sym', '--stdio', '-g', 'none', '--percent-limit', '0.8'], { encoding: 'utf8', maxBuffer: 64 << 20 }).split('\n').filter((l) => l && !l.startsWith('#')).slice(0, 40).join('\n'));
+    } else if (probe === 'none') {
+      // the times alone
     } else if (probe === 'timeline') {
       console.log(`kx pid ${kx.pid}, radar pid ${radar}, change at ${(performance.timeOrigin + start) / 1000}; trace in ${out}`);
       execFileSync('cp', [out, `/tmp/delta-probe-${r}.trace`]);

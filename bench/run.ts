@@ -17,6 +17,7 @@ import { runStallBench } from './stall.ts';
 import { report, type Row } from './summary.ts';
 import { installKx } from './support/installed-kx.ts';
 import { ensureRadarImage } from './support/radar-image.ts';
+import { openWorkFs } from './support/work-fs.ts';
 
 const started = performance.now();
 const say = (line: string): void => {
@@ -91,8 +92,41 @@ async function main(): Promise<number> {
   // Each case's kx watch takes its radar container with it when it stops (none left running for 10 minutes beside
   // the next case); the throughput case leaves one on purpose for its second initial sync.
   process.env.KX_RADAR_LINGER ??= '0';
+  // Every case makes its work directories under os.tmpdir(), which reads TMPDIR.
+  const workFs = openWorkFs(say);
+  const tmpBefore = process.env.TMPDIR;
+  process.env.TMPDIR = workFs.dir;
   const rows: Row[] = [];
   const notes: string[] = [];
+  let failed: number;
+  try {
+    failed = await runCases(opts, rows, notes);
+  } finally {
+    if (tmpBefore === undefined) delete process.env.TMPDIR;
+    else process.env.TMPDIR = tmpBefore;
+    workFs.close();
+  }
+  if (installed) rmSync(installed.prefix, { recursive: true, force: true });
+  const minutes = (performance.now() - started) / 60_000;
+  const text = report({
+    title: `npm run bench${opts.quick ? ' --quick' : ''}${opts.cases.length < CASES.length ? ` (${opts.cases.join(', ')})` : ''}`,
+    context: [
+      `${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, commit ${gitCommit()}, Node ${process.version}; ${availableParallelism()} CPUs, ` +
+        `${(totalmem() / 2 ** 30).toFixed(0)} GiB; load average ${loadAtStart.toFixed(1)} at the start, ${loadavg()[0].toFixed(1)} at the end; the run took ${minutes.toFixed(1)} min; ${workFs.description}.`,
+      'kx/best: kx over the better of rsync and lsyncd (ratio goals); absolute goals compare kx\'s own value. Numbers vary with the machine and its load.',
+    ],
+    rows,
+    notes,
+  });
+  process.stdout.write(`\n${text}`);
+  mkdirSync(dirname(opts.out), { recursive: true });
+  writeFileSync(opts.out, text);
+  say(`report written to ${opts.out}`);
+  return failed > 0 ? 1 : 0;
+}
+
+/** Runs each case in turn, collecting its rows (a case that fails leaves a note); returns how many failed. */
+async function runCases(opts: BenchOptions, rows: Row[], notes: string[]): Promise<number> {
   let failed = 0;
   for (const name of opts.cases) {
     const t0 = performance.now();
@@ -107,23 +141,7 @@ async function main(): Promise<number> {
       say(`${name}: FAILED: ${(err as Error).stack ?? msg}`);
     }
   }
-  if (installed) rmSync(installed.prefix, { recursive: true, force: true });
-  const minutes = (performance.now() - started) / 60_000;
-  const text = report({
-    title: `npm run bench${opts.quick ? ' --quick' : ''}${opts.cases.length < CASES.length ? ` (${opts.cases.join(', ')})` : ''}`,
-    context: [
-      `${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, commit ${gitCommit()}, Node ${process.version}; ${availableParallelism()} CPUs, ` +
-        `${(totalmem() / 2 ** 30).toFixed(0)} GiB; load average ${loadAtStart.toFixed(1)} at the start, ${loadavg()[0].toFixed(1)} at the end; the run took ${minutes.toFixed(1)} min.`,
-      'kx/best: kx over the better of rsync and lsyncd (ratio goals); absolute goals compare kx\'s own value. Numbers vary with the machine and its load.',
-    ],
-    rows,
-    notes,
-  });
-  process.stdout.write(`\n${text}`);
-  mkdirSync(dirname(opts.out), { recursive: true });
-  writeFileSync(opts.out, text);
-  say(`report written to ${opts.out}`);
-  return failed > 0 ? 1 : 0;
+  return failed;
 }
 
 process.exitCode = await main();
