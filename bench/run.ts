@@ -25,10 +25,19 @@ const say = (line: string): void => {
   process.stderr.write(`bench [${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}]: ${line}\n`);
 };
 
-type Runner = (opts: BenchOptions) => Promise<Row[]>;
+/** What a case adds to the report's first lines (where its files lived, say). */
+type Runner = (opts: BenchOptions, context: string[]) => Promise<Row[]>;
 
 const RUNNERS: Record<CaseName, Runner> = {
-  throughput: (o) => runThroughput({ quick: o.quick, say }),
+  throughput: async (o, context) => {
+    const fs = openWorkFs(say);
+    try {
+      return await runThroughput({ quick: o.quick, say, dir: fs.dir });
+    } finally {
+      fs.close();
+      context.push(`throughput: ${fs.description}.`);
+    }
+  },
   latency: async (o) => {
     const results = await runLatencyBench({ edits: o.quick ? 20 : 60, spacingMs: 300, say });
     const of = (tool: string) => stats(results.find((r) => r.tool === tool)?.samples.map((s) => s.ms) ?? []);
@@ -92,27 +101,18 @@ async function main(): Promise<number> {
   // Each case's kx watch takes its radar container with it when it stops (none left running for 10 minutes beside
   // the next case); the throughput case leaves one on purpose for its second initial sync.
   process.env.KX_RADAR_LINGER ??= '0';
-  // Every case makes its work directories under os.tmpdir(), which reads TMPDIR.
-  const workFs = openWorkFs(say);
-  const tmpBefore = process.env.TMPDIR;
-  process.env.TMPDIR = workFs.dir;
   const rows: Row[] = [];
   const notes: string[] = [];
-  let failed: number;
-  try {
-    failed = await runCases(opts, rows, notes);
-  } finally {
-    if (tmpBefore === undefined) delete process.env.TMPDIR;
-    else process.env.TMPDIR = tmpBefore;
-    workFs.close();
-  }
+  const context: string[] = [];
+  const failed = await runCases(opts, rows, notes, context);
   if (installed) rmSync(installed.prefix, { recursive: true, force: true });
   const minutes = (performance.now() - started) / 60_000;
   const text = report({
     title: `npm run bench${opts.quick ? ' --quick' : ''}${opts.cases.length < CASES.length ? ` (${opts.cases.join(', ')})` : ''}`,
     context: [
       `${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, commit ${gitCommit()}, Node ${process.version}; ${availableParallelism()} CPUs, ` +
-        `${(totalmem() / 2 ** 30).toFixed(0)} GiB; load average ${loadAtStart.toFixed(1)} at the start, ${loadavg()[0].toFixed(1)} at the end; the run took ${minutes.toFixed(1)} min; ${workFs.description}.`,
+        `${(totalmem() / 2 ** 30).toFixed(0)} GiB; load average ${loadAtStart.toFixed(1)} at the start, ${loadavg()[0].toFixed(1)} at the end; the run took ${minutes.toFixed(1)} min.`,
+      ...context,
       'kx/best: kx over the better of rsync and lsyncd (ratio goals); absolute goals compare kx\'s own value. Numbers vary with the machine and its load.',
     ],
     rows,
@@ -126,13 +126,13 @@ async function main(): Promise<number> {
 }
 
 /** Runs each case in turn, collecting its rows (a case that fails leaves a note); returns how many failed. */
-async function runCases(opts: BenchOptions, rows: Row[], notes: string[]): Promise<number> {
+async function runCases(opts: BenchOptions, rows: Row[], notes: string[], context: string[]): Promise<number> {
   let failed = 0;
   for (const name of opts.cases) {
     const t0 = performance.now();
     say(`${name}: start`);
     try {
-      rows.push(...(await RUNNERS[name](opts)));
+      rows.push(...(await RUNNERS[name](opts, context)));
       say(`${name}: done in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
     } catch (err) {
       failed++;

@@ -34,6 +34,8 @@ const CONVERGE_MS = 300_000;
 export interface ThroughputOptions {
   readonly quick: boolean;
   readonly say: (line: string) => void;
+  /** Where the work directory goes (default the OS's temp directory). */
+  readonly dir?: string;
 }
 
 export async function runThroughput(opts: ThroughputOptions): Promise<Row[]> {
@@ -44,7 +46,7 @@ export async function runThroughput(opts: ThroughputOptions): Promise<Row[]> {
   const burstFiles = 1_000;
   const cleanup = new Cleanup();
   try {
-    const work = await mkdtemp(join(tmpdir(), 'kx-throughput-'));
+    const work = await mkdtemp(join(opts.dir ?? tmpdir(), 'kx-throughput-'));
     cleanup.add(() => rm(work, { recursive: true, force: true }));
     const src = Object.fromEntries(TOOLS.map((t) => [t, join(work, `src-${t}`)])) as Record<Tool, string>;
     const dest = Object.fromEntries(TOOLS.map((t) => [t, join(work, `dest-${t}`)])) as Record<Tool, string>;

@@ -1,5 +1,5 @@
-// Where the bench's trees, destinations and scratch files live: an ext4 with a journal of the bench's own, as a
-// Kubernetes node's disk or Docker Desktop's VM disk is, loop-mounted for the run.
+// Where the throughput case's trees, destinations and scratch files live: an ext4 with a journal of its own, as a
+// Kubernetes node's disk or Docker Desktop's VM disk is, loop-mounted for the case.
 //
 // Why not the machine's own /tmp: this VM's root filesystem is ext4 without a journal, and there ext4 makes each
 // new inode skip every inode freed in the last minutes whose table block is still cached (`recently_deleted` in
@@ -7,7 +7,7 @@
 // cleanup, a burst's renames over old files) creating a file costs ~0.5 ms of kernel time instead of ~50 µs, for
 // minutes, for every tool: perf put 80 % of a 10,000-file `rsync -a` in that scan, and three such runs in a row,
 // each after deleting the one before, took 2.7, 4.1 and 6.2 s; on a journaled ext4 on the same disk 0.59–0.61 s.
-// Those were the bench's "slow disk spells". Without root (no mount), the bench stays on /tmp and says so.
+// Those were the bench's "slow disk spells". Without root (no mount), the case stays on /tmp and says so.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
