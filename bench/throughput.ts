@@ -6,8 +6,8 @@
 //   a 1,000-file burst (a `git checkout`: 900 edits + 100 new files): kx and lsyncd from the first write to the last
 //     file seen in the destination; rsync one run after the burst (it does not pay for the writes);
 //   deleting 100 files and renaming a 100-file directory: the same;
-//   1 byte changed in a 200 MiB file, after a round not counted twice in opposite orders (and its bytes on the wire: kx's connection to radar read from the kernel's
-//     tcp_info; rsync's through a counting proxy).
+//   1 byte changed in a 200 MiB file: a round not counted, then two in opposite orders (and its bytes on the wire:
+//     kx's connection to radar read from the kernel's tcp_info; rsync's through a counting proxy).
 // Every destination must equal its source after each step, or the numbers mean nothing.
 import { execFileSync } from 'node:child_process';
 import { statSync } from 'node:fs';

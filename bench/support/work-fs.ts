@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 export interface WorkFs {
-  /** The directory to make the run's work directories in. */
+  /** The directory to make the case's work directories in. */
   readonly dir: string;
   /** One line for the report: what the work directories are on. */
   readonly description: string;
@@ -22,7 +22,7 @@ export interface WorkFs {
   close(): void;
 }
 
-/** A journaled ext4 loop-mounted for the run, or, when it cannot be made (not root, no loop device), /tmp itself. */
+/** A journaled ext4 loop-mounted for the case, or, when it cannot be made (not root, no loop device), /tmp itself. */
 export function openWorkFs(say: (line: string) => void): WorkFs {
   const base = tmpdir();
   if (process.getuid?.() !== 0) {
@@ -71,5 +71,5 @@ function plain(dir: string, description: string): WorkFs {
   return { dir, description, close: () => undefined };
 }
 
-/** Sparse; the full bench writes a few GiB (three copies of each tree, their destinations, the memory case's 200,000 files). */
+/** Sparse; the throughput case writes about 2 GiB (three copies of the tree and of the large file, their destinations). */
 const IMAGE_BYTES = 32 * 2 ** 30;
