@@ -134,7 +134,14 @@ export class KxWatch {
     for (;;) {
       const proc = this.#proc;
       if (proc && proc.exitCode !== null) throw new Error(`kx watch exited ${proc.exitCode}; see ${this.log}`);
-      const all = await this.rows().catch(() => []);
+      const all = await this.rows().catch(() => {
+        // A channel whose connection was refused (the daemon not listening yet) waits out grpc-js's reconnect
+        // backoff (1 s, then longer) before it tries again, and every call meanwhile fails at once: a sync done
+        // sooner would be seen only then. A fresh channel per failed ask connects on the next one.
+        this.#client?.close();
+        this.#client = statusClient(this.#statusPort);
+        return [];
+      });
       if (all.length >= rows && all.every((r) => r.state === 'watching')) return;
       if (Date.now() > deadline) {
         const states = all.map((r) => r.state).join(', ') || 'no rows';
